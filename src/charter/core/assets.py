@@ -1,0 +1,117 @@
+"""Assets, their charters and lineage edges: the values that flow through Charter."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+PROPAGATING = (
+    "curated-from",
+    "trained-on",
+    "fine-tuned-from",
+    "adapter-of",
+    "distilled-from",
+    "trained-on-outputs-of",
+    "quantized-from",
+    "merged-from",
+    "deployed-from",
+)
+RELATIONS = PROPAGATING + ("evaluated-on",)
+DUTIES = ("attribution", "share-alike", "pass-on-restrictions")
+
+
+@dataclass(frozen=True)
+class Edge:
+    """``child`` was derived from ``parent`` by ``relation``."""
+
+    child: str
+    parent: str
+    relation: str
+
+    @property
+    def propagates(self) -> bool:
+        return self.relation in PROPAGATING
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One registered asset version and its charter. Immutable: a change is a new version."""
+
+    id: str
+    kind: str
+    name: str
+    version: str
+    description: str = ""
+    licenses: tuple[str, ...] = ()
+    """Every licence that applies; each one counts (the most restrictive wins). Empty = unspecified."""
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    duties: tuple[str, ...] = ()
+    derived_from: tuple[Edge, ...] = ()
+    notes: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    """Free-form provenance kept from importers (source URLs, original free text)."""
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        return tuple(e.parent for e in self.derived_from if e.propagates)
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "licenses": list(self.licenses),
+            "uses": {"allow": list(self.allow), "deny": list(self.deny)},
+            "duties": list(self.duties),
+            "derived_from": [{"asset": e.parent, "relation": e.relation} for e in self.derived_from],
+            "notes": dict(self.notes),
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> "Asset":
+        uses = d.get("uses") or {}
+        return cls(
+            id=d["id"],
+            kind=d["kind"],
+            name=d["name"],
+            version=d["version"],
+            description=d.get("description") or "",
+            licenses=tuple(d.get("licenses") or ()),
+            allow=tuple(uses.get("allow") or ()),
+            deny=tuple(uses.get("deny") or ()),
+            duties=tuple(d.get("duties") or ()),
+            derived_from=tuple(Edge(d["id"], e["asset"], e["relation"]) for e in d.get("derived_from") or ()),
+            notes=dict(d.get("notes") or {}),
+        )
+
+    def canonical(self) -> str:
+        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    @property
+    def content_hash(self) -> str:
+        return "sha256:" + hashlib.sha256(self.canonical().encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of the append-only log: a registration, a decision or a withdrawal."""
+
+    seq: int
+    time: str
+    type: str  # register | decision | withdraw
+    asset: str
+    data: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> dict:
+        return {"seq": self.seq, "time": self.time, "type": self.type, "asset": self.asset, "data": dict(self.data)}
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    asset: str
+    reason: str
+    time: str

@@ -1,0 +1,180 @@
+"""Parse charter files (YAML or JSON, one or more assets) into validated Assets.
+
+Accepted shapes: a single asset mapping, a list of them, or ``{assets: [...]}``.
+Every problem raises InvalidInput naming ``file:line`` and the field.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+from charter.core.assets import DUTIES, RELATIONS, Asset, Edge
+from charter.core.files import LineDict, load_document
+from charter.core.ids import KINDS, make_id, parse_id, valid_name, valid_version
+from charter.core.uses import Taxonomy
+from charter.errors import InvalidInput
+
+FIELDS = ("id", "kind", "name", "version", "description", "license", "uses", "duties", "derived_from", "notes")
+
+
+def _did_you_mean(word: str, choices: tuple[str, ...] | list[str], fallback: str) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.5)
+    return f"did you mean {close[0]!r}?" if close else fallback
+
+
+class _Ctx:
+    """Where we are in the file, for error messages."""
+
+    def __init__(self, path: str, node: Any):
+        self.path = path
+        self.node = node
+
+    def at(self, key: str | None = None, node: Any = None) -> str:
+        node = self.node if node is None else node
+        if isinstance(node, LineDict):
+            line = node.line_of(key) if key else node.line
+            return f"{self.path}:{line}"
+        return self.path
+
+    def fail(self, msg: str, field: str, hint: str, key: str | None = None, node: Any = None):
+        raise InvalidInput(msg, hint=hint, where=self.at(key, node), field=field)
+
+
+def load_file(path: Path, taxonomy: Taxonomy) -> list[Asset]:
+    doc = load_document(path)
+    return parse_document(doc, str(path), taxonomy)
+
+
+def parse_document(doc: Any, path: str, taxonomy: Taxonomy) -> list[Asset]:
+    if isinstance(doc, dict) and "assets" in doc:
+        extra = set(doc) - {"assets"}
+        if extra:
+            _Ctx(path, doc).fail(f"unknown top-level field {sorted(extra)[0]!r}", sorted(extra)[0], "a file with 'assets:' may hold nothing else", sorted(extra)[0])
+        items = doc["assets"]
+    elif isinstance(doc, dict):
+        items = [doc]
+    else:
+        items = doc
+    if not isinstance(items, list) or not items:
+        raise InvalidInput("no assets in file", hint="write one asset mapping, a list of them, or {assets: [...]}", where=path)
+    assets = [parse_asset(item, path, taxonomy, i if len(items) > 1 else None) for i, item in enumerate(items)]
+    seen: dict[str, int] = {}
+    for i, a in enumerate(assets):
+        if a.id in seen:
+            raise InvalidInput(f"asset {a.id!r} appears twice in this file", hint="give each version its own id", where=_Ctx(path, items[i]).at("id"), field="id")
+        seen[a.id] = i
+    return assets
+
+
+def parse_asset(item: Any, path: str, taxonomy: Taxonomy, index: int | None = None) -> Asset:
+    pre = f"assets[{index}]." if index is not None else ""
+    ctx = _Ctx(path, item)
+    if not isinstance(item, dict):
+        raise InvalidInput("an asset must be a mapping", hint="write fields as key: value", where=path, field=pre.rstrip("."))
+    for key in item:
+        if key not in FIELDS:
+            ctx.fail(f"unknown field {key!r}", pre + str(key), _did_you_mean(key, FIELDS, f"allowed fields: {', '.join(FIELDS)}"), key)
+
+    kind, name, version = _identity(item, ctx, pre)
+    uses = item.get("uses") or {}
+    if not isinstance(uses, dict):
+        ctx.fail("'uses' must be a mapping with allow and/or deny lists", pre + "uses", "write uses: {allow: [...], deny: [...]}", "uses")
+    for key in uses:
+        if key not in ("allow", "deny"):
+            ctx.fail(f"unknown field {key!r}", f"{pre}uses.{key}", _did_you_mean(key, ("allow", "deny"), "use allow or deny"), key, uses)
+    allow = _use_list(uses.get("allow"), f"{pre}uses.allow", ctx, uses, "allow", taxonomy)
+    deny = _use_list(uses.get("deny"), f"{pre}uses.deny", ctx, uses, "deny", taxonomy)
+    duties = _str_list(item.get("duties"), pre + "duties", ctx, "duties")
+    for i, d in enumerate(duties):
+        if d not in DUTIES:
+            ctx.fail(f"unknown duty {d!r}", f"{pre}duties[{i}]", _did_you_mean(d, DUTIES, f"duties are {', '.join(DUTIES)}"), "duties")
+    aid = make_id(kind, name, version)
+    edges = _edges(item.get("derived_from"), aid, ctx, pre)
+    licenses = _str_list(item.get("license"), pre + "license", ctx, "license")
+    notes = item.get("notes") or {}
+    if not isinstance(notes, dict):
+        ctx.fail("'notes' must be a mapping", pre + "notes", "write notes: {key: value}", "notes")
+    desc = item.get("description") or ""
+    if not isinstance(desc, str):
+        ctx.fail("'description' must be a string", pre + "description", "quote the text", "description")
+    return Asset(
+        id=aid, kind=kind, name=name, version=version, description=desc.strip(),
+        licenses=tuple(dict.fromkeys(x for x in licenses if x)),
+        allow=allow, deny=deny, duties=tuple(duties), derived_from=edges,
+        notes=_plain(notes),
+    )
+
+
+def _identity(item: dict, ctx: _Ctx, pre: str) -> tuple[str, str, str]:
+    if "id" in item:
+        kind, name, version = parse_id(item["id"], where=ctx.at("id"), field=pre + "id")
+        for key, value in (("kind", kind), ("name", name), ("version", version)):
+            if key in item and str(item[key]) != value:
+                ctx.fail(f"{key} {item[key]!r} disagrees with id {item['id']!r}", pre + key, f"drop '{key}' or make it {value!r}", key)
+        return kind, name, version
+    missing = [k for k in ("kind", "name", "version") if k not in item]
+    if missing:
+        ctx.fail(f"missing field {missing[0]!r}", pre + "id", "give id: kind/name@version (or kind, name and version)", None)
+    kind, name, version = str(item["kind"]), str(item["name"]), str(item["version"])
+    if kind not in KINDS:
+        ctx.fail(f"unknown kind {kind!r}", pre + "kind", _did_you_mean(kind, KINDS, f"kind is one of {', '.join(KINDS)}"), "kind")
+    if not valid_name(name):
+        ctx.fail(f"invalid name {name!r}", pre + "name", "use letters, digits and . _ + / -", "name")
+    if not valid_version(version):
+        ctx.fail(f"invalid version {version!r}", pre + "version", "use letters, digits and . _ + -", "version")
+    return kind, name, version
+
+
+def _str_list(value: Any, field: str, ctx: _Ctx, key: str, node: Any = None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        ctx.fail(f"'{key}' must be a list of strings", field, f"write {key}: [a, b]", key, node)
+    return [v.strip() for v in value]
+
+
+def _use_list(value: Any, field: str, ctx: _Ctx, node: Any, key: str, taxonomy: Taxonomy) -> tuple[str, ...]:
+    out = []
+    for i, u in enumerate(_str_list(value, field, ctx, key, node)):
+        taxonomy.check(u, where=ctx.at(key, node), field=f"{field}[{i}]")
+        if u not in out:
+            out.append(u)
+    return tuple(out)
+
+
+def _edges(value: Any, child: str, ctx: _Ctx, pre: str) -> tuple[Edge, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        ctx.fail("'derived_from' must be a list", pre + "derived_from", "write derived_from: [{asset: kind/name@version, relation: trained-on}]", "derived_from")
+    edges = []
+    for i, e in enumerate(value):
+        field = f"{pre}derived_from[{i}]"
+        if not isinstance(e, dict) or "asset" not in e or "relation" not in e:
+            ctx.fail("each lineage entry needs 'asset' and 'relation'", field, "write {asset: kind/name@version, relation: trained-on}", "derived_from")
+        for key in e:
+            if key not in ("asset", "relation"):
+                ctx.fail(f"unknown field {key!r}", f"{field}.{key}", "lineage entries have asset and relation", key, e)
+        parse_id(e["asset"], where=ctx.at("asset", e), field=f"{field}.asset")
+        rel = e["relation"]
+        if rel not in RELATIONS:
+            ctx.fail(f"unknown relation {rel!r}", f"{field}.relation", _did_you_mean(rel, RELATIONS, f"relations: {', '.join(RELATIONS)}"), "relation", e)
+        if e["asset"] == child:
+            ctx.fail(f"{child} cannot derive from itself", f"{field}.asset", "remove this entry", "asset", e)
+        edge = Edge(child, e["asset"], rel)
+        if edge not in edges:
+            edges.append(edge)
+    return tuple(edges)
+
+
+def _plain(value: Any) -> Any:
+    """Strip LineDict to plain dicts so notes compare and serialise normally."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,87 @@
+"""Reading YAML/JSON documents while remembering the line of every mapping key.
+
+Errors in charter files must name ``file:line``; PyYAML's composer knows the marks,
+so mappings are loaded as :class:`LineDict`, a dict that also maps keys to lines.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from charter.errors import InvalidInput
+
+
+class LineDict(dict):
+    """A dict that remembers the 1-based line of the mapping and of each key."""
+
+    line: int = 0
+    key_lines: dict
+
+    def line_of(self, key: str) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
+    loader.flatten_mapping(node)
+    out = LineDict()
+    out.line = node.start_mark.line + 1
+    out.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in out:
+            raise InvalidInput(
+                f"duplicate key {key!r}", hint="keep one of them",
+                where=f"{loader.name}:{key_node.start_mark.line + 1}",
+            )
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.key_lines[key] = key_node.start_mark.line + 1
+    return out
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_text(text: str, name: str) -> object:
+    """Parse YAML (or JSON, which is checked strictly first) into plain data with line info."""
+    if name.endswith(".json"):
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InvalidInput(f"malformed JSON: {e.msg}", hint="fix the JSON syntax", where=f"{name}:{e.lineno}") from None
+    try:
+        loader = _Loader(text)
+        loader.name = name
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else 0
+        msg = (e.problem or e.context or "syntax error").strip()
+        raise InvalidInput(f"malformed YAML: {msg}", hint="fix the YAML syntax (indentation, quotes, colons)", where=f"{name}:{line}") from None
+    except yaml.YAMLError as e:
+        raise InvalidInput(f"malformed YAML: {e}", hint="fix the YAML syntax", where=name) from None
+
+
+def load_document(path: Path) -> object:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput("file not found", hint="check the path", where=str(path)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidInput(f"cannot read file: {e}", hint="pass a readable UTF-8 YAML or JSON file", where=str(path)) from None
+    return parse_text(text, str(path))
+
+
+def resource(name: str) -> Path:
+    """Path of a file shipped in ``charter/resources``."""
+    return Path(str(resources.files("charter") / "resources" / name))

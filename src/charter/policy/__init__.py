@@ -1,0 +1,1 @@
+"""The decision: one pure function over (request, lineage, taxonomy, licences)."""

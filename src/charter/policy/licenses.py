@@ -1,0 +1,83 @@
+"""The licence table (shipped as data): licence name -> denied/allowed uses and duties."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from charter.core.files import load_document, resource
+from charter.core.uses import Taxonomy
+from charter.errors import InvalidInput
+
+UNSPECIFIED = "unspecified"
+
+
+@dataclass(frozen=True)
+class License:
+    id: str
+    deny: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+    duties: tuple[str, ...] = ()
+    description: str = ""
+    known: bool = True
+
+    @property
+    def source(self) -> str:
+        return f"license:{self.id}"
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+@dataclass(frozen=True)
+class LicenseTable:
+    by_key: Mapping[str, License]
+
+    def lookup(self, name: str | None) -> License:
+        """The licence for a name; an unknown name denies commercial use, like an unspecified one."""
+        if name is None:
+            return self.by_key[_key(UNSPECIFIED)]
+        hit = self.by_key.get(_key(name))
+        if hit is not None:
+            return hit
+        base = self.by_key[_key(UNSPECIFIED)]
+        return License(id=name, deny=base.deny, description=f"{name!r} is not in the licence table", known=False)
+
+    def for_asset(self, licenses: tuple[str, ...]) -> tuple[License, ...]:
+        return tuple(self.lookup(n) for n in licenses) if licenses else (self.lookup(None),)
+
+    def __iter__(self):
+        seen = set()
+        for lic in self.by_key.values():
+            if lic.id not in seen:
+                seen.add(lic.id)
+                yield lic
+
+
+def load(taxonomy: Taxonomy, path: Path | None = None) -> LicenseTable:
+    path = path or resource("licenses.yaml")
+    doc = load_document(path)
+    table: dict[str, License] = {}
+    for i, e in enumerate(doc.get("licenses") or []):
+        where = f"{path}:{e.line}"
+        for key in ("deny", "allow"):
+            for u in e.get(key) or []:
+                taxonomy.check(u, where=where, field=f"licenses[{i}].{key}")
+        lic = License(
+            id=e["id"],
+            deny=tuple(e.get("deny") or ()),
+            allow=tuple(e.get("allow") or ()),
+            duties=tuple(e.get("duties") or ()),
+            description=e.get("description") or "",
+        )
+        for name in [e["id"], *(e.get("names") or [])]:
+            k = _key(str(name))
+            if k in table and table[k].id != lic.id:
+                raise InvalidInput(f"licence name {name!r} maps to both {table[k].id} and {lic.id}", hint="keep the name under one licence", where=where)
+            table[k] = lic
+    if _key(UNSPECIFIED) not in table:
+        raise InvalidInput("the licence table has no 'unspecified' entry", hint="add {id: unspecified, deny: [commercial]}", where=str(path))
+    return LicenseTable(by_key=table)

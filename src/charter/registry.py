@@ -1,0 +1,185 @@
+"""The registry: storage + taxonomy + licence table, and the operations the CLI exposes."""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from charter.core import charterfile, uses as uses_mod
+from charter.core.assets import Asset, Withdrawal
+from charter.core.ids import KINDS
+from charter.core.uses import Taxonomy
+from charter.errors import InvalidInput, NotFound, UsageError
+from charter.policy import licenses as licenses_mod
+from charter.policy.decide import Decision, Request, Upstream, decide
+from charter.policy.licenses import LicenseTable
+from charter.store import Store, open_store
+
+
+@dataclass(frozen=True)
+class Hop:
+    asset: str
+    depth: int
+
+
+class Registry:
+    """Library entry point. ``Registry.open()`` uses $CHARTER_REGISTRY or ./.charter/registry.db."""
+
+    def __init__(self, store: Store, taxonomy: Taxonomy | None = None, licenses: LicenseTable | None = None, cache_size: int = 100_000):
+        self.store = store
+        self.taxonomy = taxonomy or uses_mod.load()
+        self.licenses = licenses or licenses_mod.load(self.taxonomy)
+        self._lineage: OrderedDict[str, tuple[Upstream, ...]] = OrderedDict()
+        self._cache_size = cache_size
+        self._wd_version: object = None
+        self._wd: dict[str, Withdrawal] = {}
+
+    @classmethod
+    def open(cls, url: str | None = None, taxonomy_files: Sequence[Path] = (), create: bool = True) -> "Registry":
+        tax = uses_mod.load(*taxonomy_files)
+        return cls(open_store(url, create=create), tax)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # --- registration --------------------------------------------------------------
+    def add_files(self, paths: Iterable[Path]) -> list[Asset]:
+        """Parse every file first, then register all assets in one atomic write."""
+        assets: list[Asset] = []
+        sources: dict[str, str] = {}
+        for p in paths:
+            for a in charterfile.load_file(Path(p), self.taxonomy):
+                if a.id in sources:
+                    raise InvalidInput(f"{a.id} is defined in {sources[a.id]} and {p}", hint="keep one definition", where=str(p), field="id")
+                sources[a.id] = str(p)
+                assets.append(a)
+        return self.store.add(assets, sources)
+
+    def add(self, assets: Sequence[Asset]) -> list[Asset]:
+        return self.store.add(assets)
+
+    # --- lookup ----------------------------------------------------------------------
+    def resolve(self, ref: str) -> str:
+        """A full id, or ``kind/name`` for its latest registered version."""
+        if "@" in ref:
+            self.store.require(ref)
+            return ref
+        kind, _, name = ref.partition("/")
+        if kind not in KINDS or not name:
+            raise NotFound(f"{ref!r} is not an asset reference", hint="write kind/name@version, or kind/name for the latest version")
+        versions = list(self.store.find(kind=kind, name=name))
+        if not versions:
+            self.store.require(ref + "@?")  # raises NotFound with a did-you-mean hint
+        return versions[-1].id
+
+    def get(self, ref: str) -> Asset:
+        return self.store.require(self.resolve(ref))
+
+    def check_uses(self, uses: Iterable[str]) -> tuple[str, ...]:
+        out = []
+        for u in uses:
+            for part in str(u).split(","):
+                part = part.strip()
+                if part:
+                    out.append(self.taxonomy.check(part, field="uses"))
+        if not out:
+            raise UsageError("no uses given", hint="name at least one use, e.g. fine-tuning commercial")
+        return tuple(dict.fromkeys(out))
+
+    # --- decisions ---------------------------------------------------------------------
+    def withdrawals(self) -> dict[str, Withdrawal]:
+        v = self.store.withdrawals_version()
+        if v != self._wd_version:
+            self._wd = self.store.withdrawals()
+            self._wd_version = v
+        return self._wd
+
+    def lineage(self, asset_id: str) -> tuple[Upstream, ...]:
+        """E for an asset, with the shortest path to each member and current withdrawals."""
+        base = self._lineage.get(asset_id)
+        if base is None:
+            base = _with_paths(asset_id, self.store.lineage(asset_id))
+            if not base:
+                self.store.require(asset_id)
+            self._lineage[asset_id] = base
+            if len(self._lineage) > self._cache_size:
+                self._lineage.popitem(last=False)
+        wd = self.withdrawals()
+        if not wd:
+            return base
+        return tuple(replace(u, withdrawal=wd.get(u.asset.id)) if u.asset.id in wd else u for u in base)
+
+    def check(self, ref: str, uses: Iterable[str]) -> Decision:
+        """Decide without recording (for listings and previews)."""
+        asset_id = self.resolve(ref)
+        uses_t = self.check_uses(uses)
+        return decide(Request(asset_id, uses_t), self.lineage(asset_id), self.taxonomy, self.licenses)
+
+    def can(self, ref: str, uses: Iterable[str]) -> Decision:
+        """Decide and append the decision, with its reasons, to the event log."""
+        d = self.check(ref, uses)
+        self.store.log("decision", d.asset, d.to_json())
+        return d
+
+    def ls(self, kind: str | None = None, allowed: Sequence[str] | None = None) -> list[tuple[Asset, Decision | None]]:
+        uses_t = self.check_uses(allowed) if allowed else None
+        out = []
+        for a in self.store.find(kind=kind):
+            if uses_t is None:
+                out.append((a, None))
+                continue
+            d = decide(Request(a.id, uses_t), self.lineage(a.id), self.taxonomy, self.licenses)
+            if d.allowed:
+                out.append((a, d))
+        return out
+
+    # --- lineage ------------------------------------------------------------------------
+    def trace(self, ref: str, down: bool, depth: int | None = None) -> list[Hop]:
+        asset_id = self.resolve(ref)
+        if down:
+            rows = self.store.downstream(asset_id, depth)
+        else:
+            rows = [r for r in self.store.upstream(asset_id) if depth is None or r[1] <= depth]
+        return [Hop(a, d) for a, d in rows]
+
+    def withdraw(self, ref: str, reason: str) -> tuple[Withdrawal, list[Hop]]:
+        asset_id = self.resolve(ref)
+        w = self.store.withdraw(asset_id, reason)
+        return w, self.trace(asset_id, down=True)
+
+    def effective(self, ref: str) -> dict:
+        """What an asset inherits: every restriction and duty in E, with where it comes from."""
+        asset_id = self.resolve(ref)
+        deny, allow, duties, withdrawn = [], [], [], []
+        for up in self.lineage(asset_id):
+            a = up.asset
+            origin = {"asset": a.id, "path": list(up.path)}
+            if up.withdrawal:
+                withdrawn.append({**origin, "reason": up.withdrawal.reason, "time": up.withdrawal.time})
+            lics = self.licenses.for_asset(a.licenses)
+            for src, ds in [("uses.deny", a.deny)] + [(l.source, l.deny) for l in lics]:
+                deny += [{"use": d, "source": src, **origin} for d in ds]
+            for src, al in [("uses.allow", a.allow)] + [(l.source, l.allow) for l in lics]:
+                allow += [{"use": x, "facet": self.taxonomy.facet[x], "source": src, **origin} for x in al]
+            for src, du in [("duties", a.duties)] + [(l.source, l.duties) for l in lics]:
+                duties += [{"duty": x, "source": src, **origin} for x in du]
+        return {"deny": deny, "allow": allow, "duties": duties, "withdrawn": withdrawn}
+
+
+def _with_paths(asset_id: str, members: list[Asset]) -> tuple[Upstream, ...]:
+    """Breadth-first from the asked asset over propagating parents: shortest path to each member."""
+    by_id = {a.id: a for a in members}
+    if asset_id not in by_id:
+        return ()
+    paths = {asset_id: (asset_id,)}
+    queue = deque([asset_id])
+    while queue:
+        cur = queue.popleft()
+        for p in by_id[cur].parents:
+            if p not in paths and p in by_id:
+                paths[p] = paths[cur] + (p,)
+                queue.append(p)
+    order = sorted(paths, key=lambda i: (len(paths[i]), i))
+    return tuple(Upstream(by_id[i], paths[i]) for i in order)

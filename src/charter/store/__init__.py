@@ -1,0 +1,31 @@
+"""Registry storage: one contract (:class:`Store`), SQLite by default, an in-memory one for tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from charter.errors import StoreError
+from charter.store.base import Store
+
+DEFAULT_PATH = Path(".charter") / "registry.db"
+
+
+def open_store(url: str | None = None, *, create: bool = True) -> Store:
+    """Open a registry by URL: ``sqlite:///path``, a plain file path, or ``memory:``.
+
+    Without a URL: ``$CHARTER_REGISTRY``, else ``.charter/registry.db`` in the working folder.
+    """
+    url = url or os.environ.get("CHARTER_REGISTRY") or str(DEFAULT_PATH)
+    if url in ("memory:", "memory://"):
+        from charter.store.memory import MemoryStore
+
+        return MemoryStore()
+    if url.startswith(("postgres://", "postgresql://")):
+        raise StoreError(f"PostgreSQL registries are not supported yet: {url}", hint="use a SQLite path or sqlite:///path")
+    if url.startswith("sqlite://"):
+        url = url[len("sqlite://"):]
+        url = url[1:] if url.startswith("//") else url
+    from charter.store.sqlite import SQLiteStore
+
+    return SQLiteStore(Path(url), create=create)

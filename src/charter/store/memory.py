@@ -1,0 +1,77 @@
+"""A tiny in-memory Store for tests and scratch work. Same contract as SQLite, no persistence."""
+
+from __future__ import annotations
+
+import copy
+from typing import Iterable, Iterator, Mapping, Sequence
+
+from charter.core.assets import Asset, Edge, Event, Withdrawal
+from charter.store.base import Store, now
+
+
+class MemoryStore(Store):
+    def __init__(self) -> None:
+        self._assets: dict[str, Asset] = {}
+        self._up: dict[str, dict[str, int]] = {}
+        self._down: dict[str, dict[str, int]] = {}
+        self._children: dict[str, list[Edge]] = {}
+        self._withdrawals: dict[str, Withdrawal] = {}
+        self._events: list[Event] = []
+
+    def get_many(self, ids: Iterable[str]) -> dict[str, Asset]:
+        return {i: self._assets[i] for i in ids if i in self._assets}
+
+    def find(self, kind: str | None = None, name: str | None = None) -> Iterator[Asset]:
+        for a in list(self._assets.values()):
+            if (kind is None or a.kind == kind) and (name is None or a.name == name):
+                yield a
+
+    def count(self) -> int:
+        return len(self._assets)
+
+    def upstream(self, asset: str) -> list[tuple[str, int]]:
+        return sorted(self._up.get(asset, {}).items(), key=lambda x: (x[1], x[0]))
+
+    def lineage(self, asset: str) -> list[Asset]:
+        if asset not in self._assets:
+            return []
+        return [self._assets[asset]] + [self._assets[a] for a, _ in self.upstream(asset)]
+
+    def downstream(self, asset: str, depth: int | None = None) -> list[tuple[str, int]]:
+        rows = self._down.get(asset, {}).items()
+        return sorted(((d, k) for d, k in rows if depth is None or k <= depth), key=lambda x: (x[1], x[0]))
+
+    def children(self, asset: str) -> list[Edge]:
+        return list(self._children.get(asset, []))
+
+    def withdrawals(self) -> dict[str, Withdrawal]:
+        return dict(self._withdrawals)
+
+    def withdrawals_version(self) -> object:
+        return len(self._withdrawals)
+
+    def events(self, after: int = 0, type: str | None = None, asset: str | None = None, limit: int | None = None) -> list[Event]:
+        out = [e for e in self._events if e.seq > after and (type is None or e.type == type) and (asset is None or e.asset == asset)]
+        return out[:limit] if limit else out
+
+    def log(self, type: str, asset: str, data: Mapping) -> Event:
+        e = Event(len(self._events) + 1, now(), type, asset, copy.deepcopy(dict(data)))
+        self._events.append(e)
+        return e
+
+    def _closures(self, ids: Iterable[str]) -> dict[str, dict[str, int]]:
+        return {i: dict(self._up.get(i, {})) for i in ids}
+
+    def _write_assets(self, assets: Sequence[Asset], closures: Mapping[str, dict[str, int]], time: str) -> None:
+        for a in assets:  # nothing here can fail half-way, so this is atomic
+            self._assets[a.id] = a
+            self._up[a.id] = dict(closures[a.id])
+            for anc, d in closures[a.id].items():
+                self._down.setdefault(anc, {})[a.id] = d
+            for e in a.derived_from:
+                self._children.setdefault(e.parent, []).append(e)
+            self.log("register", a.id, {"hash": a.content_hash})
+
+    def _write_withdrawal(self, w: Withdrawal) -> None:
+        self._withdrawals[w.asset] = w
+        self.log("withdraw", w.asset, {"reason": w.reason})
