@@ -45,8 +45,8 @@ class Registry:
         self.store.close()
 
     # --- registration --------------------------------------------------------------
-    def add_files(self, paths: Iterable[Path]) -> list[Asset]:
-        """Parse every file first, then register all assets in one atomic write."""
+    def load_files(self, paths: Iterable[Path]) -> tuple[list[Asset], dict[str, str]]:
+        """Parse and validate charter files; returns the assets and where each was defined."""
         assets: list[Asset] = []
         sources: dict[str, str] = {}
         for p in paths:
@@ -55,10 +55,15 @@ class Registry:
                     raise InvalidInput(f"{a.id} is defined in {sources[a.id]} and {p}", hint="keep one definition", where=str(p), field="id")
                 sources[a.id] = str(p)
                 assets.append(a)
+        return assets, sources
+
+    def add_files(self, paths: Iterable[Path]) -> list[Asset]:
+        """Parse every file first, then register all assets in one atomic write. Returns the new ones."""
+        assets, sources = self.load_files(paths)
         return self.store.add(assets, sources)
 
-    def add(self, assets: Sequence[Asset]) -> list[Asset]:
-        return self.store.add(assets)
+    def add(self, assets: Sequence[Asset], sources: dict[str, str] | None = None) -> list[Asset]:
+        return self.store.add(assets, sources)
 
     # --- lookup ----------------------------------------------------------------------
     def resolve(self, ref: str) -> str:

@@ -1,0 +1,1 @@
+"""The `charter` command line: thin wrappers over charter.Registry, one file per noun."""

@@ -1,0 +1,134 @@
+"""charter init | add | show | ls"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from charter.cli.main import open_registry
+from charter.cli.output import console, emit_json
+
+
+def register(sub, common) -> None:
+    p = sub.add_parser("init", parents=[common], help="create an empty registry")
+    p.set_defaults(func=cmd_init)
+    p = sub.add_parser("add", parents=[common], help="register the assets in charter files (YAML or JSON), atomically")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.set_defaults(func=cmd_add)
+    p = sub.add_parser("show", parents=[common], help="show an asset's charter, what it inherits and its history")
+    p.add_argument("ref", metavar="REF", help="kind/name@version (or kind/name for the latest version)")
+    p.set_defaults(func=cmd_show)
+    p = sub.add_parser("ls", parents=[common], help="list assets, optionally only those allowed for some uses")
+    p.add_argument("--kind", choices=["dataset", "model", "application"])
+    p.add_argument("--allowed", metavar="USE,...", help="only assets whose whole lineage permits these uses")
+    p.set_defaults(func=cmd_ls)
+
+
+def cmd_init(args) -> int:
+    reg = open_registry(args)
+    where = str(getattr(reg.store, "path", args.registry or "memory:"))
+    if args.json:
+        emit_json({"registry": where, "assets": reg.store.count()})
+    else:
+        console.print(f"registry ready at {where} ({reg.store.count()} assets)")
+    return 0
+
+
+def cmd_add(args) -> int:
+    reg = open_registry(args)
+    assets, sources = reg.load_files(args.files)
+    added = reg.add(assets, sources)
+    added_ids = {a.id for a in added}
+    unchanged = [a.id for a in assets if a.id not in added_ids]
+    if args.json:
+        emit_json({"added": [a.id for a in added], "unchanged": unchanged})
+        return 0
+    for a in added:
+        console.print(f"[green]registered[/] {a.id}")
+    for i in unchanged:
+        console.print(f"[dim]unchanged[/]  {i}")
+    withdrawn = reg.withdrawals()
+    for a in added:
+        hit = [u.asset.id for u in reg.lineage(a.id) if u.asset.id in withdrawn]
+        if hit:
+            console.print(f"[yellow]note[/]: {a.id} derives from withdrawn {', '.join(hit)}; every use of it will be denied")
+    return 0
+
+
+def cmd_show(args) -> int:
+    reg = open_registry(args, create=False)
+    a = reg.get(args.ref)
+    eff = reg.effective(a.id)
+    w = reg.withdrawals().get(a.id)
+    up = reg.trace(a.id, down=False)
+    down = reg.trace(a.id, down=True)
+    events = [e.to_json() for e in reg.store.events(asset=a.id) if e.type != "decision"]
+    if args.json:
+        emit_json({
+            "asset": a.to_json(),
+            "hash": a.content_hash,
+            "withdrawn": {"reason": w.reason, "time": w.time} if w else None,
+            "effective": eff,
+            "upstream": [{"id": h.asset, "depth": h.depth} for h in up],
+            "downstream": [{"id": h.asset, "depth": h.depth} for h in down],
+            "events": events,
+        })
+        return 0
+    console.print(f"[bold]{a.id}[/]  ({a.kind})")
+    if a.description:
+        console.print(f"  {a.description}")
+    if w:
+        console.print(f"  [red bold]WITHDRAWN[/] {w.time}: {w.reason}")
+    console.print(f"  licence: {', '.join(a.licenses) or '(none: commercial use not permitted)'}")
+    console.print(f"  hash:    {a.content_hash}")
+    if a.derived_from:
+        console.print("  derived from:")
+        for e in a.derived_from:
+            console.print(f"    {e.relation:<22} {e.parent}")
+    groups: dict[tuple, list[str]] = {}
+    for rule, key in (("deny", "deny"), ("allow only", "allow")):
+        for x in eff[key]:
+            groups.setdefault((rule, x["source"], x["asset"], tuple(x["path"])), []).append(x["use"])
+    if groups or eff["withdrawn"]:
+        console.print("  restrictions (own and inherited):")
+    else:
+        console.print("  no restrictions along its lineage")
+    for x in eff["withdrawn"]:
+        console.print(f"    [red]withdrawn[/] {x['asset']}: {x['reason']}  [dim]{_by(x, a.id)}[/]")
+    for (rule, source, imposer, path), uses in groups.items():
+        console.print(f"    {rule} {', '.join(uses)}\n      [dim]{source} of {imposer}; {_by({'asset': imposer, 'path': path}, a.id)}[/]")
+    if eff["duties"]:
+        console.print("  duties owed:")
+        for x in eff["duties"]:
+            console.print(f"    {x['duty']:<22} owed to {x['asset']} ({x['source']})")
+    console.print(f"  upstream: {len(up)} assets, downstream: {len(down)} assets")
+    for e in events:
+        console.print(f"  [dim]{e['time']} {e['type']}[/] {e['data'].get('reason', '')}")
+    return 0
+
+
+def _by(x: dict, asked: str) -> str:
+    return "its own" if x["asset"] == asked else "via " + " -> ".join(x["path"])
+
+
+def cmd_ls(args) -> int:
+    reg = open_registry(args, create=False)
+    allowed = args.allowed.split(",") if args.allowed else None
+    rows = reg.ls(kind=args.kind, allowed=allowed)
+    withdrawn = reg.withdrawals()
+    if args.json:
+        emit_json([
+            {"id": a.id, "kind": a.kind, "name": a.name, "version": a.version, "licenses": list(a.licenses), "withdrawn": a.id in withdrawn}
+            for a, _ in rows
+        ])
+        return 0
+    t = Table(show_header=True, header_style="bold")
+    for col in ("id", "licence", "state"):
+        t.add_column(col)
+    for a, _ in rows:
+        t.add_row(a.id, ", ".join(a.licenses) or "-", "withdrawn" if a.id in withdrawn else "")
+    console.print(t)
+    what = f" allowed for {args.allowed}" if allowed else ""
+    console.print(f"{len(rows)} assets{what}")
+    return 0

@@ -1,0 +1,33 @@
+"""charter can"""
+
+from __future__ import annotations
+
+from charter.cli.main import EXIT_DENIED, open_registry
+from charter.cli.output import console, emit_json, reason_line
+
+
+def register(sub, common) -> None:
+    p = sub.add_parser("can", parents=[common], help="may REF be used for USE...? exit 0 allowed, 3 denied, 1 error")
+    p.add_argument("ref", metavar="REF")
+    p.add_argument("uses", nargs="+", metavar="USE", help="use ids (see `charter uses`); commas also separate")
+    p.set_defaults(func=cmd_can)
+
+
+def cmd_can(args) -> int:
+    reg = open_registry(args, create=False)
+    d = reg.can(args.ref, args.uses)
+    if args.json:
+        emit_json(d.to_json())
+    else:
+        print_decision(d)
+    return 0 if d.allowed else EXIT_DENIED
+
+
+def print_decision(d) -> None:
+    uses = ", ".join(d.uses)
+    if d.allowed:
+        console.print(f"[green bold]ALLOWED[/] {d.asset} for {uses}")
+        return
+    console.print(f"[red bold]DENIED[/] {d.asset} for {uses}: {len(d.reasons)} reason{'s' * (len(d.reasons) != 1)}")
+    for r in d.reasons:
+        console.print(f"  - {reason_line(r)}")

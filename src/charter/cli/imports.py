@@ -1,0 +1,5 @@
+"""charter import dpi | ecosystem-graphs | hf-card"""
+
+
+def register(sub, common) -> None:
+    pass

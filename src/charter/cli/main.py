@@ -1,0 +1,62 @@
+"""Entry point: parse arguments, open the registry, run a command, map errors to exit codes.
+
+Exit codes: 0 ok, 1 error, 2 usage, 3 denied by policy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from charter.errors import CharterError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DENIED = 0, 1, 2, 3
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--registry", metavar="URL", help="registry: a SQLite path or sqlite:///path (default: $CHARTER_REGISTRY or .charter/registry.db)")
+    p.add_argument("--taxonomy", metavar="FILE", action="append", default=[], type=Path, help="extend the use taxonomy with this file (repeatable)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON (schema: docs/cli-json.md)")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from charter import __version__
+    from charter.cli import assets, decisions, demo, imports, lineage, uses
+
+    parser = argparse.ArgumentParser(prog="charter", description="What may each asset be used for? Charters, lineage and decisions.")
+    parser.add_argument("--version", action="version", version=f"charter {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = _common()
+    for module in (assets, decisions, lineage, uses, imports, demo):
+        module.register(sub, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CharterError as e:
+        if getattr(args, "json", False):
+            from charter.cli.output import emit_json
+
+            emit_json(e.to_json())
+        print(f"charter: error: {e.oneline()}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("charter: interrupted", file=sys.stderr)
+        return 130
+
+
+def open_registry(args, create: bool = True):
+    from charter.registry import Registry
+
+    return Registry.open(args.registry, args.taxonomy, create=create)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
