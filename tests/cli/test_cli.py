@@ -1,0 +1,225 @@
+"""CLI behaviour: exit codes, --json schemas (docs/cli-json.md), one-line errors, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from charter.cli.main import main
+from charter.core.files import resource
+
+ECO = str(resource("examples") / "ecosystem.yaml")
+
+
+@pytest.fixture
+def reg(tmp_path):
+    db = str(tmp_path / "r.db")
+    assert main(["add", ECO, "--registry", db]) == 0
+    return db
+
+
+def run(capsys, *argv) -> tuple[int, object, str]:
+    capsys.readouterr()
+    code = main(list(argv))
+    out = capsys.readouterr()
+    try:
+        return code, json.loads(out.out), out.err
+    except json.JSONDecodeError:
+        return code, out.out, out.err
+
+
+def test_can_allowed_exit_0_and_schema(reg, capsys):
+    code, d, _ = run(capsys, "can", "model/support-assistant@1", "fine-tuning", "conversational-agent", "commercial", "--json", "--registry", reg)
+    assert code == 0
+    assert d == {"asset": "model/support-assistant@1", "uses": ["fine-tuning", "conversational-agent", "commercial"], "allowed": True, "reasons": []}
+
+
+def test_can_denied_exit_3_lists_chain(reg, capsys):
+    code, d, _ = run(capsys, "can", "model/photo-tagger@1", "fine-tuning", "face-recognition", "--json", "--registry", reg)
+    assert code == 3
+    assert d["allowed"] is False
+    assert d["reasons"] == [{
+        "asset": "model/vision-encoder@1", "rule": "deny", "use": "face-recognition", "source": "uses.deny",
+        "path": ["model/photo-tagger@1", "model/vision-encoder@1"], "entries": ["biometric-identification"],
+        "detail": "model/vision-encoder@1 denies biometric-identification (uses.deny)",
+    }]
+
+
+def test_can_text_prints_every_reason_with_path(reg, capsys):
+    code, out, _ = run(capsys, "can", "model/support-assistant@1", "machine-translation", "surveillance", "--registry", reg)
+    assert code == 3
+    assert "DENIED" in out and "2 reasons" in out
+    assert "path: model/support-assistant@1 -> model/foundation-lm@1 -> dataset/community-emails@1" in out
+    assert "path: model/support-assistant@1 -> model/foundation-lm@1 -> dataset/forum-posts@1" in out
+
+
+def test_can_records_decision_event(reg, capsys):
+    from charter.store import open_store
+
+    run(capsys, "can", "model/photo-tagger@1", "face-recognition", "--registry", reg)
+    events = open_store(reg).events(type="decision")
+    assert len(events) == 1 and events[0].data["allowed"] is False
+    assert events[0].data["reasons"][0]["rule"] == "deny"
+
+
+def test_can_unknown_use_did_you_mean_exit_1(reg, capsys):
+    code, _, err = run(capsys, "can", "model/photo-tagger@1", "face-recogniton", "--registry", reg)
+    assert code == 1
+    assert err.strip().count("\n") == 0
+    assert "unknown use 'face-recogniton'" in err and "did you mean 'face-recognition'" in err
+
+
+def test_can_unknown_asset_exit_1(reg, capsys):
+    code, d, err = run(capsys, "can", "model/photo-taggr@1", "inference", "--json", "--registry", reg)
+    assert code == 1
+    assert d["error"] == "not-found" and "photo-tagger" in d["hint"]
+
+
+def test_uses_json_schema(capsys):
+    code, d, _ = run(capsys, "uses", "--json")
+    assert code == 0
+    by_id = {u["id"]: u for u in d}
+    assert set(by_id["face-recognition"]) == {"id", "facet", "parents"}
+    assert by_id["face-recognition"] == {"id": "face-recognition", "facet": "purpose", "parents": ["biometric-identification"]}
+    assert by_id["academic-research"] == {"id": "academic-research", "facet": "context", "parents": ["research"]}
+    assert {u["facet"] for u in d} == {"activity", "purpose", "context"}
+
+
+def test_uses_text_tree_and_extension(tmp_path, capsys):
+    ext = tmp_path / "mine.yaml"
+    ext.write_text("uses:\n  - {id: email-triage, parents: [classification]}\n")
+    code, out, _ = run(capsys, "uses", "--taxonomy", str(ext))
+    assert code == 0 and "email-triage" in out and "face-recognition" in out
+
+
+def test_bad_taxonomy_refused(tmp_path, capsys):
+    ext = tmp_path / "bad.yaml"
+    ext.write_text("uses:\n  - {id: odd, parents: [commercial, fine-tuning]}\n")
+    code, _, err = run(capsys, "uses", "--taxonomy", str(ext))
+    assert code == 1 and "several facets" in err and "bad.yaml" in err
+
+
+def test_add_json_and_idempotent(reg, capsys):
+    code, d, _ = run(capsys, "add", ECO, "--json", "--registry", reg)
+    assert code == 0 and d["added"] == [] and len(d["unchanged"]) == 15
+
+
+def test_add_conflict_names_file_and_fix(reg, tmp_path, capsys):
+    f = tmp_path / "changed.yaml"
+    f.write_text("id: dataset/forum-posts@1\nlicense: CC0-1.0\n")
+    code, _, err = run(capsys, "add", str(f), "--registry", reg)
+    assert code == 1 and "already registered with different content" in err and "bump the version" in err
+
+
+@pytest.mark.parametrize("text, where, needle", [
+    ("id: model/x@1\nlicense: MIT\nuses: {deny: [face-recogniton]}\n", ":3", "did you mean 'face-recognition'"),
+    ("id: model/x@1\nlicence: MIT\n", ":2", "did you mean 'license'"),
+    ("id: model/x@1\nuses: [\n", ":3", "malformed YAML"),
+    ("id: model/x@1\nderived_from:\n  - {asset: model/missing@1, relation: trained-on}\n", "", "not registered"),
+    ("id: model/x@1\nderived_from:\n  - {asset: model/y@1, relation: trained-with}\n", ":3", "did you mean 'trained-on'"),
+    ("id: thing/x@1\n", ":1", "unknown kind"),
+])
+def test_add_bad_input_one_line_nothing_written(tmp_path, capsys, text, where, needle):
+    db = str(tmp_path / "r.db")
+    good = tmp_path / "good.yaml"
+    good.write_text("id: dataset/ok@1\nlicense: MIT\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    code, _, err = run(capsys, "add", str(good), str(bad), "--registry", db)
+    assert code == 1
+    assert err.count("\n") == 1, err
+    assert needle in err and f"bad.yaml{where}" in err
+    code, d, _ = run(capsys, "ls", "--json", "--registry", db)
+    assert d == []  # the good file was not half-registered
+
+
+def test_lineage_cycle_refused(tmp_path, capsys):
+    f = tmp_path / "cyc.yaml"
+    f.write_text("assets:\n - id: model/a@1\n   derived_from: [{asset: model/b@1, relation: fine-tuned-from}]\n"
+                 " - id: model/b@1\n   derived_from: [{asset: model/a@1, relation: fine-tuned-from}]\n")
+    code, _, err = run(capsys, "add", str(f), "--registry", str(tmp_path / "r.db"))
+    assert code == 1 and "lineage cycle" in err
+
+
+def test_show_json(reg, capsys):
+    code, d, _ = run(capsys, "show", "application/helpdesk-bot@1", "--json", "--registry", reg)
+    assert code == 0
+    assert d["asset"]["id"] == "application/helpdesk-bot@1" and d["withdrawn"] is None
+    assert [u["id"] for u in d["upstream"]][:2] == ["model/support-assistant@1", "model/foundation-lm@1"]
+    denies = {(x["use"], x["asset"]) for x in d["effective"]["deny"]}
+    assert ("machine-translation", "dataset/community-emails@1") in denies
+    assert {"duty": "share-alike", "source": "license:CC-BY-SA-4.0", "asset": "dataset/forum-posts@1"}.items() <= \
+        next(x for x in d["effective"]["duties"] if x["duty"] == "share-alike").items()
+
+
+def test_show_latest_version_by_name(reg, capsys):
+    code, d, _ = run(capsys, "show", "model/translator", "--json", "--registry", reg)
+    assert code == 0 and d["asset"]["id"] == "model/translator@1"
+
+
+def test_ls_allowed(reg, capsys):
+    code, d, _ = run(capsys, "ls", "--kind", "model", "--allowed", "fine-tuning,commercial", "--json", "--registry", reg)
+    assert code == 0
+    assert [x["id"] for x in d] == ["model/foundation-lm@1", "model/open-lm@1", "model/vision-encoder@1",
+                                    "model/support-assistant@1", "model/translator@1", "model/photo-tagger@1"]
+    assert set(d[0]) == {"id", "kind", "name", "version", "licenses", "withdrawn"}
+
+
+def test_trace_down_and_up_with_depth(reg, capsys):
+    code, d, _ = run(capsys, "trace", "dataset/public-domain-books@1", "--down", "--json", "--registry", reg)
+    assert code == 0 and d["direction"] == "down"
+    ids = {x["id"]: x["depth"] for x in d["assets"]}
+    assert ids["model/foundation-lm@1"] == 1 and ids["application/helpdesk-bot@1"] == 3
+    assert "application/photo-search@1" in ids
+    code, d, _ = run(capsys, "trace", "dataset/public-domain-books@1", "--down", "--depth", "1", "--json", "--registry", reg)
+    assert {x["depth"] for x in d["assets"]} == {1} and len(d["assets"]) == 3
+    code, d, _ = run(capsys, "trace", "model/photo-tagger@1", "--up", "--json", "--registry", reg)
+    # evaluated-on does not propagate, so face-photos is not upstream
+    assert [x["id"] for x in d["assets"]] == ["model/vision-encoder@1", "dataset/public-domain-books@1"]
+
+
+def test_trace_needs_direction(reg, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["trace", "model/open-lm@1", "--registry", reg])
+    assert e.value.code == 2
+
+
+def test_withdraw_lists_downstream_and_denies(reg, capsys):
+    code, d, _ = run(capsys, "withdraw", "dataset/forum-posts@1", "--reason", "consent revoked", "--json", "--registry", reg)
+    assert code == 0
+    assert [x["id"] for x in d["affected"]] == ["model/foundation-lm@1", "model/support-assistant@1", "application/helpdesk-bot@1"]
+    code, d, _ = run(capsys, "can", "application/helpdesk-bot@1", "inference", "conversational-agent", "--json", "--registry", reg)
+    assert code == 3
+    assert [(r["rule"], r["asset"], r["use"], r["source"]) for r in d["reasons"]] == [("withdrawn", "dataset/forum-posts@1", None, "withdrawal")]
+    assert d["reasons"][0]["path"] == ["application/helpdesk-bot@1", "model/support-assistant@1", "model/foundation-lm@1", "dataset/forum-posts@1"]
+    assert "consent revoked" in d["reasons"][0]["detail"]
+    code, _, err = run(capsys, "withdraw", "dataset/forum-posts@1", "--reason", "again", "--registry", reg)
+    assert code == 1 and "already withdrawn" in err
+
+
+def test_missing_registry_is_an_error(tmp_path, capsys):
+    code, _, err = run(capsys, "show", "model/x@1", "--registry", str(tmp_path / "none.db"))
+    assert code == 1 and "charter init" in err
+
+
+def test_usage_error_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["can"])
+    assert e.value.code == 2
+
+
+def test_demo_runs_end_to_end(tmp_path, capsys):
+    assert main(["demo", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Function creep" in out and "DENIED model/photo-tagger@1" in out
+    assert main(["demo", "--dir", str(tmp_path)]) == 0  # repeatable
+
+
+def test_console_script_installed(tmp_path):
+    exe = Path(sys.executable).parent / "charter"
+    r = subprocess.run([str(exe), "can", "model/x@1", "inference", "--registry", str(tmp_path / "no.db")], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.startswith("charter: error:")
