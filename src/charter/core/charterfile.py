@@ -6,6 +6,7 @@ Every problem raises InvalidInput naming ``file:line`` and the field.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,7 @@ def _identity(item: dict, ctx: _Ctx, pre: str) -> tuple[str, str, str]:
     missing = [k for k in ("kind", "name", "version") if k not in item]
     if missing:
         ctx.fail(f"missing field {missing[0]!r}", pre + "id", "give id: kind/name@version (or kind, name and version)", None)
-    kind, name, version = str(item["kind"]), str(item["name"]), str(item["version"])
+    kind, name, version = (_text(item, k) for k in ("kind", "name", "version"))
     if kind not in KINDS:
         ctx.fail(f"unknown kind {kind!r}", pre + "kind", _did_you_mean(kind, KINDS, f"kind is one of {', '.join(KINDS)}"), "kind")
     if not valid_name(name):
@@ -125,6 +126,15 @@ def _identity(item: dict, ctx: _Ctx, pre: str) -> tuple[str, str, str]:
     if not valid_version(version):
         ctx.fail(f"invalid version {version!r}", pre + "version", "use letters, digits and . _ + -", "version")
     return kind, name, version
+
+
+def _text(item: dict, key: str) -> str:
+    """A scalar as written: YAML reads ``version: 1.10`` as the float 1.1."""
+    value = item[key]
+    if isinstance(value, str):
+        return value
+    raw = getattr(item, "scalars", {}).get(key)
+    return raw if raw is not None else str(value)
 
 
 def _str_list(value: Any, field: str, ctx: _Ctx, key: str, node: Any = None) -> list[str]:
@@ -177,4 +187,6 @@ def _plain(value: Any) -> Any:
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
+    if isinstance(value, (datetime.date, datetime.time)):  # YAML timestamps; notes must be JSON
+        return value.isoformat()
     return value

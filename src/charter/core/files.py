@@ -20,6 +20,7 @@ class LineDict(dict):
 
     line: int = 0
     key_lines: dict
+    scalars: dict  # key -> the scalar value's source text
 
     def line_of(self, key: str) -> int:
         return self.key_lines.get(key, self.line)
@@ -34,15 +35,18 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     out = LineDict()
     out.line = node.start_mark.line + 1
     out.key_lines = {}
+    out.scalars = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if key in out:
             raise InvalidInput(
                 f"duplicate key {key!r}", hint="keep one of them",
-                where=f"{loader.name}:{key_node.start_mark.line + 1}",
+                where=f"{loader.name}:{key_node.start_mark.line + 1}", field=str(key),
             )
         out[key] = loader.construct_object(value_node, deep=True)
         out.key_lines[key] = key_node.start_mark.line + 1
+        if isinstance(value_node, yaml.ScalarNode):
+            out.scalars[key] = value_node.value  # the text as written (version: 1.10 is not 1.1)
     return out
 
 
@@ -56,6 +60,8 @@ def parse_text(text: str, name: str) -> object:
             json.loads(text)
         except json.JSONDecodeError as e:
             raise InvalidInput(f"malformed JSON: {e.msg}", hint="fix the JSON syntax", where=f"{name}:{e.lineno}") from None
+        # valid JSON has tabs only as whitespace (never raw inside strings); YAML rejects them
+        text = text.replace("\t", " ")
     try:
         loader = _Loader(text)
         loader.name = name

@@ -16,7 +16,7 @@ _VERSION_RE = re.compile(rf"^{_VERSION}$")
 
 def parse_id(text: str, *, where: str = "", field: str = "id") -> tuple[str, str, str]:
     """Split ``kind/name@version``; raise InvalidInput naming the field on failure."""
-    m = _ID.match(text) if isinstance(text, str) else None
+    m = _ID.fullmatch(text) if isinstance(text, str) else None
     if not m:
         raise InvalidInput(
             f"{text!r} is not an asset id",
@@ -39,11 +39,11 @@ def make_id(kind: str, name: str, version: str) -> str:
 
 
 def valid_name(name: str) -> bool:
-    return bool(_NAME_RE.match(name))
+    return bool(_NAME_RE.fullmatch(name))
 
 
 def valid_version(version: str) -> bool:
-    return bool(_VERSION_RE.match(version))
+    return bool(_VERSION_RE.fullmatch(version))
 
 
 def slug(text: str) -> str:

@@ -82,7 +82,7 @@ def build(uses: Iterable[Use], *, where: str = "") -> Taxonomy:
     """Validate and close a set of uses: ids well formed, parents known, no cycle, one facet each."""
     table: dict[str, Use] = {}
     for use in uses:
-        if not USE_ID.match(use.id):
+        if not USE_ID.fullmatch(use.id):
             raise TaxonomyError(
                 f"use id {use.id!r} is not kebab-case", hint="use lowercase words joined by '-'",
                 where=where,

@@ -47,7 +47,13 @@ class LicenseTable:
         return License(id=name, deny=base.deny, description=f"{name!r} is not in the licence table", known=False)
 
     def for_asset(self, licenses: tuple[str, ...]) -> tuple[License, ...]:
-        return tuple(self.lookup(n) for n in licenses) if licenses else (self.lookup(None),)
+        if not licenses:
+            return (self.lookup(None),)
+        out: dict[str, License] = {}
+        for n in licenses:  # two names of one licence ("CC BY-NC 4.0", "cc-by-nc-4.0") count once
+            lic = self.lookup(n)
+            out.setdefault(lic.id, lic)
+        return tuple(out.values())
 
     def __iter__(self):
         seen = set()

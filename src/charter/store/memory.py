@@ -63,14 +63,15 @@ class MemoryStore(Store):
         return {i: dict(self._up.get(i, {})) for i in ids}
 
     def _write_assets(self, assets: Sequence[Asset], closures: Mapping[str, dict[str, int]], time: str) -> None:
-        for a in assets:  # nothing here can fail half-way, so this is atomic
+        hashes = [a.content_hash for a in assets]  # the only step that can fail; do it first
+        for a, h in zip(assets, hashes):  # nothing below can fail half-way, so this is atomic
             self._assets[a.id] = a
             self._up[a.id] = dict(closures[a.id])
             for anc, d in closures[a.id].items():
                 self._down.setdefault(anc, {})[a.id] = d
             for e in a.derived_from:
                 self._children.setdefault(e.parent, []).append(e)
-            self.log("register", a.id, {"hash": a.content_hash})
+            self.log("register", a.id, {"hash": h})
 
     def _write_withdrawal(self, w: Withdrawal) -> None:
         self._withdrawals[w.asset] = w

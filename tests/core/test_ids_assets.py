@@ -1,0 +1,63 @@
+"""Asset ids and the Asset value type."""
+
+from __future__ import annotations
+
+import pytest
+
+from charter.core.assets import DUTIES, PROPAGATING, RELATIONS, Asset, Edge
+from charter.core.ids import make_id, parse_id, slug, valid_name, valid_version
+from charter.errors import InvalidInput
+
+
+@pytest.mark.parametrize("text, parts", [
+    ("model/smollm2-135m@1", ("model", "smollm2-135m", "1")),
+    ("model/org/llm-7b@v1.0+q4", ("model", "org/llm-7b", "v1.0+q4")),
+    ("dataset/a.b_c@2024-01-01", ("dataset", "a.b_c", "2024-01-01")),
+    ("application/x@1@2", None),
+])
+def test_parse_id(text, parts):
+    if parts is None:
+        with pytest.raises(InvalidInput):
+            parse_id(text)
+        return
+    assert parse_id(text) == parts
+    assert make_id(*parts) == text
+
+
+@pytest.mark.parametrize("bad", ["", "model", "model/x", "model/@1", "/x@1", "Model/x@1", "robot/x@1", "model/x@1\n", "model/x@1 ", None, 3])
+def test_parse_id_rejects(bad):
+    with pytest.raises(InvalidInput) as e:
+        parse_id(bad, where="f.yaml:2", field="derived_from[0].asset")
+    assert (e.value.where, e.value.field) == ("f.yaml:2", "derived_from[0].asset")
+    assert e.value.hint
+
+
+def test_valid_name_and_version():
+    assert valid_name("org/model-1.5") and not valid_name("-x") and not valid_name("x\n") and not valid_name("a b")
+    assert valid_version("1.0+rc1") and not valid_version("1/0") and not valid_version("1\n")
+
+
+@pytest.mark.parametrize("text, out", [("Flan 2021 (CoT)", "flan-2021-cot"), ("  ", "unnamed"), ("a--b", "a-b"), ("Org/Name", "org/name")])
+def test_slug(text, out):
+    assert slug(text) == out
+
+
+def test_relations_and_duties():
+    assert "evaluated-on" in RELATIONS and "evaluated-on" not in PROPAGATING
+    assert set(RELATIONS) == set(PROPAGATING) | {"evaluated-on"} and len(PROPAGATING) == 9
+    assert DUTIES == ("attribution", "share-alike", "pass-on-restrictions")
+    assert Edge("a", "b", "trained-on").propagates and not Edge("a", "b", "evaluated-on").propagates
+
+
+def test_asset_json_round_trip_and_hash():
+    a = Asset(id="model/m@1", kind="model", name="m", version="1", description="d", licenses=("MIT",),
+              allow=("inference",), deny=("military",), duties=("attribution",),
+              derived_from=(Edge("model/m@1", "dataset/d@1", "trained-on"), Edge("model/m@1", "dataset/b@1", "evaluated-on")),
+              notes={"z": 1, "a": ["x"]})
+    b = Asset.from_json(a.to_json())
+    assert b == a and b.content_hash == a.content_hash and b.notes == a.notes
+    assert a.parents == ("dataset/d@1",)
+    assert a.content_hash.startswith("sha256:") and len(a.content_hash) == 7 + 64
+    assert Asset.from_json({**a.to_json(), "notes": {"a": ["x"], "z": 1}}).canonical() == a.canonical()
+    changed = Asset.from_json({**a.to_json(), "licenses": ["GPL-3.0"]})
+    assert changed.content_hash != a.content_hash

@@ -1,0 +1,69 @@
+"""decide() called directly with hand-built Upstream lists (no store)."""
+
+from __future__ import annotations
+
+from charter.core import uses as uses_mod
+from charter.core.assets import Asset, Withdrawal
+from charter.policy import licenses as licenses_mod
+from charter.policy.decide import RULES, Decision, Reason, Request, Upstream, decide
+
+TAX = uses_mod.load()
+LIC = licenses_mod.load(TAX)
+
+
+def asset(aid: str, **kw) -> Asset:
+    kind, rest = aid.split("/", 1)
+    name, version = rest.rsplit("@", 1)
+    return Asset(id=aid, kind=kind, name=name, version=version, **kw)
+
+
+def test_rules():
+    assert RULES == ("withdrawn", "deny", "undeclared-facet", "allow-only")
+
+
+def test_allowed_with_no_constraints():
+    m = asset("model/m@1", licenses=("MIT",))
+    d = decide(Request(m.id, ("inference", "commercial")), [Upstream(m, (m.id,))], TAX, LIC)
+    assert d == Decision(m.id, ("inference", "commercial"), True, ())
+    assert d.to_json() == {"asset": m.id, "uses": ["inference", "commercial"], "allowed": True, "reasons": []}
+
+
+def test_requested_uses_are_deduplicated_in_order():
+    m = asset("model/m@1", licenses=("MIT",), deny=("military",))
+    d = decide(Request(m.id, ("military", "inference", "military")), [Upstream(m, (m.id,))], TAX, LIC)
+    assert d.uses == ("military", "inference")
+    assert len(d.reasons) == 1
+
+
+def test_reason_fields_and_json():
+    d0 = asset("dataset/d@1", licenses=("CC-BY-NC-4.0",))
+    m = asset("model/m@1", licenses=("MIT",), allow=("text-generation",))
+    w = Withdrawal(d0.id, "takedown", "2025-01-01T00:00:00+00:00")
+    lineage = [Upstream(m, (m.id,)), Upstream(d0, (m.id, d0.id), w)]
+    d = decide(Request(m.id, ("commercial",)), lineage, TAX, LIC)
+    assert not d.allowed
+    by_rule = {r.rule: r for r in d.reasons}
+    assert by_rule["undeclared-facet"] == Reason(
+        m.id, "undeclared-facet", "purpose", "uses.allow", (m.id,), ("text-generation",), by_rule["undeclared-facet"].detail)
+    assert by_rule["withdrawn"].use is None and by_rule["withdrawn"].source == "withdrawal"
+    assert "takedown" in by_rule["withdrawn"].detail
+    assert by_rule["deny"].to_json() == {
+        "asset": d0.id, "rule": "deny", "use": "commercial", "source": "license:CC-BY-NC-4.0",
+        "path": [m.id, d0.id], "entries": ["commercial"], "detail": by_rule["deny"].detail}
+    assert [r.rule for r in d.reasons] == ["undeclared-facet", "withdrawn", "deny"]  # lineage order
+    assert d.to_json()["reasons"][0]["rule"] == "undeclared-facet"
+
+
+def test_allow_only_lists_the_facet_entries():
+    m = asset("model/m@1", licenses=("MIT",), allow=("inference", "summarization", "machine-translation"))
+    d = decide(Request(m.id, ("inference", "question-answering")), [Upstream(m, (m.id,))], TAX, LIC)
+    (r,) = d.reasons
+    assert (r.rule, r.use, r.entries) == ("allow-only", "question-answering", ("summarization", "machine-translation"))
+
+
+def test_decide_is_pure_and_deterministic():
+    m = asset("model/m@1", deny=("military", "surveillance"), allow=("inference",))
+    lineage = (Upstream(m, (m.id,)),)
+    req = Request(m.id, ("military", "fine-tuning", "commercial"))
+    assert decide(req, lineage, TAX, LIC) == decide(req, lineage, TAX, LIC)
+    assert m.deny == ("military", "surveillance")

@@ -1,0 +1,487 @@
+"""The Store contract, run against every backend.
+
+To add a backend (e.g. PostgreSQL), add a factory to ``BACKENDS``: a function taking
+pytest's ``tmp_path`` and returning a fresh, empty store. Every test in the contract
+section then runs against it. ``CHARTER_TEST_POSTGRES`` (a URL) enables the PostgreSQL
+entry once ``open_store`` supports it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from charter.core.assets import Asset, Edge, Withdrawal
+from charter.errors import CharterError, Conflict, InvalidInput, LineageCycle, NotFound, StoreError
+from charter.store import Store, open_store
+from charter.store.memory import MemoryStore
+from charter.store.sqlite import SCHEMA_VERSION, SQLiteStore
+
+BACKENDS: dict[str, Callable[[Path], Store]] = {
+    "memory": lambda tmp: MemoryStore(),
+    "sqlite": lambda tmp: SQLiteStore(tmp / "registry.db"),
+}
+if os.environ.get("CHARTER_TEST_POSTGRES"):  # a fresh, empty database per test is the caller's job
+    BACKENDS["postgres"] = lambda tmp: open_store(os.environ["CHARTER_TEST_POSTGRES"])
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def store(request, tmp_path):
+    s = BACKENDS[request.param](tmp_path)
+    yield s
+    s.close()
+
+
+def A(aid: str, *parents: str | tuple[str, str], **kw) -> Asset:
+    """An asset; parents are ids (relation trained-on) or (id, relation) pairs."""
+    kind, rest = aid.split("/", 1)
+    name, version = rest.rsplit("@", 1)
+    edges = tuple(Edge(aid, *(p if isinstance(p, tuple) else (p, "trained-on"))) for p in parents)
+    return Asset(id=aid, kind=kind, name=name, version=version, derived_from=edges, **kw)
+
+
+def ids(assets) -> list[str]:
+    return [a.id for a in assets]
+
+
+def snapshot(store: Store) -> tuple:
+    return store.count(), [(e.seq, e.type, e.asset) for e in store.events()], sorted(store.withdrawals())
+
+
+def diamond(store: Store) -> None:
+    """top <- left, right <- merge <- app; app also trained-on top directly; evalm evaluated-on top."""
+    store.add([
+        A("dataset/top@1"),
+        A("model/left@1", "dataset/top@1"),
+        A("model/right@1", ("dataset/top@1", "fine-tuned-from")),
+        A("model/merge@1", ("model/left@1", "merged-from"), ("model/right@1", "merged-from")),
+        A("application/app@1", ("model/merge@1", "deployed-from"), "dataset/top@1"),
+        A("model/evalm@1", ("dataset/top@1", "evaluated-on")),
+    ])
+
+
+# === registration ==========================================================================
+
+def test_empty_store(store):
+    assert store.count() == 0
+    assert list(store.find()) == []
+    assert store.events() == []
+    assert store.withdrawals() == {}
+    assert store.get("model/x@1") is None
+    assert store.get_many(["model/x@1"]) == {}
+    assert store.upstream("model/x@1") == [] and store.downstream("model/x@1") == []
+    assert store.lineage("model/x@1") == [] and store.children("model/x@1") == []
+
+
+def test_add_returns_new_assets_parents_first(store):
+    child, parent = A("model/m@1", "dataset/d@1"), A("dataset/d@1")
+    assert ids(store.add([child, parent])) == ["dataset/d@1", "model/m@1"]
+    assert store.count() == 2
+    assert store.get("model/m@1") == child
+    assert store.get("model/m@1").content_hash == child.content_hash
+    assert store.get_many(["dataset/d@1", "model/m@1", "model/zz@1"]).keys() == {"dataset/d@1", "model/m@1"}
+
+
+def test_add_round_trips_every_field(store):
+    a = A("model/m@1", description="a model", licenses=("MIT", "CC-BY-4.0"), allow=("inference",),
+          deny=("military", "surveillance"), duties=("attribution",), notes={"url": "https://x", "n": [1, 2], "d": {"k": None}})
+    store.add([a])
+    got = store.get(a.id)
+    assert got == a and got.notes == a.notes and got.content_hash == a.content_hash
+    assert got.to_json() == a.to_json()
+
+
+def test_add_only_new_ones_returned(store):
+    store.add([A("dataset/d@1")])
+    assert ids(store.add([A("dataset/d@1"), A("model/m@1", "dataset/d@1")])) == ["model/m@1"]
+
+
+def test_readding_identical_content_is_a_noop(store):
+    store.add([A("dataset/d@1", licenses=("MIT",)), A("model/m@1", "dataset/d@1")])
+    before = snapshot(store)
+    assert store.add([A("model/m@1", "dataset/d@1"), A("dataset/d@1", licenses=("MIT",))]) == []
+    assert snapshot(store) == before
+
+
+def test_same_id_different_content_is_a_conflict(store):
+    store.add([A("dataset/d@1", licenses=("MIT",))])
+    before = snapshot(store)
+    with pytest.raises(Conflict) as e:
+        store.add([A("dataset/d@1", licenses=("CC-BY-NC-4.0",))], sources={"dataset/d@1": "d.yaml:3"})
+    assert "dataset/d@1" in e.value.message and e.value.hint and e.value.where == "d.yaml:3"
+    assert snapshot(store) == before
+    assert store.get("dataset/d@1").licenses == ("MIT",)
+
+
+def test_notes_count_as_content(store):
+    store.add([A("dataset/d@1", notes={"url": "a"})])
+    with pytest.raises(Conflict):
+        store.add([A("dataset/d@1", notes={"url": "b"})])
+
+
+def test_same_id_twice_in_one_batch(store):
+    with pytest.raises(Conflict):
+        store.add([A("dataset/d@1", licenses=("MIT",)), A("dataset/d@1", licenses=("GPL-3.0",))])
+    assert snapshot(store) == (0, [], [])
+    assert ids(store.add([A("dataset/d@1"), A("dataset/d@1")])) == ["dataset/d@1"]
+    assert store.count() == 1 and len(store.events()) == 1
+
+
+def test_missing_parent_is_not_found(store):
+    store.add([A("dataset/d@1")])
+    before = snapshot(store)
+    with pytest.raises(NotFound) as e:
+        store.add([A("model/m@1", "dataset/d@2")], sources={"model/m@1": "m.yaml"})
+    assert e.value.field == "derived_from" and "dataset/d@2" in e.value.message
+    assert "dataset/d@1" in e.value.hint  # registered versions of the same name
+    assert e.value.where == "m.yaml"
+    assert snapshot(store) == before
+
+
+def test_missing_evaluated_on_parent_is_not_found(store):
+    with pytest.raises(NotFound):
+        store.add([A("model/m@1", ("dataset/bench@1", "evaluated-on"))])
+    assert store.count() == 0
+
+
+@pytest.mark.parametrize("batch", [
+    [A("model/a@1", "model/b@1"), A("model/b@1", "model/a@1")],
+    [A("model/a@1", "model/c@1"), A("model/b@1", "model/a@1"), A("model/c@1", ("model/b@1", "merged-from"))],
+    [A("model/a@1", "model/a@1")],
+    [A("model/a@1", ("model/b@1", "evaluated-on")), A("model/b@1", "model/a@1")],
+], ids=["two", "three", "self", "via-evaluated-on"])
+def test_cycle_within_a_batch(store, batch):
+    store.add([A("dataset/other@1")])
+    before = snapshot(store)
+    with pytest.raises(LineageCycle) as e:
+        store.add(batch)
+    assert e.value.field == "derived_from" and " -> " in e.value.message
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize("failure", ["conflict", "missing-parent", "cycle", "write-error"])
+def test_a_failing_batch_writes_nothing(store, failure):
+    store.add([A("dataset/base@1", licenses=("MIT",))])
+    before = snapshot(store)
+    good = [A("dataset/ok@1"), A("model/ok@1", "dataset/ok@1", "dataset/base@1")]
+    bad = {
+        "conflict": A("dataset/base@1", licenses=("GPL-3.0",)),
+        "missing-parent": A("model/bad@1", "dataset/nowhere@1"),
+        "cycle": A("model/bad@1", "model/bad@1"),
+        # fails inside the backend's write: the content cannot be serialised
+        "write-error": A("model/bad@1", "model/ok@1", notes={"x": object()}),
+    }[failure]
+    with pytest.raises((CharterError, TypeError)):  # TypeError: the unserialisable notes
+        store.add([*good, bad])
+    assert snapshot(store) == before
+    assert store.get("dataset/ok@1") is None and store.get("model/ok@1") is None
+    assert store.downstream("dataset/base@1") == [] and store.children("dataset/base@1") == []
+    # and the store is still usable
+    assert ids(store.add(good)) == ["dataset/ok@1", "model/ok@1"]
+
+
+def test_find_in_registration_order(store):
+    store.add([A("model/m@2"), A("dataset/d@1")])
+    store.add([A("model/m@1"), A("model/other@1")])
+    assert ids(store.find()) == ["model/m@2", "dataset/d@1", "model/m@1", "model/other@1"]
+    assert ids(store.find(kind="model")) == ["model/m@2", "model/m@1", "model/other@1"]
+    assert ids(store.find(kind="model", name="m")) == ["model/m@2", "model/m@1"]
+    assert ids(store.find(name="d")) == ["dataset/d@1"]
+    assert store.count() == 4
+
+
+def test_names_with_slashes(store):
+    store.add([A("model/org/llm-7b@v1.0+q4")])
+    assert ids(store.find(kind="model", name="org/llm-7b")) == ["model/org/llm-7b@v1.0+q4"]
+
+
+def test_require(store):
+    store.add([A("model/m@1"), A("model/m@2")])
+    assert store.require("model/m@2").version == "2"
+    with pytest.raises(NotFound) as e:
+        store.require("model/m@3")
+    assert "model/m@1" in e.value.hint and "model/m@2" in e.value.hint
+    with pytest.raises(NotFound) as e:
+        store.require("model/mm@1")
+    assert "model/m@1" in e.value.hint  # did you mean
+
+
+# === lineage ===============================================================================
+
+def test_upstream_closure_with_shortest_depths(store):
+    diamond(store)
+    assert store.upstream("application/app@1") == [
+        ("dataset/top@1", 1), ("model/merge@1", 1), ("model/left@1", 2), ("model/right@1", 2)]
+    assert store.upstream("model/merge@1") == [("model/left@1", 1), ("model/right@1", 1), ("dataset/top@1", 2)]
+    assert store.upstream("dataset/top@1") == []
+
+
+def test_lineage_is_the_asset_and_its_upstream(store):
+    diamond(store)
+    lin = store.lineage("application/app@1")
+    assert lin[0].id == "application/app@1"
+    assert sorted(ids(lin)) == sorted(["application/app@1", "model/merge@1", "model/left@1", "model/right@1", "dataset/top@1"])
+    assert ids(store.lineage("dataset/top@1")) == ["dataset/top@1"]
+    assert ids(store.lineage("model/evalm@1")) == ["model/evalm@1"]
+
+
+def test_downstream_closure_and_depth_limit(store):
+    diamond(store)
+    everything = [("application/app@1", 1), ("model/left@1", 1), ("model/right@1", 1), ("model/merge@1", 2)]
+    assert store.downstream("dataset/top@1") == everything
+    assert store.downstream("dataset/top@1", None) == everything
+    assert store.downstream("dataset/top@1", 1) == everything[:3]
+    assert store.downstream("dataset/top@1", 2) == everything
+    assert store.downstream("dataset/top@1", 0) == []
+    assert store.downstream("model/left@1") == [("model/merge@1", 1), ("application/app@1", 2)]
+    assert store.downstream("application/app@1") == []
+
+
+def test_children_include_evaluated_on_which_is_not_in_the_closure(store):
+    diamond(store)
+    assert set(store.children("dataset/top@1")) == {
+        Edge("model/left@1", "dataset/top@1", "trained-on"),
+        Edge("model/right@1", "dataset/top@1", "fine-tuned-from"),
+        Edge("application/app@1", "dataset/top@1", "trained-on"),
+        Edge("model/evalm@1", "dataset/top@1", "evaluated-on"),
+    }
+    assert "model/evalm@1" not in dict(store.downstream("dataset/top@1"))
+    assert store.upstream("model/evalm@1") == []
+    assert store.children("model/merge@1") == [Edge("application/app@1", "model/merge@1", "deployed-from")]
+    assert store.children("application/app@1") == []
+
+
+def test_closure_built_across_batches(store):
+    store.add([A("dataset/a@1")])
+    store.add([A("dataset/b@1", ("dataset/a@1", "curated-from"))])
+    store.add([A("model/c@1", "dataset/b@1"), A("model/d@1", ("model/c@1", "quantized-from"))])
+    assert store.upstream("model/d@1") == [("model/c@1", 1), ("dataset/b@1", 2), ("dataset/a@1", 3)]
+    assert store.downstream("dataset/a@1", 2) == [("dataset/b@1", 1), ("model/c@1", 2)]
+
+
+def test_evaluated_on_and_propagating_edge_to_the_same_parent(store):
+    store.add([A("dataset/b@1"), A("model/m@1", ("dataset/b@1", "evaluated-on"), ("dataset/b@1", "trained-on"))])
+    assert store.upstream("model/m@1") == [("dataset/b@1", 1)]
+    assert len(store.children("dataset/b@1")) == 2
+
+
+# === withdrawals ===========================================================================
+
+def test_withdraw(store):
+    diamond(store)
+    v0 = store.withdrawals_version()
+    w = store.withdraw("model/left@1", "  bad checkpoint  ")
+    assert isinstance(w, Withdrawal) and w.asset == "model/left@1" and w.reason == "bad checkpoint" and w.time
+    assert store.withdrawals() == {"model/left@1": w}
+    v1 = store.withdrawals_version()
+    assert v1 != v0
+    assert store.withdrawals_version() == v1  # stable while nothing changes
+    store.withdraw("dataset/top@1", "takedown")
+    assert store.withdrawals_version() not in (v0, v1)
+    assert set(store.withdrawals()) == {"model/left@1", "dataset/top@1"}
+
+
+def test_withdrawing_twice_is_a_conflict(store):
+    store.add([A("dataset/d@1")])
+    store.withdraw("dataset/d@1", "first")
+    before = snapshot(store)
+    with pytest.raises(Conflict) as e:
+        store.withdraw("dataset/d@1", "second")
+    assert "first" in e.value.message
+    assert snapshot(store) == before
+    assert store.withdrawals()["dataset/d@1"].reason == "first"
+
+
+def test_withdraw_unknown_asset_or_without_reason(store):
+    store.add([A("dataset/d@1")])
+    with pytest.raises(NotFound):
+        store.withdraw("dataset/d@9", "why")
+    with pytest.raises(InvalidInput):
+        store.withdraw("dataset/d@1", "   ")
+    assert snapshot(store) == (1, [(1, "register", "dataset/d@1")], [])
+
+
+def test_withdrawal_does_not_change_lineage(store):
+    diamond(store)
+    up, down = store.upstream("application/app@1"), store.downstream("dataset/top@1")
+    store.withdraw("model/merge@1", "x")
+    assert store.upstream("application/app@1") == up and store.downstream("dataset/top@1") == down
+
+
+# === events ================================================================================
+
+def test_events_are_appended_in_order(store):
+    store.add([A("dataset/d@1"), A("model/m@1", "dataset/d@1")])
+    store.withdraw("dataset/d@1", "takedown")
+    e = store.log("decision", "model/m@1", {"allowed": False, "reasons": [{"rule": "withdrawn"}]})
+    events = store.events()
+    assert [(x.type, x.asset) for x in events] == [
+        ("register", "dataset/d@1"), ("register", "model/m@1"), ("withdraw", "dataset/d@1"), ("decision", "model/m@1")]
+    seqs = [x.seq for x in events]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 4
+    assert e.seq == seqs[-1] and e.type == "decision"
+    assert events[-1].data == {"allowed": False, "reasons": [{"rule": "withdrawn"}]}
+    assert events[0].data == {"hash": store.get("dataset/d@1").content_hash}
+    assert events[2].data == {"reason": "takedown"}
+    times = [x.time for x in events]
+    assert times == sorted(times) and all(t for t in times)
+
+
+def test_events_filters(store):
+    store.add([A("dataset/d@1"), A("model/m@1", "dataset/d@1")])
+    store.log("decision", "model/m@1", {"n": 1})
+    store.log("decision", "dataset/d@1", {"n": 2})
+    all_ = store.events()
+    assert [e.asset for e in store.events(type="decision")] == ["model/m@1", "dataset/d@1"]
+    assert [e.type for e in store.events(asset="model/m@1")] == ["register", "decision"]
+    assert store.events(type="decision", asset="dataset/d@1")[0].data == {"n": 2}
+    assert store.events(after=all_[1].seq) == all_[2:]
+    assert store.events(limit=2) == all_[:2]
+    assert store.events(after=all_[-1].seq) == []
+
+
+def test_events_are_not_changed_by_later_writes(store):
+    data = {"reasons": [{"rule": "deny"}]}
+    store.log("decision", "model/m@1", data)
+    data["reasons"].append("mutated")
+    store.log("decision", "model/m@1", {"n": 2})
+    assert store.events()[0].data == {"reasons": [{"rule": "deny"}]}
+
+
+def test_failed_writes_log_no_events(store):
+    store.add([A("dataset/d@1")])
+    for bad in ([A("model/m@1", "dataset/x@1")], [A("dataset/d@1", licenses=("MIT",))]):
+        with pytest.raises((NotFound, Conflict)):
+            store.add(bad)
+    with pytest.raises(NotFound):
+        store.withdraw("dataset/x@1", "r")
+    assert [e.type for e in store.events()] == ["register"]
+
+
+# === SQLite specifics ======================================================================
+
+@pytest.fixture
+def sqlite_store(tmp_path):
+    s = SQLiteStore(tmp_path / "registry.db")
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize("sql", ["UPDATE events SET type='x'", "DELETE FROM events", "DELETE FROM events WHERE seq=1"])
+def test_sqlite_event_log_is_append_only(sqlite_store, sql):
+    sqlite_store.add([A("dataset/d@1")])
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        sqlite_store.db.execute(sql)
+    assert len(sqlite_store.events()) == 1
+
+
+def test_sqlite_assets_are_immutable(sqlite_store):
+    sqlite_store.add([A("dataset/d@1")])
+    with pytest.raises(sqlite3.DatabaseError, match="immutable"):
+        sqlite_store.db.execute("UPDATE assets SET doc='{}'")
+
+
+def test_sqlite_wal_mode(sqlite_store):
+    assert sqlite_store.db.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
+    assert sqlite_store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_sqlite_second_connection_sees_withdrawals(tmp_path):
+    path = tmp_path / "registry.db"
+    a, b = SQLiteStore(path), SQLiteStore(path)
+    try:
+        a.add([A("dataset/d@1"), A("model/m@1", "dataset/d@1")])
+        assert b.count() == 2 and b.upstream("model/m@1") == [("dataset/d@1", 1)]
+        v = b.withdrawals_version()
+        assert b.withdrawals() == {}
+        a.withdraw("dataset/d@1", "takedown")
+        assert b.withdrawals_version() != v
+        assert b.withdrawals()["dataset/d@1"].reason == "takedown"
+        with pytest.raises(Conflict):  # b sees it when deciding whether to withdraw, too
+            b.withdraw("dataset/d@1", "again")
+        b.log("decision", "model/m@1", {})
+        assert [e.type for e in a.events()] == ["register", "register", "withdraw", "decision"]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_sqlite_second_connection_conflicts(tmp_path):
+    path = tmp_path / "registry.db"
+    a, b = SQLiteStore(path), SQLiteStore(path)
+    try:
+        a.add([A("dataset/d@1", licenses=("MIT",))])
+        with pytest.raises(Conflict):
+            b.add([A("dataset/d@1", licenses=("GPL-3.0",))])
+        assert b.add([A("dataset/d@1", licenses=("MIT",))]) == []
+    finally:
+        a.close()
+        b.close()
+
+
+def test_sqlite_reopen_keeps_everything(tmp_path):
+    path = tmp_path / "sub" / "registry.db"
+    s = SQLiteStore(path)
+    diamond(s)
+    s.withdraw("model/left@1", "bad")
+    s.log("decision", "application/app@1", {"allowed": False})
+    before = (snapshot(s), s.upstream("application/app@1"), s.downstream("dataset/top@1"),
+              set(s.children("dataset/top@1")), [a.to_json() for a in s.find()], [e.to_json() for e in s.events()])
+    s.close()
+    s = SQLiteStore(path, create=False)
+    try:
+        after = (snapshot(s), s.upstream("application/app@1"), s.downstream("dataset/top@1"),
+                 set(s.children("dataset/top@1")), [a.to_json() for a in s.find()], [e.to_json() for e in s.events()])
+        assert after == before
+        assert s.withdrawals()["model/left@1"].reason == "bad"
+        s.add([A("model/late@1", "application/app@1")])
+        assert s.upstream("model/late@1")[0] == ("application/app@1", 1)
+        assert s.events()[-1].seq > before[0][1][-1][0]
+    finally:
+        s.close()
+
+
+def test_sqlite_stores_canonical_json(sqlite_store):
+    a = A("model/m@1", licenses=("MIT",), notes={"b": 1, "a": "é"})
+    sqlite_store.add([a])
+    (doc, h), = sqlite_store.db.execute("SELECT doc, hash FROM assets").fetchall()
+    assert doc == a.canonical() and h == a.content_hash
+    assert json.loads(doc)["notes"] == {"a": "é", "b": 1}
+
+
+def test_sqlite_open_errors(tmp_path):
+    with pytest.raises(StoreError):
+        SQLiteStore(tmp_path / "missing.db", create=False)
+    assert not (tmp_path / "missing.db").exists()
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError):
+        SQLiteStore(junk)
+    newer = tmp_path / "newer.db"
+    con = sqlite3.connect(newer)
+    con.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    con.close()
+    with pytest.raises(StoreError, match="newer"):
+        SQLiteStore(newer)
+
+
+def test_open_store_urls(tmp_path, monkeypatch):
+    assert isinstance(open_store("memory:"), MemoryStore)
+    for url in (f"sqlite://{tmp_path}/a.db", str(tmp_path / "b.db")):
+        s = open_store(url)
+        assert isinstance(s, SQLiteStore) and s.path.exists()
+        s.close()
+    assert (tmp_path / "a.db").exists()
+    with pytest.raises(StoreError):
+        open_store("postgresql://localhost/charter")
+    with pytest.raises(StoreError):
+        open_store(str(tmp_path / "nope.db"), create=False)
+    monkeypatch.setenv("CHARTER_REGISTRY", str(tmp_path / "env.db"))
+    s = open_store()
+    assert s.path == tmp_path / "env.db"
+    s.close()
