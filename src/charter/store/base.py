@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from abc import ABC, abstractmethod
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from charter.core.assets import Asset, Edge, Event, Withdrawal
 from charter.errors import Conflict, InvalidInput, LineageCycle, NotFound
@@ -21,6 +21,15 @@ from charter.errors import Conflict, InvalidInput, LineageCycle, NotFound
 
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+class Hop(NamedTuple):
+    """One asset on a lineage trace and its shortest distance: the (asset, depth) pairs that
+    ``upstream``/``downstream`` return (a backend may return Hops, or plain tuples). A named
+    tuple, because a trace can hold hundreds of thousands and tuples build without a Python call."""
+
+    asset: str
+    depth: int
 
 
 class Store(ABC):
@@ -80,6 +89,10 @@ class Store(ABC):
     def close(self) -> None:
         pass
 
+    def _known(self, ids: Iterable[str]) -> set[str]:
+        """Which of ``ids`` are registered (backends may answer without decoding assets)."""
+        return set(self.get_many(ids))
+
     # --- shared logic ------------------------------------------------------------
     def get(self, asset: str) -> Asset | None:
         return self.get_many([asset]).get(asset)
@@ -98,7 +111,14 @@ class Store(ABC):
         sources = sources or {}
         existing = self.get_many([a.id for a in assets])
         new: list[Asset] = []
+        first: dict[str, Asset] = {}
         for a in assets:
+            prev = first.setdefault(a.id, a)
+            if prev is not a and prev.content_hash != a.content_hash:
+                raise Conflict(f"{a.id} appears twice in the batch with different content",
+                               hint="give each version its own id", where=sources.get(a.id, ""))
+            if prev is not a:
+                continue
             old = existing.get(a.id)
             if old is None:
                 new.append(a)
@@ -113,7 +133,7 @@ class Store(ABC):
         ordered = _topological(new, sources)
         batch = {a.id for a in ordered}
         outside = {p for a in ordered for e in a.derived_from for p in [e.parent] if p not in batch}
-        known = self.get_many(outside)
+        known = self._known(outside)
         for a in ordered:
             for e in a.derived_from:
                 if e.parent not in batch and e.parent not in known:
