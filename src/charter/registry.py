@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -12,7 +12,7 @@ from charter.core import charterfile, uses as uses_mod
 from charter.core.assets import Asset, Withdrawal
 from charter.core.ids import KINDS
 from charter.core.uses import Taxonomy
-from charter.errors import InvalidInput, NotFound, UsageError
+from charter.errors import InvalidInput, NotFound
 from charter.policy import licenses as licenses_mod
 from charter.policy.decide import Decision, Request, Upstream, decide
 from charter.policy.licenses import LicenseTable
@@ -33,9 +33,6 @@ class Registry:
         self._cache_size = cache_size
         self._wd_version: object = None
         self._wd: dict[str, Withdrawal] = {}
-        self._uses_memo: dict[tuple, tuple[str, ...]] = {}  # validated uses, for self._memo_tax
-        self._memo_tax: Taxonomy | None = None
-        self._lic_memo: tuple[LicenseTable, LicenseTable] | None = None  # (self.licenses, memoising view)
 
     @classmethod
     def open(cls, url: str | None = None, taxonomy_files: Sequence[Path] = (), create: bool = True) -> "Registry":
@@ -84,30 +81,8 @@ class Registry:
         return self.store.require(self.resolve(ref))
 
     def check_uses(self, uses: Iterable[str]) -> tuple[str, ...]:
-        uses = tuple(uses)
-        if self._memo_tax is not self.taxonomy:
-            self._uses_memo.clear()
-            self._memo_tax = self.taxonomy
-        try:
-            hit = self._uses_memo.get(uses)
-        except TypeError:  # unhashable items: no memo
-            hit = None
-        if hit is not None:
-            return hit
-        out = []
-        for u in uses:
-            for part in str(u).split(","):
-                part = part.strip()
-                if part:
-                    out.append(self.taxonomy.check(part, field="uses"))
-        if not out:
-            raise UsageError("no uses given", hint="name at least one use, e.g. fine-tuning commercial")
-        checked = tuple(dict.fromkeys(out))
-        if len(self._uses_memo) >= 4096:
-            self._uses_memo.clear()
-        if all(type(u) is str for u in uses):  # only plain strings are safe keys
-            self._uses_memo[uses] = checked
-        return checked
+        """Validate requested uses (commas also separate); raises UnknownUse or UsageError."""
+        return self.taxonomy.parse_uses(tuple(map(str, uses)))
 
     # --- decisions ---------------------------------------------------------------------
     def withdrawals(self) -> dict[str, Withdrawal]:
@@ -121,8 +96,8 @@ class Registry:
         """E for an asset, with the shortest path to each member and current withdrawals."""
         base = self._lineage.get(asset_id)
         if base is None:
-            base = _with_paths(asset_id, self.store.lineage(asset_id))
-            if not base:
+            base = self.store.compiled(asset_id)
+            if base is None:
                 self.store.require(asset_id)
             self._lineage[asset_id] = base
             if len(self._lineage) > self._cache_size:
@@ -132,20 +107,13 @@ class Registry:
             return base
         return tuple(replace(u, withdrawal=wd.get(u.asset.id)) if u.asset.id in wd else u for u in base)
 
-    def _licenses(self) -> LicenseTable:
-        """``self.licenses`` with ``for_asset`` memoised, for the decision rule's hot loop."""
-        memo = self._lic_memo
-        if memo is None or memo[0] is not self.licenses:
-            memo = self._lic_memo = (self.licenses, _memo_licenses(self.licenses))
-        return memo[1]
-
     def check(self, ref: str, uses: Iterable[str]) -> Decision:
         """Decide without recording (for listings and previews)."""
         # A full id needs no separate lookup: lineage() raises the same NotFound as resolve().
         asset_id = ref if "@" in ref else self.resolve(ref)
         lineage = self.lineage(asset_id)
         uses_t = self.check_uses(uses)
-        return decide(Request(asset_id, uses_t), lineage, self.taxonomy, self._licenses())
+        return decide(Request(asset_id, uses_t), lineage, self.taxonomy, self.licenses)
 
     def can(self, ref: str, uses: Iterable[str]) -> Decision:
         """Decide and append the decision, with its reasons, to the event log."""
@@ -160,7 +128,7 @@ class Registry:
             if uses_t is None:
                 out.append((a, None))
                 continue
-            d = decide(Request(a.id, uses_t), self.lineage(a.id), self.taxonomy, self._licenses())
+            d = decide(Request(a.id, uses_t), self.lineage(a.id), self.taxonomy, self.licenses)
             if d.allowed:
                 out.append((a, d))
         return out
@@ -172,9 +140,7 @@ class Registry:
             rows = self.store.downstream(asset_id, depth)
         else:
             rows = [r for r in self.store.upstream(asset_id) if depth is None or r[1] <= depth]
-        if set(map(type, rows)) <= {Hop}:  # the backend returned Hops already (SQLite does)
-            return rows if type(rows) is list else list(rows)
-        return list(map(_hop, rows))
+        return [r if type(r) is Hop else _hop(r) for r in rows]
 
     def withdraw(self, ref: str, reason: str) -> tuple[Withdrawal, list[Hop]]:
         asset_id = self.resolve(ref)
@@ -198,45 +164,3 @@ class Registry:
             for src, du in [("duties", a.duties)] + [(l.source, l.duties) for l in lics]:
                 duties += [{"duty": x, "source": src, **origin} for x in du]
         return {"deny": deny, "allow": allow, "duties": duties, "withdrawn": withdrawn}
-
-
-class _MemoLicenses(LicenseTable):
-    """A view of a licence table with ``for_asset`` memoised (the table is immutable)."""
-
-    def __init__(self, by_key):
-        super().__init__(by_key=by_key)
-        object.__setattr__(self, "_memo", {})
-
-    def for_asset(self, licenses: tuple[str, ...]) -> tuple[licenses_mod.License, ...]:
-        if type(licenses) is not tuple:
-            return LicenseTable.for_asset(self, licenses)
-        hit = self._memo.get(licenses)
-        if hit is None:
-            hit = LicenseTable.for_asset(self, licenses)
-            if len(self._memo) < 10_000:
-                self._memo[licenses] = hit
-        return hit
-
-
-def _memo_licenses(table: LicenseTable) -> LicenseTable:
-    return _MemoLicenses(table.by_key) if type(table) is LicenseTable else table
-
-
-def _with_paths(asset_id: str, members: list[Asset]) -> tuple[Upstream, ...]:
-    """Breadth-first from the asked asset over propagating parents: shortest path to each member."""
-    by_id = {a.id: a for a in members}
-    me = by_id.get(asset_id)
-    if me is None:
-        return ()
-    if len(by_id) == 1:  # a root: the common case needs no search
-        return (Upstream(me, (asset_id,)),)
-    paths = {asset_id: (asset_id,)}
-    queue = deque([asset_id])
-    while queue:
-        cur = queue.popleft()
-        for p in by_id[cur].parents:
-            if p not in paths and p in by_id:
-                paths[p] = paths[cur] + (p,)
-                queue.append(p)
-    order = sorted([(len(path), i) for i, path in paths.items()])
-    return tuple([Upstream(by_id[i], paths[i]) for _, i in order])

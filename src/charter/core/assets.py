@@ -93,7 +93,12 @@ class Asset:
 
     @property
     def content_hash(self) -> str:
-        return "sha256:" + hashlib.sha256(self.canonical().encode()).hexdigest()
+        return self.hash_of(self.canonical())
+
+    @staticmethod
+    def hash_of(canonical: str) -> str:
+        """The content hash of a canonical text (for stores that already serialised it)."""
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from charter.errors import TaxonomyError, UnknownUse
+from charter.errors import TaxonomyError, UnknownUse, UsageError
 
 USE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -32,6 +32,7 @@ class Taxonomy:
     ancestors: Mapping[str, frozenset[str]]  # reflexive: ancestors[u] includes u
     facet: Mapping[str, str]
     order: tuple[str, ...] = field(default=())  # file order, for printing
+    _parsed: dict = field(default_factory=dict, compare=False, repr=False)  # parse_uses memo
 
     def __contains__(self, use: str) -> bool:
         return use in self.uses
@@ -70,6 +71,19 @@ class Taxonomy:
         close = difflib.get_close_matches(str(use), list(self.uses), n=1, cutoff=0.6)
         hint = f"did you mean {close[0]!r}?" if close else "run `charter uses` to list known uses"
         raise UnknownUse(f"unknown use {use!r}", hint=hint, where=where, field=field)
+
+    def parse_uses(self, uses: tuple[str, ...]) -> tuple[str, ...]:
+        """Requested uses, validated and de-duplicated (commas also separate). Memoised."""
+        hit = self._parsed.get(uses)
+        if hit is not None:
+            return hit
+        out = [self.check(p.strip(), field="uses") for u in uses for p in u.split(",") if p.strip()]
+        if not out:
+            raise UsageError("no uses given", hint="name at least one use, e.g. fine-tuning commercial")
+        if len(self._parsed) >= 4096:
+            self._parsed.clear()
+        hit = self._parsed[uses] = tuple(dict.fromkeys(out))
+        return hit
 
     def to_json(self) -> list[dict]:
         return [

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from charter.core.assets import Asset, Withdrawal
+from charter.core.lineage import Upstream
 from charter.core.uses import Taxonomy
 from charter.policy.licenses import LicenseTable
 
@@ -28,15 +28,6 @@ RULES = ("withdrawn", "deny", "undeclared-facet", "allow-only")
 class Request:
     asset: str
     uses: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Upstream:
-    """One member of E: the asset, the path from the asked asset to it, and its withdrawal."""
-
-    asset: Asset
-    path: tuple[str, ...]
-    withdrawal: Withdrawal | None = None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -35,6 +35,7 @@ def _key(name: str) -> str:
 @dataclass(frozen=True)
 class LicenseTable:
     by_key: Mapping[str, License]
+    _memo: dict = field(default_factory=dict, compare=False, repr=False)  # licence names -> Licenses
 
     def lookup(self, name: str | None) -> License:
         """The licence for a name; an unknown name denies commercial use, like an unspecified one."""
@@ -47,6 +48,13 @@ class LicenseTable:
         return License(id=name, deny=base.deny, description=f"{name!r} is not in the licence table", known=False)
 
     def for_asset(self, licenses: tuple[str, ...]) -> tuple[License, ...]:
+        """The licences that apply to an asset (memoised: the table never changes)."""
+        hit = self._memo.get(licenses)
+        if hit is None:
+            hit = self._memo[licenses] = self._resolve(licenses)
+        return hit
+
+    def _resolve(self, licenses: tuple[str, ...]) -> tuple[License, ...]:
         if not licenses:
             return (self.lookup(None),)
         out: dict[str, License] = {}

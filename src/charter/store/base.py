@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from charter.core.assets import Asset, Edge, Event, Withdrawal
+from charter.core.lineage import Lineage, compile_lineage
 from charter.errors import Conflict, InvalidInput, LineageCycle, NotFound
 
 
@@ -75,16 +76,20 @@ class Store(ABC):
         """Append one event (its own atomic write)."""
 
     @abstractmethod
-    def _write_assets(self, assets: Sequence[Asset], closures: Mapping[str, dict[str, int]], time: str) -> None:
-        """Atomically store assets (in order), their closures and one register event each."""
+    def compiled(self, asset: str) -> Lineage | None:
+        """The asset's compiled lineage (E with shortest paths; see core/lineage.py), or None."""
+
+    @abstractmethod
+    def _compiled_many(self, ids: Iterable[str]) -> dict[str, Lineage]:
+        """Compiled lineages of registered assets."""
+
+    @abstractmethod
+    def _write_assets(self, assets: Sequence[Asset], lineages: Mapping[str, Lineage], time: str) -> None:
+        """Atomically store assets (in order), their compiled lineages and closures, and one register event each."""
 
     @abstractmethod
     def _write_withdrawal(self, w: Withdrawal) -> None:
         """Atomically store the withdrawal and its event."""
-
-    @abstractmethod
-    def _closures(self, ids: Iterable[str]) -> dict[str, dict[str, int]]:
-        """Upstream closures {ancestor: depth} of registered assets."""
 
     def close(self) -> None:
         pass
@@ -143,10 +148,10 @@ class Store(ABC):
                         where=sources.get(a.id, ""),
                         field="derived_from",
                     )
-        closures = self._closures({p for p in outside})
+        lineages = self._compiled_many({e.parent for a in ordered for e in a.derived_from if e.propagates and e.parent not in batch})
         for a in ordered:
-            closures[a.id] = _closure(a, closures)
-        self._write_assets(ordered, {a.id: closures[a.id] for a in ordered}, now())
+            lineages[a.id] = compile_lineage(a, lineages)
+        self._write_assets(ordered, {a.id: lineages[a.id] for a in ordered}, now())
         return ordered
 
     def withdraw(self, asset: str, reason: str) -> Withdrawal:
@@ -159,18 +164,6 @@ class Store(ABC):
         w = Withdrawal(asset, reason.strip(), now())
         self._write_withdrawal(w)
         return w
-
-
-def _closure(a: Asset, closures: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
-    """Upstream of a new asset = its propagating parents and their (immutable) closures."""
-    out: dict[str, int] = {}
-    for p in a.parents:
-        if out.get(p, 2**31) > 1:
-            out[p] = 1
-        for anc, d in closures[p].items():
-            if out.get(anc, 2**31) > d + 1:
-                out[anc] = d + 1
-    return out
 
 
 def _topological(assets: Sequence[Asset], sources: Mapping[str, str]) -> list[Asset]:

@@ -6,6 +6,7 @@ import copy
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from charter.core.assets import Asset, Edge, Event, Withdrawal
+from charter.core.lineage import Lineage, closure
 from charter.store.base import Store, now
 
 
@@ -13,6 +14,7 @@ class MemoryStore(Store):
     def __init__(self) -> None:
         self._assets: dict[str, Asset] = {}
         self._up: dict[str, dict[str, int]] = {}
+        self._lineages: dict[str, Lineage] = {}
         self._down: dict[str, dict[str, int]] = {}
         self._children: dict[str, list[Edge]] = {}
         self._withdrawals: dict[str, Withdrawal] = {}
@@ -59,15 +61,19 @@ class MemoryStore(Store):
         self._events.append(e)
         return e
 
-    def _closures(self, ids: Iterable[str]) -> dict[str, dict[str, int]]:
-        return {i: dict(self._up.get(i, {})) for i in ids}
+    def compiled(self, asset: str) -> Lineage | None:
+        return self._lineages.get(asset)
 
-    def _write_assets(self, assets: Sequence[Asset], closures: Mapping[str, dict[str, int]], time: str) -> None:
+    def _compiled_many(self, ids: Iterable[str]) -> dict[str, Lineage]:
+        return {i: self._lineages[i] for i in ids if i in self._lineages}
+
+    def _write_assets(self, assets: Sequence[Asset], lineages: Mapping[str, Lineage], time: str) -> None:
         hashes = [a.content_hash for a in assets]  # the only step that can fail; do it first
         for a, h in zip(assets, hashes):  # nothing below can fail half-way, so this is atomic
             self._assets[a.id] = a
-            self._up[a.id] = dict(closures[a.id])
-            for anc, d in closures[a.id].items():
+            self._lineages[a.id] = lineages[a.id]
+            self._up[a.id] = up = closure(lineages[a.id])
+            for anc, d in up.items():
                 self._down.setdefault(anc, {})[a.id] = d
             for e in a.derived_from:
                 self._children.setdefault(e.parent, []).append(e)

@@ -1,0 +1,88 @@
+"""Compiled lineage: E (an asset and everything upstream of it) with the shortest path to each
+member, computed once when the asset is registered.
+
+Registered versions are immutable and may only derive from registered assets, so an asset's
+E never changes: it is composed from its parents' compiled lineages at registration, and a
+decision reads it back in one lookup. Withdrawals, the only thing that changes, are applied
+at decision time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from charter.core.assets import Asset, Withdrawal
+
+
+@dataclass(frozen=True)
+class Terms:
+    """The part of a charter the decision reads."""
+
+    id: str
+    licenses: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    duties: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, a: Asset) -> "Terms":
+        return cls(a.id, a.licenses, a.allow, a.deny, a.duties)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One member of E: its terms, the path from the asked asset to it, and its withdrawal."""
+
+    asset: Terms | Asset
+    path: tuple[str, ...]
+    withdrawal: Withdrawal | None = None
+
+
+Lineage = tuple[Upstream, ...]
+
+
+def compile_lineage(a: Asset, parents: Mapping[str, Lineage]) -> Lineage:
+    """E for a new asset from its propagating parents' compiled lineages.
+
+    Each member gets its shortest path; ties go to the earliest parent in ``derived_from``
+    order, recursively — the path a breadth-first search over ordered parents finds.
+    Members are ordered by path length, then id.
+    """
+    best: dict[str, Upstream] = {}
+    for p in dict.fromkeys(a.parents):
+        for up in parents[p]:
+            cur = best.get(up.asset.id)
+            if cur is None or len(up.path) + 1 < len(cur.path):
+                best[up.asset.id] = Upstream(up.asset, (a.id, *up.path))
+    members = sorted(best.values(), key=lambda u: (len(u.path), u.asset.id))
+    return (Upstream(Terms.of(a), (a.id,)), *members)
+
+
+def closure(lineage: Lineage) -> dict[str, int]:
+    """{ancestor: shortest distance}, excluding the asset itself."""
+    return {u.asset.id: len(u.path) - 1 for u in lineage[1:]}
+
+
+def dumps(lineage: Lineage) -> str:
+    """Compact JSON: one row per member, its path as the index of its predecessor."""
+    index = {u.asset.id: i for i, u in enumerate(lineage)}
+    rows = []
+    for u in lineage:
+        t = u.asset
+        prev = index[u.path[-2]] if len(u.path) > 1 else -1
+        rows.append([t.id, prev, list(t.licenses), list(t.allow), list(t.deny), list(t.duties)])
+    return json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
+
+
+def loads(text: str) -> Lineage:
+    out: list[Upstream] = []
+    for aid, prev, lic, allow, deny, duties in json.loads(text):
+        path = (*out[prev].path, aid) if prev >= 0 else (aid,)
+        out.append(Upstream(Terms(aid, tuple(lic), tuple(allow), tuple(deny), tuple(duties)), path))
+    return tuple(out)
+
+
+def members(lineage: Sequence[Upstream]) -> list[str]:
+    return [u.asset.id for u in lineage]
