@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -105,7 +104,7 @@ class Registry:
         wd = self.withdrawals()
         if not wd or not any(u.asset.id in wd for u in base):
             return base
-        return tuple(replace(u, withdrawal=wd.get(u.asset.id)) if u.asset.id in wd else u for u in base)
+        return tuple(u._replace(withdrawal=wd[u.asset.id]) if u.asset.id in wd else u for u in base)
 
     def check(self, ref: str, uses: Iterable[str]) -> Decision:
         """Decide without recording (for listings and previews)."""

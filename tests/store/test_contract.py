@@ -485,3 +485,16 @@ def test_open_store_urls(tmp_path, monkeypatch):
     s = open_store()
     assert s.path == tmp_path / "env.db"
     s.close()
+
+
+def test_compiled_lineage_matches_the_graph(store):
+    diamond(store)
+    lin = store.compiled("application/app@1")
+    got = {u.asset.id: u.path for u in lin}
+    assert lin[0].asset.id == "application/app@1"
+    # shortest paths; the direct edge to top beats the route through the merge
+    assert got["dataset/top@1"] == ("application/app@1", "dataset/top@1")
+    assert got["model/left@1"] == ("application/app@1", "model/merge@1", "model/left@1")
+    assert {k: len(v) - 1 for k, v in got.items() if k != "application/app@1"} == dict(store.upstream("application/app@1"))
+    assert store.compiled("model/evalm@1")[0].path == ("model/evalm@1",) and len(store.compiled("model/evalm@1")) == 1
+    assert store.compiled("model/none@1") is None

@@ -10,15 +10,18 @@ at decision time.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 from charter.core.assets import Asset, Withdrawal
 
 
-@dataclass(frozen=True)
-class Terms:
-    """The part of a charter the decision reads."""
+class Terms(NamedTuple):
+    """The part of a charter the decision reads.
+
+    Terms and Upstream are named tuples rather than frozen dataclasses: a decision builds
+    one of each per member of E, and tuples are built in C (measured ~9 -> ~4 us per decode
+    of a typical lineage).
+    """
 
     id: str
     licenses: tuple[str, ...] = ()
@@ -31,8 +34,7 @@ class Terms:
         return cls(a.id, a.licenses, a.allow, a.deny, a.duties)
 
 
-@dataclass(frozen=True)
-class Upstream:
+class Upstream(NamedTuple):
     """One member of E: its terms, the path from the asked asset to it, and its withdrawal."""
 
     asset: Terms | Asset
@@ -78,9 +80,11 @@ def dumps(lineage: Lineage) -> str:
 
 def loads(text: str) -> Lineage:
     out: list[Upstream] = []
+    paths: list[tuple[str, ...]] = []
     for aid, prev, lic, allow, deny, duties in json.loads(text):
-        path = (*out[prev].path, aid) if prev >= 0 else (aid,)
-        out.append(Upstream(Terms(aid, tuple(lic), tuple(allow), tuple(deny), tuple(duties)), path))
+        path = (*paths[prev], aid) if prev >= 0 else (aid,)
+        paths.append(path)
+        out.append(Upstream(Terms(aid, tuple(lic), tuple(allow), tuple(deny), tuple(duties)), path, None))
     return tuple(out)
 
 

@@ -33,6 +33,7 @@ class Taxonomy:
     facet: Mapping[str, str]
     order: tuple[str, ...] = field(default=())  # file order, for printing
     _parsed: dict = field(default_factory=dict, compare=False, repr=False)  # parse_uses memo
+    _reach: dict = field(default_factory=dict, compare=False, repr=False)  # reach memo
 
     def __contains__(self, use: str) -> bool:
         return use in self.uses
@@ -56,6 +57,15 @@ class Taxonomy:
     def overlapping(self) -> Mapping[str, frozenset[str]]:
         """For each use, every use it overlaps (ancestors and descendants)."""
         return {u: self.ancestors[u] | self.descendants[u] for u in self.uses}
+
+    def reach(self, entries: tuple[str, ...]) -> frozenset[str]:
+        """Every use that overlaps some entry (memoised: deny lists repeat across assets)."""
+        hit = self._reach.get(entries)
+        if hit is None:
+            hit = frozenset().union(*(self.overlapping[e] for e in entries))
+            if len(self._reach) < 65536:
+                self._reach[entries] = hit
+        return hit
 
     @cached_property
     def facets(self) -> tuple[str, ...]:

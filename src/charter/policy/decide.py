@@ -15,7 +15,7 @@ restrictive wins.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from charter.core.lineage import Upstream
 from charter.core.uses import Taxonomy
@@ -73,39 +73,45 @@ def decide(request: Request, lineage: Sequence[Upstream], taxonomy: Taxonomy, li
     uses = tuple(dict.fromkeys(request.uses))
     reasons: list[Reason] = []
     for up in lineage:
-        reasons.extend(_reasons(up, uses, taxonomy, licenses))
+        a = up.asset
+        if up.withdrawal is not None:
+            reasons.append(Reason(a.id, "withdrawn", None, "withdrawal", up.path, (), f"withdrawn: {up.withdrawal.reason}"))
+        lics = licenses.for_asset(a.licenses)
+        # reach() is every use some entry overlaps: one set test clears most members
+        if a.deny and not taxonomy.reach(a.deny).isdisjoint(uses):
+            _deny(reasons, up, "uses.deny", a.deny, uses, taxonomy)
+        for lic in lics:
+            if lic.deny and not taxonomy.reach(lic.deny).isdisjoint(uses):
+                _deny(reasons, up, lic.source, lic.deny, uses, taxonomy)
+        if a.allow:
+            _allow_only(reasons, up, "uses.allow", a.allow, uses, taxonomy)
+        for lic in lics:
+            if lic.allow:
+                _allow_only(reasons, up, lic.source, lic.allow, uses, taxonomy)
     return Decision(request.asset, uses, not reasons, tuple(reasons))
 
 
-def _reasons(up: Upstream, uses: tuple[str, ...], tax: Taxonomy, licenses: LicenseTable) -> Iterable[Reason]:
-    a, path = up.asset, up.path
-    if up.withdrawal is not None:
-        yield Reason(a.id, "withdrawn", None, "withdrawal", path, (), f"withdrawn: {up.withdrawal.reason}")
-    lics = licenses.for_asset(a.licenses)
-    sources = [("uses.deny", a.deny)] + [(lic.source, lic.deny) for lic in lics]
-    for source, denies in sources:
-        for d in denies:
-            hits = tax.overlapping[d]
-            for u in uses:
-                if u in hits:
-                    yield Reason(a.id, "deny", u, source, path, (d,), f"{a.id} denies {d} ({source})")
-    allows = [("uses.allow", a.allow)] + [(lic.source, lic.allow) for lic in lics]
-    for source, allowed in allows:
-        if allowed:
-            yield from _allow_only(a.id, path, source, allowed, uses, tax)
+def _deny(out: list[Reason], up: Upstream, source: str, denies: tuple[str, ...], uses: tuple[str, ...], tax: Taxonomy) -> None:
+    aid = up.asset.id
+    for d in denies:
+        hits = tax.overlapping[d]
+        for u in uses:
+            if u in hits:
+                out.append(Reason(aid, "deny", u, source, up.path, (d,), f"{aid} denies {d} ({source})"))
 
 
-def _allow_only(aid: str, path: tuple[str, ...], source: str, allowed: tuple[str, ...], uses: tuple[str, ...], tax: Taxonomy) -> Iterable[Reason]:
+def _allow_only(out: list[Reason], up: Upstream, source: str, allowed: tuple[str, ...], uses: tuple[str, ...], tax: Taxonomy) -> None:
+    aid, path = up.asset.id, up.path
     by_facet: dict[str, list[str]] = {}
     for x in allowed:
         by_facet.setdefault(tax.facet[x], []).append(x)
     for f, entries in by_facet.items():
         asked = [u for u in uses if tax.facet[u] == f]
         if not asked:
-            yield Reason(aid, "undeclared-facet", f, source, path, tuple(entries),
-                         f"{aid} permits only {', '.join(entries)} in {f}; declare a {f} use")
+            out.append(Reason(aid, "undeclared-facet", f, source, path, tuple(entries),
+                              f"{aid} permits only {', '.join(entries)} in {f}; declare a {f} use"))
         for u in asked:
             anc = tax.ancestors[u]
             if not any(x in anc for x in entries):
-                yield Reason(aid, "allow-only", u, source, path, tuple(entries),
-                             f"{aid} permits only {', '.join(entries)} in {f}")
+                out.append(Reason(aid, "allow-only", u, source, path, tuple(entries),
+                                  f"{aid} permits only {', '.join(entries)} in {f}"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -23,7 +24,7 @@ class License:
     description: str = ""
     known: bool = True
 
-    @property
+    @cached_property
     def source(self) -> str:
         return f"license:{self.id}"
 
