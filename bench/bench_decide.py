@@ -4,8 +4,8 @@ Requests are random (uniform over all assets; 1 activity, 0-2 purposes, usually 
 e.g. [fine-tuning, machine-translation, commercial]). They are processed in blocks (default
 100); within a block each contender runs over the whole block in turn, so all are measured
 side by side in one run while none evicts the others' caches on every call:
-  check_cold    Registry.check, first time this process sees the asset (lineage read from
-                SQLite and decoded; only shared ancestors may already be decoded)
+  check_cold    Registry.check, first time this process sees the asset (its compiled
+                lineage read from SQLite in one primary-key lookup and decoded)
   check_warm    the same call again (lineage cached in the Registry)
   can           Registry.can (lineage cached), which also appends the decision to the event log
   cedar_text    cedarpy.is_authorized_batch, one Cedar request per use, given the request's
