@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,11 @@ from charter.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-DPI = ROOT.parent / "shared" / "data" / "data-provenance"
+# The project's shared data sits beside the checkout (../shared); CI clones elsewhere, so also
+# look at $CHARTER_SHARED and the workplace's fixed location.
+_SHARED = [Path(p) for p in (os.environ.get("CHARTER_SHARED"), ROOT.parent / "shared", "/work/shared") if p]
+DPI = next((p / "data" / "data-provenance" for p in _SHARED if (p / "data" / "data-provenance" / "data_summaries").is_dir()),
+           _SHARED[0] / "data" / "data-provenance")
 DPI_MINI = FIXTURES / "dpi-mini"
 EG = FIXTURES / "ecosystem-graphs"
 HF = FIXTURES / "hf"
