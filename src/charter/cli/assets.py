@@ -102,6 +102,13 @@ def cmd_show(args) -> int:
         console.print("  duties owed:")
         for x in eff["duties"]:
             console.print(f"    {x['duty']:<22} owed to {x['asset']} ({x['source']})")
+    cur = a.notes.get("curation")
+    if cur:
+        console.print(f"  curated for {', '.join(cur['uses'])}: {cur['output']:,} of {cur['input']:,} records kept; manifest {cur['manifest']}")
+        for k, v in cur["excluded"].items():
+            console.print(f"    {v:>9,} excluded  {k}")
+    if a.data:
+        console.print(f"  data: {', '.join(a.data['files'][:3])}{' …' if len(a.data['files']) > 3 else ''}")
     console.print(f"  upstream: {len(up)} assets, downstream: {len(down)} assets")
     for e in events:
         console.print(f"  [dim]{e['time']} {e['type']}[/] {e['data'].get('reason', '')}")

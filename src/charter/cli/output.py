@@ -26,3 +26,34 @@ def reason_line(r) -> str:
     else:
         head = f"allow-only {r.use}: {r.asset} permits only {', '.join(r.entries)} ({r.source})"
     return f"{head}\n      path: {' -> '.join(r.path)}"
+
+
+class progress_bars:
+    """A rich progress display for charter.data.curate.Progress (records and records/s)."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+
+    def __enter__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+        from rich.text import Text
+
+        class Rate(ProgressColumn):
+            def render(self, task):
+                rate = task.completed / task.elapsed if task.elapsed else 0
+                return Text(f"{rate:>12,.0f} rec/s" if rate else "")
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(bar_width=16), MofNCompleteColumn(), Rate(), TimeElapsedColumn(),
+                            console=err_console, disable=self.quiet, transient=False)
+        self.bar.start()
+        from charter.data.curate import Progress as Callbacks
+
+        def start(label: str, total: int):
+            task = self.bar.add_task(label, total=total)
+            return lambda n: self.bar.advance(task, n)
+
+        return Callbacks(start=start)
+
+    def __exit__(self, *exc):
+        self.bar.stop()
+        return False

@@ -52,6 +52,8 @@ class Asset:
     derived_from: tuple[Edge, ...] = ()
     notes: Mapping[str, Any] = field(default_factory=dict, compare=False)
     """Free-form provenance kept from importers (source URLs, original free text)."""
+    data: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    """For datasets with files: {"files": [absolute paths or globs], "fields": {role: column}} (data/source.py)."""
 
     @property
     def parents(self) -> tuple[str, ...]:
@@ -69,6 +71,7 @@ class Asset:
             "duties": list(self.duties),
             "derived_from": [{"asset": e.parent, "relation": e.relation} for e in self.derived_from],
             "notes": dict(self.notes),
+            "data": dict(self.data),
         }
 
     @classmethod
@@ -86,6 +89,7 @@ class Asset:
             duties=tuple(d.get("duties") or ()),
             derived_from=tuple(Edge(d["id"], e["asset"], e["relation"]) for e in d.get("derived_from") or ()),
             notes=dict(d.get("notes") or {}),
+            data=dict(d.get("data") or {}),
         )
 
     def canonical(self) -> str:

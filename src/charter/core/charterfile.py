@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ from charter.core.ids import KINDS, make_id, parse_id, valid_name, valid_version
 from charter.core.uses import Taxonomy
 from charter.errors import InvalidInput
 
-FIELDS = ("id", "kind", "name", "version", "description", "license", "uses", "duties", "derived_from", "notes")
+FIELDS = ("id", "kind", "name", "version", "description", "license", "uses", "duties", "derived_from", "notes", "data")
+DATA_ROLES = ("text", "allow", "deny", "owner")
+DATA_DEFAULTS = {"text": "text", "allow": "charter_allow", "deny": "charter_deny", "owner": "charter_owner"}
 
 
 def _did_you_mean(word: str, choices: tuple[str, ...] | list[str], fallback: str) -> str:
@@ -100,12 +103,45 @@ def parse_asset(item: Any, path: str, taxonomy: Taxonomy, index: int | None = No
     desc = item.get("description") or ""
     if not isinstance(desc, str):
         ctx.fail("'description' must be a string", pre + "description", "quote the text", "description")
+    data = _data(item.get("data"), kind, path, ctx, pre)
     return Asset(
-        id=aid, kind=kind, name=name, version=version, description=desc.strip(),
+        id=aid, kind=kind, name=name, version=version, description=desc.strip(), data=data,
         licenses=tuple(dict.fromkeys(x for x in licenses if x)),
         allow=allow, deny=deny, duties=tuple(duties), derived_from=edges,
         notes=_plain(notes),
     )
+
+
+def _data(value: Any, kind: str, path: str, ctx: _Ctx, pre: str) -> dict:
+    """``data: [globs]`` or ``data: {files: [globs], fields: {text, allow, deny, owner}}``.
+
+    Paths are resolved against the charter file's folder, so the registry holds absolute ones.
+    """
+    if value is None:
+        return {}
+    if kind != "dataset":
+        ctx.fail(f"only datasets have data files, not a {kind}", pre + "data", "remove 'data' or make the asset a dataset", "data")
+    node = value if isinstance(value, dict) else ctx.node
+    files, fields = (value.get("files"), value.get("fields") or {}) if isinstance(value, dict) else (value, {})
+    if isinstance(value, dict):
+        for key in value:
+            if key not in ("files", "fields"):
+                ctx.fail(f"unknown field {key!r}", f"{pre}data.{key}", _did_you_mean(key, ("files", "fields"), "data has files and fields"), key, value)
+    files = _str_list(files, pre + "data.files", ctx, "files" if isinstance(value, dict) else "data", node)
+    if not files:
+        ctx.fail("'data' names no files", pre + "data.files", "list paths or globs relative to this file, e.g. data: [shards/*.parquet]", "data")
+    if not isinstance(fields, dict):
+        ctx.fail("'data.fields' must be a mapping", pre + "data.fields", "write fields: {text: body, owner: author_id}", "fields", value)
+    for role, col in fields.items():
+        if role not in DATA_ROLES:
+            ctx.fail(f"unknown field role {role!r}", f"{pre}data.fields.{role}", _did_you_mean(role, DATA_ROLES, f"roles: {', '.join(DATA_ROLES)}"), role, fields)
+        if not isinstance(col, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", col):
+            ctx.fail(f"invalid column name {col!r}", f"{pre}data.fields.{role}", "use a plain column name (letters, digits, _)", role, fields)
+    base = Path(path).resolve().parent
+    return {
+        "files": [(base / f).as_posix() if not Path(f).is_absolute() else Path(f).as_posix() for f in files],
+        "fields": {**DATA_DEFAULTS, **fields},
+    }
 
 
 def _identity(item: dict, ctx: _Ctx, pre: str) -> tuple[str, str, str]:

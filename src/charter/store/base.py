@@ -65,6 +65,14 @@ class Store(ABC):
     def withdrawals(self) -> dict[str, Withdrawal]: ...
 
     @abstractmethod
+    def owner_withdrawals(self) -> dict[str, Withdrawal]:
+        """Data contributors who withdrew consent: owner id -> Withdrawal (its ``asset`` is the owner id)."""
+
+    @abstractmethod
+    def _write_owner_withdrawals(self, ws: Sequence[Withdrawal]) -> None:
+        """Atomically store the owners' withdrawals and one ``withdraw-owner`` event each."""
+
+    @abstractmethod
     def withdrawals_version(self) -> object:
         """A value that changes whenever withdrawals may have changed, in any process."""
 
@@ -164,6 +172,21 @@ class Store(ABC):
         w = Withdrawal(asset, reason.strip(), now())
         self._write_withdrawal(w)
         return w
+
+
+def withdraw_owners(store: "Store", owners: Sequence[str], reason: str) -> tuple[list[Withdrawal], list[str]]:
+    """Record that these data contributors withdrew consent. Returns (new, already withdrawn)."""
+    if not reason.strip():
+        raise InvalidInput("a withdrawal needs a reason", hint="pass --reason TEXT")
+    owners = list(dict.fromkeys(o.strip() for o in owners if o and o.strip()))
+    if not owners:
+        raise InvalidInput("no owners given", hint="pass --owner ID or --owners-file FILE")
+    prior = store.owner_withdrawals()
+    t = now()
+    new = [Withdrawal(o, reason.strip(), t) for o in owners if o not in prior]
+    if new:
+        store._write_owner_withdrawals(new)
+    return new, [o for o in owners if o in prior]
 
 
 def _topological(assets: Sequence[Asset], sources: Mapping[str, str]) -> list[Asset]:

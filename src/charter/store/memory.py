@@ -18,6 +18,7 @@ class MemoryStore(Store):
         self._down: dict[str, dict[str, int]] = {}
         self._children: dict[str, list[Edge]] = {}
         self._withdrawals: dict[str, Withdrawal] = {}
+        self._owner_withdrawals: dict[str, Withdrawal] = {}
         self._events: list[Event] = []
 
     def get_many(self, ids: Iterable[str]) -> dict[str, Asset]:
@@ -50,7 +51,15 @@ class MemoryStore(Store):
         return dict(self._withdrawals)
 
     def withdrawals_version(self) -> object:
-        return len(self._withdrawals)
+        return len(self._withdrawals), len(self._owner_withdrawals)
+
+    def owner_withdrawals(self) -> dict[str, Withdrawal]:
+        return dict(self._owner_withdrawals)
+
+    def _write_owner_withdrawals(self, ws: Sequence[Withdrawal]) -> None:
+        for w in ws:
+            self._owner_withdrawals[w.asset] = w
+            self.log("withdraw-owner", w.asset, {"reason": w.reason})
 
     def events(self, after: int = 0, type: str | None = None, asset: str | None = None, limit: int | None = None) -> list[Event]:
         out = [e for e in self._events if e.seq > after and (type is None or e.type == type) and (asset is None or e.asset == asset)]

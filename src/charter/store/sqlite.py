@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS downstream(
   PRIMARY KEY(ancestor, depth, descendant)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS withdrawals(
   asset INTEGER PRIMARY KEY, reason TEXT NOT NULL, time TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS owner_withdrawals(
+  owner TEXT PRIMARY KEY, reason TEXT NOT NULL, time TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events(
   seq INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, type TEXT NOT NULL,
   asset TEXT NOT NULL, data TEXT NOT NULL);
@@ -173,6 +175,16 @@ class SQLiteStore(Store):
         # by rid; left alone, the planner scanned the whole id index (~100 ms at 1M assets).
         q = "SELECT a.id, w.reason, w.time FROM withdrawals w CROSS JOIN assets a ON a.rid=w.asset ORDER BY a.id"
         return {i: Withdrawal(i, r, t) for i, r, t in self.db.execute(q)}
+
+    def owner_withdrawals(self) -> dict[str, Withdrawal]:
+        return {o: Withdrawal(o, r, t) for o, r, t in self.db.execute("SELECT owner, reason, time FROM owner_withdrawals ORDER BY owner")}
+
+    def _write_owner_withdrawals(self, ws: Sequence[Withdrawal]) -> None:
+        with self._tx():
+            self.db.executemany("INSERT INTO owner_withdrawals VALUES (?,?,?)", ((w.asset, w.reason, w.time) for w in ws))
+            self.db.executemany("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
+                                ((w.time, "withdraw-owner", w.asset, json.dumps({"reason": w.reason})) for w in ws))
+        self._own_writes += 1
 
     def withdrawals_version(self) -> object:
         # data_version changes when another connection commits; own writes are counted here.

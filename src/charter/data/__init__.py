@@ -1,0 +1,1 @@
+"""Data creation and curation: record tags, the compiled selection predicate, dedup, manifests."""

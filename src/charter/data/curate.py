@@ -1,0 +1,334 @@
+"""``charter curate``: keep exactly the records usable for the declared uses, write them as
+Parquet, account for every exclusion in a manifest, and register the result.
+
+Phases (each shard's work is committed by a rename, so an interrupted run resumes):
+  0. decide each source (its charter and everything upstream); hash the input files; the
+     config (uses, sources and their file hashes, options, withdrawn owners) gets a hash;
+     an output folder holding another config is refused;
+  1. per shard of a permitted source: one SQL pass counts the exclusion reasons, one COPY
+     writes the kept rows to ``.charter/stage/`` — both use the compiled predicate
+     (data/predicate.py), so no record goes through Python;
+  2. dedup (exact in SQL, near with MinHash LSH) and ``--max-records`` over the staged rows,
+     in curation order; final shards ``part-NNNNN.parquet`` (one per input shard);
+  3. ``manifest.json`` (counts per source and reason, hashes, config) and registration of the
+     curated dataset (``curated-from`` each contributing source; allowed uses = the declared ones).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+
+from charter.core.assets import Asset, Edge
+from charter.core.charterfile import DATA_DEFAULTS
+from charter.core.ids import make_id, slug, valid_version
+from charter.data import dedup as dedup_mod
+from charter.data.predicate import compile_predicate
+from charter.data.source import FORMATS, Shard, check_schemas, fields_of, files_of, open_shard
+from charter.errors import Conflict, InvalidInput, UsageError
+from charter.policy.decide import Decision
+from charter.registry import Registry
+
+MANIFEST = "manifest.json"
+STATE = ".charter"
+COLUMNS = "text, charter_allow, charter_deny, charter_owner, source, source_file, source_row"
+DEDUP = ("none", "exact", "near")
+
+
+@dataclass(frozen=True)
+class CurateConfig:
+    sources: tuple[str, ...]
+    uses: tuple[str, ...]
+    out: Path
+    dedup: str = "none"
+    text_field: str | None = None
+    min_chars: int = 0
+    max_records: int | None = None
+    on_error: str = "stop"
+    name: str | None = None
+    version: str | None = None
+    near_threshold: float = 0.8
+
+
+@dataclass
+class Progress:
+    """Callbacks for long work (the CLI draws them with rich): start(label, total) -> tick(n)."""
+
+    start: Callable[[str, int], Callable[[int], None]] = lambda label, total: (lambda n: None)
+
+
+@dataclass
+class Result:
+    asset: Asset
+    manifest: dict
+    manifest_path: Path
+    resumed_shards: int = 0
+    already_done: bool = False
+    sources: list[dict] = field(default_factory=list)
+
+
+def curate(reg: Registry, cfg: CurateConfig, progress: Progress | None = None) -> Result:
+    progress = progress or Progress()
+    uses = reg.check_uses(cfg.uses)
+    _check_options(cfg)
+    out = Path(cfg.out)
+    sources = [reg.resolve(s) for s in dict.fromkeys(cfg.sources)]
+    assets = [reg.get(s) for s in sources]
+    for a in assets:
+        if a.kind != "dataset" or not a.data:
+            raise InvalidInput(f"{a.id} is not a dataset with data files", hint="curate datasets whose charter has data: [files]", field="SOURCE")
+    owners = reg.store.owner_withdrawals()
+    plan = [_plan_source(reg, a, uses, cfg) for a in assets]
+    config = {
+        "uses": list(uses),
+        "sources": [{"asset": p["asset"], "files": [{"path": f["path"], "sha256": f["sha256"]} for f in p["files"]]} for p in plan],
+        "dedup": cfg.dedup, "text_field": cfg.text_field, "min_chars": cfg.min_chars, "max_records": cfg.max_records,
+        "on_error": cfg.on_error, "near_threshold": cfg.near_threshold if cfg.dedup == "near" else None,
+        "withdrawn_owners": sorted(owners),
+    }
+    config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+    name = cfg.name or slug(out.resolve().name)
+    version = cfg.version or config_hash[:12]
+    asset_id = make_id("dataset", name, version)
+    done = _claim(out, config_hash, asset_id)
+    if done is not None:
+        return Result(reg.get(asset_id) if reg.store.get(asset_id) else _register(reg, done, uses, out), done, out / MANIFEST, already_done=True)
+
+    con = duckdb.connect()
+    predicate = compile_predicate(uses, reg.taxonomy, sorted(owners), cfg.min_chars)
+    shards = _open_all(con, reg, plan, cfg)  # validates everything before any output is written
+    stage = out / STATE / "stage"
+    stage.mkdir(parents=True, exist_ok=True)
+    resumed = 0
+    for i, (p, shard) in enumerate(shards):
+        target = stage / f"part-{i:05d}.parquet"
+        marker = stage / f"part-{i:05d}.json"
+        if marker.exists():  # finished before an interruption
+            p["shard_counts"].append(json.loads(marker.read_text()))
+            resumed += 1
+            continue
+        tick = progress.start(shard.path.name, shard.rows)
+        counts = _select(con, shard, predicate, p["asset"], target)
+        tick(shard.rows)
+        counts["skipped"] = shard.skipped
+        _atomic_write(marker, json.dumps(counts))
+        p["shard_counts"].append(counts)
+    dropped, outputs = _finish(con, out, len(shards), cfg, progress)
+    manifest = _manifest(asset_id, config, config_hash, plan, dropped, outputs)
+    _atomic_write(out / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
+    shutil.rmtree(stage, ignore_errors=True)
+    asset = _register(reg, manifest, uses, out)
+    return Result(asset, manifest, out / MANIFEST, resumed_shards=resumed, sources=plan)
+
+
+def _check_options(cfg: CurateConfig) -> None:
+    if cfg.dedup not in DEDUP:
+        raise UsageError(f"--dedup must be one of {', '.join(DEDUP)}, not {cfg.dedup!r}", hint="pass --dedup none|exact|near")
+    if cfg.on_error not in ("stop", "skip"):
+        raise UsageError(f"--on-error must be stop or skip, not {cfg.on_error!r}", hint="pass --on-error stop|skip")
+    if cfg.min_chars < 0 or (cfg.max_records is not None and cfg.max_records < 0):
+        raise UsageError("--min-chars and --max-records must not be negative", hint="pass 0 or more")
+    if cfg.version is not None and not valid_version(cfg.version):
+        raise UsageError(f"invalid --version {cfg.version!r}", hint="use letters, digits and . _ + -")
+
+
+def _plan_source(reg: Registry, a: Asset, uses: tuple[str, ...], cfg: CurateConfig) -> dict:
+    decision = reg.can(a.id, uses)  # recorded in the event log, like every decision
+    files = [{"path": str(f), "sha256": _sha256(f), "format": FORMATS[f.suffix]} for f in files_of(a)]
+    return {"asset": a.id, "fields": fields_of(a, cfg.text_field), "decision": decision, "files": files, "shard_counts": []}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _claim(out: Path, config_hash: str, asset_id: str) -> dict | None:
+    """Refuse an output folder that holds something else; return the manifest if this exact run finished."""
+    state = out / STATE / "config.json"
+    if state.exists():
+        prior = json.loads(state.read_text())
+        if prior.get("config_hash") != config_hash:
+            raise Conflict(f"{out} holds a curation with another config ({prior.get('config_hash', '?')[:12]}, this one {config_hash[:12]})",
+                           hint="use a new --out folder, or delete this one to start over", where=str(out))
+        manifest = out / MANIFEST
+        return json.loads(manifest.read_text()) if manifest.exists() else None
+    if out.exists() and any(out.iterdir()):
+        what = "a different dataset" if (out / MANIFEST).exists() else "other files"
+        raise Conflict(f"{out} already holds {what}", hint="curate into a new or empty --out folder", where=str(out))
+    (out / STATE).mkdir(parents=True, exist_ok=True)
+    _atomic_write(state, json.dumps({"config_hash": config_hash, "dataset": asset_id}))
+    return None
+
+
+def _open_all(con, reg: Registry, plan: list[dict], cfg: CurateConfig) -> list[tuple[dict, Shard]]:
+    shards: list[tuple[dict, Shard]] = []
+    for p in plan:
+        mine = [open_shard(con, Shard(p["asset"], Path(f["path"]), f["format"]), p["fields"], cfg.on_error) for f in p["files"]]
+        check_schemas(mine)
+        for f, s in zip(p["files"], mine):
+            f["records"], f["skipped_lines"] = s.rows, s.skipped
+        if p["decision"].allowed:
+            for s in mine:
+                _check_tags(con, s, reg)
+            shards += [(p, s) for s in mine]
+    return shards
+
+
+def _check_tags(con, shard: Shard, reg: Registry) -> None:
+    """Every tag must be a known use (a typo would otherwise silently change a decision)."""
+    q = f"SELECT DISTINCT t FROM (SELECT unnest(charter_allow || charter_deny) AS t FROM {shard.view})"
+    for (tag,) in con.execute(q).fetchall():
+        if tag not in reg.taxonomy:
+            row = con.execute(f"SELECT min(source_row) FROM {shard.view} WHERE list_contains(charter_allow || charter_deny, ?)", [tag]).fetchall()[0][0]
+            where = f"{shard.path}:{row}" if shard.format == "jsonl" else f"{shard.path} (record {row})"
+            reg.taxonomy.check(tag, where=where, field="record tags")
+
+
+def _select(con, shard: Shard, predicate, asset: str, target: Path) -> dict:
+    """Count exclusions by reason and write the kept rows: two SQL statements over the shard."""
+    excluded = dict(con.execute(f"SELECT r, count(*) FROM (SELECT {predicate.reason()} AS r FROM {shard.view}) WHERE r IS NOT NULL GROUP BY r").fetchall())
+    tmp = target.with_suffix(".tmp")
+    con.execute(f"""COPY (SELECT text, charter_allow, charter_deny, charter_owner, '{_esc(asset)}' AS source,
+                 '{_esc(str(shard.path))}' AS source_file, source_row FROM {shard.view} WHERE {predicate.keep()})
+                 TO '{_esc(str(tmp))}' (FORMAT parquet)""")
+    os.replace(tmp, target)
+    kept = shard.rows - sum(excluded.values())
+    return {"file": str(shard.path), "records": shard.rows, "kept": kept, "excluded": excluded}
+
+
+def _esc(s: str) -> str:
+    return s.replace("'", "''")
+
+
+def _finish(con, out: Path, n: int, cfg: CurateConfig, progress: Progress) -> tuple[dict, list[dict]]:
+    """Dedup and cap the staged rows in curation order; write the final shards. Returns ({reason: n}, outputs)."""
+    stage = out / STATE / "stage"
+    staged = [stage / f"part-{i:05d}.parquet" for i in range(n)]
+    dropped: dict[str, int] = {}
+    if staged and (cfg.dedup != "none" or cfg.max_records is not None):
+        files = "[" + ", ".join(f"'{_esc(str(p))}'" for p in staged) + "]"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS SELECT filename AS f, source_row, {dedup_mod.NORMALIZED} AS norm, text "
+                    f"FROM read_parquet({files}, filename=true)")
+        con.execute("CREATE OR REPLACE TEMP TABLE dropped(f VARCHAR, source_row BIGINT, reason VARCHAR)")
+        if cfg.dedup in ("exact", "near"):
+            con.execute("""INSERT INTO dropped SELECT f, source_row, 'exact-duplicate' FROM
+                (SELECT f, source_row, row_number() OVER (PARTITION BY md5(norm) ORDER BY f, source_row) AS k FROM staged) WHERE k > 1""")
+        if cfg.dedup == "near":
+            rows = con.execute("""SELECT f, source_row, text FROM staged ANTI JOIN dropped USING (f, source_row) ORDER BY f, source_row""").fetchall()
+            tick = progress.start("near-duplicate search (MinHash LSH)", len(rows))
+            dups = dedup_mod.near_duplicates(((i, r[2] or "") for i, r in enumerate(rows)), cfg.near_threshold, tick=tick)
+            if dups:
+                con.executemany("INSERT INTO dropped VALUES (?, ?, 'near-duplicate')", [(rows[i][0], rows[i][1]) for i in sorted(dups)])
+        if cfg.max_records is not None:
+            con.execute(f"""INSERT INTO dropped SELECT f, source_row, 'max-records' FROM
+                (SELECT f, source_row, row_number() OVER (ORDER BY f, source_row) AS k FROM staged ANTI JOIN dropped USING (f, source_row))
+                WHERE k > {int(cfg.max_records)}""")
+        dropped = dict(con.execute("SELECT reason, count(*) FROM dropped GROUP BY reason").fetchall())
+    outputs = []
+    for i, src in enumerate(staged):
+        final = out / f"part-{i:05d}.parquet"
+        if dropped:
+            tmp = final.with_suffix(".tmp")
+            con.execute(f"""COPY (SELECT {COLUMNS} FROM read_parquet('{_esc(str(src))}', filename=true) AS s
+                WHERE NOT EXISTS (SELECT 1 FROM dropped d WHERE d.f = s.filename AND d.source_row = s.source_row)
+                ORDER BY source_row) TO '{_esc(str(tmp))}' (FORMAT parquet)""")
+            os.replace(tmp, final)
+        else:
+            os.replace(src, final)  # nothing to drop: the staged shard is the output
+        records = con.execute(f"SELECT count(*) FROM read_parquet('{_esc(str(final))}')").fetchall()[0][0]
+        outputs.append({"path": final.name, "sha256": _sha256(final), "records": records})
+    return dropped, outputs
+
+
+def _manifest(asset_id: str, config: dict, config_hash: str, plan: list[dict], dropped: dict, outputs: list[dict]) -> dict:
+    sources, total_in, excluded = [], 0, {}
+    for p in plan:
+        d: Decision = p["decision"]
+        records = sum(f["records"] for f in p["files"])
+        skipped = sum(len(f["skipped_lines"]) for f in p["files"])
+        ex: dict[str, int] = {}
+        if skipped:
+            ex["malformed-line"] = skipped
+        if not d.allowed:
+            r = d.reasons[0]
+            ex[f"source-{r.rule}:{r.use or '*'}:{r.source}"] = records
+            kept = 0
+        else:
+            for c in p["shard_counts"]:
+                for k, v in c["excluded"].items():
+                    ex[k] = ex.get(k, 0) + v
+            kept = sum(c["kept"] for c in p["shard_counts"])
+        sources.append({
+            "asset": p["asset"], "decision": d.to_json(), "input": records + skipped, "selected": kept, "excluded": ex,
+            "files": [{"path": f["path"], "sha256": f["sha256"], "format": f["format"], "records": f["records"],
+                       "skipped_lines": f["skipped_lines"]} for f in p["files"]],
+        })
+        total_in += records + skipped
+        for k, v in ex.items():
+            excluded[k] = excluded.get(k, 0) + v
+    for k, v in dropped.items():
+        excluded[k] = excluded.get(k, 0) + v
+    output = sum(o["records"] for o in outputs)
+    assert total_in == output + sum(excluded.values()), "every input record is either kept or excluded with a reason"
+    return {
+        "charter_manifest": 1,
+        "dataset": asset_id,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "uses": config["uses"],
+        "config": config,
+        "config_hash": config_hash,
+        "input": total_in,
+        "output": output,
+        "excluded": dict(sorted(excluded.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "sources": sources,
+        "dedup": {"method": config["dedup"], "dropped": dropped},
+        "outputs": outputs,
+        "output_sha256": hashlib.sha256("".join(o["sha256"] for o in outputs).encode()).hexdigest(),
+    }
+
+
+def _register(reg: Registry, manifest: dict, uses: tuple[str, ...], out: Path) -> Asset:
+    kind_name, version = manifest["dataset"].rsplit("@", 1)
+    name = kind_name.split("/", 1)[1]
+    contributing = [s["asset"] for s in manifest["sources"] if s["selected"] > 0]
+    manifest_path = (out / MANIFEST).resolve()
+    a = Asset(
+        id=manifest["dataset"], kind="dataset", name=name, version=version,
+        description=f"Curated by charter for {', '.join(uses)} from {', '.join(s['asset'] for s in manifest['sources'])}",
+        licenses=("derived",), allow=tuple(uses),
+        derived_from=tuple(Edge(manifest["dataset"], s, "curated-from") for s in contributing),
+        data={"files": [(out.resolve() / o["path"]).as_posix() for o in manifest["outputs"]], "fields": dict(DATA_DEFAULTS)},
+        notes={"curation": {
+            "manifest": manifest_path.as_posix(), "manifest_sha256": _sha256(manifest_path), "config_hash": manifest["config_hash"],
+            "uses": list(uses), "input": manifest["input"], "output": manifest["output"], "excluded": manifest["excluded"],
+            "output_sha256": manifest["output_sha256"],
+        }},
+    )
+    reg.add([a])
+    return a
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def as_json(r: Result) -> dict:
+    return {"dataset": r.asset.id, "manifest": str(r.manifest_path), "input": r.manifest["input"], "output": r.manifest["output"],
+            "excluded": r.manifest["excluded"], "resumed_shards": r.resumed_shards, "already_done": r.already_done}
+
+
+__all__ = ["CurateConfig", "Progress", "Result", "curate", "as_json", "asdict"]
