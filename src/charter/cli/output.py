@@ -41,9 +41,12 @@ class progress_bars:
         class Rate(ProgressColumn):
             def render(self, task):
                 rate = task.completed / task.elapsed if task.elapsed else 0
-                return Text(f"{rate:>12,.0f} rec/s" if rate else "")
+                return Text(f"{rate:>10,.0f} rec/s" if rate else "", no_wrap=True)
 
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(bar_width=16), MofNCompleteColumn(), Rate(), TimeElapsedColumn(),
+        from rich.table import Column
+
+        desc = TextColumn("{task.description}", table_column=Column(width=28, no_wrap=True, overflow="ellipsis"))
+        self.bar = Progress(desc, BarColumn(bar_width=16), MofNCompleteColumn(), Rate(), TimeElapsedColumn(),
                             console=err_console, disable=self.quiet, transient=False)
         self.bar.start()
         from charter.data.curate import Progress as Callbacks
