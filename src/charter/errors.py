@@ -8,7 +8,8 @@
     ├── NotFound                 exit 1   an asset reference that is not registered
     ├── Conflict                 exit 1   same id, different content
     ├── LineageCycle             exit 1   derived_from forms a cycle
-    └── StoreError               exit 1   the registry cannot be opened or written
+    ├── StoreError               exit 1   the registry cannot be opened or written
+    └── Denied                   exit 3   the charter does not permit the work (carries decisions)
 """
 
 from __future__ import annotations
@@ -74,3 +75,18 @@ class LineageCycle(CharterError):
 
 class StoreError(CharterError):
     code = "store"
+
+
+class Denied(CharterError):
+    """Work refused by policy before any compute is spent; ``decisions`` explain why."""
+
+    exit_code = 3
+    code = "denied"
+
+    def __init__(self, message: str, *, decisions=(), exclusions=None, hint: str = ""):
+        super().__init__(message, hint=hint)
+        self.decisions = tuple(decisions)
+        self.exclusions = dict(exclusions or {})
+
+    def to_json(self) -> dict:
+        return {**super().to_json(), "decisions": [d.to_json() for d in self.decisions], "record_exclusions": self.exclusions}

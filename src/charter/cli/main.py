@@ -24,13 +24,13 @@ def _common() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     from charter import __version__
-    from charter.cli import assets, data, decisions, demo, imports, lineage, uses
+    from charter.cli import assets, data, decisions, demo, imports, lineage, models, uses
 
     parser = argparse.ArgumentParser(prog="charter", description="What may each asset be used for? Charters, lineage and decisions.")
     parser.add_argument("--version", action="version", version=f"charter {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = _common()
-    for module in (assets, decisions, lineage, uses, imports, data, demo):
+    for module in (assets, decisions, lineage, uses, imports, data, models, demo):
         module.register(sub, common)
     return parser
 
@@ -45,7 +45,14 @@ def main(argv: list[str] | None = None) -> int:
             from charter.cli.output import emit_json
 
             emit_json(e.to_json())
-        print(f"charter: error: {e.oneline()}", file=sys.stderr)
+        label = "denied" if e.exit_code == EXIT_DENIED else "error"
+        print(f"charter: {label}: {e.oneline()}", file=sys.stderr)
+        for d in getattr(e, "decisions", ()):  # a refusal explains itself: every reason, with its chain
+            from charter.cli.decisions import print_decision
+
+            print_decision(d)
+        for reason, n in getattr(e, "exclusions", {}).items():
+            print(f"  {n:>9,} records: {reason}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("charter: interrupted", file=sys.stderr)

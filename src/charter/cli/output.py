@@ -41,7 +41,8 @@ class progress_bars:
         class Rate(ProgressColumn):
             def render(self, task):
                 rate = task.completed / task.elapsed if task.elapsed else 0
-                return Text(f"{rate:>10,.0f} rec/s" if rate else "", no_wrap=True)
+                unit = task.fields.get("unit", "rec")
+                return Text(f"{rate:>10,.0f} {unit}/s" if rate else "", no_wrap=True)
 
         from rich.table import Column
 
@@ -51,8 +52,8 @@ class progress_bars:
         self.bar.start()
         from charter.data.curate import Progress as Callbacks
 
-        def start(label: str, total: int):
-            task = self.bar.add_task(label, total=total)
+        def start(label: str, total: int, unit: str = "rec"):
+            task = self.bar.add_task(label, total=total, unit=unit)
             return lambda n: self.bar.advance(task, n)
 
         return Callbacks(start=start)

