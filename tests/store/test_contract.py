@@ -19,6 +19,7 @@ import pytest
 from charter.core.assets import Asset, Edge, Withdrawal
 from charter.errors import CharterError, Conflict, InvalidInput, LineageCycle, NotFound, StoreError
 from charter.store import Store, open_store
+from charter.store.base import withdraw_owners
 from charter.store.memory import MemoryStore
 from charter.store.sqlite import SCHEMA_VERSION, SQLiteStore
 
@@ -313,6 +314,60 @@ def test_withdrawal_does_not_change_lineage(store):
     assert store.upstream("application/app@1") == up and store.downstream("dataset/top@1") == down
 
 
+# === owner withdrawals (data contributors) ==================================================
+
+def owners_snapshot(store: Store) -> tuple:
+    return store.owner_withdrawals(), [(e.type, e.asset, e.data) for e in store.events()], store.withdrawals_version()
+
+
+def test_withdraw_owners(store):
+    store.add([A("dataset/d@1")])
+    assert store.owner_withdrawals() == {}
+    v0 = store.withdrawals_version()
+    new, already = withdraw_owners(store, ["member-1", " member-2 ", "member-1", ""], "  asked to be forgotten ")
+    assert already == [] and [w.asset for w in new] == ["member-1", "member-2"]
+    assert all(isinstance(w, Withdrawal) and w.reason == "asked to be forgotten" and w.time for w in new)
+    assert store.owner_withdrawals() == {w.asset: w for w in new}
+    v1 = store.withdrawals_version()
+    assert v1 != v0 and store.withdrawals_version() == v1  # changes with a withdrawal, stable otherwise
+    assert store.withdrawals() == {}  # owners are not assets
+    assert [(e.type, e.asset, e.data) for e in store.events()[1:]] == [
+        ("withdraw-owner", "member-1", {"reason": "asked to be forgotten"}),
+        ("withdraw-owner", "member-2", {"reason": "asked to be forgotten"})]
+    assert [e.asset for e in store.events(type="withdraw-owner")] == ["member-1", "member-2"]
+    # again: only the new owner is written; the earlier withdrawal keeps its reason and time
+    new2, already2 = withdraw_owners(store, ["member-2", "member-3"], "later")
+    assert [w.asset for w in new2] == ["member-3"] and already2 == ["member-2"]
+    assert store.owner_withdrawals()["member-2"] == new[1]
+    assert store.withdrawals_version() != v1
+    assert len(store.events(type="withdraw-owner")) == 3
+
+
+def test_withdraw_owners_only_already_withdrawn_writes_nothing(store):
+    withdraw_owners(store, ["o"], "r")
+    before = owners_snapshot(store)
+    assert withdraw_owners(store, ["o", " o "], "again") == ([], ["o"])
+    assert owners_snapshot(store) == before
+
+
+@pytest.mark.parametrize("owners, reason", [(["o"], "   "), ([], "r"), (["", "  "], "r")])
+def test_withdraw_owners_needs_owners_and_a_reason(store, owners, reason):
+    before = owners_snapshot(store)
+    with pytest.raises(InvalidInput):
+        withdraw_owners(store, owners, reason)
+    assert owners_snapshot(store) == before
+
+
+def test_owner_withdrawals_are_atomic(store):
+    withdraw_owners(store, ["o1"], "first")
+    before = owners_snapshot(store)
+    t = "2026-01-01T00:00:00+00:00"
+    with pytest.raises(Exception):  # the second one cannot be stored (its reason is no text)
+        store._write_owner_withdrawals([Withdrawal("o2", "fine", t), Withdrawal("o3", object(), t)])
+    assert owners_snapshot(store) == before
+    assert withdraw_owners(store, ["o2"], "fine")[0][0].asset == "o2"  # still usable
+
+
 # === events ================================================================================
 
 def test_events_are_appended_in_order(store):
@@ -406,6 +461,21 @@ def test_sqlite_second_connection_sees_withdrawals(tmp_path):
             b.withdraw("dataset/d@1", "again")
         b.log("decision", "model/m@1", {})
         assert [e.type for e in a.events()] == ["register", "register", "withdraw", "decision"]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_sqlite_second_connection_sees_owner_withdrawals(tmp_path):
+    path = tmp_path / "registry.db"
+    a, b = SQLiteStore(path), SQLiteStore(path)
+    try:
+        v = b.withdrawals_version()
+        withdraw_owners(a, ["member-1"], "gone")
+        assert b.withdrawals_version() != v
+        assert b.owner_withdrawals()["member-1"].reason == "gone"
+        assert withdraw_owners(b, ["member-1", "member-2"], "x")[1] == ["member-1"]
+        assert set(a.owner_withdrawals()) == {"member-1", "member-2"}
     finally:
         a.close()
         b.close()

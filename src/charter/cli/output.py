@@ -49,15 +49,17 @@ class progress_bars:
         desc = TextColumn("{task.description}", table_column=Column(width=28, no_wrap=True, overflow="ellipsis"))
         self.bar = Progress(desc, BarColumn(bar_width=16), MofNCompleteColumn(), Rate(), TimeElapsedColumn(),
                             console=err_console, disable=self.quiet, transient=False)
-        self.bar.start()
         from charter.data.curate import Progress as Callbacks
 
         def start(label: str, total: int, unit: str = "rec"):
+            if not self.bar.live.is_started:  # started with the first task: nothing is drawn for a run that
+                self.bar.start()  # fails early or is already done (an error stays one line)
             task = self.bar.add_task(label, total=total, unit=unit)
             return lambda n: self.bar.advance(task, n)
 
         return Callbacks(start=start)
 
     def __exit__(self, *exc):
-        self.bar.stop()
+        if self.bar.live.is_started:
+            self.bar.stop()
         return False

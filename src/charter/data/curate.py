@@ -62,7 +62,7 @@ class CurateConfig:
 class Progress:
     """Callbacks for long work (the CLI draws them with rich): start(label, total) -> tick(n)."""
 
-    start: Callable[[str, int], Callable[[int], None]] = lambda label, total: (lambda n: None)
+    start: Callable[..., Callable[[int], None]] = lambda label, total, unit="rec": (lambda n: None)
 
 
 @dataclass
@@ -105,6 +105,7 @@ def curate(reg: Registry, cfg: CurateConfig, progress: Progress | None = None) -
     con = duckdb.connect()
     predicate = compile_predicate(uses, reg.taxonomy, sorted(owners), cfg.min_chars)
     shards = _open_all(con, reg, plan, cfg)  # validates everything before any output is written
+    _stake(out, config_hash, asset_id)
     stage = out / STATE / "stage"
     stage.mkdir(parents=True, exist_ok=True)
     resumed = 0
@@ -155,7 +156,9 @@ def _sha256(path: Path) -> str:
 
 
 def _claim(out: Path, config_hash: str, asset_id: str) -> dict | None:
-    """Refuse an output folder that holds something else; return the manifest if this exact run finished."""
+    """Refuse an output folder that holds something else; return the manifest if this exact run finished.
+    Writes nothing: the folder is staked (``_stake``) only once the inputs are validated, so a run
+    refused for bad input can be rerun into the same folder after the fix."""
     state = out / STATE / "config.json"
     if state.exists():
         prior = json.loads(state.read_text())
@@ -167,9 +170,14 @@ def _claim(out: Path, config_hash: str, asset_id: str) -> dict | None:
     if out.exists() and any(out.iterdir()):
         what = "a different dataset" if (out / MANIFEST).exists() else "other files"
         raise Conflict(f"{out} already holds {what}", hint="curate into a new or empty --out folder", where=str(out))
-    (out / STATE).mkdir(parents=True, exist_ok=True)
-    _atomic_write(state, json.dumps({"config_hash": config_hash, "dataset": asset_id}))
     return None
+
+
+def _stake(out: Path, config_hash: str, asset_id: str) -> None:
+    state = out / STATE / "config.json"
+    if not state.exists():
+        (out / STATE).mkdir(parents=True, exist_ok=True)
+        _atomic_write(state, json.dumps({"config_hash": config_hash, "dataset": asset_id}))
 
 
 def _open_all(con, reg: Registry, plan: list[dict], cfg: CurateConfig) -> list[tuple[dict, Shard]]:
@@ -187,8 +195,9 @@ def _open_all(con, reg: Registry, plan: list[dict], cfg: CurateConfig) -> list[t
 
 
 def _check_tags(con, shard: Shard, reg: Registry) -> None:
-    """Every tag must be a known use (a typo would otherwise silently change a decision)."""
-    q = f"SELECT DISTINCT t FROM (SELECT unnest(charter_allow || charter_deny) AS t FROM {shard.view})"
+    """Every tag must be a known use (a typo would otherwise silently change a decision).
+    A NULL element of a tag list names no use; the predicate ignores it, and so does this check."""
+    q = f"SELECT DISTINCT t FROM (SELECT unnest(charter_allow || charter_deny) AS t FROM {shard.view}) WHERE t IS NOT NULL"
     for (tag,) in con.execute(q).fetchall():
         if tag not in reg.taxonomy:
             row = con.execute(f"SELECT min(source_row) FROM {shard.view} WHERE list_contains(charter_allow || charter_deny, ?)", [tag]).fetchall()[0][0]
@@ -245,8 +254,15 @@ def _finish(con, out: Path, n: int, cfg: CurateConfig, progress: Progress) -> tu
                 WHERE NOT EXISTS (SELECT 1 FROM dropped d WHERE d.f = s.filename AND d.source_row = s.source_row)
                 ORDER BY source_row) TO '{_esc(str(tmp))}' (FORMAT parquet)""")
             os.replace(tmp, final)
-        else:
-            os.replace(src, final)  # nothing to drop: the staged shard is the output
+        else:  # nothing to drop: the staged shard is the output. Linked, not moved: if this run is
+            # interrupted here, the rerun resumes from the staged shards, so they must all stay.
+            tmp = final.with_suffix(".tmp")
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(src, tmp)
+            except OSError:
+                shutil.copyfile(src, tmp)
+            os.replace(tmp, final)
         records = con.execute(f"SELECT count(*) FROM read_parquet('{_esc(str(final))}')").fetchall()[0][0]
         outputs.append({"path": final.name, "sha256": _sha256(final), "records": records})
     return dropped, outputs
@@ -307,7 +323,10 @@ def _register(reg: Registry, manifest: dict, uses: tuple[str, ...], out: Path) -
     a = Asset(
         id=manifest["dataset"], kind="dataset", name=name, version=version,
         description=f"Curated by charter for {', '.join(uses)} from {', '.join(s['asset'] for s in manifest['sources'])}",
-        licenses=("derived",), allow=tuple(uses),
+        # Purposes and contexts bind everything trained on the data; the activity it was curated
+        # for does not (a model trained on it is then used for inference). Each record keeps its
+        # tags, so `adapt`/`train` re-check the records for the activity actually requested.
+        licenses=("derived",), allow=tuple(u for u in uses if reg.taxonomy.facet[u] != "activity"),
         derived_from=tuple(Edge(manifest["dataset"], s, "curated-from") for s in contributing),
         data={"files": [(out.resolve() / o["path"]).as_posix() for o in manifest["outputs"]], "fields": dict(DATA_DEFAULTS)},
         notes={"curation": {

@@ -66,7 +66,8 @@ def render(e: object, dialect: str) -> str:
         vals = ", ".join(map(_lit, e.values))
         if dialect == "duckdb":
             return f"list_has_any(coalesce({e.column}, []::VARCHAR[]), [{vals}])"
-        return f"arrays_overlap(coalesce({e.column}, array()), array({vals}))"
+        # arrays_overlap is NULL (not false) when a list holds a NULL element and nothing matches
+        return f"coalesce(arrays_overlap(coalesce({e.column}, array()), array({vals})), false)"
     if isinstance(e, In):
         return f"coalesce({e.column} IN ({', '.join(map(_lit, e.values))}), false)"
     if isinstance(e, Shorter):

@@ -170,11 +170,18 @@ def _read_csv(shard: Shard) -> pa.Table:
 
 
 def check_schemas(shards: list[Shard]) -> None:
-    """All shards of one source must agree on the type of every role column."""
-    first = shards[0]
-    for s in shards[1:]:
-        for role, typ in first.schema.items():
-            if s.schema.get(role) != typ:
+    """All shards of one source must agree on the type of every role column. A column holding
+    only NULLs or empty lists (``"NULL"``, ``"NULL"[]``: JSON and CSV readers infer no type for
+    it) agrees with any type; a missing column ("") agrees only with a missing one."""
+    for role in shards[0].schema:
+        first: Shard | None = None
+        for s in shards:
+            typ = s.schema.get(role, "")
+            if typ.replace('"', "") in ("NULL", "NULL[]"):
+                continue
+            if first is None:
+                first = s
+            elif typ != first.schema[role]:
                 raise InvalidInput(
-                    f"shards disagree on the {role} column: {first.path.name} has {typ or 'none'}, {s.path.name} has {s.schema.get(role) or 'none'}",
+                    f"shards disagree on the {role} column: {first.path.name} has {first.schema[role] or 'none'}, {s.path.name} has {typ or 'none'}",
                     hint="give every shard of a source the same schema (or register them as separate datasets)", where=str(s.path))

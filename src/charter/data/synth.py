@@ -15,9 +15,6 @@ import json
 import random
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 WORDS = ("the river community garden market school library bridge festival winter summer harvest "
          "village city music story bread coffee train station morning evening neighbour project "
          "volunteer recipe letter language translation friend family museum forest mountain sea "
@@ -57,6 +54,9 @@ def owners(n: int, seed: int = 7) -> dict[str, tuple[list[str], list[str]]]:
 
 def write_community_corpus(folder: Path, messages: int = 2000, seed: int = 7, shards: int = 2) -> Path:
     """Write the three sources and their charters into ``folder``; returns the charter file."""
+    import pyarrow as pa  # here, not at the top: `charter demo` imports this module when the CLI starts
+    import pyarrow.parquet as pq
+
     folder = Path(folder)
     rng = random.Random(seed)
     people = owners(60, seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from charter.core.assets import Asset, Edge, Event, Withdrawal
@@ -57,9 +58,10 @@ class MemoryStore(Store):
         return dict(self._owner_withdrawals)
 
     def _write_owner_withdrawals(self, ws: Sequence[Withdrawal]) -> None:
-        for w in ws:
+        data = [json.loads(json.dumps({"reason": w.reason})) for w in ws]  # the only step that can fail; do it first
+        for w, d in zip(ws, data):
             self._owner_withdrawals[w.asset] = w
-            self.log("withdraw-owner", w.asset, {"reason": w.reason})
+            self.log("withdraw-owner", w.asset, d)
 
     def events(self, after: int = 0, type: str | None = None, asset: str | None = None, limit: int | None = None) -> list[Event]:
         out = [e for e in self._events if e.seq > after and (type is None or e.type == type) and (asset is None or e.asset == asset)]

@@ -1,0 +1,82 @@
+"""Run a compiled record predicate (data/predicate.py) on Apache Spark.
+
+The predicate is plain SQL over four columns (``text``, ``charter_allow``, ``charter_deny``,
+``charter_owner``); rendered for ``"spark"`` it runs unchanged in ``DataFrame.filter`` /
+``spark.sql``. This module only reads the shards, maps a source's field names onto those
+columns (as data/source.py does for DuckDB), counts exclusions by reason and optionally
+writes the kept rows. It does not decide the sources (do that with the registry first:
+``Registry.can``), deduplicate, or write a manifest. pyspark is not a dependency of
+charter: pass in your own SparkSession.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from charter.core.charterfile import DATA_DEFAULTS
+from charter.data.predicate import ALLOW, DENY, OWNER, TEXT, Predicate
+from charter.errors import InvalidInput
+
+
+def _q(col: str) -> str:
+    return "`" + col.replace("`", "``") + "`"
+
+
+def _tags(field, role: str) -> str:
+    """SQL for one tag column as array<string>: a list as is, a ';'-separated string split, none -> []."""
+    if field is None:
+        return "CAST(array() AS array<string>)"
+    typ = field.dataType.simpleString()
+    col = _q(field.name)
+    if typ.startswith("array<"):
+        return f"CAST({col} AS array<string>)"
+    if typ == "string":
+        return f"filter(transform(split(coalesce({col}, ''), ';'), x -> trim(x)), x -> x <> '')"
+    if typ == "void":  # a column of only NULLs
+        return "CAST(array() AS array<string>)"
+    raise InvalidInput(f"tag column {field.name!r} has type {typ}", hint="store use ids as a list of strings or a ';'-separated string", field=role)
+
+
+def normalize(df, fields: Mapping[str, str] | None = None):
+    """``df`` with the standard columns (text, charter_allow, charter_deny, charter_owner) in front
+    of its own; ``fields`` maps roles (text, allow, deny, owner) to the source's column names,
+    like a charter's ``data.fields``. A missing tag column means no tags; a missing text column
+    is an error."""
+    fields = {**DATA_DEFAULTS, **(fields or {})}
+    by_name = {f.name: f for f in df.schema.fields}
+    if fields["text"] not in by_name:
+        raise InvalidInput(f"no text column {fields['text']!r} (columns: {', '.join(by_name)})",
+                           hint="name it with data.fields.text (fields={'text': ...})", field="text")
+    owner = by_name.get(fields["owner"])
+    standard = {
+        TEXT: f"CAST({_q(fields['text'])} AS string)",
+        ALLOW: _tags(by_name.get(fields["allow"]), "allow"),
+        DENY: _tags(by_name.get(fields["deny"]), "deny"),
+        OWNER: f"CAST({_q(owner.name)} AS string)" if owner is not None else "CAST(NULL AS string)",
+    }
+    rest = [_q(c) for c in df.columns if c not in standard]
+    return df.selectExpr(*(f"{sql} AS {name}" for name, sql in standard.items()), *rest)
+
+
+def select(spark, paths: Sequence[str], predicate: Predicate, out: str | None = None,
+           fields: Mapping[str, str] | None = None, mode: str = "errorifexists") -> dict:
+    """Apply ``predicate`` to the Parquet files ``paths``: count the records excluded per reason
+    and, with ``out``, write the kept records as Parquet there (``mode`` as in DataFrameWriter).
+
+    Returns ``{"input": n, "output": kept, "excluded": {reason: n}}`` (plus ``"out"``);
+    ``input == output + sum(excluded.values())``. ``fields`` maps a source's column names as
+    ``normalize`` does; without it the files must already have the standard columns.
+    """
+    df = normalize(spark.read.parquet(*paths), fields)
+    rows = df.selectExpr(f"{predicate.reason('spark')} AS reason").groupBy("reason").count().collect()
+    counts = {r["reason"]: r["count"] for r in rows}
+    kept = counts.pop(None, 0)
+    result = {"input": kept + sum(counts.values()), "output": kept,
+              "excluded": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))}
+    if out is not None:
+        df.filter(predicate.keep("spark")).write.mode(mode).parquet(out)
+        result["out"] = out
+    return result
+
+
+__all__ = ["normalize", "select"]

@@ -1,0 +1,245 @@
+"""Reading sources: every format normalised to the predicate's columns; bad input named by file (and line)."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from charter.core.charterfile import DATA_DEFAULTS
+from charter.data.curate import CurateConfig, curate
+from charter.data.source import Shard, check_schemas, files_of, open_shard
+from charter.errors import InvalidInput, UnknownUse
+
+from .conftest import register_dataset, write_jsonl
+
+
+def shard(path, fmt, fields=None, on_error="stop", con=None):
+    con = con or duckdb.connect()
+    s = open_shard(con, Shard("dataset/x@1", path, fmt), {**DATA_DEFAULTS, **(fields or {})}, on_error)
+    return s, con.execute(f"SELECT text, charter_allow, charter_deny, charter_owner, source_row FROM {s.view} ORDER BY source_row").fetchall()
+
+
+# === formats ==================================================================================
+
+def test_parquet_lists_and_one_based_rows(tmp_path):
+    p = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"text": ["x", "y"], "charter_allow": [["research"], None], "charter_deny": [[], ["military"]],
+                             "charter_owner": ["o1", None], "extra": [1, 2]}), p)
+    s, rows = shard(p, "parquet")
+    assert s.rows == 2 and s.skipped == []
+    assert rows == [("x", ["research"], [], "o1", 1), ("y", None, ["military"], None, 2)]
+    assert s.schema == {"text": "VARCHAR", "allow": "VARCHAR[]", "deny": "VARCHAR[]", "owner": "VARCHAR"}
+
+
+def test_csv_tags_as_semicolon_separated_strings(tmp_path):
+    p = tmp_path / "b.csv"
+    p.write_text('passage,charter_allow,charter_deny,who\n'
+                 '"one, two",research,military;surveillance,ann\n'
+                 'three,, profiling ; ;commercial ,\n'
+                 'four,,,bob\n')
+    s, rows = shard(p, "csv", {"text": "passage", "owner": "who"})
+    assert rows == [
+        ("one, two", ["research"], ["military", "surveillance"], "ann", 1),
+        ("three", [], ["profiling", "commercial"], None, 2),
+        ("four", [], [], "bob", 3),
+    ]
+
+
+def test_jsonl_missing_tag_columns_mean_no_tags(tmp_path):
+    p = write_jsonl(tmp_path / "c.jsonl", [{"text": "a"}, {"text": "b"}])
+    s, rows = shard(p, "jsonl")
+    assert rows == [("a", [], [], None, 1), ("b", [], [], None, 2)]
+    assert s.schema["allow"] == "" and s.schema["owner"] == ""
+
+
+def test_jsonl_line_numbers_count_blank_lines(tmp_path):
+    p = write_jsonl(tmp_path / "d.jsonl", [{"text": "a"}, "", {"text": "b", "charter_deny": ["military"]}])
+    s, rows = shard(p, "jsonl")
+    assert [(r[0], r[4]) for r in rows] == [("a", 1), ("b", 3)]
+    assert s.rows == 2
+
+
+# === bad input ==================================================================================
+
+def test_corrupt_parquet_names_the_file(tmp_path):
+    p = tmp_path / "bad.parquet"
+    p.write_bytes(b"PAR1 this is not parquet at all" * 10)
+    with pytest.raises(InvalidInput) as e:
+        shard(p, "parquet")
+    assert e.value.where == str(p) and "Parquet" in e.value.message and e.value.hint
+
+
+def test_malformed_jsonl_line_names_file_and_line(tmp_path):
+    p = write_jsonl(tmp_path / "m.jsonl", [{"text": "a"}, "", {"text": "b"}, '{"text": "c", ', {"text": "d"}, "[1, 2]"])
+    with pytest.raises(InvalidInput) as e:
+        shard(p, "jsonl")
+    assert e.value.where == f"{p}:4"
+    assert "malformed JSON line" in e.value.message and "--on-error skip" in e.value.hint
+
+
+def test_malformed_jsonl_skipped_and_recorded(tmp_path):
+    p = write_jsonl(tmp_path / "m.jsonl", [{"text": "a"}, "", {"text": "b"}, '{"text": "c", ', {"text": "d"}, "[1, 2]"])
+    s, rows = shard(p, "jsonl", on_error="skip")
+    assert [(r[0], r[4]) for r in rows] == [("a", 1), ("b", 3), ("d", 5)]
+    assert s.rows == 3
+    assert [x["line"] for x in s.skipped] == [4, 6]
+    assert "object" in s.skipped[1]["error"]
+
+
+def test_jsonl_records_disagreeing_on_a_type(tmp_path):
+    p = write_jsonl(tmp_path / "t.jsonl", [{"text": "a", "charter_deny": ["x"]}] * 3 + [{"text": "b", "charter_deny": 5}])
+    with pytest.raises(InvalidInput) as e:
+        shard(p, "jsonl")
+    assert e.value.where == str(p)
+
+
+def test_missing_text_column_hints_text_field(tmp_path):
+    p = write_jsonl(tmp_path / "n.jsonl", [{"body": "a"}])
+    with pytest.raises(InvalidInput) as e:
+        shard(p, "jsonl")
+    assert "--text-field" in e.value.hint and "'text'" in e.value.message and "body" in e.value.message
+    assert e.value.where == str(p) and e.value.field == "text"
+    s, rows = shard(p, "jsonl", {"text": "body"})
+    assert rows == [("a", [], [], None, 1)]
+
+
+def test_tag_column_of_another_type(tmp_path):
+    p = tmp_path / "i.parquet"
+    pq.write_table(pa.table({"text": ["a"], "charter_deny": [3]}), p)
+    with pytest.raises(InvalidInput) as e:
+        shard(p, "parquet")
+    assert e.value.where == str(p) and e.value.field == "charter_deny" and "BIGINT" in e.value.message
+
+
+def test_malformed_csv(tmp_path):
+    p = tmp_path / "q.csv"
+    p.write_text('text,charter_deny\n"a,b\n')
+    with pytest.raises(InvalidInput) as e:
+        shard(p, "csv")
+    assert e.value.where == str(p)
+
+
+# === shards of one source =======================================================================
+
+def _open(paths, fmt="parquet"):
+    con = duckdb.connect()
+    return [open_shard(con, Shard("dataset/x@1", p, fmt), dict(DATA_DEFAULTS)) for p in paths]
+
+
+def test_shards_disagreeing_on_a_list_column(tmp_path):
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    pq.write_table(pa.table({"text": ["x"], "charter_deny": [["military"]]}), a)
+    pq.write_table(pa.table({"text": ["y"], "charter_deny": ["military"]}), b)  # a string, not a list
+    with pytest.raises(InvalidInput) as e:
+        check_schemas(_open([a, b]))
+    assert e.value.where == str(b) and "deny" in e.value.message and "a.parquet" in e.value.message
+
+
+def test_shards_disagreeing_on_a_missing_tag_column(tmp_path):
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    pq.write_table(pa.table({"text": ["x"], "charter_owner": ["o"]}), a)
+    pq.write_table(pa.table({"text": ["y"]}), b)
+    with pytest.raises(InvalidInput) as e:
+        check_schemas(_open([a, b]))
+    assert e.value.where == str(b) and "owner" in e.value.message and "none" in e.value.message
+
+
+def test_shards_whose_tag_column_holds_only_empty_lists_agree(tmp_path):
+    # JSON readers infer no element type for a column of [] or null: that is not a disagreement
+    a = write_jsonl(tmp_path / "a.jsonl", [{"text": "x", "charter_allow": [], "charter_deny": ["military"]}])
+    b = write_jsonl(tmp_path / "b.jsonl", [{"text": "y", "charter_allow": ["research"], "charter_deny": []}])
+    c = write_jsonl(tmp_path / "c.jsonl", [{"text": "z", "charter_allow": None, "charter_deny": None}])
+    check_schemas(_open([a, b, c], "jsonl"))
+
+
+def test_schema_disagreement_refused_by_curate(reg, tmp_path):
+    write_jsonl(tmp_path / "s" / "a.jsonl", [{"text": "hello", "charter_deny": ["military"]}])
+    write_jsonl(tmp_path / "s" / "b.jsonl", [{"text": "hello", "charter_deny": 7}])
+    src = register_dataset(reg, tmp_path, "mixed", ["s/*.jsonl"])
+    out = tmp_path / "out"
+    with pytest.raises(InvalidInput) as e:
+        curate(reg, CurateConfig((src,), ("training",), out))
+    assert e.value.where.endswith("b.jsonl")
+    assert not out.exists()  # refused before anything was written
+
+
+# === through curate ===============================================================================
+
+def test_unknown_tag_did_you_mean_naming_the_file_and_line(reg, tmp_path):
+    write_jsonl(tmp_path / "s" / "a.jsonl", [{"text": "hello"}, {"text": "hi", "charter_deny": ["machine-translaton"]}])
+    src = register_dataset(reg, tmp_path, "typo", ["s/a.jsonl"])
+    out = tmp_path / "out"
+    with pytest.raises(UnknownUse) as e:
+        curate(reg, CurateConfig((src,), ("training",), out))
+    assert "machine-translaton" in e.value.message and "did you mean 'machine-translation'" in e.value.hint
+    assert e.value.where == f"{tmp_path / 's' / 'a.jsonl'}:2"
+    # fixed, the same --out folder can be used: a refused run stakes no claim on it
+    write_jsonl(tmp_path / "s" / "a.jsonl", [{"text": "hello"}, {"text": "hi", "charter_deny": ["machine-translation"]}])
+    r = curate(reg, CurateConfig((src,), ("training", "machine-translation"), out))
+    assert r.manifest["output"] == 1 and r.manifest["excluded"] == {"record-deny:machine-translation": 1}
+
+
+def test_unknown_tag_in_parquet_names_the_record(reg, tmp_path):
+    (tmp_path / "s").mkdir()
+    pq.write_table(pa.table({"text": ["a", "b", "c"], "charter_allow": [[], [], ["reserch"]]}), tmp_path / "s" / "p.parquet")
+    src = register_dataset(reg, tmp_path, "ptypo", ["s"])
+    with pytest.raises(UnknownUse) as e:
+        curate(reg, CurateConfig((src,), ("training",), tmp_path / "out"))
+    assert e.value.where == f"{tmp_path / 's' / 'p.parquet'} (record 3)" and "'research'" in e.value.hint
+
+
+def test_null_elements_in_tag_lists_name_no_use(reg, tmp_path):
+    (tmp_path / "s").mkdir()
+    pq.write_table(pa.table({"text": ["a", "b", "c"], "charter_deny": [[None], [None, "military"], None]}), tmp_path / "s" / "p.parquet")
+    src = register_dataset(reg, tmp_path, "nulls", ["s"])
+    m = curate(reg, CurateConfig((src,), ("training", "military"), tmp_path / "out")).manifest
+    assert m["output"] == 2 and m["excluded"] == {"record-deny:military": 1}
+
+
+def test_skipped_lines_are_counted_in_the_manifest(reg, tmp_path):
+    write_jsonl(tmp_path / "s" / "a.jsonl", [{"text": "a"}, "not json", {"text": "b"}, "{"])
+    src = register_dataset(reg, tmp_path, "broken", ["s/a.jsonl"])
+    with pytest.raises(InvalidInput) as e:
+        curate(reg, CurateConfig((src,), ("training",), tmp_path / "stop"))
+    assert e.value.where.endswith("a.jsonl:2")
+    r = curate(reg, CurateConfig((src,), ("training",), tmp_path / "skip", on_error="skip"))
+    m = r.manifest
+    assert m["input"] == 4 and m["output"] == 2 and m["excluded"] == {"malformed-line": 2}
+    assert [x["line"] for x in m["sources"][0]["files"][0]["skipped_lines"]] == [2, 4]
+    assert m["sources"][0]["excluded"] == {"malformed-line": 2}
+
+
+def test_files_of_errors(reg, tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "notes.txt").write_text("x")
+    src = register_dataset(reg, tmp_path, "nomatch", ["missing/*.jsonl"])
+    with pytest.raises(InvalidInput) as e:
+        files_of(reg.get(src))
+    assert "no file matches" in e.value.message and e.value.field == "data.files"
+    src = register_dataset(reg, tmp_path, "txt", ["d/notes.txt"])
+    with pytest.raises(InvalidInput) as e:
+        files_of(reg.get(src))
+    assert "unsupported file type '.txt'" in e.value.message
+    src = register_dataset(reg, tmp_path, "emptydir", ["d"])  # a folder with no data files
+    with pytest.raises(InvalidInput) as e:
+        files_of(reg.get(src))
+    assert "has no data files" in e.value.message
+
+
+def test_files_of_lists_folders_sorted(reg, tmp_path):
+    for n in ("b.jsonl", "a.parquet", ".hidden.jsonl", "c.csv", "readme.md"):
+        (tmp_path / "d" / n).parent.mkdir(exist_ok=True)
+        (tmp_path / "d" / n).write_text("")
+    src = register_dataset(reg, tmp_path, "folder", ["d", "d/b.jsonl"])
+    assert [p.name for p in files_of(reg.get(src))] == ["a.parquet", "b.jsonl", "c.csv"]
+
+
+def test_json_extension_is_json_lines(tmp_path):
+    p = tmp_path / "e.json"
+    p.write_text(json.dumps({"text": "a"}) + "\n" + json.dumps({"text": "b"}) + "\n")
+    _, rows = shard(p, "jsonl")
+    assert [r[0] for r in rows] == ["a", "b"]
