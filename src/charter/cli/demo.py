@@ -22,7 +22,7 @@ class Step:
     expect: int = 0  # exit code the step must return; the demo fails loudly otherwise
 
 
-def steps(examples: Path, corpus: Path, owner: str) -> list[Step]:
+def steps(examples: Path, corpus: Path, owner: str, runs: Path) -> list[Step]:
     eco = str(examples / "ecosystem.yaml")
     sources = ("dataset/community-messages@1", "dataset/web-text@1", "dataset/public-domain-books@2")
     return [
@@ -57,6 +57,20 @@ def steps(examples: Path, corpus: Path, owner: str) -> list[Step]:
         Step("The next curation leaves their records out",
              ("curate", *sources, "--for", "fine-tuning", "machine-translation", "commercial", "--out", str(corpus / "curated-mt-2"),
               "--dedup", "near", "--min-chars", "20", "--name", "community-mt", "--version", "2")),
+        # --- training and adaptation: a real foundation model ----------------------------------
+        Step("Register the shipped foundation model, SmolLM2-135M-Instruct, with its declared lineage (converted once to safetensors)",
+             ("model", "add", "smollm2")),
+        Step("What SmolLM2 was built from", ("trace", "model/smollm2-135m-instruct-q4_1@1", "--up")),
+        Step("Adapt SmolLM2 with LoRA for machine translation on the curated corpus (a few steps on the CPU)",
+             ("adapt", "model/smollm2-135m-instruct-q4_1@1", "--data", "dataset/community-mt@2", "--for", "fine-tuning", "machine-translation",
+              "commercial", "--out", str(runs / "smollm2-mt"), "--steps", "3", "--batch-size", "2", "--seq-len", "64",
+              "--name", "smollm2-community-mt", "--version", "1")),
+        Step("Function creep, refused before any compute: adapting the translator into a face recognizer",
+             ("adapt", "model/smollm2-community-mt@1", "--data", "dataset/community-mt@2", "--for", "fine-tuning", "face-recognition",
+              "commercial", "--out", str(runs / "creep"), "--steps", "3"), 3),
+        Step("The translator at work (gated like everything else)",
+             ("generate", "model/smollm2-community-mt@1", "--max-tokens", "16", "--for", "inference", "machine-translation", "commercial",
+              "Translate to French: good morning, friends.")),
     ]
 
 
@@ -77,7 +91,9 @@ def run(workdir: Path) -> int:
     owner = next(o for o, (allow, deny) in owners(60, 7).items() if not allow and not deny)  # one who allowed everything
     console.print(Rule("[bold]charter demo[/]: what may each asset be used for?"))
     console.print(f"registry: {db} (SQLite); community corpus generated in {corpus}\n")
-    for i, step in enumerate(steps(examples, corpus, owner), 1):
+    runs = workdir / "runs"
+    shutil.rmtree(runs, ignore_errors=True)
+    for i, step in enumerate(steps(examples, corpus, owner, runs), 1):
         console.print(Rule(f"{i}. {step.title}", align="left", style="dim"))
         shown = [_short(a, workdir) for a in step.argv]
         console.print(f"[bold cyan]$ charter {shlex.join(shown)}[/]")

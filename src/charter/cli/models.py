@@ -12,7 +12,7 @@ def register(sub, common) -> None:
     p = sub.add_parser("model", help="register model weights")
     msub = p.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     a = msub.add_parser("add", parents=[common], help="register `smollm2` (the shipped SmolLM2-135M-Instruct and its lineage) or a local HF model folder")
-    a.add_argument("what", metavar="smollm2|FOLDER")
+    a.add_argument("what", metavar="smollm2|FOLDER|HUB_ID")
     a.add_argument("--id", dest="asset_id", metavar="model/name@version", help="id for a folder's model")
     a.add_argument("--license", action="append", default=[], help="licence of a folder's model (repeatable)")
     a.set_defaults(func=cmd_model_add)
@@ -52,7 +52,9 @@ def cmd_model_add(args) -> int:
             from charter.errors import UsageError
 
             raise UsageError("--id is required for a model folder", hint="pass --id model/name@version")
-        ids = [add_folder(reg, Path(args.what), args.asset_id, tuple(args.license)).id]
+        from charter.models.registry import fetch
+
+        ids = [add_folder(reg, fetch(args.what), args.asset_id, tuple(args.license)).id]
     if args.json:
         emit_json({"added": ids})
     else:

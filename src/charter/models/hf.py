@@ -20,6 +20,12 @@ def load(ref: str | Path, *, gguf_file: str | None = None, dtype=None):
     """(model, tokenizer) from a folder (or a hub id). Offline unless HF_HUB_OFFLINE=0 is set."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    if gguf_file is None:  # loading a safetensors folder takes ~2 s: no progress bar; converting a GGUF keeps its bar
+        hf_logging.disable_progress_bar()
+    else:
+        hf_logging.enable_progress_bar()
 
     try:
         tok = AutoTokenizer.from_pretrained(str(ref), gguf_file=gguf_file)

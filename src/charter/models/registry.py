@@ -39,3 +39,24 @@ def add_folder(reg: Registry, folder: Path, asset_id: str, licenses: tuple[str, 
               notes={"weights": {"path": str(folder.resolve()), "sha256": folder_hash(folder), "format": "hf"}})
     reg.add([a])
     return a
+
+
+def fetch(ref: str) -> Path:
+    """A local folder for ``ref``: the folder itself, or a hub snapshot when ``ref`` is a hub id
+    (only with a reachable hub and HF_HUB_OFFLINE unset or 0; charter defaults to offline)."""
+    import os
+    import re
+
+    if Path(ref).exists():
+        return Path(ref)
+    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", ref):
+        raise InvalidInput("no such model folder", hint="pass a local Hugging Face model folder or a hub id (org/name)", where=ref)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(ref))
+    except Exception as e:  # offline, unreachable, unknown repo: all mean "not available here"
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise InvalidInput(f"cannot fetch {ref} from the Hugging Face hub ({first})",
+                           hint="with a reachable hub set HF_HUB_OFFLINE=0; otherwise pass a local model folder", where=ref) from None

@@ -148,7 +148,7 @@ def adapt(reg: Registry, cfg: AdaptConfig, progress=None) -> Result:
         n = batch.numel()
         tokens += n
         elapsed = time.perf_counter() - t0
-        run.log({"step": step + 1, "loss": round(float(loss), 6), "tokens": n, "tokens_per_s": round(tokens / elapsed, 1), "lr": cfg.learning_rate})
+        run.log({"step": step + 1, "loss": round(loss.detach().item(), 6), "tokens": n, "tokens_per_s": round(tokens / elapsed, 1), "lr": cfg.learning_rate})
         tick(n)
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
             run.save_checkpoint(lambda d: _checkpoint(d, model, opt, step + 1))

@@ -25,6 +25,7 @@ from charter.training import data as data_mod
 from charter.training.runs import RunFolder
 
 HELD_OUT = 0.1
+CHECKPOINT_EVERY = 100
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,14 @@ def train(reg: Registry, cfg: TrainConfig, progress=None) -> dict:
     random.Random(cfg.seed).shuffle(docs)
     cut = max(1, int(len(docs) * (1 - HELD_OUT)))
     train_docs, held_docs = docs[:cut], docs[cut:] or docs[-1:]
-    tok = train_tokenizer(train_docs, h["vocab"])
+    tok_dir = run.path / "tokenizer"
+    if tok_dir.exists():  # resuming: the same tokenizer as before the interruption
+        from transformers import PreTrainedTokenizerFast
+
+        tok = PreTrainedTokenizerFast.from_pretrained(tok_dir)
+    else:
+        tok = train_tokenizer(train_docs, h["vocab"])
+        tok.save_pretrained(tok_dir)
     train_blocks = data_mod.blocks(tok, train_docs, h["seq_len"])
     held_blocks = data_mod.blocks(tok, held_docs, h["seq_len"])
     dev = device()
@@ -80,10 +88,12 @@ def train(reg: Registry, cfg: TrainConfig, progress=None) -> dict:
     opt = torch.optim.AdamW(model.parameters(), lr=h["lr"], weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=h["lr"], total_steps=h["steps"], pct_start=0.1)
     gen = torch.Generator().manual_seed(cfg.seed)
+    start = _resume(run, model, opt, sched, gen)
     tick = progress.start("pretrain", h["steps"] * h["batch_size"] * h["seq_len"], "tok") if progress else (lambda n: None)
+    tick(start * h["batch_size"] * h["seq_len"])
     t0, tokens = time.perf_counter(), 0
     model.train()
-    for step in range(h["steps"]):
+    for step in range(start, h["steps"]):
         idx = torch.randint(len(train_blocks), (h["batch_size"],), generator=gen)
         batch = train_blocks[idx].to(dev)
         loss = model(input_ids=batch, labels=batch).loss
@@ -93,16 +103,19 @@ def train(reg: Registry, cfg: TrainConfig, progress=None) -> dict:
         sched.step()
         opt.zero_grad(set_to_none=True)
         tokens += batch.numel()
-        run.log({"step": step + 1, "loss": round(float(loss), 6), "tokens": batch.numel(),
+        run.log({"step": step + 1, "loss": round(loss.detach().item(), 6), "tokens": batch.numel(),
                  "tokens_per_s": round(tokens / (time.perf_counter() - t0), 1), "lr": sched.get_last_lr()[0]})
         tick(batch.numel())
+        if (step + 1) % CHECKPOINT_EVERY == 0 and step + 1 < h["steps"]:
+            run.save_checkpoint(lambda d: torch.save({"step": step + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                                                      "scheduler": sched.state_dict(), "generator": gen.get_state()}, d / "state.pt"))
     model.eval()
     ppl = _perplexity(model, held_blocks, dev)
     uni = _unigram_perplexity(train_blocks, held_blocks, len(tok))
     final = run.path / "final"
     model.save_pretrained(final)
     tok.save_pretrained(final)
-    metrics = {"steps": h["steps"], "tokens": tokens, "tokens_per_s": round(tokens / (time.perf_counter() - t0), 1),
+    metrics = {"steps": h["steps"], "tokens": sum(r["tokens"] for r in run.metrics()), "tokens_per_s": round(tokens / (time.perf_counter() - t0), 1),
                "held_out_perplexity": round(ppl, 3), "unigram_perplexity": round(uni, 3), "beats_unigram": ppl < uni,
                "parameters": sum(p.numel() for p in model.parameters())}
     weights = {"path": str(final.resolve()), "sha256": folder_hash(final), "format": "hf"}
@@ -114,7 +127,22 @@ def train(reg: Registry, cfg: TrainConfig, progress=None) -> dict:
                   notes={"weights": weights, "declared_uses": list(uses), "run": {"folder": str(run.path.resolve()), "config": run.config,
                                                                                  "config_hash": run.hash, "metrics": metrics}})
     reg.add([asset])
-    return {"model": aid, "run": str(run.path), "metrics": metrics}
+    return {"model": aid, "run": str(run.path), "metrics": metrics, "resumed_from_step": start}
+
+
+def _resume(run: RunFolder, model, opt, sched, gen) -> int:
+    import torch
+
+    f = run.checkpoint / "state.pt"
+    if not f.exists():
+        return 0
+    state = torch.load(f, weights_only=False)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    gen.set_state(state["generator"])
+    run.trim_metrics(state["step"])
+    return int(state["step"])
 
 
 def _perplexity(model, blocks, dev) -> float:
