@@ -54,7 +54,9 @@ def cmd_model_add(args) -> int:
             raise UsageError("--id is required for a model folder", hint="pass --id model/name@version")
         from charter.models.registry import fetch
 
-        ids = [add_folder(reg, fetch(args.what), args.asset_id, tuple(args.license)).id]
+        known = reg.store.get(args.asset_id) is not None  # then identical (add_folder refuses other content): unchanged
+        a = add_folder(reg, fetch(args.what), args.asset_id, tuple(args.license))
+        ids = [] if known else [a.id]
     if args.json:
         emit_json({"added": ids})
     else:

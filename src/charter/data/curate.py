@@ -5,9 +5,10 @@ Phases (each shard's work is committed by a rename, so an interrupted run resume
   0. decide each source (its charter and everything upstream); hash the input files; the
      config (uses, sources and their file hashes, options, withdrawn owners) gets a hash;
      an output folder holding another config is refused;
-  1. per shard of a permitted source: one SQL pass counts the exclusion reasons, one COPY
-     writes the kept rows to ``.charter/stage/`` — both use the compiled predicate
-     (data/predicate.py), so no record goes through Python;
+  1. per shard of a permitted source: one SQL pass (while validating, before any output is
+     written) checks the tags and counts the exclusion reasons, one COPY writes the kept rows
+     to ``.charter/stage/`` — both use the compiled predicate (data/predicate.py), so no record
+     goes through Python;
   2. dedup (exact in SQL, near with MinHash LSH) and ``--max-records`` over the staged rows,
      in curation order; final shards ``part-NNNNN.parquet`` (one per input shard);
   3. ``manifest.json`` (counts per source and reason, hashes, config) and registration of the
@@ -21,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -104,12 +106,12 @@ def curate(reg: Registry, cfg: CurateConfig, progress: Progress | None = None) -
 
     con = duckdb.connect()
     predicate = compile_predicate(uses, reg.taxonomy, sorted(owners), cfg.min_chars)
-    shards = _open_all(con, reg, plan, cfg)  # validates everything before any output is written
+    shards = _open_all(con, reg, plan, cfg, predicate)  # validates everything before any output is written
     _stake(out, config_hash, asset_id)
     stage = out / STATE / "stage"
     stage.mkdir(parents=True, exist_ok=True)
     resumed = 0
-    for i, (p, shard) in enumerate(shards):
+    for i, (p, shard, excluded) in enumerate(shards):
         target = stage / f"part-{i:05d}.parquet"
         marker = stage / f"part-{i:05d}.json"
         if marker.exists():  # finished before an interruption
@@ -117,7 +119,7 @@ def curate(reg: Registry, cfg: CurateConfig, progress: Progress | None = None) -
             resumed += 1
             continue
         tick = progress.start(shard.path.name, shard.rows)
-        counts = _select(con, shard, predicate, p["asset"], target)
+        counts = _select(con, shard, predicate, p["asset"], target, excluded)
         tick(shard.rows)
         counts["skipped"] = shard.skipped
         _atomic_write(marker, json.dumps(counts))
@@ -143,7 +145,8 @@ def _check_options(cfg: CurateConfig) -> None:
 
 def _plan_source(reg: Registry, a: Asset, uses: tuple[str, ...], cfg: CurateConfig) -> dict:
     decision = reg.can(a.id, uses)  # recorded in the event log, like every decision
-    files = [{"path": str(f), "sha256": _sha256(f), "format": FORMATS[f.suffix]} for f in files_of(a)]
+    paths = files_of(a)
+    files = [{"path": str(f), "sha256": h, "format": FORMATS[f.suffix]} for f, h in zip(paths, _sha256_all(paths))]
     return {"asset": a.id, "fields": fields_of(a, cfg.text_field), "decision": decision, "files": files, "shard_counts": []}
 
 
@@ -153,6 +156,14 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def _sha256_all(paths: list[Path]) -> list[str]:
+    """The files' hashes, in order; several files at once (hashlib releases the GIL)."""
+    if len(paths) < 2:
+        return [_sha256(p) for p in paths]
+    with ThreadPoolExecutor(max_workers=min(len(paths), os.cpu_count() or 1, 8)) as pool:
+        return list(pool.map(_sha256, paths))
 
 
 def _claim(out: Path, config_hash: str, asset_id: str) -> dict | None:
@@ -180,18 +191,30 @@ def _stake(out: Path, config_hash: str, asset_id: str) -> None:
         _atomic_write(state, json.dumps({"config_hash": config_hash, "dataset": asset_id}))
 
 
-def _open_all(con, reg: Registry, plan: list[dict], cfg: CurateConfig) -> list[tuple[dict, Shard]]:
-    shards: list[tuple[dict, Shard]] = []
+def _open_all(con, reg: Registry, plan: list[dict], cfg: CurateConfig, predicate) -> list[tuple[dict, Shard, dict]]:
+    """Every shard opened and validated; for those of permitted sources, their exclusions by reason."""
+    shards: list[tuple[dict, Shard, dict]] = []
     for p in plan:
         mine = [open_shard(con, Shard(p["asset"], Path(f["path"]), f["format"]), p["fields"], cfg.on_error) for f in p["files"]]
         check_schemas(mine)
         for f, s in zip(p["files"], mine):
             f["records"], f["skipped_lines"] = s.rows, s.skipped
         if p["decision"].allowed:
-            for s in mine:
-                _check_tags(con, s, reg)
-            shards += [(p, s) for s in mine]
+            shards += [(p, s, _count(con, s, predicate, reg)) for s in mine]
     return shards
+
+
+def _count(con, shard: Shard, predicate, reg: Registry) -> dict[str, int]:
+    """The shard's exclusions by reason, and whether any of its tags is unknown, in one pass; an
+    unknown tag stops the run (``_check_tags`` names it). A cast to an ENUM of the known uses
+    turns exactly the unknown tags into NULL. Kept rows (r NULL) are grouped too: a WHERE on r
+    would evaluate the reason twice."""
+    known = "ENUM(" + ", ".join(f"'{_esc(u)}'" for u in sorted(reg.taxonomy.uses)) + ")"
+    unknown = " OR ".join(f"(len({c}) > 0 AND list_count(TRY_CAST({c} AS {known}[])) < list_count({c}))" for c in ("charter_allow", "charter_deny"))
+    rows = con.execute(f"SELECT r, count(*), bool_or(u) FROM (SELECT {predicate.reason()} AS r, {unknown} AS u FROM {shard.view}) GROUP BY r").fetchall()
+    if any(u for _, _, u in rows):
+        _check_tags(con, shard, reg)
+    return {r: n for r, n, _ in rows if r is not None}
 
 
 def _check_tags(con, shard: Shard, reg: Registry) -> None:
@@ -205,9 +228,8 @@ def _check_tags(con, shard: Shard, reg: Registry) -> None:
             reg.taxonomy.check(tag, where=where, field="record tags")
 
 
-def _select(con, shard: Shard, predicate, asset: str, target: Path) -> dict:
-    """Count exclusions by reason and write the kept rows: two SQL statements over the shard."""
-    excluded = dict(con.execute(f"SELECT r, count(*) FROM (SELECT {predicate.reason()} AS r FROM {shard.view}) WHERE r IS NOT NULL GROUP BY r").fetchall())
+def _select(con, shard: Shard, predicate, asset: str, target: Path, excluded: dict[str, int]) -> dict:
+    """Write the kept rows (their exclusions by reason were counted while validating: ``_count``)."""
     tmp = target.with_suffix(".tmp")
     con.execute(f"""COPY (SELECT text, charter_allow, charter_deny, charter_owner, '{_esc(asset)}' AS source,
                  '{_esc(str(shard.path))}' AS source_file, source_row FROM {shard.view} WHERE {predicate.keep()})
@@ -264,8 +286,8 @@ def _finish(con, out: Path, n: int, cfg: CurateConfig, progress: Progress) -> tu
                 shutil.copyfile(src, tmp)
             os.replace(tmp, final)
         records = con.execute(f"SELECT count(*) FROM read_parquet('{_esc(str(final))}')").fetchall()[0][0]
-        outputs.append({"path": final.name, "sha256": _sha256(final), "records": records})
-    return dropped, outputs
+        outputs.append((final, records))
+    return dropped, [{"path": f.name, "sha256": h, "records": r} for (f, r), h in zip(outputs, _sha256_all([f for f, _ in outputs]))]
 
 
 def _manifest(asset_id: str, config: dict, config_hash: str, plan: list[dict], dropped: dict, outputs: list[dict]) -> dict:

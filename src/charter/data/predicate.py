@@ -8,6 +8,18 @@ SQL (``list_has_any`` in DuckDB is ``arrays_overlap`` in Spark).
 
 Columns the predicate reads (data/source.py normalises every source to these names):
 ``charter_allow`` and ``charter_deny`` (lists of use ids), ``charter_owner`` (text), ``text``.
+
+The DuckDB rendering of ``keep``/``reason`` is tuned for throughput (bench/bench_curate.py),
+with the same result for every input: ``list_has_any`` against a constant list costs a hash
+probe per constant for every non-empty row, and ``x IN (...)`` one comparison per constant for
+every row. Instead, each list column is read once: every tag is mapped to a bit per distinct
+test (a cast to an ENUM of the taxonomy's ids, which leaves tags outside it NULL), the bits
+are OR-ed per row, and one constant table indexed by that mask gives the result of all the
+branches on that column; empty lists skip all of it. A set of owners is probed with a bitmap
+of their hashes (built by DuckDB from the literal list while planning) and confirmed by an
+exact substring test on a delimited list of them. Rendered for Spark, and for DuckDB where
+those forms do not apply (tags outside the taxonomy, too many distinct tests on one column),
+the predicate is the plain expression tree.
 """
 
 from __future__ import annotations
@@ -92,6 +104,7 @@ class Branch:
 class Predicate:
     uses: tuple[str, ...]
     branches: tuple[Branch, ...]
+    known: tuple[str, ...] = ()  # the taxonomy's use ids: lets the DuckDB rendering map tags to bits
 
     def keep(self, dialect: str = "duckdb") -> str:
         """True for records to keep. Top-level tests of one list column are merged into one
@@ -106,14 +119,161 @@ class Predicate:
             else:
                 rest.append(b.when)
         parts = [HasAny(c, tuple(sorted(v))) for c, v in merged.items()] + rest
+        if dialect == "duckdb":
+            return "NOT (" + " OR ".join(_duckdb_any(parts, self.known)) + ")"
         return "NOT (" + " OR ".join(render(e, dialect) for e in parts) + ")"
 
     def reason(self, dialect: str = "duckdb") -> str:
         """The first reason a record is excluded, or NULL when it is kept."""
         if not self.branches:
             return "CAST(NULL AS VARCHAR)" if dialect == "duckdb" else "CAST(NULL AS STRING)"
+        if dialect == "duckdb":
+            parts = _duckdb_first(self.branches, self.known)
+            return parts[0] if len(parts) == 1 else "coalesce(" + ", ".join(parts) + ")"
         whens = " ".join(f"WHEN {render(b.when, dialect)} THEN {_lit(b.reason)}" for b in self.branches)
         return f"CASE {whens} ELSE NULL END"
+
+
+# --- the DuckDB rendering ----------------------------------------------------------------------
+MAX_TESTS = 12  # distinct list tests on one column rendered as one mask (a table of 2**n entries)
+SMALL_IN = 16  # up to this many owners, a plain IN list is as fast as the bitmap
+DELIMITERS = ("\x1f", "\x1e", "\x1d", "\x1c", "\x01", "|", "\n")
+
+
+def _list_column(e: object) -> str | None:
+    """The one list column an expression of HasAny/Not/All tests, else None."""
+    if isinstance(e, HasAny):
+        return e.column
+    if isinstance(e, Not):
+        return _list_column(e.arg)
+    if isinstance(e, All) and e.args:
+        cols = {_list_column(a) for a in e.args}
+        return cols.pop() if len(cols) == 1 and None not in cols else None
+    return None
+
+
+def _tests(e: object, out: list) -> list:
+    if isinstance(e, HasAny):
+        if e.values not in out:
+            out.append(e.values)
+    elif isinstance(e, Not):
+        _tests(e.arg, out)
+    elif isinstance(e, All):
+        for a in e.args:
+            _tests(a, out)
+    return out
+
+
+def _holds(e: object, tests: list, mask: int) -> bool:
+    """The expression's value for a list whose tags hit exactly the tests in ``mask``."""
+    if isinstance(e, HasAny):
+        return bool(mask >> tests.index(e.values) & 1)
+    if isinstance(e, Not):
+        return not _holds(e.arg, tests, mask)
+    return all(_holds(a, tests, mask) for a in e.args)
+
+
+def _sql(v) -> str:
+    return "CAST(NULL AS VARCHAR)" if v is None else ("true" if v is True else "false" if v is False else _lit(v))
+
+
+def _enum(values) -> str:
+    return "ENUM(" + ", ".join(map(_lit, values)) + ")"
+
+
+def _by_mask(column: str, cases: list[tuple[object, object]], known: tuple[str, ...], typ: str) -> str | None:
+    """One expression giving, for each row, the value of the first (condition, value) pair whose
+    condition (a test of ``column`` only) holds, else NULL (for BOOLEAN: false). None if the
+    conditions cannot be rendered this way."""
+    tests: list = []
+    for when, _ in cases:
+        _tests(when, tests)
+    universe = set(known)
+    if not tests or len(tests) > MAX_TESTS or any(not set(t) <= universe for t in tests):
+        return None
+    default = False if typ == "BOOLEAN" else None
+    table = [next((v for when, v in cases if _holds(when, tests, m)), default) for m in range(1 << len(tests))]
+    if len(set(table)) == 1:
+        return _sql(table[0])
+    if all(isinstance(when, HasAny) for when, _ in cases):
+        # every case is "has any of S_i": a tag takes the value of the first case it hits. Order
+        # the ENUM by that case, the first case last: a row's largest tag is its first hit.
+        first: dict[str, int] = {}
+        for i, (when, _) in enumerate(cases):
+            for u in when.values:
+                first.setdefault(u, i)
+        order = [u for u in known if u not in first] + sorted((u for u in known if u in first), key=lambda u: -first[u])
+        code = f"enum_code(list_max(TRY_CAST({column} AS {_enum(order)}[])))"
+        values = [cases[first[u]][1] if u in first else default for u in order]
+        if all(v == default for v in values):  # only empty tests: nothing is ever hit
+            return _sql(default)
+        if typ == "BOOLEAN" and values == sorted(values):  # false ... true: a threshold
+            test = f"coalesce({code} >= {values.index(True)}, false)"
+        else:
+            test = f"coalesce(([{', '.join('NULL' if v is None else _sql(v) for v in values)}]::{typ}[])[{code}::INTEGER + 1], {_sql(default)})"
+    else:
+        bits = [sum(1 << j for j, t in enumerate(tests) if u in t) for u in known]
+        tag = (f"[{', '.join(map(str, bits))}][enum_code(TRY_CAST(charter_tag AS {_enum(known)}))::INTEGER + 1]")
+        mask = f"coalesce(list_aggregate(list_transform({column}, lambda charter_tag: {tag}), 'bit_or'), 0)"
+        test = f"([{', '.join('NULL' if v is None else _sql(v) for v in table)}]::{typ}[])[{mask} + 1]"
+    return f"CASE WHEN len({column}) = 0 THEN {_sql(table[0])} ELSE {test} END"
+
+
+def _duckdb_in(e: In) -> str:
+    """NULL-safe ``column IN values``: a bitmap of the values' hashes first, then an exact test."""
+    vals = tuple(dict.fromkeys(e.values))
+    delim = next((d for d in DELIMITERS if not any(d in v for v in vals)), None)
+    if len(vals) <= SMALL_IN or delim is None:
+        return render(e, "duckdb")
+    m = 1 << 12
+    while m < 512 * len(vals) and m < 1 << 20:
+        m <<= 1
+    hashes = f"list_transform([{', '.join(map(_lit, vals))}], lambda v: (hash(v) & {m - 1})::BIGINT)"
+    bitmap = f"list_aggregate({hashes}, 'bitstring_agg', 0::BIGINT, {m - 1}::BIGINT)"
+    col = f"CAST({e.column} AS VARCHAR)"
+    probe = f"get_bit({bitmap}, (hash({col}) & {m - 1})::INTEGER) = 1"
+    d = _lit(delim)
+    exact = f"coalesce(NOT contains({col}, {d}) AND contains({_lit(delim + delim.join(vals) + delim)}, {d} || {col} || {d}), false)"
+    return f"CASE WHEN {probe} THEN {exact} ELSE false END"
+
+
+def _duckdb_one(e: object) -> str:
+    return _duckdb_in(e) if isinstance(e, In) else render(e, "duckdb")
+
+
+def _duckdb_any(parts: list, known: tuple[str, ...]) -> list[str]:
+    """SQL terms whose OR is the OR of ``parts``: the tests of one list column as one term."""
+    out: list[str] = []
+    by_column: dict[str, list] = {}
+    for e in parts:
+        col = _list_column(e)
+        if col is None:
+            out.append(_duckdb_one(e))
+        else:
+            by_column.setdefault(col, []).append(e)
+    for col, es in by_column.items():
+        sql = _by_mask(col, [(e, True) for e in es], known, "BOOLEAN")
+        out += [sql] if sql is not None else [render(e, "duckdb") for e in es]
+    return out
+
+
+def _duckdb_first(branches: tuple[Branch, ...], known: tuple[str, ...]) -> list[str]:
+    """SQL terms whose coalesce is the first reason: consecutive branches on one list column
+    as one term, every other branch as CASE WHEN ... THEN reason END."""
+    out: list[str] = []
+    i = 0
+    while i < len(branches):
+        col = _list_column(branches[i].when)
+        j = i + 1
+        while col is not None and j < len(branches) and _list_column(branches[j].when) == col:
+            j += 1
+        sql = _by_mask(col, [(b.when, b.reason) for b in branches[i:j]], known, "VARCHAR") if col is not None else None
+        if sql is None:
+            out += [f"CASE WHEN {_duckdb_one(b.when)} THEN {_lit(b.reason)} END" for b in branches[i:j]]
+        else:
+            out.append(sql)
+        i = j
+    return out
 
 
 def compile_predicate(uses: Sequence[str], taxonomy: Taxonomy, withdrawn_owners: Sequence[str] = (), min_chars: int = 0) -> Predicate:
@@ -142,4 +302,4 @@ def compile_predicate(uses: Sequence[str], taxonomy: Taxonomy, withdrawn_owners:
             branches.append(Branch(f"record-allow-only:{u}", All((HasAny(ALLOW, in_facet), Not(HasAny(ALLOW, covering))))))
     if min_chars > 0:
         branches.append(Branch("too-short", Shorter(TEXT, min_chars)))
-    return Predicate(uses, tuple(branches))
+    return Predicate(uses, tuple(branches), tuple(sorted(tax.uses)))

@@ -12,8 +12,9 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from charter.errors import Conflict
 
@@ -26,6 +27,7 @@ def config_hash(config: dict) -> str:
 class RunFolder:
     path: Path
     config: dict
+    _metrics_file: IO | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def hash(self) -> str:
@@ -47,8 +49,15 @@ class RunFolder:
         return self
 
     def log(self, row: dict) -> None:
-        with open(self.path / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(row, sort_keys=True) + "\n")
+        f = self._metrics_file
+        if f is None or f.closed:  # opened once: an open per row costs ~0.4 ms where syscalls are slow
+            f = self._metrics_file = open(self.path / "metrics.jsonl", "a")
+        f.write(json.dumps(row, sort_keys=True) + "\n")
+        f.flush()  # every row is in the file before the next step (an interrupted run keeps it)
+
+    def close(self) -> None:
+        if self._metrics_file is not None:
+            self._metrics_file.close()
 
     def metrics(self) -> list[dict]:
         p = self.path / "metrics.jsonl"
@@ -73,6 +82,7 @@ class RunFolder:
 
     def trim_metrics(self, step: int) -> None:
         """Drop metric rows past the checkpoint's step (they will be recomputed on resume)."""
+        self.close()  # the file is replaced: an open handle would write to the old one
         rows = [r for r in self.metrics() if r.get("step", 0) <= step]
         _atomic(self.path / "metrics.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
 
