@@ -88,7 +88,7 @@ def sql_list(paths: list[Path]) -> str:
 
 # --- peak memory of a curate call ----------------------------------------------------------
 class MemoryWatch:
-    """Peak RSS over a block (VmHWM, reset through /proc/self/clear_refs; a 20 ms sampler where
+    """Peak RSS over a block (VmHWM, reset through /proc/self/clear_refs; a 50 ms sampler where
     that is not allowed) and the peak of DuckDB's buffer memory on connections curate opens."""
 
     def __init__(self):
@@ -104,7 +104,7 @@ class MemoryWatch:
         return con
 
     def _sample(self):
-        while not self._stop.wait(0.02):
+        while not self._stop.wait(0.05):
             self.peak_rss = max(self.peak_rss, rss_kb("VmRSS"))
             for cur in list(self.cursors):
                 try:

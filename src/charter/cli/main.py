@@ -47,10 +47,11 @@ def main(argv: list[str] | None = None) -> int:
             emit_json(e.to_json())
         label = "denied" if e.exit_code == EXIT_DENIED else "error"
         print(f"charter: {label}: {e.oneline()}", file=sys.stderr)
-        for d in getattr(e, "decisions", ()):  # a refusal explains itself: every reason, with its chain
-            from charter.cli.decisions import print_decision
+        if not getattr(args, "json", False):  # with --json the decisions are in the JSON already
+            for d in getattr(e, "decisions", ()):  # a refusal explains itself: every reason, with its chain
+                from charter.cli.decisions import print_decision
 
-            print_decision(d)
+                print_decision(d)
         for reason, n in getattr(e, "exclusions", {}).items():
             print(f"  {n:>9,} records: {reason}", file=sys.stderr)
         return e.exit_code

@@ -136,7 +136,7 @@ def _resume(run: RunFolder, model, opt, sched, gen) -> int:
     f = run.checkpoint / "state.pt"
     if not f.exists():
         return 0
-    state = torch.load(f, weights_only=False)
+    state = torch.load(f, map_location="cpu", weights_only=False)  # a GPU checkpoint resumes on a CPU too
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
