@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from charter.cli.main import main
+from clirun import run
 from charter.core.files import resource
 
 ECO = str(resource("examples") / "ecosystem.yaml")
@@ -22,14 +22,6 @@ def reg(tmp_path):
     return db
 
 
-def run(capsys, *argv) -> tuple[int, object, str]:
-    capsys.readouterr()
-    code = main(list(argv))
-    out = capsys.readouterr()
-    try:
-        return code, json.loads(out.out), out.err
-    except json.JSONDecodeError:
-        return code, out.out, out.err
 
 
 def test_can_allowed_exit_0_and_schema(reg, capsys):

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from charter.cli.main import main
+from clirun import run
 from charter.data.synth import write_community_corpus
 
 MESSAGES, WEB, BOOKS = "dataset/community-messages@1", "dataset/web-text@1", "dataset/public-domain-books@2"
@@ -22,14 +23,6 @@ def db(tmp_path):
     return path
 
 
-def run(capsys, *argv) -> tuple[int, object, str]:
-    capsys.readouterr()
-    code = main(list(argv))
-    out = capsys.readouterr()
-    try:
-        return code, json.loads(out.out), out.err
-    except json.JSONDecodeError:
-        return code, out.out, out.err
 
 
 def test_curate_json_schema(db, tmp_path, capsys):

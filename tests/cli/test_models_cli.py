@@ -8,19 +8,12 @@ from pathlib import Path
 import pytest
 
 from charter.cli.main import main
+from clirun import run
 from tests.conftest import BASE, CURATED, MT, PUBLISHER
 
 SMALL = ("--steps", "2", "--batch-size", "2", "--seq-len", "32")
 
 
-def run(capsys, *argv) -> tuple[int, object, str]:
-    capsys.readouterr()
-    code = main(list(argv))
-    out = capsys.readouterr()
-    try:
-        return code, json.loads(out.out), out.err
-    except json.JSONDecodeError:
-        return code, out.out, out.err
 
 
 def test_model_add_folder_json(work, capsys):
