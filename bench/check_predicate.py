@@ -29,15 +29,7 @@ ALL_DELIMITERS = "\x1f\x1e\x1d\x1c\x01|\n"  # an owner holding every delimiter f
 def plain_keep(p: Predicate) -> str:
     if not p.branches:
         return "true"
-    merged: dict[str, set[str]] = {}
-    rest = []
-    for b in p.branches:
-        if isinstance(b.when, HasAny):
-            merged.setdefault(b.when.column, set()).update(b.when.values)
-        else:
-            rest.append(b.when)
-    parts = [HasAny(c, tuple(sorted(v))) for c, v in merged.items()] + rest
-    return "NOT (" + " OR ".join(render(e, "duckdb") for e in parts) + ")"
+    return "NOT (" + " OR ".join(render(e, "duckdb") for e in p.exclusions()) + ")"
 
 
 def plain_reason(p: Predicate) -> str:

@@ -111,6 +111,14 @@ class Predicate:
         (has any of A, or any of B == has any of A+B), so each list is scanned once."""
         if not self.branches:
             return "true"
+        parts = self.exclusions()
+        if dialect == "duckdb":
+            return "NOT (" + " OR ".join(_duckdb_any(parts, self.known)) + ")"
+        return "NOT (" + " OR ".join(render(e, dialect) for e in parts) + ")"
+
+    def exclusions(self) -> list:
+        """The exclusion tests as a plain expression list (a record is kept when none holds), with
+        top-level tests of one list column merged (has any of A, or any of B == has any of A+B)."""
         merged: dict[str, set[str]] = {}
         rest = []
         for b in self.branches:
@@ -118,10 +126,7 @@ class Predicate:
                 merged.setdefault(b.when.column, set()).update(b.when.values)
             else:
                 rest.append(b.when)
-        parts = [HasAny(c, tuple(sorted(v))) for c, v in merged.items()] + rest
-        if dialect == "duckdb":
-            return "NOT (" + " OR ".join(_duckdb_any(parts, self.known)) + ")"
-        return "NOT (" + " OR ".join(render(e, dialect) for e in parts) + ")"
+        return [HasAny(c, tuple(sorted(v))) for c, v in merged.items()] + rest
 
     def reason(self, dialect: str = "duckdb") -> str:
         """The first reason a record is excluded, or NULL when it is kept."""
