@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from charter.core import charterfile, uses as uses_mod
-from charter.core.assets import Asset, Withdrawal
+from charter.core.assets import Asset, Property, Restriction, Withdrawal
 from charter.core.ids import KINDS
 from charter.core.uses import Taxonomy
 from charter.errors import InvalidInput, NotFound
@@ -32,6 +32,8 @@ class Registry:
         self._cache_size = cache_size
         self._wd_version: object = None
         self._wd: dict[str, Withdrawal] = {}
+        self._rs: dict[str, tuple[Restriction, ...]] = {}
+        self._props: dict[str, dict[tuple[str, str], Property]] = {}
 
     @classmethod
     def open(cls, url: str | None = None, taxonomy_files: Sequence[Path] = (), create: bool = True) -> "Registry":
@@ -85,11 +87,33 @@ class Registry:
 
     # --- decisions ---------------------------------------------------------------------
     def withdrawals(self) -> dict[str, Withdrawal]:
+        self._refresh()
+        return self._wd
+
+    def _refresh(self) -> None:
+        """Re-read what may change after registration (withdrawals, restrictions, properties) when
+        the store says anything changed, in this process or another: live policy, no restart."""
         v = self.store.withdrawals_version()
         if v != self._wd_version:
             self._wd = self.store.withdrawals()
+            self._rs = self.store.restrictions()
+            self._props = {}
             self._wd_version = v
-        return self._wd
+
+    def properties(self, asset_id: str) -> dict[tuple[str, str], Property]:
+        """The latest evaluation of each (benchmark, metric) of an asset. An application is what its
+        model is: without its own evaluations, those of the model it is deployed from count."""
+        self._refresh()
+        got = self._props.get(asset_id)
+        if got is None:
+            got = {(p.benchmark, p.metric): p for p in self.store.properties(asset_id)}
+            if not got:
+                a = self.store.require(asset_id)
+                model = next((e.parent for e in a.derived_from if e.relation == "deployed-from"), None) if a.kind == "application" else None
+                if model is not None:
+                    got = self.properties(model)
+            self._props[asset_id] = got
+        return got
 
     def lineage(self, asset_id: str) -> tuple[Upstream, ...]:
         """E for an asset, with the shortest path to each member and current withdrawals."""
@@ -102,9 +126,11 @@ class Registry:
             if len(self._lineage) > self._cache_size:
                 self._lineage.popitem(last=False)
         wd = self.withdrawals()
-        if not wd or not any(u.asset.id in wd for u in base):
+        rs = self._rs
+        if (not wd or not any(u.asset.id in wd for u in base)) and (not rs or not any(u.asset.id in rs for u in base)):
             return base
-        return tuple(u._replace(withdrawal=wd[u.asset.id]) if u.asset.id in wd else u for u in base)
+        return tuple(u._replace(withdrawal=wd.get(u.asset.id), restrictions=rs.get(u.asset.id, ()))
+                     if u.asset.id in wd or u.asset.id in rs else u for u in base)
 
     def check(self, ref: str, uses: Iterable[str]) -> Decision:
         """Decide without recording (for listings and previews)."""
@@ -112,7 +138,10 @@ class Registry:
         asset_id = ref if "@" in ref else self.resolve(ref)
         lineage = self.lineage(asset_id)
         uses_t = self.check_uses(uses)
-        return decide(Request(asset_id, uses_t), lineage, self.taxonomy, self.licenses)
+        return decide(Request(asset_id, uses_t), lineage, self.taxonomy, self.licenses, self._properties_if_required(asset_id, lineage))
+
+    def _properties_if_required(self, asset_id: str, lineage) -> dict | None:
+        return self.properties(asset_id) if any(u.asset.requires for u in lineage) else None
 
     def can(self, ref: str, uses: Iterable[str]) -> Decision:
         """Decide and append the decision, with its reasons, to the event log."""
@@ -127,7 +156,8 @@ class Registry:
             if uses_t is None:
                 out.append((a, None))
                 continue
-            d = decide(Request(a.id, uses_t), self.lineage(a.id), self.taxonomy, self.licenses)
+            lineage = self.lineage(a.id)
+            d = decide(Request(a.id, uses_t), lineage, self.taxonomy, self.licenses, self._properties_if_required(a.id, lineage))
             if d.allowed:
                 out.append((a, d))
         return out
@@ -146,15 +176,32 @@ class Registry:
         w = self.store.withdraw(asset_id, reason)
         return w, self.trace(asset_id, down=True)
 
+    def restrict(self, ref: str, deny: Iterable[str], reason: str) -> tuple[Restriction, list[Hop]]:
+        """Deny uses to an already registered asset (and so to everything downstream), from now on."""
+        asset_id = self.resolve(ref)
+        r = self.store.restrict(asset_id, self.check_uses(deny), reason)
+        return r, self.trace(asset_id, down=True)
+
+    def attach(self, props: Sequence[Property]) -> list[Property]:
+        """Attach evaluated properties to their assets (see charter.evals)."""
+        return self.store.attach(props)
+
     def effective(self, ref: str) -> dict:
         """What an asset inherits: every restriction and duty in E, with where it comes from."""
         asset_id = self.resolve(ref)
-        deny, allow, duties, withdrawn = [], [], [], []
+        deny, allow, duties, withdrawn, requires = [], [], [], [], []
+        props = self.properties(asset_id)
         for up in self.lineage(asset_id):
             a = up.asset
             origin = {"asset": a.id, "path": list(up.path)}
             if up.withdrawal:
                 withdrawn.append({**origin, "reason": up.withdrawal.reason, "time": up.withdrawal.time})
+            for r in up.restrictions:
+                deny += [{"use": d, "source": "restriction", "reason": r.reason, "time": r.time, **origin} for d in r.deny]
+            for r in a.requires:
+                p = props.get((r.benchmark, r.metric))
+                status = "not evaluated" if p is None else ("met" if r.met_by(p.value) else "unmet")
+                requires.append({**r.to_json(), "status": status, "value": p.value if p else None, **origin})
             lics = self.licenses.for_asset(a.licenses)
             for src, ds in [("uses.deny", a.deny)] + [(l.source, l.deny) for l in lics]:
                 deny += [{"use": d, "source": src, **origin} for d in ds]
@@ -162,4 +209,4 @@ class Registry:
                 allow += [{"use": x, "facet": self.taxonomy.facet[x], "source": src, **origin} for x in al]
             for src, du in [("duties", a.duties)] + [(l.source, l.duties) for l in lics]:
                 duties += [{"duty": x, "source": src, **origin} for x in du]
-        return {"deny": deny, "allow": allow, "duties": duties, "withdrawn": withdrawn}
+        return {"deny": deny, "allow": allow, "duties": duties, "withdrawn": withdrawn, "requires": requires}

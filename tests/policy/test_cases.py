@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from charter.core import charterfile
+from charter.core.assets import Property
 from charter.core import uses as uses_mod
 from charter.policy import licenses as licenses_mod
 from charter.policy.decide import RULES, Decision
@@ -24,7 +25,7 @@ CASES_DIR = Path(__file__).parent / "cases"
 TAX = uses_mod.load()
 LIC = licenses_mod.load(TAX)
 
-CASE_KEYS = {"name", "note", "sqlite", "assets", "withdrawn", "request", "expect"}
+CASE_KEYS = {"name", "note", "sqlite", "assets", "withdrawn", "restricted", "properties", "request", "expect"}
 EXPECT_KEYS = {"allowed", "count", "reasons"}
 REASON_KEYS = {"asset", "rule", "use", "source", "path", "depth", "entries"}
 
@@ -52,6 +53,10 @@ def run_case(case: dict, store) -> Decision:
     reg.add(assets)
     for aid, reason in (case.get("withdrawn") or {}).items():
         reg.withdraw(aid, reason)
+    for aid, r in (case.get("restricted") or {}).items():
+        reg.restrict(aid, r["deny"], r["reason"])
+    reg.attach([Property(aid, key.split(".")[0], key.split(".")[0] + "/test", key.split(".")[1], float(v))
+                for aid, ps in (case.get("properties") or {}).items() for key, v in ps.items()])
     req = case["request"]
     decision = reg.check(req["asset"], req["uses"])
     check_expectation(case, decision, {a.id: a for a in assets})
@@ -102,6 +107,8 @@ def test_case_files_are_well_formed():
             assert set(r) <= REASON_KEYS and {"asset", "rule", "use", "source"} <= set(r), (cid, r)
             assert r["rule"] in RULES, (cid, r)
             assert ("path" in r) != ("depth" in r), f"{cid}: give path or depth"
+            if r["rule"].startswith("property-"):
+                assert r["source"] == "requires", cid
             if r["rule"] == "withdrawn":
                 assert r["use"] is None and r["source"] == "withdrawal", cid
             else:
@@ -112,7 +119,7 @@ def test_cases_cover_every_rule_and_source_kind():
     rules = {r["rule"] for _, c in CASES for r in c["expect"]["reasons"]}
     sources = {r["source"] for _, c in CASES for r in c["expect"]["reasons"]}
     assert rules == set(RULES)
-    assert {"uses.deny", "uses.allow", "withdrawal", "license:unspecified"} <= sources
+    assert {"uses.deny", "uses.allow", "withdrawal", "license:unspecified", "restriction", "requires"} <= sources
     assert sum(c["expect"]["allowed"] for _, c in CASES) >= 15
 
 
@@ -143,6 +150,10 @@ def test_can_records_the_case_decision(case):
     reg.add(charterfile.parse_document(case["assets"], "case", TAX))
     for aid, reason in (case.get("withdrawn") or {}).items():
         reg.withdraw(aid, reason)
+    for aid, r in (case.get("restricted") or {}).items():
+        reg.restrict(aid, r["deny"], r["reason"])
+    reg.attach([Property(aid, key.split(".")[0], key.split(".")[0] + "/test", key.split(".")[1], float(v))
+                for aid, ps in (case.get("properties") or {}).items() for key, v in ps.items()])
     d = reg.can(case["request"]["asset"], case["request"]["uses"])
     (event,) = store.events(type="decision")
     assert event.asset == case["request"]["asset"]

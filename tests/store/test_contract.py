@@ -568,3 +568,91 @@ def test_compiled_lineage_matches_the_graph(store):
     assert {k: len(v) - 1 for k, v in got.items() if k != "application/app@1"} == dict(store.upstream("application/app@1"))
     assert store.compiled("model/evalm@1")[0].path == ("model/evalm@1",) and len(store.compiled("model/evalm@1")) == 1
     assert store.compiled("model/none@1") is None
+
+
+# --- after registration: restrictions and evaluated properties ---------------------------------
+
+def test_restrictions_round_trip_and_log(store):
+    store.add([A("model/m@1")])
+    v = store.withdrawals_version()
+    r = store.restrict("model/m@1", ["face-recognition", "face-recognition", "surveillance"], "  new terms ")
+    assert r.deny == ("face-recognition", "surveillance") and r.reason == "new terms"
+    store.restrict("model/m@1", ["military"], "second")
+    assert store.withdrawals_version() != v
+    got = store.restrictions()["model/m@1"]
+    assert [x.deny for x in got] == [("face-recognition", "surveillance"), ("military",)]
+    assert [(e.type, e.data) for e in store.events(type="restrict")] == [
+        ("restrict", {"deny": ["face-recognition", "surveillance"], "reason": "new terms"}),
+        ("restrict", {"deny": ["military"], "reason": "second"})]
+
+
+@pytest.mark.parametrize("deny, reason", [([], "why"), (["military"], "  ")])
+def test_restriction_needs_uses_and_a_reason(store, deny, reason):
+    store.add([A("model/m@1")])
+    with pytest.raises(InvalidInput):
+        store.restrict("model/m@1", deny, reason)
+    assert store.restrictions() == {} and store.events(type="restrict") == []
+
+
+def test_restricting_an_unknown_asset_is_not_found(store):
+    with pytest.raises(NotFound):
+        store.restrict("model/nope@1", ["military"], "x")
+
+
+def test_properties_attach_in_order_with_one_event_per_benchmark_run(store):
+    from charter.core.assets import Property
+
+    store.add([A("model/m@1"), A("model/n@1")])
+    v = store.withdrawals_version()
+    p1 = Property("model/m@1", "bbq", "bbq/1", "amb_bias_score", 0.04, (0.01, 0.07), 120, run="runs/a", detail={"groups": {"Age": 0.1}})
+    p2 = Property("model/m@1", "bbq", "bbq/1", "accuracy_amb", 0.5, None, 120, run="runs/a")
+    got = store.attach([p1, p2])
+    assert all(p.time for p in got) and got[0].time == got[1].time
+    assert store.withdrawals_version() != v
+    assert [p.to_json() for p in store.properties("model/m@1")] == [p.to_json() for p in got]
+    assert store.properties("model/n@1") == []
+    (e,) = store.events(type="evaluate")
+    assert e.asset == "model/m@1" and e.data == {"benchmarks": {"bbq": {"version": "bbq/1", "run": "runs/a",
+                                                                          "metrics": {"amb_bias_score": 0.04, "accuracy_amb": 0.5}}}}
+    later = store.attach([Property("model/m@1", "bbq", "bbq/2", "amb_bias_score", 0.02)])
+    assert store.properties("model/m@1")[-1] == later[0]
+
+
+def test_properties_for_unknown_assets_or_nan_write_nothing(store):
+    from charter.core.assets import Property
+
+    store.add([A("model/m@1")])
+    with pytest.raises(NotFound):
+        store.attach([Property("model/m@1", "bbq", "bbq/1", "acc", 0.5), Property("model/x@1", "bbq", "bbq/1", "acc", 0.5)])
+    with pytest.raises(ValueError):
+        store.attach([Property("model/m@1", "bbq", "bbq/1", "acc", 0.5), Property("model/m@1", "bbq", "bbq/1", "gap", float("nan"))])
+    assert store.properties("model/m@1") == [] and store.events(type="evaluate") == []
+
+
+@pytest.mark.parametrize("sql", ["UPDATE properties SET doc='{}'", "DELETE FROM properties", "UPDATE restrictions SET reason='x'", "DELETE FROM restrictions"])
+def test_sqlite_restrictions_and_properties_are_append_only(sqlite_store, sql):
+    from charter.core.assets import Property
+
+    sqlite_store.add([A("model/m@1")])
+    sqlite_store.restrict("model/m@1", ["military"], "x")
+    sqlite_store.attach([Property("model/m@1", "bbq", "bbq/1", "acc", 0.5)])
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        sqlite_store.db.execute(sql)
+
+
+def test_sqlite_second_connection_sees_restrictions_and_properties(tmp_path):
+    from charter.core.assets import Property
+
+    path = tmp_path / "registry.db"
+    a, b = SQLiteStore(path), SQLiteStore(path)
+    try:
+        a.add([A("model/m@1")])
+        v = b.withdrawals_version()
+        a.restrict("model/m@1", ["military"], "x")
+        assert b.withdrawals_version() != v and b.restrictions()["model/m@1"][0].deny == ("military",)
+        v = b.withdrawals_version()
+        a.attach([Property("model/m@1", "bbq", "bbq/1", "acc", 0.5)])
+        assert b.withdrawals_version() != v and b.properties("model/m@1")[0].value == 0.5
+    finally:
+        a.close()
+        b.close()

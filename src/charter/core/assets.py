@@ -36,6 +36,60 @@ class Edge:
 
 
 @dataclass(frozen=True)
+class Requirement:
+    """A property the asset's lineage demands before ``use`` (or any overlapping use) is permitted:
+    the latest evaluation of ``benchmark``/``metric`` on the asked asset must lie within [min, max]."""
+
+    use: str
+    benchmark: str
+    metric: str
+    min: float | None = None
+    max: float | None = None
+
+    def to_json(self) -> dict:
+        d = {"use": self.use, "benchmark": self.benchmark, "metric": self.metric}
+        return d | ({"min": self.min} if self.min is not None else {}) | ({"max": self.max} if self.max is not None else {})
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> "Requirement":
+        return cls(d["use"], d["benchmark"], d["metric"], d.get("min"), d.get("max"))
+
+    def met_by(self, value: float) -> bool:
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+    def text(self) -> str:
+        bounds = " and ".join(x for x in (f">= {self.min:g}" if self.min is not None else "", f"<= {self.max:g}" if self.max is not None else "") if x)
+        return f"{self.benchmark}.{self.metric} {bounds} for {self.use}"
+
+
+@dataclass(frozen=True)
+class Property:
+    """One evaluated property of an asset (a metric of a benchmark run), attached after registration."""
+
+    asset: str
+    benchmark: str
+    version: str  # the benchmark's data+scorer version, e.g. "bbq/1.0"
+    metric: str
+    value: float
+    ci: tuple[float, float] | None = None  # bootstrap 95% interval
+    n: int = 0  # items scored
+    time: str = ""
+    run: str = ""  # the run folder
+    detail: Mapping[str, Any] = field(default_factory=dict, compare=False)  # per-group breakdown, config hash, ...
+
+    def to_json(self) -> dict:
+        return {"asset": self.asset, "benchmark": self.benchmark, "version": self.version, "metric": self.metric,
+                "value": self.value, "ci": list(self.ci) if self.ci else None, "n": self.n, "time": self.time,
+                "run": self.run, "detail": dict(self.detail)}
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> "Property":
+        ci = d.get("ci")
+        return cls(d["asset"], d["benchmark"], d["version"], d["metric"], float(d["value"]), tuple(ci) if ci else None,
+                   int(d.get("n") or 0), d.get("time") or "", d.get("run") or "", dict(d.get("detail") or {}))
+
+
+@dataclass(frozen=True)
 class Asset:
     """One registered asset version and its charter. Immutable: a change is a new version."""
 
@@ -50,6 +104,8 @@ class Asset:
     deny: tuple[str, ...] = ()
     duties: tuple[str, ...] = ()
     derived_from: tuple[Edge, ...] = ()
+    requires: tuple[Requirement, ...] = ()
+    """Properties demanded before some uses are permitted; they propagate downstream like restrictions."""
     notes: Mapping[str, Any] = field(default_factory=dict, compare=False)
     """Free-form provenance kept from importers (source URLs, original free text)."""
     data: Mapping[str, Any] = field(default_factory=dict, compare=False)
@@ -72,7 +128,7 @@ class Asset:
             "derived_from": [{"asset": e.parent, "relation": e.relation} for e in self.derived_from],
             "notes": dict(self.notes),
             "data": dict(self.data),
-        }
+        } | ({"requires": [r.to_json() for r in self.requires]} if self.requires else {})  # absent when empty: older hashes hold
 
     @classmethod
     def from_json(cls, d: Mapping) -> "Asset":
@@ -88,6 +144,7 @@ class Asset:
             deny=tuple(uses.get("deny") or ()),
             duties=tuple(d.get("duties") or ()),
             derived_from=tuple(Edge(d["id"], e["asset"], e["relation"]) for e in d.get("derived_from") or ()),
+            requires=tuple(Requirement.from_json(r) for r in d.get("requires") or ()),
             notes=dict(d.get("notes") or {}),
             data=dict(d.get("data") or {}),
         )
@@ -122,5 +179,16 @@ class Event:
 @dataclass(frozen=True)
 class Withdrawal:
     asset: str
+    reason: str
+    time: str
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """Uses denied to an asset after its registration (its version stays immutable); applied at
+    decision time to it and everything downstream, like a withdrawal."""
+
+    asset: str
+    deny: tuple[str, ...]
     reason: str
     time: str

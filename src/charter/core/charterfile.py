@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import functools
 import re
 from pathlib import Path
 from typing import Any
 
-from charter.core.assets import DUTIES, RELATIONS, Asset, Edge
-from charter.core.files import LineDict, load_document
+from charter.core.assets import DUTIES, RELATIONS, Asset, Edge, Requirement
+from charter.core.files import LineDict, load_document, resource
 from charter.core.ids import KINDS, make_id, parse_id, valid_name, valid_version
 from charter.core.uses import Taxonomy
 from charter.errors import InvalidInput
 
-FIELDS = ("id", "kind", "name", "version", "description", "license", "uses", "duties", "derived_from", "notes", "data")
+FIELDS = ("id", "kind", "name", "version", "description", "license", "uses", "duties", "derived_from", "requires", "notes", "data")
+REQUIRE_FIELDS = ("use", "benchmark", "metric", "min", "max")
 DATA_ROLES = ("text", "allow", "deny", "owner")
 DATA_DEFAULTS = {"text": "text", "allow": "charter_allow", "deny": "charter_deny", "owner": "charter_owner"}
 
@@ -104,10 +106,11 @@ def parse_asset(item: Any, path: str, taxonomy: Taxonomy, index: int | None = No
     if not isinstance(desc, str):
         ctx.fail("'description' must be a string", pre + "description", "quote the text", "description")
     data = _data(item.get("data"), kind, path, ctx, pre)
+    requires = _requires(item.get("requires"), ctx, pre, taxonomy)
     return Asset(
         id=aid, kind=kind, name=name, version=version, description=desc.strip(), data=data,
         licenses=tuple(dict.fromkeys(x for x in licenses if x)),
-        allow=allow, deny=deny, duties=tuple(duties), derived_from=edges,
+        allow=allow, deny=deny, duties=tuple(duties), derived_from=edges, requires=requires,
         notes=_plain(notes),
     )
 
@@ -142,6 +145,51 @@ def _data(value: Any, kind: str, path: str, ctx: _Ctx, pre: str) -> dict:
         "files": [(base / f).as_posix() if not Path(f).is_absolute() else Path(f).as_posix() for f in files],
         "fields": {**DATA_DEFAULTS, **fields},
     }
+
+
+def _requires(value: Any, ctx: _Ctx, pre: str, taxonomy: Taxonomy) -> tuple[Requirement, ...]:
+    """``requires: [{use, benchmark, metric, min and/or max}]``; benchmarks and metrics from resources/benchmarks.yaml."""
+    if value is None:
+        return ()
+    example = "write requires: [{use: employment-decisions, benchmark: bbq, metric: amb_bias_score, max: 0.05}]"
+    if not isinstance(value, list):
+        ctx.fail("'requires' must be a list", pre + "requires", example, "requires")
+    known = benchmark_metrics()
+    out: list[Requirement] = []
+    for i, r in enumerate(value):
+        field = f"{pre}requires[{i}]"
+        if not isinstance(r, dict) or not all(k in r for k in ("use", "benchmark", "metric")):
+            ctx.fail("each requirement needs 'use', 'benchmark' and 'metric'", field, example, "requires")
+        for key in r:
+            if key not in REQUIRE_FIELDS:
+                ctx.fail(f"unknown field {key!r}", f"{field}.{key}", _did_you_mean(key, REQUIRE_FIELDS, f"fields: {', '.join(REQUIRE_FIELDS)}"), key, r)
+        taxonomy.check(str(r["use"]), where=ctx.at("use", r), field=f"{field}.use")
+        bench, metric = str(r["benchmark"]), str(r["metric"])
+        if bench not in known:
+            ctx.fail(f"unknown benchmark {bench!r}", f"{field}.benchmark", _did_you_mean(bench, known, f"benchmarks: {', '.join(known)}"), "benchmark", r)
+        if metric not in known[bench]:
+            ctx.fail(f"{bench} has no metric {metric!r}", f"{field}.metric", _did_you_mean(metric, known[bench], f"{bench} metrics: {', '.join(known[bench])}"), "metric", r)
+        bounds = {}
+        for key in ("min", "max"):
+            v = r.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                ctx.fail(f"'{key}' must be a number", f"{field}.{key}", f"write {key}: 0.05", key, r)
+            bounds[key] = float(v) if v is not None else None
+        if bounds["min"] is None and bounds["max"] is None:
+            ctx.fail("a requirement needs a bound", field, "add min: and/or max:", "requires")
+        if bounds["min"] is not None and bounds["max"] is not None and bounds["min"] > bounds["max"]:
+            ctx.fail("min is above max", field, "swap them", "min", r)
+        req = Requirement(str(r["use"]), bench, metric, bounds["min"], bounds["max"])
+        if req not in out:
+            out.append(req)
+    return tuple(out)
+
+
+@functools.cache
+def benchmark_metrics() -> dict[str, tuple[str, ...]]:
+    """The benchmarks charter.evals runs and their metrics (data: resources/benchmarks.yaml)."""
+    doc = load_document(resource("benchmarks.yaml"))
+    return {str(b): tuple(map(str, d["metrics"])) for b, d in doc["benchmarks"].items()}
 
 
 def _identity(item: dict, ctx: _Ctx, pre: str) -> tuple[str, str, str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Mapping, NamedTuple, Sequence
 
-from charter.core.assets import Asset, Withdrawal
+from charter.core.assets import Asset, Requirement, Restriction, Withdrawal
 
 
 class Terms(NamedTuple):
@@ -28,18 +28,21 @@ class Terms(NamedTuple):
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
     duties: tuple[str, ...] = ()
+    requires: tuple[Requirement, ...] = ()
 
     @classmethod
     def of(cls, a: Asset) -> "Terms":
-        return cls(a.id, a.licenses, a.allow, a.deny, a.duties)
+        return cls(a.id, a.licenses, a.allow, a.deny, a.duties, a.requires)
 
 
 class Upstream(NamedTuple):
-    """One member of E: its terms, the path from the asked asset to it, and its withdrawal."""
+    """One member of E: its terms, the path from the asked asset to it, its withdrawal and the
+    restrictions added since its registration (both applied at decision time)."""
 
     asset: Terms | Asset
     path: tuple[str, ...]
     withdrawal: Withdrawal | None = None
+    restrictions: tuple[Restriction, ...] = ()
 
 
 Lineage = tuple[Upstream, ...]
@@ -74,17 +77,21 @@ def dumps(lineage: Lineage) -> str:
     for u in lineage:
         t = u.asset
         prev = index[u.path[-2]] if len(u.path) > 1 else -1
-        rows.append([t.id, prev, list(t.licenses), list(t.allow), list(t.deny), list(t.duties)])
+        row = [t.id, prev, list(t.licenses), list(t.allow), list(t.deny), list(t.duties)]
+        if t.requires:  # a seventh column only when present, so older registries load unchanged
+            row.append([r.to_json() for r in t.requires])
+        rows.append(row)
     return json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
 
 
 def loads(text: str) -> Lineage:
     out: list[Upstream] = []
     paths: list[tuple[str, ...]] = []
-    for aid, prev, lic, allow, deny, duties in json.loads(text):
+    for aid, prev, lic, allow, deny, duties, *req in json.loads(text):
         path = (*paths[prev], aid) if prev >= 0 else (aid,)
         paths.append(path)
-        out.append(Upstream(Terms(aid, tuple(lic), tuple(allow), tuple(deny), tuple(duties)), path, None))
+        requires = tuple(Requirement.from_json(r) for r in req[0]) if req else ()
+        out.append(Upstream(Terms(aid, tuple(lic), tuple(allow), tuple(deny), tuple(duties), requires), path, None))
     return tuple(out)
 
 

@@ -22,7 +22,7 @@ import hashlib
 import json
 import os
 import shutil
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -89,6 +89,12 @@ def curate(reg: Registry, cfg: CurateConfig, progress: Progress | None = None) -
             raise InvalidInput(f"{a.id} is not a dataset with data files", hint="curate datasets whose charter has data: [files]", field="SOURCE")
     owners = reg.store.owner_withdrawals()
     plan = [_plan_source(reg, a, uses, cfg) for a in assets]
+    con = duckdb.connect()
+    predicate = compile_predicate(uses, reg.taxonomy, sorted(owners), cfg.min_chars)
+    shards = _open_all(con, reg, plan, cfg, predicate)  # validates everything before any output is written
+    for p in plan:
+        for f in p["files"]:
+            f["sha256"] = f["sha256"].result()
     config = {
         "uses": list(uses),
         "sources": [{"asset": p["asset"], "files": [{"path": f["path"], "sha256": f["sha256"]} for f in p["files"]]} for p in plan],
@@ -104,13 +110,11 @@ def curate(reg: Registry, cfg: CurateConfig, progress: Progress | None = None) -
     if done is not None:
         return Result(reg.get(asset_id) if reg.store.get(asset_id) else _register(reg, done, uses, out), done, out / MANIFEST, already_done=True)
 
-    con = duckdb.connect()
-    predicate = compile_predicate(uses, reg.taxonomy, sorted(owners), cfg.min_chars)
-    shards = _open_all(con, reg, plan, cfg, predicate)  # validates everything before any output is written
     _stake(out, config_hash, asset_id)
     stage = out / STATE / "stage"
     stage.mkdir(parents=True, exist_ok=True)
     resumed = 0
+    staged_hashes: dict[Path, Future] = {}
     for i, (p, shard, excluded) in enumerate(shards):
         target = stage / f"part-{i:05d}.parquet"
         marker = stage / f"part-{i:05d}.json"
@@ -120,11 +124,12 @@ def curate(reg: Registry, cfg: CurateConfig, progress: Progress | None = None) -
             continue
         tick = progress.start(shard.path.name, shard.rows)
         counts = _select(con, shard, predicate, p["asset"], target, excluded)
+        staged_hashes[target] = _HASHER.submit(_sha256, target)  # overlaps the next shard's COPY
         tick(shard.rows)
         counts["skipped"] = shard.skipped
         _atomic_write(marker, json.dumps(counts))
         p["shard_counts"].append(counts)
-    dropped, outputs = _finish(con, out, len(shards), cfg, progress)
+    dropped, outputs = _finish(con, out, len(shards), cfg, progress, staged_hashes)
     manifest = _manifest(asset_id, config, config_hash, plan, dropped, outputs)
     _atomic_write(out / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
     shutil.rmtree(stage, ignore_errors=True)
@@ -146,7 +151,8 @@ def _check_options(cfg: CurateConfig) -> None:
 def _plan_source(reg: Registry, a: Asset, uses: tuple[str, ...], cfg: CurateConfig) -> dict:
     decision = reg.can(a.id, uses)  # recorded in the event log, like every decision
     paths = files_of(a)
-    files = [{"path": str(f), "sha256": h, "format": FORMATS[f.suffix]} for f, h in zip(paths, _sha256_all(paths))]
+    # hashed in background threads (hashlib releases the GIL) while DuckDB validates and counts
+    files = [{"path": str(f), "sha256": _HASHER.submit(_sha256, f), "format": FORMATS[f.suffix]} for f in paths]
     return {"asset": a.id, "fields": fields_of(a, cfg.text_field), "decision": decision, "files": files, "shard_counts": []}
 
 
@@ -158,12 +164,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _sha256_all(paths: list[Path]) -> list[str]:
-    """The files' hashes, in order; several files at once (hashlib releases the GIL)."""
-    if len(paths) < 2:
-        return [_sha256(p) for p in paths]
-    with ThreadPoolExecutor(max_workers=min(len(paths), os.cpu_count() or 1, 8)) as pool:
-        return list(pool.map(_sha256, paths))
+_HASHER = ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 4), thread_name_prefix="charter-sha256")
 
 
 def _claim(out: Path, config_hash: str, asset_id: str) -> dict | None:
@@ -243,7 +244,7 @@ def _esc(s: str) -> str:
     return s.replace("'", "''")
 
 
-def _finish(con, out: Path, n: int, cfg: CurateConfig, progress: Progress) -> tuple[dict, list[dict]]:
+def _finish(con, out: Path, n: int, cfg: CurateConfig, progress: Progress, staged_hashes: dict) -> tuple[dict, list[dict]]:
     """Dedup and cap the staged rows in curation order; write the final shards. Returns ({reason: n}, outputs)."""
     stage = out / STATE / "stage"
     staged = [stage / f"part-{i:05d}.parquet" for i in range(n)]
@@ -267,7 +268,7 @@ def _finish(con, out: Path, n: int, cfg: CurateConfig, progress: Progress) -> tu
                 (SELECT f, source_row, row_number() OVER (ORDER BY f, source_row) AS k FROM staged ANTI JOIN dropped USING (f, source_row))
                 WHERE k > {int(cfg.max_records)}""")
         dropped = dict(con.execute("SELECT reason, count(*) FROM dropped GROUP BY reason").fetchall())
-    outputs = []
+    outputs, hashes = [], []
     for i, src in enumerate(staged):
         final = out / f"part-{i:05d}.parquet"
         if dropped:
@@ -276,6 +277,7 @@ def _finish(con, out: Path, n: int, cfg: CurateConfig, progress: Progress) -> tu
                 WHERE NOT EXISTS (SELECT 1 FROM dropped d WHERE d.f = s.filename AND d.source_row = s.source_row)
                 ORDER BY source_row) TO '{_esc(str(tmp))}' (FORMAT parquet)""")
             os.replace(tmp, final)
+            hashes.append(_HASHER.submit(_sha256, final))
         else:  # nothing to drop: the staged shard is the output. Linked, not moved: if this run is
             # interrupted here, the rerun resumes from the staged shards, so they must all stay.
             tmp = final.with_suffix(".tmp")
@@ -285,9 +287,10 @@ def _finish(con, out: Path, n: int, cfg: CurateConfig, progress: Progress) -> tu
             except OSError:
                 shutil.copyfile(src, tmp)
             os.replace(tmp, final)
+            hashes.append(staged_hashes.get(src) or _HASHER.submit(_sha256, final))  # same bytes as the staged shard
         records = con.execute(f"SELECT count(*) FROM read_parquet('{_esc(str(final))}')").fetchall()[0][0]
         outputs.append((final, records))
-    return dropped, [{"path": f.name, "sha256": h, "records": r} for (f, r), h in zip(outputs, _sha256_all([f for f, _ in outputs]))]
+    return dropped, [{"path": f.name, "sha256": h.result(), "records": r} for (f, r), h in zip(outputs, hashes)]
 
 
 def _manifest(asset_id: str, config: dict, config_hash: str, plan: list[dict], dropped: dict, outputs: list[dict]) -> dict:

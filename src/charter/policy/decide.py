@@ -7,6 +7,10 @@ Denied if some e in E
   - allows only some uses of facet f (own allow list, or a licence's) and the
     request declares no use in f                                     (``undeclared-facet``)
     or declares a use in f that none of those allow entries covers   (``allow-only``)
+  - requires a property for a use overlapping a requested one, and the asked asset
+    has no evaluation of it                                          (``property-missing``)
+    or its latest evaluation lies outside the bounds                 (``property-unmet``)
+Restrictions added after registration count as deny lists (source ``restriction``).
 Otherwise allowed. Every reason is listed, each with the path from the asked asset.
 An asset's own allow list and each of its licences constrain separately, so the most
 restrictive wins.
@@ -15,13 +19,14 @@ restrictive wins.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Mapping, Sequence
 
+from charter.core.assets import Property
 from charter.core.lineage import Upstream
 from charter.core.uses import Taxonomy
 from charter.policy.licenses import LicenseTable
 
-RULES = ("withdrawn", "deny", "undeclared-facet", "allow-only")
+RULES = ("withdrawn", "deny", "undeclared-facet", "allow-only", "property-missing", "property-unmet")
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ class Reason:
     asset: str  # the asset that imposes the rule
     rule: str  # one of RULES
     use: str | None  # the requested use it blocks (a facet id for undeclared-facet; None for withdrawn)
-    source: str  # "uses.deny", "uses.allow", "license:<id>" or "withdrawal"
+    source: str  # "uses.deny", "uses.allow", "license:<id>", "withdrawal", "restriction" or "requires"
     path: tuple[str, ...]  # asked asset ... imposing asset
     entries: tuple[str, ...] = ()  # the deny entry, or the allow entries of the facet
     detail: str = ""  # human sentence
@@ -68,8 +73,10 @@ class Decision:
         }
 
 
-def decide(request: Request, lineage: Sequence[Upstream], taxonomy: Taxonomy, licenses: LicenseTable) -> Decision:
-    """Decide ``request`` given E (``lineage``, the asked asset first). Pure."""
+def decide(request: Request, lineage: Sequence[Upstream], taxonomy: Taxonomy, licenses: LicenseTable,
+           properties: Mapping[tuple[str, str], Property] | None = None) -> Decision:
+    """Decide ``request`` given E (``lineage``, the asked asset first) and the asked asset's latest
+    evaluated properties by (benchmark, metric). Pure."""
     uses = tuple(dict.fromkeys(request.uses))
     reasons: list[Reason] = []
     for up in lineage:
@@ -88,16 +95,37 @@ def decide(request: Request, lineage: Sequence[Upstream], taxonomy: Taxonomy, li
         for lic in lics:
             if lic.allow:
                 _allow_only(reasons, up, lic.source, lic.allow, uses, taxonomy)
+        for r in up.restrictions:
+            if not taxonomy.reach(r.deny).isdisjoint(uses):
+                _deny(reasons, up, "restriction", r.deny, uses, taxonomy, f": {r.reason}")
+        if a.requires:
+            _requires(reasons, up, uses, taxonomy, properties or {})
     return Decision(request.asset, uses, not reasons, tuple(reasons))
 
 
-def _deny(out: list[Reason], up: Upstream, source: str, denies: tuple[str, ...], uses: tuple[str, ...], tax: Taxonomy) -> None:
+def _deny(out: list[Reason], up: Upstream, source: str, denies: tuple[str, ...], uses: tuple[str, ...], tax: Taxonomy, why: str = "") -> None:
     aid = up.asset.id
     for d in denies:
         hits = tax.overlapping[d]
         for u in uses:
             if u in hits:
-                out.append(Reason(aid, "deny", u, source, up.path, (d,), f"{aid} denies {d} ({source})"))
+                out.append(Reason(aid, "deny", u, source, up.path, (d,), f"{aid} denies {d} ({source}{why})"))
+
+
+def _requires(out: list[Reason], up: Upstream, uses: tuple[str, ...], tax: Taxonomy, props: Mapping[tuple[str, str], Property]) -> None:
+    aid, asked = up.asset.id, up.path[0]
+    for req in up.asset.requires:
+        hits = tax.overlapping[req.use]
+        for u in uses:
+            if u not in hits:
+                continue
+            p = props.get((req.benchmark, req.metric))
+            if p is None:
+                out.append(Reason(aid, "property-missing", u, "requires", up.path, (req.text(),),
+                                  f"{aid} requires {req.text()}; {asked} has no {req.benchmark} evaluation of {req.metric}"))
+            elif not req.met_by(p.value):
+                out.append(Reason(aid, "property-unmet", u, "requires", up.path, (req.text(),),
+                                  f"{aid} requires {req.text()}; {asked} has {req.metric} = {p.value:.4g} ({p.version}, {p.time[:10]})"))
 
 
 def _allow_only(out: list[Reason], up: Upstream, source: str, allowed: tuple[str, ...], uses: tuple[str, ...], tax: Taxonomy) -> None:

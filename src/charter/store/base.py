@@ -12,10 +12,13 @@ Invariants every backend keeps (tests/store/test_contract.py checks them):
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
 from abc import ABC, abstractmethod
+from dataclasses import replace
 from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
-from charter.core.assets import Asset, Edge, Event, Withdrawal
+from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withdrawal
 from charter.core.lineage import Lineage, compile_lineage
 from charter.errors import Conflict, InvalidInput, LineageCycle, NotFound
 
@@ -74,7 +77,7 @@ class Store(ABC):
 
     @abstractmethod
     def withdrawals_version(self) -> object:
-        """A value that changes whenever withdrawals may have changed, in any process."""
+        """A value that changes whenever withdrawals, restrictions or properties may have changed, in any process."""
 
     @abstractmethod
     def events(self, after: int = 0, type: str | None = None, asset: str | None = None, limit: int | None = None) -> list[Event]: ...
@@ -173,6 +176,105 @@ class Store(ABC):
         self._write_withdrawal(w)
         return w
 
+    # --- after registration: restrictions and evaluated properties ------------------------------
+    @abstractmethod
+    def restrictions(self) -> dict[str, tuple[Restriction, ...]]:
+        """Uses denied to assets after registration: asset id -> its restrictions, oldest first."""
+
+    @abstractmethod
+    def _write_restriction(self, r: Restriction) -> None:
+        """Atomically store the restriction and its ``restrict`` event."""
+
+    @abstractmethod
+    def properties(self, asset: str) -> list[Property]:
+        """Every property attached to the asset, oldest first."""
+
+    @abstractmethod
+    def _write_properties(self, props: Sequence[Property]) -> None:
+        """Atomically store the properties and one ``evaluate`` event per asset and benchmark."""
+
+    def restrict(self, asset: str, deny: Sequence[str], reason: str) -> Restriction:
+        self.require(asset)
+        if not reason.strip():
+            raise InvalidInput("a restriction needs a reason", hint="pass --reason TEXT")
+        if not deny:
+            raise InvalidInput("a restriction needs at least one use to deny", hint="pass --deny USE")
+        r = Restriction(asset, tuple(dict.fromkeys(deny)), reason.strip(), now())
+        self._write_restriction(r)
+        return r
+
+    def attach(self, props: Sequence[Property]) -> list[Property]:
+        """Attach evaluated properties (stamped now unless they carry a time)."""
+        for p in props:
+            self.require(p.asset)
+        t = now()
+        props = [p if p.time else replace(p, time=t) for p in props]
+        if props:
+            self._write_properties(props)
+        return props
+
+    # --- the gateway (charter.serve): API keys, stored hashed, and the hash-chained audit log ---
+    @abstractmethod
+    def _write_api_key(self, key: "ApiKey") -> None:
+        """Store a new key record (its hash, never the key)."""
+
+    @abstractmethod
+    def _write_key_revocation(self, key_id: str, time: str) -> None:
+        """Mark a key revoked (the only change a key record ever gets)."""
+
+    @abstractmethod
+    def api_key(self, key_hash: str) -> "ApiKey | None":
+        """The key record whose hash is ``key_hash`` (revoked ones included), or None."""
+
+    @abstractmethod
+    def api_keys(self, application: str | None = None) -> list["ApiKey"]:
+        """Key records in creation order, optionally of one application."""
+
+    @abstractmethod
+    def api_keys_version(self) -> object:
+        """A value that changes whenever a key is added or revoked, in any process."""
+
+    @abstractmethod
+    def _append_audit(self, record: str) -> "AuditEntry":
+        """In one atomic write: read the last entry's hash and append ``record`` (canonical JSON)
+        as the next entry, its hash ``chain_hash(prev, record)`` (``GENESIS`` for the first)."""
+
+    @abstractmethod
+    def audit_entries(self, after: int = 0, limit: int | None = None) -> list["AuditEntry"]:
+        """Audit entries with seq > ``after``, in seq order."""
+
+    def add_api_key(self, application: str, key_id: str, key_hash: str) -> "ApiKey":
+        a = self.require(application)
+        if a.kind != "application":
+            raise InvalidInput(f"{application} is a {a.kind}, not an application", hint="keys belong to applications: `charter app add` one first")
+        k = ApiKey(key_id, key_hash, application, now(), None)
+        self._write_api_key(k)
+        return k
+
+    def revoke_api_key(self, key_id: str) -> "ApiKey":
+        k = next((k for k in self.api_keys() if k.key_id == key_id), None)
+        if k is None:
+            raise NotFound(f"no API key {key_id!r}", hint="`charter app keys APP` lists an application's keys")
+        if k.revoked:
+            raise Conflict(f"key {key_id} was already revoked at {k.revoked}", hint="nothing to do")
+        t = now()
+        self._write_key_revocation(key_id, t)
+        return k._replace(revoked=t)
+
+    def append_audit(self, record: Mapping) -> "AuditEntry":
+        """Append one record (a JSON object) to the audit log, chained to the one before."""
+        return self._append_audit(audit_json(record))
+
+
+def _evaluate_events(props: Sequence[Property]) -> dict[tuple[str, str], dict]:
+    """One ``evaluate`` event per (asset, time): its benchmarks, versions, runs and metric values."""
+    out: dict[tuple[str, str], dict] = {}
+    for p in props:
+        e = out.setdefault((p.asset, p.time), {"benchmarks": {}})
+        b = e["benchmarks"].setdefault(p.benchmark, {"version": p.version, "run": p.run, "metrics": {}})
+        b["metrics"][p.metric] = p.value
+    return out
+
 
 def withdraw_owners(store: "Store", owners: Sequence[str], reason: str) -> tuple[list[Withdrawal], list[str]]:
     """Record that these data contributors withdrew consent. Returns (new, already withdrawn)."""
@@ -240,3 +342,43 @@ def _missing_hint(store: "Store", asset: str) -> str:
         if close:
             return f"did you mean {close[0]!r}?"
     return "`charter ls` lists registered assets"
+
+
+# --- the gateway's records (charter.serve) -------------------------------------------------------
+
+GENESIS = "0" * 64  # the "previous hash" of the first audit entry
+
+
+class ApiKey(NamedTuple):
+    """An application's API key, as stored: an id (shown, logged) and the key's sha256 (never the key)."""
+
+    key_id: str
+    hash: str
+    application: str
+    created: str
+    revoked: str | None
+
+
+class AuditEntry(NamedTuple):
+    """One entry of the audit log. ``record`` is the canonical JSON text that was hashed:
+    ``hash == chain_hash(prev, record)`` and ``prev`` is the previous entry's hash."""
+
+    seq: int
+    record: str
+    prev: str
+    hash: str
+
+    @property
+    def data(self) -> dict:
+        return json.loads(self.record)
+
+
+def audit_json(record: Mapping) -> str:
+    """The canonical JSON text of an audit record: sorted keys, no whitespace, ASCII (so any text,
+    even a lone surrogate from a client, stores and hashes the same in every backend)."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def chain_hash(prev: str, record: str) -> str:
+    """sha256 of the previous entry's hash followed by this entry's canonical JSON, in hex."""
+    return hashlib.sha256((prev + record).encode()).hexdigest()

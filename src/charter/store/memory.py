@@ -6,9 +6,10 @@ import copy
 import json
 from typing import Iterable, Iterator, Mapping, Sequence
 
-from charter.core.assets import Asset, Edge, Event, Withdrawal
+from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withdrawal
 from charter.core.lineage import Lineage, closure
-from charter.store.base import Store, now
+from charter.errors import Conflict
+from charter.store.base import GENESIS, ApiKey, AuditEntry, Store, _evaluate_events, chain_hash, now
 
 
 class MemoryStore(Store):
@@ -21,6 +22,8 @@ class MemoryStore(Store):
         self._withdrawals: dict[str, Withdrawal] = {}
         self._owner_withdrawals: dict[str, Withdrawal] = {}
         self._events: list[Event] = []
+        self._restrictions: dict[str, list[Restriction]] = {}
+        self._properties: dict[str, list[Property]] = {}
 
     def get_many(self, ids: Iterable[str]) -> dict[str, Asset]:
         return {i: self._assets[i] for i in ids if i in self._assets}
@@ -52,7 +55,7 @@ class MemoryStore(Store):
         return dict(self._withdrawals)
 
     def withdrawals_version(self) -> object:
-        return len(self._withdrawals), len(self._owner_withdrawals)
+        return len(self._withdrawals), len(self._owner_withdrawals), sum(map(len, self._restrictions.values())), sum(map(len, self._properties.values()))
 
     def owner_withdrawals(self) -> dict[str, Withdrawal]:
         return dict(self._owner_withdrawals)
@@ -93,3 +96,62 @@ class MemoryStore(Store):
     def _write_withdrawal(self, w: Withdrawal) -> None:
         self._withdrawals[w.asset] = w
         self.log("withdraw", w.asset, {"reason": w.reason})
+
+    # --- after registration: restrictions and evaluated properties ------------------------------
+    def restrictions(self) -> dict[str, tuple[Restriction, ...]]:
+        return {a: tuple(rs) for a, rs in self._restrictions.items()}
+
+    def _write_restriction(self, r: Restriction) -> None:
+        self._restrictions.setdefault(r.asset, []).append(r)
+        self.log("restrict", r.asset, {"deny": list(r.deny), "reason": r.reason})
+
+    def properties(self, asset: str) -> list[Property]:
+        return list(self._properties.get(asset, []))
+
+    def _write_properties(self, props: Sequence[Property]) -> None:
+        events = _evaluate_events(props)
+        for p in props:
+            json.dumps(p.to_json(), allow_nan=False)  # the only step that can fail; all before writing
+        for p in props:
+            self._properties.setdefault(p.asset, []).append(p)
+        for (a, _), e in events.items():
+            self.log("evaluate", a, e)
+
+    # --- the gateway: API keys and the hash-chained audit log --------------------------------
+    def _gateway(self) -> tuple[dict[str, ApiKey], list[AuditEntry]]:
+        if not hasattr(self, "_keys"):
+            self._keys: dict[str, ApiKey] = {}  # key_id -> record, in creation order
+            self._audit: list[AuditEntry] = []
+        return self._keys, self._audit
+
+    def _write_api_key(self, key: ApiKey) -> None:
+        keys, _ = self._gateway()
+        if key.key_id in keys or any(k.hash == key.hash for k in keys.values()):
+            raise Conflict(f"API key {key.key_id} already exists", hint="make a new key")
+        keys[key.key_id] = key
+
+    def _write_key_revocation(self, key_id: str, time: str) -> None:
+        keys, _ = self._gateway()
+        if keys[key_id].revoked is None:
+            keys[key_id] = keys[key_id]._replace(revoked=time)
+
+    def api_key(self, key_hash: str) -> ApiKey | None:
+        return next((k for k in self._gateway()[0].values() if k.hash == key_hash), None)
+
+    def api_keys(self, application: str | None = None) -> list[ApiKey]:
+        return [k for k in self._gateway()[0].values() if application is None or k.application == application]
+
+    def api_keys_version(self) -> object:
+        keys = self._gateway()[0]
+        return len(keys), sum(k.revoked is not None for k in keys.values())
+
+    def _append_audit(self, record: str) -> AuditEntry:
+        audit = self._gateway()[1]
+        prev = audit[-1].hash if audit else GENESIS
+        e = AuditEntry(len(audit) + 1, record, prev, chain_hash(prev, record))
+        audit.append(e)
+        return e
+
+    def audit_entries(self, after: int = 0, limit: int | None = None) -> list[AuditEntry]:
+        out = [e for e in self._gateway()[1] if e.seq > after]
+        return out[:limit] if limit else out

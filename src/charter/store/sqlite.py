@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from charter.core import lineage as lineage_mod
-from charter.core.assets import Asset, Edge, Event, Withdrawal
+from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withdrawal
 from charter.core.lineage import Lineage, closure
 from charter.errors import StoreError
-from charter.store.base import Hop, Store, now
+from charter.store.base import GENESIS, ApiKey, AuditEntry, Hop, Store, _evaluate_events, chain_hash, now
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: restrictions, properties (evaluations), api_keys and audit (the gateway); every statement is IF NOT EXISTS, so 1 upgrades in place
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS assets(
   rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, name TEXT NOT NULL,
@@ -58,6 +58,33 @@ CREATE TRIGGER IF NOT EXISTS assets_immutable BEFORE UPDATE ON assets
   BEGIN SELECT RAISE(ABORT, 'registered asset versions are immutable'); END;
 CREATE TRIGGER IF NOT EXISTS lineage_immutable BEFORE UPDATE ON lineage
   BEGIN SELECT RAISE(ABORT, 'compiled lineage is immutable'); END;
+CREATE TABLE IF NOT EXISTS restrictions(
+  seq INTEGER PRIMARY KEY, asset TEXT NOT NULL, deny TEXT NOT NULL, reason TEXT NOT NULL, time TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS restrictions_append_only_u BEFORE UPDATE ON restrictions
+  BEGIN SELECT RAISE(ABORT, 'restrictions are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS restrictions_append_only_d BEFORE DELETE ON restrictions
+  BEGIN SELECT RAISE(ABORT, 'restrictions are append-only'); END;
+CREATE TABLE IF NOT EXISTS properties(
+  seq INTEGER PRIMARY KEY, asset TEXT NOT NULL, benchmark TEXT NOT NULL, metric TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS properties_asset ON properties(asset);
+CREATE TRIGGER IF NOT EXISTS properties_append_only_u BEFORE UPDATE ON properties
+  BEGIN SELECT RAISE(ABORT, 'evaluated properties are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS properties_append_only_d BEFORE DELETE ON properties
+  BEGIN SELECT RAISE(ABORT, 'evaluated properties are append-only'); END;
+CREATE TABLE IF NOT EXISTS api_keys(
+  key_id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, application TEXT NOT NULL, created TEXT NOT NULL, revoked TEXT);
+CREATE TRIGGER IF NOT EXISTS api_keys_fixed BEFORE UPDATE OF key_id, hash, application, created ON api_keys
+  BEGIN SELECT RAISE(ABORT, 'an API key record only changes when it is revoked'); END;
+CREATE TRIGGER IF NOT EXISTS api_keys_revoked_once BEFORE UPDATE OF revoked ON api_keys WHEN OLD.revoked IS NOT NULL
+  BEGIN SELECT RAISE(ABORT, 'a revoked API key stays revoked'); END;
+CREATE TRIGGER IF NOT EXISTS api_keys_kept BEFORE DELETE ON api_keys
+  BEGIN SELECT RAISE(ABORT, 'API keys are revoked, not deleted'); END;
+CREATE TABLE IF NOT EXISTS audit(
+  seq INTEGER PRIMARY KEY, record TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS audit_append_only_u BEFORE UPDATE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_append_only_d BEFORE DELETE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
 
 CACHE_KIB = 65536  # SQLite page cache per connection (the default, 2 MiB, thrashes on large registries)
@@ -240,6 +267,79 @@ class SQLiteStore(Store):
             self.db.execute("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
                             (w.time, "withdraw", w.asset, json.dumps({"reason": w.reason})))
         self._own_writes += 1
+
+    # --- after registration: restrictions and evaluated properties ------------------------------
+    def restrictions(self) -> dict[str, tuple[Restriction, ...]]:
+        out: dict[str, list[Restriction]] = {}
+        for a, d, r, t in self.db.execute("SELECT asset, deny, reason, time FROM restrictions ORDER BY seq"):
+            out.setdefault(a, []).append(Restriction(a, tuple(json.loads(d)), r, t))
+        return {a: tuple(rs) for a, rs in out.items()}
+
+    def _write_restriction(self, r: Restriction) -> None:
+        with self._tx():
+            self.db.execute("INSERT INTO restrictions(asset, deny, reason, time) VALUES (?,?,?,?)", (r.asset, json.dumps(list(r.deny)), r.reason, r.time))
+            self.db.execute("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
+                            (r.time, "restrict", r.asset, json.dumps({"deny": list(r.deny), "reason": r.reason})))
+        self._own_writes += 1
+
+    def properties(self, asset: str) -> list[Property]:
+        return [Property.from_json(json.loads(d)) for (d,) in self.db.execute("SELECT doc FROM properties WHERE asset=? ORDER BY seq", (asset,))]
+
+    def _write_properties(self, props: Sequence[Property]) -> None:
+        docs = [json.dumps(p.to_json(), sort_keys=True, allow_nan=False) for p in props]  # may fail: before writing
+        with self._tx():
+            self.db.executemany("INSERT INTO properties(asset, benchmark, metric, doc) VALUES (?,?,?,?)",
+                                ((p.asset, p.benchmark, p.metric, d) for p, d in zip(props, docs)))
+            self.db.executemany("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
+                                ((t, "evaluate", a, json.dumps(e, sort_keys=True)) for (a, t), e in _evaluate_events(props).items()))
+        self._own_writes += 1
+
+    # --- the gateway: API keys and the hash-chained audit log --------------------------------
+    _keys_seen: tuple = (None, None)  # (data_version, key-table signature) last read by api_keys_version
+    _own_key_writes = 0
+
+    def _write_api_key(self, key: ApiKey) -> None:
+        self.db.execute("INSERT INTO api_keys VALUES (?,?,?,?,?)", tuple(key))
+        self._own_key_writes += 1
+
+    def _write_key_revocation(self, key_id: str, time: str) -> None:
+        self.db.execute("UPDATE api_keys SET revoked=? WHERE key_id=? AND revoked IS NULL", (time, key_id))
+        self._own_key_writes += 1
+
+    def api_key(self, key_hash: str) -> ApiKey | None:
+        row = self.db.execute("SELECT key_id, hash, application, created, revoked FROM api_keys WHERE hash=?", (key_hash,)).fetchone()
+        return ApiKey(*row) if row else None
+
+    def api_keys(self, application: str | None = None) -> list[ApiKey]:
+        q, args = "SELECT key_id, hash, application, created, revoked FROM api_keys", ()
+        if application is not None:
+            q, args = q + " WHERE application=?", (application,)
+        return [ApiKey(*r) for r in self.db.execute(q + " ORDER BY rowid", args)]
+
+    def api_keys_version(self) -> object:
+        # data_version moves with any other connection's commit (audit appends of other server
+        # processes included); the key table's signature is re-read only then.
+        dv = self.db.execute("PRAGMA data_version").fetchone()[0]
+        if dv != self._keys_seen[0]:
+            sig = self.db.execute("SELECT count(*), count(revoked), max(rowid) FROM api_keys").fetchone()
+            self._keys_seen = (dv, sig)
+        return self._keys_seen[1], self._own_key_writes
+
+    def _append_audit(self, record: str) -> AuditEntry:
+        # BEGIN IMMEDIATE takes the write lock first, so the last hash read is still the last one
+        # when the entry is written, whichever process appends next.
+        with self._tx():
+            row = self.db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+            h = chain_hash(prev, record)
+            self.db.execute("INSERT INTO audit VALUES (?,?,?,?)", (seq, record, prev, h))
+        return AuditEntry(seq, record, prev, h)
+
+    def audit_entries(self, after: int = 0, limit: int | None = None) -> list[AuditEntry]:
+        q = "SELECT seq, record, prev, hash FROM audit WHERE seq>? ORDER BY seq"
+        if limit:
+            q += f" LIMIT {int(limit)}"
+        return [AuditEntry(*r) for r in self.db.execute(q, (after,))]
 
 
 def _statements(script: str) -> list[str]:
