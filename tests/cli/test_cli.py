@@ -215,3 +215,60 @@ def test_console_script_installed(tmp_path):
     exe = Path(sys.executable).parent / "charter"
     r = subprocess.run([str(exe), "can", "model/x@1", "inference", "--registry", str(tmp_path / "no.db")], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.startswith("charter: error:")
+
+
+def test_restrict_reaches_downstream_and_shows(reg, capsys):
+    code, d, _ = run(capsys, "can", "application/helpdesk-bot@1", "inference", "conversational-agent", "--json", "--registry", reg)
+    assert code == 0
+    code, d, _ = run(capsys, "restrict", "model/foundation-lm@1", "--deny", "conversational-agent", "--reason", "publisher's new terms",
+                     "--json", "--registry", reg)
+    assert code == 0 and d["deny"] == ["conversational-agent"] and d["reason"] == "publisher's new terms"
+    assert [x["id"] for x in d["affected"]] == ["model/support-assistant@1", "application/helpdesk-bot@1"]
+    code, d, _ = run(capsys, "can", "application/helpdesk-bot@1", "inference", "conversational-agent", "--json", "--registry", reg)
+    assert code == 3
+    assert [(r["rule"], r["asset"], r["source"], r["path"]) for r in d["reasons"]] == [
+        ("deny", "model/foundation-lm@1", "restriction", ["application/helpdesk-bot@1", "model/support-assistant@1", "model/foundation-lm@1"])]
+    assert "publisher's new terms" in d["reasons"][0]["detail"]
+    code, d, _ = run(capsys, "show", "application/helpdesk-bot@1", "--json", "--registry", reg)
+    assert {"use": "conversational-agent", "source": "restriction", "asset": "model/foundation-lm@1"}.items() <= \
+        next(x for x in d["effective"]["deny"] if x["source"] == "restriction").items()
+    code, _, err = run(capsys, "restrict", "model/foundation-lm@1", "--deny", "face-recognitoin", "--reason", "x", "--registry", reg)
+    assert code == 1 and "face-recognition" in err  # did you mean
+
+
+def test_requirement_in_a_charter_file_and_show(tmp_path, capsys):
+    from charter.core.assets import Property
+    from charter.registry import Registry
+
+    db = str(tmp_path / "r.db")
+    f = tmp_path / "m.yaml"
+    f.write_text("id: model/m@1\nlicense: Apache-2.0\n"
+                 "requires: [{use: employment-decisions, benchmark: bbq, metric: amb_bias_score, max: 0.05}]\n")
+    assert run(capsys, "add", str(f), "--registry", db)[0] == 0
+    code, d, _ = run(capsys, "can", "model/m@1", "inference", "employment-decisions", "--json", "--registry", db)
+    assert code == 3 and [r["rule"] for r in d["reasons"]] == ["property-missing"]
+    r = Registry.open(db)
+    r.attach([Property("model/m@1", "bbq", "bbq/1.0", "amb_bias_score", 0.02, (0.0, 0.04), 300, run="runs/x")])
+    r.close()
+    code, d, _ = run(capsys, "can", "model/m@1", "inference", "employment-decisions", "--json", "--registry", db)
+    assert code == 0
+    code, d, _ = run(capsys, "show", "model/m@1", "--json", "--registry", db)
+    assert d["effective"]["requires"][0]["status"] == "met" and d["properties"][0]["ci"] == [0.0, 0.04]
+    code, out, _ = run(capsys, "show", "model/m@1", "--registry", db)
+    assert "bbq.amb_bias_score <= 0.05 for employment-decisions: met = 0.02" in out
+    assert "95% CI [0, 0.04]" in out and "bbq/1.0" in out
+
+
+@pytest.mark.parametrize("req, needle", [
+    ("[{use: employment-decisions, benchmark: bqq, metric: acc, max: 1}]", "did you mean 'bbq'"),
+    ("[{use: employment-decisions, benchmark: bbq, metric: amb_bias, max: 1}]", "amb_bias_score"),
+    ("[{use: employment-decisions, benchmark: bbq, metric: acc}]", "needs a bound"),
+    ("[{use: employment-decisions, benchmark: bbq, metric: acc, max: high}]", "'max' must be a number"),
+    ("[{use: employmant-decisions, benchmark: bbq, metric: acc, max: 1}]", "employment-decisions"),
+    ("{use: x}", "must be a list"),
+])
+def test_bad_requirement_names_the_field(tmp_path, capsys, req, needle):
+    f = tmp_path / "m.yaml"
+    f.write_text(f"id: model/m@1\nrequires: {req}\n")
+    code, _, err = run(capsys, "add", str(f), "--registry", str(tmp_path / "r.db"))
+    assert code == 1 and needle in err and "m.yaml:2" in err and err.count("\n") == 1, err

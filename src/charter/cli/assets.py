@@ -73,6 +73,7 @@ def cmd_show(args) -> int:
             "upstream": [{"id": h.asset, "depth": h.depth} for h in up],
             "downstream": [{"id": h.asset, "depth": h.depth} for h in down],
             "events": events,
+            "properties": [p.to_json() for p in reg.store.properties(a.id)],
         })
         return 0
     console.print(f"[bold]{a.id}[/]  ({a.kind})")
@@ -102,6 +103,20 @@ def cmd_show(args) -> int:
         console.print("  duties owed:")
         for x in eff["duties"]:
             console.print(f"    {x['duty']:<22} owed to {x['asset']} ({x['source']})")
+    if eff["requires"]:
+        console.print("  property requirements (own and inherited):")
+        for x in eff["requires"]:
+            colour = {"met": "green", "unmet": "red"}.get(x["status"], "yellow")
+            value = f" = {x['value']:.4g}" if x["value"] is not None else ""
+            bounds = " and ".join(f"{op} {x[k]:g}" for k, op in (("min", ">="), ("max", "<=")) if k in x)
+            console.print(f"    {x['benchmark']}.{x['metric']} {bounds} for {x['use']}: [{colour}]{x['status']}{value}[/]  [dim]{_by(x, a.id)}[/]")
+    props = reg.properties(a.id)
+    if props:
+        console.print("  properties (latest evaluation of each metric):")
+        for p in sorted(props.values(), key=lambda p: (p.benchmark, p.metric)):
+            ci = f"  95% CI [{p.ci[0]:.4g}, {p.ci[1]:.4g}]" if p.ci else ""
+            own = "" if p.asset == a.id else f"  [dim](of {p.asset})[/]"
+            console.print(f"    {p.benchmark + '.' + p.metric:<34} {p.value:>9.4g}{ci}  n={p.n}  [dim]{p.version}, {p.time[:10]}[/]{own}")
     cur = a.notes.get("curation")
     if cur:
         console.print(f"  curated for {', '.join(cur['uses'])}: {cur['output']:,} of {cur['input']:,} records kept; manifest {cur['manifest']}")

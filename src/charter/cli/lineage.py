@@ -1,4 +1,4 @@
-"""charter trace | withdraw"""
+"""charter trace | withdraw | restrict"""
 
 from __future__ import annotations
 
@@ -23,6 +23,11 @@ def register(sub, common) -> None:
     p.add_argument("ref", metavar="REF")
     p.add_argument("--reason", required=True, metavar="TEXT", help="why (stored and shown in every denial)")
     p.set_defaults(func=cmd_withdraw)
+    p = sub.add_parser("restrict", parents=[common], help="deny uses to a registered asset from now on; prints every downstream asset it reaches")
+    p.add_argument("ref", metavar="REF")
+    p.add_argument("--deny", nargs="+", required=True, metavar="USE", help="use ids to deny (commas also separate)")
+    p.add_argument("--reason", required=True, metavar="TEXT", help="why (stored and shown in every denial)")
+    p.set_defaults(func=cmd_restrict)
 
 
 def cmd_trace(args) -> int:
@@ -86,4 +91,18 @@ def cmd_withdraw(args) -> int:
         console.print(lineage_tree(reg, w.asset, [h.asset for h in affected], down=True))
     else:
         console.print("nothing downstream is affected")
+    return 0
+
+
+def cmd_restrict(args) -> int:
+    reg = open_registry(args, create=False)
+    r, affected = reg.restrict(args.ref, args.deny, args.reason)
+    if args.json:
+        emit_json({"asset": r.asset, "deny": list(r.deny), "reason": r.reason, "time": r.time,
+                   "affected": [{"id": h.asset, "depth": h.depth} for h in affected]})
+        return 0
+    console.print(f"[red bold]restricted[/] {r.asset}: deny {', '.join(r.deny)} ({r.reason})")
+    if affected:
+        console.print(f"{len(affected)} downstream assets inherit it:")
+        console.print(lineage_tree(reg, r.asset, [h.asset for h in affected], down=True))
     return 0
