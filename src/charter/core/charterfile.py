@@ -166,9 +166,9 @@ def _requires(value: Any, ctx: _Ctx, pre: str, taxonomy: Taxonomy) -> tuple[Requ
         taxonomy.check(str(r["use"]), where=ctx.at("use", r), field=f"{field}.use")
         bench, metric = str(r["benchmark"]), str(r["metric"])
         if bench not in known:
-            ctx.fail(f"unknown benchmark {bench!r}", f"{field}.benchmark", _did_you_mean(bench, known, f"benchmarks: {', '.join(known)}"), "benchmark", r)
+            ctx.fail(f"unknown benchmark {bench!r}", f"{field}.benchmark", _did_you_mean(bench, tuple(known), f"benchmarks: {', '.join(known)}"), "benchmark", r)
         if metric not in known[bench]:
-            ctx.fail(f"{bench} has no metric {metric!r}", f"{field}.metric", _did_you_mean(metric, known[bench], f"{bench} metrics: {', '.join(known[bench])}"), "metric", r)
+            ctx.fail(f"{bench} has no metric {metric!r}", f"{field}.metric", _did_you_mean(metric, tuple(known[bench]), f"{bench} metrics: {', '.join(known[bench])}"), "metric", r)
         bounds = {}
         for key in ("min", "max"):
             v = r.get(key)
@@ -186,10 +186,11 @@ def _requires(value: Any, ctx: _Ctx, pre: str, taxonomy: Taxonomy) -> tuple[Requ
 
 
 @functools.cache
-def benchmark_metrics() -> dict[str, tuple[str, ...]]:
-    """The benchmarks charter.evals runs and their metrics (data: resources/benchmarks.yaml)."""
+def benchmark_metrics() -> dict[str, dict[str, dict]]:
+    """The benchmarks charter.evals runs, their metrics and which way each is better
+    (data: resources/benchmarks.yaml)."""
     doc = load_document(resource("benchmarks.yaml"))
-    return {str(b): tuple(map(str, d["metrics"])) for b, d in doc["benchmarks"].items()}
+    return {str(b): {str(m): dict(v) for m, v in d["metrics"].items()} for b, d in doc["benchmarks"].items()}
 
 
 def _identity(item: dict, ctx: _Ctx, pre: str) -> tuple[str, str, str]:
