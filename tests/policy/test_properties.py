@@ -16,7 +16,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from charter.core.assets import PROPAGATING, RELATIONS, Asset, Edge
+from charter.core.assets import PROPAGATING, RELATIONS, Asset, Edge, Property, Requirement
 from charter.core.uses import Use, build
 from charter.policy.licenses import License, LicenseTable
 from charter.registry import Registry
@@ -29,6 +29,8 @@ FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChec
 
 # --- the world: taxonomy, licences, assets -------------------------------------------------
 
+METRICS = ("m1", "m2")  # metrics of one benchmark, "bench"; requirements bound them with max 0.5
+
 @dataclass
 class World:
     uses: dict[str, tuple[str, ...]]  # use -> parents
@@ -36,6 +38,8 @@ class World:
     unspecified_deny: tuple[str, ...]
     assets: list[Asset]
     withdrawn: dict[str, str] = field(default_factory=dict)
+    restricted: dict[str, tuple[str, ...]] = field(default_factory=dict)  # added after registration
+    evaluated: dict[str, dict[str, float]] = field(default_factory=dict)  # asset -> metric -> value
 
     def taxonomy(self):
         return build([Use(u, p) for u, p in self.uses.items()])
@@ -53,6 +57,9 @@ class World:
         reg.add(self.assets)
         for aid, reason in self.withdrawn.items():
             reg.withdraw(aid, reason)
+        for aid, deny in self.restricted.items():
+            reg.restrict(aid, deny, f"restricted {aid}")
+        reg.attach([Property(aid, "bench", "bench/1", m, v) for aid, ms in self.evaluated.items() for m, v in ms.items()])
         return reg
 
 
@@ -103,9 +110,14 @@ def worlds(draw, max_assets: int = 7) -> World:
             allow=tuple(draw(some_uses)) if draw(st.integers(0, 2)) == 0 else (),
             deny=tuple(draw(some_uses)),
             derived_from=tuple(edges),
+            requires=tuple(Requirement(u, "bench", m, None, 0.5) for u, m in draw(
+                st.lists(st.tuples(st.sampled_from(use_ids), st.sampled_from(METRICS)), max_size=2, unique=True))),
         ))
     withdrawn = {a.id: f"reason {a.id}" for a in assets if draw(st.integers(0, 5)) == 0}
-    return World(uses, licences, unspecified_deny, assets, withdrawn)
+    restricted = {a.id: tuple(draw(st.lists(st.sampled_from(use_ids), min_size=1, max_size=2, unique=True)))
+                  for a in assets if draw(st.integers(0, 4)) == 0}
+    evaluated = {a.id: draw(st.dictionaries(st.sampled_from(METRICS), st.sampled_from([0.1, 0.5, 0.9]), max_size=2)) for a in assets}
+    return World(uses, licences, unspecified_deny, assets, withdrawn, restricted, evaluated)
 
 
 @st.composite
@@ -167,8 +179,18 @@ def ref_reasons(w: World, asked: str, req: tuple[str, ...]) -> set[tuple]:
         else:
             lics = [table[_norm("unspecified")]]
         groups = [("uses", a.deny, a.allow)] + [(f"license:{lid}", deny, allow) for lid, deny, allow in lics]
+        if e in w.restricted:
+            groups.append(("restriction", w.restricted[e], ()))
+        for r in a.requires:  # judged on the asked asset's own evaluations; bounds are inclusive
+            for u in req:
+                if r.use in ref_ancestors(uses, u) or u in ref_ancestors(uses, r.use):
+                    value = w.evaluated.get(asked, {}).get(r.metric)
+                    if value is None:
+                        out.add((e, "property-missing", u, "requires"))
+                    elif value > r.max:
+                        out.add((e, "property-unmet", u, "requires"))
         for src, deny, allow in groups:
-            deny_src = "uses.deny" if src == "uses" else src
+            deny_src = "uses.deny" if src == "uses" else src  # "restriction" stays itself
             allow_src = "uses.allow" if src == "uses" else src
             for d in deny:
                 for u in req:
