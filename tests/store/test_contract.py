@@ -656,3 +656,137 @@ def test_sqlite_second_connection_sees_restrictions_and_properties(tmp_path):
     finally:
         a.close()
         b.close()
+
+
+# === the gateway: API keys and the hash-chained audit log ====================================
+
+def apps(store: Store) -> None:
+    store.add([A("model/m@1"), A("application/a@1", ("model/m@1", "deployed-from")), A("application/b@1", ("model/m@1", "deployed-from"))])
+
+
+def test_api_keys(store):
+    apps(store)
+    v0 = store.api_keys_version()
+    k = store.add_api_key("application/a@1", "k1", "h1")
+    assert (k.key_id, k.hash, k.application, k.revoked) == ("k1", "h1", "application/a@1", None) and k.created
+    store.add_api_key("application/b@1", "k2", "h2")
+    v1 = store.api_keys_version()
+    assert v1 != v0
+    assert store.api_key("h1") == k and store.api_key("nope") is None
+    assert [x.key_id for x in store.api_keys()] == ["k1", "k2"] and [x.key_id for x in store.api_keys("application/b@1")] == ["k2"]
+    r = store.revoke_api_key("k1")
+    assert r.revoked and store.api_key("h1").revoked == r.revoked and store.api_keys_version() != v1
+    with pytest.raises(Conflict):
+        store.revoke_api_key("k1")
+    with pytest.raises(NotFound):
+        store.revoke_api_key("k9")
+    with pytest.raises(NotFound):
+        store.add_api_key("application/zz@1", "k3", "h3")
+    with pytest.raises(InvalidInput):
+        store.add_api_key("model/m@1", "k3", "h3")
+    with pytest.raises((Conflict, sqlite3.IntegrityError)):
+        store.add_api_key("application/a@1", "k4", "h2")  # a hash is unique
+    assert [x.key_id for x in store.api_keys()] == ["k1", "k2"]
+
+
+def test_audit_chain(store):
+    from charter.store.base import GENESIS, audit_json, chain_hash
+
+    assert store.audit_entries() == []
+    recs = [{"b": 1, "a": "é"}, {"decision": "denied", "reasons": [{"path": ["x", "y"]}]}, {"n": None}]
+    out = [store.append_audit(r) for r in recs]
+    got = store.audit_entries()
+    assert got == out and [e.seq for e in got] == [1, 2, 3]
+    assert got[0].prev == GENESIS and got[1].prev == got[0].hash and got[2].prev == got[1].hash
+    assert all(e.hash == chain_hash(e.prev, e.record) for e in got)
+    assert [e.data for e in got] == recs and got[0].record == audit_json(recs[0]) == '{"a":"\\u00e9","b":1}'
+    assert store.audit_entries(after=1) == got[1:] and store.audit_entries(limit=2) == got[:2]
+    assert store.audit_entries(after=3) == []
+    with pytest.raises(ValueError):
+        store.append_audit({"x": float("nan")})
+    assert len(store.audit_entries()) == 3
+
+
+def test_sqlite_audit_log_and_keys_resist_changes(sqlite_store):
+    apps(sqlite_store)
+    sqlite_store.append_audit({"n": 1})
+    sqlite_store.add_api_key("application/a@1", "k1", "h1")
+    for sql in ("UPDATE audit SET record='{}'", "DELETE FROM audit"):
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            sqlite_store.db.execute(sql)
+    for sql in ("UPDATE api_keys SET hash='x'", "UPDATE api_keys SET application='application/b@1'", "DELETE FROM api_keys"):
+        with pytest.raises(sqlite3.DatabaseError):
+            sqlite_store.db.execute(sql)
+    sqlite_store.revoke_api_key("k1")
+    with pytest.raises(sqlite3.DatabaseError, match="stays revoked"):
+        sqlite_store.db.execute("UPDATE api_keys SET revoked=NULL")
+
+
+def test_sqlite_connections_share_keys_and_one_chain(tmp_path):
+    from charter.store.base import chain_hash
+
+    path = tmp_path / "registry.db"
+    a, b = SQLiteStore(path), SQLiteStore(path)
+    try:
+        apps(a)
+        v = b.api_keys_version()
+        a.add_api_key("application/a@1", "k1", "h1")
+        assert b.api_keys_version() != v and b.api_key("h1").key_id == "k1"
+        v = b.api_keys_version()
+        a.append_audit({"n": 0})  # another connection's commit that is not about keys
+        assert b.api_keys_version() == v
+        a.revoke_api_key("k1")
+        assert b.api_keys_version() != v and b.api_key("h1").revoked
+        for i in range(1, 6):
+            (a if i % 2 else b).append_audit({"n": i})
+        es = a.audit_entries()
+        assert [e.data["n"] for e in es] == list(range(6)) and all(x.prev == y.hash for y, x in zip(es, es[1:]))
+        assert all(e.hash == chain_hash(e.prev, e.record) for e in es)
+    finally:
+        a.close()
+        b.close()
+
+
+def _append_many(path: str, tag: str, n: int) -> None:
+    s = SQLiteStore(Path(path))
+    for i in range(n):
+        s.append_audit({"by": tag, "i": i})
+    s.close()
+
+
+def test_sqlite_audit_appends_from_several_processes(tmp_path):
+    import multiprocessing
+
+    path = str(tmp_path / "registry.db")
+    SQLiteStore(Path(path)).close()
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_append_many, args=(path, t, 150)) for t in ("p", "q", "r")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    s = SQLiteStore(Path(path))
+    try:
+        es = s.audit_entries()
+        assert len(es) == 450 and [e.seq for e in es] == list(range(1, 451))
+        assert all(x.prev == y.hash for y, x in zip(es, es[1:]))
+        assert {e.data["by"] for e in es} == {"p", "q", "r"}
+    finally:
+        s.close()
+
+
+def test_sqlite_schema_1_registry_gains_the_gateway_tables(tmp_path):
+    path = tmp_path / "registry.db"
+    s = SQLiteStore(path)
+    s.add([A("dataset/d@1")])
+    for t in ("audit", "api_keys"):
+        s.db.execute(f"DROP TABLE {t}")  # what a registry made before the gateway looks like
+    s.db.execute("PRAGMA user_version=1")
+    s.close()
+    s = SQLiteStore(path)
+    try:
+        assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION and s.count() == 1
+        assert s.append_audit({"ok": True}).seq == 1 and s.api_keys() == []
+    finally:
+        s.close()

@@ -1,0 +1,155 @@
+"""The last part of `charter demo`: the gateway. A real `charter serve` process on 127.0.0.1 (a free
+port), real HTTP requests, a withdrawal upstream while it runs, a graceful shutdown, the audit log.
+
+It serves the translator that the demo adapted from SmolLM2 (model/smollm2-community-mt@1): a
+translation application's request is served; the same model asked by an application declared for
+face recognition is refused with its chain; after a withdrawal upstream the next request gets 451;
+the audit log then verifies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+MODEL = "model/smollm2-community-mt@1"
+TRANSLATOR, FACES = "community-translate-api", "face-finder"
+UPSTREAM = "dataset/community-messages@1"  # curated into dataset/community-mt@2, on which the translator was trained
+
+
+def run_gateway(workdir: Path, db: Path, first_step: int) -> int:
+    import httpx
+    from rich.rule import Rule
+
+    from charter.cli.main import main
+    from charter.cli.output import console
+    from charter.serve.server import free_port
+
+    n = [first_step]
+
+    def title(text: str) -> None:
+        console.print(Rule(f"{n[0]}. {text}", align="left", style="dim"))
+        n[0] += 1
+
+    def charter(*argv: str, expect: int = 0, capture: bool = False):
+        console.print(f"[bold cyan]$ charter {shlex.join(argv)}[/]")
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out) if capture else contextlib.nullcontext():
+            code = main([*argv, "--registry", str(db)])
+        if code != expect:
+            console.print(f"[red]demo step exited {code}, expected {expect}[/]")
+            raise _Failed
+        return out.getvalue()
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = workdir / "gateway.log"
+    server = None
+    try:
+        title("Deploy the translator behind the gateway: an application declared for translation")
+        charter("app", "add", TRANSLATOR, "--model", MODEL, "--for", "machine-translation", "commercial")
+        console.print()
+        title("Another application wants the same model for face recognition")
+        charter("app", "add", FACES, "--model", MODEL, "--for", "face-recognition", "commercial")
+        console.print()
+        title("Each application gets a key (printed once, stored hashed)")
+        keys = {}
+        for app in (TRANSLATOR, FACES):
+            keys[app] = json.loads(charter("app", "key", app, "--json", capture=True))["key"]
+            console.print(f'{{"key": "{keys[app][:16]}…"}}')
+        console.print()
+
+        title("Start the gateway: an OpenAI-compatible API (a real server process)")
+        argv = ["serve", MODEL, "--port", str(port), "--log-level", "warning"]
+        console.print(f"[bold cyan]$ charter {shlex.join(argv)} &[/]   [dim](log: {log.name})[/]")
+        with open(log, "w") as lf:
+            server = subprocess.Popen([sys.executable, "-c", "import sys; from charter.cli.main import main; sys.exit(main())",
+                                       *argv, "--registry", str(db)], stdout=lf, stderr=subprocess.STDOUT, env=os.environ.copy())
+        t0 = time.monotonic()
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() - t0 > 180:
+                console.print(f"[red]the gateway did not start[/]; see {log}")
+                raise _Failed
+            time.sleep(0.25)
+        console.print(f"gateway up at {base}/v1 after {time.monotonic() - t0:.1f} s, serving {MODEL}\n")
+
+        http = httpx.Client(base_url=base, timeout=120)
+        prompts = {TRANSLATOR: "Translate to French: good morning, friends.", FACES: "Who is the man with the grey beard in photo 1174?"}
+
+        def post(app: str, expect: int) -> dict:
+            body = {"model": MODEL, "messages": [{"role": "user", "content": prompts[app]}], "max_tokens": 24, "temperature": 0}
+            shown = json.dumps(body, ensure_ascii=False)
+            console.print(f'[bold cyan]$ curl -s {base}/v1/chat/completions -H "Authorization: Bearer $KEY_{app.upper().replace("-", "_")}" '
+                          f"-H 'Content-Type: application/json' -d '{shown}'[/]")
+            r = http.post("/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {keys[app]}"})
+            if r.status_code != expect:
+                console.print(f"[red]HTTP {r.status_code}, expected {expect}: {r.text[:500]}[/]")
+                raise _Failed
+            return r.json()
+
+        title("The translation application's request is served")
+        out = post(TRANSLATOR, 200)
+        u = out["usage"]
+        console.print(f"[green bold]HTTP 200[/] {out['choices'][0]['message']['content']!r}")
+        console.print(f"  usage: {u['prompt_tokens']} prompt + {u['completion_tokens']} completion tokens\n")
+
+        title("The same model, asked by the face-recognition application: refused, with its chain")
+        _print_refusal(console, 403, post(FACES, 403)["error"])
+
+        title("Upstream, the community withdraws its messages (the gateway keeps running)")
+        charter("withdraw", UPSTREAM, "--reason", "the community revoked consent for its messages")
+        console.print()
+        title("The translator's next request: 451, with the withdrawal's reason and chain")
+        _print_refusal(console, 451, post(TRANSLATOR, 451)["error"])
+
+        title("Stop the gateway: SIGTERM, requests in progress finish first")
+        console.print(f"[bold cyan]$ kill -TERM {server.pid}[/]")
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(timeout=60)
+        server = None
+        console.print(f"gateway stopped (exit {code})\n")
+        if code != 0:
+            raise _Failed
+
+        title("What the gateway recorded: every request, per application, use and decision")
+        charter("audit")
+        console.print()
+        title("The audit log is hash-chained: any change to a past entry is detected")
+        charter("audit", "verify")
+        console.print()
+        return 0
+    except _Failed:
+        return 1
+    finally:
+        if server is not None and server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+class _Failed(Exception):
+    pass
+
+
+def _print_refusal(console, status: int, err: dict) -> None:
+    console.print(f"[red bold]HTTP {status}[/] {err['type']} ({err['code']}): {err['message']}")
+    for r in err["charter"]["reasons"]:
+        head = f"withdrawn: {r['asset']} ({r['detail'].removeprefix('withdrawn: ')})" if r["rule"] == "withdrawn" else f"{r['rule']} {r['use']}: {r['detail']}"
+        console.print(f"  - {head}")
+        console.print(f"      path: {' -> '.join(r['path'])}")
+    console.print()

@@ -1,0 +1,505 @@
+"""The gateway as a FastAPI application: OpenAI-compatible routes (``/v1/models``,
+``/v1/completions``, ``/v1/chat/completions``, streaming as server-sent events), each request
+authenticated by its key, decided for its application (gate.py), audited (audit.py), and only then
+given to the model (engine.py).
+
+Error bodies are OpenAI's, ``{"error": {"message", "type", "code", "param"}}``, with the decision
+(its reasons and their lineage paths) under ``error.charter`` for 403 and 451.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+import uuid
+from contextlib import asynccontextmanager
+from typing import Annotated, Literal, Sequence
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from charter import __version__
+from charter.registry import Registry
+from charter.serve import audit
+from charter.serve.engine import Engine, Generation, PromptError
+from charter.serve.gate import USES_HEADER, Gate, Verdict
+from charter.serve.limits import Concurrency, Limits, retry_after
+from charter.store.base import now
+
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_denied", 404: "not_found_error",
+               413: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_error",
+               451: "unavailable_for_legal_reasons", 500: "server_error", 503: "overloaded_error"}
+USES_DOC = "narrow the application's declared uses for this request (comma-separated use ids, each covered by a declared use)"
+MAX_TEXT = 1_000_000  # characters in any one string field (the configured limits are usually far lower)
+
+# --- request bodies (OpenAI's; unknown fields are ignored) -------------------------------------
+
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
+Stop = Annotated[str, Field(max_length=256)]
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class _Common(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(min_length=1, max_length=512, description="a served model: its id (GET /v1/models), kind/name or name")
+    max_tokens: int | None = Field(None, ge=0, le=1_000_000)
+    temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
+    top_p: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
+    n: int | None = Field(None, ge=1, le=4)
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    stop: Stop | Annotated[list[Stop], Field(max_length=4)] | None = None
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    user: str | None = Field(None, max_length=512)
+
+
+class CompletionRequest(_Common):
+    prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=8)]
+
+
+class TextPart(BaseModel):
+    type: Literal["text"]
+    text: Text
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: Text | Annotated[list[TextPart], Field(max_length=64)] | None = None
+    name: str | None = Field(None, max_length=256)
+
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
+
+
+class ChatRequest(_Common):
+    messages: Annotated[list[Message], Field(min_length=1, max_length=256)]
+    max_completion_tokens: int | None = Field(None, ge=0, le=1_000_000)
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    code: str | None = None
+    param: str | None = None
+    charter: dict | None = Field(None, description="the decision: application, model, uses, allowed, reasons (each with its lineage path)")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+ERRORS = {s: {"model": ErrorBody, "description": d} for s, d in (
+    (400, "malformed request"), (401, "missing or unknown API key"), (403, "denied by the charter (reasons and chain in error.charter)"),
+    (404, "model not served"), (413, "body too large"), (422, "a field is invalid (error.param names it)"), (429, "rate limited (Retry-After)"),
+    (451, "withdrawn: the application, the model or something upstream (reason and chain in error.charter)"),
+    (503, "too many concurrent requests (Retry-After)"))}
+
+
+def error_body(status: int, message: str, code: str | None, param: str | None = None, charter: dict | None = None) -> dict:
+    err = {"message": message, "type": ERROR_TYPES.get(status, "error"), "code": code, "param": param}
+    if charter is not None:
+        err["charter"] = charter
+    return {"error": err}
+
+
+class Gateway:
+    """Everything one app instance holds: the registry, the gate, the engine, the limits."""
+
+    def __init__(self, reg: Registry, models: Sequence[str], limits: Limits | None = None, engine: Engine | None = None):
+        self.reg = reg
+        self.limits = limits or Limits()
+        self.gate = Gate(reg, models, self.limits)
+        self.engine = engine or Engine()
+        self.own_engine = engine is None
+        self.concurrency = Concurrency(self.limits.max_concurrent)
+
+    # --- audit and refusals -------------------------------------------------------------
+    def audit(self, v: Verdict, endpoint: str, t0: float, ts: str, request: Request | None, *, prompt_tokens=None,
+              completion_tokens=None, error=None, stream=False) -> int:
+        d = v.decision
+        rec = audit.record(time=ts, endpoint=endpoint, status=v.status, outcome=v.outcome, application=v.app.id if v.app else None,
+                           key=v.key.key_id if v.key else None, model=v.model, uses=v.uses, reasons=d.reasons if d else (),
+                           prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, error=error,
+                           duration_ms=(time.perf_counter() - t0) * 1000, stream=stream,
+                           client=request.client.host if request is not None and request.client else None)
+        return self.reg.store.append_audit(rec).seq
+
+    def refuse(self, v: Verdict, endpoint: str, t0: float, ts: str, request: Request | None, stream: bool = False) -> JSONResponse:
+        charter = None
+        if v.decision is not None and not v.decision.allowed:
+            charter = {"application": v.app.id if v.app else None, "model": v.model, **v.decision.to_json()}
+        seq = self.audit(v, endpoint, t0, ts, request, error=v.message, stream=stream)
+        headers = {"X-Charter-Decision": v.outcome, "X-Charter-Audit-Seq": str(seq)}
+        if v.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        if v.status in (429, 503):
+            headers["Retry-After"] = retry_after(v.retry_after or 1.0)
+        return JSONResponse(error_body(v.status, v.message, v.code, v.param, charter), status_code=v.status, headers=headers)
+
+    # --- the two generation endpoints ------------------------------------------------------
+    async def serve(self, request: Request, endpoint: str, body: CompletionRequest | ChatRequest, uses_header: str | None):
+        t0, ts = time.perf_counter(), now()
+        stream = bool(body.stream)
+        v = self.gate.admit(request.headers.get("authorization"))
+        if v.allowed:
+            v = self.gate.decide(v, body.model, uses_header)
+        if not v.allowed:
+            return self.refuse(v, endpoint, t0, ts, request, stream)
+        lim = self.limits
+        chat = isinstance(body, ChatRequest)
+        max_tokens = (body.max_completion_tokens if chat else None) or body.max_tokens
+        max_tokens = min(lim.default_max_tokens, lim.max_tokens) if max_tokens is None else max_tokens
+        param = "messages" if chat else "prompt"
+        messages = [{"role": m.role, "content": m.text()} for m in body.messages] if chat else None
+        prompts = [] if chat else [body.prompt] if isinstance(body.prompt, str) else body.prompt
+        chars = sum(len(m["content"]) for m in messages) if chat else sum(map(len, prompts))
+        if max_tokens > lim.max_tokens:
+            return self.refuse(_bad(v, f"max_tokens {max_tokens} is more than this gateway's limit of {lim.max_tokens}", "max_tokens"),
+                               endpoint, t0, ts, request, stream)
+        if chars > lim.max_prompt_chars:
+            return self.refuse(_bad(v, f"the {param} has {chars:,} characters; the limit is {lim.max_prompt_chars:,}", param, "context_length_exceeded"),
+                               endpoint, t0, ts, request, stream)
+        if not self.concurrency.enter():
+            v.status, v.outcome, v.code, v.retry_after = 503, "overloaded", "overloaded", 1.0
+            v.message = f"{lim.max_concurrent} requests are already in progress; retry shortly"
+            return self.refuse(v, endpoint, t0, ts, request, stream)
+        done = False
+        try:
+            loop = asyncio.get_running_loop()
+            mid = v.model
+            assets = None if self.engine.loaded(mid) else self.engine.assets_for(self.reg, mid)
+            n = body.n or 1
+            params = dict(max_tokens=max_tokens, temperature=1.0 if body.temperature is None else body.temperature,
+                          top_p=1.0 if body.top_p is None else body.top_p, seed=body.seed,
+                          stop=[body.stop] if isinstance(body.stop, str) else list(body.stop or ()))
+            rid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
+            job = (mid, assets, messages, prompts, max_tokens, param, n)
+            try:
+                if stream:  # encode first: a prompt that does not fit is a 400, not a broken stream
+                    lm, encoded = await loop.run_in_executor(self.engine.executor, self._prepare, *job)
+                    usage = bool(body.stream_options and body.stream_options.include_usage)
+                    s = _Stream(self, v, endpoint, t0, ts, request, lm, encoded, params, rid, chat, usage)
+                    done = True  # the stream leaves the concurrency slot and audits when it ends
+                    return s
+                gens: list[Generation] = await loop.run_in_executor(self.engine.executor, self._run, job, params)  # one hop
+            except PromptError as e:
+                return self.refuse(_bad(v, str(e), e.param, e.code), endpoint, t0, ts, request, stream)
+            pt = sum(g.prompt_tokens for g in gens[::n])
+            ct = sum(g.completion_tokens for g in gens)
+            seq = self.audit(v, endpoint, t0, ts, request, prompt_tokens=pt, completion_tokens=ct)
+            created = int(time.time())
+            if chat:
+                choices = [{"index": i, "message": {"role": "assistant", "content": g.text}, "logprobs": None, "finish_reason": g.finish_reason}
+                           for i, g in enumerate(gens)]
+                out = {"id": rid, "object": "chat.completion", "created": created, "model": mid, "choices": choices}
+            else:
+                choices = [{"text": g.text, "index": i, "logprobs": None, "finish_reason": g.finish_reason} for i, g in enumerate(gens)]
+                out = {"id": rid, "object": "text_completion", "created": created, "model": mid, "choices": choices}
+            out["usage"] = {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
+            return JSONResponse(out, headers=_ok_headers(v, seq))
+        except Exception as e:  # the model failed: a 500 that is audited, never a crash
+            v.status, v.outcome, v.code, v.message = 500, "error", "model_error", f"the model failed: {type(e).__name__}: {str(e)[:200]}"
+            return self.refuse(v, endpoint, t0, ts, request, stream)
+        finally:
+            if not done:
+                self.concurrency.leave()
+
+    def _prepare(self, mid, assets, messages, prompts, max_tokens: int, param: str, n: int):
+        """On the model thread: load the model (once) and encode every prompt (``n`` times) within the limits."""
+        lm = self.engine.load(mid, assets)
+        lim = self.limits
+        if messages is not None:
+            text, templated = self.engine.chat_prompt(lm, messages)
+            encoded = [self.engine.encode(lm, text, lim.max_prompt_tokens, max_tokens, param, templated)]
+        else:
+            encoded = [self.engine.encode(lm, p, lim.max_prompt_tokens, max_tokens, param) for p in prompts]
+        return lm, [ids for ids in encoded for _ in range(n)]
+
+    def _run(self, job: tuple, params: dict) -> list[Generation]:
+        lm, encoded = self._prepare(*job)
+        return [self.engine.generate(lm, ids, **params) for ids in encoded]
+
+
+def _bad(v: Verdict, message: str, param: str | None, code: str = "invalid_value") -> Verdict:
+    v.status, v.outcome, v.code, v.message, v.param = 400, "invalid", code, message, param
+    return v
+
+
+def _ok_headers(v: Verdict, seq: int) -> dict:
+    return {"X-Charter-Decision": "allowed", "X-Charter-Application": v.app.id, USES_HEADER: ",".join(v.uses), "X-Charter-Audit-Seq": str(seq)}
+
+
+def _sse(obj) -> bytes:
+    return b"data: " + json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
+
+
+class _Stream(StreamingResponse):
+    """Server-sent events in OpenAI's chunk format, ending with ``data: [DONE]``. Generation runs on
+    the model thread and hands text over through a queue; a client that goes away stops it. However
+    the response ends, the request is audited once, with the tokens generated, and leaves its slot."""
+
+    def __init__(self, gw: Gateway, v: Verdict, endpoint, t0, ts, request, lm, encoded, params, rid, chat: bool, usage: bool):
+        self.gw, self.v, self.endpoint, self.t0, self.ts, self.request = gw, v, endpoint, t0, ts, request
+        self.lm, self.encoded, self.params, self.rid, self.chat, self.include_usage = lm, encoded, params, rid, chat, usage
+        self.cancel = threading.Event()
+        self.tokens = [sum(len(ids) for ids in encoded), 0]
+        self.error: str | None = None
+        self.finished = False
+        self._closed = False
+        super().__init__(self._events(), media_type="text/event-stream", headers={**_ok_headers(v, 0), "Cache-Control": "no-cache"})
+        del self.headers["X-Charter-Audit-Seq"]  # known only when the stream ends
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.cancel.set()
+        self.gw.concurrency.leave()
+        error = self.error or (None if self.finished else "the client went away before the end")
+        if self.error:
+            self.v.outcome = "error"
+        self.gw.audit(self.v, self.endpoint, self.t0, self.ts, self.request, prompt_tokens=self.tokens[0],
+                      completion_tokens=self.tokens[1], error=error, stream=True)
+
+    def _chunk(self, i: int, text: str | None, finish: str | None, role: bool = False) -> dict:
+        if self.chat:
+            delta = {"role": "assistant", "content": ""} if role else ({"content": text} if text is not None else {})
+            choice = {"index": i, "delta": delta, "logprobs": None, "finish_reason": finish}
+            return {"id": self.rid, "object": "chat.completion.chunk", "created": self.created, "model": self.v.model, "choices": [choice]}
+        choice = {"text": text or "", "index": i, "logprobs": None, "finish_reason": finish}
+        return {"id": self.rid, "object": "text_completion", "created": self.created, "model": self.v.model, "choices": [choice]}
+
+    async def _events(self):
+        loop = asyncio.get_running_loop()
+        q: asyncio.Queue = asyncio.Queue()
+        self.created = int(time.time())
+        eng = self.gw.engine
+
+        def put(item) -> None:
+            try:
+                loop.call_soon_threadsafe(q.put_nowait, item)
+            except RuntimeError:  # the loop is gone (shutdown): nobody is listening
+                pass
+
+        def work() -> None:
+            try:
+                for i, ids in enumerate(self.encoded):
+                    if self.cancel.is_set():
+                        break
+                    g = eng.generate(self.lm, ids, **self.params, emit=lambda s, i=i: put(("text", i, s)), cancelled=self.cancel.is_set)
+                    put(("end", i, g))
+            except Exception as e:
+                put(("error", None, e))
+            finally:
+                put(("done", None, None))
+
+        try:
+            loop.run_in_executor(eng.executor, work)
+            if self.chat:
+                for i in range(len(self.encoded)):
+                    yield _sse(self._chunk(i, None, None, role=True))
+            while True:
+                kind, i, x = await q.get()
+                if kind == "text":
+                    yield _sse(self._chunk(i, x, None))
+                elif kind == "end":
+                    self.tokens[1] += x.completion_tokens
+                    yield _sse(self._chunk(i, None if self.chat else "", x.finish_reason))
+                elif kind == "error":
+                    self.error = f"the model failed: {type(x).__name__}: {str(x)[:200]}"
+                    yield _sse(error_body(500, self.error, "model_error"))
+                else:
+                    break
+            if self.include_usage:
+                u = {"prompt_tokens": self.tokens[0], "completion_tokens": self.tokens[1], "total_tokens": sum(self.tokens)}
+                obj = "chat.completion.chunk" if self.chat else "text_completion"
+                yield _sse({"id": self.rid, "object": obj, "created": self.created, "model": self.v.model, "choices": [], "usage": u})
+            yield b"data: [DONE]\n\n"
+            self.finished = True
+        finally:
+            self.close()
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, by Content-Length or while reading."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for k, v in scope["headers"]:
+            if k == b"content-length":
+                if not v.isdigit() or int(v) > self.limit:
+                    return await _too_large(send, self.limit)
+                return await self.app(scope, receive, send)  # the server reads no more than Content-Length
+        seen, started, over = 0, False, False  # a chunked body: counted as it arrives
+
+        async def counted():
+            nonlocal seen, over
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.limit:
+                    over = True
+                    return {"type": "http.disconnect"}
+            return msg
+
+        async def tracked(msg):
+            nonlocal started
+            if over and not started:  # the app saw a disconnect: answer 413 instead
+                return
+            started = started or msg["type"] == "http.response.start"
+            await send(msg)
+
+        await self.app(scope, counted, tracked)
+        if over and not started:
+            await _too_large(send, self.limit)
+
+
+async def _too_large(send, limit: int) -> None:
+    body = json.dumps(error_body(413, f"the request body is larger than {limit:,} bytes", "body_too_large")).encode()
+    await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+_UNION_TAG = re.compile(r"^(constrained-)?(str|int|float|bool|bytes|none)$|\[")  # pydantic's names for union members
+
+
+def _param(loc) -> str | None:
+    """A validation error's field, dotted (``messages.0.role``), without pydantic's union-member tags."""
+    parts = [str(x) for x in loc[1:] if not (isinstance(x, str) and _UNION_TAG.search(x))] if loc and loc[0] == "body" else [str(x) for x in loc]
+    return ".".join(parts) or None
+
+
+def _endpoint(path: str) -> str:
+    return {"/v1/completions": "completions", "/v1/chat/completions": "chat.completions"}.get(path, "models" if path.startswith("/v1/models") else path)
+
+
+def create_app(reg: Registry, models: Sequence[str], limits: Limits | None = None, *, engine: Engine | None = None,
+               preload: bool = False, close_registry: bool = False) -> FastAPI:
+    """The gateway for ``models`` (registered model refs). ``preload`` loads them at startup (``charter serve``
+    does; in-process tests load on the first allowed request). ``close_registry``: close it at shutdown."""
+    gw = Gateway(reg, models, limits, engine)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        if preload:
+            for mid in gw.gate.models:
+                gw.engine.load(mid, gw.engine.assets_for(reg, mid))
+        yield
+        if gw.own_engine:
+            gw.engine.close()
+        if close_registry:
+            reg.close()
+
+    app = FastAPI(title="charter gateway", version=__version__, lifespan=lifespan,
+                  telemetry={"tracing": False, "metrics": False, "logs": False},  # the audit log records every request
+                  description="OpenAI-compatible API; every request is decided against the model's charter for the key's application "
+                              f"(narrow its declared uses per request with the {USES_HEADER} header) and audited.")
+    app.state.gateway = gw
+    # The key and the uses header are documented in the schema but read by the gate itself (a FastAPI
+    # dependency per request costs more than the whole decision).
+    auth = {"security": [{"bearer": []}]}
+    uses = {**auth, "parameters": [{"name": USES_HEADER, "in": "header", "required": False, "schema": {"type": "string"}, "description": USES_DOC}]}
+
+    @app.get("/health", include_in_schema=False)
+    async def health():
+        return {"status": "ok", "models": list(gw.gate.models)}
+
+    def model_card(mid: str) -> dict:
+        return {"id": mid, "object": "model", "created": 0, "owned_by": "charter"}
+
+    @app.get("/v1/models", openapi_extra=auth, responses={s: ERRORS[s] for s in (401, 429)})
+    async def list_models(request: Request):
+        t0, ts = time.perf_counter(), now()
+        v = gw.gate.admit(request.headers.get("authorization"))
+        if not v.allowed:
+            return gw.refuse(v, "models", t0, ts, request)
+        gw.audit(v, "models", t0, ts, request)
+        return {"object": "list", "data": [model_card(m) for m in gw.gate.models]}
+
+    @app.get("/v1/models/{model:path}", openapi_extra=auth, responses={s: ERRORS[s] for s in (401, 404, 429)})
+    async def get_model(model: str, request: Request):
+        t0, ts = time.perf_counter(), now()
+        v = gw.gate.admit(request.headers.get("authorization"))
+        if v.allowed and gw.gate.model_id(model) is None:
+            v.status, v.outcome, v.code, v.param, v.message = 404, "error", "model_not_found", "model", f"model {model!r} is not served here"
+        if not v.allowed:
+            return gw.refuse(v, "models", t0, ts, request)
+        v.model = gw.gate.model_id(model)
+        gw.audit(v, "models", t0, ts, request)
+        return model_card(v.model)
+
+    @app.post("/v1/completions", openapi_extra=uses, responses=ERRORS)
+    async def completions(body: CompletionRequest, request: Request):
+        return await gw.serve(request, "completions", body, request.headers.get(USES_HEADER))
+
+    @app.post("/v1/chat/completions", openapi_extra=uses, responses=ERRORS)
+    async def chat_completions(body: ChatRequest, request: Request):
+        return await gw.serve(request, "chat.completions", body, request.headers.get(USES_HEADER))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        t0, ts = time.perf_counter(), now()
+        endpoint = _endpoint(request.url.path)
+        v = gw.gate.admit(request.headers.get("authorization"))  # a bad key is a 401 whatever the body
+        if not v.allowed:
+            return gw.refuse(v, endpoint, t0, ts, request)
+        errs = exc.errors()
+        first = errs[0] if errs else {}
+        param = _param(first.get("loc", ()))
+        if first.get("type") == "json_invalid" or (first.get("type") == "model_attributes_type" and not param):
+            v.status, v.code, v.param, v.message = 400, "invalid_json", None, f"the body must be a JSON object (Content-Type: application/json): {first.get('msg', 'malformed')}"
+        else:
+            v.status, v.code, v.param = 422, "invalid_value", param
+            v.message = f"{param or 'body'}: {first.get('msg', 'invalid')}" + (f" (and {len(errs) - 1} more)" if len(errs) > 1 else "")
+        v.outcome = "invalid"
+        return gw.refuse(v, endpoint, t0, ts, request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(exc.status_code, str(exc.detail), code), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception):  # never expected; audited, answered, logged
+        t0, ts = time.perf_counter(), now()
+        v = Verdict(500, "error", "internal_error", f"internal error: {type(exc).__name__}")
+        try:
+            return gw.refuse(v, _endpoint(request.url.path), t0, ts, request)
+        except Exception:
+            return JSONResponse(error_body(500, v.message, v.code), status_code=500)
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "an application's key (`charter app key APP`)"}}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
+    app.add_middleware(BodyLimit, limit=gw.limits.max_body_bytes)
+    return app

@@ -1,0 +1,409 @@
+"""The gateway in process (httpx.ASGITransport): every status code, streaming, limits, bad bodies,
+audit records, live policy across registry connections."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from charter.serve import audit
+from tests.serve.conftest import FACES, MODEL, OTHER, OTHER_APP, PUBLISHER, SUMMARIZE, TRANSLATE, Client, auth
+
+
+def complete(client, key, **body):
+    return client.post("/v1/completions", json={"model": MODEL, "prompt": "the river", "max_tokens": 4, "temperature": 0, **body},
+                       headers=auth(key))
+
+
+def last_record(reg) -> dict:
+    return reg.store.audit_entries()[-1].data
+
+
+def sse(text: str) -> list:
+    lines = [line.removeprefix("data: ") for line in text.splitlines() if line.startswith("data: ")]
+    assert lines[-1] == "[DONE]"
+    return [json.loads(x) for x in lines[:-1]]
+
+
+# --- allowed ----------------------------------------------------------------------------------
+
+def test_models_list_and_retrieve(client, world, reg):
+    r = client.get("/v1/models", headers=auth(world.keys[TRANSLATE]))
+    assert r.status_code == 200
+    assert [m["id"] for m in r.json()["data"]] == [MODEL, OTHER] and r.json()["object"] == "list"
+    assert client.get("/v1/models/model/tiny-lm@1", headers=auth(world.keys[TRANSLATE])).json()["id"] == MODEL
+    assert client.get("/v1/models/tiny-lm", headers=auth(world.keys[TRANSLATE])).json()["id"] == MODEL
+    r = client.get("/v1/models/nope", headers=auth(world.keys[TRANSLATE]))
+    assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
+    assert [e.data["endpoint"] for e in reg.store.audit_entries()] == ["models"] * 4
+
+
+def test_completion_is_served_decided_and_audited(client, world, reg, engine):
+    r = complete(client, world.keys[TRANSLATE])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["object"] == "text_completion" and body["model"] == MODEL and body["id"].startswith("cmpl-")
+    (choice,) = body["choices"]
+    assert choice["finish_reason"] in ("length", "stop") and isinstance(choice["text"], str)
+    u = body["usage"]
+    assert u["completion_tokens"] <= 4 and u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"] and u["prompt_tokens"] > 0
+    assert r.headers["x-charter-decision"] == "allowed" and r.headers["x-charter-uses"] == "inference,machine-translation,commercial"
+    # greedy through the gateway == the same call in process
+    assert choice["text"] == engine.complete(reg, MODEL, "the river", max_tokens=4, temperature=0).text
+    rec = last_record(reg)
+    assert rec["decision"] == "allowed" and rec["status"] == 200 and rec["application"] == TRANSLATE and rec["model"] == MODEL
+    assert rec["uses"] == ["inference", "machine-translation", "commercial"] and rec["reasons"] == []
+    assert (rec["prompt_tokens"], rec["completion_tokens"]) == (u["prompt_tokens"], u["completion_tokens"])
+    assert rec["key"] == reg.store.api_keys(TRANSLATE)[0].key_id and world.keys[TRANSLATE] not in json.dumps(rec)
+    assert int(r.headers["x-charter-audit-seq"]) == reg.store.audit_entries()[-1].seq
+
+
+def test_model_names(client, world):
+    for name in ("model/tiny-lm@1", "model/tiny-lm", "tiny-lm", "tiny-lm@1"):
+        assert complete(client, world.keys[TRANSLATE], model=name).json()["model"] == MODEL
+
+
+def test_chat_completion(client, world, reg):
+    r = client.post("/v1/chat/completions", headers=auth(world.keys[TRANSLATE]), json={
+        "model": MODEL, "max_tokens": 3, "temperature": 0,
+        "messages": [{"role": "system", "content": "translate"}, {"role": "user", "content": [{"type": "text", "text": "good morning"}]}]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-")
+    assert body["choices"][0]["message"]["role"] == "assistant" and body["usage"]["completion_tokens"] <= 3
+    assert last_record(reg)["endpoint"] == "chat.completions"
+
+
+def test_several_prompts_and_n(client, world):
+    r = complete(client, world.keys[TRANSLATE], prompt=["a", "b"], n=2)
+    assert [c["index"] for c in r.json()["choices"]] == [0, 1, 2, 3]
+
+
+def test_sampling_is_seeded(client, world):
+    texts = [complete(client, world.keys[TRANSLATE], temperature=1.5, top_p=0.9, seed=7, max_tokens=8).json()["choices"][0]["text"]
+             for _ in range(2)]
+    assert texts[0] == texts[1]
+
+
+def test_streaming_completion(client, world, reg):
+    plain = complete(client, world.keys[TRANSLATE], max_tokens=6).json()
+    r = complete(client, world.keys[TRANSLATE], max_tokens=6, stream=True, stream_options={"include_usage": True})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    chunks = sse(r.text)
+    assert all(c["object"] == "text_completion" and c["id"] == chunks[0]["id"] for c in chunks)
+    assert "".join(c["choices"][0]["text"] for c in chunks if c["choices"]) == plain["choices"][0]["text"]
+    assert chunks[-2]["choices"][0]["finish_reason"] == plain["choices"][0]["finish_reason"]
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == plain["usage"]
+    rec = last_record(reg)
+    assert rec["stream"] and rec["decision"] == "allowed" and rec["completion_tokens"] == plain["usage"]["completion_tokens"] and rec["error"] is None
+
+
+def test_streaming_chat(client, world):
+    r = client.post("/v1/chat/completions", headers=auth(world.keys[TRANSLATE]), json={
+        "model": MODEL, "max_tokens": 4, "temperature": 0, "stream": True, "messages": [{"role": "user", "content": "hello"}]})
+    chunks = sse(r.text)
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert chunks[-1]["choices"][0]["finish_reason"] in ("length", "stop") and chunks[-1]["choices"][0]["delta"] == {}
+
+
+def test_stop_sequence(client, world, engine, reg):
+    full = engine.complete(reg, MODEL, "the river", max_tokens=12, temperature=0).text
+    assert len(full) > 2
+    stop = full[1:3]
+    r = complete(client, world.keys[TRANSLATE], max_tokens=12, stop=[stop])
+    assert r.json()["choices"][0]["text"] == full[:full.find(stop)] and r.json()["choices"][0]["finish_reason"] == "stop"
+    chunks = sse(complete(client, world.keys[TRANSLATE], max_tokens=12, stop=stop, stream=True).text)
+    assert "".join(c["choices"][0]["text"] for c in chunks) == full[:full.find(stop)]
+
+
+# --- refused ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer ck-000000000000-nope"}, {"Authorization": "Basic abc"},
+                                     {"Authorization": "Bearer "}])
+def test_401_without_a_valid_key(client, reg, headers):
+    r = client.post("/v1/completions", json={"model": MODEL, "prompt": "x"}, headers=headers)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert r.json()["error"]["code"] == "invalid_api_key" and r.json()["error"]["type"] == "authentication_error"
+    assert client.get("/v1/models", headers=headers).status_code == 401
+    rec = last_record(reg)
+    assert rec["decision"] == "unauthorized" and rec["application"] is None and rec["status"] == 401
+
+
+def test_401_comes_before_body_errors(client):
+    assert client.post("/v1/completions", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 401
+    assert client.post("/v1/completions", json={"model": 3}).status_code == 401
+
+
+def test_403_face_recognition_with_its_chain(client, world, reg):
+    r = complete(client, world.keys[FACES])
+    assert r.status_code == 403
+    err = r.json()["error"]
+    assert err["type"] == "permission_denied" and err["code"] == "denied_by_charter"
+    assert PUBLISHER in err["message"] and "biometric-identification" in err["message"]
+    ch = err["charter"]
+    assert ch["allowed"] is False and ch["application"] == FACES and ch["model"] == MODEL
+    assert ch["uses"] == ["inference", "face-recognition", "commercial"]
+    (reason,) = ch["reasons"]
+    assert reason["rule"] == "deny" and reason["use"] == "face-recognition" and reason["entries"] == ["biometric-identification"]
+    assert reason["path"] == [FACES, MODEL, PUBLISHER]
+    rec = last_record(reg)
+    assert rec["decision"] == "denied" and rec["status"] == 403 and rec["reasons"] == ch["reasons"]
+    assert rec["prompt_tokens"] is None and rec["completion_tokens"] is None
+
+
+def test_a_denied_request_needs_no_model(make_app, world, reg):
+    from charter.serve.engine import Engine
+
+    app = make_app()
+    gw = app.state.gateway
+    gw.engine = Engine()  # nothing loaded
+    try:
+        assert Client(app).post("/v1/completions", json={"model": MODEL, "prompt": "x"}, headers=auth(world.keys[FACES])).status_code == 403
+        assert gw.engine.loaded(MODEL) is None
+    finally:
+        gw.engine.close()
+
+
+def test_the_uses_header_narrows(client, world, reg):
+    key = world.keys[SUMMARIZE]  # declared: inference, summarization, machine-translation
+    r = client.post("/v1/completions", json={"model": MODEL, "prompt": "x", "max_tokens": 1}, headers={**auth(key), "X-Charter-Uses": "summarization"})
+    assert r.status_code == 200 and r.headers["x-charter-uses"] == "summarization,inference"
+    assert last_record(reg)["uses"] == ["summarization", "inference"]
+    # a use outside the declaration: 403 naming it
+    r = client.post("/v1/completions", json={"model": MODEL, "prompt": "x"}, headers={**auth(key), "X-Charter-Uses": "summarization, face-recognition"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "use_not_declared" and r.json()["error"]["param"] == "X-Charter-Uses"
+    (reason,) = r.json()["error"]["charter"]["reasons"]
+    assert reason["rule"] == "not-declared" and reason["use"] == "face-recognition" and reason["path"] == [SUMMARIZE]
+    # a descendant of a declared use is a narrowing too; an unknown use is a 400
+    r = client.post("/v1/completions", json={"model": MODEL, "prompt": "x", "max_tokens": 1},
+                    headers={**auth(world.keys[TRANSLATE]), "X-Charter-Uses": "machine-translation"})
+    assert r.status_code == 200
+    r = client.post("/v1/completions", json={"model": MODEL, "prompt": "x"}, headers={**auth(key), "X-Charter-Uses": "sumarization"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "unknown_use" and "summarization" in r.json()["error"]["message"]
+
+
+def test_a_narrowing_that_the_lineage_denies(client, world):
+    r = client.post("/v1/completions", json={"model": MODEL, "prompt": "x"},
+                    headers={**auth(world.keys[FACES]), "X-Charter-Uses": "inference"})
+    assert r.status_code == 403  # the face-recognition purpose is still declared, so still denied
+
+
+def test_404_and_model_not_deployed(client, world, reg):
+    r = complete(client, world.keys[TRANSLATE], model="model/nope@1")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found" and r.json()["error"]["param"] == "model"
+    assert last_record(reg)["decision"] == "error"
+    r = complete(client, world.keys[TRANSLATE], model=OTHER)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "model_not_deployed"
+    assert r.json()["error"]["charter"]["reasons"][0]["rule"] == "not-deployed"
+    assert complete(client, world.keys[OTHER_APP], model=OTHER).status_code == 200
+
+
+# --- live policy --------------------------------------------------------------------------------
+
+def test_451_after_a_withdrawal_by_another_connection(client, world, db):
+    from charter.registry import Registry
+
+    assert complete(client, world.keys[TRANSLATE]).status_code == 200
+    other = Registry.open(db)  # another process's view of the same SQLite registry
+    try:
+        other.withdraw(PUBLISHER, "the publisher withdrew the weights")
+    finally:
+        other.close()
+    r = complete(client, world.keys[TRANSLATE])
+    assert r.status_code == 451
+    err = r.json()["error"]
+    assert err["code"] == "withdrawn" and "the publisher withdrew the weights" in err["message"]
+    (w,) = [x for x in err["charter"]["reasons"] if x["rule"] == "withdrawn"]
+    assert w["asset"] == PUBLISHER and w["path"] == [TRANSLATE, MODEL, PUBLISHER]
+    assert complete(client, world.keys[FACES]).status_code == 451  # withdrawn wins over denied
+
+
+def test_451_after_a_withdrawal_by_another_process(client, world, db, reg):
+    assert complete(client, world.keys[TRANSLATE]).status_code == 200
+    exe = Path(sys.executable).parent / "charter"
+    subprocess.run([str(exe), "withdraw", MODEL, "--reason", "recalled", "--registry", db], check=True, capture_output=True)
+    r = complete(client, world.keys[TRANSLATE])
+    assert r.status_code == 451 and "recalled" in r.json()["error"]["message"]
+    assert last_record(reg)["decision"] == "withdrawn"
+
+
+def test_a_new_restriction_upstream_takes_effect(client, world, db):
+    from charter.registry import Registry
+
+    if not hasattr(Registry, "restrict"):
+        pytest.skip("Registry.restrict is not there yet")
+    assert complete(client, world.keys[TRANSLATE]).status_code == 200
+    other = Registry.open(db)
+    try:
+        other.restrict(PUBLISHER, ["machine-translation"], "no translation from now on")
+    finally:
+        other.close()
+    assert complete(client, world.keys[TRANSLATE]).status_code == 403
+    assert complete(client, world.keys[SUMMARIZE], max_tokens=1).status_code == 403  # declares machine-translation too
+
+
+def test_keys_added_and_revoked_take_effect(client, world, db, reg):
+    from charter.registry import Registry
+    from charter.serve.keys import new_key
+
+    key = world.keys[TRANSLATE]
+    assert complete(client, key, max_tokens=1).status_code == 200  # now cached
+    other = Registry.open(db)
+    try:
+        fresh, _ = new_key(other, TRANSLATE)
+        assert complete(client, fresh, max_tokens=1).status_code == 200
+        other.store.revoke_api_key(other.store.api_keys(TRANSLATE)[0].key_id)
+    finally:
+        other.close()
+    assert complete(client, key, max_tokens=1).status_code == 401
+    assert complete(client, fresh, max_tokens=1).status_code == 200
+
+
+# --- bad input -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body, status, param", [
+    ({"prompt": "x"}, 422, "model"),
+    ({"model": MODEL}, 422, "prompt"),
+    ({"model": MODEL, "prompt": "x", "max_tokens": "many"}, 422, "max_tokens"),
+    ({"model": MODEL, "prompt": "x", "max_tokens": -1}, 422, "max_tokens"),
+    ({"model": MODEL, "prompt": "x", "temperature": 9}, 422, "temperature"),
+    ({"model": MODEL, "prompt": "x", "top_p": 0}, 422, "top_p"),
+    ({"model": MODEL, "prompt": "x", "n": 99}, 422, "n"),
+    ({"model": MODEL, "prompt": "x", "stop": ["a", "b", "c", "d", "e"]}, 422, "stop"),
+    ({"model": MODEL, "prompt": []}, 422, "prompt"),
+    ({"model": MODEL, "prompt": [1, 2]}, 422, "prompt"),
+    ({"model": MODEL, "prompt": "x", "stream": "yes please"}, 422, "stream"),
+])
+def test_malformed_completion_bodies(client, world, reg, body, status, param):
+    r = client.post("/v1/completions", json=body, headers=auth(world.keys[TRANSLATE]))
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert err["type"] == "invalid_request_error" and err["param"] == param and err["message"].startswith(param)
+    rec = last_record(reg)
+    assert rec["decision"] == "invalid" and rec["application"] == TRANSLATE and rec["status"] == status
+
+
+@pytest.mark.parametrize("messages, param", [
+    (None, "messages"), ([], "messages"), ([{"role": "wizard", "content": "x"}], "messages.0.role"),
+    ([{"content": "x"}], "messages.0.role"), ([{"role": "user", "content": [{"type": "image", "url": "x"}]}], "messages.0.content"),
+])
+def test_malformed_chat_bodies(client, world, messages, param):
+    body = {"model": MODEL} if messages is None else {"model": MODEL, "messages": messages}
+    r = client.post("/v1/chat/completions", json=body, headers=auth(world.keys[TRANSLATE]))
+    assert r.status_code == 422 and r.json()["error"]["param"] == param
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b"", b"\xff\xfe", b'"just a string"', b"null"])
+def test_bodies_that_are_not_json_objects(client, world, content):
+    r = client.post("/v1/completions", content=content, headers={**auth(world.keys[TRANSLATE]), "Content-Type": "application/json"})
+    assert r.status_code in (400, 422) and r.json()["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize("prompt", ["\ud800", "\x00" * 10, "é" * 50, "", " "])
+def test_odd_prompts_never_crash(client, world, reg, prompt):
+    body = json.dumps({"model": MODEL, "prompt": prompt, "max_tokens": 2})  # ASCII JSON: a lone surrogate travels as \\ud800
+    r = client.post("/v1/completions", content=body, headers={**auth(world.keys[TRANSLATE]), "Content-Type": "application/json"})
+    assert r.status_code in (200, 400, 422), r.text
+    assert audit.verify(reg.store).ok
+
+
+def test_unknown_route_and_method(client, world):
+    assert client.get("/v2/nothing").status_code == 404
+    r = client.get("/v1/completions", headers=auth(world.keys[TRANSLATE]))
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+
+
+# --- limits ----------------------------------------------------------------------------------------
+
+def test_size_limits(make_app, world, reg):
+    c = Client(make_app(max_tokens=8, max_prompt_chars=50, max_prompt_tokens=20, max_body_bytes=2000))
+    key = world.keys[TRANSLATE]
+    r = complete(c, key, max_tokens=9)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "max_tokens"
+    r = complete(c, key, prompt="x" * 51)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded"
+    r = complete(c, key, prompt="the river and the bridge " * 2)  # under 50 characters, over 20 tokens
+    assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded" and "tokens" in r.json()["error"]["message"]
+    r = complete(c, key, prompt=["x" * 30, "y" * 30])
+    assert r.status_code == 400
+    r = c.post("/v1/completions", content=json.dumps({"model": MODEL, "prompt": "x" * 3000}), headers={**auth(key), "Content-Type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
+
+    async def chunked():  # no Content-Length: counted as it arrives
+        for _ in range(30):
+            yield b" " * 100
+
+    r = c.post("/v1/completions", content=chunked(), headers={**auth(key), "Content-Type": "application/json"})
+    assert r.status_code == 413 and "content-length" not in {k.lower() for k in r.request.headers}
+    assert complete(c, key, max_tokens=8).status_code == 200
+    assert [e.data["decision"] for e in reg.store.audit_entries()] == ["invalid"] * 4 + ["allowed"]
+
+
+def test_context_window(make_app, world):
+    c = Client(make_app(max_tokens=10_000, max_prompt_tokens=10_000))
+    r = complete(c, world.keys[TRANSLATE], max_tokens=300)  # the tiny model takes 256 positions
+    assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded"
+
+
+def test_rate_limit_per_key(make_app, world, reg):
+    c = Client(make_app(rate=0.01, burst=2))
+    assert [complete(c, world.keys[FACES]).status_code for _ in range(3)] == [403, 403, 429]
+    r = complete(c, world.keys[FACES])
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1 and r.json()["error"]["code"] == "rate_limit_exceeded"
+    assert complete(c, world.keys[TRANSLATE], max_tokens=1).status_code == 200  # another key has its own bucket
+    assert last_record(reg)["decision"] == "allowed" and reg.store.audit_entries()[-2].data["decision"] == "rate-limited"
+
+
+def test_concurrency_cap(make_app, world, reg):
+    app = make_app(max_concurrent=1)
+    c = Client(app)
+    gw = app.state.gateway
+    gw.concurrency.active = 1  # one request already in model work
+    r = complete(c, world.keys[TRANSLATE])
+    assert r.status_code == 503 and r.headers["retry-after"] == "1" and r.json()["error"]["code"] == "overloaded"
+    assert complete(c, world.keys[FACES]).status_code == 403  # refusals need no slot
+    gw.concurrency.active = 0
+    assert complete(c, world.keys[TRANSLATE]).status_code == 200 and gw.concurrency.active == 0
+    complete(c, world.keys[TRANSLATE], stream=True)
+    assert gw.concurrency.active == 0  # the stream gave its slot back
+    assert [e.data["decision"] for e in reg.store.audit_entries()] == ["overloaded", "denied", "allowed", "allowed"]
+
+
+def test_a_failing_model_is_a_500_that_is_audited(make_app, world, reg, monkeypatch):
+    app = make_app()
+    gw = app.state.gateway
+    complete(Client(app), world.keys[TRANSLATE], max_tokens=1)
+
+    def boom(*a, **k):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(gw.engine, "generate", boom)
+    r = complete(Client(app), world.keys[TRANSLATE])
+    assert r.status_code == 500 and r.json()["error"]["code"] == "model_error" and gw.concurrency.active == 0
+    assert last_record(reg)["decision"] == "error"
+    chunks = complete(Client(app), world.keys[TRANSLATE], stream=True).text
+    assert "model_error" in chunks and chunks.rstrip().endswith("data: [DONE]")
+    assert last_record(reg)["decision"] == "error" and gw.concurrency.active == 0
+
+
+# --- the audit log ----------------------------------------------------------------------------------
+
+def test_every_request_is_audited_and_the_chain_verifies(client, world, reg):
+    complete(client, world.keys[TRANSLATE])
+    complete(client, world.keys[FACES])
+    client.post("/v1/completions", json={"model": MODEL, "prompt": "x"})
+    client.post("/v1/completions", json={"model": MODEL}, headers=auth(world.keys[TRANSLATE]))
+    complete(client, world.keys[TRANSLATE], model="nope")
+    decisions = [e.data["decision"] for e in reg.store.audit_entries()]
+    assert decisions == ["allowed", "denied", "unauthorized", "invalid", "error"]
+    v = audit.verify(reg.store)
+    assert v.ok and v.entries == 5 and v.head == reg.store.audit_entries()[-1].hash
+    s = audit.summarize(reg.store)
+    assert s.requests == 5 and s.by_decision == {"allowed": 1, "denied": 1, "unauthorized": 1, "invalid": 1, "error": 1}
+    row = {(r.application, r.use, r.decision): r for r in s.rows}[(TRANSLATE, "machine-translation", "allowed")]
+    assert row.requests == 1 and row.completion_tokens == reg.store.audit_entries()[0].data["completion_tokens"]
