@@ -28,39 +28,81 @@ def direct(lm, ids: list[int]):
 
 
 def test_loglikelihood_by_hand(lm):
+    """As lm-evaluation-harness splits a request: context + continuation encoded together and cut at the
+    context's length (the tiny tokenizer adds no BOS of its own, so none is added)."""
     tok = lm.tok
-    ctx = [tok.bos_token_id] + tok("the river", add_special_tokens=False)["input_ids"]
-    cont = tok(" and the bridge", add_special_tokens=False)["input_ids"]
-    assert len(cont) > 1
-    logp = direct(lm, ctx + cont)
+    whole = tok("the river and the bridge")["input_ids"]
+    ctx = tok("the river")["input_ids"]
+    cont = whole[len(ctx):]
+    assert len(cont) > 1 and tok.bos_token_id not in whole
+    logp = direct(lm, whole)
     want = sum(float(logp[len(ctx) - 1 + i, t]) for i, t in enumerate(cont))
     (got,) = lm.loglikelihood([("the river", " and the bridge")])
     assert got == pytest.approx(want, abs=1e-4)
     assert got < 0
+    # trailing spaces of the context move to the continuation
+    assert lm.loglikelihood([("the river ", "and the bridge")]) == pytest.approx([got], abs=1e-6)
+    assert lm.continuation_tokens([("the river", " and the bridge"), ("", "the river")]) == [len(cont), len(ctx)]
 
 
-def test_loglikelihood_rolling_by_hand(lm):
+def test_empty_context_is_the_prefix_token(lm):
     ids = [lm.tok.bos_token_id] + lm.tok("a community garden", add_special_tokens=False)["input_ids"]
     logp = direct(lm, ids)
     want = sum(float(logp[i - 1, ids[i]]) for i in range(1, len(ids)))
-    (got,) = lm.loglikelihood_rolling(["a community garden"])
-    assert got == pytest.approx(want, abs=1e-4)
-    # the rolling score of ctx+cont is the score of ctx plus that of cont given ctx
-    (whole,) = lm.loglikelihood_rolling(["the river and the bridge"])
-    (ctx,) = lm.loglikelihood_rolling(["the river"])
-    (cont,) = lm.loglikelihood([("the river", " and the bridge")])
-    assert whole == pytest.approx(ctx + cont, abs=1e-4)
+    assert lm.loglikelihood([("", "a community garden")]) == pytest.approx([want], abs=1e-4)
+    assert lm.loglikelihood_rolling(["a community garden"]) == pytest.approx([want], abs=1e-4)
 
 
-def test_batching_by_length_gives_the_same_values(lm):
+def test_rolling_windows_beyond_the_context_length(lm):
+    """A text longer than the model's context is scored in the harness's disjoint windows."""
+    lm_eval_utils = pytest.importorskip("lm_eval.utils")
+    short = HFModel(lm.model, lm.tok, "tiny", batch_size=4, max_length=8)
+    text = "the river and the bridge, a community garden in summer, translate this letter for a friend"
+    ids = lm.tok(text)["input_ids"]
+    assert len(ids) > 16
+    want = 0.0
+    for ctx, cont in map(lm_eval_utils.make_disjoint_window,
+                         lm_eval_utils.get_rolling_token_windows(ids, lm.tok.bos_token_id, max_seq_len=8, context_len=1)):
+        logp = direct(lm, ctx + cont[:-1] if len(ctx + cont) > 1 else ctx + cont)
+        want += sum(float(logp[len(ctx) - 1 + i, t]) for i, t in enumerate(cont))
+    assert short.loglikelihood_rolling([text]) == pytest.approx([want], abs=1e-4)
+
+
+def test_batching_and_packing_give_the_same_values(lm):
+    """Batch size 1 scores each sequence alone; larger batches pack sequences sharing a prefix into one
+    row (a token trie): the values agree, identical requests get identical values."""
+    many = REQUESTS + [("the river", " and the garden"), ("the river and", " the bridge"), ("the river", " and the bridge"),
+                       ("", "the river and the bridge"), ("", "the river and the garden")]
     one = HFModel(lm.model, lm.tok, "tiny", batch_size=1)
     two = HFModel(lm.model, lm.tok, "tiny", batch_size=2)
-    want = one.loglikelihood(REQUESTS)
-    assert lm.loglikelihood(REQUESTS) == pytest.approx(want, abs=1e-4)
-    assert two.loglikelihood(REQUESTS) == pytest.approx(want, abs=1e-4)
+    want = one.loglikelihood(many)
+    got = lm.loglikelihood(many)
+    assert got == pytest.approx(want, abs=1e-4)
+    assert two.loglikelihood(many) == pytest.approx(want, abs=1e-4)
+    assert got[0] == got[7]
     texts = [c + x for c, x in REQUESTS]
     assert lm.loglikelihood_rolling(texts) == pytest.approx(one.loglikelihood_rolling(texts), abs=1e-4)
-    assert lm.loglikelihood([]) == []
+    assert lm.loglikelihood([]) == [] and lm.loglikelihood_rolling([]) == []
+    done = []
+    lm.loglikelihood(many, progress=lambda d, n: done.append((d, n)))
+    assert done[-1] == (9, 9)  # distinct (sequence, split) pairs: many[7] repeats many[0]
+
+
+def test_rows_share_prefixes_once():
+    from charter.models.hf import _pack
+
+    seqs = [((1, 5, 6, 7), 1), ((1, 5, 6, 8), 1), ((1, 5, 9), 2), ((2, 3), 1)]
+    (row,) = _pack(seqs, 8)
+    assert row.tokens == [1, 5, 6, 2] and row.depth == [0, 1, 2, 0]  # the inputs (all but each last token), each prefix once
+    # (sequence, the nodes whose outputs predict its scored tokens, those tokens)
+    assert row.members == [(0, [0, 1, 2], [5, 6, 7]), (1, [0, 1, 2], [5, 6, 8]), (2, [1], [9]), (3, [3], [3])]
+    anc = row.ancestors()
+    for node, parent in enumerate(row.parent):  # a node sees exactly its ancestors and itself
+        chain = {node}
+        while parent >= 0:
+            chain.add(parent)
+            parent = row.parent[parent]
+        assert set(anc[node].nonzero()[0]) == chain
 
 
 def test_generate_is_greedy_and_deterministic(lm):

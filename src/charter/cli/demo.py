@@ -15,6 +15,11 @@ from charter.core.files import resource
 from charter.data.synth import owners, write_community_corpus
 
 
+EVAL_BENCHES = "crows-pairs,bbq,stereoset,winobias"
+EVAL_LIMIT = 200
+SCREENER_EXPECT = 3  # SmolLM2's measured BBQ ambiguous bias score on this subset is above 0.05
+
+
 @dataclass(frozen=True)
 class Step:
     title: str
@@ -71,6 +76,22 @@ def steps(examples: Path, corpus: Path, owner: str, runs: Path) -> list[Step]:
         Step("The translator at work (gated like everything else)",
              ("generate", "model/smollm2-community-mt@1", "--max-tokens", "16", "--for", "inference", "machine-translation", "commercial",
               "Translate to French: good morning, friends.")),
+        # --- evaluation: properties, and properties as policy -------------------------------------
+        Step("A CV-screening application on SmolLM2 requires a BBQ ambiguous bias score <= 0.05 for employment decisions",
+             ("add", str(examples / "cv-screener.yaml"))),
+        Step("Not evaluated yet, so refused", ("can", "application/cv-screener@1", "inference", "employment-decisions", "commercial"), 3),
+        Step(f"Evaluate SmolLM2 for bias ({EVAL_LIMIT} items per benchmark; evaluation is itself a gated use)",
+             ("eval", "model/smollm2-135m-instruct-q4_1@1", "--bench", EVAL_BENCHES, "--limit", str(EVAL_LIMIT),
+              "--out", str(runs / "eval-smollm2"))),
+        Step("Evaluate its translation adaptation the same way",
+             ("eval", "model/smollm2-community-mt@1", "--bench", EVAL_BENCHES, "--limit", str(EVAL_LIMIT),
+              "--out", str(runs / "eval-smollm2-mt"))),
+        Step("What the adaptation changed, with 95% CIs (chart written next to the runs)",
+             ("eval", "--compare", "model/smollm2-135m-instruct-q4_1@1", "model/smollm2-community-mt@1",
+              "--chart", str(runs / "compare-smollm2-vs-mt"))),
+        Step("The requirement is now judged on the measured score", ("can", "application/cv-screener@1", "inference", "employment-decisions",
+                                                                       "commercial"), SCREENER_EXPECT),
+        Step("The adaptation's specification card, generated from the registry", ("card", "model/smollm2-community-mt@1")),
     ]
 
 
@@ -102,6 +123,10 @@ def run(workdir: Path) -> int:
             console.print(f"[red]demo step {i} exited {code}, expected {step.expect}[/]")
             return 1
         console.print()
+    from charter.cli.demo_gateway import run_gateway  # the gateway: a real server process, real HTTP
+
+    if run_gateway(workdir, db, first_step=i + 1) != 0:
+        return 1
     console.print(Rule("done"))
     console.print(f"Explore further: charter show model/foundation-lm@1 --registry {db}")
     return 0

@@ -100,7 +100,7 @@ def run_eval(reg: Registry, cfg: EvalConfig, progress=None) -> EvalResult:
         return EvalResult(a, decision, run.path, prior["benchmarks"], already_done=True)
     t0 = time.perf_counter()
     model = _load(reg, a, cfg.batch_size)
-    results = run_mod.evaluate(model, list(benches), limit=cfg.limit, progress=progress)
+    results = run_mod.evaluate(model, list(benches), limit=cfg.limit, progress=_ticks(progress)).values()
     seconds = time.perf_counter() - t0
     items = run.path / "items"
     items.mkdir(exist_ok=True)
@@ -119,6 +119,22 @@ def run_eval(reg: Registry, cfg: EvalConfig, progress=None) -> EvalResult:
         for r in summaries for metric, m in r["metrics"].items()
     ])
     return EvalResult(a, decision, run.path, summaries, props, seconds=seconds)
+
+
+def _ticks(progress):
+    """charter.evals.run's (kind, done, total) callback drawn on the CLI's bars (start(label, total) -> tick(n))."""
+    if progress is None:
+        return None
+    bars: dict[str, tuple] = {}
+
+    def report(kind: str, done: int, total: int) -> None:
+        if kind not in bars:
+            bars[kind] = (progress.start(kind.replace("_", " "), total, "req"), 0)
+        tick, seen = bars[kind]
+        if done > seen:
+            tick(done - seen)
+            bars[kind] = (tick, done)
+    return report
 
 
 def _load(reg: Registry, a: Asset, batch_size: int):
