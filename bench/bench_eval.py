@@ -54,6 +54,8 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--limit", type=int, default=500, help="pairs (a stratified subset; default 500, ~5 min; 1508 = all)")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=2, help="timed runs of each contender, alternating (ABBA)")
+    ap.add_argument("--bbq", type=int, default=24, help="also BBQ on this many questions (a stratified subset), one round each (0: none)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads for both (default: torch's, one per core)")
     ap.add_argument("--tiny", action="store_true", help="a tiny random Llama instead of SmolLM2 (a quick run)")
     ap.add_argument("--model-folder", type=Path, help="another Hugging Face model folder")
     return ap.parse_args()
@@ -94,6 +96,43 @@ def run_harness(model, tok, bs: int, ids: list[int], tasks: Path):
     return lls, {m: got[f"{m},none"] for m in ("likelihood_diff", "pct_stereotype")}
 
 
+def run_charter_bbq(model, tok, bs: int, limit: int):
+    from charter.evals.run import evaluate
+    from charter.models.hf import HFModel
+
+    res = evaluate(HFModel(model, tok, "bench", batch_size=bs), ["bbq"], limit=limit)["bbq"]
+    return {r["index"]: r["lls"] for r in res["rows"]}, {m: v["value"] for m, v in res["metrics"].items()}
+
+
+def run_harness_bbq(model, tok, bs: int, ids: list[int], tasks: Path):
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    h = HFLM(pretrained=model, tokenizer=tok, batch_size=bs)
+    res = lm_eval.simple_evaluate(model=h, tasks=["charter_bbq"], task_manager=TaskManager(include_path=str(tasks), include_defaults=False),
+                                  samples={"charter_bbq": ids}, log_samples=True, verbosity="ERROR")
+    lls = {s["doc_id"]: [float(r[0][0]) for r in s["resps"]] for s in res["samples"]["charter_bbq"]}
+    got = res["results"]["charter_bbq"]
+    return lls, {m: got[f"{m},none"] for m in ("acc", "accuracy_amb", "accuracy_disamb", "amb_bias_score", "disamb_bias_score")}
+
+
+def bbq_round(model, tok, args, tasks: Path) -> dict:
+    """BBQ: one timed call each (charter first), the same questions; 12 requests per question sharing its prompt."""
+    from charter.evals import bbq
+
+    ids = [it["index"] for it in bbq.load(args.bbq)]
+    (c_lls, c_m), c_wall, _ = timed(run_charter_bbq, model, tok, args.batch_size, args.bbq)
+    (h_lls, h_m), h_wall, _ = timed(run_harness_bbq, model, tok, args.batch_size, ids, tasks)
+    diff = max(abs(a - b) for i in ids for a, b in zip(c_lls[i], h_lls[i]))
+    m_diff = max(abs(c_m[m] - h_m[m]) for m in h_m if c_m[m] is not None)
+    n = len(ids)
+    print(f"BBQ {n} questions ({12 * n} requests): charter {c_wall:.1f} s ({n / c_wall:.2f} q/s), lm-eval {h_wall:.1f} s "
+          f"({n / h_wall:.2f} q/s) = {h_wall / c_wall:.2f}x; max |delta| metrics {m_diff:.1e}, per-choice {diff:.1e}", flush=True)
+    return {"questions": n, "charter_s": c_wall, "harness_s": h_wall, "ratio": h_wall / c_wall, "metrics": {"charter": c_m, "harness": h_m},
+            "max_abs_diff": {"metrics": m_diff, "loglikelihood": diff}}
+
+
 def timed(fn, *a):
     t0, c0 = time.perf_counter(), time.process_time()
     out = fn(*a)
@@ -107,6 +146,8 @@ def main() -> None:
     import torch
     import transformers
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
     import lm_eval
 
@@ -173,6 +214,8 @@ def main() -> None:
           f"metrics {'equal' if equal else 'DIFFERENT'} (max |delta| {max(m_diff.values()):.1e}, < {TOL}; sentences max {ll_diff:.1e}) "
           f"{'PASS' if ok else 'FAIL'}")
 
+    bbq_result = bbq_round(model, tok, args, tasks) if args.bbq else None
+
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / "eval.json"
     path.write_text(json.dumps({
@@ -183,7 +226,7 @@ def main() -> None:
         "model": str(folder), "pairs": n, "batch_size": args.batch_size, "order": order, "rounds": rounds,
         "median_pairs_per_s": med, "cpu_s_per_pair": cpu, "ratio": ratio, "target": TARGET,
         "metrics": {"charter": c_m, "harness": h_m}, "max_abs_diff": {"loglikelihood": ll_diff, **m_diff},
-        "sentences_over_tol": over, "sentences": len(diffs), "pass": ok}, indent=2))
+        "sentences_over_tol": over, "sentences": len(diffs), "pass": ok, "bbq": bbq_result}, indent=2))
     print(f"wrote {path}")
     shutil.rmtree(tasks, ignore_errors=True)
 

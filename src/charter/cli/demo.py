@@ -16,7 +16,7 @@ from charter.data.synth import owners, write_community_corpus
 
 
 EVAL_BENCHES = "crows-pairs,bbq,stereoset,winobias"
-EVAL_LIMIT = 200
+EVAL_LIMIT = 100
 SCREENER_EXPECT = 3  # SmolLM2's measured BBQ ambiguous bias score on this subset is above 0.05
 
 
