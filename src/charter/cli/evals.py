@@ -76,16 +76,19 @@ def _compare(args) -> int:
         return 0
     from rich.table import Table
 
-    t = Table(title=f"{b} relative to {a}", show_header=True, header_style="bold")
-    for col in ("benchmark.metric", a, b, "Δ", "verdict"):
-        t.add_column(col, justify="right" if col in (a, b, "Δ") else "left")
+    console.print(f"A = {a}\nB = {b} (each value with its 95% CI)")
+    t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for col in ("benchmark.metric", "A", "B", "B - A", "B vs A"):
+        t.add_column(col, justify="right" if col in ("A", "B", "B - A") else "left", no_wrap=True)
     colour = {"better": "green", "worse": "red"}
     for c in changes:
-        fmt = (lambda p: f"{p.value:.4g}" + (f" [{p.ci[0]:.3g}, {p.ci[1]:.3g}]" if p.ci else "") if p else "–")
+        fmt = (lambda p: f"{p.value:.3g}" + (f" [{p.ci[0]:.3g}, {p.ci[1]:.3g}]" if p.ci else "") if p else "–")
         verdict = c.verdict + (" (CIs apart)" if c.significant else "")
-        t.add_row(f"{c.benchmark}.{c.metric}", fmt(c.a), fmt(c.b), f"{c.delta:+.4g}" if c.delta is not None else "",
+        t.add_row(f"{c.benchmark}.{c.metric}", fmt(c.a), fmt(c.b), f"{c.delta:+.3g}" if c.delta is not None else "",
                   f"[{colour.get(c.verdict, 'white')}]{verdict}[/]")
-    console.print(t)
+    from rich.console import Console
+
+    Console(width=max(console.width, 120), highlight=False).print(t)  # read whole: wider than a pipe's 80 columns
     worse = [c for c in changes if c.verdict == "worse"]
     console.print(f"{len(worse)} of {len(changes)} properties got worse" + (f": {', '.join(f'{c.benchmark}.{c.metric}' for c in worse)}" if worse else ""))
     err_console.print(f"chart: {', '.join(map(str, paths))}")

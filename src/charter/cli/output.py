@@ -20,7 +20,9 @@ def reason_line(r) -> str:
     if r.rule == "withdrawn":
         head = f"withdrawn: {r.asset} ({r.detail.removeprefix('withdrawn: ')})"
     elif r.rule == "deny":
-        head = f"deny {r.use}: {r.asset} denies {r.entries[0]} ({r.source})"
+        head = f"deny {r.use}: {r.detail}" if r.source == "restriction" else f"deny {r.use}: {r.asset} denies {r.entries[0]} ({r.source})"
+    elif r.rule in ("property-missing", "property-unmet"):
+        head = f"{r.rule} {r.use}: {r.detail}"
     elif r.rule == "undeclared-facet":
         head = f"undeclared-facet {r.use}: {r.asset} permits only {', '.join(r.entries)} ({r.source}); declare a {r.use} use"
     else:

@@ -125,7 +125,7 @@ def _requires(out: list[Reason], up: Upstream, uses: tuple[str, ...], tax: Taxon
                                   f"{aid} requires {req.text()}; {asked} has no {req.benchmark} evaluation of {req.metric}"))
             elif not req.met_by(p.value):
                 out.append(Reason(aid, "property-unmet", u, "requires", up.path, (req.text(),),
-                                  f"{aid} requires {req.text()}; {asked} has {req.metric} = {p.value:.4g} ({p.version}, {p.time[:10]})"))
+                                  f"{aid} requires {req.text()}; {p.asset} has {req.metric} = {p.value:.4g} ({p.version}, {p.time[:10]})"))
 
 
 def _allow_only(out: list[Reason], up: Upstream, source: str, allowed: tuple[str, ...], uses: tuple[str, ...], tax: Taxonomy) -> None:
