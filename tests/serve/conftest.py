@@ -16,21 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import LINEAGE, PUBLISHER  # the publisher that denies biometric identification
+
 MODEL = "model/tiny-lm@1"
 OTHER = "model/other-lm@1"
-PUBLISHER = "model/publisher-lm@1"
 TRANSLATE = "application/translate@1"
 FACES = "application/faces@1"
 SUMMARIZE = "application/summarize@1"
 OTHER_APP = "application/other@1"
-
-LINEAGE = f"""\
-assets:
-  - id: {PUBLISHER}
-    description: A publisher's general language model; its terms forbid biometric identification and surveillance.
-    license: Apache-2.0
-    uses: {{deny: [biometric-identification, surveillance]}}
-"""
 
 
 @dataclass

@@ -12,18 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from charter.cli.main import main
+from tests.cli.clirun import run
 from tests.serve.conftest import MODEL, PUBLISHER, auth
-
-
-def run(capsys, *argv):
-    capsys.readouterr()
-    code = main(list(argv))
-    out = capsys.readouterr()
-    try:
-        return code, json.loads(out.out), out.err
-    except json.JSONDecodeError:
-        return code, out.out, out.err
 
 
 def test_app_add_key_revoke(db, capsys):
