@@ -170,3 +170,32 @@ def test_sql_predicate_agrees_with_decide(uses, recs):
 def test_license_proprietary_adds_no_restriction():
     # the property above relies on this: the record's own tags are the only terms
     assert all(not (lic.allow or lic.deny) for lic in LICENSES.for_asset(("proprietary",)))
+
+
+# === exclusion counts per group of records ====================================================
+
+owners = st.one_of(st.none(), st.sampled_from(["ann", "bob", "cy", "o'neil"]))
+texts = st.one_of(st.none(), st.text(max_size=6))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests, st.lists(st.tuples(tags, tags, owners, texts), min_size=1, max_size=40),
+       st.lists(st.sampled_from(["ann", "cy", "o'neil", "zed"]), max_size=3), st.integers(0, 4))
+def test_counts_per_group_equal_the_reasons_per_record(uses, recs, withdrawn, min_chars):
+    p = compile_predicate(uses, TAX, withdrawn, min_chars)
+    CON.register("t", table([{"allow": a, "deny": d, "owner": o, "text": x} for a, d, o, x in recs]))
+    per_record = dict(CON.execute(f"SELECT {p.reason()} AS r, count(*) FROM t GROUP BY r").fetchall())
+    rows = CON.execute(p.counts("t", ["len(charter_allow) > 1", "charter_deny IS NULL"])).fetchall()
+    assert {r: n for r, n, _, _ in rows} == per_record
+    flags = {r: (f0, f1) for r, _, f0, f1 in rows}
+    expect = CON.execute(f"SELECT {p.reason()} AS r, bool_or(len(charter_allow) > 1), bool_or(charter_deny IS NULL) FROM t GROUP BY r").fetchall()
+    assert flags == {r: (f0, f1) for r, f0, f1 in expect}
+
+
+def test_counts_hand_checked():
+    recs = [{"owner": "ann"}, {"owner": "ann", "deny": ["commercial"]}, {"owner": "bob", "deny": ["commercial"]},
+            {"owner": "bob", "text": "ab"}, {"owner": None, "allow": ["research"]}, {"owner": "bob"}]
+    CON.register("t", table(recs))
+    p = compile_predicate(MT, TAX, ["ann"], min_chars=3)
+    got = {r: n for r, n in CON.execute(p.counts("t")).fetchall()}
+    assert got == {"owner-withdrew-consent": 2, "record-deny:commercial": 1, "too-short": 1, "record-allow-only:commercial": 1, None: 1}

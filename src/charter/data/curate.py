@@ -206,13 +206,13 @@ def _open_all(con, reg: Registry, plan: list[dict], cfg: CurateConfig, predicate
 
 
 def _count(con, shard: Shard, predicate, reg: Registry) -> dict[str, int]:
-    """The shard's exclusions by reason, and whether any of its tags is unknown, in one pass; an
+    """The shard's exclusions by reason, and whether any of its tags is unknown, in one pass
+    (the reason and the tag check are computed per group of records: Predicate.counts); an
     unknown tag stops the run (``_check_tags`` names it). A cast to an ENUM of the known uses
-    turns exactly the unknown tags into NULL. Kept rows (r NULL) are grouped too: a WHERE on r
-    would evaluate the reason twice."""
+    turns exactly the unknown tags into NULL."""
     known = "ENUM(" + ", ".join(f"'{_esc(u)}'" for u in sorted(reg.taxonomy.uses)) + ")"
     unknown = " OR ".join(f"(len({c}) > 0 AND list_count(TRY_CAST({c} AS {known}[])) < list_count({c}))" for c in ("charter_allow", "charter_deny"))
-    rows = con.execute(f"SELECT r, count(*), bool_or(u) FROM (SELECT {predicate.reason()} AS r, {unknown} AS u FROM {shard.view}) GROUP BY r").fetchall()
+    rows = con.execute(predicate.counts(shard.view, [unknown])).fetchall()
     if any(u for _, _, u in rows):
         _check_tags(con, shard, reg)
     return {r: n for r, n, _ in rows if r is not None}

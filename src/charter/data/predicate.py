@@ -128,6 +128,32 @@ class Predicate:
                 rest.append(b.when)
         return [HasAny(c, tuple(sorted(v))) for c, v in merged.items()] + rest
 
+    def counts(self, source: str, flags: Sequence[str] = ()) -> str:
+        """A DuckDB query over ``source`` giving rows (reason, records, *flags): the records per
+        first reason (NULL: kept), and for each SQL boolean in ``flags`` (an expression of
+        ``charter_allow``/``charter_deny`` only) whether it holds for any record of that reason.
+
+        The reason is computed once per group, not once per record: records are grouped by all
+        the rule reads of them (both tag lists as they are, and the value of each other test: an
+        owner set, probed by a join; a length), and a group's representative (any of its owners
+        and texts) gets the group's reason. Tag lists repeat, so the groups are few
+        (bench/bench_curate.py: 0.7 s instead of 1.05 s for 10M records)."""
+        leaves = _leaves([b.when for b in self.branches], [])
+        joins, keys, reps = [], [f"s.{ALLOW}", f"s.{DENY}"], {}
+        for k, e in enumerate(leaves):
+            if isinstance(e, In):
+                vals = ", ".join(map(_lit, dict.fromkeys(e.values)))  # distinct: a join must not repeat rows
+                joins.append(f"LEFT JOIN (SELECT unnest([{vals}]::VARCHAR[]) AS v) AS j{k} ON CAST(s.{e.column} AS VARCHAR) = j{k}.v")
+                keys.append(f"j{k}.v IS NULL")
+            else:
+                keys.append(f"coalesce(length(s.{e.column}), 0) < {int(e.n)}")
+            reps[e.column] = f"any_value(s.{e.column}) AS {e.column}"
+        groups = (f"SELECT s.{ALLOW} AS {ALLOW}, s.{DENY} AS {DENY}, {''.join(r + ', ' for r in reps.values())}count(*) AS n "
+                  f"FROM {source} AS s {' '.join(joins)} GROUP BY {', '.join(keys)}")
+        named = "".join(f", ({f}) AS f{i}" for i, f in enumerate(flags))
+        aggs = "".join(f", bool_or(f{i})" for i in range(len(flags)))
+        return f"SELECT r, sum(n)::BIGINT{aggs} FROM (SELECT {self.reason()} AS r, n{named} FROM ({groups})) GROUP BY r"
+
     def reason(self, dialect: str = "duckdb") -> str:
         """The first reason a record is excluded, or NULL when it is kept."""
         if not self.branches:
@@ -155,6 +181,19 @@ def _list_column(e: object) -> str | None:
         cols = {_list_column(a) for a in e.args}
         return cols.pop() if len(cols) == 1 and None not in cols else None
     return None
+
+
+def _leaves(es: list, out: list) -> list:
+    """The tests of columns other than the tag lists (In, Shorter) in ``es``, each once."""
+    for e in es:
+        if isinstance(e, (In, Shorter)):
+            if e not in out:
+                out.append(e)
+        elif isinstance(e, Not):
+            _leaves([e.arg], out)
+        elif isinstance(e, All):
+            _leaves(list(e.args), out)
+    return out
 
 
 def _tests(e: object, out: list) -> list:
