@@ -88,6 +88,27 @@ def test_batching_and_packing_give_the_same_values(lm):
     assert done[-1] == (9, 9)  # distinct (sequence, split) pairs: many[7] repeats many[0]
 
 
+def test_batches_on_parallel_workers_give_the_same_values(lm):
+    """With n > 1 torch threads on a CPU, batches run on n workers of one thread each; the values are
+    those of one batch at a time, progress counts every sequence, and torch's setting is restored."""
+    import torch
+
+    many = REQUESTS + [(c, x + " again") for c, x in REQUESTS]
+    small = HFModel(lm.model, lm.tok, "tiny", batch_size=2)  # several batches
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        want = small.loglikelihood(many)
+        torch.set_num_threads(2)
+        done = []
+        got = small.loglikelihood(many, progress=lambda d, n: done.append((d, n)))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert got == pytest.approx(want, abs=1e-5)
+    assert done[-1] == (len(many), len(many)) and len(done) > 2
+
+
 def test_rows_share_prefixes_once():
     from charter.models.hf import _pack
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -86,6 +89,7 @@ class HFModel:
         self.max_length = max_length or _max_length(model.config, tokenizer)
         self._ids: dict[tuple[str, bool | None], list[int]] = {}
         self._head_ok: bool | None = None  # whether logits == output_head(last hidden state); checked once
+        self._head_lock = threading.Lock()
         prefix = self.prefix_token_id
         self._prefix_str = self.tok.decode(prefix) if prefix is not None else None
 
@@ -196,21 +200,19 @@ class HFModel:
         torch = self.torch
         rows = _pack(uniq, min(self.batch_size, self.ROW_MEMBERS))
         rows.sort(key=lambda r: -len(r.tokens))
+        batches = list(_batches(rows, self.batch_size))
         out = torch.zeros(len(uniq), dtype=torch.float32)
-        done = b = 0
-        while b < len(rows):
-            batch, members = [], 0
-            while b < len(rows) and (not batch or members + len(rows[b].members) <= self.batch_size):
-                batch.append(rows[b])
-                members += len(rows[b].members)
-                b += 1
-            self._run_batch(batch, out)
-            done += members
-            if progress:
-                progress(done, len(uniq))
+        done = 0
+        with _workers(torch, self.device, len(batches)) as pool:
+            runs = pool.map(lambda batch: self._run_batch(batch, out), batches) if pool else map(lambda b: self._run_batch(b, out), batches)
+            for members in runs:
+                done += members
+                if progress:
+                    progress(done, len(uniq))
         return out.tolist()
 
-    def _run_batch(self, batch: list[_Row], out):
+    def _run_batch(self, batch: list[_Row], out) -> int:
+        """Score ``batch`` into ``out`` (each sequence its own entry); returns how many sequences."""
         torch = self.torch
         width = len(batch[0].tokens)
         n = len(batch)
@@ -238,14 +240,16 @@ class HFModel:
             lp = self._logprobs(ids.to(dev), mask.to(dev), pos.to(dev), torch.tensor(q_rows), torch.tensor(q_cols), torch.tensor(targets))
             # each sequence's tokens are contiguous: sum them as the harness does (one float32 .sum() each)
             out[torch.tensor(owner)] = torch.stack([part.sum() for part in torch.split(lp, sizes)]).cpu()
+        return len(owner)
 
     def _logprobs(self, ids, mask, pos, q_rows, q_cols, targets):
         """log p(target) at each (row, column) of the batch, in float32; the output head runs once per
         distinct position, in chunks."""
         torch = self.torch
-        if self._head_ok is None:  # on the first few positions of the first row (a prefix of a trie row is one too)
-            k = min(4, ids.shape[1])
-            self._head_ok = self._check_head(ids[:1, :k], mask[:1, :, :k, :k], pos[:1, :k])
+        with self._head_lock:  # checked once, by whichever batch comes first
+            if self._head_ok is None:  # on the first few positions of the first row (a prefix of a trie row is one too)
+                k = min(4, ids.shape[1])
+                self._head_ok = self._check_head(ids[:1, :k], mask[:1, :, :k, :k], pos[:1, :k])
         width = ids.shape[1]
         flat = q_rows * width + q_cols
         uniq, inverse = torch.unique(flat, return_inverse=True)  # sorted distinct positions
@@ -321,6 +325,37 @@ class _Row:
                 m[q] = m[p]
             m[q, q] = True
         return m
+
+
+def _batches(rows: list[_Row], size: int):
+    """Consecutive rows (sorted by length) with at most ``size`` sequences in all (one row at least)."""
+    b = 0
+    while b < len(rows):
+        batch, members = [], 0
+        while b < len(rows) and (not batch or members + len(rows[b].members) <= size):
+            batch.append(rows[b])
+            members += len(rows[b].members)
+            b += 1
+        yield batch
+
+
+@contextlib.contextmanager
+def _workers(torch, dev, batches: int):
+    """On a CPU with n > 1 torch threads: n workers, each running whole batches on one thread, for
+    the duration of a scoring call (torch's thread setting is restored after). A batch is a few hundred
+    tokens, too small for a matrix product to keep two cores busy; two batches at once do
+    (bench/bench_eval.py: a SmolLM2 forward of 224 tokens 425 ms on two threads, 303 ms per forward
+    with two on one thread each). Yields None (run batches in order, here) otherwise."""
+    n = torch.get_num_threads()
+    if torch.device(dev).type != "cpu" or n < 2 or batches < 2:
+        yield None
+        return
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(max_workers=min(n, batches), thread_name_prefix="charter-score") as pool:
+            yield pool
+    finally:
+        torch.set_num_threads(n)
 
 
 def _pack(uniq: list[tuple[tuple[int, ...], int]], members: int) -> list[_Row]:
