@@ -74,7 +74,8 @@ class HFModel:
     scored (hidden states gathered there, in chunks), then ``log_softmax`` and the target's entry;
     each sequence's log-probs are summed with one float32 ``.sum()``, as the harness sums them. On
     one sequence alone the values are the harness's to the bit; batched, within float32 rounding
-    (the bench and tests/evals/test_exactness.py measure it).
+    (the bench and tests/evals/test_exactness.py measure it). On a CPU with n > 1 torch threads, n batches
+    run at once, each on one thread (``_workers``).
     """
 
     HEAD_CHUNK = 512  # scored positions per output-head matmul (bounds the [positions, vocab] logits)
