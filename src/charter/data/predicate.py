@@ -15,9 +15,8 @@ probe per constant for every non-empty row, and ``x IN (...)`` one comparison pe
 every row. Instead, each list column is read once: every tag is mapped to a bit per distinct
 test (a cast to an ENUM of the taxonomy's ids, which leaves tags outside it NULL), the bits
 are OR-ed per row, and one constant table indexed by that mask gives the result of all the
-branches on that column; empty lists skip all of it. A set of owners is probed with a bitmap
-of their hashes (built by DuckDB from the literal list while planning) and confirmed by an
-exact substring test on a delimited list of them. Rendered for Spark, and for DuckDB where
+branches on that column; empty lists skip all of it. A large set of owners is an ``IN``
+subquery over the literal list, which DuckDB answers with a hash join. Rendered for Spark, and for DuckDB where
 those forms do not apply (tags outside the taxonomy, too many distinct tests on one column),
 the predicate is the plain expression tree.
 """
@@ -167,8 +166,7 @@ class Predicate:
 
 # --- the DuckDB rendering ----------------------------------------------------------------------
 MAX_TESTS = 12  # distinct list tests on one column rendered as one mask (a table of 2**n entries)
-SMALL_IN = 16  # up to this many owners, a plain IN list is as fast as the bitmap
-DELIMITERS = ("\x1f", "\x1e", "\x1d", "\x1c", "\x01", "|", "\n")
+SMALL_IN = 16  # up to this many owners, a plain IN list is as fast as a join
 
 
 def _list_column(e: object) -> str | None:
@@ -264,21 +262,12 @@ def _by_mask(column: str, cases: list[tuple[object, object]], known: tuple[str, 
 
 
 def _duckdb_in(e: In) -> str:
-    """NULL-safe ``column IN values``: a bitmap of the values' hashes first, then an exact test."""
+    """NULL-safe ``column IN values``; a large set as a subquery, which DuckDB probes with a hash join
+    (bench/bench_curate.py: 6% faster on the whole selection than a bitmap of the values' hashes)."""
     vals = tuple(dict.fromkeys(e.values))
-    delim = next((d for d in DELIMITERS if not any(d in v for v in vals)), None)
-    if len(vals) <= SMALL_IN or delim is None:
+    if len(vals) <= SMALL_IN:
         return render(e, "duckdb")
-    m = 1 << 12
-    while m < 512 * len(vals) and m < 1 << 20:
-        m <<= 1
-    hashes = f"list_transform([{', '.join(map(_lit, vals))}], lambda v: (hash(v) & {m - 1})::BIGINT)"
-    bitmap = f"list_aggregate({hashes}, 'bitstring_agg', 0::BIGINT, {m - 1}::BIGINT)"
-    col = f"CAST({e.column} AS VARCHAR)"
-    probe = f"get_bit({bitmap}, (hash({col}) & {m - 1})::INTEGER) = 1"
-    d = _lit(delim)
-    exact = f"coalesce(NOT contains({col}, {d}) AND contains({_lit(delim + delim.join(vals) + delim)}, {d} || {col} || {d}), false)"
-    return f"CASE WHEN {probe} THEN {exact} ELSE false END"
+    return f"coalesce(CAST({e.column} AS VARCHAR) IN (SELECT unnest([{', '.join(map(_lit, vals))}]::VARCHAR[])), false)"
 
 
 def _duckdb_one(e: object) -> str:
