@@ -353,3 +353,19 @@ def test_owner_withdrawal_reaches_sources_curated_data_and_what_was_built_on_it(
     assert after.manifest["config_hash"] != cur.manifest["config_hash"]
     assert after.manifest["output"] == cur.manifest["output"] - in_curated
     assert all(x["charter_owner"] != owner for x in output_rows(after.manifest_path))
+
+
+def test_many_withdrawn_owners_are_counted_and_excluded(reg, corpus, tmp_path):
+    """More withdrawn owners than a plain IN list holds (predicate.SMALL_IN): the SQL probes them with a
+    join, in the counting pass and in the COPY alike; the counts match a record-by-record count."""
+    from charter.data.predicate import SMALL_IN
+
+    uses = ("training", "research")
+    msgs = records(corpus, MESSAGES)
+    owners = sorted({x["charter_owner"] for x in msgs if x.get("charter_owner")})[: SMALL_IN + 4] + [f"nobody-{i}" for i in range(5)]
+    withdraw_records(reg, owners, "withdrew")
+    gone = set(owners)
+    r = curate(reg, CurateConfig((MESSAGES,), uses, tmp_path / "out"))
+    assert r.manifest["excluded"]["owner-withdrew-consent"] == sum(x.get("charter_owner") in gone for x in msgs) > 0
+    assert r.manifest["output"] == sum(allowed(reg, x, uses, withdrawn=gone) for x in msgs)
+    assert not any(x["charter_owner"] in gone for x in output_rows(r.manifest_path))
