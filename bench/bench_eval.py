@@ -61,9 +61,10 @@ def parse() -> argparse.Namespace:
     return ap.parse_args()
 
 
-def task_dir() -> Path:
-    """The local harness task files, with the CSV's path made absolute."""
-    d = Path(tempfile.mkdtemp(prefix="charter-harness-"))
+def task_dir(d: Path | None = None) -> Path:
+    """The local harness task files copied into ``d`` (default: a new temporary folder), their data paths
+    made absolute (tests/evals/test_exactness.py uses them too)."""
+    d = d or Path(tempfile.mkdtemp(prefix="charter-harness-"))
     src = HERE / "harness_tasks"
     for f in src.iterdir():
         if f.suffix == ".yaml":

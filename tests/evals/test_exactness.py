@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import math
 import os
-import re
-import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,20 +19,15 @@ from charter.evals import bbq, crows_pairs  # noqa: E402
 from charter.evals.run import evaluate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_eval import task_dir  # noqa: E402
 TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
 def tasks(tmp_path_factory) -> Path:
     """The local task files with their data paths made absolute."""
-    d = tmp_path_factory.mktemp("harness_tasks")
-    for f in (ROOT / "bench" / "harness_tasks").iterdir():
-        if f.suffix == ".yaml":
-            text = re.sub(r"(?m)^(\s+(?:- |test: ))(src/charter/evals/resources/\S+)$", lambda m: m.group(1) + str(ROOT / m.group(2)), f.read_text())
-            (d / f.name).write_text(text)
-        elif f.suffix == ".py":
-            shutil.copy(f, d / f.name)
-    return d
+    return task_dir(tmp_path_factory.mktemp("harness_tasks"))
 
 
 def harness(lm, tasks: Path, task: str, doc_ids: list[int]) -> dict:
