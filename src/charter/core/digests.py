@@ -1,0 +1,119 @@
+"""Content digests: the sha256 of a file or a folder, cached by what the file system says of it.
+
+Registration hashes an asset's data files and weights; every stage that reads them (curate,
+adapt, train, eval, serve, generate) verifies them first. Re-hashing gigabytes on every run
+would make verification something people turn off, so a digest is cached in
+``$CHARTER_HOME/digests.db`` keyed by (absolute path, size, mtime_ns, ctime_ns, inode): any
+write to the file changes its mtime and ctime (ctime cannot be set back from user space), so a
+changed file is hashed again. Editing a file in place *and* resetting the clock needs root and
+is outside what the cache defends against (docs/security.md).
+
+How an asset carries its digests (``content_digests`` reads exactly these):
+  - a dataset: ``asset.data["digests"]``, one ``{"path", "sha256", "bytes"}`` per data file;
+  - a model: ``asset.notes["weights"]["sha256"]``, the ``folder_digest`` of its weights folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Iterable
+
+EMPTY = hashlib.sha256(b"").hexdigest()  # an empty file binds nothing: every empty file has it
+
+_lock = threading.Lock()
+_db: dict[str, sqlite3.Connection] = {}
+
+
+def home() -> Path:
+    return Path(os.environ.get("CHARTER_HOME") or Path.home() / ".cache" / "charter")
+
+
+def _key(path: Path) -> tuple[str, int, int, int, int]:
+    st = os.stat(path)
+    return str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
+def _cache() -> sqlite3.Connection | None:
+    """The cache database (None when it cannot be opened: hashing then simply is not cached)."""
+    where = str(home() / "digests.db")
+    con = _db.get(where)
+    if con is None:
+        try:
+            Path(where).parent.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(where, isolation_level=None, check_same_thread=False, timeout=5)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("CREATE TABLE IF NOT EXISTS digests(path TEXT, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, "
+                        "inode INTEGER, sha256 TEXT NOT NULL, PRIMARY KEY(path, size, mtime_ns, ctime_ns, inode)) WITHOUT ROWID")
+        except sqlite3.Error:
+            return None
+        _db[where] = con
+    return con
+
+
+def hash_file(path: Path) -> str:
+    """The sha256 of the file's bytes, never cached."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    """The sha256 of the file's bytes, from the cache when the file is unchanged since it was hashed."""
+    key = _key(Path(path))
+    with _lock:
+        con = _cache()
+        if con is not None:
+            try:
+                row = con.execute("SELECT sha256 FROM digests WHERE path=? AND size=? AND mtime_ns=? AND ctime_ns=? AND inode=?", key).fetchone()
+            except sqlite3.Error:
+                row = None
+            if row:
+                return row[0]
+    digest = hash_file(path)
+    if _key(Path(path)) == key:  # unchanged while we read it: safe to remember
+        with _lock:
+            con = _cache()
+            if con is not None:
+                try:
+                    con.execute("INSERT OR REPLACE INTO digests VALUES (?,?,?,?,?,?)", (*key, digest))
+                except sqlite3.Error:
+                    pass
+    return digest
+
+
+def folder_digest(folder: Path) -> str:
+    """sha256 over the folder's files (relative names and each file's sha256), in name order.
+    Dot-files and folders (caches that tools leave behind) are not part of the weights."""
+    folder = Path(folder)
+    h = hashlib.sha256()
+    for p in folder_files(folder):
+        h.update(p.relative_to(folder).as_posix().encode() + b"\0" + file_digest(p).encode() + b"\n")
+    return h.hexdigest()
+
+
+def folder_files(folder: Path) -> list[Path]:
+    folder = Path(folder)
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def content_digests(asset) -> frozenset[str]:
+    """The digests that bind an asset to its content: its data files' and its weights' (empty files excluded)."""
+    out = set()
+    for d in (asset.data or {}).get("digests") or ():
+        if isinstance(d, dict) and d.get("sha256") and d["sha256"] != EMPTY:
+            out.add(d["sha256"])
+    w = (asset.notes or {}).get("weights")
+    if isinstance(w, dict) and w.get("sha256"):
+        out.add(w["sha256"])
+    return frozenset(out)
+
+
+def digests_of(paths: Iterable[Path]) -> list[dict]:
+    """``[{"path", "sha256", "bytes"}]`` for each file, in order."""
+    return [{"path": Path(p).as_posix(), "sha256": file_digest(Path(p)), "bytes": os.path.getsize(p)} for p in paths]
