@@ -9,6 +9,7 @@
     ├── Conflict                 exit 1   same id, different content
     ├── LineageCycle             exit 1   derived_from forms a cycle
     ├── StoreError               exit 1   the registry cannot be opened or written
+    ├── IntegrityError           exit 1   a file is not what was registered (hash mismatch)
     └── Denied                   exit 3   the charter does not permit the work (carries decisions)
 """
 
@@ -75,6 +76,12 @@ class LineageCycle(CharterError):
 
 class StoreError(CharterError):
     code = "store"
+
+
+class IntegrityError(CharterError):
+    """A data file or weights differ from what was hashed at registration: refused before any work."""
+
+    code = "integrity"
 
 
 class Denied(CharterError):
