@@ -1,0 +1,275 @@
+"""Fuzzing Charter's untrusted inputs with Hypothesis: charter files, taxonomy files, record files
+(JSON Lines, CSV, Parquet) run through a whole `curate`, and each importer's input.
+
+The promise under test (docs/security.md): whatever the bytes, Charter answers with a result or a
+`CharterError` (a one-line error naming the file and the fix), never another exception, never a crash.
+Each target takes the bytes of one file. Inputs are mutations of real seed files (the shipped example
+charters, the taxonomy, the importers' test fixtures) by a dictionary of YAML/JSON/CSV tokens that
+have broken parsers before (aliases, tags, NaN, NUL bytes, brackets in file names, Rich markup,
+invalid UTF-8), plus records generated field by field with every type a column can hold.
+
+    python bench/fuzz.py                    # every target, 2,000 examples each
+    python bench/fuzz.py --examples 300 --target charter-file --target records-jsonl
+
+tests/test_fuzz.py runs the same targets with a small budget in the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "imports" / "fixtures"
+
+TOKENS = [
+    b"&a ", b"*a", b"<<: *a\n", b"!!python/object:os.system ", b"!!binary ", b"NaN", b".nan", b".inf", b"-.inf", b"Infinity",
+    b"1e999", b"\x00", b"\t", b"\r", b"\n", b"\n  - ", b": ", b"- ", b"[", b"]", b"{", b"}", b",", b"'", b'"', b"#", b"|", b">",
+    b"---\n", b"...\n", b"%YAML 1.1\n", b"~", b"null", b"true", b"[/]", b"[bold]", b"b[1].parquet", b"../../etc/passwd",
+    b"\xff\xfe", b"\xc3\x28", b"\xed\xa0\x80", "é".encode(), "\u202e".encode(), b"uses", b"deny", b"allow", b"derived_from",
+    b"license", b"data", b"id: x/y@1", b"@", b"/", b"commercial", b"comercial", b";", b"\\", b"{}", b"[]", b"0x10", b"-1",
+    b"99999999999999999999", b"9" * 400,
+]
+
+mutation = st.one_of(
+    st.tuples(st.just("insert"), st.integers(0, 10**6), st.sampled_from(TOKENS)),
+    st.tuples(st.just("insert"), st.integers(0, 10**6), st.binary(min_size=1, max_size=8)),
+    st.tuples(st.just("delete"), st.integers(0, 10**6), st.integers(1, 40)),
+    st.tuples(st.just("flip"), st.integers(0, 10**6), st.integers(1, 255)),
+    st.tuples(st.just("repeat"), st.integers(0, 10**6), st.integers(1, 80)),
+)
+
+
+def mutate(seed: bytes, ops) -> bytes:
+    b = bytearray(seed)
+    for op, at, arg in ops:
+        i = at % (len(b) + 1)
+        if op == "insert":
+            b[i:i] = arg
+        elif op == "delete":
+            del b[i:i + arg]
+        elif op == "flip" and b:
+            b[i % len(b)] ^= arg
+        elif op == "repeat":
+            b[i:i] = b[i:i + arg]
+    return bytes(b)
+
+
+def mutated(seeds: list[bytes]):
+    return st.builds(mutate, st.sampled_from(seeds), st.lists(mutation, min_size=1, max_size=6))
+
+
+# --- targets: bytes in, a result or a CharterError out ---------------------------------------------
+def _taxonomy():
+    from charter.core.uses import load
+
+    global _TAX
+    try:
+        return _TAX
+    except NameError:
+        _TAX = load()
+        return _TAX
+
+
+def charter_file(data: bytes, suffix: str = ".yaml") -> None:
+    from charter.core.charterfile import load_file
+    from charter.errors import CharterError
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / f"fuzz{suffix}"
+        p.write_bytes(data)
+        try:
+            load_file(p, _taxonomy())
+        except CharterError:
+            pass
+
+
+def taxonomy_file(data: bytes) -> None:
+    from charter.core.uses import load
+    from charter.errors import CharterError
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "taxonomy.yaml"
+        p.write_bytes(data)
+        try:
+            load(p)
+        except CharterError:
+            pass
+
+
+def records(data: bytes, fmt: str, on_error: str = "stop") -> None:
+    """A dataset whose one file holds ``data``, registered and curated end to end."""
+    from charter.data.curate import CurateConfig, curate
+    from charter.errors import CharterError
+    from charter.registry import Registry
+    from charter.store.memory import MemoryStore
+
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / f"records.{fmt}"
+        f.write_bytes(data)
+        (Path(d) / "c.yaml").write_text(f"id: dataset/fuzz@1\nlicense: CC-BY-4.0\ndata: [records.{fmt}]\n")
+        reg = Registry(MemoryStore(), _taxonomy())
+        try:
+            reg.add_files([Path(d) / "c.yaml"])
+            curate(reg, CurateConfig(sources=("dataset/fuzz@1",), uses=("fine-tuning", "commercial"), out=Path(d) / "out", on_error=on_error))
+        except CharterError:
+            pass
+
+
+def importer(data: bytes, which: str, name: str) -> None:
+    """One file of an importer's input replaced by ``data`` (the rest are the real fixtures)."""
+    import shutil
+
+    from charter.errors import CharterError
+    from charter.imports import dpi, ecosystem_graphs, hf_card
+    from charter.policy.licenses import load as load_licenses
+
+    tax = _taxonomy()
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d) / which
+        shutil.copytree(FIXTURES / which, root)
+        (root / name).write_bytes(data)
+        try:
+            if which == "ecosystem-graphs":
+                ecosystem_graphs.load(root, load_licenses(tax), tax)
+            elif which == "dpi-mini":
+                dpi.load(root, load_licenses(tax))
+            else:
+                hf_card.load(root / name, load_licenses(tax))
+        except CharterError:
+            pass
+
+
+# --- record generation ------------------------------------------------------------------------------
+_tag = st.one_of(st.sampled_from(["commercial", "fine-tuning", "research", "machine-translation", "military", "inference"]),
+                 st.sampled_from(["Commercial", " research ", "comercial", "", "a;b", "[/]"]), st.text(max_size=8))
+_tags = st.one_of(st.none(), st.lists(st.one_of(_tag, st.none()), max_size=4), _tag, st.integers(), st.booleans())
+_record = st.fixed_dictionaries(
+    {"text": st.one_of(st.text(max_size=40), st.none(), st.integers())},
+    optional={"charter_allow": _tags, "charter_deny": _tags, "charter_owner": st.one_of(st.none(), st.text(max_size=6), st.integers()),
+              "extra": st.one_of(st.none(), st.floats(allow_nan=True), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))},
+)
+
+
+def jsonl_bytes(recs, junk) -> bytes:
+    lines = [json.dumps(r).encode() for r in recs]
+    for at, line in junk:
+        lines.insert(at % (len(lines) + 1), line)
+    return b"\n".join(lines) + b"\n"
+
+
+def csv_bytes(recs) -> bytes:
+    import csv
+    import io
+
+    cols = sorted({k for r in recs for k in r}) or ["text"]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(cols)
+    for r in recs:
+        w.writerow([";".join(map(str, v)) if isinstance(v, list) else ("" if v is None else v) for v in (r.get(c) for c in cols)])
+    return buf.getvalue().encode()
+
+
+def parquet_bytes(recs) -> bytes | None:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pa.Table.from_pylist(recs) if recs else pa.table({"text": pa.array([], pa.string())})
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+        return None  # mixed types pyarrow cannot write: not a Parquet file anyone could hand us
+    buf = io.BytesIO()
+    try:
+        pq.write_table(table, buf)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return buf.getvalue()
+
+
+_junk = st.lists(st.tuples(st.integers(0, 100), st.sampled_from([b"null", b"[]", b"42", b'"x"', b"{", b"\xff\xfe", b"", b"  ", b"{}", b'{"text": NaN}'])), max_size=3)
+
+
+# --- the catalogue -----------------------------------------------------------------------------------
+def _seeds(paths) -> list[bytes]:
+    return [Path(p).read_bytes() for p in paths]
+
+
+def targets() -> dict[str, tuple]:
+    """name -> (strategy, function of one drawn value)."""
+    from charter.core.files import resource
+
+    examples = sorted((ROOT / "src" / "charter" / "resources" / "examples").glob("*"))
+    eg = sorted((FIXTURES / "ecosystem-graphs").glob("*.yaml"))
+    dpi_files = sorted(p for p in (FIXTURES / "dpi-mini").rglob("*") if p.is_file())
+    cards = sorted((FIXTURES / "hf").rglob("README.md"))
+    out = {
+        "charter-file": (mutated(_seeds(p for p in examples if p.suffix == ".yaml")), charter_file),
+        "charter-json": (mutated(_seeds(p for p in examples if p.suffix == ".json") or [b"{}"]), lambda b: charter_file(b, ".json")),
+        "taxonomy-file": (mutated([resource("taxonomy.yaml").read_bytes()[:4000], b"uses:\n  - {id: my-use, parents: [purpose]}\n"]), taxonomy_file),
+        "records-jsonl": (st.one_of(st.builds(jsonl_bytes, st.lists(_record, max_size=6), _junk),
+                                    mutated([b'{"text": "hello", "charter_deny": ["commercial"]}\n{"text": "x"}\n'])),
+                          lambda b: records(b, "jsonl", "skip")),
+        "records-jsonl-stop": (st.builds(jsonl_bytes, st.lists(_record, max_size=6), _junk), lambda b: records(b, "jsonl")),
+        "records-csv": (st.one_of(st.builds(csv_bytes, st.lists(_record, min_size=1, max_size=6)),
+                                  mutated([b"text,charter_deny\nhello,commercial\nworld,\n"])), lambda b: records(b, "csv")),
+        "records-parquet": (st.builds(parquet_bytes, st.lists(_record, max_size=6)).filter(lambda b: b is not None), lambda b: records(b, "parquet")),
+        "records-parquet-bytes": (st.builds(parquet_bytes, st.lists(_record, min_size=1, max_size=3)).filter(lambda b: b is not None)
+                                  .flatmap(lambda b: mutated([b])), lambda b: records(b, "parquet")),
+        "import-ecosystem-graphs": (st.tuples(st.sampled_from([p.name for p in eg]), mutated(_seeds(eg))),
+                                    lambda t: importer(t[1], "ecosystem-graphs", t[0])),
+        "import-dpi": (st.tuples(st.sampled_from([str(p.relative_to(FIXTURES / "dpi-mini")) for p in dpi_files]), mutated(_seeds(dpi_files))),
+                       lambda t: importer(t[1], "dpi-mini", t[0])),
+        "import-hf-card": (st.tuples(st.sampled_from([str(p.relative_to(FIXTURES / "hf")) for p in cards]), mutated(_seeds(cards))),
+                           lambda t: importer(t[1], "hf", t[0])),
+    }
+    return out
+
+
+def run(name: str, examples: int, seed: int | None = None) -> dict:
+    """Run one target for ``examples`` inputs; raises on the first input that is not handled."""
+    strategy, fn = targets()[name]
+    count = [0]
+
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=seed is not None,
+              suppress_health_check=list(HealthCheck), print_blob=True)
+    @given(strategy)
+    def target(value):
+        count[0] += 1
+        fn(value)
+
+    t0 = time.perf_counter()
+    target()
+    return {"target": name, "examples": count[0], "seconds": round(time.perf_counter() - t0, 1), "crashes": 0}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--examples", type=int, default=2000)
+    p.add_argument("--target", action="append", help=f"default: all ({', '.join(targets())})")
+    args = p.parse_args()
+    rows = []
+    for name in args.target or list(targets()):
+        try:
+            rows.append(run(name, args.examples))
+        except Exception as e:  # report and go on to the next target; the traceback says where
+            import traceback
+
+            traceback.print_exc()
+            rows.append({"target": name, "examples": None, "seconds": None, "crashes": 1, "error": f"{type(e).__name__}: {e}"[:200]})
+        print(json.dumps(rows[-1]), flush=True)
+    total = sum(r["examples"] or 0 for r in rows)
+    print(f"{len(rows)} targets, {total:,} inputs, {sum(r['crashes'] for r in rows)} crashes")
+    sys.exit(1 if any(r["crashes"] for r in rows) else 0)
+
+
+if __name__ == "__main__":
+    main()
