@@ -369,3 +369,92 @@ def test_many_withdrawn_owners_are_counted_and_excluded(reg, corpus, tmp_path):
     assert r.manifest["excluded"]["owner-withdrew-consent"] == sum(x.get("charter_owner") in gone for x in msgs) > 0
     assert r.manifest["output"] == sum(allowed(reg, x, uses, withdrawn=gone) for x in msgs)
     assert not any(x["charter_owner"] in gone for x in output_rows(r.manifest_path))
+
+
+# === record tags: one validator for every format (issue 12, section 1) ===========================
+
+def _write_records(folder: Path, fmt: str, rows: list[tuple]) -> str:
+    """rows of (text, allow, deny): lists (None: NULL) for Parquet/JSONL, ';'-joined for CSV."""
+    import pyarrow as pa
+
+    f = folder / f"r.{fmt}"
+    if fmt == "parquet":
+        lst = pa.list_(pa.string())
+        pq.write_table(pa.table({"text": [r[0] for r in rows], "charter_allow": pa.array([r[1] for r in rows], lst),
+                                 "charter_deny": pa.array([r[2] for r in rows], lst)}), f)
+    elif fmt == "jsonl":
+        f.write_text("".join(json.dumps({"text": t, "charter_allow": a, "charter_deny": d}) + "\n" for t, a, d in rows))
+    else:
+        with open(f, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["text", "charter_allow", "charter_deny"])
+            w.writerows([t, ";".join(a) if a else "", ";".join(d) if d else ""] for t, a, d in rows)
+    (folder / "c.yaml").write_text(f"id: dataset/tagged@1\nlicense: CC0-1.0\ndata: [r.{fmt}]\n")
+    return "dataset/tagged@1"
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_a_typo_in_one_tag_column_stops_curation_when_the_other_is_null(tmp_path, fmt):
+    """Issue 12: a Parquet record with deny ['comercial'] and allow NULL was kept (the unknown-tag check
+    read `allow || deny`, NULL when one side is NULL)."""
+    from charter.errors import UnknownUse
+
+    r = Registry.open(str(tmp_path / "reg.db"))
+    _write_records(tmp_path, fmt, [("first record", None, ["comercial"]), ("second record", None, None)])
+    r.add_files([tmp_path / "c.yaml"])
+    with pytest.raises(UnknownUse) as e:
+        curate(r, CurateConfig(("dataset/tagged@1",), ("fine-tuning", "commercial"), tmp_path / "out"))
+    assert "'comercial'" in str(e.value) and "did you mean 'commercial'" in str(e.value) and f"r.{fmt}" in str(e.value)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_unknown_tags_under_skip_are_excluded_and_counted(tmp_path, fmt):
+    r = Registry.open(str(tmp_path / "reg.db"))
+    _write_records(tmp_path, fmt, [("first record", None, ["comercial"]), ("second record", None, None),
+                                   ("third record", ["Research"], None), ("fourth record", ["research"], ["military"])])
+    r.add_files([tmp_path / "c.yaml"])
+    res = curate(r, CurateConfig(("dataset/tagged@1",), ("fine-tuning", "research"), tmp_path / "out", on_error="skip"))
+    assert res.manifest["excluded"] == {"record-unknown-use": 2}  # the typo, and 'Research' (ids are lower-case)
+    assert res.manifest["output"] == 2
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_known = ["research", "commercial", "fine-tuning", "military", "machine-translation", "purpose"]
+_tag = st.one_of(st.sampled_from(_known), st.sampled_from(["comercial", "Commercial", " research", "research ", "resarch"]))
+_tags = st.one_of(st.none(), st.lists(_tag, max_size=3))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from(["parquet", "csv", "jsonl"]), st.lists(st.tuples(_tags, _tags), min_size=1, max_size=8),
+       st.lists(st.sampled_from(["fine-tuning", "research", "commercial", "machine-translation"]), min_size=1, max_size=3, unique=True))
+def test_every_format_agrees_with_the_pure_decision_per_record(tmp_path_factory, fmt, tags, uses):
+    """Tag columns with NULLs, empties, typos, mixed case and whitespace in Parquet, CSV and JSON Lines:
+    under --on-error skip each record is kept exactly when decide() allows it and all its tags are ids."""
+    from charter.core.uses import load
+
+    tax = load()
+    folder = tmp_path_factory.mktemp("fmt")
+    rows = [(f"record number {i}", a, d) for i, (a, d) in enumerate(tags)]
+    r = Registry.open(str(folder / "reg.db"))
+    _write_records(folder, fmt, rows)
+    r.add_files([folder / "c.yaml"])
+    res = curate(r, CurateConfig(("dataset/tagged@1",), tuple(uses), folder / "out", on_error="skip"))
+    kept = {t for (t,) in duckdb.sql(f"SELECT text FROM read_parquet('{folder / 'out'}/*.parquet')").fetchall()}
+
+    def clean(ts):  # what the file holds after its format: CSV trims around ';'
+        return [t.strip() for t in ts] if fmt == "csv" and ts else ts
+
+    expected, unknown = set(), 0
+    for text, a, d in rows:
+        a, d = clean(a), clean(d)
+        if any(t not in tax for t in (a or []) + (d or [])):
+            unknown += 1
+            continue
+        terms = Terms("record/x", licenses=("proprietary",), allow=tuple(a or ()), deny=tuple(d or ()))
+        if decide(Request("record/x", r.check_uses(uses)), [Upstream(terms, ("record/x",))], tax, r.licenses).allowed:
+            expected.add(text)
+    assert kept == expected
+    assert res.manifest["excluded"].get("record-unknown-use", 0) == unknown
+    r.close()

@@ -31,7 +31,7 @@ def test_parquet_lists_and_one_based_rows(tmp_path):
                              "charter_owner": ["o1", None], "extra": [1, 2]}), p)
     s, rows = shard(p, "parquet")
     assert s.rows == 2 and s.skipped == []
-    assert rows == [("x", ["research"], [], "o1", 1), ("y", None, ["military"], None, 2)]
+    assert rows == [("x", ["research"], [], "o1", 1), ("y", [], ["military"], None, 2)]  # a NULL list is explicitly no tags
     assert s.schema == {"text": "VARCHAR", "allow": "VARCHAR[]", "deny": "VARCHAR[]", "owner": "VARCHAR"}
 
 
@@ -243,3 +243,36 @@ def test_json_extension_is_json_lines(tmp_path):
     p.write_text(json.dumps({"text": "a"}) + "\n" + json.dumps({"text": "b"}) + "\n")
     _, rows = shard(p, "jsonl")
     assert [r[0] for r in rows] == ["a", "b"]
+
+
+# === bytes that used to crash a reader (issue 12) ============================================
+
+@pytest.mark.parametrize("first", [b"null", b"42", b"[1, 2]", b'"text"'])
+def test_jsonl_non_object_first_line_is_an_error_naming_it(tmp_path, first):
+    """A first line `null` crashed pyarrow's reader (a segfault); now no such file reaches it."""
+    p = tmp_path / "a.jsonl"
+    p.write_bytes(first + b'\n{"text": "fine"}\n')
+    with pytest.raises(InvalidInput) as e:
+        shard(p, "jsonl")
+    assert e.value.where == f"{p}:1" and "JSON object" in e.value.message
+    s, rows = shard(p, "jsonl", on_error="skip")
+    assert [r[0] for r in rows] == ["fine"] and [x["line"] for x in s.skipped] == [1]
+
+
+def test_jsonl_invalid_utf8_is_an_error_naming_the_line(tmp_path):
+    p = tmp_path / "a.jsonl"
+    p.write_bytes(b'{"text": "ok"}\n{"text": "bad \xff byte", "charter_owner": "o\xc3"}\n')
+    with pytest.raises(InvalidInput) as e:
+        shard(p, "jsonl")
+    assert e.value.where == f"{p}:2" and "UTF-8" in e.value.message
+    s, rows = shard(p, "jsonl", on_error="skip")  # skipped and counted, never silently replaced
+    assert [r[0] for r in rows] == ["ok"] and s.skipped[0]["line"] == 2
+
+
+def test_csv_invalid_utf8_is_an_error_naming_the_line(tmp_path):
+    """DuckDB raised its own InvalidInputException mid-query for such a file."""
+    p = tmp_path / "a.csv"
+    p.write_bytes(b"text,charter_deny\nhello,\nw\xc3\x28rld,commercial\n")
+    with pytest.raises(InvalidInput) as e:
+        shard(p, "csv")
+    assert e.value.where == f"{p}:3" and "UTF-8" in e.value.message

@@ -34,7 +34,7 @@ from charter.core.charterfile import DATA_DEFAULTS
 from charter.core.ids import make_id, slug, valid_version
 from charter.data import dedup as dedup_mod
 from charter.data.predicate import compile_predicate
-from charter.data.source import FORMATS, Shard, check_schemas, fields_of, files_of, open_shard
+from charter.data.source import FORMATS, Shard, check_schemas, check_tags, fields_of, files_of, open_shard, reading, unknown_tags_sql
 from charter.errors import Conflict, InvalidInput, UsageError
 from charter.policy.decide import Decision
 from charter.registry import Registry
@@ -90,7 +90,7 @@ def curate(reg: Registry, cfg: CurateConfig, progress: Progress | None = None) -
     owners = reg.store.owner_withdrawals()
     plan = [_plan_source(reg, a, uses, cfg) for a in assets]
     con = duckdb.connect()
-    predicate = compile_predicate(uses, reg.taxonomy, sorted(owners), cfg.min_chars)
+    predicate = compile_predicate(uses, reg.taxonomy, sorted(owners), cfg.min_chars, unknown=cfg.on_error == "skip")
     shards = _open_all(con, reg, plan, cfg, predicate)  # validates everything before any output is written
     for p in plan:
         for f in p["files"]:
@@ -207,37 +207,30 @@ def _open_all(con, reg: Registry, plan: list[dict], cfg: CurateConfig, predicate
 
 def _count(con, shard: Shard, predicate, reg: Registry) -> dict[str, int]:
     """The shard's exclusions by reason, and whether any of its tags is unknown, in one pass
-    (the reason and the tag check are computed per group of records: Predicate.counts); an
-    unknown tag stops the run (``_check_tags`` names it). A cast to an ENUM of the known uses
-    turns exactly the unknown tags into NULL."""
-    known = "ENUM(" + ", ".join(f"'{_esc(u)}'" for u in sorted(reg.taxonomy.uses)) + ")"
-    unknown = " OR ".join(f"(len({c}) > 0 AND list_count(TRY_CAST({c} AS {known}[])) < list_count({c}))" for c in ("charter_allow", "charter_deny"))
-    rows = con.execute(predicate.counts(shard.view, [unknown])).fetchall()
-    if any(u for _, _, u in rows):
-        _check_tags(con, shard, reg)
+    (the reason and the tag check are computed per group of records: Predicate.counts). Under
+    ``--on-error stop`` an unknown tag stops the run (``check_tags`` names it); under ``skip`` the
+    predicate excludes its record as ``record-unknown-use``."""
+    with reading(shard):
+        rows = con.execute(predicate.counts(shard.view, [unknown_tags_sql(reg.taxonomy)])).fetchall()
+        if any(u for r, _, u in rows if r != "record-unknown-use"):
+            check_tags(con, shard, reg.taxonomy)
     return {r: n for r, n, _ in rows if r is not None}
-
-
-def _check_tags(con, shard: Shard, reg: Registry) -> None:
-    """Every tag must be a known use (a typo would otherwise silently change a decision).
-    A NULL element of a tag list names no use; the predicate ignores it, and so does this check."""
-    q = f"SELECT DISTINCT t FROM (SELECT unnest(charter_allow || charter_deny) AS t FROM {shard.view}) WHERE t IS NOT NULL"
-    for (tag,) in con.execute(q).fetchall():
-        if tag not in reg.taxonomy:
-            row = con.execute(f"SELECT min(source_row) FROM {shard.view} WHERE list_contains(charter_allow || charter_deny, ?)", [tag]).fetchall()[0][0]
-            where = f"{shard.path}:{row}" if shard.format == "jsonl" else f"{shard.path} (record {row})"
-            reg.taxonomy.check(tag, where=where, field="record tags")
 
 
 def _select(con, shard: Shard, predicate, asset: str, target: Path, excluded: dict[str, int]) -> dict:
     """Write the kept rows (their exclusions by reason were counted while validating: ``_count``)."""
     tmp = target.with_suffix(".tmp")
-    con.execute(f"""COPY (SELECT text, charter_allow, charter_deny, charter_owner, '{_esc(asset)}' AS source,
-                 '{_esc(str(shard.path))}' AS source_file, source_row FROM {shard.view} WHERE {predicate.keep()})
-                 TO '{_esc(str(tmp))}' (FORMAT parquet)""")
+    with reading(shard):
+        _copy_kept(con, shard, predicate, asset, tmp)
     os.replace(tmp, target)
     kept = shard.rows - sum(excluded.values())
     return {"file": str(shard.path), "records": shard.rows, "kept": kept, "excluded": excluded}
+
+
+def _copy_kept(con, shard: Shard, predicate, asset: str, tmp: Path) -> None:
+    con.execute(f"""COPY (SELECT text, charter_allow, charter_deny, charter_owner, '{_esc(asset)}' AS source,
+                 '{_esc(str(shard.path))}' AS source_file, source_row FROM {shard.view} WHERE {predicate.keep()})
+                 TO '{_esc(str(tmp))}' (FORMAT parquet)""")
 
 
 def _esc(s: str) -> str:

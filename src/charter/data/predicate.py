@@ -58,6 +58,14 @@ class Shorter:
 
 
 @dataclass(frozen=True)
+class Unknown:
+    """The list column holds a tag that is not one of ``known`` (NULL elements and NULL lists hold none)."""
+
+    column: str
+    known: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Not:
     arg: object
 
@@ -79,6 +87,11 @@ def render(e: object, dialect: str) -> str:
             return f"list_has_any(coalesce({e.column}, []::VARCHAR[]), [{vals}])"
         # arrays_overlap is NULL (not false) when a list holds a NULL element and nothing matches
         return f"coalesce(arrays_overlap(coalesce({e.column}, array()), array({vals})), false)"
+    if isinstance(e, Unknown):
+        if dialect == "duckdb":  # the cast to an ENUM of the known ids leaves exactly the unknown tags NULL
+            col = f"coalesce({e.column}, []::VARCHAR[])"
+            return f"(list_count(TRY_CAST({col} AS ENUM({', '.join(map(_lit, e.known))})[])) < list_count({col}))"
+        return f"exists(coalesce({e.column}, array()), x -> x IS NOT NULL AND NOT array_contains(array({', '.join(map(_lit, e.known))}), x))"
     if isinstance(e, In):
         return f"coalesce({e.column} IN ({', '.join(map(_lit, e.values))}), false)"
     if isinstance(e, Shorter):
@@ -309,18 +322,24 @@ def _duckdb_first(branches: tuple[Branch, ...], known: tuple[str, ...]) -> list[
     return out
 
 
-def compile_predicate(uses: Sequence[str], taxonomy: Taxonomy, withdrawn_owners: Sequence[str] = (), min_chars: int = 0) -> Predicate:
+def compile_predicate(uses: Sequence[str], taxonomy: Taxonomy, withdrawn_owners: Sequence[str] = (), min_chars: int = 0,
+                      unknown: bool = False) -> Predicate:
     """The record-level decision for requests R = ``uses``, as exclusion branches in priority order.
 
     Mirrors policy/decide.py with the record as a member of E: its deny tags block any use
     they overlap; its allow tags in a facet restrict that facet (undeclared-facet /
     allow-only); a withdrawn owner removes the record. Reason codes:
     ``owner-withdrew-consent``, ``record-deny:<use>``, ``record-undeclared-facet:<facet>``,
-    ``record-allow-only:<use>``, ``too-short``.
+    ``record-allow-only:<use>``, ``too-short``; with ``unknown`` (``--on-error skip``), a record
+    carrying a tag outside the taxonomy is excluded first, as ``record-unknown-use`` (without it,
+    such a record must have stopped the run before: ``data.source.check_tags``).
     """
     tax = taxonomy
     uses = tuple(dict.fromkeys(uses))
     branches: list[Branch] = []
+    if unknown:
+        known = tuple(sorted(tax.uses))
+        branches += [Branch("record-unknown-use", Unknown(ALLOW, known)), Branch("record-unknown-use", Unknown(DENY, known))]
     if withdrawn_owners:
         branches.append(Branch("owner-withdrew-consent", In(OWNER, tuple(sorted(set(withdrawn_owners))))))
     for u in uses:

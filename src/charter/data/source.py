@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import glob
 import json
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,7 +88,8 @@ def open_shard(con: duckdb.DuckDBPyConnection, shard: Shard, fields: dict[str, s
         table = _read_jsonl(shard, on_error) if shard.format == "jsonl" else _read_csv(shard)
         shard.rows = table.num_rows
         con.register(raw, table)
-    columns = {name: str(typ) for name, typ in con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {raw})").fetchall()}
+    with reading(shard):
+        columns = {name: str(typ) for name, typ in con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {raw})").fetchall()}
     text = fields["text"]
     if text not in columns:
         raise InvalidInput(f"no text column {text!r} (columns: {', '.join(c for c in columns if c != '__row')})",
@@ -115,36 +118,60 @@ def _tags(col: str, columns: dict[str, str], shard: Shard) -> str:
     if typ is None or typ == '"NULL"' or typ == "NULL":
         return f"[]::{LIST}"
     if typ.endswith("[]"):
-        return f"CAST({_q(col)} AS {LIST})"
+        # NULL lists are explicit: a NULL column means no tags, never "skip the checks" (a NULL on
+        # one side of `allow || deny` used to hide the other side's unknown tags).
+        return f"coalesce(CAST({_q(col)} AS {LIST}), []::{LIST})"
     if typ == "VARCHAR":  # "a;b" (CSV) -> ['a', 'b']
         return f"list_filter(list_transform(string_split(coalesce({_q(col)}, ''), ';'), lambda x: trim(x)), lambda x: x <> '')"
     raise InvalidInput(f"tag column {col!r} has type {typ}", hint="store use ids as a list of strings or a ';'-separated string", where=str(shard.path), field=col)
 
 
+_NOT_AN_OBJECT = re.compile(rb"(?:^|\n)[ \t\r]*(?:[^{ \t\r\n]|\n|$)")  # a line that is blank or does not open an object
+
+
 def _read_jsonl(shard: Shard, on_error: str) -> pa.Table:
+    # pyarrow's reader only sees files whose every line opens a JSON object and that are valid UTF-8:
+    # a first line `null` crashes it (segfault, pyarrow 26), and it would not name the bad line.
+    if _plain_objects(shard.path):
+        try:
+            table = pajson.read_json(shard.path)
+            return table.append_column("__row", pa.array(range(1, table.num_rows + 1), pa.int64()))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+    return _slow_jsonl(shard, on_error)  # find the bad lines, to name them
+
+
+def _plain_objects(path: Path) -> bool:
+    """Every line starts (after blanks) with ``{``, no line is blank, and the bytes are UTF-8."""
+    data = Path(path).read_bytes()
+    if not data.strip():
+        return False
     try:
-        table = pajson.read_json(shard.path)
-        return table.append_column("__row", pa.array(range(1, table.num_rows + 1), pa.int64())) if _no_blank_lines(shard.path) else _slow_jsonl(shard, on_error)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return _slow_jsonl(shard, on_error)  # find the bad lines, to name them
-
-
-def _no_blank_lines(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return not any(not line.strip() for line in f)
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return _NOT_AN_OBJECT.search(data.rstrip(b"\r\n")) is None
 
 
 def _slow_jsonl(shard: Shard, on_error: str) -> pa.Table:
     """Line by line: exact line numbers for errors, and skipping when asked."""
     rows, lines = [], []
-    with open(shard.path, encoding="utf-8", errors="replace") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
+    with open(shard.path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            if not raw.strip():
                 continue
             try:
-                rec = json.loads(line)
+                line = raw.decode("utf-8")  # strict: a replaced byte would silently change a tag or an owner
+                rec = json.loads(line, parse_constant=_no_constant)
                 if not isinstance(rec, dict):
-                    raise ValueError("a record must be a JSON object")
+                    raise ValueError(f"a record must be a JSON object, not {_json_kind(rec)}")
+            except UnicodeDecodeError as e:
+                msg = f"invalid UTF-8 at byte {e.start}"
+                if on_error != "skip":
+                    raise InvalidInput(f"malformed JSON line: {msg}", hint="re-encode the file as UTF-8, or pass --on-error skip to skip and count such lines",
+                                       where=f"{shard.path}:{n}") from None
+                shard.skipped.append({"line": n, "error": msg})
+                continue
             except ValueError as e:
                 msg = e.msg if isinstance(e, json.JSONDecodeError) else str(e)
                 if on_error != "skip":
@@ -161,12 +188,67 @@ def _slow_jsonl(shard: Shard, on_error: str) -> pa.Table:
     return table.append_column("__row", pa.array(lines, pa.int64()))
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _json_kind(v) -> str:
+    return "null" if v is None else {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array"}.get(type(v), type(v).__name__)
+
+
+def _check_utf8(shard: Shard) -> None:
+    """Text files must be UTF-8: DuckDB refuses invalid bytes mid-query, and replacing them would
+    silently change a tag or an owner. The error names the line of the first bad byte."""
+    data = Path(shard.path).read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise InvalidInput(f"invalid UTF-8 at byte {e.start}", hint="re-encode the file as UTF-8", where=f"{shard.path}:{line}") from None
+
+
 def _read_csv(shard: Shard) -> pa.Table:
+    _check_utf8(shard)
     try:
         table = pacsv.read_csv(shard.path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
         raise InvalidInput(f"malformed CSV ({str(e).splitlines()[0]})", hint="fix the CSV (quotes, column counts)", where=str(shard.path)) from None
     return table.append_column("__row", pa.array(range(1, table.num_rows + 1), pa.int64()))
+
+
+@contextmanager
+def reading(shard: Shard):
+    """DuckDB finds some damage only while reading (a Parquet page that does not decode, bytes that are not
+    UTF-8): name the file instead of surfacing the engine's error."""
+    try:
+        yield
+    except duckdb.Error as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise InvalidInput(f"cannot read this file ({first})", hint="re-create the file or remove it from the dataset's data", where=str(shard.path)) from None
+
+
+def unknown_tags_sql(taxonomy) -> str:
+    """SQL true for a record of a shard view carrying a tag outside the taxonomy."""
+    from charter.data.predicate import ALLOW, DENY, Unknown, render
+
+    known = tuple(sorted(taxonomy.uses))
+    return " OR ".join(render(Unknown(c, known), "duckdb") for c in (ALLOW, DENY))
+
+
+def check_tags(con: duckdb.DuckDBPyConnection, shard: Shard, taxonomy) -> None:
+    """Every record tag of the shard must be a use id of the taxonomy, exactly as written (ids are
+    lower-case; ``Commercial`` or `` research `` in a list is an unknown id, with a did-you-mean):
+    a typo would otherwise silently change a decision. Raises UnknownUse naming file:row.
+    A NULL element of a tag list names no use; the predicate ignores it, and so does this check."""
+    q = (f"SELECT t, min(source_row) FROM (SELECT unnest(list_concat(charter_allow, charter_deny)) AS t, source_row FROM {shard.view}) "
+         f"WHERE t IS NOT NULL GROUP BY t ORDER BY 2")
+    for tag, row in con.execute(q).fetchall():
+        if tag not in taxonomy:
+            taxonomy.check(tag, where=row_where(shard, row), field="record tags")
+
+
+def row_where(shard: Shard, row: int) -> str:
+    return f"{shard.path}:{row}" if shard.format == "jsonl" else f"{shard.path} (record {row})"
 
 
 def check_schemas(shards: list[Shard]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from charter.core.charterfile import DATA_DEFAULTS
-from charter.data.predicate import ALLOW, DENY, OWNER, TEXT, Predicate
+from charter.data.predicate import ALLOW, DENY, OWNER, TEXT, Predicate, Unknown, render
 from charter.errors import InvalidInput
 
 
@@ -29,7 +29,7 @@ def _tags(field, role: str) -> str:
     typ = field.dataType.simpleString()
     col = _q(field.name)
     if typ.startswith("array<"):
-        return f"CAST({col} AS array<string>)"
+        return f"coalesce(CAST({col} AS array<string>), CAST(array() AS array<string>))"  # NULL list: no tags, explicitly
     if typ == "string":
         return f"filter(transform(split(coalesce({col}, ''), ';'), x -> trim(x)), x -> x <> '')"
     if typ == "void":  # a column of only NULLs
@@ -68,6 +68,14 @@ def select(spark, paths: Sequence[str], predicate: Predicate, out: str | None = 
     ``normalize`` does; without it the files must already have the standard columns.
     """
     df = normalize(spark.read.parquet(*paths), fields)
+    if predicate.known and not any(b.reason == "record-unknown-use" for b in predicate.branches):
+        # the same rule as curate's --on-error stop: a tag outside the taxonomy stops the run
+        unknown = " OR ".join(render(Unknown(c, predicate.known), "spark") for c in (ALLOW, DENY))
+        bad = df.filter(unknown).selectExpr(f"concat_ws(',', {ALLOW}, {DENY}) AS tags").limit(1).collect()
+        if bad:
+            raise InvalidInput(f"a record carries a tag that is not a use id ({bad[0]['tags']})",
+                               hint="fix the tag (`charter uses` lists the ids), or compile the predicate with unknown=True to exclude such records",
+                               field="record tags")
     rows = df.selectExpr(f"{predicate.reason('spark')} AS reason").groupBy("reason").count().collect()
     counts = {r["reason"]: r["count"] for r in rows}
     kept = counts.pop(None, 0)

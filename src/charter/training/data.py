@@ -6,7 +6,7 @@ from pathlib import Path
 
 from charter.core.assets import Asset
 from charter.data.predicate import compile_predicate
-from charter.data.source import FORMATS, Shard, fields_of, files_of, open_shard
+from charter.data.source import FORMATS, Shard, check_tags, fields_of, files_of, open_shard
 from charter.registry import Registry
 
 
@@ -22,7 +22,8 @@ def texts(a: Asset) -> list[str]:
 
 
 def tag_exclusions(reg: Registry, a: Asset, uses: tuple[str, ...]) -> dict[str, int]:
-    """Records whose own tags (or withdrawn owners) do not permit ``uses``: {reason: count}."""
+    """Records whose own tags (or withdrawn owners) do not permit ``uses``: {reason: count}. A tag that is
+    not a use id stops here (UnknownUse naming the file and record), before any compute."""
     import duckdb
 
     con = duckdb.connect()
@@ -30,6 +31,7 @@ def tag_exclusions(reg: Registry, a: Asset, uses: tuple[str, ...]) -> dict[str, 
     out: dict[str, int] = {}
     for path in files_of(a):
         shard = open_shard(con, Shard(a.id, Path(path), FORMATS[Path(path).suffix]), fields_of(a))
+        check_tags(con, shard, reg.taxonomy)  # the same validator as curate: an unknown tag stops training
         for r, n in con.execute(f"SELECT r, count(*) FROM (SELECT {pred.reason()} AS r FROM {shard.view}) WHERE r IS NOT NULL GROUP BY r").fetchall():
             out[r] = out.get(r, 0) + n
     return out
