@@ -163,7 +163,7 @@ def setup(a, data: Path, files: list[Path]) -> tuple[Registry, Path, list[str]]:
   - id: {ASSET}
     description: Synthetic community messages with per-record consent tags (bench/synth_records.py).
     license: ODC-By-1.0
-    data: [{rel}/*.parquet]
+    data: {{glob: {rel}/*.parquet}}
 """)
     reg = Registry(SQLiteStore(work / "registry.db"))
     reg.add_files([charter])

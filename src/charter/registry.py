@@ -44,21 +44,22 @@ class Registry:
         self.store.close()
 
     # --- registration --------------------------------------------------------------
-    def load_files(self, paths: Iterable[Path]) -> tuple[list[Asset], dict[str, str]]:
-        """Parse and validate charter files; returns the assets and where each was defined."""
+    def load_files(self, paths: Iterable[Path], data_root: Path | None = None) -> tuple[list[Asset], dict[str, str]]:
+        """Parse and validate charter files (data files found, checked to lie under the data root, and
+        hashed); returns the assets and where each was defined."""
         assets: list[Asset] = []
         sources: dict[str, str] = {}
         for p in paths:
-            for a in charterfile.load_file(Path(p), self.taxonomy):
+            for a in charterfile.load_file(Path(p), self.taxonomy, data_root):
                 if a.id in sources:
                     raise InvalidInput(f"{a.id} is defined in {sources[a.id]} and {p}", hint="keep one definition", where=str(p), field="id")
                 sources[a.id] = str(p)
                 assets.append(a)
         return assets, sources
 
-    def add_files(self, paths: Iterable[Path]) -> list[Asset]:
+    def add_files(self, paths: Iterable[Path], data_root: Path | None = None) -> list[Asset]:
         """Parse every file first, then register all assets in one atomic write. Returns the new ones."""
-        assets, sources = self.load_files(paths)
+        assets, sources = self.load_files(paths, data_root)
         return self.store.add(assets, sources)
 
     def add(self, assets: Sequence[Asset], sources: dict[str, str] | None = None) -> list[Asset]:

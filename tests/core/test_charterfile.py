@@ -378,3 +378,44 @@ def test_parse_text_keeps_lines():
     doc = parse_text("a: 1\nb:\n  c: 2\n", "x.yaml")
     assert doc.line_of("b") == 2 and doc["b"].line_of("c") == 3
     assert doc == {"a": 1, "b": {"c": 2}}
+
+
+# === data files are what the charter names (issue 12, section 2) ==================================
+
+def _dataset(tmp_path, data: str, name: str = "c.yaml"):
+    from charter.core.charterfile import load_file
+
+    (tmp_path / name).write_text(f"id: dataset/d@1\nlicense: CC0-1.0\ndata: {data}\n")
+    return lambda **kw: load_file(tmp_path / name, TAX, **kw)
+
+
+def test_a_bracket_in_a_file_name_is_read_literally(tmp_path):
+    """`b[1].parquet` used to be a glob that matched b1.parquet."""
+    (tmp_path / "b1.parquet").write_bytes(b"other")
+    (tmp_path / "b[1].parquet").write_bytes(b"named")
+    (a,) = _dataset(tmp_path, '["b[1].parquet"]')()
+    assert a.data["files"] == [(tmp_path / "b[1].parquet").as_posix()]
+    assert [(d["path"], d["bytes"]) for d in a.data["digests"]] == [((tmp_path / "b[1].parquet").as_posix(), 5)]
+
+
+def test_glob_only_where_the_charter_says_so(tmp_path):
+    (tmp_path / "s").mkdir()
+    for n in ("b.jsonl", "a.jsonl"):
+        (tmp_path / "s" / n).write_text('{"text": "x"}\n')
+    with pytest.raises(InvalidInput) as e:
+        _dataset(tmp_path, '["s/*.jsonl"]')()
+    assert "no file 's/*.jsonl'" in e.value.message and e.value.where.endswith("c.yaml:3")
+    (a,) = _dataset(tmp_path, "{glob: s/*.jsonl}")()
+    assert [p.rsplit("/", 1)[1] for p in a.data["files"]] == ["a.jsonl", "b.jsonl"] and len(a.data["digests"]) == 2
+
+
+def test_data_outside_the_root_is_refused(tmp_path):
+    (tmp_path / "outside.jsonl").write_text('{"text": "x"}\n')
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "link.jsonl").symlink_to(tmp_path / "outside.jsonl")
+    for data in ('["../outside.jsonl"]', '["link.jsonl"]', f'["{tmp_path / "outside.jsonl"}"]'):
+        with pytest.raises(InvalidInput) as e:
+            _dataset(tmp_path / "c", data)()
+        assert "outside the data root" in e.value.message and "--data-root" in e.value.hint
+    (a,) = _dataset(tmp_path / "c", '["../outside.jsonl"]')(data_root=tmp_path)  # widened on purpose
+    assert a.data["files"] == [(tmp_path / "outside.jsonl").as_posix()]

@@ -458,3 +458,45 @@ def test_every_format_agrees_with_the_pure_decision_per_record(tmp_path_factory,
     assert kept == expected
     assert res.manifest["excluded"].get("record-unknown-use", 0) == unknown
     r.close()
+
+
+# === curate reads exactly the registered files (issue 12, section 2) ===============================
+
+def test_an_edited_shard_is_refused_naming_the_file_and_both_hashes(tmp_path):
+    from charter.errors import IntegrityError
+
+    r = Registry.open(str(tmp_path / "reg.db"))
+    _write_records(tmp_path, "jsonl", [("first record", None, None), ("second record", None, ["military"])])
+    r.add_files([tmp_path / "c.yaml"])
+    registered = r.get("dataset/tagged@1").data["digests"][0]["sha256"]
+    (tmp_path / "r.jsonl").write_text(json.dumps({"text": "first record", "charter_deny": None}) + "\n")  # the deny tag dropped
+    with pytest.raises(IntegrityError) as e:
+        curate(r, CurateConfig(("dataset/tagged@1",), ("fine-tuning", "military"), tmp_path / "out"))
+    assert e.value.where == str(tmp_path / "r.jsonl") and registered[:16] in e.value.message and sha256(tmp_path / "r.jsonl")[:16] in e.value.message
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_manifest_lists_exactly_the_file_named_with_its_bytes(tmp_path):
+    r = Registry.open(str(tmp_path / "reg.db"))
+    (tmp_path / "b1.jsonl").write_text(json.dumps({"text": "the wrong file"}) + "\n")
+    (tmp_path / "b[1].jsonl").write_text(json.dumps({"text": "the named file"}) + "\n")
+    (tmp_path / "c.yaml").write_text('id: dataset/b@1\nlicense: CC0-1.0\ndata: ["b[1].jsonl"]\n')
+    r.add_files([tmp_path / "c.yaml"])
+    m = curate(r, CurateConfig(("dataset/b@1",), ("research",), tmp_path / "out")).manifest
+    f = m["sources"][0]["files"]
+    assert [(x["path"], x["sha256"], x["bytes"]) for x in f] == [(str(tmp_path / "b[1].jsonl"), sha256(tmp_path / "b[1].jsonl"), 27)]
+    kept = duckdb.sql(f"SELECT text FROM read_parquet('{tmp_path / 'out'}/*.parquet')").fetchall()
+    assert kept == [("the named file",)]
+
+
+def test_a_bracketed_parquet_file_is_read_literally(tmp_path):
+    """DuckDB's read_parquet expands brackets too: b[1].parquet read b1.parquet."""
+    import pyarrow as pa
+
+    r = Registry.open(str(tmp_path / "reg.db"))
+    pq.write_table(pa.table({"text": ["the wrong file"]}), tmp_path / "b1.parquet")
+    pq.write_table(pa.table({"text": ["the named file"]}), tmp_path / "b[1].parquet")
+    (tmp_path / "c.yaml").write_text('id: dataset/b@1\nlicense: CC0-1.0\ndata: ["b[1].parquet"]\n')
+    r.add_files([tmp_path / "c.yaml"])
+    curate(r, CurateConfig(("dataset/b@1",), ("research",), tmp_path / "out"))
+    assert duckdb.sql(f"SELECT text FROM read_parquet('{tmp_path / 'out'}/*.parquet')").fetchall() == [("the named file",)]

@@ -159,7 +159,7 @@ def test_shards_whose_tag_column_holds_only_empty_lists_agree(tmp_path):
 def test_schema_disagreement_refused_by_curate(reg, tmp_path):
     write_jsonl(tmp_path / "s" / "a.jsonl", [{"text": "hello", "charter_deny": ["military"]}])
     write_jsonl(tmp_path / "s" / "b.jsonl", [{"text": "hello", "charter_deny": 7}])
-    src = register_dataset(reg, tmp_path, "mixed", ["s/*.jsonl"])
+    src = register_dataset(reg, tmp_path, "mixed", ["s"])  # a folder: its data files
     out = tmp_path / "out"
     with pytest.raises(InvalidInput) as e:
         curate(reg, CurateConfig((src,), ("training",), out))
@@ -177,8 +177,9 @@ def test_unknown_tag_did_you_mean_naming_the_file_and_line(reg, tmp_path):
         curate(reg, CurateConfig((src,), ("training",), out))
     assert "machine-translaton" in e.value.message and "did you mean 'machine-translation'" in e.value.hint
     assert e.value.where == f"{tmp_path / 's' / 'a.jsonl'}:2"
-    # fixed, the same --out folder can be used: a refused run stakes no claim on it
+    # fixed (new content is a new registration), the same --out folder can be used: a refused run stakes no claim on it
     write_jsonl(tmp_path / "s" / "a.jsonl", [{"text": "hello"}, {"text": "hi", "charter_deny": ["machine-translation"]}])
+    src = register_dataset(reg, tmp_path, "typo-fixed", ["s/a.jsonl"])
     r = curate(reg, CurateConfig((src,), ("training", "machine-translation"), out))
     assert r.manifest["output"] == 1 and r.manifest["excluded"] == {"record-deny:machine-translation": 1}
 
@@ -213,16 +214,16 @@ def test_skipped_lines_are_counted_in_the_manifest(reg, tmp_path):
     assert m["sources"][0]["excluded"] == {"malformed-line": 2}
 
 
-def test_files_of_errors(reg, tmp_path):
+def test_data_errors_at_registration(reg, tmp_path):
+    """What files_of reported at curation time is now refused when the charter is registered, naming the charter file:line."""
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "notes.txt").write_text("x")
-    src = register_dataset(reg, tmp_path, "nomatch", ["missing/*.jsonl"])
     with pytest.raises(InvalidInput) as e:
-        files_of(reg.get(src))
-    assert "no file matches" in e.value.message and e.value.field == "data.files"
-    src = register_dataset(reg, tmp_path, "txt", ["d/notes.txt"])
+        register_dataset(reg, tmp_path, "nomatch", ["missing/*.jsonl"])
+    assert "no file 'missing/*.jsonl'" in e.value.message and e.value.field == "data.files" and e.value.where.endswith("nomatch.yaml:3")
+    assert "data: {glob: missing/*.jsonl}" in e.value.hint
     with pytest.raises(InvalidInput) as e:
-        files_of(reg.get(src))
+        register_dataset(reg, tmp_path, "txt", ["d/notes.txt"])
     assert "unsupported file type '.txt'" in e.value.message
     src = register_dataset(reg, tmp_path, "emptydir", ["d"])  # a folder with no data files
     with pytest.raises(InvalidInput) as e:

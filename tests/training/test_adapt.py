@@ -278,3 +278,21 @@ def test_full_fine_tuning_of_an_adapted_model(work):
     first = adapt(work.reg, config(work, "lora-base", steps=1)).asset
     r = adapt(work.reg, config(work, "full-of-lora", base=first.id, method="full", steps=1))
     assert r.asset.notes["weights"]["format"] == "hf" and (r.run / "final" / "model.safetensors").is_file()
+
+
+def test_swapped_weights_are_refused_by_every_stage_that_loads_them(work, tmp_path):
+    """Issue 12: a registered model's weights replaced on disk were loaded (and served) as if registered.
+    adapt, eval, serve and generate all load through load_registered, which verifies the digest first."""
+    import shutil
+
+    from charter.errors import IntegrityError
+    from charter.models.registry import add_folder
+
+    copy = tmp_path / "weights"
+    shutil.copytree(work.ws.tiny, copy)
+    a = add_folder(work.reg, copy, "model/swapped@1", ("Apache-2.0",))
+    load_registered(work.reg, a)  # intact: loads
+    (copy / "model.safetensors").write_bytes((copy / "model.safetensors").read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(IntegrityError) as e:
+        load_registered(work.reg, a)
+    assert e.value.where == str(copy.resolve()) and a.notes["weights"]["sha256"][:16] in e.value.message

@@ -15,6 +15,7 @@ def register(sub, common) -> None:
     p.set_defaults(func=cmd_init)
     p = sub.add_parser("add", parents=[common], help="register the assets in charter files (YAML or JSON), atomically")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--data-root", type=Path, metavar="DIR", help="data files may lie anywhere under DIR (default: under each charter file's folder)")
     p.set_defaults(func=cmd_add)
     p = sub.add_parser("show", parents=[common], help="show an asset's charter, what it inherits and its history")
     p.add_argument("ref", metavar="REF", help="kind/name@version (or kind/name for the latest version)")
@@ -37,7 +38,7 @@ def cmd_init(args) -> int:
 
 def cmd_add(args) -> int:
     reg = open_registry(args)
-    assets, sources = reg.load_files(args.files)
+    assets, sources = reg.load_files(args.files, args.data_root)
     added = reg.add(assets, sources)
     added_ids = {a.id for a in added}
     unchanged = [a.id for a in assets if a.id not in added_ids]

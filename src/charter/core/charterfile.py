@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import functools
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -48,12 +49,12 @@ class _Ctx:
         raise InvalidInput(msg, hint=hint, where=self.at(key, node), field=field)
 
 
-def load_file(path: Path, taxonomy: Taxonomy) -> list[Asset]:
+def load_file(path: Path, taxonomy: Taxonomy, data_root: Path | None = None) -> list[Asset]:
     doc = load_document(path)
-    return parse_document(doc, str(path), taxonomy)
+    return parse_document(doc, str(path), taxonomy, data_root)
 
 
-def parse_document(doc: Any, path: str, taxonomy: Taxonomy) -> list[Asset]:
+def parse_document(doc: Any, path: str, taxonomy: Taxonomy, data_root: Path | None = None) -> list[Asset]:
     if isinstance(doc, dict) and "assets" in doc:
         extra = set(doc) - {"assets"}
         if extra:
@@ -65,7 +66,7 @@ def parse_document(doc: Any, path: str, taxonomy: Taxonomy) -> list[Asset]:
         items = doc
     if not isinstance(items, list) or not items:
         raise InvalidInput("no assets in file", hint="write one asset mapping, a list of them, or {assets: [...]}", where=path)
-    assets = [parse_asset(item, path, taxonomy, i if len(items) > 1 else None) for i, item in enumerate(items)]
+    assets = [parse_asset(item, path, taxonomy, i if len(items) > 1 else None, data_root) for i, item in enumerate(items)]
     seen: dict[str, int] = {}
     for i, a in enumerate(assets):
         if a.id in seen:
@@ -74,7 +75,7 @@ def parse_document(doc: Any, path: str, taxonomy: Taxonomy) -> list[Asset]:
     return assets
 
 
-def parse_asset(item: Any, path: str, taxonomy: Taxonomy, index: int | None = None) -> Asset:
+def parse_asset(item: Any, path: str, taxonomy: Taxonomy, index: int | None = None, data_root: Path | None = None) -> Asset:
     pre = f"assets[{index}]." if index is not None else ""
     ctx = _Ctx(path, item)
     if not isinstance(item, dict):
@@ -105,7 +106,7 @@ def parse_asset(item: Any, path: str, taxonomy: Taxonomy, index: int | None = No
     desc = item.get("description") or ""
     if not isinstance(desc, str):
         ctx.fail("'description' must be a string", pre + "description", "quote the text", "description")
-    data = _data(item.get("data"), kind, path, ctx, pre)
+    data = _data(item.get("data"), kind, path, ctx, pre, data_root)
     requires = _requires(item.get("requires"), ctx, pre, taxonomy)
     return Asset(
         id=aid, kind=kind, name=name, version=version, description=desc.strip(), data=data,
@@ -115,24 +116,28 @@ def parse_asset(item: Any, path: str, taxonomy: Taxonomy, index: int | None = No
     )
 
 
-def _data(value: Any, kind: str, path: str, ctx: _Ctx, pre: str) -> dict:
-    """``data: [globs]`` or ``data: {files: [globs], fields: {text, allow, deny, owner}}``.
+def _data(value: Any, kind: str, path: str, ctx: _Ctx, pre: str, data_root: Path | None = None) -> dict:
+    """``data: [paths]`` or ``data: {files: [paths], glob: [patterns], fields: {text, allow, deny, owner}}``.
 
-    Paths are resolved against the charter file's folder, so the registry holds absolute ones.
+    A path is read literally (``b[1].parquet`` is that file; a folder stands for its data files); only a
+    ``glob`` entry is expanded. Paths resolve against the charter file's folder and, symlinks resolved,
+    must lie under the data root (that folder, or ``data_root``). The exact files found are registered
+    with their sha256 and size (``digests``), so every later reader can check it reads what was registered.
     """
     if value is None:
         return {}
     if kind != "dataset":
         ctx.fail(f"only datasets have data files, not a {kind}", pre + "data", "remove 'data' or make the asset a dataset", "data")
     node = value if isinstance(value, dict) else ctx.node
-    files, fields = (value.get("files"), value.get("fields") or {}) if isinstance(value, dict) else (value, {})
+    files, globs, fields = (value.get("files"), value.get("glob"), value.get("fields") or {}) if isinstance(value, dict) else (value, None, {})
     if isinstance(value, dict):
         for key in value:
-            if key not in ("files", "fields"):
-                ctx.fail(f"unknown field {key!r}", f"{pre}data.{key}", _did_you_mean(key, ("files", "fields"), "data has files and fields"), key, value)
+            if key not in ("files", "glob", "fields"):
+                ctx.fail(f"unknown field {key!r}", f"{pre}data.{key}", _did_you_mean(key, ("files", "glob", "fields"), "data has files, glob and fields"), key, value)
     files = _str_list(files, pre + "data.files", ctx, "files" if isinstance(value, dict) else "data", node)
-    if not files:
-        ctx.fail("'data' names no files", pre + "data.files", "list paths or globs relative to this file, e.g. data: [shards/*.parquet]", "data")
+    globs = _str_list(globs, pre + "data.glob", ctx, "glob", node)
+    if not files and not globs:
+        ctx.fail("'data' names no files", pre + "data.files", "list paths relative to this file, e.g. data: [a.parquet], or data: {glob: shards/*.parquet}", "data")
     if not isinstance(fields, dict):
         ctx.fail("'data.fields' must be a mapping", pre + "data.fields", "write fields: {text: body, owner: author_id}", "fields", value)
     for role, col in fields.items():
@@ -141,10 +146,48 @@ def _data(value: Any, kind: str, path: str, ctx: _Ctx, pre: str) -> dict:
         if not isinstance(col, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", col):
             ctx.fail(f"invalid column name {col!r}", f"{pre}data.fields.{role}", "use a plain column name (letters, digits, _)", role, fields)
     base = Path(path).resolve().parent
+    root = Path(data_root).resolve() if data_root else base
+    key = "files" if isinstance(value, dict) and files else "data"
+    found: list[Path] = []
+    for f in files:
+        p = base / f
+        if not p.exists():
+            ctx.fail(f"no file {f!r}", pre + "data.files", f"paths are read literally, relative to {base}; for a pattern write data: {{glob: {f}}}", key, node)
+        found += _data_files(p, f, pre, ctx, key, node)
+    for g in globs:
+        import glob as glob_mod
+
+        hits = sorted(glob_mod.glob(str(base / g), recursive=True))
+        if not hits:
+            ctx.fail(f"no file matches {g!r}", pre + "data.glob", f"patterns are relative to {base}", "glob", node)
+        for h in hits:
+            found += _data_files(Path(h), g, pre, ctx, "glob", node)
+    found = list(dict.fromkeys(found))
+    for p in found:
+        real = p.resolve()
+        if not real.is_relative_to(root):
+            ctx.fail(f"{p} is outside the data root {root}", pre + "data", "keep data under the charter file's folder, or widen it with `charter add --data-root DIR`", key, node)
+    from charter.core.digests import digests_of
+
     return {
-        "files": [(base / f).as_posix() if not Path(f).is_absolute() else Path(f).as_posix() for f in files],
+        "files": [p.as_posix() for p in found],
+        **({"glob": [(base / g).as_posix() for g in globs]} if globs else {}),
         "fields": {**DATA_DEFAULTS, **fields},
+        "digests": digests_of(found),
     }
+
+
+DATA_SUFFIXES = (".parquet", ".jsonl", ".json", ".csv")
+
+
+def _data_files(p: Path, written: str, pre: str, ctx: _Ctx, key: str, node: Any) -> list[Path]:
+    """A data file, or a folder's data files (sorted; hidden files skipped), as absolute paths."""
+    p = Path(os.path.abspath(p))
+    if p.is_dir():
+        return sorted(c for c in p.iterdir() if c.suffix in DATA_SUFFIXES and not c.name.startswith(".") and c.is_file())
+    if p.suffix not in DATA_SUFFIXES:
+        ctx.fail(f"unsupported file type {p.suffix!r} ({written})", pre + "data", f"use {', '.join(DATA_SUFFIXES)}", key, node)
+    return [p]
 
 
 def _requires(value: Any, ctx: _Ctx, pre: str, taxonomy: Taxonomy) -> tuple[Requirement, ...]:

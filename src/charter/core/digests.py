@@ -117,3 +117,50 @@ def content_digests(asset) -> frozenset[str]:
 def digests_of(paths: Iterable[Path]) -> list[dict]:
     """``[{"path", "sha256", "bytes"}]`` for each file, in order."""
     return [{"path": Path(p).as_posix(), "sha256": file_digest(Path(p)), "bytes": os.path.getsize(p)} for p in paths]
+
+
+def legacy_folder_hash(folder: Path) -> str:
+    """The folder hash registrations made before ``folder_digest`` (names and raw contents, every file):
+    still accepted when verifying, so older registries keep working."""
+    h = hashlib.sha256()
+    for p in sorted(Path(folder).rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(folder).as_posix().encode() + b"\0")
+            with open(p, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()
+
+
+def verify_weights(asset_id: str, weights: dict) -> Path:
+    """The registered weights folder, after checking it still has the digest it was registered with."""
+    from charter.errors import IntegrityError
+
+    folder = Path(weights.get("path") or "")
+    expected = weights.get("sha256")
+    fix = f"restore the weights registered for {asset_id}, or register the new weights as a new version (`charter model add`)"
+    if not expected:
+        raise IntegrityError(f"{asset_id}'s weights were registered without a digest, so they cannot be verified",
+                             hint="register the weights with `charter model add` (it hashes them)", where=str(folder))
+    if not folder.is_dir():
+        raise IntegrityError(f"{asset_id}'s weights folder is missing", hint=fix, where=str(folder))
+    found = folder_digest(folder)
+    if found != expected and legacy_folder_hash(folder) != expected:
+        raise IntegrityError(f"{asset_id}'s weights changed since registration (registered sha256 {expected[:16]}…, found {found[:16]}…)",
+                             hint=fix, where=str(folder))
+    return folder
+
+
+def verify_data(asset) -> None:
+    """Every data file the dataset was registered with still has its registered digest (and still exists)."""
+    from charter.errors import IntegrityError
+
+    fix = f"restore the file registered for {asset.id}, or register the new content as a new version"
+    for d in (asset.data or {}).get("digests") or ():
+        p = Path(d["path"])
+        if not p.is_file():
+            raise IntegrityError(f"a data file of {asset.id} is missing", hint=fix, where=str(p))
+        found = file_digest(p)
+        if found != d["sha256"]:
+            raise IntegrityError(f"a data file of {asset.id} changed since registration (registered sha256 {d['sha256'][:16]}…, found {found[:16]}…)",
+                                 hint=fix, where=str(p))

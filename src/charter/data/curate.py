@@ -31,6 +31,7 @@ import duckdb
 
 from charter.core.assets import Asset, Edge
 from charter.core.charterfile import DATA_DEFAULTS
+from charter.core.digests import verify_data
 from charter.core.ids import make_id, slug, valid_version
 from charter.data import dedup as dedup_mod
 from charter.data.predicate import compile_predicate
@@ -97,7 +98,7 @@ def curate(reg: Registry, cfg: CurateConfig, progress: Progress | None = None) -
             f["sha256"] = f["sha256"].result()
     config = {
         "uses": list(uses),
-        "sources": [{"asset": p["asset"], "files": [{"path": f["path"], "sha256": f["sha256"]} for f in p["files"]]} for p in plan],
+        "sources": [{"asset": p["asset"], "files": [{"path": f["path"], "sha256": f["sha256"], "bytes": f["bytes"]} for f in p["files"]]} for p in plan],
         "dedup": cfg.dedup, "text_field": cfg.text_field, "min_chars": cfg.min_chars, "max_records": cfg.max_records,
         "on_error": cfg.on_error, "near_threshold": cfg.near_threshold if cfg.dedup == "near" else None,
         "withdrawn_owners": sorted(owners),
@@ -150,10 +151,19 @@ def _check_options(cfg: CurateConfig) -> None:
 
 def _plan_source(reg: Registry, a: Asset, uses: tuple[str, ...], cfg: CurateConfig) -> dict:
     decision = reg.can(a.id, uses)  # recorded in the event log, like every decision
+    verify_data(a)  # an edited or swapped shard is refused before anything is read (digests cached: core/digests.py)
     paths = files_of(a)
-    # hashed in background threads (hashlib releases the GIL) while DuckDB validates and counts
-    files = [{"path": str(f), "sha256": _HASHER.submit(_sha256, f), "format": FORMATS[f.suffix]} for f in paths]
+    registered = {d["path"]: d["sha256"] for d in (a.data or {}).get("digests") or ()}
+    # older registrations carry no digests: hashed in background threads while DuckDB validates and counts
+    files = [{"path": str(f), "sha256": _known(registered[f.as_posix()]) if f.as_posix() in registered else _HASHER.submit(_sha256, f),
+              "bytes": f.stat().st_size, "format": FORMATS[f.suffix]} for f in paths]
     return {"asset": a.id, "fields": fields_of(a, cfg.text_field), "decision": decision, "files": files, "shard_counts": []}
+
+
+def _known(value: str) -> Future:
+    f: Future = Future()
+    f.set_result(value)
+    return f
 
 
 def _sha256(path: Path) -> str:
@@ -306,7 +316,7 @@ def _manifest(asset_id: str, config: dict, config_hash: str, plan: list[dict], d
             kept = sum(c["kept"] for c in p["shard_counts"])
         sources.append({
             "asset": p["asset"], "decision": d.to_json(), "input": records + skipped, "selected": kept, "excluded": ex,
-            "files": [{"path": f["path"], "sha256": f["sha256"], "format": f["format"], "records": f["records"],
+            "files": [{"path": f["path"], "sha256": f["sha256"], "bytes": f["bytes"], "format": f["format"], "records": f["records"],
                        "skipped_lines": f["skipped_lines"]} for f in p["files"]],
         })
         total_in += records + skipped
@@ -346,7 +356,9 @@ def _register(reg: Registry, manifest: dict, uses: tuple[str, ...], out: Path) -
         # tags, so `adapt`/`train` re-check the records for the activity actually requested.
         licenses=("derived",), allow=tuple(u for u in uses if reg.taxonomy.facet[u] != "activity"),
         derived_from=tuple(Edge(manifest["dataset"], s, "curated-from") for s in contributing),
-        data={"files": [(out.resolve() / o["path"]).as_posix() for o in manifest["outputs"]], "fields": dict(DATA_DEFAULTS)},
+        data={"files": [(out.resolve() / o["path"]).as_posix() for o in manifest["outputs"]], "fields": dict(DATA_DEFAULTS),
+              "digests": [{"path": (out.resolve() / o["path"]).as_posix(), "sha256": o["sha256"], "bytes": (out / o["path"]).stat().st_size}
+                          for o in manifest["outputs"]]},
         notes={"curation": {
             "manifest": manifest_path.as_posix(), "manifest_sha256": _sha256(manifest_path), "config_hash": manifest["config_hash"],
             "uses": list(uses), "input": manifest["input"], "output": manifest["output"], "excluded": manifest["excluded"],

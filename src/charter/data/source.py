@@ -15,6 +15,7 @@ means no tags. Bad input raises InvalidInput naming the file (and line), or, wit
 from __future__ import annotations
 
 import glob
+import itertools
 import json
 import re
 from contextlib import contextmanager
@@ -47,8 +48,14 @@ class Shard:
 
 
 def files_of(a: Asset) -> list[Path]:
-    """The asset's files, globs expanded and folders listed, sorted; an error if none."""
+    """The asset's files: exactly those registered (``data.files`` as resolved at registration, each
+    path literal). Registrations older than that kept patterns: those are still expanded."""
     spec = a.data or {}
+    if "digests" in spec:
+        out = [Path(f) for f in spec.get("files") or []]
+        if not out:
+            raise InvalidInput(f"{a.id} has no data files", hint="add data: [files] to its charter", field="data.files")
+        return out
     out: list[Path] = []
     for pattern in spec.get("files") or []:
         hits = sorted(glob.glob(pattern, recursive=True))
@@ -83,7 +90,7 @@ def open_shard(con: duckdb.DuckDBPyConnection, shard: Shard, fields: dict[str, s
         except Exception as e:  # pyarrow raises several types for a corrupt footer or page
             raise InvalidInput(f"not a readable Parquet file ({e})", hint="re-create the file or remove it from data.files", where=str(shard.path)) from None
         shard.rows = meta.num_rows
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {raw} AS SELECT *, file_row_number + 1 AS __row FROM read_parquet({_lit(shard.path)}, file_row_number=true)")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {raw} AS SELECT *, file_row_number + 1 AS __row FROM read_parquet({_lit(_literal(shard.path))}, file_row_number=true)")
     else:
         table = _read_jsonl(shard, on_error) if shard.format == "jsonl" else _read_csv(shard)
         shard.rows = table.num_rows
@@ -103,6 +110,26 @@ def open_shard(con: duckdb.DuckDBPyConnection, shard: Shard, fields: dict[str, s
         __row AS source_row
         FROM {raw}""")
     return shard
+
+
+_LINKS: list = []
+_LINK_IDS = itertools.count()
+
+
+def _literal(path: Path) -> str:
+    """A name DuckDB reads as exactly this file: its readers expand ``* ? [ ]`` (and ``{}``) as globs, so a
+    file named ``b[1].parquet`` would read ``b1.parquet``. Such a file is read through a plainly named link."""
+    if not set(str(path)) & set("*?[]{}"):
+        return str(path)
+    import atexit
+    import tempfile
+
+    if not _LINKS:
+        _LINKS.append(tempfile.TemporaryDirectory(prefix="charter-literal-"))
+        atexit.register(_LINKS[0].cleanup)
+    link = Path(_LINKS[0].name) / f"{next(_LINK_IDS)}{Path(path).suffix}"
+    link.symlink_to(Path(path).resolve())
+    return str(link)
 
 
 def _q(col: str) -> str:

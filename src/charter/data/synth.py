@@ -97,7 +97,7 @@ assets:
     description: Messages donated by community members; each carries its contributor's consent choices.
     license: proprietary
     duties: [attribution]
-    data: [community-messages/*.jsonl]
+    data: {glob: community-messages/*.jsonl}
   - id: dataset/web-text@1
     description: Web pages collected for non-commercial use.
     license: CC-BY-NC-4.0

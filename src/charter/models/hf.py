@@ -44,15 +44,10 @@ def load(ref: str | Path, *, gguf_file: str | None = None, dtype=None):
 
 
 def folder_hash(folder: Path) -> str:
-    """sha256 over the folder's files (names and contents), in name order."""
-    h = hashlib.sha256()
-    for p in sorted(Path(folder).rglob("*")):
-        if p.is_file():
-            h.update(p.relative_to(folder).as_posix().encode() + b"\0")
-            with open(p, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-    return h.hexdigest()
+    """The digest registrations record for a weights folder (cached per file: core/digests.py)."""
+    from charter.core.digests import folder_digest
+
+    return folder_digest(folder)
 
 
 class HFModel:

@@ -94,9 +94,12 @@ def weights_of(a: Asset) -> dict:
 
 def load_registered(reg: Registry, a: Asset):
     """(model, tokenizer) for a registered model: a weights folder, or a LoRA adapter over its base.
+    Every stage that runs a registered model (adapt, eval, serve, generate) loads it here, so the
+    weights are verified against their registered digest first (IntegrityError when swapped).
 
     An adapter's base is loaded the same way (itself possibly an adapter, whose weights are then
     merged, as ``adapt`` merged them before training the adapter on top)."""
+    from charter.core.digests import verify_weights
     from charter.models.hf import load
 
     w = weights_of(a)
@@ -112,8 +115,8 @@ def load_registered(reg: Registry, a: Asset):
             model, tok = load(w["base_path"])
             if w.get("base_adapter"):
                 model = PeftModel.from_pretrained(model, w["base_adapter"]).merge_and_unload()
-        return PeftModel.from_pretrained(model, w["path"]), tok
-    return load(w["path"])
+        return PeftModel.from_pretrained(model, verify_weights(a.id, w)), tok
+    return load(verify_weights(a.id, w))
 
 
 def adapt(reg: Registry, cfg: AdaptConfig, progress=None) -> Result:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from charter.core.assets import Asset
+from charter.core.digests import verify_data
 from charter.data.predicate import compile_predicate
 from charter.data.source import FORMATS, Shard, check_tags, fields_of, files_of, open_shard
 from charter.registry import Registry
@@ -27,6 +28,7 @@ def tag_exclusions(reg: Registry, a: Asset, uses: tuple[str, ...]) -> dict[str, 
     import duckdb
 
     con = duckdb.connect()
+    verify_data(a)  # the records read are those registered
     pred = compile_predicate(uses, reg.taxonomy, sorted(reg.store.owner_withdrawals()))
     out: dict[str, int] = {}
     for path in files_of(a):
