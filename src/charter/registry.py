@@ -177,6 +177,10 @@ class Registry:
         w = self.store.withdraw(asset_id, reason)
         return w, self.trace(asset_id, down=True)
 
+    def lift(self, ref: str, reason: str) -> Withdrawal:
+        """Lift a withdrawal (appended; the withdrawal stays in the history). Returns the lift."""
+        return self.store.lift(self.resolve(ref), reason)
+
     def restrict(self, ref: str, deny: Iterable[str], reason: str) -> tuple[Restriction, list[Hop]]:
         """Deny uses to an already registered asset (and so to everything downstream), from now on."""
         asset_id = self.resolve(ref)

@@ -272,3 +272,40 @@ def test_bad_requirement_names_the_field(tmp_path, capsys, req, needle):
     f.write_text(f"id: model/m@1\nrequires: {req}\n")
     code, _, err = run(capsys, "add", str(f), "--registry", str(tmp_path / "r.db"))
     assert code == 1 and needle in err and "m.yaml:2" in err and err.count("\n") == 1, err
+
+
+# === issue 12: withdrawals cannot be escaped; user text is printed literally ======================
+
+def test_re_registering_withdrawn_data_under_a_new_version_is_refused(tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    (tmp_path / "t.jsonl").write_text('{"text": "a post"}\n')
+    (tmp_path / "t1.yaml").write_text("id: dataset/t@1\nlicense: CC0-1.0\ndata: [t.jsonl]\n")
+    (tmp_path / "t2.yaml").write_text("id: dataset/t@2\nlicense: CC0-1.0\ndata: [t.jsonl]\n")
+    (tmp_path / "t3.yaml").write_text("id: dataset/t@3\nlicense: CC0-1.0\n")
+    assert run(capsys, "add", str(tmp_path / "t1.yaml"), "--registry", db)[0] == 0
+    assert run(capsys, "withdraw", "dataset/t@1", "--reason", "consent revoked", "--registry", db)[0] == 0
+    code, out, err = run(capsys, "add", str(tmp_path / "t2.yaml"), "--registry", db)
+    assert code == 3 and "has the content of dataset/t@1" in err and "consent revoked" in err
+    # other content under the same name inherits the withdrawal until it is lifted
+    assert run(capsys, "add", str(tmp_path / "t3.yaml"), "--registry", db)[0] == 0
+    code, out, err = run(capsys, "can", "dataset/t@3", "research", "--registry", db)
+    assert code == 3 and "inherited from dataset/t@1" in out
+    assert run(capsys, "withdraw", "--lift", "dataset/t@3", "--reason", "new consented data", "--registry", db)[0] == 0
+    assert run(capsys, "can", "dataset/t@3", "research", "--registry", db)[0] == 0
+
+
+def test_rich_markup_in_user_text_is_printed_literally(tmp_path, capsys):
+    """A reason of `[/]` crashed the CLI after the withdrawal had committed."""
+    db = str(tmp_path / "r.db")
+    (tmp_path / "a.yaml").write_text('id: dataset/m@1\nlicense: CC0-1.0\ndescription: "[bold]loud[/] and [/] closed"\n')
+    assert run(capsys, "add", str(tmp_path / "a.yaml"), "--registry", db)[0] == 0
+    code, out, _ = run(capsys, "show", "dataset/m@1", "--registry", db)
+    assert code == 0 and "[bold]loud[/] and [/] closed" in out
+    code, out, _ = run(capsys, "restrict", "dataset/m@1", "--deny", "commercial", "--reason", "[red]x[/] [/]", "--registry", db)
+    assert code == 0 and "[red]x[/] [/]" in out
+    code, out, _ = run(capsys, "withdraw", "dataset/m@1", "--reason", "[/] gone [bold]", "--registry", db)
+    assert code == 0 and "[/] gone [bold]" in out
+    code, out, _ = run(capsys, "can", "dataset/m@1", "research", "--registry", db)
+    assert code == 3 and "[/] gone [bold]" in out
+    code, out, _ = run(capsys, "show", "dataset/m@1", "--registry", db)
+    assert code == 0 and "[/] gone [bold]" in out and "[red]x[/] [/]" in out

@@ -790,3 +790,109 @@ def test_sqlite_schema_1_registry_gains_the_gateway_tables(tmp_path):
         assert s.append_audit({"ok": True}).seq == 1 and s.api_keys() == []
     finally:
         s.close()
+
+
+# === withdrawals cannot be escaped or undone (issue 12, section 3) ==============================
+
+def _data(aid: str, digest: str) -> Asset:
+    return A(aid, data={"files": [f"/d/{digest}.jsonl"], "digests": [{"path": f"/d/{digest}.jsonl", "sha256": digest, "bytes": 1}]})
+
+
+def test_a_withdrawal_binds_the_content(store):
+    from charter.errors import Denied
+
+    store.add([_data("dataset/t@1", "a" * 64)])
+    store.withdraw("dataset/t@1", "consent revoked")
+    with pytest.raises(Denied) as e:
+        store.add([_data("dataset/renamed@1", "a" * 64)])  # the same file under another name
+    assert "dataset/t@1" in e.value.message and "consent revoked" in e.value.message and "--lift" in e.value.hint
+    assert store.get("dataset/renamed@1") is None
+    store.add([_data("dataset/other@1", "b" * 64)])  # other content registers
+    store.lift("dataset/t@1", "withdrawn by mistake")
+    store.add([_data("dataset/renamed@1", "a" * 64)])  # lifted: the content is free again
+
+
+def test_a_new_version_inherits_withdrawals_and_restrictions_until_lifted(store):
+    store.add([A("dataset/t@1")])
+    store.withdraw("dataset/t@1", "consent revoked")
+    store.restrict("dataset/t@1", ["commercial"], "licence changed")
+    store.add([A("dataset/t@2")])
+    w = store.withdrawals()["dataset/t@2"]
+    assert w.reason.startswith("consent revoked (inherited from dataset/t@1")
+    assert [r.deny for r in store.restrictions()["dataset/t@2"]] == [("commercial",)]
+    store.lift("dataset/t@2", "the new version holds only consented records")
+    assert "dataset/t@2" not in store.withdrawals() and "dataset/t@1" in store.withdrawals()
+    assert [e.type for e in store.events(asset="dataset/t@2")] == ["register", "withdraw", "restrict", "lift"]
+    store.withdraw("dataset/t@2", "again")  # lifted, it can be withdrawn again
+    assert store.withdrawals()["dataset/t@2"].reason == "again"
+    with pytest.raises(InvalidInput):
+        store.lift("dataset/t@2", " ")  # a lift needs a reason
+
+
+def test_lifting_what_is_not_withdrawn_is_a_conflict(store):
+    store.add([A("dataset/t@1")])
+    with pytest.raises(Conflict):
+        store.lift("dataset/t@1", "nothing to lift")
+
+
+def test_history_tables_refuse_raw_update_and_delete(tmp_path):
+    """`DELETE FROM withdrawals` used to silently un-withdraw: the storage itself refuses it now."""
+    import sqlite3
+
+    from charter.registry import Registry
+
+    db = tmp_path / "r.db"
+    reg = Registry.open(str(db))
+    reg.add([_data("dataset/t@1", "d" * 64)])
+    reg.withdraw("dataset/t@1", "consent revoked")
+    reg.restrict("dataset/t@1", ["commercial"], "x")
+    withdraw_owners(reg.store, ["alice"], "asked")
+    raw = sqlite3.connect(db)
+    for sql in ("DELETE FROM withdrawal_events", "UPDATE withdrawal_events SET action='lift'", "DELETE FROM owner_withdrawals",
+                "UPDATE owner_withdrawals SET owner='bob'", "DELETE FROM restrictions", "DELETE FROM events", "DELETE FROM content"):
+        with pytest.raises(sqlite3.DatabaseError):
+            raw.execute(sql)
+    raw.close()
+    assert not reg.check("dataset/t@1", ["research"]).allowed
+
+
+def test_schema_2_registry_upgrades_keeping_its_withdrawals(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    s = SQLiteStore(db)
+    s.add([_data("dataset/t@1", "c" * 64)])
+    s.close()
+    raw = sqlite3.connect(db)  # turn it back into a schema-2 registry with a withdrawal
+    raw.executescript("""DROP TRIGGER withdrawal_events_append_only_d; DROP TABLE withdrawal_events;
+        DROP TRIGGER content_fixed_d; DROP TABLE content;
+        CREATE TABLE withdrawals(asset INTEGER PRIMARY KEY, reason TEXT NOT NULL, time TEXT NOT NULL);
+        INSERT INTO withdrawals VALUES (1, 'old withdrawal', '2026-01-01T00:00:00+00:00'); PRAGMA user_version=2;""")
+    raw.close()
+    s = SQLiteStore(db)
+    assert s.withdrawals()["dataset/t@1"].reason == "old withdrawal"
+    assert s._holders(["c" * 64]) == {"c" * 64: {"dataset/t@1"}}
+    s.close()
+
+
+def test_concurrent_writes_are_one_line_errors(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "r.db"
+    s = SQLiteStore(db)
+    s.add([A("dataset/t@1")])
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    s.db.execute("PRAGMA busy_timeout=100")
+    with pytest.raises(StoreError) as e:
+        s.withdraw("dataset/t@1", "x")
+    assert "locked by another process" in e.value.message and "run this again" in e.value.hint
+    other.execute("ROLLBACK")
+    # two processes adding the same id at once: the loser's INSERT meets the winner's row
+    s.db.execute("PRAGMA busy_timeout=30000")
+    other.execute("INSERT INTO assets(rid, id, kind, name, version, hash, doc, registered) VALUES (99, 'dataset/u@1', 'dataset', 'u', '1', 'h', '{}', 't')")
+    with pytest.raises(Conflict) as e:
+        s._write_assets([A("dataset/u@1")], {"dataset/u@1": ()}, "t")
+    assert "at the same time" in e.value.message
+    other.close()
+    s.close()

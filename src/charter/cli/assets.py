@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.table import Table
 
 from charter.cli.main import open_registry
-from charter.cli.output import console, emit_json
+from charter.cli.output import console, emit_json, escape
 
 
 def register(sub, common) -> None:
@@ -79,9 +79,9 @@ def cmd_show(args) -> int:
         return 0
     console.print(f"[bold]{a.id}[/]  ({a.kind})")
     if a.description:
-        console.print(f"  {a.description}")
+        console.print(f"  {escape(a.description)}")
     if w:
-        console.print(f"  [red bold]WITHDRAWN[/] {w.time}: {w.reason}")
+        console.print(f"  [red bold]WITHDRAWN[/] {w.time}: {escape(w.reason)}")
     console.print(f"  licence: {', '.join(a.licenses) or '(none: commercial use not permitted)'}")
     console.print(f"  hash:    {a.content_hash}")
     if a.derived_from:
@@ -97,7 +97,7 @@ def cmd_show(args) -> int:
     else:
         console.print("  no restrictions along its lineage")
     for x in eff["withdrawn"]:
-        console.print(f"    [red]withdrawn[/] {x['asset']}: {x['reason']}  [dim]{_by(x, a.id)}[/]")
+        console.print(f"    [red]withdrawn[/] {x['asset']}: {escape(x['reason'])}  [dim]{escape(_by(x, a.id))}[/]")
     for (rule, source, imposer, path), uses in groups.items():
         console.print(f"    {rule} {', '.join(uses)}\n      [dim]{source} of {imposer}; {_by({'asset': imposer, 'path': path}, a.id)}[/]")
     if eff["duties"]:
@@ -127,7 +127,7 @@ def cmd_show(args) -> int:
         console.print(f"  data: {', '.join(a.data['files'][:3])}{' …' if len(a.data['files']) > 3 else ''}")
     console.print(f"  upstream: {len(up)} assets, downstream: {len(down)} assets")
     for e in events:
-        console.print(f"  [dim]{e['time']} {e['type']}[/] {e['data'].get('reason', '')}")
+        console.print(f"  [dim]{e['time']} {e['type']}[/] {escape(str(e['data'].get('reason', '')))}")
     return 0
 
 

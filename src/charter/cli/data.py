@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from charter.cli.main import EXIT_DENIED, open_registry
-from charter.cli.output import console, emit_json, progress_bars
+from charter.cli.output import console, emit_json, progress_bars, escape
 from charter.errors import UsageError
 
 
@@ -76,7 +76,7 @@ def cmd_withdraw_records(args) -> int:
         emit_json(out)
         return 0
     who = ", ".join(out["owners"]) or "nobody new"
-    console.print(f"[red bold]consent withdrawn[/] by {who}: {out['reason']}")
+    console.print(f"[red bold]consent withdrawn[/] by {escape(who)}: {escape(out['reason'])}")
     if out["already_withdrawn"]:
         console.print(f"  already withdrawn before: {', '.join(out['already_withdrawn'])}")
     for s in out["sources"]:

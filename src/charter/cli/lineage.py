@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.tree import Tree
 
 from charter.cli.main import open_registry
-from charter.cli.output import console, emit_json
+from charter.cli.output import console, emit_json, escape
 from charter.errors import UsageError
 
 MAX_TREE = 2000  # beyond this a printed tree helps nobody; --json has everything
@@ -22,6 +22,7 @@ def register(sub, common) -> None:
     p = sub.add_parser("withdraw", parents=[common], help="withdraw an asset; prints every downstream asset now affected")
     p.add_argument("ref", metavar="REF")
     p.add_argument("--reason", required=True, metavar="TEXT", help="why (stored and shown in every denial)")
+    p.add_argument("--lift", action="store_true", help="lift REF's withdrawal instead (appended to its history; the withdrawal stays on record)")
     p.set_defaults(func=cmd_withdraw)
     p = sub.add_parser("restrict", parents=[common], help="deny uses to a registered asset from now on; prints every downstream asset it reaches")
     p.add_argument("ref", metavar="REF")
@@ -80,12 +81,19 @@ def lineage_tree(reg, root: str, members: list[str], down: bool) -> Tree | str:
 
 def cmd_withdraw(args) -> int:
     reg = open_registry(args, create=False)
+    if args.lift:
+        w = reg.lift(args.ref, args.reason)
+        if args.json:
+            emit_json({"asset": w.asset, "lifted": True, "reason": w.reason, "time": w.time})
+        else:
+            console.print(f"[green bold]withdrawal lifted[/] {escape(w.asset)}: {escape(w.reason)}")
+        return 0
     w, affected = reg.withdraw(args.ref, args.reason)
     if args.json:
         emit_json({"asset": w.asset, "reason": w.reason, "time": w.time,
                    "affected": [{"id": h.asset, "depth": h.depth} for h in affected]})
         return 0
-    console.print(f"[red bold]withdrawn[/] {w.asset}: {w.reason}")
+    console.print(f"[red bold]withdrawn[/] {w.asset}: {escape(w.reason)}")
     if affected:
         console.print(f"{len(affected)} downstream assets are now denied every use:")
         console.print(lineage_tree(reg, w.asset, [h.asset for h in affected], down=True))
@@ -101,7 +109,7 @@ def cmd_restrict(args) -> int:
         emit_json({"asset": r.asset, "deny": list(r.deny), "reason": r.reason, "time": r.time,
                    "affected": [{"id": h.asset, "depth": h.depth} for h in affected]})
         return 0
-    console.print(f"[red bold]restricted[/] {r.asset}: deny {', '.join(r.deny)} ({r.reason})")
+    console.print(f"[red bold]restricted[/] {r.asset}: deny {', '.join(r.deny)} ({escape(r.reason)})")
     if affected:
         console.print(f"{len(affected)} downstream assets inherit it:")
         console.print(lineage_tree(reg, r.asset, [h.asset for h in affected], down=True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from charter.cli.main import EXIT_DENIED, open_registry
-from charter.cli.output import console, emit_json, err_console, progress_bars
+from charter.cli.output import console, emit_json, err_console, progress_bars, escape
 
 
 def register(sub, common) -> None:
@@ -110,7 +110,7 @@ def cmd_generate(args) -> int:
     if args.json:
         emit_json({"model": d.asset, "allowed": True, "decision": d.to_json(), "text": text})
     else:
-        console.print(text)
+        console.print(escape(text))
     return 0
 
 

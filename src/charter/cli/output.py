@@ -6,6 +6,7 @@ import json
 import sys
 
 from rich.console import Console
+from rich.markup import escape  # every piece of user text (descriptions, reasons, owners) goes through it: printed literally
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -27,7 +28,7 @@ def reason_line(r) -> str:
         head = f"undeclared-facet {r.use}: {r.asset} permits only {', '.join(r.entries)} ({r.source}); declare a {r.use} use"
     else:
         head = f"allow-only {r.use}: {r.asset} permits only {', '.join(r.entries)} ({r.source})"
-    return f"{head}\n      path: {' -> '.join(r.path)}"
+    return escape(f"{head}\n      path: {' -> '.join(r.path)}")
 
 
 class progress_bars:

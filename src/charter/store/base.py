@@ -20,7 +20,8 @@ from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withdrawal
 from charter.core.lineage import Lineage, compile_lineage
-from charter.errors import Conflict, InvalidInput, LineageCycle, NotFound
+from charter.core.digests import content_digests
+from charter.errors import Conflict, Denied, InvalidInput, LineageCycle, NotFound
 
 
 def now() -> str:
@@ -95,12 +96,22 @@ class Store(ABC):
         """Compiled lineages of registered assets."""
 
     @abstractmethod
-    def _write_assets(self, assets: Sequence[Asset], lineages: Mapping[str, Lineage], time: str) -> None:
-        """Atomically store assets (in order), their compiled lineages and closures, and one register event each."""
+    def _write_assets(self, assets: Sequence[Asset], lineages: Mapping[str, Lineage], time: str,
+                      withdrawals: Sequence[Withdrawal] = (), restrictions: Sequence[Restriction] = ()) -> None:
+        """Atomically store assets (in order), their compiled lineages, closures and content digests, one
+        register event each, and the withdrawals and restrictions they inherit from earlier versions."""
 
     @abstractmethod
     def _write_withdrawal(self, w: Withdrawal) -> None:
         """Atomically store the withdrawal and its event."""
+
+    @abstractmethod
+    def _write_lift(self, w: Withdrawal) -> None:
+        """Atomically store that the asset's withdrawal was lifted (``w.reason`` says why) and its ``lift`` event."""
+
+    @abstractmethod
+    def _holders(self, digests: Iterable[str]) -> dict[str, set[str]]:
+        """Registered assets whose content (``core.digests.content_digests``) has each digest: digest -> asset ids."""
 
     def close(self) -> None:
         pass
@@ -162,8 +173,48 @@ class Store(ABC):
         lineages = self._compiled_many({e.parent for a in ordered for e in a.derived_from if e.propagates and e.parent not in batch})
         for a in ordered:
             lineages[a.id] = compile_lineage(a, lineages)
-        self._write_assets(ordered, {a.id: lineages[a.id] for a in ordered}, now())
+        self._refuse_withdrawn_content(ordered, sources)
+        t = now()
+        withdrawals, restrictions = self._inherited(ordered, t)
+        self._write_assets(ordered, {a.id: lineages[a.id] for a in ordered}, t, withdrawals, restrictions)
         return ordered
+
+    def _refuse_withdrawn_content(self, assets: Sequence[Asset], sources: Mapping[str, str]) -> None:
+        """A withdrawal binds the content too: the same data files or weights under another id are refused."""
+        mine = {a.id: content_digests(a) for a in assets}
+        wanted = set().union(*mine.values()) if mine else set()
+        if not wanted:
+            return
+        withdrawn = self.withdrawals()
+        if not withdrawn:
+            return
+        for digest, holders in self._holders(wanted).items():
+            for h in sorted(holders & withdrawn.keys()):
+                w = withdrawn[h]
+                a = next(x for x in assets if digest in mine[x.id])
+                raise Denied(f"{a.id} has the content of {h}, withdrawn at {w.time}: {w.reason}",
+                             hint=f"a withdrawal binds its data and weights; if it was a mistake: charter withdraw --lift {h} --reason ...")
+
+    def _inherited(self, assets: Sequence[Asset], time: str) -> tuple[list[Withdrawal], list[Restriction]]:
+        """Withdrawals and restrictions a new version inherits from the other versions of its name (until lifted)."""
+        withdrawn, restricted = self.withdrawals(), self.restrictions()
+        if not withdrawn and not restricted:
+            return [], []
+        by_name: dict[str, list[str]] = {}
+        for i in list(withdrawn) + list(restricted):
+            by_name.setdefault(i.rsplit("@", 1)[0], []).append(i)
+        ws: list[Withdrawal] = []
+        rs: list[Restriction] = []
+        for a in assets:
+            for other in sorted(set(by_name.get(a.id.rsplit("@", 1)[0], ()))):
+                if other == a.id:
+                    continue
+                if other in withdrawn and not any(w.asset == a.id for w in ws):
+                    w = withdrawn[other]
+                    ws.append(Withdrawal(a.id, f"{w.reason} (inherited from {other}, withdrawn {w.time})", time))
+                for r in restricted.get(other, ()):
+                    rs.append(Restriction(a.id, r.deny, f"{r.reason} (inherited from {other}, restricted {r.time})", time))
+        return ws, rs
 
     def withdraw(self, asset: str, reason: str) -> Withdrawal:
         self.require(asset)
@@ -174,6 +225,17 @@ class Store(ABC):
             raise InvalidInput("a withdrawal needs a reason", hint="pass --reason TEXT")
         w = Withdrawal(asset, reason.strip(), now())
         self._write_withdrawal(w)
+        return w
+
+    def lift(self, asset: str, reason: str) -> Withdrawal:
+        """Lift the asset's withdrawal (itself an appended event; the withdrawal stays in the history)."""
+        self.require(asset)
+        if asset not in self.withdrawals():
+            raise Conflict(f"{asset} is not withdrawn", hint="nothing to lift; `charter show` lists its history")
+        if not reason.strip():
+            raise InvalidInput("lifting a withdrawal needs a reason", hint="pass --reason TEXT")
+        w = Withdrawal(asset, reason.strip(), now())
+        self._write_lift(w)
         return w
 
     # --- after registration: restrictions and evaluated properties ------------------------------

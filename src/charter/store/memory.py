@@ -7,6 +7,7 @@ import json
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withdrawal
+from charter.core.digests import content_digests
 from charter.core.lineage import Lineage, closure
 from charter.errors import Conflict
 from charter.store.base import GENESIS, ApiKey, AuditEntry, Store, _evaluate_events, chain_hash, now
@@ -20,6 +21,7 @@ class MemoryStore(Store):
         self._down: dict[str, dict[str, int]] = {}
         self._children: dict[str, list[Edge]] = {}
         self._withdrawals: dict[str, Withdrawal] = {}
+        self._lifts = 0
         self._owner_withdrawals: dict[str, Withdrawal] = {}
         self._events: list[Event] = []
         self._restrictions: dict[str, list[Restriction]] = {}
@@ -55,7 +57,7 @@ class MemoryStore(Store):
         return dict(self._withdrawals)
 
     def withdrawals_version(self) -> object:
-        return len(self._withdrawals), len(self._owner_withdrawals), sum(map(len, self._restrictions.values())), sum(map(len, self._properties.values()))
+        return len(self._withdrawals), self._lifts, len(self._owner_withdrawals), sum(map(len, self._restrictions.values())), sum(map(len, self._properties.values()))
 
     def owner_withdrawals(self) -> dict[str, Withdrawal]:
         return dict(self._owner_withdrawals)
@@ -81,7 +83,8 @@ class MemoryStore(Store):
     def _compiled_many(self, ids: Iterable[str]) -> dict[str, Lineage]:
         return {i: self._lineages[i] for i in ids if i in self._lineages}
 
-    def _write_assets(self, assets: Sequence[Asset], lineages: Mapping[str, Lineage], time: str) -> None:
+    def _write_assets(self, assets: Sequence[Asset], lineages: Mapping[str, Lineage], time: str,
+                      withdrawals: Sequence[Withdrawal] = (), restrictions: Sequence[Restriction] = ()) -> None:
         hashes = [a.content_hash for a in assets]  # the only step that can fail; do it first
         for a, h in zip(assets, hashes):  # nothing below can fail half-way, so this is atomic
             self._assets[a.id] = a
@@ -92,10 +95,27 @@ class MemoryStore(Store):
             for e in a.derived_from:
                 self._children.setdefault(e.parent, []).append(e)
             self.log("register", a.id, {"hash": h})
+        for w in withdrawals:
+            self._write_withdrawal(w)
+        for r in restrictions:
+            self._write_restriction(r)
 
     def _write_withdrawal(self, w: Withdrawal) -> None:
         self._withdrawals[w.asset] = w
         self.log("withdraw", w.asset, {"reason": w.reason})
+
+    def _write_lift(self, w: Withdrawal) -> None:
+        del self._withdrawals[w.asset]
+        self._lifts += 1
+        self.log("lift", w.asset, {"reason": w.reason})
+
+    def _holders(self, digests: Iterable[str]) -> dict[str, set[str]]:
+        wanted = set(digests)
+        out: dict[str, set[str]] = {}
+        for a in self._assets.values():
+            for d in content_digests(a) & wanted:
+                out.setdefault(d, set()).add(a.id)
+        return out
 
     # --- after registration: restrictions and evaluated properties ------------------------------
     def restrictions(self) -> dict[str, tuple[Restriction, ...]]:

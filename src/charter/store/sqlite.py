@@ -21,11 +21,13 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 from charter.core import lineage as lineage_mod
 from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withdrawal
+from charter.core.digests import content_digests
 from charter.core.lineage import Lineage, closure
-from charter.errors import StoreError
+from charter.errors import Conflict, StoreError
 from charter.store.base import GENESIS, ApiKey, AuditEntry, Hop, Store, _evaluate_events, chain_hash, now
 
-SCHEMA_VERSION = 2  # 2: restrictions, properties (evaluations), api_keys and audit (the gateway); every statement is IF NOT EXISTS, so 1 upgrades in place
+SCHEMA_VERSION = 3  # 2: restrictions, properties, api_keys, audit; 3: withdrawal_events (withdraw/lift), content digests,
+# append-only triggers on every history table. Every statement is IF NOT EXISTS, so older registries upgrade in place (_migrate).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS assets(
   rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, name TEXT NOT NULL,
@@ -42,10 +44,27 @@ CREATE TABLE IF NOT EXISTS closure(
 CREATE TABLE IF NOT EXISTS downstream(
   ancestor INTEGER NOT NULL, depth INTEGER NOT NULL, descendant TEXT NOT NULL,
   PRIMARY KEY(ancestor, depth, descendant)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS withdrawals(
-  asset INTEGER PRIMARY KEY, reason TEXT NOT NULL, time TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS withdrawal_events(
+  seq INTEGER PRIMARY KEY, asset INTEGER NOT NULL, action TEXT NOT NULL CHECK(action IN ('withdraw', 'lift')),
+  reason TEXT NOT NULL, time TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS withdrawal_events_asset ON withdrawal_events(asset, seq);
+CREATE TRIGGER IF NOT EXISTS withdrawal_events_append_only_u BEFORE UPDATE ON withdrawal_events
+  BEGIN SELECT RAISE(ABORT, 'withdrawals are append-only: lift one with `charter withdraw --lift`'); END;
+CREATE TRIGGER IF NOT EXISTS withdrawal_events_append_only_d BEFORE DELETE ON withdrawal_events
+  BEGIN SELECT RAISE(ABORT, 'withdrawals are append-only: lift one with `charter withdraw --lift`'); END;
 CREATE TABLE IF NOT EXISTS owner_withdrawals(
   owner TEXT PRIMARY KEY, reason TEXT NOT NULL, time TEXT NOT NULL) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS owner_withdrawals_append_only_u BEFORE UPDATE ON owner_withdrawals
+  BEGIN SELECT RAISE(ABORT, 'owner withdrawals are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS owner_withdrawals_append_only_d BEFORE DELETE ON owner_withdrawals
+  BEGIN SELECT RAISE(ABORT, 'owner withdrawals are append-only'); END;
+CREATE TABLE IF NOT EXISTS content(digest TEXT NOT NULL, asset INTEGER NOT NULL, PRIMARY KEY(digest, asset)) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS content_fixed_u BEFORE UPDATE ON content
+  BEGIN SELECT RAISE(ABORT, 'content digests are written once, at registration'); END;
+CREATE TRIGGER IF NOT EXISTS content_fixed_d BEFORE DELETE ON content
+  BEGIN SELECT RAISE(ABORT, 'content digests are written once, at registration'); END;
+CREATE TRIGGER IF NOT EXISTS edges_fixed_d BEFORE DELETE ON edges
+  BEGIN SELECT RAISE(ABORT, 'lineage edges are written once, at registration'); END;
 CREATE TABLE IF NOT EXISTS events(
   seq INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, type TEXT NOT NULL,
   asset TEXT NOT NULL, data TEXT NOT NULL);
@@ -111,7 +130,9 @@ class SQLiteStore(Store):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", f"cache_size=-{CACHE_KIB}", f"mmap_size={MMAP_BYTES}"):
+            # synchronous=FULL: in WAL mode NORMAL can lose the last commits on power loss, and a lost
+            # withdrawal or audit entry is a broken promise (cost measured in README "Performance").
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", f"cache_size=-{CACHE_KIB}", f"mmap_size={MMAP_BYTES}"):
                 self.db.execute(f"PRAGMA {pragma}")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
@@ -120,6 +141,8 @@ class SQLiteStore(Store):
                 with self._tx():
                     for stmt in _statements(SCHEMA):
                         self.db.execute(stmt)
+                    if version:
+                        self._migrate(version)
                     self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open registry {self.path}: {e}", hint="check the path, or `charter init` a new registry") from None
@@ -128,16 +151,26 @@ class SQLiteStore(Store):
     def close(self) -> None:
         self.db.close()
 
+    def _migrate(self, version: int) -> None:
+        """From schema 1-2: withdrawals become withdrawal_events; content digests of every asset are indexed."""
+        if self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='withdrawals'").fetchone():
+            self.db.execute("INSERT INTO withdrawal_events(asset, action, reason, time) SELECT asset, 'withdraw', reason, time FROM withdrawals ORDER BY time")
+            self.db.execute("DROP TABLE withdrawals")
+        for rid, doc in self.db.execute("SELECT rid, doc FROM assets").fetchall():
+            for d in content_digests(Asset.from_json(json.loads(doc))):
+                self.db.execute("INSERT OR IGNORE INTO content VALUES (?,?)", (d, rid))
+
     @contextmanager
     def _tx(self):
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        else:
-            self.db.execute("COMMIT")
+        with _store_errors(self.path):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            else:
+                self.db.execute("COMMIT")
 
     def _in_chunks(self, query: str, ids: Iterable[str]) -> Iterator[tuple]:
         """Run ``query`` (with one ``{}`` for the placeholders) over ids, 500 at a time."""
@@ -200,7 +233,9 @@ class SQLiteStore(Store):
     def withdrawals(self) -> dict[str, Withdrawal]:
         # CROSS JOIN pins the loop order: walk the small withdrawals table and look each asset up
         # by rid; left alone, the planner scanned the whole id index (~100 ms at 1M assets).
-        q = "SELECT a.id, w.reason, w.time FROM withdrawals w CROSS JOIN assets a ON a.rid=w.asset ORDER BY a.id"
+        # the current state: each asset's last withdraw/lift event, when it is a withdrawal
+        q = ("SELECT a.id, w.reason, w.time FROM withdrawal_events w CROSS JOIN assets a ON a.rid=w.asset "
+             "WHERE w.seq IN (SELECT max(seq) FROM withdrawal_events GROUP BY asset) AND w.action='withdraw' ORDER BY a.id")
         return {i: Withdrawal(i, r, t) for i, r, t in self.db.execute(q)}
 
     def owner_withdrawals(self) -> dict[str, Withdrawal]:
@@ -232,11 +267,19 @@ class SQLiteStore(Store):
     def log(self, type: str, asset: str, data: Mapping) -> Event:
         t = now()
         # One statement outside a transaction is its own atomic transaction: no BEGIN/COMMIT round trips.
-        cur = self.db.execute("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
-                              (t, type, asset, json.dumps(data, sort_keys=True)))
+        with _store_errors(self.path):
+            cur = self.db.execute("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
+                                  (t, type, asset, json.dumps(data, sort_keys=True)))
         return Event(cur.lastrowid, t, type, asset, dict(data))
 
-    def _write_assets(self, assets: Sequence[Asset], lineages: Mapping[str, Lineage], time: str) -> None:
+    def _holders(self, digests: Iterable[str]) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for d, i in self._in_chunks("SELECT c.digest, a.id FROM content c JOIN assets a ON a.rid=c.asset WHERE c.digest IN ({})", digests):
+            out.setdefault(d, set()).add(i)
+        return out
+
+    def _write_assets(self, assets: Sequence[Asset], lineages: Mapping[str, Lineage], time: str,
+                      withdrawals: Sequence[Withdrawal] = (), restrictions: Sequence[Restriction] = ()) -> None:
         docs = [a.canonical() for a in assets]  # serialise (and hash) once, before writing
         hashes = [Asset.hash_of(doc) for doc in docs]
         ups = {a.id: closure(lineages[a.id]) for a in assets}
@@ -260,13 +303,28 @@ class SQLiteStore(Store):
                             ((rid[anc], d, a.id) for a in assets for anc, d in ups[a.id].items()))
             cur.executemany("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
                             ((time, "register", a.id, json.dumps({"hash": h})) for a, h in zip(assets, hashes)))
+            cur.executemany("INSERT OR IGNORE INTO content VALUES (?,?)", ((d, rid[a.id]) for a in assets for d in content_digests(a)))
+            for w in withdrawals:
+                self._insert_withdrawal(w, "withdraw")
+            for r in restrictions:
+                self._insert_restriction(r)
+        if withdrawals or restrictions:
+            self._own_writes += 1
 
     def _write_withdrawal(self, w: Withdrawal) -> None:
         with self._tx():
-            self.db.execute("INSERT INTO withdrawals SELECT rid, ?, ? FROM assets WHERE id=?", (w.reason, w.time, w.asset))
-            self.db.execute("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
-                            (w.time, "withdraw", w.asset, json.dumps({"reason": w.reason})))
+            self._insert_withdrawal(w, "withdraw")
         self._own_writes += 1
+
+    def _write_lift(self, w: Withdrawal) -> None:
+        with self._tx():
+            self._insert_withdrawal(w, "lift")
+        self._own_writes += 1
+
+    def _insert_withdrawal(self, w: Withdrawal, action: str) -> None:
+        self.db.execute("INSERT INTO withdrawal_events(asset, action, reason, time) SELECT rid, ?, ?, ? FROM assets WHERE id=?",
+                        (action, w.reason, w.time, w.asset))
+        self.db.execute("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)", (w.time, action, w.asset, json.dumps({"reason": w.reason})))
 
     # --- after registration: restrictions and evaluated properties ------------------------------
     def restrictions(self) -> dict[str, tuple[Restriction, ...]]:
@@ -277,10 +335,13 @@ class SQLiteStore(Store):
 
     def _write_restriction(self, r: Restriction) -> None:
         with self._tx():
-            self.db.execute("INSERT INTO restrictions(asset, deny, reason, time) VALUES (?,?,?,?)", (r.asset, json.dumps(list(r.deny)), r.reason, r.time))
-            self.db.execute("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
-                            (r.time, "restrict", r.asset, json.dumps({"deny": list(r.deny), "reason": r.reason})))
+            self._insert_restriction(r)
         self._own_writes += 1
+
+    def _insert_restriction(self, r: Restriction) -> None:
+        self.db.execute("INSERT INTO restrictions(asset, deny, reason, time) VALUES (?,?,?,?)", (r.asset, json.dumps(list(r.deny)), r.reason, r.time))
+        self.db.execute("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
+                        (r.time, "restrict", r.asset, json.dumps({"deny": list(r.deny), "reason": r.reason})))
 
     def properties(self, asset: str) -> list[Property]:
         return [Property.from_json(json.loads(d)) for (d,) in self.db.execute("SELECT doc FROM properties WHERE asset=? ORDER BY seq", (asset,))]
@@ -340,6 +401,23 @@ class SQLiteStore(Store):
         if limit:
             q += f" LIMIT {int(limit)}"
         return [AuditEntry(*r) for r in self.db.execute(q, (after,))]
+
+
+@contextmanager
+def _store_errors(path: Path):
+    """SQLite's own errors as one line saying what happened and what to do."""
+    try:
+        yield
+    except sqlite3.IntegrityError as e:
+        raise Conflict(f"another process wrote the same record at the same time ({e})",
+                       hint="run the command again: it sees the other write now", where=str(path)) from None
+    except sqlite3.OperationalError as e:
+        if "locked" in str(e) or "busy" in str(e):
+            raise StoreError("the registry is locked by another process (waited 30 s)",
+                             hint="wait for the other charter command (or server) to finish, then run this again", where=str(path)) from None
+        raise StoreError(f"the registry could not be written ({e})", hint="check the file and its folder are writable", where=str(path)) from None
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"the registry could not be written ({e})", hint="check the registry file", where=str(path)) from None
 
 
 def _statements(script: str) -> list[str]:
