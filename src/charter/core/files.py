@@ -26,8 +26,48 @@ class LineDict(dict):
         return self.key_lines.get(key, self.line)
 
 
+MAX_BYTES = 16 * 2**20  # a charter or taxonomy file; real ones are kilobytes
+MAX_EXPANDED = 100_000  # nodes that aliases (*a) may stand for, in all: a "billion laughs" bomb stands for billions
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    expanded = 0
+
+    def compose_node(self, parent, index):
+        # an alias re-uses its anchor's whole subtree; count what it stands for before anything is built from it
+        alias = self.check_event(yaml.AliasEvent)
+        mark = self.peek_event().start_mark if alias else None
+        node = super().compose_node(parent, index)
+        if alias:
+            self.expanded += _size(node, {})
+            if self.expanded > MAX_EXPANDED:
+                raise InvalidInput(f"YAML aliases expand to more than {MAX_EXPANDED:,} values",
+                                   hint="write the values out instead of aliasing them (alias bombs are refused)", where=f"{self.name}:{mark.line + 1}")
+        return node
+
+
+def _size(node, seen: dict) -> int:
+    got = seen.get(id(node))
+    if got is None:
+        if isinstance(node, yaml.SequenceNode):
+            got = 1 + sum(_size(n, seen) for n in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            got = 1 + sum(_size(k, seen) + _size(v, seen) for k, v in node.value)
+        else:
+            got = 1
+        seen[id(node)] = got
+    return got
+
+
+def _no_special_float(loader: _Loader, node: yaml.ScalarNode):
+    value = loader.construct_yaml_float(node)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise InvalidInput(f"{node.value!r} is not a number Charter accepts", hint="write a finite number",
+                           where=f"{loader.name}:{node.start_mark.line + 1}")
+    return value
+
+
+_Loader.add_constructor("tag:yaml.org,2002:float", _no_special_float)
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
@@ -55,9 +95,11 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 
 def parse_text(text: str, name: str) -> object:
     """Parse YAML (or JSON, which is checked strictly first) into plain data with line info."""
+    if len(text) > MAX_BYTES:
+        raise InvalidInput(f"file larger than {MAX_BYTES // 2**20} MiB", hint="split it into several files", where=name)
     if name.endswith(".json"):
         try:
-            json.loads(text)
+            json.loads(text, parse_constant=_no_constant(name, text))
         except json.JSONDecodeError as e:
             raise InvalidInput(f"malformed JSON: {e.msg}", hint="fix the JSON syntax", where=f"{name}:{e.lineno}") from None
         # valid JSON has tabs only as whitespace (never raw inside strings); YAML rejects them
@@ -78,8 +120,17 @@ def parse_text(text: str, name: str) -> object:
         raise InvalidInput(f"malformed YAML: {e}", hint="fix the YAML syntax", where=name) from None
 
 
+def _no_constant(name: str, text: str):
+    def refuse(c: str):
+        line = text[: text.find(c)].count("\n") + 1 if c in text else 0
+        raise InvalidInput(f"{c} is not JSON", hint="write a finite number", where=f"{name}:{line}")
+    return refuse
+
+
 def load_document(path: Path) -> object:
     try:
+        if Path(path).stat().st_size > MAX_BYTES:
+            raise InvalidInput(f"file larger than {MAX_BYTES // 2**20} MiB", hint="split it into several files", where=str(path))
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InvalidInput("file not found", hint="check the path", where=str(path)) from None
