@@ -139,7 +139,7 @@ def test_lora_registers_adapter_with_hashes_config_and_metrics(work):
     assert [x["step"] for x in rows] == [1, 2, 3, 4]
     assert all(set(x) == {"step", "loss", "tokens", "tokens_per_s", "lr"} for x in rows)
     assert all(math.isfinite(x["loss"]) and x["loss"] > 0 and x["tokens"] == 2 * 32 for x in rows)
-    assert (run / "checkpoint" / "state.pt").is_file()
+    assert (run / "checkpoint" / "state.safetensors").is_file() and (run / "checkpoint" / "state.json").is_file()  # never a pickle
     assert (run / "final" / "adapter_model.safetensors").is_file()
     result = json.loads((run / "result.json").read_text())
     assert result["weights"] == w and result["config_hash"] == cfg["hash"] and result["metrics"] == r.metrics

@@ -21,7 +21,7 @@ from charter.errors import Denied, InvalidInput, UsageError
 from charter.policy.decide import Decision
 from charter.registry import Registry
 from charter.training import data as data_mod
-from charter.training.runs import RunFolder
+from charter.training.runs import RunFolder, load_state, save_state
 
 METHODS = ("lora", "full")
 
@@ -216,8 +216,8 @@ def _checkpoint(folder: Path, trainable, opt, step: int) -> None:
             else:
                 skeleton[i][k] = ("value", v)
     flat, layout = _pack(tensors)
-    torch.save({"step": step, "names": [n for n, _ in trainable], "flat": flat, "layout": layout,
-                "optimizer": {"state": skeleton, "param_groups": opt_state["param_groups"]}, "rng": torch.get_rng_state()}, folder / "state.pt")
+    save_state(folder, {"step": step, "names": [n for n, _ in trainable], "flat": flat, "layout": layout,
+                        "optimizer": {"state": skeleton, "param_groups": opt_state["param_groups"]}, "rng": torch.get_rng_state()})
 
 
 def _pack(tensors) -> tuple[dict, list]:
@@ -245,10 +245,9 @@ def _unpack(flat: dict, layout: list) -> list:
 def _resume(run: RunFolder, model, opt, cfg: AdaptConfig) -> int:
     import torch
 
-    state_file = run.checkpoint / "state.pt"
-    if not state_file.exists():
+    state = load_state(run.checkpoint)  # safetensors + JSON: never a pickle
+    if state is None:
         return 0
-    state = torch.load(state_file, weights_only=True, map_location="cpu")
     tensors = _unpack(state["flat"], state["layout"])
     model.load_state_dict(dict(zip(state["names"], tensors)), strict=False)
     opt.load_state_dict({"param_groups": state["optimizer"]["param_groups"],

@@ -22,7 +22,7 @@ from charter.errors import Denied, InvalidInput
 from charter.models.tiny import SIZES
 from charter.registry import Registry
 from charter.training import data as data_mod
-from charter.training.runs import RunFolder
+from charter.training.runs import RunFolder, load_state, save_state
 
 HELD_OUT = 0.1
 CHECKPOINT_EVERY = 100
@@ -107,8 +107,8 @@ def train(reg: Registry, cfg: TrainConfig, progress=None) -> dict:
                  "tokens_per_s": round(tokens / (time.perf_counter() - t0), 1), "lr": sched.get_last_lr()[0]})
         tick(batch.numel())
         if (step + 1) % CHECKPOINT_EVERY == 0 and step + 1 < h["steps"]:
-            run.save_checkpoint(lambda d: torch.save({"step": step + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                                                      "scheduler": sched.state_dict(), "generator": gen.get_state()}, d / "state.pt"))
+            run.save_checkpoint(lambda d: save_state(d, {"step": step + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                                                         "scheduler": sched.state_dict(), "generator": gen.get_state()}))
     model.eval()
     ppl = _perplexity(model, held_blocks, dev)
     uni = _unigram_perplexity(train_blocks, held_blocks, len(tok))
@@ -131,12 +131,9 @@ def train(reg: Registry, cfg: TrainConfig, progress=None) -> dict:
 
 
 def _resume(run: RunFolder, model, opt, sched, gen) -> int:
-    import torch
-
-    f = run.checkpoint / "state.pt"
-    if not f.exists():
+    state = load_state(run.checkpoint)  # safetensors + JSON: never a pickle
+    if state is None:
         return 0
-    state = torch.load(f, map_location="cpu", weights_only=False)  # a GPU checkpoint resumes on a CPU too
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
