@@ -309,3 +309,13 @@ def test_rich_markup_in_user_text_is_printed_literally(tmp_path, capsys):
     assert code == 3 and "[/] gone [bold]" in out
     code, out, _ = run(capsys, "show", "dataset/m@1", "--registry", db)
     assert code == 0 and "[/] gone [bold]" in out and "[red]x[/] [/]" in out
+
+
+def test_curate_out_pointing_at_a_file_is_one_line_exit_2(tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    (tmp_path / "t.jsonl").write_text('{"text": "a post"}\n')
+    (tmp_path / "t.yaml").write_text("id: dataset/t@1\nlicense: CC0-1.0\ndata: [t.jsonl]\n")
+    (tmp_path / "out").write_text("a file")
+    assert run(capsys, "add", str(tmp_path / "t.yaml"), "--registry", db)[0] == 0
+    code, _, err = run(capsys, "curate", "dataset/t@1", "--for", "research", "--out", str(tmp_path / "out"), "--registry", db)
+    assert code == 2 and err.count("\n") == 1 and "is not a folder" in err

@@ -57,3 +57,14 @@ def test_the_cli_refuses_the_bomb_in_one_line_within_a_memory_cap(tmp_path):
                         "add", str(p), "--registry", str(tmp_path / "r.db")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "YAML aliases expand" in r.stderr
     assert rlimit  # the cap is set inside the child
+
+
+def test_out_pointing_at_a_file_is_a_usage_error(tmp_path):
+    from charter.errors import UsageError
+
+    (tmp_path / "f").write_text("x")
+    for out in (tmp_path / "f", tmp_path / "f" / "run"):
+        with pytest.raises(UsageError) as e:
+            files.check_out_folder(out)
+        assert e.value.where == str(tmp_path / "f")
+    files.check_out_folder(tmp_path / "new" / "run")  # not there yet: fine

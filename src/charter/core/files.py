@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from charter.errors import InvalidInput
+from charter.errors import InvalidInput, UsageError
 
 
 class LineDict(dict):
@@ -142,3 +142,13 @@ def load_document(path: Path) -> object:
 def resource(name: str) -> Path:
     """Path of a file shipped in ``charter/resources``."""
     return Path(str(resources.files("charter") / "resources" / name))
+
+
+def check_out_folder(path: Path) -> None:
+    """``--out`` must be a folder (or not exist yet): a file there, or above it, is a one-line error."""
+    p = Path(path)
+    for q in [p, *p.parents]:
+        if q.exists() and not q.is_dir():
+            raise UsageError(f"--out {p} is not a folder ({q} is a file)", hint="pass a new or empty folder as --out", where=str(q))
+        if q.exists():
+            return

@@ -32,6 +32,7 @@ import duckdb
 from charter.core.assets import Asset, Edge
 from charter.core.charterfile import DATA_DEFAULTS
 from charter.core.digests import verify_data
+from charter.core.files import check_out_folder
 from charter.core.ids import make_id, slug, valid_version
 from charter.data import dedup as dedup_mod
 from charter.data.predicate import compile_predicate
@@ -181,6 +182,7 @@ def _claim(out: Path, config_hash: str, asset_id: str) -> dict | None:
     """Refuse an output folder that holds something else; return the manifest if this exact run finished.
     Writes nothing: the folder is staked (``_stake``) only once the inputs are validated, so a run
     refused for bad input can be rerun into the same folder after the fix."""
+    check_out_folder(out)
     state = out / STATE / "config.json"
     if state.exists():
         prior = json.loads(state.read_text())

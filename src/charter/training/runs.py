@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from charter.core import files
+
 from charter.errors import Conflict
 
 
@@ -35,6 +37,7 @@ class RunFolder:
 
     def open(self) -> "RunFolder":
         """Create the folder, or check that an existing one holds this same config."""
+        files.check_out_folder(self.path)
         cfg = self.path / "config.json"
         if cfg.exists():
             prior = json.loads(cfg.read_text())
