@@ -407,3 +407,22 @@ def test_every_request_is_audited_and_the_chain_verifies(client, world, reg):
     assert s.requests == 5 and s.by_decision == {"allowed": 1, "denied": 1, "unauthorized": 1, "invalid": 1, "error": 1}
     row = {(r.application, r.use, r.decision): r for r in s.rows}[(TRANSLATE, "machine-translation", "allowed")]
     assert row.requests == 1 and row.completion_tokens == reg.store.audit_entries()[0].data["completion_tokens"]
+
+
+def test_narrowing_cannot_revive_an_application_whose_declared_uses_are_denied(client, world, db):
+    """Issue 12: SUMMARIZE declares machine-translation; once that is restricted upstream, narrowing the request
+    to summarization alone used to pass. The application's own declaration must still hold."""
+    from charter.registry import Registry
+
+    key = world.keys[SUMMARIZE]
+    narrowed = {**auth(key), "X-Charter-Uses": "summarization"}
+    assert client.post("/v1/completions", json={"model": MODEL, "prompt": "x", "max_tokens": 1}, headers=narrowed).status_code == 200
+    other = Registry.open(db)
+    try:
+        other.restrict(PUBLISHER, ["machine-translation"], "no translation from now on")
+    finally:
+        other.close()
+    r = client.post("/v1/completions", json={"model": MODEL, "prompt": "x", "max_tokens": 1}, headers=narrowed)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "denied_by_charter"
+    reasons = r.json()["error"]["charter"]["reasons"]
+    assert any(x["use"] == "machine-translation" and x["source"] == "restriction" for x in reasons)

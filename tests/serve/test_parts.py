@@ -11,7 +11,7 @@ from charter.serve import audit
 from charter.serve.apps import SERVING, Application, add_application, app_id
 from charter.serve.keys import KeyCache, hash_key, new_key
 from charter.serve.limits import Concurrency, RateLimiter, retry_after
-from charter.store.base import GENESIS
+from charter.store.base import GENESIS, audit_json
 from charter.store.memory import MemoryStore
 from tests.serve.conftest import FACES, MODEL, TRANSLATE
 
@@ -105,6 +105,44 @@ def test_audit_verify_finds_removed_entries(reg):
     reg.store.db.execute("DELETE FROM audit WHERE seq=2")
     v = audit.verify(reg.store)
     assert not v.ok and v.broken == 3 and "missing" in v.problem
+
+
+def test_an_anchor_catches_a_cut_tail_and_a_whole_rewrite(reg):
+    """verify alone passed both: each remaining link still fits."""
+    from charter.store.base import chain_hash
+
+    for i in range(5):
+        reg.store.append_audit({"i": i})
+    anchor = audit.head(reg.store)
+    assert anchor == (5, reg.store.audit_entries()[-1].hash) and audit.verify(reg.store, anchor).ok
+    db = reg.store.db
+    db.execute("DROP TRIGGER audit_append_only_d")
+    db.execute("DELETE FROM audit WHERE seq>3")  # the tail cut off
+    assert audit.verify(reg.store).ok  # the chain alone cannot tell
+    v = audit.verify(reg.store, anchor)
+    assert not v.ok and "fewer than the 5 anchored" in v.problem
+    db.execute("DELETE FROM audit")  # the whole chain rewritten, consistently, and as long as before
+    prev = GENESIS
+    for i in range(5):
+        rec = audit_json({"i": i * 10})
+        h = chain_hash(prev, rec)
+        db.execute("INSERT INTO audit VALUES (?,?,?,?)", (i + 1, rec, prev, h))
+        prev = h
+    assert audit.verify(reg.store).ok
+    v = audit.verify(reg.store, anchor)
+    assert not v.ok and v.broken == 5 and "rewritten" in v.problem
+    assert audit.verify(reg.store, audit.head(reg.store)).ok
+
+
+def test_audit_head_and_verify_expect_in_the_cli(reg, db, capsys):
+    from tests.cli.clirun import run
+
+    reg.store.append_audit({"i": 1})
+    code, out, _ = run(capsys, "audit", "head", "--registry", db, "--json")
+    assert code == 0 and out == {"count": 1, "hash": reg.store.audit_entries()[-1].hash}
+    assert run(capsys, "audit", "verify", "--expect", f"1:{out['hash']}", "--registry", db)[0] == 0
+    assert run(capsys, "audit", "verify", "--expect", f"2:{out['hash']}", "--registry", db)[0] == 1
+    assert run(capsys, "audit", "verify", "--expect", "nonsense", "--registry", db)[0] == 2
 
 
 def test_audit_on_an_empty_or_memory_store():

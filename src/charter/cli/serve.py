@@ -46,8 +46,9 @@ def register(sub, common) -> None:
     a.set_defaults(func=cmd_app_revoke)
 
     p = sub.add_parser("audit", parents=[common], help="the gateway's audit log: usage per application, use and decision; `verify` checks its hash chain")
-    p.add_argument("action", nargs="?", choices=["summary", "verify"], default="summary")
+    p.add_argument("action", nargs="?", choices=["summary", "verify", "head"], default="summary")
     p.add_argument("--app", metavar="ID", help="only this application (summary)")
+    p.add_argument("--expect", metavar="COUNT:HASH", help="verify: also check the anchor `charter audit head` printed earlier (detects a cut tail or a rewrite)")
     p.set_defaults(func=cmd_audit)
 
 
@@ -145,8 +146,15 @@ def cmd_audit(args) -> int:
     from charter.serve import audit
 
     reg = open_registry(args, create=False)
+    if args.action == "head":
+        count, h = audit.head(reg.store)
+        if args.json:
+            emit_json({"count": count, "hash": h})
+        else:
+            console.print(f"{count}:{h}")
+        return 0
     if args.action == "verify":
-        v = audit.verify(reg.store)
+        v = audit.verify(reg.store, audit.parse_anchor(args.expect) if args.expect else None)
         if args.json:
             emit_json(v.to_json())
         elif v.ok:

@@ -63,13 +63,34 @@ class Verification:
         return {"ok": self.ok, "entries": self.entries, "head": self.head, "broken_seq": self.broken, "problem": self.problem}
 
 
-def verify(store) -> Verification:
-    """Walk the chain from the first entry; stop at the first entry that does not fit."""
-    prev, n, expect = GENESIS, 0, 1
+def head(store) -> tuple[int, str]:
+    """(entries, hash of the last one): the anchor to hand to an outside witness. A chain alone cannot
+    show that its tail was cut off or that it was rewritten whole; checked against an anchor, it can."""
+    last = None
+    for last in entries(store):
+        pass
+    return (last.seq, last.hash) if last else (0, GENESIS)
+
+
+def parse_anchor(text: str) -> tuple[int, str]:
+    from charter.errors import UsageError
+
+    count, _, h = str(text).partition(":")
+    if not count.isdigit() or len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
+        raise UsageError(f"--expect {text!r} is not COUNT:HASH", hint="pass what `charter audit head` printed, e.g. 1200:<64 hex digits>")
+    return int(count), h
+
+
+def verify(store, expect: tuple[int, str] | None = None) -> Verification:
+    """Walk the chain from the first entry; stop at the first entry that does not fit. With ``expect``
+    (an anchor from ``head``: COUNT, HASH), the chain must also still hold entry COUNT, with that hash:
+    a cut-off tail or a chain rewritten from the start fails even though each link fits."""
+    prev, n, expect_seq = GENESIS, 0, 1
+    anchored = GENESIS if expect and expect[0] == 0 else None
     for e in entries(store):
         problem = ""
-        if e.seq != expect:
-            problem = f"entry {expect} is missing (the next entry is {e.seq})" if e.seq > expect else f"seq {e.seq} is out of order"
+        if e.seq != expect_seq:
+            problem = f"entry {expect_seq} is missing (the next entry is {e.seq})" if e.seq > expect_seq else f"seq {e.seq} is out of order"
         elif e.prev != prev:
             problem = f"entry {e.seq} does not follow entry {e.seq - 1}: its prev hash {e.prev[:12]}… is not {prev[:12]}…"
         elif chain_hash(e.prev, e.record) != e.hash:
@@ -83,7 +104,15 @@ def verify(store) -> Verification:
                 problem = f"entry {e.seq} is not a JSON object"
         if problem:
             return Verification(False, n, prev, e.seq, problem)
-        prev, n, expect = e.hash, n + 1, e.seq + 1
+        prev, n, expect_seq = e.hash, n + 1, e.seq + 1
+        if expect and e.seq == expect[0]:
+            anchored = e.hash
+    if expect is not None:
+        count, want = expect
+        if n < count:
+            return Verification(False, n, prev, n + 1, f"the log has {n} entries, fewer than the {count} anchored: its tail was removed")
+        if anchored != want:
+            return Verification(False, n, prev, count, f"entry {count} has hash {anchored[:12]}…, not the anchored {want[:12]}…: the log was rewritten")
     return Verification(True, n, prev)
 
 

@@ -131,6 +131,12 @@ class Gate:
             v.decision = Decision(app.id, uses, False, (reason,))
             return _with(v, 403, "denied", "model_not_deployed", f"{app.id} is deployed from {app.model}, not {mid}", "model")
         d = self.reg.check(app.id, uses)
+        if d.allowed and uses != declared:
+            # narrowing picks among the declared uses; it cannot revive an application whose own
+            # declared uses have become denied (e.g. `commercial` restricted upstream after `app add`)
+            whole = self.reg.check(app.id, declared)
+            if not whole.allowed:
+                d = whole
         v.decision = d
         if d.allowed:
             return v
@@ -142,7 +148,7 @@ class Gate:
         n = len(d.reasons)
         first = d.reasons[0]
         return _with(v, 403, "denied", "denied_by_charter",
-                     f"{app.id} may not use {mid} for {', '.join(uses)}: {n} reason{'s' * (n != 1)}; first: {first.detail} "
+                     f"{app.id} may not use {mid} for {', '.join(d.uses)}: {n} reason{'s' * (n != 1)}; first: {first.detail} "
                      f"(path: {' -> '.join(first.path)})")
 
 
