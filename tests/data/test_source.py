@@ -115,6 +115,27 @@ def test_tag_column_of_another_type(tmp_path):
     assert e.value.where == str(p) and e.value.field == "charter_deny" and "BIGINT" in e.value.message
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_a_list_of_non_strings_is_a_wrong_tag_type(tmp_path, fmt):
+    """A list of numbers was cast to strings ('1') and then reported as an unknown use, or under
+    --on-error skip quietly excluded: it is a wrong column type, named as such."""
+    p = tmp_path / f"i.{fmt}"
+    if fmt == "parquet":
+        pq.write_table(pa.table({"text": ["a"], "charter_deny": pa.array([[1, 2]], pa.list_(pa.int64()))}), p)
+    else:
+        p.write_text(json.dumps({"text": "a", "charter_deny": [1, 2]}) + "\n")
+    with pytest.raises(InvalidInput) as e:
+        shard(p, fmt)
+    assert e.value.field == "charter_deny" and "BIGINT[]" in e.value.message
+
+
+def test_lists_of_only_nulls_or_empty_are_no_tags(tmp_path):
+    p = tmp_path / "e.jsonl"
+    p.write_text('{"text": "a", "charter_allow": []}\n{"text": "b", "charter_allow": [null], "charter_deny": null}\n')
+    _, rows = shard(p, "jsonl")
+    assert rows == [("a", [], [], None, 1), ("b", [None], [], None, 2)]
+
+
 def test_malformed_csv(tmp_path):
     p = tmp_path / "q.csv"
     p.write_text('text,charter_deny\n"a,b\n')

@@ -109,3 +109,37 @@ def test_select_maps_a_sources_field_names(spark, tmp_path):
     with pytest.raises(InvalidInput) as e:
         select(spark, [str(p)], pred)  # no 'text' column
     assert "body" in e.value.message
+
+
+def test_an_unknown_tag_stops_the_job_even_beside_a_null_list(spark, tmp_path):
+    """Issue 12: Spark read tags without checking them, so deny ['comercial'] (allow NULL) was kept."""
+    from charter.errors import UnknownUse
+
+    p = tmp_path / "typo.parquet"
+    pq.write_table(pa.table({"id": [1, 2, 3], "text": ["first message", "second message", "third message"],
+                             "charter_allow": pa.array([None, ["research"], ["Research"]], LIST),
+                             "charter_deny": pa.array([["comercial"], None, None], LIST)}), p)
+    with pytest.raises(UnknownUse) as e:
+        select(spark, [str(p)], compile_predicate(USES, TAX))
+    assert e.value.where.endswith("typo.parquet") and "did you mean" in e.value.hint
+    # compiled with unknown=True (curate's --on-error skip) the two records are excluded and counted, as in DuckDB
+    pred = compile_predicate(("fine-tuning", "research"), TAX, unknown=True)
+    assert select(spark, [str(p)], pred) == {"input": 3, "output": 1, "excluded": {"record-unknown-use": 2}}
+    assert duck([str(p)], pred) == ({2}, {"record-unknown-use": 2})
+
+
+def test_a_list_of_non_strings_is_a_wrong_tag_type(spark, tmp_path):
+    p = tmp_path / "ints.parquet"
+    pq.write_table(pa.table({"text": ["a message"], "charter_deny": pa.array([[1, 2]], pa.list_(pa.int64()))}), p)
+    with pytest.raises(InvalidInput) as e:
+        select(spark, [str(p)], compile_predicate(USES, TAX))
+    assert "array<bigint>" in e.value.message
+
+
+def test_owner_ids_with_quotes_and_backslashes_match_in_spark(spark, tmp_path):
+    """Spark SQL reads `\\b` in a literal as a backspace: a withdrawn owner `dom\\bob` was not matched (kept)."""
+    p = tmp_path / "owners.parquet"
+    owners = ["dom\\bob", "o'neil", "plain"]
+    pq.write_table(pa.table({"text": ["one", "two", "three"], "charter_owner": owners}), p)
+    pred = compile_predicate(USES, TAX, withdrawn_owners=owners[:2])
+    assert select(spark, [str(p)], pred) == {"input": 3, "output": 1, "excluded": {"owner-withdrew-consent": 2}}

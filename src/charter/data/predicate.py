@@ -23,6 +23,7 @@ the predicate is the plain expression tree.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -75,14 +76,16 @@ class All:
     args: tuple
 
 
-def _lit(v: str) -> str:
-    return "'" + v.replace("'", "''") + "'"
+def _lit(v: str, dialect: str = "duckdb") -> str:
+    # Spark SQL reads backslash escapes in string literals (DuckDB does not): an owner id `a\b` must stay `a\b`
+    return "'" + (v.replace("\\", "\\\\") if dialect == "spark" else v).replace("'", "''") + "'"
 
 
 def render(e: object, dialect: str) -> str:
     """SQL text for an expression; every leaf is NULL-safe, so the result is always true/false."""
+    lit = functools.partial(_lit, dialect=dialect)
     if isinstance(e, HasAny):
-        vals = ", ".join(map(_lit, e.values))
+        vals = ", ".join(map(lit, e.values))
         if dialect == "duckdb":
             return f"list_has_any(coalesce({e.column}, []::VARCHAR[]), [{vals}])"
         # arrays_overlap is NULL (not false) when a list holds a NULL element and nothing matches
@@ -91,9 +94,9 @@ def render(e: object, dialect: str) -> str:
         if dialect == "duckdb":  # the cast to an ENUM of the known ids leaves exactly the unknown tags NULL
             col = f"coalesce({e.column}, []::VARCHAR[])"
             return f"(list_count(TRY_CAST({col} AS ENUM({', '.join(map(_lit, e.known))})[])) < list_count({col}))"
-        return f"exists(coalesce({e.column}, array()), x -> x IS NOT NULL AND NOT array_contains(array({', '.join(map(_lit, e.known))}), x))"
+        return f"exists(coalesce({e.column}, array()), x -> x IS NOT NULL AND NOT array_contains(array({', '.join(map(lit, e.known))}), x))"
     if isinstance(e, In):
-        return f"coalesce({e.column} IN ({', '.join(map(_lit, e.values))}), false)"
+        return f"coalesce({e.column} IN ({', '.join(map(lit, e.values))}), false)"
     if isinstance(e, Shorter):
         return f"coalesce(length({e.column}), 0) < {int(e.n)}"
     if isinstance(e, Not):
@@ -173,7 +176,7 @@ class Predicate:
         if dialect == "duckdb":
             parts = _duckdb_first(self.branches, self.known)
             return parts[0] if len(parts) == 1 else "coalesce(" + ", ".join(parts) + ")"
-        whens = " ".join(f"WHEN {render(b.when, dialect)} THEN {_lit(b.reason)}" for b in self.branches)
+        whens = " ".join(f"WHEN {render(b.when, dialect)} THEN {_lit(b.reason, dialect)}" for b in self.branches)
         return f"CASE {whens} ELSE NULL END"
 
 

@@ -144,7 +144,7 @@ def _tags(col: str, columns: dict[str, str], shard: Shard) -> str:
     typ = columns.get(col)
     if typ is None or typ == '"NULL"' or typ == "NULL":
         return f"[]::{LIST}"
-    if typ.endswith("[]"):
+    if typ in (f"{LIST}", '"NULL"[]', "NULL[]"):  # lists of strings (or of NULLs only: JSON's `[]`, `[null]`)
         # NULL lists are explicit: a NULL column means no tags, never "skip the checks" (a NULL on
         # one side of `allow || deny` used to hide the other side's unknown tags).
         return f"coalesce(CAST({_q(col)} AS {LIST}), []::{LIST})"

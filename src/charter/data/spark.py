@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 
 from charter.core.charterfile import DATA_DEFAULTS
 from charter.data.predicate import ALLOW, DENY, OWNER, TEXT, Predicate, Unknown, render
-from charter.errors import InvalidInput
+from charter.errors import InvalidInput, UnknownUse
 
 
 def _q(col: str) -> str:
@@ -28,7 +28,7 @@ def _tags(field, role: str) -> str:
         return "CAST(array() AS array<string>)"
     typ = field.dataType.simpleString()
     col = _q(field.name)
-    if typ.startswith("array<"):
+    if typ in ("array<string>", "array<void>"):  # lists of strings (or of NULLs only); other elements are a wrong type
         return f"coalesce(CAST({col} AS array<string>), CAST(array() AS array<string>))"  # NULL list: no tags, explicitly
     if typ == "string":
         return f"filter(transform(split(coalesce({col}, ''), ';'), x -> trim(x)), x -> x <> '')"
@@ -69,13 +69,7 @@ def select(spark, paths: Sequence[str], predicate: Predicate, out: str | None = 
     """
     df = normalize(spark.read.parquet(*paths), fields)
     if predicate.known and not any(b.reason == "record-unknown-use" for b in predicate.branches):
-        # the same rule as curate's --on-error stop: a tag outside the taxonomy stops the run
-        unknown = " OR ".join(render(Unknown(c, predicate.known), "spark") for c in (ALLOW, DENY))
-        bad = df.filter(unknown).selectExpr(f"concat_ws(',', {ALLOW}, {DENY}) AS tags").limit(1).collect()
-        if bad:
-            raise InvalidInput(f"a record carries a tag that is not a use id ({bad[0]['tags']})",
-                               hint="fix the tag (`charter uses` lists the ids), or compile the predicate with unknown=True to exclude such records",
-                               field="record tags")
+        _check_tags(df, predicate.known)
     rows = df.selectExpr(f"{predicate.reason('spark')} AS reason").groupBy("reason").count().collect()
     counts = {r["reason"]: r["count"] for r in rows}
     kept = counts.pop(None, 0)
@@ -85,6 +79,24 @@ def select(spark, paths: Sequence[str], predicate: Predicate, out: str | None = 
         df.filter(predicate.keep("spark")).write.mode(mode).parquet(out)
         result["out"] = out
     return result
+
+
+def _check_tags(df, known: tuple[str, ...]) -> None:
+    """The same rule as curate's ``--on-error stop``: a tag that is not a use id (exactly as written)
+    stops the run, naming a file that holds it and the did-you-mean."""
+    import difflib
+
+    from pyspark.sql import functions as F
+
+    unknown = " OR ".join(render(Unknown(c, known), "spark") for c in (ALLOW, DENY))
+    bad = df.filter(unknown).select(F.input_file_name().alias("file"), ALLOW, DENY).limit(1).collect()
+    if bad:
+        row = bad[0]
+        tag = next(t for t in [*row[ALLOW], *row[DENY]] if t is not None and t not in known)
+        close = difflib.get_close_matches(tag, list(known), n=1, cutoff=0.6)
+        raise UnknownUse(f"unknown use {tag!r}", where=row["file"], field="record tags",
+                         hint=(f"did you mean {close[0]!r}? " if close else "`charter uses` lists the ids; ")
+                         + "or compile the predicate with unknown=True to exclude such records as record-unknown-use")
 
 
 __all__ = ["normalize", "select"]
