@@ -199,3 +199,32 @@ def test_counts_hand_checked():
     p = compile_predicate(MT, TAX, ["ann"], min_chars=3)
     got = {r: n for r, n in CON.execute(p.counts("t")).fetchall()}
     assert got == {"owner-withdrew-consent": 2, "record-deny:commercial": 1, "too-short": 1, "record-allow-only:commercial": 1, None: 1}
+
+
+# === unknown tags (issue 12: --on-error skip excludes them as record-unknown-use) ==============
+
+def test_unknown_tags_beside_null_lists_and_null_elements():
+    """On raw columns (NULL lists, NULL elements): a NULL on one side used to make the unknown-tag test NULL."""
+    p = compile_predicate(MT, TAX, unknown=True)
+    rows = evaluate(p, [{}, {"deny": [None]}, {"deny": ["comercial"]}, {"allow": [None, "Research"]},
+                        {"deny": ["commercial", "comercial"]}, {"deny": ["commercial"]}])
+    assert rows == [(True, None), (True, None), (False, "record-unknown-use"), (False, "record-unknown-use"),
+                    (False, "record-unknown-use"), (False, "record-deny:commercial")]
+    assert "record-unknown-use" not in compile_predicate(MT, TAX).reason()  # stop mode: the run stops before
+
+
+typo_tags = st.one_of(st.none(), st.lists(st.one_of(st.sampled_from(USES), st.none(),
+                                                    st.sampled_from(["comercial", "Commercial", " research", "research ", ""])), max_size=3))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests, st.lists(st.tuples(typo_tags, typo_tags), min_size=1, max_size=30))
+def test_unknown_tags_excluded_first_otherwise_decide(uses, recs):
+    p = compile_predicate(uses, TAX, unknown=True)
+    got = evaluate(p, [{"allow": a, "deny": d} for a, d in recs])
+    for i, ((allow, deny), (keep, reason)) in enumerate(zip(recs, got)):
+        if any(t is not None and t not in TAX for t in (allow or []) + (deny or [])):
+            assert (keep, reason) == (False, "record-unknown-use"), (allow, deny)
+        else:
+            clean = [[t for t in x if t is not None] if x else x for x in (allow, deny)]
+            assert keep == decide_record(p.uses, f"record/{i}", *clean).allowed, (uses, allow, deny, reason)

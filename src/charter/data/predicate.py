@@ -92,8 +92,8 @@ def render(e: object, dialect: str) -> str:
         return f"coalesce(arrays_overlap(coalesce({e.column}, array()), array({vals})), false)"
     if isinstance(e, Unknown):
         if dialect == "duckdb":  # the cast to an ENUM of the known ids leaves exactly the unknown tags NULL
-            col = f"coalesce({e.column}, []::VARCHAR[])"
-            return f"(list_count(TRY_CAST({col} AS ENUM({', '.join(map(_lit, e.known))})[])) < list_count({col}))"
+            # (list_count skips NULL elements on both sides; the NULL of a NULL list becomes false)
+            return f"coalesce(list_count(TRY_CAST({e.column} AS ENUM({', '.join(map(_lit, e.known))})[])) < list_count({e.column}), false)"
         return f"exists(coalesce({e.column}, array()), x -> x IS NOT NULL AND NOT array_contains(array({', '.join(map(lit, e.known))}), x))"
     if isinstance(e, In):
         return f"coalesce({e.column} IN ({', '.join(map(lit, e.values))}), false)"
