@@ -291,6 +291,18 @@ def test_jsonl_invalid_utf8_is_an_error_naming_the_line(tmp_path):
     assert [r[0] for r in rows] == ["ok"] and s.skipped[0]["line"] == 2
 
 
+@pytest.mark.parametrize("body", [
+    b'{"text": "a"}\r\n{"text": "\xc3\xa9"}\r\n',  # CRLF, non-ASCII UTF-8: pyarrow's reader
+    b'{"text": "a"}\n   {"text": "\xc3\xa9"}\n\n\n',  # an indented line and trailing blank lines: line by line
+    b'{"text": "a"}\n{"text": "\xc3\xa9"}' + b" " * 5000,  # a long blank tail
+])
+def test_jsonl_either_reader_gives_the_same_rows(tmp_path, body):
+    p = tmp_path / "a.jsonl"
+    p.write_bytes(body)
+    _, rows = shard(p, "jsonl")
+    assert [(r[0], r[4]) for r in rows] == [("a", 1), ("\u00e9", 2)]
+
+
 def test_csv_invalid_utf8_is_an_error_naming_the_line(tmp_path):
     """DuckDB raised its own InvalidInputException mid-query for such a file."""
     p = tmp_path / "a.csv"
@@ -298,3 +310,12 @@ def test_csv_invalid_utf8_is_an_error_naming_the_line(tmp_path):
     with pytest.raises(InvalidInput) as e:
         shard(p, "csv")
     assert e.value.where == f"{p}:3" and "UTF-8" in e.value.message
+
+
+def test_jsonl_of_empty_objects_is_a_missing_text_column_not_a_crash(tmp_path):
+    """Found by bench/fuzz.py: `{}` lines next to a skipped line made pyarrow raise while numbering rows."""
+    p = tmp_path / "a.jsonl"
+    p.write_bytes(b"{}\nnull\n")
+    with pytest.raises(InvalidInput) as e:
+        shard(p, "jsonl", on_error="skip")
+    assert e.value.field == "text"
