@@ -319,3 +319,12 @@ def test_jsonl_of_empty_objects_is_a_missing_text_column_not_a_crash(tmp_path):
     with pytest.raises(InvalidInput) as e:
         shard(p, "jsonl", on_error="skip")
     assert e.value.field == "text"
+
+
+def test_jsonl_integer_beyond_64_bits_is_an_error_not_a_crash(tmp_path):
+    """Found by bench/fuzz.py: pyarrow raised OverflowError building the table."""
+    p = tmp_path / "a.jsonl"
+    p.write_bytes(b'{"text": "a", "n": 1}\n{"text": "b", "n": 99999999999999999999999}\nnull\n')
+    with pytest.raises(InvalidInput) as e:
+        shard(p, "jsonl", on_error="skip")
+    assert e.value.where == str(p)

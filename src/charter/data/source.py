@@ -216,7 +216,7 @@ def _slow_jsonl(shard: Shard, on_error: str) -> pa.Table:
             lines.append(n)
     try:
         table = pa.Table.from_pylist(rows) if rows else pa.table({})
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as e:  # OverflowError: an integer beyond 64 bits
         raise InvalidInput(f"records disagree on a field's type ({e})", hint="give each field one type in every line", where=str(shard.path)) from None
     if table.num_columns == 0:  # only `{}` lines (or none): rows without fields
         return pa.table({"__row": pa.array(lines, pa.int64())})
