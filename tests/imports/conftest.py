@@ -22,6 +22,7 @@ DPI = next((p / "data" / "data-provenance" for p in _SHARED if (p / "data" / "da
            _SHARED[0] / "data" / "data-provenance")
 DPI_MINI = FIXTURES / "dpi-mini"
 EG = FIXTURES / "ecosystem-graphs"
+EG_REAL = FIXTURES / "ecosystem-graphs-real"  # entries of the real Ecosystem Graphs (SOURCE.md)
 HF = FIXTURES / "hf"
 
 needs_dpi = pytest.mark.skipif(not (DPI / "data_summaries").is_dir(), reason=f"the DPI snapshot is not at {DPI}")

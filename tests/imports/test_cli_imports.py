@@ -9,7 +9,7 @@ import pytest
 
 from charter.cli.main import main
 from charter.store import open_store
-from tests.imports.conftest import DPI, DPI_MINI, EG, HF, ROOT, needs_dpi, run
+from tests.imports.conftest import DPI, DPI_MINI, EG, EG_REAL, HF, ROOT, needs_dpi, run
 
 REPORT_KEYS = {"importer", "input", "files", "assets", "skipped", "dangling", "placeholders", "renamed", "unmapped_licenses", "stats"}
 
@@ -62,7 +62,26 @@ def test_ecosystem_graphs_cli(db, capsys):
     code, text, _ = run(capsys, main, "import", "ecosystem-graphs", EG, "--registry", db)
     assert code == 0 and "added 0, unchanged 12" in text
     assert "model/lumen-vision-encoder@eg denies face-recognition, surveillance" in text
-    assert "'OPT-175B LICENSE': 1 asset" in text
+    assert "coverage: 12 of 12 entries imported (0 under a new id: see renamed)" in text
+    assert "licences: 8 of 10 distinct strings mapped (10 of 12 entries; 0 without one); not mapped: 'custom' (1), 'proprietary' (1)" in text
+    assert "prohibited uses: 5 of 6 texts matched at least one use" in text
+    assert "dependencies: 9 linked, 6 dangling (6 distinct names)" in text
+
+
+def test_ecosystem_graphs_cli_real_collision_and_coverage(db, capsys):
+    """Real entries: "Command R+" is imported under its own id and the report says why; the
+    coverage figures are in --json (stats.coverage) and in the text."""
+    code, out, _ = run(capsys, main, "import", "ecosystem-graphs", EG_REAL, "--registry", db, "--json")
+    assert code == 0 and len(out["added"]) == 14 and out["report"]["skipped"] == []
+    assert out["report"]["renamed"][0]["asset"] == "model/command-r-plus@eg"
+    cov = out["report"]["stats"]["coverage"]
+    assert (cov["imported"], cov["licenses"]["strings_mapped"], cov["licenses"]["strings"], cov["prohibited_uses"]["matched"]) == (14, 7, 9, 4)
+    code, d, _ = run(capsys, main, "can", "model/command-r-plus@eg", "commercial", "--registry", db, "--json")
+    assert code == 3 and "license:CC-BY-NC-4.0" in [r["source"] for r in d["reasons"]]
+    code, text, _ = run(capsys, main, "import", "ecosystem-graphs", EG_REAL, "--registry", db)
+    assert code == 0 and "coverage: 14 of 14 entries imported (3 under a new id: see renamed)" in text
+    assert "Command R+ -> model/command-r-plus@eg: 'Command R' (" in text
+    assert "licences: 7 of 9 distinct strings mapped (12 of 14 entries; 0 without one); not mapped: 'Wordtune License' (1), 'custom' (1)" in text
 
 
 def test_hf_card_cli(db, capsys):

@@ -7,8 +7,9 @@ import shutil
 import pytest
 
 from charter.errors import InvalidInput
+from charter.imports import Report
 from charter.imports import ecosystem_graphs as eg
-from tests.imports.conftest import EG
+from tests.imports.conftest import EG, EG_REAL
 
 
 @pytest.fixture
@@ -80,9 +81,10 @@ def test_licence_strings(imported):
                 "application/helpdesk-copilot@eg",  # custom
                 "dataset/photon-tag-set@eg"):  # proprietary: someone else's terms we do not know
         assert lic[aid] == (), aid
-    assert lic["model/opt@eg"] == ("OPT-175B LICENSE",)
-    assert r.to_json()["unmapped_licenses"] == [{"license": "OPT-175B LICENSE", "count": 1, "assets": ["model/opt@eg"]}]
-    assert [x.source for x in reg.check("model/opt@eg", ["fine-tuning", "commercial"]).reasons] == ["uses.deny", "license:OPT-175B LICENSE"]
+    assert lic["model/opt@eg"] == ("OPT-175B",)  # {value: OPT-175B LICENSE}: research only
+    assert r.to_json()["unmapped_licenses"] == []
+    assert [(x.source, x.rule) for x in reg.check("model/opt@eg", ["fine-tuning", "commercial"]).reasons] == [
+        ("uses.deny", "deny"), ("license:OPT-175B", "allow-only")]
     assert reg.get("dataset/photon-tag-set@eg").notes["license_mapped"]["text"] == "proprietary"
 
 
@@ -111,6 +113,13 @@ def test_prohibited_uses_mapping(imported):
     ("to harass others", ["harassment"]),
     ("surveillance of employees", ["surveillance"]),
     ("", []),
+    # phrases met in Ecosystem Graphs' prohibited_uses
+    ('for language generation in harmful or deceitful settings', ["manipulation"]),
+    ("Any purposes other than research.", ["commercial"]),
+    ("Use by individuals or organizations with over $1M in annual revenue without obtaining an Enterprise License.", ["commercial"]),
+    ("It should not be used for tasks that infringe on copyright laws.", ["illegal-activity"]),
+    ("any professional health and medical purposes", ["medical-advice"]),
+    ("Unfit for real-world deployment in the safety-critical medical domain.", ["medical-advice"]),
 ])
 def test_phrase_table(taxonomy, text, uses):
     assert [m["use"] for m in eg.load_phrases(taxonomy).match(text)] == uses
@@ -144,7 +153,8 @@ def test_duplicates_and_cycles(memreg, tmp_path):
         "- {type: dataset, name: C, license: MIT}\n"
         "- {type: model, name: C, license: MIT, dependencies: [C]}\n")
     r = eg.load(tmp_path, memreg.licenses, memreg.taxonomy)
-    assert [s["item"] for s in r.report.skipped] == ["a"]  # same id as A
+    assert r.report.skipped == []  # "a" has A's slug: imported under its own id, reported
+    assert [(x["item"], x["asset"]) for x in r.report.renamed] == [("a", "model/a-x@eg")]
     assert [(d["asset"], d["dependency"]) for d in r.report.dangling] == [("model/b@eg", "model/a@eg")]
     assert "lineage cycle" in r.report.dangling[0]["reason"]
     memreg.add(r.assets, r.sources)  # no lineage cycle left
@@ -188,3 +198,107 @@ def test_non_asset_files_skipped(table, taxonomy, tmp_path):
 def test_assets_subfolder_is_found(table, taxonomy, tmp_path):
     shutil.copytree(EG, tmp_path / "assets")
     assert len(eg.load(tmp_path, table, taxonomy).assets) == 12
+
+
+# --- the real Ecosystem Graphs (tests/imports/fixtures/ecosystem-graphs-real, see SOURCE.md) ---
+
+
+@pytest.fixture
+def real(memreg):
+    r = eg.load(EG_REAL, memreg.licenses, memreg.taxonomy)
+    memreg.add(r.assets, r.sources)
+    return memreg, r
+
+
+def test_real_slug_collision_gets_its_own_id(real):
+    """"Command R" and "Command R+" both slug to command-r: each entry is imported, the one
+    whose name the slug spells keeps it, the other spells its '+', and the report says so."""
+    reg, r = real
+    assert len(r.assets) == r.report.stats["coverage"]["entries"] == 14 and r.report.skipped == []
+    ids = {a.notes["name"]: a.id for a in r.assets if a.notes["file"] == "cohere.yaml"}
+    assert ids == {"Command R": "model/command-r@eg", "Command R+": "model/command-r-plus@eg",
+                   "Cohere Chat Endpoint": "application/cohere-chat-endpoint@eg"}
+    assert r.report.renamed[0] == {
+        "item": "Command R+", "asset": "model/command-r-plus@eg", "where": f"{EG_REAL / 'cohere.yaml'}:17",
+        "reason": f"'Command R' ({EG_REAL / 'cohere.yaml'}:2) has the same slug and keeps model/command-r@eg"}
+    # the endpoint names both models; each link reaches its own model
+    assert [e.parent for e in reg.get("application/cohere-chat-endpoint@eg").derived_from] == [
+        "model/command-r@eg", "model/command-r-plus@eg"]
+
+
+def test_real_same_name_in_two_organisations_files(real):
+    """Two "GPT-4o" entries (openai.yaml, openx.yaml) and two different models named
+    "Dragonfly" (OpenAI's and Together's): every entry is imported; the first by file name
+    keeps the plain id, the other takes its file's name; a dependency prefers its own file."""
+    reg, r = real
+    assert [(x["item"], x["asset"]) for x in r.report.renamed] == [
+        ("Command R+", "model/command-r-plus@eg"), ("GPT-4o", "model/gpt-4o-openx@eg"), ("Dragonfly", "model/dragonfly-together@eg")]
+    assert reg.get("model/gpt-4o-openx@eg").notes["file"] == "openx.yaml"
+    assert reg.get("model/dragonfly-together@eg").notes["eg"]["organization"] == "Together"
+    assert [(e.parent, e.relation) for e in reg.get("model/dragonfly-together@eg").derived_from] == [("model/llama@eg", "fine-tuned-from")]
+    assert [e.parent for e in reg.get("application/dragonfly-api@eg").derived_from] == ["model/dragonfly@eg"]
+    assert r.report.stats["dependencies_matched_loosely"] == [{
+        "asset": "application/dragonfly-api@eg", "dependency": "Dragonfly", "resolved": "model/dragonfly@eg",
+        "how": "2 assets have this name: in the same file"}]
+
+
+def test_ids_do_not_depend_on_file_order(memreg, tmp_path):
+    """The entry that keeps a shared slug is chosen by name, not by which file is read first."""
+    cohere = (EG_REAL / "cohere.yaml").read_text().split("- type: ")
+    (tmp_path / "a.yaml").write_text("- type: " + cohere[2])  # Command R+ first
+    (tmp_path / "b.yaml").write_text("- type: " + cohere[1])
+    r = eg.load(tmp_path, memreg.licenses, memreg.taxonomy)
+    assert {a.notes["name"]: a.id for a in r.assets} == {"Command R+": "model/command-r-plus@eg", "Command R": "model/command-r@eg"}
+    entries = [("model", "X", "org.yaml", "org.yaml:1"), ("model", "X", "org.yaml", "org.yaml:9"), ("model", "X Org", "org.yaml", "org.yaml:5"),
+               ("model", "X", "b.yaml", "b.yaml:3"), ("model", "Y+", "a.yaml", "a.yaml:1"), ("model", "Y", "c.yaml", "c.yaml:1"),
+               ("dataset", "X", "org.yaml", "org.yaml:7")]
+    # "X" in b.yaml comes first by file name and keeps x; org.yaml's two "X" cannot take x-org ("X Org" has it)
+    expect = ["model/x-2@eg", "model/x-3@eg", "model/x-org@eg", "model/x@eg", "model/y-plus@eg", "model/y@eg", "dataset/x@eg"]
+    for perm in (entries, entries[::-1], entries[3:] + entries[:3]):
+        got = dict(zip(perm, eg._assign_ids(perm, "eg", Report("ecosystem-graphs", ""))))
+        assert [got[e] for e in entries] == expect
+
+
+def test_real_licence_strings(real):
+    reg, r = real
+    lic = {a.id: a.licenses for a in r.assets}
+    # the weights' licence is unknown: it still counts (the code's Apache 2.0 alone would allow commercial use)
+    assert lic["model/palm-saycan@eg"] == ("unspecified", "Apache-2.0")
+    assert [x.source for x in reg.check("model/palm-saycan@eg", ["commercial"]).reasons] == ["license:unspecified"]
+    assert lic["model/llama@eg"] == ("llama1", "GPL-3.0")  # "LLaMa License (model weights), GPLv3 (code)"
+    assert lic["model/santacoder@eg"] == ("bigcode-openrail-m",)
+    assert not reg.check("model/santacoder@eg", ["medical-advice"]).allowed and reg.check("model/santacoder@eg", ["commercial"]).allowed
+    assert lic["dataset/dolma@eg"] == ("AI2-ImpACT",)
+    assert not reg.check("dataset/dolma@eg", ["military"]).allowed
+    assert lic["application/cohere-chat-endpoint@eg"] == ("Cohere",)  # "Limited use license to Cohere platform users [[Terms of Use]](…)"
+    assert lic["model/command-r-plus@eg"] == ("CC-BY-NC-4.0",)
+    assert lic["model/yi@eg"] == () and lic["application/wordtune@eg"] == ("Wordtune License",)
+    assert reg.get("model/llama@eg").notes["license_mapped"] == {
+        "text": "LLaMa License (model weights), GPLv3 (code)", "as": ["llama1", "GPL-3.0"], "class": "named",
+        "why": "several licences named: each one counts"}
+
+
+def test_real_coverage(real):
+    _, r = real
+    assert r.report.stats["coverage"] == {
+        "entries": 14, "imported": 14, "renamed": 3,
+        "licenses": {
+            "strings": 9, "strings_mapped": 7, "entries": 14, "entries_mapped": 12, "entries_without_license": 0,
+            "by_class": {"named": {"strings": 6, "entries": 7}, "none": {"strings": 1, "entries": 5},
+                         "unnamed": {"strings": 1, "entries": 1}, "unmapped": {"strings": 1, "entries": 1}},
+            "not_mapped": [{"license": "Wordtune License", "class": "unmapped", "count": 1},
+                           {"license": "custom", "class": "unnamed", "count": 1}],
+        },
+        # Command R, Command R+ (harassment, deception, commercial), the chat endpoint ("deceit"),
+        # GPT-4o (discrimination) match; SantaCoder's "See BigCode Open RAIL-M license and FAQ" does not
+        "prohibited_uses": {"texts": 5, "matched": 4},
+        "dependencies": {"resolved": 4, "dangling": 13, "dangling_names": 13},
+    }
+
+
+def test_value_without_value_is_missing(memreg, tmp_path):
+    """`license: {explanation: unknown}` (anthropic.yaml, openai.yaml) has no licence, not the licence "{'explanation': ...}"."""
+    (tmp_path / "anthropic.yaml").write_text("- {type: model, name: Anthropic RLHF models, license: {explanation: unknown}, modality: {}}\n")
+    r = eg.load(tmp_path, memreg.licenses, memreg.taxonomy)
+    assert r.assets[0].licenses == () and r.report.unmapped_licenses == {}
+    assert r.report.stats["coverage"]["licenses"]["entries_without_license"] == 1

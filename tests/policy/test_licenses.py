@@ -131,3 +131,53 @@ def test_bad_table_names_the_line(tmp_path):
         licenses_mod.load(TAX, p)
     assert e.value.where == f"{p}:3" and e.value.field == "licenses[1].deny"
     assert e.value.hint == "did you mean 'military'?"
+
+
+# --- licence strings of CRFM Ecosystem Graphs (assets/*.yaml `license`), with their terms ---
+
+@pytest.mark.parametrize("name, lid", [
+    ("BigCode Open RAIL-M v1", "bigcode-openrail-m"), ("BigCode Open RAIL-M v1.0", "bigcode-openrail-m"),
+    ("BigCode OpenRail-M", "bigcode-openrail-m"), ("BigCode Open Rail-M", "bigcode-openrail-m"),
+    ("AI2 ImpACT", "AI2-ImpACT"), ("AI2 ImpACT License - Low Risk", "AI2-ImpACT-LR"),
+    ("AI2 ImpACT License - Medium Risk", "AI2-ImpACT-MR"), ("AI2 ImpACT License - High Risk", "AI2-ImpACT-HR"),
+    ("BigScience RAIL v1.0", "bigscience-bloom-rail-1.0"), ("Fair AI Public License 1.0-SD", "faipl-1.0-sd"),
+    ("Llama 3.1 Community License Agreement", "llama3.1"), ("Llama 3.3 Community License Agreement", "llama3.3"),
+    ("Gemma", "gemma"), ("Googles Terms and Conditions", "Google"), ("Cohere Terms of Use", "Cohere"),
+    ("Stability Community License", "stabilityai-community"), ("Stability AI Community", "stabilityai-community"),
+    ("StabilityAI Non-Commercial Research Community License", "stabilityai-nc-research-community"),
+    ("Jamba Open Model License", "Jamba-Open-Model-License"), ("Databricks Open Model License", "databricks-open-model-license"),
+    ("Tongyi Qianwen", "tongyi-qianwen"), ("Mistral AI Non-Production License", "Mistral-Non-Production-License"),
+    ("Mistral Research License", "Mistral-Research-License"), ("Mistral Commercial License", "Mistral-Commercial-License"),
+    ("Coqui Public Model", "Coqui-Public-Model-License"), ("Aleph Open", "Open-Aleph-License"),
+    ("Writer open model", "Writer-Open-Model-License"), ("Writer open model license", "Writer-Open-Model-License"),
+    ("Cambrian Open License", "Cambrian-Open-License"), ("WTFPL", "WTFPL"), ("Modified MIT License", "MIT-modified"),
+    ("Noncommercial Use License", "Non-Commercial"), ("GPLv3", "GPL-3.0"), ("LLaMa License", "llama1"),
+    ("OPT-175B License", "OPT-175B"), ("OPT-IML 175B License", "OPT-IML-175B"),
+    ("SA-1B Dataset Research License", "SA-1B-Research-License"), ("WebVid Dataset Terms", "WebVid-Dataset-Terms"),
+    ("GLM-130B License", "GLM-130B-License"), ("Conceptual Captions License", "Conceptual-Captions-License"),
+    ("The Stack Terms of Use", "bigcode-the-stack-terms"), ("Apple Sample Code License", "apple-sample-code-license"),
+])
+def test_ecosystem_graphs_names(name, lid):
+    assert LIC.lookup(name).id == lid and LIC.lookup(name).known
+
+
+def test_ecosystem_graphs_terms():
+    rail = LIC.lookup("BigCode OpenRAIL-M")  # Attachment A: use restrictions, passed on; commercial allowed
+    assert {"medical-advice", "law-enforcement", "exploitation-of-minors", "defamation"} <= set(rail.deny)
+    assert "commercial" not in rail.deny and rail.duties == ("attribution", "pass-on-restrictions")
+    for tier in ("AI2-ImpACT", "AI2-ImpACT-LR", "AI2-ImpACT-MR", "AI2-ImpACT-HR"):  # same use restrictions, derivatives shared
+        lic = LIC.lookup(tier)
+        assert {"military", "surveillance", "law-enforcement", "automated-decision-making"} <= set(lic.deny), tier
+        assert set(lic.duties) == {"attribution", "share-alike", "pass-on-restrictions"}, tier
+    assert "redistribution" in LIC.lookup("AI2-ImpACT-HR").deny and "redistribution" not in LIC.lookup("AI2-ImpACT-MR").deny
+    for vendor in ("OpenAI", "Anthropic", "Google", "Cohere", "tongyi-qianwen", "databricks-open-model-license"):
+        assert "competing-model-development" in LIC.lookup(vendor).deny, vendor
+    # a revenue threshold cannot be checked: commercial use is denied; research-only licences allow research only
+    for lid in ("stabilityai-community", "Jamba-Open-Model-License", "Writer-Open-Model-License", "Coqui-Public-Model-License",
+                "Mistral-Non-Production-License", "Mistral-Commercial-License", "Open-Aleph-License"):
+        assert "commercial" in LIC.lookup(lid).deny, lid
+    for lid in ("llama1", "OPT-175B", "OPT-IML-175B", "SA-1B-Research-License", "WebVid-Dataset-Terms", "Mistral-Research-License", "GLM-130B-License"):
+        assert LIC.lookup(lid).allow == ("research",), lid
+    for lid in ("WTFPL", "Conceptual-Captions-License", "Cambrian-Open-License", "apple-sample-code-license", "MIT-modified"):
+        assert LIC.lookup(lid).deny == () and LIC.lookup(lid).allow == (), lid
+    assert LIC.lookup("Cambrian-Open-License").duties == ("attribution", "share-alike")

@@ -116,6 +116,7 @@ def _print(out: dict) -> None:
                           f"allowed for {','.join(ca['uses'])}")
             console.print(f"  list them: charter ls --kind dataset --allowed {','.join(ca['uses'])}")
     elif r["importer"] == "ecosystem-graphs":
+        _coverage(s["coverage"])
         pu = s["prohibited_uses"]
         console.print(f"  prohibited uses mapped to use ids for {len(pu['mapped'])} assets; {len(pu['unmapped'])} texts matched no phrase")
         for x in pu["mapped"][:SHOW]:
@@ -124,6 +125,19 @@ def _print(out: dict) -> None:
     elif r["importer"] == "hf-card":
         up = ", ".join(s["upstream"]) or "none"
         console.print(f"  {s['model']} ({s['base_model_relation']}) upstream: {up}")
+
+
+def _coverage(c: dict) -> None:
+    """How much of an Ecosystem Graphs input was understood (report.stats.coverage)."""
+    lic, pu, dep = c["licenses"], c["prohibited_uses"], c["dependencies"]
+    console.print(f"  [bold]coverage[/]: {c['imported']} of {c['entries']} entries imported ({c['renamed']} under a new id: see renamed)")
+    rest = ", ".join(f"{x['license']!r} ({x['count']})" for x in lic["not_mapped"][:SHOW])
+    more = f", … {len(lic['not_mapped']) - SHOW} more" if len(lic["not_mapped"]) > SHOW else ""
+    console.print(f"    licences: {lic['strings_mapped']} of {lic['strings']} distinct strings mapped "
+                  f"({lic['entries_mapped']} of {lic['entries']} entries; {lic['entries_without_license']} without one)"
+                  + (f"; not mapped: {rest}{more}" if rest else ""), markup=False)
+    console.print(f"    prohibited uses: {pu['matched']} of {pu['texts']} texts matched at least one use", markup=False)
+    console.print(f"    dependencies: {dep['resolved']} linked, {dep['dangling']} dangling ({dep['dangling_names']} distinct names)", markup=False)
 
 
 def _rows(title: str, rows: list, fmt) -> None:

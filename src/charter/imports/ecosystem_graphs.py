@@ -17,12 +17,14 @@ each a YAML list of assets::
       monitoring: ...
       feedback: ...
 
-Each asset becomes ``<type>/<slug of name>@<version>``. Its ``license`` is mapped onto the
-licence table; ``prohibited_uses`` free text is mapped to use ids by the phrase table
-(resources/use_phrases.yaml) and denied; the original text stays in ``notes``.
-Dependencies are resolved by name (in the input, then in the registry); the relation
-follows from the two kinds (:data:`RELATION`). Dependencies that resolve to nothing are
-reported as dangling and left out; everything else is imported.
+Each asset becomes ``<type>/<slug of name>@<version>``; ids are injective: entries whose
+slugs collide get a distinct id (:func:`_assign_ids`, reported in ``report.renamed``), so
+every entry is imported. Its ``license`` is mapped onto the licence table; ``prohibited_uses``
+free text is mapped to use ids by the phrase table (resources/use_phrases.yaml) and denied;
+the original text stays in ``notes``. Dependencies are resolved by name (in the input, then
+in the registry); the relation follows from the two kinds (:data:`RELATION`). Dependencies
+that resolve to nothing are reported as dangling and left out. ``report.stats["coverage"]``
+says how much of the input was understood (:func:`_coverage`).
 """
 
 from __future__ import annotations
@@ -57,9 +59,26 @@ RELATION = {
 PREFER = {"model": ("dataset", "model", "application"), "dataset": ("dataset", "model", "application"), "application": ("model", "application", "dataset")}
 """When a dependency name matches assets of several kinds, the first kind listed wins."""
 
-NO_VALUE = {"", "none", "none.", "unknown", "n/a", "na", "tbd", "todo", "not specified", "unspecified", "?", "-"}
+NO_VALUE = {"", "none", "none.", "unknown", "unknkown", "n/a", "na", "tbd", "todo", "not specified", "unspecified", "?", "-"}
 NO_TERMS = {"custom", "proprietary", "closed", "closed source", "restricted"}
 """Licence words that say terms exist but not what they are: unspecified (no commercial use)."""
+
+EG_NAMES = {
+    "apple": "Apple Sample Code License",  # OpenELM's licence, and the LICENSE that Ferret's entry links to
+    "mc4": "ODC-By-1.0",  # CulturaX "mC4, OSCAR": it keeps the licences of its sources; mC4's release is ODC-By 1.0
+    "oscar": "CC0-1.0",  # OSCAR's packaging is CC0 (the texts keep their owners' rights, as in any web crawl)
+}
+"""Ecosystem Graphs' own shorthand for a licence (matched like licence names) -> a name in the licence table."""
+
+EG_TEXTS = (
+    (re.compile(r"\bThe Stack\b.*\boriginal licen[cs]es\b", re.IGNORECASE | re.DOTALL), "The Stack Terms of Use"),
+    (re.compile(r"\bCohere platform users\b", re.IGNORECASE), "Cohere Terms of Use"),
+    (re.compile(r"\bspecific licen[cs]e unknown\b", re.IGNORECASE), UNSPECIFIED),
+)
+"""Licence fields written as a sentence -> the licence they describe (``unspecified``: the sentence says it is unknown)."""
+
+SPELLED = {"+": " plus ", "#": " sharp ", "&": " and ", "@": " at ", "*": " star "}
+"""Symbols a slug drops, spelled out to tell colliding names apart ("Command R+" -> command-r-plus)."""
 
 
 @dataclass(frozen=True)
@@ -111,8 +130,7 @@ def load(root: Path, licenses: LicenseTable, taxonomy: Taxonomy, *, version: str
     phrases = phrases or load_phrases(taxonomy)
     report = Report("ecosystem-graphs", str(root))
 
-    items: list[tuple[str, str, str, dict]] = []  # (id, file name, file:line, item)
-    seen: dict[str, str] = {}
+    entries: list[tuple[str, str, str, str, dict]] = []  # (kind, name, file name, file:line, item)
     for path in files:
         doc = load_document(path)
         report.files += 1
@@ -125,12 +143,10 @@ def load(root: Path, licenses: LicenseTable, taxonomy: Taxonomy, *, version: str
         for i, item in enumerate(doc):
             where = f"{path}:{item.line}" if isinstance(item, LineDict) else str(path)
             kind, name = _identity(item, where, i)
-            aid = make_id(kind, slug(name), version)
-            if aid in seen:
-                report.skip(name, where, f"same {kind} as the one in {seen[aid]} (both are {aid}); the first is kept")
-                continue
-            seen[aid] = where
-            items.append((aid, path.relative_to(root).as_posix(), where, item))
+            entries.append((kind, name, path.relative_to(root).as_posix(), where, item))
+    ids = _assign_ids([(k, n, rel, where) for k, n, rel, where, _ in entries], version, report)
+    items = [(aid, rel, where, item) for aid, (_, _, rel, where, item) in zip(ids, entries)]
+    home = {aid: rel for aid, rel, _, _ in items}
 
     exact: dict[str, list[str]] = {}
     loose: dict[str, list[str]] = {}
@@ -155,7 +171,7 @@ def load(root: Path, licenses: LicenseTable, taxonomy: Taxonomy, *, version: str
             unmapped_uses.append({"asset": aid, "text": prohibited})
         edges: list[Edge] = []
         for dep in _deps(item.get("dependencies")):
-            parent, how = _find(dep, aid, exact, loose, resolve)
+            parent, how = _find(dep, aid, exact, loose, resolve, home)
             if parent is None:
                 report.dangle(aid, dep, where, "no asset of that name in the input or the registry")
                 continue
@@ -190,7 +206,90 @@ def load(root: Path, licenses: LicenseTable, taxonomy: Taxonomy, *, version: str
         "dependencies_matched_loosely": guessed,
         "prohibited_uses": {"mapped": mapped_uses, "unmapped": unmapped_uses},
     }
+    report.stats["coverage"] = _coverage(entries, assets, report)
     return Import(assets, sources, report)
+
+
+def _assign_ids(entries: list[tuple[str, str, str, str]], version: str, report: Report) -> list[str]:
+    """One distinct id per entry (kind, name, file, file:line), whatever order the files are read in.
+
+    An id is ``kind/<slug of name>``. When several entries share one, a single entry keeps
+    it: the one whose name the slug spells without loss ("Command R" for command-r, not
+    "Command R+"), else the first by file name and position. Each other entry gets, in that
+    order, the first free of: its name with symbols spelled out (command-r-plus), the slug
+    plus its file's name (gpt-4o-openx: the same name in another organisation's file), the
+    slug plus a number. Every renaming is reported in ``report.renamed``.
+    """
+    order = sorted(range(len(entries)), key=lambda i: (entries[i][2], _line_no(entries[i][3]), i))
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i in order:
+        kind, name = entries[i][0], entries[i][1]
+        groups.setdefault((kind, slug(name)), []).append(i)
+    out: list[str] = [""] * len(entries)
+    taken: set[tuple[str, str]] = set()
+    rest: list[tuple[int, int]] = []  # (entry, the entry that kept the id)
+    for (kind, base), members in groups.items():
+        keep = next((i for i in members if _lossless(entries[i][1]) == base), members[0])
+        out[keep] = make_id(kind, base, version)
+        taken.add((kind, base))
+        rest += [(i, keep) for i in members if i != keep]
+    pos = {i: n for n, i in enumerate(order)}
+    for i, keep in sorted(rest, key=lambda r: pos[r[0]]):
+        kind, name, rel, where = entries[i]
+        base = slug(name)
+        stem = slug(Path(rel).stem)
+        candidates = [slug(_spell(name)), f"{base}-{stem}"] + [f"{base}-{n}" for n in range(2, len(entries) + 2)]
+        new = next(c for c in candidates if c != base and (kind, c) not in taken)
+        taken.add((kind, new))
+        out[i] = make_id(kind, new, version)
+        other = entries[keep]
+        shared = f"the entry at {other[3]} has the same name" if other[1] == name else f"{other[1]!r} ({other[3]}) has the same slug"
+        report.renamed.append({"item": name, "asset": out[i], "where": where,
+                               "reason": f"{shared} and keeps {out[keep]}"})
+    return out
+
+
+def _coverage(entries: list, assets: list[Asset], report: Report) -> dict:
+    """How much of the input was understood: entries imported, licence strings and
+    prohibited-use texts mapped, dependencies linked (the figures in docs/importers.md)."""
+    strings: dict[str, dict] = {}  # licence text -> {"class", "count"}
+    missing = 0
+    for a in assets:
+        m = a.notes["license_mapped"]
+        if not m["text"]:
+            missing += 1
+            continue
+        s = strings.setdefault(m["text"], {"class": m["class"], "count": 0})
+        s["count"] += 1
+    mapped = {t: s for t, s in strings.items() if s["class"] in ("named", "none")}
+    pu = report.stats["prohibited_uses"]
+    dangling_names = {d["dependency"] for d in report.dangling}
+    return {
+        "entries": len(entries),
+        "imported": len(assets),
+        "renamed": len(report.renamed),
+        "licenses": {
+            "strings": len(strings),
+            "strings_mapped": len(mapped),
+            "entries": sum(s["count"] for s in strings.values()),
+            "entries_mapped": sum(s["count"] for s in mapped.values()),
+            "entries_without_license": missing,
+            "by_class": {c: {"strings": sum(1 for s in strings.values() if s["class"] == c),
+                             "entries": sum(s["count"] for s in strings.values() if s["class"] == c)}
+                         for c in LICENSE_CLASSES},
+            "not_mapped": [{"license": t, "class": s["class"], "count": s["count"]}
+                           for t, s in sorted(strings.items(), key=lambda x: (-x[1]["count"], x[0])) if t not in mapped],
+        },
+        "prohibited_uses": {"texts": len(pu["mapped"]) + len(pu["unmapped"]), "matched": len(pu["mapped"])},
+        "dependencies": {"resolved": report.stats["dependencies_resolved"], "dangling": len(report.dangling),
+                         "dangling_names": len(dangling_names)},
+    }
+
+
+LICENSE_CLASSES = ("named", "none", "unnamed", "unmapped")
+"""How a licence text was mapped: ``named`` licences of the table; ``none``: the text says
+there is no licence or it is unknown (unspecified); ``unnamed``: terms exist but are not
+named ("custom", "proprietary": unspecified); ``unmapped``: not in the licence table."""
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -204,9 +303,10 @@ def _files(root: Path) -> list[Path]:
 
 
 def _value(x):
-    """Ecosystem Graphs writes any field either plainly or as {value, explanation}."""
-    if isinstance(x, dict) and "value" in x:
-        return x["value"]
+    """Ecosystem Graphs writes any field either plainly or as {value, explanation}; an
+    explanation without a value (or ``{}``) is a missing value."""
+    if isinstance(x, dict) and ("value" in x or "explanation" in x or not x):
+        return x.get("value")
     return x
 
 
@@ -220,7 +320,21 @@ def _text(x) -> str:
 
 
 def _loose(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "", name.lower())
+    return re.sub(r"[^a-z0-9]+", "", _spell(name).lower())
+
+
+def _spell(name: str) -> str:
+    return "".join(SPELLED.get(c, c) for c in name)
+
+
+def _lossless(name: str) -> str:
+    """The slug a name would have if slugging lost nothing but case and spaces."""
+    return re.sub(r"\s+", "-", name.strip().lower())
+
+
+def _line_no(where: str) -> int:
+    tail = where.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 def _identity(item, where: str, i: int) -> tuple[str, str]:
@@ -252,9 +366,10 @@ def _deps(x) -> list[str]:
     return [_text(v)]
 
 
-def _find(dep: str, aid: str, exact: dict, loose: dict, resolve: Resolver | None) -> tuple[str | None, str]:
+def _find(dep: str, aid: str, exact: dict, loose: dict, resolve: Resolver | None,
+          home: dict[str, str] | None = None) -> tuple[str | None, str]:
     """The asset a dependency name means (not ``aid`` itself when another asset has the name),
-    and a note when it matched only loosely."""
+    and a note when it matched only loosely or among several assets of one name."""
     kind = aid.split("/", 1)[0]
     how = ""
     cands = [c for c in exact.get(dep) or [] if c != aid]
@@ -265,7 +380,16 @@ def _find(dep: str, aid: str, exact: dict, loose: dict, resolve: Resolver | None
         return aid, ""
     if cands:
         order = PREFER[kind]
-        return min(cands, key=lambda c: order.index(c.split("/", 1)[0])), how
+        best = [c for c in cands if c.split("/", 1)[0] == min((c.split("/", 1)[0] for c in cands), key=order.index)]
+        if len(best) == 1:
+            return best[0], how
+        # Several assets of that kind share the name (one per organisation file): the
+        # dependent's own file is the likeliest meaning, else the one that kept the plain id.
+        home = home or {}
+        same = [c for c in best if home.get(c) == home.get(aid)]
+        pick = same[0] if same else best[0]
+        why = "in the same file" if same else "the one that kept the plain id"
+        return pick, f"{len(best)} assets have this name: {why}" + (f"; {how}" if how else "")
     if resolve is not None:
         for k in PREFER[kind]:
             hit = resolve(k, slug(dep))
@@ -275,28 +399,53 @@ def _find(dep: str, aid: str, exact: dict, loose: dict, resolve: Resolver | None
 
 
 def _licenses(x, table: LicenseTable, report: Report, aid: str) -> tuple[tuple[str, ...], dict]:
-    """Licence field -> licence ids (unknown names kept as written, so they deny commercial use)."""
+    """Licence field -> licence ids (unknown names kept as written, so they deny commercial use).
+    ``note["class"]`` is one of :data:`LICENSE_CLASSES`."""
     text = _text(x)
     note = {"text": text}
     low = text.lower().strip(" .")
     if low in NO_VALUE or low in NO_TERMS:
         note["as"] = []
+        note["class"] = "none" if low in NO_VALUE else "unnamed"
         note["why"] = "no licence given: unspecified (commercial use not permitted)" if low in NO_VALUE else f"{text!r} names no known terms: unspecified"
         return (), note
-    for candidate in (text, re.sub(r"\([^)]*\)", "", text).strip()):
-        lic = table.lookup(candidate)
+    bare = re.sub(r"\[\[?([^\]]*)\]?\]\([^)]*\)", "", text)  # markdown links: [[Terms of Use]](https://...)
+    for rx, name in EG_TEXTS:
+        if rx.search(bare):
+            lic = table.lookup(name)
+            ids = () if lic.id == UNSPECIFIED else (lic.id,)
+            note.update({"as": list(ids), "class": "named" if ids else "none",
+                         "why": f"the text describes {lic.id}" if ids else "the text says the licence is unknown: unspecified"})
+            return ids, note
+    for candidate in (bare, re.sub(r"\([^)]*\)", "", bare).strip()):
+        lic = _lookup(table, candidate)
         if lic.known:
             ids = () if lic.id == UNSPECIFIED else (lic.id,)
             note["as"] = list(ids)
+            note["class"] = "named" if ids else "none"
             return ids, note
-    parts = [p.strip() for p in re.split(r";|,|/|\band\b|\bor\b|\+", re.sub(r"\([^)]*\)", "", text)) if p.strip()]
-    found = [table.lookup(p) for p in parts]
+    parts = [p.strip() for p in re.split(r";|,|/|\band\b|\bor\b|\+", re.sub(r"\([^)]*\)", "", bare)) if p.strip()]
+    found = [_lookup(table, p) for p in parts]
     if len(parts) > 1 and all(f.known for f in found):
-        ids = tuple(dict.fromkeys(f.id for f in found if f.id != UNSPECIFIED))
+        # "unknown (model weights), Apache 2.0 (code)": the unknown part still counts, so it
+        # stays as `unspecified` (an asset with only Apache-2.0 would allow commercial use).
+        ids = tuple(dict.fromkeys(f.id for f in found))
+        if set(ids) == {UNSPECIFIED}:
+            ids = ()
         note["as"] = list(ids)
+        note["class"] = "named" if ids else "none"
         note["why"] = "several licences named: each one counts"
         return ids, note
     report.unmapped(text, aid)
     note["as"] = [text]
+    note["class"] = "unmapped"
     note["why"] = "not in the licence table: treated like an unspecified licence"
     return (text,), note
+
+
+def _lookup(table: LicenseTable, name: str):
+    lic = table.lookup(name)
+    if lic.known:
+        return lic
+    alias = EG_NAMES.get(re.sub(r"[^a-z0-9]+", " ", name.lower()).strip())
+    return table.lookup(alias) if alias else lic
