@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +28,8 @@ def reg(tmp_path):
 def test_can_allowed_exit_0_and_schema(reg, capsys):
     code, d, _ = run(capsys, "can", "model/support-assistant@1", "fine-tuning", "conversational-agent", "commercial", "--json", "--registry", reg)
     assert code == 0
-    assert d == {"asset": "model/support-assistant@1", "uses": ["fine-tuning", "conversational-agent", "commercial"], "allowed": True, "reasons": []}
+    assert d == {"asset": "model/support-assistant@1", "uses": ["fine-tuning", "conversational-agent", "commercial"], "allowed": True, "reasons": [],
+                 "withdrawn_records": {"records": 0, "owners": 0, "datasets": [], "unreadable": [], "excluded_by": ["curate", "adapt", "train"]}}
 
 
 def test_can_denied_exit_3_lists_chain(reg, capsys):
@@ -319,3 +321,30 @@ def test_curate_out_pointing_at_a_file_is_one_line_exit_2(tmp_path, capsys):
     assert run(capsys, "add", str(tmp_path / "t.yaml"), "--registry", db)[0] == 0
     code, _, err = run(capsys, "curate", "dataset/t@1", "--for", "research", "--out", str(tmp_path / "out"), "--registry", db)
     assert code == 2 and err.count("\n") == 1 and "is not a folder" in err
+
+
+def test_can_and_show_count_records_whose_owners_withdrew(tmp_path, capsys):
+    """Record-level withdrawals were invisible in `can` and `show`: a dataset (and the model trained
+    on it) showed ALLOWED with no word of the records its contributors had withdrawn."""
+    db = str(tmp_path / "r.db")
+    rows = [{"text": "a", "charter_owner": "alice"}, {"text": "b", "charter_owner": "bob"},
+            {"text": "c", "charter_owner": "alice"}, {"text": "d", "charter_owner": "[bold]carol[/]"}]
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "d.yaml").write_text("assets:\n  - {id: dataset/msgs@1, license: CC0-1.0, data: [m.jsonl]}\n"
+                                     "  - {id: model/lm@1, license: CC0-1.0, derived_from: [{asset: dataset/msgs@1, relation: trained-on}]}\n")
+    assert run(capsys, "add", str(tmp_path / "d.yaml"), "--registry", db)[0] == 0
+    code, out, _ = run(capsys, "can", "model/lm@1", "research", "--registry", db)
+    assert code == 0 and "withdrew" not in out  # nobody has withdrawn yet
+    assert run(capsys, "withdraw-records", "--owner", "alice", "--owner", "[bold]carol[/]", "--reason", "left", "--registry", db)[0] == 0
+    held = {"records": 3, "owners": 2, "datasets": [{"asset": "dataset/msgs@1", "records": 3, "owners": 2, "curated": False}],
+            "unreadable": [], "excluded_by": ["curate", "adapt", "train"]}
+    for ref in ("dataset/msgs@1", "model/lm@1"):
+        code, d, _ = run(capsys, "can", ref, "research", "--json", "--registry", db)
+        assert code == 0 and d["allowed"] and d["withdrawn_records"] == held
+        code, out, _ = run(capsys, "can", ref, "research", "--registry", db)
+        assert code == 0 and ("note: records of 2 owners who withdrew consent: 3 in dataset/msgs@1; "
+                              "curate, adapt and train exclude them from now on") in " ".join(out.split())
+        code, d, _ = run(capsys, "show", ref, "--json", "--registry", db)
+        assert code == 0 and d["withdrawn_records"] == held
+        code, out, _ = run(capsys, "show", ref, "--registry", db)
+        assert code == 0 and "consent: records of 2 owners who withdrew consent: 3 in dataset/msgs@1" in " ".join(out.split())

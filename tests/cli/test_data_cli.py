@@ -12,7 +12,7 @@ from charter.data.synth import write_community_corpus
 
 MESSAGES, WEB, BOOKS = "dataset/community-messages@1", "dataset/web-text@1", "dataset/public-domain-books@2"
 CURATE_KEYS = {"dataset", "manifest", "input", "output", "excluded", "resumed_shards", "already_done"}
-WITHDRAW_KEYS = {"owners", "already_withdrawn", "reason", "sources", "curated", "affected"}
+WITHDRAW_KEYS = {"owners", "already_withdrawn", "reason", "sources", "curated", "affected", "unreadable"}
 
 
 @pytest.fixture
@@ -114,3 +114,53 @@ def test_withdraw_records_usage_errors(db, tmp_path, capsys):
     assert code == 2 and "cannot read" in err
     code, _, err = run(capsys, "withdraw-records", "--owner", "x", "--reason", "  ", "--registry", db)
     assert code == 1 and "reason" in err
+
+
+# === issue 12: withdraw-records validates before it writes, and scans before the write =============
+
+def _recorded(db) -> dict:
+    from charter.registry import Registry
+
+    reg = Registry.open(db, create=False)
+    try:
+        return reg.store.owner_withdrawals()
+    finally:
+        reg.close()
+
+
+def test_withdraw_records_refuses_bad_input_before_writing(db, tmp_path, capsys):
+    f = tmp_path / "owners.txt"
+    f.write_bytes(b"member-000\n\xff\xfe member-001\n")  # not UTF-8: was a raw UnicodeDecodeError
+    code, _, err = run(capsys, "withdraw-records", "--owners-file", str(f), "--reason", "r", "--registry", db)
+    assert code == 2 and "is not UTF-8 text (byte 11)" in err and err.count("\n") == 1, err
+    code, _, err = run(capsys, "withdraw-records", "--owners-file", str(tmp_path), "--reason", "r", "--registry", db)
+    assert code == 2 and "cannot read" in err and err.count("\n") == 1, err  # a folder, not a file
+    # an empty id was silently dropped while the others were recorded
+    code, _, err = run(capsys, "withdraw-records", "--owner", "member-000", "--owner", " ", "--reason", "r", "--registry", db)
+    assert code == 1 and "owner id #2 is empty" in err and err.count("\n") == 1, err
+    assert _recorded(db) == {}
+
+
+def test_withdraw_records_scans_before_writing_and_reports_unreadable_datasets(db, tmp_path, capsys, monkeypatch):
+    """The scan ran after the commit, so a dataset that could not be read failed the command (exit 1)
+    with the withdrawal already recorded; now the scan comes first and an unreadable dataset is
+    reported, never fatal."""
+    import charter.data.owners as owners_mod
+
+    (tmp_path / "corpus" / "web-text" / "web-00.parquet").write_bytes(b"not parquet any more")
+    seen = []
+    scan = getattr(owners_mod, "_scan", None)
+
+    def spy(assets, owners):
+        seen.append(dict(_recorded(db)))  # what the registry holds while the datasets are scanned
+        return scan(assets, owners)
+
+    monkeypatch.setattr(owners_mod, "_scan", spy, raising=False)
+    code, d, err = run(capsys, "withdraw-records", "--owner", "member-000", "--reason", "left", "--json", "--registry", db)
+    assert code == 0, err
+    assert seen == [{}]  # nothing was written before the scan
+    assert d["owners"] == ["member-000"] and set(_recorded(db)) == {"member-000"}
+    assert [u["asset"] for u in d["unreadable"]] == [WEB] and "not a readable Parquet file" in d["unreadable"][0]["error"]
+    assert [s["asset"] for s in d["sources"]] == [MESSAGES]
+    code, out, _ = run(capsys, "withdraw-records", "--owner", "member-001", "--reason", "left", "--registry", db)
+    assert code == 0 and f"not counted {WEB}: not a readable Parquet file" in out

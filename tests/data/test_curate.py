@@ -340,6 +340,7 @@ def test_owner_withdrawal_reaches_sources_curated_data_and_what_was_built_on_it(
         "sources": [{"asset": MESSAGES, "records": theirs}],
         "curated": [{"asset": cur.asset.id, "records": in_curated}],
         "affected": [{"id": "model/m@1", "depth": 1}, {"id": "application/a@1", "depth": 2}],
+        "unreadable": [],
     }
     assert set(reg.store.owner_withdrawals()) == {owner, "member-999"}
     again = withdraw_records(reg, [owner], "again")

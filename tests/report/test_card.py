@@ -109,3 +109,26 @@ def test_cli_card_prints_and_writes(tmp_path, capsys):
     assert code == 0 and d["asset"] == "model/translator@1" and (tmp_path / "README.md").read_text() == d["card"]
     code, _, err = run(capsys, "card", "model/translater", "--registry", db)
     assert code == 1 and "model/translator" in err
+
+
+def test_consent_counts_withdrawn_owners_records_in_source_datasets(tmp_path, monkeypatch):
+    """A source dataset (not curated by charter) holding records of owners who withdrew said only
+    "record-level consent was not checked"; and the card scanned every dataset in the registry."""
+    import json
+
+    import charter.data.owners as owners_mod
+
+    reg = Registry.open(str(tmp_path / "r.db"))
+    reg.add_files([write_community_corpus(tmp_path / "corpus", messages=200)])
+    msgs, owner = "dataset/community-messages@1", "member-000"
+    theirs = sum(json.loads(line)["charter_owner"] == owner for f in sorted((tmp_path / "corpus" / "community-messages").glob("*.jsonl"))
+                 for line in f.read_text().splitlines())
+    assert theirs > 0
+    owners_mod.withdraw_records(reg, [owner], "left the community")
+    scanned, scan = [], owners_mod._scan
+    monkeypatch.setattr(owners_mod, "_scan", lambda assets, owners: scan(scanned.extend(a.id for a in assets) or assets, owners))
+    consent = card(reg, msgs).split("## Data consent")[1]
+    assert (f"- `{msgs}`: **{theirs:,} records belong to owners who have withdrawn consent** (1 owner); "
+            "curate, adapt and train exclude them from now on.") in consent
+    assert scanned == [msgs]  # only its own lineage, not web-text and the books
+    assert "No dataset in its lineage" in card(reg, "dataset/web-text@1")

@@ -65,11 +65,15 @@ def cmd_show(args) -> int:
     up = reg.trace(a.id, down=False)
     down = reg.trace(a.id, down=True)
     events = [e.to_json() for e in reg.store.events(asset=a.id) if e.type != "decision"]
+    from charter.data.owners import withdrawn_note, withdrawn_records
+
+    held = withdrawn_records(reg, a.id)
     if args.json:
         emit_json({
             "asset": a.to_json(),
             "hash": a.content_hash,
             "withdrawn": {"reason": w.reason, "time": w.time} if w else None,
+            "withdrawn_records": held,
             "effective": eff,
             "upstream": [{"id": h.asset, "depth": h.depth} for h in up],
             "downstream": [{"id": h.asset, "depth": h.depth} for h in down],
@@ -125,6 +129,9 @@ def cmd_show(args) -> int:
             console.print(f"    {v:>9,} excluded  {k}")
     if a.data:
         console.print(f"  data: {', '.join(a.data['files'][:3])}{' …' if len(a.data['files']) > 3 else ''}")
+    note = withdrawn_note(held)
+    if note:
+        console.print(f"  [yellow]consent[/]: {escape(note)}")
     console.print(f"  upstream: {len(up)} assets, downstream: {len(down)} assets")
     for e in events:
         console.print(f"  [dim]{e['time']} {e['type']}[/] {escape(str(e['data'].get('reason', '')))}")

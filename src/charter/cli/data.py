@@ -61,6 +61,7 @@ def print_curation(r) -> None:
 
 def cmd_withdraw_records(args) -> int:
     from charter.data.owners import withdraw_records
+    from charter.store.base import check_owner_withdrawal
 
     owners = list(args.owner)
     if args.owners_file:
@@ -68,8 +69,11 @@ def cmd_withdraw_records(args) -> int:
             owners += [line.strip() for line in args.owners_file.read_text().splitlines() if line.strip() and not line.startswith("#")]
         except OSError as e:
             raise UsageError(f"cannot read {args.owners_file}: {e.strerror}", hint="pass a readable file with one owner id per line") from None
+        except UnicodeDecodeError as e:
+            raise UsageError(f"{args.owners_file} is not UTF-8 text (byte {e.start})", hint="pass a UTF-8 text file with one owner id per line") from None
     if not owners:
         raise UsageError("no owners given", hint="pass --owner ID (repeatable) or --owners-file FILE")
+    check_owner_withdrawal(owners, args.reason)  # before the registry is even opened
     reg = open_registry(args, create=False)
     out = withdraw_records(reg, owners, args.reason)
     if args.json:
@@ -78,11 +82,13 @@ def cmd_withdraw_records(args) -> int:
     who = ", ".join(out["owners"]) or "nobody new"
     console.print(f"[red bold]consent withdrawn[/] by {escape(who)}: {escape(out['reason'])}")
     if out["already_withdrawn"]:
-        console.print(f"  already withdrawn before: {', '.join(out['already_withdrawn'])}")
+        console.print(f"  already withdrawn before: {escape(', '.join(out['already_withdrawn']))}")
     for s in out["sources"]:
         console.print(f"  source {s['asset']}: {s['records']:,} records (excluded from every curation from now on)")
     for s in out["curated"]:
         console.print(f"  [yellow]curated[/] {s['asset']} contains {s['records']:,} of their records")
+    for s in out["unreadable"]:
+        console.print(f"  [yellow]not counted[/] {s['asset']}: {escape(s['error'])}")
     if out["affected"]:
         console.print("  built on those curated datasets:")
         for x in out["affected"]:

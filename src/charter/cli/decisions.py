@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from charter.cli.main import EXIT_DENIED, open_registry
-from charter.cli.output import console, emit_json, reason_line
+from charter.cli.output import console, emit_json, escape, reason_line
 
 
 def register(sub, common) -> None:
@@ -16,10 +16,18 @@ def register(sub, common) -> None:
 def cmd_can(args) -> int:
     reg = open_registry(args, create=False)
     d = reg.can(args.ref, args.uses)
+    # Record-level withdrawals do not change the decision (the stages drop those records), but
+    # whoever asks should see them; counted after the decision is logged, only for this display.
+    from charter.data.owners import withdrawn_note, withdrawn_records
+
+    held = withdrawn_records(reg, d.asset)
     if args.json:
-        emit_json(d.to_json())
+        emit_json({**d.to_json(), "withdrawn_records": held})
     else:
         print_decision(d)
+        note = withdrawn_note(held)
+        if note:
+            console.print(f"  [yellow]note[/]: {escape(note)}")
     return 0 if d.allowed else EXIT_DENIED
 
 

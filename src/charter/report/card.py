@@ -195,21 +195,31 @@ def _lineage(a: Asset, up, down, ups: dict[str, Asset], wd: dict) -> list[str]:
 
 
 def _consent(reg: Registry, a: Asset, ups: dict[str, Asset]) -> list[str]:
-    curated = [x for x in [a, *ups.values()] if "curation" in x.notes]
-    out = ["## Data consent", ""]
-    if not curated:
-        return out + ["No dataset in its lineage was curated by charter; record-level consent was not checked.", ""]
-    owners = reg.store.owner_withdrawals()
-    held = {}
-    if owners:
-        from charter.data.owners import holdings
+    from charter.data.owners import withdrawn_records
 
-        held = {h.asset: h.records for h in holdings(reg, sorted(owners)) if h.curated}
+    curated = [x for x in [a, *ups.values()] if "curation" in x.notes]
+    # only the datasets in this asset's lineage are counted (not every dataset in the registry)
+    held = withdrawn_records(reg, a.id)
+    per = {d["asset"]: d for d in held["datasets"]}
+    out = ["## Data consent", ""]
     for x in curated:
         c = x.notes["curation"]
         out.append(f"- `{x.id}`, curated for {', '.join(c['uses'])}: {c['output']:,} of {c['input']:,} records kept.")
         for reason, n in sorted(c["excluded"].items(), key=lambda kv: -kv[1]):
             out.append(f"  - {n:,} excluded: {reason}")
-        if held.get(x.id):
-            out.append(f"  - **{held[x.id]:,} kept records belong to owners who have since withdrawn consent**")
+        if x.id in per:
+            d = per[x.id]
+            out.append(f"  - **{d['records']:,} kept records belong to owners who have since withdrawn consent** ({_owners(d)}); adapt and train exclude them from now on")
+    for d in held["datasets"]:
+        if not d["curated"]:
+            out.append(f"- `{d['asset']}`: **{d['records']:,} records belong to owners who have withdrawn consent** ({_owners(d)}); "
+                       "curate, adapt and train exclude them from now on.")
+    for d in held["unreadable"]:
+        out.append(f"- `{d['asset']}`: could not be read to count withdrawn owners' records ({d['error']}).")
+    if len(out) == 2:
+        return out + ["No dataset in its lineage was curated by charter or holds records of owners who withdrew consent.", ""]
     return out + [""]
+
+
+def _owners(d: dict) -> str:
+    return f"{d['owners']:,} owner{'s' * (d['owners'] != 1)}"

@@ -338,13 +338,23 @@ def _evaluate_events(props: Sequence[Property]) -> dict[tuple[str, str], dict]:
     return out
 
 
-def withdraw_owners(store: "Store", owners: Sequence[str], reason: str) -> tuple[list[Withdrawal], list[str]]:
-    """Record that these data contributors withdrew consent. Returns (new, already withdrawn)."""
+def check_owner_withdrawal(owners: Sequence[str], reason: str) -> tuple[list[str], str]:
+    """Validate an owner withdrawal before anything is read or written: (owner ids, deduplicated, in
+    order; the reason), both stripped. An empty id is an error, not silently dropped."""
+    owners = list(owners)
     if not reason.strip():
         raise InvalidInput("a withdrawal needs a reason", hint="pass --reason TEXT")
-    owners = list(dict.fromkeys(o.strip() for o in owners if o and o.strip()))
+    for i, o in enumerate(owners, 1):
+        if not isinstance(o, str) or not o.strip():
+            raise InvalidInput(f"owner id #{i} is empty", hint="pass each owner's id as it appears in the records' owner column", field="owner")
     if not owners:
         raise InvalidInput("no owners given", hint="pass --owner ID or --owners-file FILE")
+    return list(dict.fromkeys(o.strip() for o in owners)), reason.strip()
+
+
+def withdraw_owners(store: "Store", owners: Sequence[str], reason: str) -> tuple[list[Withdrawal], list[str]]:
+    """Record that these data contributors withdrew consent. Returns (new, already withdrawn)."""
+    owners, reason = check_owner_withdrawal(owners, reason)
     prior = store.owner_withdrawals()
     t = now()
     new = [Withdrawal(o, reason.strip(), t) for o in owners if o not in prior]
