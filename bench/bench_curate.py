@@ -166,7 +166,7 @@ def setup(a, data: Path, files: list[Path]) -> tuple[Registry, Path, list[str]]:
     data: {{glob: {rel}/*.parquet}}
 """)
     reg = Registry(SQLiteStore(work / "registry.db"))
-    reg.add_files([charter])
+    reg.add_files([charter], data_root=common.OUT)  # the shards live beside the work folder, not under it
     owners = synth_records.withdrawn_owners(a.records, a.seed, a.withdrawn)
     withdraw_owners(reg.store, owners, "benchmark: these contributors withdrew consent")
     return reg, work, owners
