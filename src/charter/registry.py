@@ -187,6 +187,10 @@ class Registry:
         r = self.store.restrict(asset_id, self.check_uses(deny), reason)
         return r, self.trace(asset_id, down=True)
 
+    def lift_restrictions(self, ref: str, reason: str) -> Restriction:
+        """Lift an asset's restrictions so far (appended; they stay in the history). Returns the lift."""
+        return self.store.lift_restrictions(self.resolve(ref), reason)
+
     def attach(self, props: Sequence[Property]) -> list[Property]:
         """Attach evaluated properties to their assets (see charter.evals)."""
         return self.store.attach(props)

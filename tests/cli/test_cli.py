@@ -348,3 +348,36 @@ def test_can_and_show_count_records_whose_owners_withdrew(tmp_path, capsys):
         assert code == 0 and d["withdrawn_records"] == held
         code, out, _ = run(capsys, "show", ref, "--registry", db)
         assert code == 0 and "consent: records of 2 owners who withdrew consent: 3 in dataset/msgs@1" in " ".join(out.split())
+
+
+def test_add_refuses_data_outside_the_charter_folder_unless_data_root_widens_it(tmp_path, capsys):
+    """Issue 12 §2: `data: [../x.jsonl]` read any file the user could; now it is refused naming file:line and the fix."""
+    db = str(tmp_path / "r.db")
+    (tmp_path / "shared.jsonl").write_text('{"text": "a post"}\n')
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "d.yaml").write_text("id: dataset/d@1\nlicense: CC0-1.0\ndata: [../shared.jsonl]\n")
+    code, _, err = run(capsys, "add", str(tmp_path / "c" / "d.yaml"), "--registry", db)
+    assert code == 1 and "outside the data root" in err and "d.yaml:3" in err and "--data-root" in err
+    code, _, err = run(capsys, "add", str(tmp_path / "c" / "d.yaml"), "--data-root", str(tmp_path), "--registry", db)
+    assert code == 0, err
+
+
+def test_restrict_lift_frees_a_new_version_of_a_restricted_name(tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    (tmp_path / "t1.yaml").write_text("id: dataset/t@1\nlicense: CC0-1.0\n")
+    (tmp_path / "t2.yaml").write_text("id: dataset/t@2\nlicense: CC0-1.0\ndescription: relicensed\n")
+    assert run(capsys, "add", str(tmp_path / "t1.yaml"), "--registry", db)[0] == 0
+    assert run(capsys, "restrict", "dataset/t@1", "--deny", "commercial", "--reason", "licence dispute", "--registry", db)[0] == 0
+    assert run(capsys, "add", str(tmp_path / "t2.yaml"), "--registry", db)[0] == 0
+    code, d, _ = run(capsys, "can", "dataset/t@2", "commercial", "--json", "--registry", db)
+    assert code == 3 and d["reasons"][0]["source"] == "restriction" and "inherited from dataset/t@1" in d["reasons"][0]["detail"]
+    code, d, _ = run(capsys, "restrict", "--lift", "dataset/t@2", "--reason", "settled", "--json", "--registry", db)
+    assert code == 0 and d["lifted"] is True and d["deny"] == ["commercial"] and d["reason"] == "settled"
+    assert run(capsys, "can", "dataset/t@2", "commercial", "--registry", db)[0] == 0
+    assert run(capsys, "can", "dataset/t@1", "commercial", "--registry", db)[0] == 3  # its own stays
+    code, _, err = run(capsys, "restrict", "--lift", "dataset/t@2", "--reason", "again", "--registry", db)
+    assert code == 1 and "has no restrictions" in err
+    code, _, err = run(capsys, "restrict", "dataset/t@2", "--reason", "neither", "--registry", db)
+    assert code == 2 and "--deny" in err
+    code, _, err = run(capsys, "restrict", "--lift", "dataset/t@2", "--deny", "research", "--reason", "both", "--registry", db)
+    assert code == 2 and "not both" in err

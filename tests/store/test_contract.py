@@ -896,3 +896,50 @@ def test_concurrent_writes_are_one_line_errors(tmp_path):
     assert "at the same time" in e.value.message
     other.close()
     s.close()
+
+
+def test_restrictions_can_be_lifted_and_new_versions_stop_inheriting_them(store):
+    """A restricted name's new versions inherited its restrictions with no way to lift them."""
+    store.add([A("dataset/t@1")])
+    store.restrict("dataset/t@1", ["commercial"], "licence changed")
+    store.restrict("dataset/t@1", ["military", "commercial"], "publisher asked")
+    store.add([A("dataset/t@2")])
+    assert [r.deny for r in store.restrictions()["dataset/t@2"]] == [("commercial",), ("military", "commercial")]
+    v = store.withdrawals_version()
+    lift = store.lift_restrictions("dataset/t@2", "relicensed under CC0")
+    assert lift.asset == "dataset/t@2" and lift.deny == ("commercial", "military") and lift.reason == "relicensed under CC0"
+    assert "dataset/t@2" not in store.restrictions() and "dataset/t@1" in store.restrictions()
+    assert store.withdrawals_version() != v  # decisions re-read it
+    assert [e.type for e in store.events(asset="dataset/t@2")] == ["register", "restrict", "restrict", "lift-restrictions"]
+    assert store.events(asset="dataset/t@2")[-1].data == {"deny": ["commercial", "military"], "reason": "relicensed under CC0"}
+    with pytest.raises(Conflict):
+        store.lift_restrictions("dataset/t@2", "again")  # nothing left to lift
+    store.restrict("dataset/t@2", ["research"], "new")  # a later restriction applies again
+    assert [r.deny for r in store.restrictions()["dataset/t@2"]] == [("research",)]
+    store.lift_restrictions("dataset/t@1", "relicensed")
+    store.add([A("dataset/t@3")])  # lifted on t@1: t@3 inherits only t@2's remaining one
+    assert [r.deny for r in store.restrictions()["dataset/t@3"]] == [("research",)]
+    with pytest.raises(InvalidInput):
+        store.lift_restrictions("dataset/t@3", "  ")
+
+
+def test_restriction_lifts_are_append_only_and_schema_3_upgrades(tmp_path):
+    db = tmp_path / "r.db"
+    s = SQLiteStore(db)
+    s.add([A("dataset/t@1")])
+    s.restrict("dataset/t@1", ["commercial"], "x")
+    s.db.execute("DROP TRIGGER restriction_lifts_append_only_d")  # turn it back into a schema-3 registry
+    s.db.execute("DROP TABLE restriction_lifts")
+    s.db.execute("PRAGMA user_version=3")
+    s.close()
+    s = SQLiteStore(db)
+    assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert [r.deny for r in s.restrictions()["dataset/t@1"]] == [("commercial",)]
+    s.lift_restrictions("dataset/t@1", "relicensed")
+    raw = sqlite3.connect(db)
+    for sql in ("DELETE FROM restriction_lifts", "UPDATE restriction_lifts SET upto=0"):
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            raw.execute(sql)
+    raw.close()
+    assert "dataset/t@1" not in s.restrictions()
+    s.close()

@@ -26,8 +26,9 @@ def register(sub, common) -> None:
     p.set_defaults(func=cmd_withdraw)
     p = sub.add_parser("restrict", parents=[common], help="deny uses to a registered asset from now on; prints every downstream asset it reaches")
     p.add_argument("ref", metavar="REF")
-    p.add_argument("--deny", nargs="+", required=True, metavar="USE", help="use ids to deny (commas also separate)")
+    p.add_argument("--deny", nargs="+", metavar="USE", help="use ids to deny (commas also separate)")
     p.add_argument("--reason", required=True, metavar="TEXT", help="why (stored and shown in every denial)")
+    p.add_argument("--lift", action="store_true", help="lift REF's restrictions so far instead (appended to its history; they stay on record)")
     p.set_defaults(func=cmd_restrict)
 
 
@@ -103,7 +104,17 @@ def cmd_withdraw(args) -> int:
 
 
 def cmd_restrict(args) -> int:
+    if args.lift == bool(args.deny):
+        raise UsageError("pass --deny USE... to restrict, or --lift to lift REF's restrictions (not both)",
+                         hint="charter restrict REF --deny USE --reason TEXT, or charter restrict --lift REF --reason TEXT")
     reg = open_registry(args, create=False)
+    if args.lift:
+        lift = reg.lift_restrictions(args.ref, args.reason)
+        if args.json:
+            emit_json({"asset": lift.asset, "lifted": True, "deny": list(lift.deny), "reason": lift.reason, "time": lift.time})
+        else:
+            console.print(f"[green bold]restrictions lifted[/] {escape(lift.asset)}: {', '.join(lift.deny)} ({escape(lift.reason)})")
+        return 0
     r, affected = reg.restrict(args.ref, args.deny, args.reason)
     if args.json:
         emit_json({"asset": r.asset, "deny": list(r.deny), "reason": r.reason, "time": r.time,

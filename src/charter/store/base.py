@@ -248,6 +248,11 @@ class Store(ABC):
         """Atomically store the restriction and its ``restrict`` event."""
 
     @abstractmethod
+    def _write_restriction_lift(self, lift: Restriction) -> None:
+        """Atomically store that the asset's restrictions so far are lifted (``lift.deny``: the uses they
+        denied; the restrictions stay in the history) and its ``lift-restrictions`` event."""
+
+    @abstractmethod
     def properties(self, asset: str) -> list[Property]:
         """Every property attached to the asset, oldest first."""
 
@@ -264,6 +269,19 @@ class Store(ABC):
         r = Restriction(asset, tuple(dict.fromkeys(deny)), reason.strip(), now())
         self._write_restriction(r)
         return r
+
+    def lift_restrictions(self, asset: str, reason: str) -> Restriction:
+        """Lift every restriction of the asset so far (its own, or inherited by a new version), as an
+        appended event; restrictions added later apply again. Returns the lift: the uses it frees."""
+        self.require(asset)
+        current = self.restrictions().get(asset)
+        if not current:
+            raise Conflict(f"{asset} has no restrictions", hint="nothing to lift; `charter show` lists its history")
+        if not reason.strip():
+            raise InvalidInput("lifting restrictions needs a reason", hint="pass --reason TEXT")
+        lift = Restriction(asset, tuple(dict.fromkeys(u for r in current for u in r.deny)), reason.strip(), now())
+        self._write_restriction_lift(lift)
+        return lift
 
     def attach(self, props: Sequence[Property]) -> list[Property]:
         """Attach evaluated properties (stamped now unless they carry a time)."""

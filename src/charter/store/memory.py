@@ -119,11 +119,16 @@ class MemoryStore(Store):
 
     # --- after registration: restrictions and evaluated properties ------------------------------
     def restrictions(self) -> dict[str, tuple[Restriction, ...]]:
-        return {a: tuple(rs) for a, rs in self._restrictions.items()}
+        return {a: tuple(rs) for a, rs in self._restrictions.items() if rs}
 
     def _write_restriction(self, r: Restriction) -> None:
         self._restrictions.setdefault(r.asset, []).append(r)
         self.log("restrict", r.asset, {"deny": list(r.deny), "reason": r.reason})
+
+    def _write_restriction_lift(self, lift: Restriction) -> None:
+        self._restrictions[lift.asset] = []
+        self._lifts += 1  # keeps withdrawals_version moving: the restriction count just went down
+        self.log("lift-restrictions", lift.asset, {"deny": list(lift.deny), "reason": lift.reason})
 
     def properties(self, asset: str) -> list[Property]:
         return list(self._properties.get(asset, []))

@@ -4,9 +4,12 @@ Tables: ``assets`` (the canonical charter JSON; immutable by trigger), typed ``e
 ``lineage`` (each asset's compiled lineage, see core/lineage.py: what a decision reads, in
 one primary-key lookup), the transitive closure in both directions — ``closure``
 (descendant, ancestor, distance) for upstream lookups and ``downstream`` (ancestor,
-distance, descendant id), whose key order is the order a trace returns — ``withdrawals``
-and the append-only ``events`` log. Registered versions are immutable and only point at
-registered assets, so everything but withdrawals is written once, at registration.
+distance, descendant id), whose key order is the order a trace returns — ``content`` (data
+and weights digest -> asset), and the append-only history: ``withdrawal_events`` (withdraw and
+lift; the current state is each asset's last event), ``owner_withdrawals``, ``restrictions`` and
+``restriction_lifts``, ``properties``, ``events`` and ``audit``. Triggers refuse UPDATE and DELETE
+on all of them. Registered versions are immutable and only point at registered assets, so
+everything but that history is written once, at registration.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from charter.core.lineage import Lineage, closure
 from charter.errors import Conflict, StoreError
 from charter.store.base import GENESIS, ApiKey, AuditEntry, Hop, Store, _evaluate_events, chain_hash, now
 
-SCHEMA_VERSION = 3  # 2: restrictions, properties, api_keys, audit; 3: withdrawal_events (withdraw/lift), content digests,
-# append-only triggers on every history table. Every statement is IF NOT EXISTS, so older registries upgrade in place (_migrate).
+SCHEMA_VERSION = 4  # 2: restrictions, properties, api_keys, audit; 3: withdrawal_events (withdraw/lift), content digests,
+# append-only triggers on every history table; 4: restriction_lifts. Every statement is IF NOT EXISTS, so older
+# registries upgrade in place (_migrate).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS assets(
   rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, name TEXT NOT NULL,
@@ -83,6 +87,13 @@ CREATE TRIGGER IF NOT EXISTS restrictions_append_only_u BEFORE UPDATE ON restric
   BEGIN SELECT RAISE(ABORT, 'restrictions are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS restrictions_append_only_d BEFORE DELETE ON restrictions
   BEGIN SELECT RAISE(ABORT, 'restrictions are append-only'); END;
+CREATE TABLE IF NOT EXISTS restriction_lifts(
+  seq INTEGER PRIMARY KEY, asset TEXT NOT NULL, upto INTEGER NOT NULL, reason TEXT NOT NULL, time TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS restriction_lifts_asset ON restriction_lifts(asset, upto);
+CREATE TRIGGER IF NOT EXISTS restriction_lifts_append_only_u BEFORE UPDATE ON restriction_lifts
+  BEGIN SELECT RAISE(ABORT, 'restriction lifts are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS restriction_lifts_append_only_d BEFORE DELETE ON restriction_lifts
+  BEGIN SELECT RAISE(ABORT, 'restriction lifts are append-only'); END;
 CREATE TABLE IF NOT EXISTS properties(
   seq INTEGER PRIMARY KEY, asset TEXT NOT NULL, benchmark TEXT NOT NULL, metric TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS properties_asset ON properties(asset);
@@ -152,7 +163,10 @@ class SQLiteStore(Store):
         self.db.close()
 
     def _migrate(self, version: int) -> None:
-        """From schema 1-2: withdrawals become withdrawal_events; content digests of every asset are indexed."""
+        """From schema 1-2: withdrawals become withdrawal_events; content digests of every asset are indexed.
+        From 3: nothing to move (restriction_lifts is new and starts empty)."""
+        if version >= 3:
+            return
         if self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='withdrawals'").fetchone():
             self.db.execute("INSERT INTO withdrawal_events(asset, action, reason, time) SELECT asset, 'withdraw', reason, time FROM withdrawals ORDER BY time")
             self.db.execute("DROP TABLE withdrawals")
@@ -329,13 +343,24 @@ class SQLiteStore(Store):
     # --- after registration: restrictions and evaluated properties ------------------------------
     def restrictions(self) -> dict[str, tuple[Restriction, ...]]:
         out: dict[str, list[Restriction]] = {}
-        for a, d, r, t in self.db.execute("SELECT asset, deny, reason, time FROM restrictions ORDER BY seq"):
+        # the current ones: those after the asset's last lift (a lift records the last seq it covers)
+        q = ("SELECT asset, deny, reason, time FROM restrictions r WHERE r.seq > "
+             "coalesce((SELECT max(upto) FROM restriction_lifts l WHERE l.asset=r.asset), 0) ORDER BY seq")
+        for a, d, r, t in self.db.execute(q):
             out.setdefault(a, []).append(Restriction(a, tuple(json.loads(d)), r, t))
         return {a: tuple(rs) for a, rs in out.items()}
 
     def _write_restriction(self, r: Restriction) -> None:
         with self._tx():
             self._insert_restriction(r)
+        self._own_writes += 1
+
+    def _write_restriction_lift(self, lift: Restriction) -> None:
+        with self._tx():
+            self.db.execute("INSERT INTO restriction_lifts(asset, upto, reason, time) "
+                            "SELECT ?, max(seq), ?, ? FROM restrictions WHERE asset=?", (lift.asset, lift.reason, lift.time, lift.asset))
+            self.db.execute("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
+                            (lift.time, "lift-restrictions", lift.asset, json.dumps({"deny": list(lift.deny), "reason": lift.reason})))
         self._own_writes += 1
 
     def _insert_restriction(self, r: Restriction) -> None:
