@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from charter.core.assets import Asset
-from charter.errors import CharterError
+from charter.errors import CharterError, InvalidInput
 from charter.registry import Hop, Registry
 from charter.store.base import check_owner_withdrawal, withdraw_owners
 
@@ -36,8 +36,10 @@ def _count(con: duckdb.DuckDBPyConnection, a: Asset, wanted: list[str]) -> tuple
     from charter.data.source import FORMATS, Shard, fields_of, files_of, open_shard
 
     n, found = 0, set()
-    for path in files_of(a):
-        shard = open_shard(con, Shard(a.id, Path(path), FORMATS[Path(path).suffix]), fields_of(a), on_error="skip")
+    for path in map(Path, files_of(a)):
+        if path.suffix not in FORMATS:  # charter files refuse these; an asset built in code may not
+            raise InvalidInput(f"unsupported file type {path.suffix!r}", hint=f"use {', '.join(FORMATS)}", where=str(path))
+        shard = open_shard(con, Shard(a.id, path, FORMATS[path.suffix]), fields_of(a), on_error="skip")
         q = f"SELECT charter_owner, count(*) FROM {shard.view} WHERE charter_owner IN (SELECT unnest(?)) GROUP BY 1"
         for owner, k in con.execute(q, [wanted]).fetchall():
             n += k
