@@ -240,3 +240,16 @@ def test_build_rejects_trailing_newline_in_id():
 def test_taxonomy_is_immutable():
     with pytest.raises(dataclasses.FrozenInstanceError):
         TAX.facet = {}  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("body", ["uses:\n  - {id: [a, b], parents: [purpose]}\n", "uses:\n  - {id: x, parents: [[purpose]]}\n",
+                                  "uses:\n  - {id: {a: 1}}\n", "uses:\n  - {id: x, parents: {a: 1}}\n"])
+def test_a_list_or_mapping_as_an_id_or_parent_is_a_taxonomy_error(tmp_path, body):
+    """Found by bench/fuzz.py: these raised TypeError (unhashable) instead of naming the file."""
+    from charter.errors import TaxonomyError
+
+    p = tmp_path / "t.yaml"
+    p.write_text(body)
+    with pytest.raises(TaxonomyError) as e:
+        uses_mod.load(p)
+    assert e.value.where.startswith(str(p))

@@ -180,6 +180,11 @@ def parse(doc: object, *, where: str) -> list[Use]:
         parents = item.get("parents") or []
         if isinstance(parents, str):
             parents = [parents]
+        # found by bench/fuzz.py: a list or mapping as an id or parent crashed the taxonomy build
+        if not isinstance(item["id"], (str, int, float)) or not isinstance(parents, list) or not all(isinstance(p, (str, int, float)) for p in parents):
+            raise TaxonomyError("a use's id and parents must be plain names", hint="write - {id: my-use, parents: [purpose]}", where=here, field=f"uses[{i}]")
+        if not isinstance(item.get("description") or "", (str, int, float)):
+            raise TaxonomyError("a use's description must be text", hint="quote the description", where=here, field=f"uses[{i}].description")
         out.append(Use(id=str(item["id"]), parents=tuple(str(p) for p in parents), description=str(item.get("description") or "")))
     return out
 
