@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,3 +132,38 @@ class Client:
 @pytest.fixture
 def client(make_app):
     return Client(make_app())
+
+
+@contextmanager
+def serve_process(db: str, *args: str, env: dict | None = None):
+    """`charter serve MODEL` as users run it, on a free port; yields (process, base URL) once /health answers."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from charter.serve.server import free_port
+
+    port = free_port()
+    exe = Path(sys.executable).parent / "charter"
+    p = subprocess.Popen([str(exe), "serve", MODEL, "--port", str(port), "--registry", db, "--log-level", "warning", *args],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert p.poll() is None, p.communicate()[1]
+            assert time.monotonic() < deadline, "charter serve did not start"
+            time.sleep(0.2)
+        yield p, base
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()

@@ -341,7 +341,10 @@ def test_size_limits(make_app, world, reg):
     r = c.post("/v1/completions", content=chunked(), headers={**auth(key), "Content-Type": "application/json"})
     assert r.status_code == 413 and "content-length" not in {k.lower() for k in r.request.headers}
     assert complete(c, key, max_tokens=8).status_code == 200
-    assert [e.data["decision"] for e in reg.store.audit_entries()] == ["invalid"] * 4 + ["allowed"]
+    recs = [e.data for e in reg.store.audit_entries()]
+    assert [r["decision"] for r in recs] == ["invalid"] * 6 + ["allowed"]  # issue 12: the 413s are audited too, with the key's id
+    assert [(r["status"], r["key"], r["application"]) for r in recs[4:6]] == [(413, key.split("-")[1], TRANSLATE)] * 2
+    assert recs[4]["error"] == "the request body is larger than 2,000 bytes" and key not in json.dumps(recs)
 
 
 def test_context_window(make_app, world):
@@ -371,7 +374,9 @@ def test_concurrency_cap(make_app, world, reg):
     assert complete(c, world.keys[TRANSLATE]).status_code == 200 and gw.concurrency.active == 0
     complete(c, world.keys[TRANSLATE], stream=True)
     assert gw.concurrency.active == 0  # the stream gave its slot back
-    assert [e.data["decision"] for e in reg.store.audit_entries()] == ["overloaded", "denied", "allowed", "allowed"]
+    recs = [e.data for e in reg.store.audit_entries()]
+    assert [(r["decision"], r["phase"]) for r in recs] == [("overloaded", None), ("denied", None), ("allowed", None),
+                                                            ("allowed", "start"), ("allowed", "end")]  # a stream: two records
 
 
 def test_a_failing_model_is_a_500_that_is_audited(make_app, world, reg, monkeypatch):
@@ -426,3 +431,68 @@ def test_narrowing_cannot_revive_an_application_whose_declared_uses_are_denied(c
     assert r.status_code == 403 and r.json()["error"]["code"] == "denied_by_charter"
     reasons = r.json()["error"]["charter"]["reasons"]
     assert any(x["use"] == "machine-translation" and x["source"] == "restriction" for x in reasons)
+
+
+# --- issue 12: streams, keyless requests, the audit writer -------------------------------------------
+
+def test_a_stream_is_recorded_when_it_starts_and_when_it_ends(client, world, reg):
+    r = complete(client, world.keys[TRANSLATE], max_tokens=5, stream=True, stream_options={"include_usage": True})
+    chunks = sse(r.text)
+    start, end = [e for e in reg.store.audit_entries()]
+    assert int(r.headers["x-charter-audit-seq"]) == start.seq == 1  # the start, committed before the first byte
+    start, end = start.data, end.data
+    assert (start["phase"], end["phase"]) == ("start", "end") and start["request_id"] == end["request_id"] == chunks[0]["id"]
+    assert start["decision"] == end["decision"] == "allowed" and start["uses"] == ["inference", "machine-translation", "commercial"]
+    assert start["prompt_tokens"] == chunks[-1]["usage"]["prompt_tokens"] and start["completion_tokens"] is None
+    assert end["completion_tokens"] == chunks[-1]["usage"]["completion_tokens"] == 5 and end["prompt_tokens"] is None
+    assert end["finish_reasons"] == ["length"] and end["disconnected"] is False and end["error"] is None
+    s = audit.summarize(reg.store)  # one request, its tokens from both records
+    assert s.requests == 1 and s.unfinished == []
+    row = {(x.application, x.use): x for x in s.rows}[(TRANSLATE, "machine-translation")]
+    assert (row.requests, row.prompt_tokens, row.completion_tokens) == (1, start["prompt_tokens"], 5)
+
+
+def test_keyless_requests_are_rate_limited_per_address_and_their_429s_counted_in_aggregate(make_app, world, reg):
+    """Issue 12: a flood of bad keys wrote one audit record each, without limit. Now each address has a bucket:
+    beyond it, 429s that are counted and written as one record per address and period."""
+    app = make_app(keyless_rate=0.001, keyless_burst=3)
+    c, gw = Client(app), app.state.gateway
+    bad = {"Authorization": "Bearer ck-000000000000-guessed"}
+    statuses = [c.post("/v1/completions", json={"model": MODEL, "prompt": "x"}, headers=bad).status_code for _ in range(5)]
+    assert statuses == [401, 401, 401, 429, 429]
+    r = c.get("/v1/models")
+    assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limit_exceeded" and int(r.headers["retry-after"]) >= 1
+    assert "x-charter-audit-seq" not in r.headers
+    assert complete(c, world.keys[FACES]).status_code == 403  # a valid key is not held back by the address's keyless bucket
+    assert [e.data["decision"] for e in reg.store.audit_entries()] == ["unauthorized"] * 3 + ["denied"]
+    for f in gw.flush_suppressed(force=True):
+        f.result(10)
+    agg = last_record(reg)
+    assert (agg["status"], agg["decision"], agg["count"], agg["client"], agg["key"]) == (429, "rate-limited", 3, "127.0.0.1", None)
+    text = json.dumps([e.data for e in reg.store.audit_entries()])
+    assert "guessed" not in text and "Bearer" not in text  # never the key or the Authorization header
+    s = audit.summarize(reg.store)
+    assert s.requests == 7 and s.by_decision == {"unauthorized": 3, "denied": 1, "rate-limited": 3}
+
+
+def test_keyless_aggregates_are_bounded(make_app):
+    from charter.serve.app import SUPPRESSED_CLIENTS
+
+    gw = make_app().state.gateway
+    for i in range(SUPPRESSED_CLIENTS + 50):
+        for _ in range(2):
+            gw.suppress(f"10.0.{i // 256}.{i % 256}", "t")
+    assert len(gw.suppressed) == SUPPRESSED_CLIENTS + 1 and gw.suppressed[None][0] == 100  # the rest share one record
+    recs = [f.result(10) for f in gw.flush_suppressed(force=True)]
+    assert len(recs) == SUPPRESSED_CLIENTS + 1 and sum(e.data["count"] for e in recs) == 2 * (SUPPRESSED_CLIENTS + 50)
+    assert gw.suppressed == {} and gw.flush_suppressed(force=True) == []
+
+
+def test_malformed_and_refused_requests_never_record_the_key(client, world, reg):
+    key = world.keys[TRANSLATE]
+    assert client.post("/v1/completions", content=b"{not json", headers={**auth(key), "Content-Type": "application/json"}).status_code == 400
+    assert client.post("/v1/completions", json={"model": MODEL, "prompt": "x", "temperature": 9}, headers=auth(key)).status_code == 422
+    assert client.post("/v1/completions", json={"model": MODEL, "prompt": "x"}, headers={"Authorization": "Bearer " + key + "x"}).status_code == 401
+    recs = [e.data for e in reg.store.audit_entries()]
+    assert [(r["status"], r["key"]) for r in recs] == [(400, key.split("-")[1]), (422, key.split("-")[1]), (401, None)]
+    assert key.split("-", 2)[2] not in json.dumps(recs)

@@ -105,3 +105,77 @@ def test_serve_process_streams_and_shuts_down_gracefully(world, db):
         assert rec["decision"] == "allowed" and rec["stream"] and rec["error"] is None and rec["completion_tokens"] > 0
     finally:
         reg.close()
+
+
+def _records(db) -> list[dict]:
+    from charter.registry import Registry
+
+    reg = Registry.open(db)
+    try:
+        return [e.data for e in reg.store.audit_entries()]
+    finally:
+        reg.close()
+
+
+def test_a_gateway_killed_mid_stream_leaves_the_started_record(world, db):
+    """Issue 12: a stream used to be audited only when it ended, so `kill -9` mid-stream left no trace of it.
+    Now its start (decision, uses) is durable before its first byte."""
+    from charter.serve import audit
+    from charter.serve.app import TOKEN_DELAY_ENV
+    from charter.store import open_store
+    from tests.serve.conftest import TRANSLATE, serve_process
+
+    body = {"model": MODEL, "prompt": "the river", "max_tokens": 100, "temperature": 0, "stream": True}
+    with serve_process(db, env={TOKEN_DELAY_ENV: "0.2"}) as (p, base):  # 100 tokens: 20 s at least
+        with httpx.stream("POST", base + "/v1/completions", json=body, headers=auth(world.keys[TRANSLATE]), timeout=60) as r:
+            assert r.status_code == 200
+            seq = int(r.headers["x-charter-audit-seq"])
+            first = next(line for line in r.iter_lines() if line)
+            p.send_signal(signal.SIGKILL)
+            assert p.wait(timeout=30) == -signal.SIGKILL
+    (rec,) = _records(db)
+    assert seq == 1 and rec["phase"] == "start" and rec["request_id"] == json.loads(first.removeprefix("data: "))["id"]
+    assert (rec["decision"], rec["status"], rec["stream"]) == ("allowed", 200, True)
+    assert rec["uses"] == ["inference", "machine-translation", "commercial"] and rec["prompt_tokens"] > 0
+    store = open_store(db)
+    try:
+        assert audit.verify(store).ok and audit.summarize(store).unfinished == [rec["request_id"]]
+    finally:
+        store.close()
+    anchors = Path(db).with_name("registry.anchors.jsonl")  # the default anchor file, beside the registry
+    assert audit.read_anchors(anchors)[0] == (0, "0" * 64)
+
+
+def test_a_real_server_writes_anchors_and_verify_checks_them(world, db, tmp_path, capsys):
+    """Issue 12: `charter serve --anchor-file` appends (count, hash, time) outside the registry while it runs and
+    once more when it stops; `charter audit verify --anchors` then catches a cut tail that the chain alone passes."""
+    from charter.serve import audit
+    from tests.serve.conftest import FACES, TRANSLATE, serve_process
+
+    witness = tmp_path / "elsewhere" / "anchors.jsonl"
+    with serve_process(db, "--anchor-file", str(witness), "--anchor-every", "0.2") as (p, base):
+        for key in (TRANSLATE, FACES, TRANSLATE):
+            for _ in range(2):
+                httpx.post(base + "/v1/completions", json={"model": MODEL, "prompt": "x", "max_tokens": 1}, headers=auth(world.keys[key]), timeout=60)
+            time.sleep(0.8)  # several anchor periods
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=60) == 0, p.communicate()[1]
+    lines = [json.loads(x) for x in witness.read_text().splitlines()]
+    assert lines[0]["count"] == 0 and set(lines[0]) == {"count", "hash", "time"}
+    counts = [a["count"] for a in lines]
+    assert counts == sorted(set(counts)) and len(counts) >= 3 and counts[-1] == 6  # written when the head moved, and at stop
+    recs = _records(db)
+    assert len(recs) == 6
+    code, out, _ = run(capsys, "audit", "verify", "--anchors", str(witness), "--registry", db, "--json")
+    assert code == 0 and out["ok"] and out["entries"] == 6
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    con.execute("DROP TRIGGER audit_append_only_d")
+    con.execute("DELETE FROM audit WHERE seq > 4")  # the tail cut off: every remaining link still fits
+    con.commit()
+    con.close()
+    assert run(capsys, "audit", "verify", "--registry", db)[0] == 0
+    code, out, _ = run(capsys, "audit", "verify", "--anchors", str(witness), "--registry", db, "--json")
+    assert code == 1 and out["broken_seq"] == 5 and "fewer than the 6 anchored" in out["problem"]
+    assert audit.read_anchors(witness)[-1][0] == 6

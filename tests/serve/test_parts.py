@@ -209,3 +209,93 @@ def test_sqlite_file_tampering_is_caught_by_the_cli(reg, db, capsys):
     capsys.readouterr()
     assert main(["audit", "verify", "--registry", db]) == 1
     assert "broken at entry 2" in capsys.readouterr().out
+
+
+# --- issue 12: anchors files, the audit writer, bounded buckets ---------------------------------------
+
+def test_an_anchors_file_is_checked_anchor_by_anchor(reg, db, tmp_path, capsys):
+    from charter.store.base import chain_hash
+    from tests.cli.clirun import run
+
+    witness = tmp_path / "w" / "anchors.jsonl"
+    a = audit.Anchorer(db, witness, 60)  # one anchor at start: the empty log
+    for i in range(3):
+        reg.store.append_audit({"i": i})
+    a.anchor()
+    a.anchor()  # unchanged head: no new line
+    reg.store.append_audit({"i": 3})
+    a.stop()  # and one at stop
+    anchors = audit.read_anchors(witness)
+    assert anchors == [(0, GENESIS), (3, reg.store.audit_entries()[2].hash), (4, reg.store.audit_head()[1])]
+    assert audit.verify(reg.store, anchors).ok
+    assert run(capsys, "audit", "verify", "--anchors", str(witness), "--registry", db)[0] == 0
+    db_ = reg.store.db
+    db_.execute("DROP TRIGGER audit_append_only_d")
+    db_.execute("DELETE FROM audit")  # rewritten whole, consistently, one entry longer
+    prev = GENESIS
+    for i in range(5):
+        rec = audit_json({"i": -i})
+        h = chain_hash(prev, rec)
+        db_.execute("INSERT INTO audit VALUES (?,?,?,?)", (i + 1, rec, prev, h))
+        prev = h
+    assert audit.verify(reg.store).ok
+    v = audit.verify(reg.store, anchors)
+    assert not v.ok and v.broken == 3 and "rewritten" in v.problem  # the first anchor that no longer holds
+    code, out, _ = run(capsys, "audit", "verify", "--anchors", str(witness), "--registry", db, "--json")
+    assert code == 1 and out["broken_seq"] == 3
+    v = audit.verify(reg.store, [(2, "a" * 64), (2, "b" * 64)])
+    assert not v.ok and "disagree" in v.problem
+    witness.write_text(witness.read_text() + '{"count": "4", "hash": "x"}\n')
+    with pytest.raises(InvalidInput, match=r"anchors.jsonl:4: not an anchor"):
+        audit.read_anchors(witness)
+    assert run(capsys, "audit", "verify", "--anchors", str(tmp_path / "nope.jsonl"), "--registry", db)[0] == 1
+
+
+def test_the_default_anchor_file_is_beside_the_registry():
+    from pathlib import Path
+
+    assert audit.default_anchor_file("/r/registry.db") == Path("/r/registry.anchors.jsonl")
+    assert audit.default_anchor_file("/r/reg") == Path("/r/reg.anchors.jsonl")
+
+
+def test_the_audit_writer_commits_what_queued_meanwhile_in_one_transaction(reg):
+    import threading
+
+    w = audit.AuditWriter(reg.store)
+    assert w.store is not reg.store  # SQLite: its own connection, so a commit never holds the requests' one
+    gate, real = threading.Event(), w.store._append_audit_many
+    w.store._append_audit_many = lambda texts: (gate.wait(10), real(texts))[1]
+    futs = [w.submit({"i": i}) for i in range(50)]
+    bad = w.submit({"x": float("nan")})  # not JSON: fails alone
+    futs += [w.submit({"i": i}) for i in range(50, 60)]
+    gate.set()
+    got = [f.result(10) for f in futs]
+    assert [e.seq for e in got] == list(range(1, 61)) and [e.data["i"] for e in got] == list(range(60))
+    with pytest.raises(ValueError):
+        bad.result(10)
+    assert w.batches <= 2 and w.records == 60  # the first record alone, then everything that queued behind it
+    w.close()
+    assert w.submit({"late": 1}).exception(1) is not None
+    assert audit.verify(reg.store).ok and reg.store.audit_head()[0] == 60
+
+
+def test_a_failed_commit_fails_its_requests_and_the_writer_goes_on():
+    s = MemoryStore()
+    w = audit.AuditWriter(s)
+    real = s._append_audit_many
+    s._append_audit_many = lambda texts: (_ for _ in ()).throw(sqlite3.OperationalError("database is locked"))
+    with pytest.raises(sqlite3.OperationalError):
+        w.append_sync({"i": 1}, timeout=10)
+    s._append_audit_many = real
+    assert w.append_sync({"i": 2}, timeout=10).seq == 1
+    w.close()
+
+
+def test_rate_limiter_memory_is_bounded():
+    clock = Clock()
+    rl = RateLimiter(rate=1, burst=1, clock=clock, max_keys=100)
+    for i in range(1000):
+        assert rl.take(f"10.0.0.{i}") == 0
+    assert len(rl) == 100
+    assert rl.take("10.0.0.999") > 0  # recently seen: still remembered (and empty)
+    assert rl.take("10.0.0.0") == 0  # forgotten long ago: a fresh bucket

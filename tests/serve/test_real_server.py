@@ -40,8 +40,9 @@ def test_the_openai_client_works_unchanged(server, world, reg):
     assert chunks[0].choices[0].delta.role == "assistant" and chunks[-1].choices[0].finish_reason in ("stop", "length")
     raw = c.completions.with_raw_response.create(model=MODEL, prompt="x", max_tokens=1, extra_headers={"X-Charter-Uses": "machine-translation"})
     assert raw.headers["x-charter-uses"] == "machine-translation,inference,commercial"
-    decisions = [e.data["decision"] for e in reg.store.audit_entries()]
-    assert decisions == ["allowed"] * 7
+    recs = [e.data for e in reg.store.audit_entries()]
+    assert [r["decision"] for r in recs] == ["allowed"] * 9  # each stream has a start and an end record
+    assert [r["phase"] for r in recs] == [None] * 4 + ["start", "end"] * 2 + [None]
 
 
 def test_refusals_raise_the_openai_errors(server, world, db):
@@ -98,8 +99,65 @@ def test_a_client_that_goes_away_mid_stream_is_audited(server, world, reg):
         assert r.status_code == 200
         next(r.iter_lines())  # one event, then hang up
     deadline = time.monotonic() + 30
-    while not reg.store.audit_entries() and time.monotonic() < deadline:
+    while len(reg.store.audit_entries()) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    rec = reg.store.audit_entries()[-1].data
+    start, rec = [e.data for e in reg.store.audit_entries()]
+    assert start["phase"] == "start" and rec["phase"] == "end" and start["request_id"] == rec["request_id"]
     assert rec["stream"] and rec["decision"] == "allowed" and rec["error"] == "the client went away before the end"
-    assert rec["completion_tokens"] < 200
+    assert rec["disconnected"] and rec["completion_tokens"] < 200
+
+
+def test_audit_commits_do_not_block_the_event_loop_and_answers_wait_for_them(make_app, world, db):
+    """Issue 12: the audit append ran (and fsynced) on the event loop, one transaction per request. Now a writer
+    thread commits whatever is queued in one transaction, and each request is answered after its commit. With
+    commits slowed to 1 s: /health answers at once, each denial waits for its commit, and 10 concurrent
+    denials take at most 3 transactions."""
+    import threading
+    import time
+
+    import httpx
+
+    from charter.serve.server import Background
+
+    app = make_app()
+    w = app.state.gateway.writer
+    real, batches = w.store._append_audit_many, []
+
+    def slow(texts):
+        batches.append(len(texts))
+        time.sleep(1.0)
+        return real(texts)
+
+    w.store._append_audit_many = slow
+    body = {"model": MODEL, "prompt": "whose face is this?"}
+    with Background(app) as srv:
+        got: list = []
+
+        def deny():
+            t0 = time.monotonic()
+            r = httpx.post(srv.url + "/v1/completions", json=body, headers={"Authorization": f"Bearer {world.keys[FACES]}"}, timeout=60)
+            got.append((r.status_code, int(r.headers["x-charter-audit-seq"]), time.monotonic() - t0, _count(db)))
+
+        ts = [threading.Thread(target=deny) for _ in range(10)]
+        for t in ts:
+            t.start()
+        time.sleep(0.3)  # the first commit is under way
+        t0 = time.monotonic()
+        assert httpx.get(srv.url + "/health", timeout=10).status_code == 200
+        health_s = time.monotonic() - t0
+        for t in ts:
+            t.join()
+    assert health_s < 0.5, health_s
+    assert sorted(s for s, *_ in got) == [403] * 10 and sorted(q for _, q, *_ in got) == list(range(1, 11))
+    assert all(took >= 1.0 and n >= seq for _, seq, took, n in got)  # answered only once its record was committed
+    assert sum(batches) == 10 and len(batches) <= 3, batches
+
+
+def _count(db: str) -> int:
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT count(*) FROM audit").fetchone()[0]
+    finally:
+        con.close()

@@ -898,6 +898,54 @@ def test_concurrent_writes_are_one_line_errors(tmp_path):
     s.close()
 
 
+def test_audit_batches_chain_in_order_and_the_head_is_the_last_entry(store):
+    """The gateway's group commit: a batch is appended in one write, chained in order after what was there."""
+    from charter.store.base import GENESIS, audit_json, chain_hash
+
+    assert store.audit_head() == (0, GENESIS)
+    first = store.append_audit({"i": 0})
+    batch = store._append_audit_many([audit_json({"i": i}) for i in (1, 2, 3)])
+    assert [e.seq for e in batch] == [2, 3, 4] and batch[0].prev == first.hash
+    assert all(e.hash == chain_hash(e.prev, e.record) for e in batch) and batch[1].prev == batch[0].hash
+    assert store.audit_entries() == [first, *batch] and store.audit_head() == (4, batch[-1].hash)
+    w = store.audit_writer()  # another connection (SQLite) or the store itself: the same chain either way
+    try:
+        (e,) = w._append_audit_many([audit_json({"i": 4})])
+    finally:
+        if w is not store:
+            w.close()
+    assert e.seq == 5 and e.prev == batch[-1].hash and store.audit_head() == (5, e.hash)
+
+
+def test_sqlite_audit_batches_from_two_connections_at_once_form_one_chain(tmp_path):
+    """Two gateway processes (here: two connections on two threads) appending batches concurrently:
+    BEGIN IMMEDIATE per batch reads the last hash under the write lock."""
+    import threading
+
+    from charter.store.base import audit_json, chain_hash
+
+    a, b = SQLiteStore(tmp_path / "r.db"), SQLiteStore(tmp_path / "r.db")
+
+    def append(s, tag):
+        for i in range(40):
+            s._append_audit_many([audit_json({"w": tag, "i": i, "j": j}) for j in range(5)])
+
+    ts = [threading.Thread(target=append, args=(s, t)) for s, t in ((a, "a"), (b, "b"))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    got = a.audit_entries()
+    assert [e.seq for e in got] == list(range(1, 401))
+    assert all(e.hash == chain_hash(e.prev, e.record) for e in got) and all(x.hash == y.prev for x, y in zip(got, got[1:]))
+    for tag in "ab":  # each batch landed whole and in order
+        mine = [e.data for e in got if e.data["w"] == tag]
+        assert [(d["i"], d["j"]) for d in mine] == [(i, j) for i in range(40) for j in range(5)]
+    datas = [e.data for e in got]
+    assert all([(d["w"], d["i"]) for d in datas[k:k + 5]] == [(datas[k]["w"], datas[k]["i"])] * 5 for k in range(0, 400, 5))
+    a.close(), b.close()
+
+
 def test_restrictions_can_be_lifted_and_new_versions_stop_inheriting_them(store):
     """A restricted name's new versions inherited its restrictions with no way to lift them."""
     store.add([A("dataset/t@1")])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from charter.cli.main import EXIT_ERROR, open_registry
-from charter.cli.output import console, emit_json, err_console
+from charter.cli.output import console, emit_json, err_console, escape
 
 
 def register(sub, common) -> None:
@@ -21,6 +21,14 @@ def register(sub, common) -> None:
     p.add_argument("--rate", type=float, default=d.rate, help=f"requests/s per key, sustained; 0 = unlimited (default {d.rate:g})")
     p.add_argument("--burst", type=int, default=d.burst, help=f"requests a key may make at once (default {d.burst})")
     p.add_argument("--max-concurrent", type=int, default=d.max_concurrent, help=f"requests in model work at once, per process (default {d.max_concurrent})")
+    p.add_argument("--keyless-rate", type=float, default=d.keyless_rate,
+                   help=f"requests/s per client address without a valid key (401s), sustained; 0 = unlimited (default {d.keyless_rate:g})")
+    p.add_argument("--keyless-burst", type=int, default=d.keyless_burst, help=f"(default {d.keyless_burst})")
+    p.add_argument("--keyless-total-rate", type=float, default=d.keyless_total_rate,
+                   help=f"requests/s without a valid key from all addresses together; 0 = unlimited (default {d.keyless_total_rate:g})")
+    p.add_argument("--anchor-file", metavar="PATH", help="append the audit log's head (count, hash, time) to this JSON Lines file, "
+                                                         "outside the registry (default: beside it, REGISTRY.anchors.jsonl)")
+    p.add_argument("--anchor-every", type=float, default=60.0, metavar="S", help="seconds between anchors, written when the log grew; 0 = none (default 60)")
     p.add_argument("--graceful-timeout", type=float, default=30.0, metavar="S", help="on SIGINT/SIGTERM, wait this long for requests in progress (default 30)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--access-log", action="store_true", help="log every request (the audit log records them anyway)")
@@ -49,6 +57,7 @@ def register(sub, common) -> None:
     p.add_argument("action", nargs="?", choices=["summary", "verify", "head"], default="summary")
     p.add_argument("--app", metavar="ID", help="only this application (summary)")
     p.add_argument("--expect", metavar="COUNT:HASH", help="verify: also check the anchor `charter audit head` printed earlier (detects a cut tail or a rewrite)")
+    p.add_argument("--anchors", metavar="FILE", help="verify: also check every anchor in FILE (what `charter serve --anchor-file` wrote)")
     p.set_defaults(func=cmd_audit)
 
 
@@ -58,17 +67,25 @@ def cmd_serve(args) -> int:
     from charter.serve.limits import Limits
     from charter.serve.server import ServeConfig, run
 
+    from charter.serve.audit import default_anchor_file
+
     limits = Limits(max_prompt_chars=args.max_prompt_chars, max_prompt_tokens=args.max_prompt_tokens, max_tokens=args.max_tokens,
-                    rate=args.rate, burst=args.burst, max_concurrent=args.max_concurrent)
+                    rate=args.rate, burst=args.burst, max_concurrent=args.max_concurrent, keyless_rate=args.keyless_rate,
+                    keyless_burst=args.keyless_burst, keyless_total_rate=args.keyless_total_rate)
     reg = open_registry(args, create=False)  # check the registry and the models before starting
     try:
         models = [reg.resolve(m) for m in args.models]
+        path = getattr(reg.store, "path", None)
     finally:
         reg.close()
+    anchors = args.anchor_file or (str(default_anchor_file(path)) if path is not None else None)
     cfg = ServeConfig(models, args.registry, [str(t) for t in args.taxonomy], args.host, args.port, args.workers, limits,
-                      args.graceful_timeout, True, args.log_level, args.access_log)
+                      args.graceful_timeout, True, args.log_level, args.access_log, anchors if args.anchor_every > 0 else None,
+                      args.anchor_every)
     err_console.print(f"[bold]charter gateway[/] serving {', '.join(models)} at http://{args.host}:{args.port}/v1 "
                       f"(OpenAI-compatible; keys: `charter app key APP`; stop with Ctrl+C)")
+    if cfg.anchor_file:
+        err_console.print(f"audit anchors every {args.anchor_every:g} s to {escape(cfg.anchor_file)} (keep a copy off this machine)")
 
     class Stopped(Exception):
         pass
@@ -154,11 +171,15 @@ def cmd_audit(args) -> int:
             console.print(f"{count}:{h}")
         return 0
     if args.action == "verify":
-        v = audit.verify(reg.store, audit.parse_anchor(args.expect) if args.expect else None)
+        anchors = [audit.parse_anchor(args.expect)] if args.expect else []
+        if args.anchors:
+            anchors += audit.read_anchors(args.anchors)
+        v = audit.verify(reg.store, anchors if args.expect or args.anchors else None)
         if args.json:
             emit_json(v.to_json())
         elif v.ok:
-            console.print(f"[green]audit log intact[/]: {v.entries:,} entries, head {v.head}")
+            checked = f"; {len(anchors)} anchor{'s' * (len(anchors) != 1)} hold" if args.expect or args.anchors else ""
+            console.print(f"[green]audit log intact[/]: {v.entries:,} entries, head {v.head}{checked}")
         else:
             console.print(f"[red bold]audit log broken at entry {v.broken}[/]: {v.problem} ({v.entries:,} entries verified before it)")
         return 0 if v.ok else EXIT_ERROR
@@ -183,4 +204,7 @@ def cmd_audit(args) -> int:
             color = "green" if r.decision == "allowed" else "red"
             console.print(f"  {r.use:<{uw}}  [{color}]{r.decision:<12}[/] {r.requests:>9,} {r.prompt_tokens:>11,} {r.completion_tokens:>15,}")
     console.print("by decision: " + ", ".join(f"{k} {v:,}" for k, v in sorted(s.by_decision.items())))
+    if s.unfinished:
+        console.print(f"[yellow]{len(s.unfinished)} stream(s) started and never ended[/] (the gateway stopped mid-stream): "
+                      + ", ".join(s.unfinished[:5]) + (" …" if len(s.unfinished) > 5 else ""))
     return 0

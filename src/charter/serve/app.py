@@ -3,6 +3,12 @@
 authenticated by its key, decided for its application (gate.py), audited (audit.py), and only then
 given to the model (engine.py).
 
+Audit records go through ``audit.AuditWriter`` (a thread, group commit); a handler awaits its record's
+commit before it answers, so the event loop never waits on the disk and no answer leaves unrecorded.
+A stream is recorded when it starts (before its first byte) and when it ends. Requests without a valid
+key are rate-limited per client address; the 429s beyond that are counted per address and written
+as one aggregate record per address every ``SUPPRESSED_EVERY`` seconds (bounded: ``SUPPRESSED_CLIENTS``).
+
 Error bodies are OpenAI's, ``{"error": {"message", "type", "code", "param"}}``, with the decision
 (its reasons and their lineage paths) under ``error.charter`` for 403 and 451.
 """
@@ -10,11 +16,14 @@ Error bodies are OpenAI's, ``{"error": {"message", "type", "code", "param"}}``, 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
+import os
 import re
 import threading
 import time
 import uuid
+import weakref
 from contextlib import asynccontextmanager
 from typing import Annotated, Literal, Sequence
 
@@ -37,6 +46,9 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "
                451: "unavailable_for_legal_reasons", 500: "server_error", 503: "overloaded_error"}
 USES_DOC = "narrow the application's declared uses for this request (comma-separated use ids, each covered by a declared use)"
 MAX_TEXT = 1_000_000  # characters in any one string field (the configured limits are usually far lower)
+SUPPRESSED_EVERY = 10.0  # seconds between aggregate records of keyless 429s
+SUPPRESSED_CLIENTS = 100  # addresses with an aggregate record of their own per period; the rest share one (client null)
+TOKEN_DELAY_ENV = "CHARTER_GATEWAY_TEST_TOKEN_DELAY"  # test hook: seconds to wait per generated token of a stream
 
 # --- request bodies (OpenAI's; unknown fields are ignored) -------------------------------------
 
@@ -117,7 +129,7 @@ def error_body(status: int, message: str, code: str | None, param: str | None = 
 
 
 class Gateway:
-    """Everything one app instance holds: the registry, the gate, the engine, the limits."""
+    """Everything one app instance holds: the registry, the gate, the engine, the limits, the audit writer."""
 
     def __init__(self, reg: Registry, models: Sequence[str], limits: Limits | None = None, engine: Engine | None = None):
         self.reg = reg
@@ -126,41 +138,96 @@ class Gateway:
         self.engine = engine or Engine()
         self.own_engine = engine is None
         self.concurrency = Concurrency(self.limits.max_concurrent)
+        self._writer: audit.AuditWriter | None = None
+        self._writer_lock = threading.Lock()
+        self.suppressed: dict[str | None, list] = {}  # client address -> [count, first time, last time] of keyless 429s
+        self._suppressed_since = time.monotonic()
+        self.token_delay = float(os.environ.get(TOKEN_DELAY_ENV) or 0)
+
+    @property
+    def writer(self) -> audit.AuditWriter:
+        """Started on first use (in-process tests never run the app's lifespan); closed at shutdown or
+        when the gateway is collected, after committing what is queued."""
+        if self._writer is None:
+            with self._writer_lock:
+                if self._writer is None:
+                    w = audit.AuditWriter(self.reg.store)
+                    weakref.finalize(self, w.close)
+                    self._writer = w
+        return self._writer
+
+    def close(self) -> None:
+        self.flush_suppressed(force=True)
+        if self._writer is not None:
+            self._writer.close()
 
     # --- audit and refusals -------------------------------------------------------------
-    def audit(self, v: Verdict, endpoint: str, t0: float, ts: str, request: Request | None, *, prompt_tokens=None,
-              completion_tokens=None, error=None, stream=False) -> int:
+    def record(self, v: Verdict, endpoint: str, t0: float, ts: str, request: Request | None, *, prompt_tokens=None,
+               completion_tokens=None, error=None, stream=False, **more) -> dict:
         d = v.decision
-        rec = audit.record(time=ts, endpoint=endpoint, status=v.status, outcome=v.outcome, application=v.app.id if v.app else None,
-                           key=v.key.key_id if v.key else None, model=v.model, uses=v.uses, reasons=d.reasons if d else (),
-                           prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, error=error,
-                           duration_ms=(time.perf_counter() - t0) * 1000, stream=stream,
-                           client=request.client.host if request is not None and request.client else None)
-        return self.reg.store.append_audit(rec).seq
+        return audit.record(time=ts, endpoint=endpoint, status=v.status, outcome=v.outcome, application=v.app.id if v.app else None,
+                            key=v.key.key_id if v.key else None, model=v.model, uses=v.uses, reasons=d.reasons if d else (),
+                            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, error=error,
+                            duration_ms=(time.perf_counter() - t0) * 1000, stream=stream, client=_client(request), **more)
 
-    def refuse(self, v: Verdict, endpoint: str, t0: float, ts: str, request: Request | None, stream: bool = False) -> JSONResponse:
+    async def audit(self, v: Verdict, endpoint: str, t0: float, ts: str, request: Request | None, **kw) -> int:
+        """Append the request's record; returns its seq once it is committed (the writer thread's COMMIT)."""
+        return (await self.writer.append(self.record(v, endpoint, t0, ts, request, **kw))).seq
+
+    async def refuse(self, v: Verdict, endpoint: str, t0: float, ts: str, request: Request | None, stream: bool = False,
+                     request_id: str | None = None) -> JSONResponse:
         charter = None
         if v.decision is not None and not v.decision.allowed:
             charter = {"application": v.app.id if v.app else None, "model": v.model, **v.decision.to_json()}
-        seq = self.audit(v, endpoint, t0, ts, request, error=v.message, stream=stream)
-        headers = {"X-Charter-Decision": v.outcome, "X-Charter-Audit-Seq": str(seq)}
+        headers = {"X-Charter-Decision": v.outcome}
+        if v.status == 429 and v.extra.get("keyless"):
+            self.suppress(_client(request), ts)  # counted, written in aggregate (see flush_suppressed)
+        else:
+            headers["X-Charter-Audit-Seq"] = str(await self.audit(v, endpoint, t0, ts, request, error=v.message, stream=stream, request_id=request_id))
         if v.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
         if v.status in (429, 503):
             headers["Retry-After"] = retry_after(v.retry_after or 1.0)
         return JSONResponse(error_body(v.status, v.message, v.code, v.param, charter), status_code=v.status, headers=headers)
 
+    def suppress(self, client: str | None, ts: str) -> None:
+        """Count a keyless 429 from ``client``; memory bounded by SUPPRESSED_CLIENTS addresses per period."""
+        if client not in self.suppressed and len(self.suppressed) >= SUPPRESSED_CLIENTS:
+            client = None
+        c = self.suppressed.setdefault(client, [0, ts, ts])
+        c[0] += 1
+        c[2] = ts
+        self.flush_suppressed()
+
+    def flush_suppressed(self, force: bool = False) -> list:
+        """Queue one aggregate record per address counted since the last flush, when SUPPRESSED_EVERY
+        seconds have passed (or ``force``). Returns the writer's futures."""
+        if not self.suppressed or not (force or time.monotonic() - self._suppressed_since >= SUPPRESSED_EVERY):
+            return []
+        counted, self.suppressed, self._suppressed_since = self.suppressed, {}, time.monotonic()
+        return [self.writer.submit(audit.suppressed(client=k, count=n, first=a, last=b)) for k, (n, a, b) in counted.items()]
+
+    async def too_large(self, request: Request, limit: int) -> JSONResponse:
+        """413, audited like any refusal: the key's id when the key is valid; without one, a 401 (or the
+        keyless 429), as for any other malformed request."""
+        t0, ts = time.perf_counter(), now()
+        v = self.gate.admit(request.headers.get("authorization"), _client(request))
+        if v.allowed:
+            v.status, v.outcome, v.code, v.message = 413, "invalid", "body_too_large", f"the request body is larger than {limit:,} bytes"
+        return await self.refuse(v, _endpoint(request.url.path), t0, ts, request)
+
     # --- the two generation endpoints ------------------------------------------------------
     async def serve(self, request: Request, endpoint: str, body: CompletionRequest | ChatRequest, uses_header: str | None):
         t0, ts = time.perf_counter(), now()
         stream = bool(body.stream)
-        v = self.gate.admit(request.headers.get("authorization"))
+        chat = isinstance(body, ChatRequest)
+        rid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
+        v = self.gate.admit(request.headers.get("authorization"), _client(request))
         if v.allowed:
             v = self.gate.decide(v, body.model, uses_header)
         if not v.allowed:
-            return self.refuse(v, endpoint, t0, ts, request, stream)
+            return await self.refuse(v, endpoint, t0, ts, request, stream, rid)
         lim = self.limits
-        chat = isinstance(body, ChatRequest)
         max_tokens = (body.max_completion_tokens if chat else None) or body.max_tokens
         max_tokens = min(lim.default_max_tokens, lim.max_tokens) if max_tokens is None else max_tokens
         param = "messages" if chat else "prompt"
@@ -168,15 +235,15 @@ class Gateway:
         prompts = [] if chat else [body.prompt] if isinstance(body.prompt, str) else body.prompt
         chars = sum(len(m["content"]) for m in messages) if chat else sum(map(len, prompts))
         if max_tokens > lim.max_tokens:
-            return self.refuse(_bad(v, f"max_tokens {max_tokens} is more than this gateway's limit of {lim.max_tokens}", "max_tokens"),
-                               endpoint, t0, ts, request, stream)
+            return await self.refuse(_bad(v, f"max_tokens {max_tokens} is more than this gateway's limit of {lim.max_tokens}", "max_tokens"),
+                                     endpoint, t0, ts, request, stream, rid)
         if chars > lim.max_prompt_chars:
-            return self.refuse(_bad(v, f"the {param} has {chars:,} characters; the limit is {lim.max_prompt_chars:,}", param, "context_length_exceeded"),
-                               endpoint, t0, ts, request, stream)
+            return await self.refuse(_bad(v, f"the {param} has {chars:,} characters; the limit is {lim.max_prompt_chars:,}", param,
+                                          "context_length_exceeded"), endpoint, t0, ts, request, stream, rid)
         if not self.concurrency.enter():
             v.status, v.outcome, v.code, v.retry_after = 503, "overloaded", "overloaded", 1.0
             v.message = f"{lim.max_concurrent} requests are already in progress; retry shortly"
-            return self.refuse(v, endpoint, t0, ts, request, stream)
+            return await self.refuse(v, endpoint, t0, ts, request, stream, rid)
         done = False
         try:
             loop = asyncio.get_running_loop()
@@ -186,21 +253,24 @@ class Gateway:
             params = dict(max_tokens=max_tokens, temperature=1.0 if body.temperature is None else body.temperature,
                           top_p=1.0 if body.top_p is None else body.top_p, seed=body.seed,
                           stop=[body.stop] if isinstance(body.stop, str) else list(body.stop or ()))
-            rid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
             job = (mid, assets, messages, prompts, max_tokens, param, n)
             try:
                 if stream:  # encode first: a prompt that does not fit is a 400, not a broken stream
                     lm, encoded = await loop.run_in_executor(self.engine.executor, self._prepare, *job)
                     usage = bool(body.stream_options and body.stream_options.include_usage)
                     s = _Stream(self, v, endpoint, t0, ts, request, lm, encoded, params, rid, chat, usage)
-                    done = True  # the stream leaves the concurrency slot and audits when it ends
+                    # recorded before its first byte: a gateway killed mid-stream leaves this record
+                    seq = await self.audit(v, endpoint, t0, ts, request, prompt_tokens=s.tokens[0], stream=True, request_id=rid, phase="start")
+                    s.headers["X-Charter-Audit-Seq"] = str(seq)
+                    done = True  # the stream leaves the concurrency slot and records its end when it ends
                     return s
                 gens: list[Generation] = await loop.run_in_executor(self.engine.executor, self._run, job, params)  # one hop
             except PromptError as e:
-                return self.refuse(_bad(v, str(e), e.param, e.code), endpoint, t0, ts, request, stream)
+                return await self.refuse(_bad(v, str(e), e.param, e.code), endpoint, t0, ts, request, stream, rid)
             pt = sum(g.prompt_tokens for g in gens[::n])
             ct = sum(g.completion_tokens for g in gens)
-            seq = self.audit(v, endpoint, t0, ts, request, prompt_tokens=pt, completion_tokens=ct)
+            seq = await self.audit(v, endpoint, t0, ts, request, prompt_tokens=pt, completion_tokens=ct, request_id=rid,
+                                   finish_reasons=[g.finish_reason for g in gens])
             created = int(time.time())
             if chat:
                 choices = [{"index": i, "message": {"role": "assistant", "content": g.text}, "logprobs": None, "finish_reason": g.finish_reason}
@@ -213,7 +283,7 @@ class Gateway:
             return JSONResponse(out, headers=_ok_headers(v, seq))
         except Exception as e:  # the model failed: a 500 that is audited, never a crash
             v.status, v.outcome, v.code, v.message = 500, "error", "model_error", f"the model failed: {type(e).__name__}: {str(e)[:200]}"
-            return self.refuse(v, endpoint, t0, ts, request, stream)
+            return await self.refuse(v, endpoint, t0, ts, request, stream, rid)
         finally:
             if not done:
                 self.concurrency.leave()
@@ -249,37 +319,57 @@ def _sse(obj) -> bytes:
 
 class _Stream(StreamingResponse):
     """Server-sent events in OpenAI's chunk format, ending with ``data: [DONE]``. Generation runs on
-    the model thread and hands text over through a queue; a client that goes away stops it. However
-    the response ends, the request is audited once, with the tokens generated, and leaves its slot."""
+    the model thread and hands text over through a queue; a client that goes away stops it. The stream's
+    start is recorded before it is returned (Gateway.serve); its end (tokens generated, finish reasons,
+    an error, whether the client went away) is recorded once, however it ends: before ``[DONE]`` when it
+    runs to the end, else as soon as the model thread has stopped. It leaves its concurrency slot then."""
 
     def __init__(self, gw: Gateway, v: Verdict, endpoint, t0, ts, request, lm, encoded, params, rid, chat: bool, usage: bool):
         self.gw, self.v, self.endpoint, self.t0, self.ts, self.request = gw, v, endpoint, t0, ts, request
         self.lm, self.encoded, self.params, self.rid, self.chat, self.include_usage = lm, encoded, params, rid, chat, usage
         self.cancel = threading.Event()
         self.tokens = [sum(len(ids) for ids in encoded), 0]
+        self.generated = [0] * len(encoded)  # per choice, written by the model thread as each choice ends
+        self.finish: list[str | None] = [None] * len(encoded)
         self.error: str | None = None
-        self.finished = False
-        self._closed = False
+        self.completed = False  # every event but [DONE] was produced
+        self._worker: asyncio.Future | None = None
+        self._end: concurrent.futures.Future | None = None
+        self._left = False
         super().__init__(self._events(), media_type="text/event-stream", headers={**_ok_headers(v, 0), "Cache-Control": "no-cache"})
-        del self.headers["X-Charter-Audit-Seq"]  # known only when the stream ends
 
     async def __call__(self, scope, receive, send):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self.close()
+            self.cancel.set()
+            try:
+                if self._end is None and self._worker is not None:  # the model thread stops at its next token
+                    await asyncio.wait_for(asyncio.shield(self._worker), 30)
+            except BaseException:
+                pass
+            finally:
+                end = self.end()
+            try:
+                await asyncio.wrap_future(end)
+            except BaseException:
+                pass
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self.cancel.set()
-        self.gw.concurrency.leave()
-        error = self.error or (None if self.finished else "the client went away before the end")
-        if self.error:
-            self.v.outcome = "error"
-        self.gw.audit(self.v, self.endpoint, self.t0, self.ts, self.request, prompt_tokens=self.tokens[0],
-                      completion_tokens=self.tokens[1], error=error, stream=True)
+    def end(self) -> concurrent.futures.Future:
+        """Queue the end record (once) and leave the concurrency slot."""
+        if self._end is None:
+            error, gone = self.error, not self.completed and not self.error
+            v = self.v
+            if error:
+                v.outcome = "error"
+            rec = self.gw.record(v, self.endpoint, self.t0, self.ts, self.request, completion_tokens=sum(self.generated),
+                                 error=error or ("the client went away before the end" if gone else None), stream=True,
+                                 request_id=self.rid, phase="end", finish_reasons=self.finish, disconnected=gone)
+            self._end = self.gw.writer.submit(rec)
+        if not self._left:
+            self._left = True
+            self.gw.concurrency.leave()
+        return self._end
 
     def _chunk(self, i: int, text: str | None, finish: str | None, role: bool = False) -> dict:
         if self.chat:
@@ -294,6 +384,7 @@ class _Stream(StreamingResponse):
         q: asyncio.Queue = asyncio.Queue()
         self.created = int(time.time())
         eng = self.gw.engine
+        delay = self.gw.token_delay
 
         def put(item) -> None:
             try:
@@ -301,12 +392,18 @@ class _Stream(StreamingResponse):
             except RuntimeError:  # the loop is gone (shutdown): nobody is listening
                 pass
 
+        def cancelled() -> bool:  # asked before every token
+            if delay:
+                time.sleep(delay)
+            return self.cancel.is_set()
+
         def work() -> None:
             try:
                 for i, ids in enumerate(self.encoded):
                     if self.cancel.is_set():
                         break
-                    g = eng.generate(self.lm, ids, **self.params, emit=lambda s, i=i: put(("text", i, s)), cancelled=self.cancel.is_set)
+                    g = eng.generate(self.lm, ids, **self.params, emit=lambda s, i=i: put(("text", i, s)), cancelled=cancelled)
+                    self.generated[i], self.finish[i] = g.completion_tokens, g.finish_reason
                     put(("end", i, g))
             except Exception as e:
                 put(("error", None, e))
@@ -314,7 +411,7 @@ class _Stream(StreamingResponse):
                 put(("done", None, None))
 
         try:
-            loop.run_in_executor(eng.executor, work)
+            self._worker = loop.run_in_executor(eng.executor, work)
             if self.chat:
                 for i in range(len(self.encoded)):
                     yield _sse(self._chunk(i, None, None, role=True))
@@ -334,17 +431,19 @@ class _Stream(StreamingResponse):
                 u = {"prompt_tokens": self.tokens[0], "completion_tokens": self.tokens[1], "total_tokens": sum(self.tokens)}
                 obj = "chat.completion.chunk" if self.chat else "text_completion"
                 yield _sse({"id": self.rid, "object": obj, "created": self.created, "model": self.v.model, "choices": [], "usage": u})
+            self.completed = True
+            await asyncio.wrap_future(self.end())  # [DONE] only once the end is on record
             yield b"data: [DONE]\n\n"
-            self.finished = True
         finally:
-            self.close()
+            self.cancel.set()
 
 
 class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes with 413, by Content-Length or while reading."""
+    """Refuse request bodies over ``limit`` bytes with 413, by Content-Length or while reading;
+    audited by the gateway (``Gateway.too_large``)."""
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, gateway: Gateway):
+        self.app, self.limit, self.gw = app, limit, gateway
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -352,7 +451,7 @@ class BodyLimit:
         for k, v in scope["headers"]:
             if k == b"content-length":
                 if not v.isdigit() or int(v) > self.limit:
-                    return await _too_large(send, self.limit)
+                    return await (await self.gw.too_large(Request(scope), self.limit))(scope, receive, send)
                 return await self.app(scope, receive, send)  # the server reads no more than Content-Length
         seen, started, over = 0, False, False  # a chunked body: counted as it arrives
 
@@ -375,13 +474,11 @@ class BodyLimit:
 
         await self.app(scope, counted, tracked)
         if over and not started:
-            await _too_large(send, self.limit)
+            await (await self.gw.too_large(Request(scope), self.limit))(scope, receive, send)
 
 
-async def _too_large(send, limit: int) -> None:
-    body = json.dumps(error_body(413, f"the request body is larger than {limit:,} bytes", "body_too_large")).encode()
-    await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
+def _client(request: Request | None) -> str | None:
+    return request.client.host if request is not None and request.client else None
 
 
 _UNION_TAG = re.compile(r"^(constrained-)?(str|int|float|bool|bytes|none)$|\[")  # pydantic's names for union members
@@ -408,7 +505,10 @@ def create_app(reg: Registry, models: Sequence[str], limits: Limits | None = Non
         if preload:
             for mid in gw.gate.models:
                 gw.engine.load(mid, gw.engine.assets_for(reg, mid))
+        flusher = asyncio.create_task(_flush_every(gw))
         yield
+        flusher.cancel()
+        gw.close()  # the audit writer commits what is queued (aggregates of keyless 429s included)
         if gw.own_engine:
             gw.engine.close()
         if close_registry:
@@ -434,22 +534,22 @@ def create_app(reg: Registry, models: Sequence[str], limits: Limits | None = Non
     @app.get("/v1/models", openapi_extra=auth, responses={s: ERRORS[s] for s in (401, 429)})
     async def list_models(request: Request):
         t0, ts = time.perf_counter(), now()
-        v = gw.gate.admit(request.headers.get("authorization"))
+        v = gw.gate.admit(request.headers.get("authorization"), _client(request))
         if not v.allowed:
-            return gw.refuse(v, "models", t0, ts, request)
-        gw.audit(v, "models", t0, ts, request)
+            return await gw.refuse(v, "models", t0, ts, request)
+        await gw.audit(v, "models", t0, ts, request)
         return {"object": "list", "data": [model_card(m) for m in gw.gate.models]}
 
     @app.get("/v1/models/{model:path}", openapi_extra=auth, responses={s: ERRORS[s] for s in (401, 404, 429)})
     async def get_model(model: str, request: Request):
         t0, ts = time.perf_counter(), now()
-        v = gw.gate.admit(request.headers.get("authorization"))
+        v = gw.gate.admit(request.headers.get("authorization"), _client(request))
         if v.allowed and gw.gate.model_id(model) is None:
             v.status, v.outcome, v.code, v.param, v.message = 404, "error", "model_not_found", "model", f"model {model!r} is not served here"
         if not v.allowed:
-            return gw.refuse(v, "models", t0, ts, request)
+            return await gw.refuse(v, "models", t0, ts, request)
         v.model = gw.gate.model_id(model)
-        gw.audit(v, "models", t0, ts, request)
+        await gw.audit(v, "models", t0, ts, request)
         return model_card(v.model)
 
     @app.post("/v1/completions", openapi_extra=uses, responses=ERRORS)
@@ -464,9 +564,9 @@ def create_app(reg: Registry, models: Sequence[str], limits: Limits | None = Non
     async def invalid(request: Request, exc: RequestValidationError):
         t0, ts = time.perf_counter(), now()
         endpoint = _endpoint(request.url.path)
-        v = gw.gate.admit(request.headers.get("authorization"))  # a bad key is a 401 whatever the body
+        v = gw.gate.admit(request.headers.get("authorization"), _client(request))  # a bad key is a 401 whatever the body
         if not v.allowed:
-            return gw.refuse(v, endpoint, t0, ts, request)
+            return await gw.refuse(v, endpoint, t0, ts, request)
         errs = exc.errors()
         first = errs[0] if errs else {}
         param = _param(first.get("loc", ()))
@@ -476,7 +576,7 @@ def create_app(reg: Registry, models: Sequence[str], limits: Limits | None = Non
             v.status, v.code, v.param = 422, "invalid_value", param
             v.message = f"{param or 'body'}: {first.get('msg', 'invalid')}" + (f" (and {len(errs) - 1} more)" if len(errs) > 1 else "")
         v.outcome = "invalid"
-        return gw.refuse(v, endpoint, t0, ts, request)
+        return await gw.refuse(v, endpoint, t0, ts, request)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -488,7 +588,7 @@ def create_app(reg: Registry, models: Sequence[str], limits: Limits | None = Non
         t0, ts = time.perf_counter(), now()
         v = Verdict(500, "error", "internal_error", f"internal error: {type(exc).__name__}")
         try:
-            return gw.refuse(v, _endpoint(request.url.path), t0, ts, request)
+            return await gw.refuse(v, _endpoint(request.url.path), t0, ts, request)
         except Exception:
             return JSONResponse(error_body(500, v.message, v.code), status_code=500)
 
@@ -501,5 +601,11 @@ def create_app(reg: Registry, models: Sequence[str], limits: Limits | None = Non
         return app.openapi_schema
 
     app.openapi = openapi
-    app.add_middleware(BodyLimit, limit=gw.limits.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=gw.limits.max_body_bytes, gateway=gw)
     return app
+
+
+async def _flush_every(gw: Gateway) -> None:
+    while True:  # aggregates of keyless 429s also go out when a flood stops (not only on the next 429)
+        await asyncio.sleep(SUPPRESSED_EVERY)
+        gw.flush_suppressed()

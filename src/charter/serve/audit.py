@@ -4,24 +4,39 @@ Each entry stores the canonical JSON of its record, the previous entry's hash an
 ``sha256(prev + record)`` (``charter.store.base.chain_hash``); the first entry's ``prev`` is 64 zeros.
 Changing, removing or reordering an entry breaks the chain at that entry or the next one;
 ``verify`` walks it and names the first broken seq. Anchor the head hash elsewhere to detect a
-rewritten tail as well.
+cut-off tail or a chain rewritten whole as well: ``head`` gives (count, hash) to hand to a witness,
+``Anchorer`` (``charter serve --anchor-file``) appends one such anchor at a time to a JSON Lines file
+outside the registry, and ``verify`` checks any number of anchors.
+
+The gateway appends through ``AuditWriter``: a thread that commits everything queued while the
+previous batch was committing in one transaction (group commit), and resolves each request's future
+only after COMMIT, so a request is answered once its record is durable, without blocking the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
+import os
+import queue
+import threading
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping
 
-from charter.store.base import GENESIS, AuditEntry, chain_hash
+from charter.store.base import GENESIS, AuditEntry, audit_json, chain_hash, now
 
 OUTCOMES = ("allowed", "denied", "withdrawn", "unauthorized", "rate-limited", "overloaded", "invalid", "error")
 
 
 def record(*, time: str, endpoint: str, status: int, outcome: str, application: str | None = None, key: str | None = None,
            model: str | None = None, uses=(), reasons=(), prompt_tokens: int | None = None, completion_tokens: int | None = None,
-           error: str | None = None, duration_ms: float | None = None, stream: bool = False, client: str | None = None) -> dict:
-    """The record of one request (the keys are the audit schema; see docs/cli-json.md)."""
+           error: str | None = None, duration_ms: float | None = None, stream: bool = False, client: str | None = None,
+           request_id: str | None = None, phase: str | None = None, finish_reasons=None, disconnected: bool = False) -> dict:
+    """The record of one request (the keys are the audit schema; see docs/cli-json.md). A stream has two,
+    linked by ``request_id``: ``phase`` "start" (the decision, before the first byte) and "end" (tokens,
+    finish reasons, whether the client went away); every other request has one, ``phase`` None."""
     return {
         "time": time,
         "endpoint": endpoint,
@@ -38,7 +53,19 @@ def record(*, time: str, endpoint: str, status: int, outcome: str, application: 
         "duration_ms": None if duration_ms is None else round(duration_ms, 3),
         "stream": stream,
         "client": client,
+        "request_id": request_id,
+        "phase": phase,
+        "finish_reasons": None if finish_reasons is None else list(finish_reasons),
+        "disconnected": disconnected,
     }
+
+
+def suppressed(*, client: str | None, count: int, first: str, last: str) -> dict:
+    """The one record that stands for ``count`` requests without a valid key refused 429 from one address
+    (or, client None, from addresses beyond the tracked ones) between ``first`` and ``last``."""
+    return {"time": last, "first": first, "endpoint": "*", "status": 429, "decision": "rate-limited", "application": None, "key": None,
+            "model": None, "uses": [], "reasons": [], "count": count, "client": client, "stream": False,
+            "error": f"{count} request{'s' * (count != 1)} without a valid key over the per-address limit, answered 429 and counted here"}
 
 
 def entries(store, page: int = 10_000) -> Iterator[AuditEntry]:
@@ -66,27 +93,59 @@ class Verification:
 def head(store) -> tuple[int, str]:
     """(entries, hash of the last one): the anchor to hand to an outside witness. A chain alone cannot
     show that its tail was cut off or that it was rewritten whole; checked against an anchor, it can."""
-    last = None
-    for last in entries(store):
-        pass
-    return (last.seq, last.hash) if last else (0, GENESIS)
+    return store.audit_head()
 
 
 def parse_anchor(text: str) -> tuple[int, str]:
     from charter.errors import UsageError
 
     count, _, h = str(text).partition(":")
-    if not count.isdigit() or len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
+    if not count.isdigit() or not _is_hash(h):
         raise UsageError(f"--expect {text!r} is not COUNT:HASH", hint="pass what `charter audit head` printed, e.g. 1200:<64 hex digits>")
     return int(count), h
 
 
-def verify(store, expect: tuple[int, str] | None = None) -> Verification:
+def _is_hash(h) -> bool:
+    return isinstance(h, str) and len(h) == 64 and all(c in "0123456789abcdef" for c in h)
+
+
+def read_anchors(path: Path) -> list[tuple[int, str]]:
+    """The anchors of a file ``Anchorer`` wrote: one JSON object ``{"count", "hash", "time"}`` a line.
+    A line that is not one is an error naming file:line (a witness that cannot be read proves nothing)."""
+    from charter.errors import InvalidInput
+
+    path = Path(path)
+    try:
+        lines = path.read_bytes().decode("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidInput(f"cannot read the anchors file {path}: {e}", hint="pass the file `charter serve --anchor-file` writes", where=str(path)) from None
+    out = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            a = json.loads(line)
+        except ValueError:
+            a = None
+        if not (isinstance(a, dict) and type(a.get("count")) is int and a["count"] >= 0 and _is_hash(a.get("hash"))):
+            raise InvalidInput(f"{path}:{i}: not an anchor (a JSON object with an integer count and a 64-hex hash)",
+                               hint="the file must be what `charter serve --anchor-file` appended, unedited", where=f"{path}:{i}")
+        out.append((a["count"], a["hash"]))
+    return out
+
+
+def verify(store, expect: tuple[int, str] | Iterable[tuple[int, str]] | None = None) -> Verification:
     """Walk the chain from the first entry; stop at the first entry that does not fit. With ``expect``
-    (an anchor from ``head``: COUNT, HASH), the chain must also still hold entry COUNT, with that hash:
-    a cut-off tail or a chain rewritten from the start fails even though each link fits."""
+    (one anchor from ``head``: COUNT, HASH, or several, e.g. ``read_anchors``), the chain must also still
+    hold entry COUNT, with that hash, for every anchor: a cut-off tail or a chain rewritten from the
+    start fails even though each link fits."""
+    anchors = [] if expect is None else [expect] if isinstance(expect, tuple) and len(expect) == 2 and isinstance(expect[0], int) else list(expect)
+    want: dict[int, str] = {}
+    for count, h in anchors:
+        if want.setdefault(count, h) != h:
+            return Verification(False, 0, GENESIS, count, f"two anchors disagree about entry {count}: {want[count][:12]}… and {h[:12]}…")
+    seen = {0: GENESIS} if 0 in want else {}
     prev, n, expect_seq = GENESIS, 0, 1
-    anchored = GENESIS if expect and expect[0] == 0 else None
     for e in entries(store):
         problem = ""
         if e.seq != expect_seq:
@@ -105,15 +164,165 @@ def verify(store, expect: tuple[int, str] | None = None) -> Verification:
         if problem:
             return Verification(False, n, prev, e.seq, problem)
         prev, n, expect_seq = e.hash, n + 1, e.seq + 1
-        if expect and e.seq == expect[0]:
-            anchored = e.hash
-    if expect is not None:
-        count, want = expect
-        if n < count:
+        if e.seq in want:
+            seen[e.seq] = e.hash
+    for count in sorted(want):
+        if count > n:
             return Verification(False, n, prev, n + 1, f"the log has {n} entries, fewer than the {count} anchored: its tail was removed")
-        if anchored != want:
-            return Verification(False, n, prev, count, f"entry {count} has hash {anchored[:12]}…, not the anchored {want[:12]}…: the log was rewritten")
+        if seen[count] != want[count]:
+            return Verification(False, n, prev, count, f"entry {count} has hash {seen[count][:12]}…, not the anchored {want[count][:12]}…: the log was rewritten")
     return Verification(True, n, prev)
+
+
+# --- writing: the gateway's audit writer and its anchors ------------------------------------------
+
+class AuditWriter:
+    """Appends audit records on its own thread and its own connection (``Store.audit_writer``), in
+    batches: whatever was queued while one batch committed goes into the next, in one transaction
+    (group commit: one fsync for the batch, not one per request). ``append`` resolves only after
+    the COMMIT that made the record durable; a failed batch fails every request in it."""
+
+    def __init__(self, store, max_batch: int = 2048):
+        self.store = store.audit_writer()
+        self._own = self.store is not store
+        self.max_batch = max_batch
+        self.batches = 0  # transactions committed (the group commit's effect: far fewer than records)
+        self.records = 0
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="charter-audit-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, rec: Mapping) -> concurrent.futures.Future:
+        """Queue a record; the future gives its AuditEntry once committed."""
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        if self._closed:
+            fut.set_exception(RuntimeError("the audit writer is closed"))
+        else:
+            self._q.put((rec, fut))
+        return fut
+
+    async def append(self, rec: Mapping) -> AuditEntry:
+        return await asyncio.wrap_future(self.submit(rec))
+
+    def append_sync(self, rec: Mapping, timeout: float | None = 60) -> AuditEntry:
+        return self.submit(rec).result(timeout)
+
+    def close(self, timeout: float = 60) -> None:
+        """Commit everything queued, then stop (and close the writer's own connection)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._q.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            stop = False
+            while not stop:
+                batch = [self._q.get()]
+                while len(batch) < self.max_batch:
+                    try:
+                        batch.append(self._q.get_nowait())
+                    except queue.Empty:
+                        break
+                stop = None in batch
+                self._commit([b for b in batch if b is not None])
+        finally:
+            if self._own:
+                self.store.close()
+
+    def _commit(self, batch: list) -> None:
+        texts, futs = [], []
+        for rec, fut in batch:
+            try:
+                texts.append(rec if isinstance(rec, str) else audit_json(rec))
+                futs.append(fut)
+            except (TypeError, ValueError) as e:  # a record that is not JSON fails alone
+                _settle(fut, exception=e)
+        if not texts:
+            return
+        try:
+            got = self.store._append_audit_many(texts)
+        except Exception as e:
+            for fut in futs:
+                _settle(fut, exception=e)
+            return
+        self.batches += 1
+        self.records += len(got)
+        for fut, e in zip(futs, got):
+            _settle(fut, result=e)
+
+
+def _settle(fut: concurrent.futures.Future, result=None, exception: BaseException | None = None) -> None:
+    """Resolve a request's future; one its request cancelled (a client gone, a shutdown) is left so:
+    the record is written all the same."""
+    try:
+        if exception is not None:
+            fut.set_exception(exception)
+        else:
+            fut.set_result(result)
+    except concurrent.futures.InvalidStateError:
+        pass
+
+
+def default_anchor_file(registry: str | os.PathLike) -> Path:
+    """Where ``charter serve`` writes anchors unless told: beside the registry file, REGISTRY.anchors.jsonl."""
+    p = Path(registry)
+    return p.with_name(p.name.removesuffix(".db") + ".anchors.jsonl")
+
+
+class Anchorer:
+    """Every ``every`` seconds, appends the audit log's head ``{"count", "hash", "time"}`` as one JSON
+    line to ``path`` (opened for append only, fsynced), when it moved since the last anchor; also once
+    at start and at stop. The file lives outside the registry: whoever can rewrite the registry's audit
+    table must also rewrite every copy of this file to go unnoticed (``charter audit verify --anchors``)."""
+
+    def __init__(self, registry: str, path: Path, every: float):
+        from charter.store import open_store
+
+        self.path, self.every = Path(path), every
+        self.store = open_store(registry, create=False)  # its own connection, read-only use
+        self.last: tuple[int, str] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="charter-audit-anchors", daemon=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.anchor()  # fail at start (an unwritable file) rather than later, silently
+
+    def anchor(self) -> tuple[int, str]:
+        h = self.store.audit_head()
+        if h != self.last:
+            line = json.dumps({"count": h[0], "hash": h[1], "time": now()}, separators=(",", ":")) + "\n"
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line.encode())  # one write of one short line: whole, even with several writers
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self.last = h
+        return h
+
+    def start(self) -> "Anchorer":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.anchor()
+            except Exception as e:  # keep serving; say so where the operator looks
+                import sys
+
+                print(f"charter gateway: could not write an audit anchor to {self.path}: {e}", file=sys.stderr)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(30)
+        try:
+            self.anchor()
+        finally:
+            self.store.close()
 
 
 @dataclass
@@ -137,33 +346,46 @@ class Summary:
     by_decision: dict[str, int] = field(default_factory=dict)
     first: str | None = None
     last: str | None = None
+    unfinished: list[str] = field(default_factory=list)  # request ids of streams started and never ended (a crash, a kill)
 
     def to_json(self) -> dict:
         return {"requests": self.requests, "first": self.first, "last": self.last, "by_decision": self.by_decision,
-                "rows": [r.to_json() for r in self.rows]}
+                "rows": [r.to_json() for r in self.rows], "unfinished_streams": self.unfinished}
 
 
 def summarize(store, application: str | None = None) -> Summary:
     """Requests and tokens per application x use x decision (a request counts once under each of its uses;
-    one without uses, e.g. a model listing or an unauthenticated request, under "-")."""
+    one without uses, e.g. a model listing or an unauthenticated request, under "-"). A stream counts once,
+    by its start record (its decision); its end record adds its tokens. An aggregate record of keyless
+    429s counts as the requests it stands for."""
     rows: dict[tuple[str, str, str], Row] = {}
     s = Summary()
+    open_streams: dict[str, str] = {}
     for e in entries(store):
         r = e.data
         app = r.get("application") or "-"
         if application is not None and app != application:
             continue
-        s.requests += 1
+        phase = r.get("phase")
+        n = 0 if phase == "end" else r.get("count") or 1
+        dec = r.get("decision") or "-"
+        if phase == "start":
+            open_streams[r.get("request_id")] = dec
+        elif phase == "end":  # its tokens go to the row its start was counted in
+            dec = open_streams.pop(r.get("request_id"), dec)
+        s.requests += n
         s.first = s.first or r.get("time")
         s.last = r.get("time")
-        dec = r.get("decision") or "-"
-        s.by_decision[dec] = s.by_decision.get(dec, 0) + 1
+        if n:
+            s.by_decision[dec] = s.by_decision.get(dec, 0) + n
         for use in r.get("uses") or ["-"]:
-            row = rows.get((app, use, dec))
+            key = (app, use, dec)
+            row = rows.get(key)
             if row is None:
-                row = rows[(app, use, dec)] = Row(app, use, dec)
-            row.requests += 1
+                row = rows[key] = Row(app, use, dec)
+            row.requests += n
             row.prompt_tokens += r.get("prompt_tokens") or 0
             row.completion_tokens += r.get("completion_tokens") or 0
     s.rows = sorted(rows.values(), key=lambda x: (x.application, x.use, OUTCOMES.index(x.decision) if x.decision in OUTCOMES else 99))
+    s.unfinished = [k for k in open_streams if k]
     return s

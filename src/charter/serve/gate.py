@@ -19,6 +19,7 @@ from charter.serve.limits import Limits, RateLimiter
 from charter.store.base import ApiKey
 
 USES_HEADER = "X-Charter-Uses"
+KEYLESS_ADDRESSES = 10_000  # client addresses whose keyless bucket is remembered (least recently seen forgotten)
 
 
 @dataclass
@@ -49,6 +50,9 @@ class Gate:
         self.limits = limits or Limits()
         self.keys = KeyCache(reg.store)
         self.rate = RateLimiter(self.limits.rate, self.limits.burst)
+        lim = self.limits  # requests without a valid key: per client address (bounded), and all together
+        self.keyless = RateLimiter(lim.keyless_rate, lim.keyless_burst, max_keys=KEYLESS_ADDRESSES)
+        self.keyless_all = RateLimiter(lim.keyless_total_rate, max(1, int(4 * lim.keyless_total_rate)))
         self.models: dict[str, object] = {}  # served model id -> Asset
         self.aliases: dict[str, str] = {}  # what a request may call it -> id
         for ref in models:
@@ -81,10 +85,17 @@ class Gate:
     def model_id(self, name: str) -> str | None:
         return self.aliases.get(name)
 
-    def admit(self, authorization: str | None) -> Verdict:
-        """Authenticate and rate-limit (the first steps of every /v1 request)."""
+    def admit(self, authorization: str | None, client: str | None = None) -> Verdict:
+        """Authenticate and rate-limit (the first steps of every /v1 request). Without a valid key, the
+        client's address has a bucket of its own (and all such requests one together): beyond it, 429
+        with ``extra["keyless"]`` (aggregated in the audit log rather than one record each)."""
         key = self.authenticate(authorization)
         if key is None:
+            wait = self.keyless.take(client or "-") or self.keyless_all.take("*")
+            if wait:
+                return Verdict(429, "rate-limited", "rate_limit_exceeded",
+                               f"too many requests without a valid API key from {client or 'this client'}; send Authorization: Bearer <key>",
+                               retry_after=wait, extra={"keyless": True})
             msg = "missing API key: send Authorization: Bearer <key>" if not authorization else "invalid or revoked API key"
             return Verdict(401, "unauthorized", "invalid_api_key", msg)
         app = self.application(key)

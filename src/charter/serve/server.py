@@ -41,6 +41,8 @@ class ServeConfig:
     preload: bool = True
     log_level: str = "info"
     access_log: bool = False
+    anchor_file: str | None = None  # audit anchors (audit.Anchorer), written by this process, not by each worker
+    anchor_every: float = 60.0
 
     def to_env(self) -> str:
         return json.dumps({**dataclasses.asdict(self), "limits": dataclasses.asdict(self.limits)})
@@ -71,11 +73,24 @@ def app_from_env():
 
 
 def run(cfg: ServeConfig) -> None:
-    """Serve in the foreground until SIGINT/SIGTERM."""
-    import uvicorn
-
+    """Serve in the foreground until SIGINT/SIGTERM (writing audit anchors meanwhile, when configured)."""
     common = dict(host=cfg.host, port=cfg.port, log_level=cfg.log_level, access_log=cfg.access_log, loop=_fast("loop"),
                   http=_fast("http"), timeout_graceful_shutdown=cfg.graceful_timeout, proxy_headers=False)  # audit the real peer
+    anchorer = None
+    if cfg.anchor_file and cfg.anchor_every > 0:
+        from charter.serve.audit import Anchorer
+
+        anchorer = Anchorer(cfg.registry, Path(cfg.anchor_file), cfg.anchor_every).start()
+    try:
+        _run(cfg, common)
+    finally:
+        if anchorer is not None:
+            anchorer.stop()  # a last anchor, after the workers have committed their last records
+
+
+def _run(cfg: ServeConfig, common: dict) -> None:
+    import uvicorn
+
     if cfg.workers > 1:
         build(dataclasses.replace(cfg, preload=False)).state.gateway.reg.close()  # fail here, once, on a bad model or registry
         os.environ[ENV] = cfg.to_env()

@@ -345,6 +345,24 @@ class Store(ABC):
         """Append one record (a JSON object) to the audit log, chained to the one before."""
         return self._append_audit(audit_json(record))
 
+    def _append_audit_many(self, records: Sequence[str]) -> list["AuditEntry"]:
+        """Append several records (canonical JSON) in one atomic write, chained in order: the gateway's
+        group commit (one transaction, one fsync, per batch). This default appends them one by one."""
+        return [self._append_audit(r) for r in records]
+
+    def audit_head(self) -> tuple[int, str]:
+        """(seq, hash) of the last audit entry; (0, GENESIS) when the log is empty."""
+        last, after = None, 0
+        while batch := self.audit_entries(after=after, limit=10_000):
+            last, after = batch[-1], batch[-1].seq
+        return (last.seq, last.hash) if last else (0, GENESIS)
+
+    def audit_writer(self) -> "Store":
+        """A store to append audit entries through from another thread (the gateway's audit writer).
+        This one by default; SQLite opens a second connection, so that a commit's fsync never holds
+        the connection that requests are decided through."""
+        return self
+
 
 def _evaluate_events(props: Sequence[Property]) -> dict[tuple[str, str], dict]:
     """One ``evaluate`` event per (asset, time): its benchmarks, versions, runs and metric values."""

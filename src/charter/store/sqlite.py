@@ -421,6 +421,27 @@ class SQLiteStore(Store):
             self.db.execute("INSERT INTO audit VALUES (?,?,?,?)", (seq, record, prev, h))
         return AuditEntry(seq, record, prev, h)
 
+    def _append_audit_many(self, records: Sequence[str]) -> list[AuditEntry]:
+        # One BEGIN IMMEDIATE per batch: the last hash is read under the write lock, so batches of
+        # several server processes interleave whole and the chain stays one chain.
+        out = []
+        with self._tx():
+            row = self.db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev = (row[0], row[1]) if row else (0, GENESIS)
+            for record in records:
+                seq, h = seq + 1, chain_hash(prev, record)
+                out.append(AuditEntry(seq, record, prev, h))
+                prev = h
+            self.db.executemany("INSERT INTO audit VALUES (?,?,?,?)", out)
+        return out
+
+    def audit_head(self) -> tuple[int, str]:
+        row = self.db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return (row[0], row[1]) if row else (0, GENESIS)
+
+    def audit_writer(self) -> "SQLiteStore":
+        return SQLiteStore(self.path, create=False)
+
     def audit_entries(self, after: int = 0, limit: int | None = None) -> list[AuditEntry]:
         q = "SELECT seq, record, prev, hash FROM audit WHERE seq>? ORDER BY seq"
         if limit:
