@@ -131,3 +131,17 @@ def test_generate_with_an_adapted_model(work, capsys):
                      "--max-tokens", "4", "--json", "--registry", work.db)
     assert code == 0 and g["allowed"] is True and isinstance(g["text"], str)
     assert Path(d["weights"]["path"]).is_dir()
+
+
+def test_generate_refuses_swapped_weights(work, tmp_path, capsys):
+    """Issue 12: generate ran whatever the registered folder held; a swapped file is exit 1 naming it, no text."""
+    import shutil
+
+    copy = tmp_path / "weights"
+    shutil.copytree(work.ws.tiny, copy)
+    code, _, _ = run(capsys, "model", "add", str(copy), "--id", "model/swapped@1", "--license", "Apache-2.0", "--json", "--registry", work.db)
+    assert code == 0
+    (copy / "model.safetensors").write_bytes((copy / "model.safetensors").read_bytes()[:-8] + b"\0" * 8)
+    code, d, _ = run(capsys, "generate", "model/swapped@1", "--for", "inference", "hello", "--json", "--registry", work.db)
+    assert code == 1 and d["error"] == "integrity" and d["where"] == str(copy.resolve() / "model.safetensors")
+    assert "changed since registration" in d["message"] and "new version" in d["hint"] and "text" not in d

@@ -501,3 +501,25 @@ def test_a_bracketed_parquet_file_is_read_literally(tmp_path):
     r.add_files([tmp_path / "c.yaml"])
     curate(r, CurateConfig(("dataset/b@1",), ("research",), tmp_path / "out"))
     assert duckdb.sql(f"SELECT text FROM read_parquet('{tmp_path / 'out'}/*.parquet')").fetchall() == [("the named file",)]
+
+
+def test_a_curated_dataset_is_registered_with_its_outputs_digests(tmp_path):
+    """curate registers what it wrote (absolute paths of its own output, outside any charter file's root) with
+    sha256 and bytes, so the next stage refuses an output shard edited after curation."""
+    from charter.errors import IntegrityError
+
+    r = Registry.open(str(tmp_path / "reg.db"))
+    _write_records(tmp_path, "jsonl", [("first record", None, None), ("second record", None, None)])
+    r.add_files([tmp_path / "c.yaml"])
+    res = curate(r, CurateConfig(("dataset/tagged@1",), ("research",), tmp_path / "out", name="cur", version="1"))
+    a = r.get("dataset/cur@1")
+    shard = (tmp_path / "out" / "part-00000.parquet").resolve()
+    assert a.data["files"] == [shard.as_posix()]
+    assert a.data["digests"] == [{"path": shard.as_posix(), "sha256": sha256(shard), "bytes": shard.stat().st_size}]
+    assert [o["sha256"] for o in res.manifest["outputs"]] == [sha256(shard)]
+    import pyarrow as pa
+
+    pq.write_table(pa.table({"text": ["an added record"]}), shard)
+    with pytest.raises(IntegrityError) as e:
+        curate(r, CurateConfig(("dataset/cur@1",), ("research",), tmp_path / "again"))
+    assert e.value.where == str(shard) and "changed since registration" in e.value.message

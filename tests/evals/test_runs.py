@@ -108,3 +108,24 @@ def test_cli_eval_compare_and_card(work, capsys):
     assert code == 0  # one side evaluated: shown as only-a
     code, _, err = cli(capsys, "eval", BASE, "--bench", "bbq", "--limit", "0", "--registry", db)
     assert code == 2 and "--limit" in err
+
+
+def test_swapped_weights_are_refused_before_the_run_folder(work, tmp_path):
+    """Issue 12: eval scored whatever the registered folder held; now a swapped file is refused, named with both hashes."""
+    import hashlib
+    import shutil
+
+    from charter.errors import IntegrityError
+    from charter.models.registry import add_folder
+
+    copy = tmp_path / "weights"
+    shutil.copytree(work.ws.tiny, copy)
+    a = add_folder(work.reg, copy, "model/swapped@1", ("Apache-2.0",))
+    f = copy / "model.safetensors"
+    f.write_bytes(f.read_bytes()[:-8] + b"\0" * 8)
+    registered = next(x["sha256"] for x in a.notes["weights"]["files"] if x["path"] == "model.safetensors")
+    c = cfg(work, model=a.id, benches=("crows-pairs",))
+    with pytest.raises(IntegrityError) as e:
+        run_eval(work.reg, c)
+    assert e.value.where == str(f.resolve()) and f"registered sha256 {registered}, found {hashlib.sha256(f.read_bytes()).hexdigest()}" in e.value.message
+    assert not c.out.exists() and work.reg.properties(a.id) == {}

@@ -280,9 +280,16 @@ def test_full_fine_tuning_of_an_adapted_model(work):
     assert r.asset.notes["weights"]["format"] == "hf" and (r.run / "final" / "model.safetensors").is_file()
 
 
+def _swap(folder: Path) -> None:
+    """Replace the weights file's last 8 bytes (same size: only the content gives it away)."""
+    f = folder / "model.safetensors"
+    f.write_bytes(f.read_bytes()[:-8] + b"\0" * 8)
+
+
 def test_swapped_weights_are_refused_by_every_stage_that_loads_them(work, tmp_path):
     """Issue 12: a registered model's weights replaced on disk were loaded (and served) as if registered.
     adapt, eval, serve and generate all load through load_registered, which verifies the digest first."""
+    import hashlib
     import shutil
 
     from charter.errors import IntegrityError
@@ -291,8 +298,77 @@ def test_swapped_weights_are_refused_by_every_stage_that_loads_them(work, tmp_pa
     copy = tmp_path / "weights"
     shutil.copytree(work.ws.tiny, copy)
     a = add_folder(work.reg, copy, "model/swapped@1", ("Apache-2.0",))
+    registered = next(f["sha256"] for f in a.notes["weights"]["files"] if f["path"] == "model.safetensors")
     load_registered(work.reg, a)  # intact: loads
-    (copy / "model.safetensors").write_bytes((copy / "model.safetensors").read_bytes()[:-8] + b"\0" * 8)
+    _swap(copy)
     with pytest.raises(IntegrityError) as e:
         load_registered(work.reg, a)
-    assert e.value.where == str(copy.resolve()) and a.notes["weights"]["sha256"][:16] in e.value.message
+    found = hashlib.sha256((copy / "model.safetensors").read_bytes()).hexdigest()
+    assert e.value.where == str(copy.resolve() / "model.safetensors") and e.value.exit_code == 1
+    assert f"registered sha256 {registered}, found {found}" in e.value.message and "new version" in e.value.hint
+
+
+def test_adapt_refuses_a_swapped_base_before_any_run_folder(work, tmp_path, nothing_heavy):
+    import shutil
+
+    from charter.errors import IntegrityError
+    from charter.models.registry import add_folder
+
+    copy = tmp_path / "weights"
+    shutil.copytree(work.ws.tiny, copy)
+    add_folder(work.reg, copy, "model/swapped@1", ("Apache-2.0",))
+    _swap(copy)
+    cfg = config(work, "on-swapped", base="model/swapped@1")
+    with pytest.raises(IntegrityError, match="model.safetensors changed since registration"):
+        adapt(work.reg, cfg)
+    assert not cfg.out.exists()
+
+
+def test_an_adapters_swapped_base_is_refused(work, tmp_path):
+    """Loading an adapter loads its base too: the base's weights are verified as well."""
+    import shutil
+
+    from charter.errors import IntegrityError
+    from charter.models.registry import add_folder
+
+    copy = tmp_path / "weights"
+    shutil.copytree(work.ws.tiny, copy)
+    add_folder(work.reg, copy, "model/base-copy@1", ("Apache-2.0",))
+    adapter = adapt(work.reg, config(work, "over-copy", base="model/base-copy@1", steps=1)).asset
+    load_registered(work.reg, adapter)
+    _swap(copy)
+    with pytest.raises(IntegrityError) as e:
+        load_registered(work.reg, adapter)
+    assert e.value.where == str(copy.resolve() / "model.safetensors") and "model/base-copy@1" in e.value.message
+    (Path(adapter.notes["weights"]["path"]) / "adapter_model.safetensors").write_bytes(b"not an adapter")
+    with pytest.raises(IntegrityError, match="adapter_model.safetensors"):
+        adapt_mod.verify_registered(work.reg, adapter)  # the adapter's own file, checked first
+
+
+def test_an_adapter_without_a_registered_base_is_refused(work):
+    from dataclasses import replace
+
+    first = adapt(work.reg, config(work, "orphan", steps=1)).asset
+    orphan = replace(first, id="model/orphan@1", version="1", derived_from=tuple(e for e in first.derived_from if e.relation != "adapter-of"))
+    with pytest.raises(InvalidInput, match="no registered base"):
+        load_registered(work.reg, orphan)
+
+
+def test_adapt_refuses_an_edited_data_shard_before_any_run_folder(work, tmp_path, nothing_heavy):
+    """The training data is verified against the digests curate registered: a shard rewritten afterwards
+    (here: records the curation excluded slipped back in) is refused, naming it (train reads through the same check)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from charter.data.curate import CurateConfig, curate
+    from charter.errors import IntegrityError
+    from tests.conftest import SOURCES
+
+    curate(work.reg, CurateConfig(SOURCES, MT, tmp_path / "cur", name="cur-copy", version="1"))
+    shard = (tmp_path / "cur" / "part-00000.parquet").resolve()
+    t = pq.read_table(shard)
+    pq.write_table(pa.concat_tables([t, t.slice(0, 1)]), shard)
+    cfg = config(work, "on-edited", data="dataset/cur-copy@1")
+    with pytest.raises(IntegrityError) as e:
+        adapt(work.reg, cfg)
+    assert e.value.where == str(shard) and "dataset/cur-copy@1" in e.value.message and not cfg.out.exists()

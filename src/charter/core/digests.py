@@ -48,6 +48,8 @@ def _cache() -> sqlite3.Connection | None:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("CREATE TABLE IF NOT EXISTS digests(path TEXT, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, "
                         "inode INTEGER, sha256 TEXT NOT NULL, PRIMARY KEY(path, size, mtime_ns, ctime_ns, inode)) WITHOUT ROWID")
+            con.execute("CREATE TABLE IF NOT EXISTS folders(folder TEXT, algorithm TEXT, fingerprint TEXT, sha256 TEXT NOT NULL, "
+                        "PRIMARY KEY(folder, algorithm, fingerprint)) WITHOUT ROWID")  # legacy_folder_hash
         except sqlite3.Error:
             return None
         _db[where] = con
@@ -90,11 +92,7 @@ def file_digest(path: Path) -> str:
 def folder_digest(folder: Path) -> str:
     """sha256 over the folder's files (relative names and each file's sha256), in name order.
     Dot-files and folders (caches that tools leave behind) are not part of the weights."""
-    folder = Path(folder)
-    h = hashlib.sha256()
-    for p in folder_files(folder):
-        h.update(p.relative_to(folder).as_posix().encode() + b"\0" + file_digest(p).encode() + b"\n")
-    return h.hexdigest()
+    return weights_digest(folder)["sha256"]
 
 
 def folder_files(folder: Path) -> list[Path]:
@@ -119,21 +117,65 @@ def digests_of(paths: Iterable[Path]) -> list[dict]:
     return [{"path": Path(p).as_posix(), "sha256": file_digest(Path(p)), "bytes": os.path.getsize(p)} for p in paths]
 
 
-def legacy_folder_hash(folder: Path) -> str:
-    """The folder hash registrations made before ``folder_digest`` (names and raw contents, every file):
-    still accepted when verifying, so older registries keep working."""
+FOLDER_V2 = "folder-v2"  # notes["weights"]["digest"] of a registration whose sha256 is a folder_digest
+
+
+def weights_digest(folder: Path) -> dict:
+    """What a registration records of a weights folder: its ``folder_digest`` marked ``folder-v2``, and each
+    file's sha256 and size, so that a failed verification names the file that changed."""
+    folder = Path(folder)
+    files = [{"path": p.relative_to(folder).as_posix(), "sha256": file_digest(p), "bytes": os.path.getsize(p)} for p in folder_files(folder)]
     h = hashlib.sha256()
-    for p in sorted(Path(folder).rglob("*")):
-        if p.is_file():
-            h.update(p.relative_to(folder).as_posix().encode() + b"\0")
-            with open(p, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-    return h.hexdigest()
+    for f in files:  # the same bytes folder_digest hashes
+        h.update(f["path"].encode() + b"\0" + f["sha256"].encode() + b"\n")
+    return {"sha256": h.hexdigest(), "digest": FOLDER_V2, "files": files}
+
+
+def _fingerprint(folder: Path, files: list[Path]) -> str:
+    return hashlib.sha256(repr([(p.relative_to(folder).as_posix(), *_key(p)) for p in files]).encode()).hexdigest()
+
+
+def legacy_folder_hash(folder: Path) -> str:
+    """The folder hash charter registered before ``folder-v2`` (names and raw bytes of every file, dot-files
+    included), so registries made then still verify. It cannot be built from per-file digests, so it is
+    cached whole, keyed by the folder and every file's (name, path, size, mtime_ns, ctime_ns, inode)."""
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    where, fp = str(folder.resolve()), _fingerprint(folder, files)
+    with _lock:
+        con = _cache()
+        row = None
+        if con is not None:
+            try:
+                row = con.execute("SELECT sha256 FROM folders WHERE folder=? AND algorithm='legacy' AND fingerprint=?", (where, fp)).fetchone()
+            except sqlite3.Error:
+                pass
+        if row:
+            return row[0]
+    h = hashlib.sha256()
+    for p in files:
+        h.update(p.relative_to(folder).as_posix().encode() + b"\0")
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    digest = h.hexdigest()
+    if _fingerprint(folder, sorted(p for p in folder.rglob("*") if p.is_file())) == fp:  # unchanged while read
+        with _lock:
+            con = _cache()
+            if con is not None:
+                try:
+                    con.execute("INSERT OR REPLACE INTO folders VALUES (?, 'legacy', ?, ?)", (where, fp, digest))
+                except sqlite3.Error:
+                    pass
+    return digest
 
 
 def verify_weights(asset_id: str, weights: dict) -> Path:
-    """The registered weights folder, after checking it still has the digest it was registered with."""
+    """The registered weights folder, after checking it still has the digest it was registered with.
+
+    ``folder-v2`` registrations are checked with ``folder_digest`` (per-file digests, cached); older ones,
+    unmarked, with ``legacy_folder_hash`` (cached whole). Raises IntegrityError naming the file that changed
+    (when the registration lists its files), both hashes and the fix."""
     from charter.errors import IntegrityError
 
     folder = Path(weights.get("path") or "")
@@ -144,15 +186,47 @@ def verify_weights(asset_id: str, weights: dict) -> Path:
                              hint="register the weights with `charter model add` (it hashes them)", where=str(folder))
     if not folder.is_dir():
         raise IntegrityError(f"{asset_id}'s weights folder is missing", hint=fix, where=str(folder))
-    found = folder_digest(folder)
-    if found != expected and legacy_folder_hash(folder) != expected:
-        raise IntegrityError(f"{asset_id}'s weights changed since registration (registered sha256 {expected[:16]}…, found {found[:16]}…)",
+    if weights.get("digest") == FOLDER_V2:
+        found = folder_digest(folder)
+        if found == expected:
+            return folder
+        changed = _changed_file(folder, weights.get("files") or ())
+        if changed:
+            raise IntegrityError(f"{asset_id}'s weights file {changed[0]} {changed[1]}", hint=fix, where=str(folder / changed[0]))
+        raise IntegrityError(f"{asset_id}'s weights changed since registration (registered folder sha256 {expected}, found {found})",
+                             hint=fix, where=str(folder))
+    if weights.get("digest") is not None:
+        raise IntegrityError(f"{asset_id}'s weights digest is {weights['digest']!r}, which this version of charter cannot check",
+                             hint="upgrade charter to the version that registered these weights, or newer", where=str(folder))
+    # registered before folder-v2: either algorithm's digest (folder_digest first: it is cached per file)
+    if folder_digest(folder) == expected:
+        return folder
+    found = legacy_folder_hash(folder)
+    if found != expected:
+        raise IntegrityError(f"{asset_id}'s weights changed since registration (registered folder sha256 {expected}, found {found})",
                              hint=fix, where=str(folder))
     return folder
 
 
+def _changed_file(folder: Path, registered: Iterable[dict]) -> tuple[str, str] | None:
+    """(relative name, what happened) for the first file that differs from the registration."""
+    now = {p.relative_to(folder).as_posix(): p for p in folder_files(folder)}
+    for f in registered:
+        p = now.pop(f["path"], None)
+        if p is None:
+            return f["path"], f"is missing (registered sha256 {f['sha256']})"
+        got = file_digest(p)
+        if got != f["sha256"]:
+            return f["path"], f"changed since registration (registered sha256 {f['sha256']}, found {got})"
+    if now:
+        rel = min(now)
+        return rel, f"was added since registration (sha256 {file_digest(now[rel])})"
+    return None
+
+
 def verify_data(asset) -> None:
-    """Every data file the dataset was registered with still has its registered digest (and still exists)."""
+    """Every data file the dataset was registered with still has its registered digest (and still exists).
+    Datasets registered before data digests carry none: nothing to verify (README, Data)."""
     from charter.errors import IntegrityError
 
     fix = f"restore the file registered for {asset.id}, or register the new content as a new version"
@@ -162,5 +236,5 @@ def verify_data(asset) -> None:
             raise IntegrityError(f"a data file of {asset.id} is missing", hint=fix, where=str(p))
         found = file_digest(p)
         if found != d["sha256"]:
-            raise IntegrityError(f"a data file of {asset.id} changed since registration (registered sha256 {d['sha256'][:16]}…, found {found[:16]}…)",
+            raise IntegrityError(f"a data file of {asset.id} changed since registration (registered sha256 {d['sha256']}, found {found})",
                                  hint=fix, where=str(p))

@@ -87,7 +87,9 @@ def run_eval(reg: Registry, cfg: EvalConfig, progress=None) -> EvalResult:
 
     benches = bench_names(cfg.benches)
     a, decision = check(reg, cfg)
-    from charter.training.adapt import weights_of
+    from charter.training.adapt import verify_registered, weights_of
+
+    verify_registered(reg, a)  # swapped weights are refused before a run folder is made (and again, cached, when loaded)
 
     versions = {b: run_mod.BENCHMARKS[b].VERSION for b in benches}
     run = RunFolder(Path(cfg.out), {

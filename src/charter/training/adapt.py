@@ -77,7 +77,8 @@ def check(reg: Registry, cfg: AdaptConfig) -> tuple[Asset, Asset, list[Decision]
     if denied:
         raise Denied(f"adapting {base.id} on {data.id} for {', '.join(uses)} is not permitted", decisions=denied,
                      hint="choose uses the lineage permits (`charter show` lists its restrictions)")
-    excluded = data_mod.tag_exclusions(reg, data, uses)
+    verify_registered(reg, base)  # swapped weights are refused before any run folder is made
+    excluded = data_mod.tag_exclusions(reg, data, uses)  # verifies the data files too
     if excluded:
         n = sum(excluded.values())
         raise Denied(f"{n} records of {data.id} do not permit {', '.join(uses)} (their own tags or withdrawn owners)",
@@ -92,38 +93,50 @@ def weights_of(a: Asset) -> dict:
     return w
 
 
+def verify_registered(reg: Registry, a: Asset) -> None:
+    """The model's weights, and its adapter-of bases', still have their registered digests (IntegrityError if not)."""
+    from charter.models.registry import weights_folder
+
+    while True:
+        weights_folder(a)
+        parent = next((e.parent for e in a.derived_from if e.relation == "adapter-of"), None)
+        if weights_of(a).get("format") != "peft-lora" or parent is None:
+            return
+        a = reg.get(parent)
+
+
 def load_registered(reg: Registry, a: Asset):
     """(model, tokenizer) for a registered model: a weights folder, or a LoRA adapter over its base.
-    Every stage that runs a registered model (adapt, eval, serve, generate) loads it here, so the
-    weights are verified against their registered digest first (IntegrityError when swapped).
+    Every stage that runs a registered model (adapt, eval, serve, generate) loads it here, and every
+    folder it loads comes from ``weights_folder``, which verifies it against its registered digest first
+    (IntegrityError when a file was swapped or edited).
 
-    An adapter's base is loaded the same way (itself possibly an adapter, whose weights are then
-    merged, as ``adapt`` merged them before training the adapter on top)."""
-    from charter.core.digests import verify_weights
+    An adapter's base is its ``adapter-of`` parent, loaded the same way (itself possibly an adapter, whose
+    weights are then merged, as ``adapt`` merged them before training the adapter on top)."""
     from charter.models.hf import load
+    from charter.models.registry import weights_folder
 
     w = weights_of(a)
     if w.get("format") == "peft-lora":
         from peft import PeftModel
 
         parent = next((e.parent for e in a.derived_from if e.relation == "adapter-of"), None)
-        if parent is not None:
-            model, tok = load_registered(reg, reg.get(parent))
-            if isinstance(model, PeftModel):
-                model = model.merge_and_unload()
-        else:  # registered outside adapt(): its notes name the base folder
-            model, tok = load(w["base_path"])
-            if w.get("base_adapter"):
-                model = PeftModel.from_pretrained(model, w["base_adapter"]).merge_and_unload()
-        return PeftModel.from_pretrained(model, verify_weights(a.id, w)), tok
-    return load(verify_weights(a.id, w))
+        if parent is None:  # its base folder would be loaded unverified: refused
+            raise InvalidInput(f"{a.id} is a LoRA adapter with no registered base (no adapter-of edge)",
+                               hint="register the adapter with derived_from: [{asset: BASE, relation: adapter-of}] (charter adapt does)")
+        model, tok = load_registered(reg, reg.get(parent))
+        if isinstance(model, PeftModel):
+            model = model.merge_and_unload()
+        return PeftModel.from_pretrained(model, weights_folder(a)), tok
+    return load(weights_folder(a))
 
 
 def adapt(reg: Registry, cfg: AdaptConfig, progress=None) -> Result:
     base, data, decisions = check(reg, cfg)
     import torch
 
-    from charter.models.hf import device, folder_hash
+    from charter.core.digests import weights_digest
+    from charter.models.hf import device
 
     uses = reg.check_uses(cfg.uses)
     base_w = weights_of(base)
@@ -174,7 +187,7 @@ def adapt(reg: Registry, cfg: AdaptConfig, progress=None) -> Result:
     if cfg.method == "full":
         tok.save_pretrained(final)
     metrics = _summary(run.metrics())
-    weights = {"path": str(final.resolve()), "sha256": folder_hash(final), "format": "peft-lora" if cfg.method == "lora" else "hf"}
+    weights = {"path": str(final.resolve()), **weights_digest(final), "format": "peft-lora" if cfg.method == "lora" else "hf"}
     if cfg.method == "lora":
         weights["base_path"] = base_w["path"] if base_w.get("format") != "peft-lora" else base_w["base_path"]
         weights["base_adapter"] = base_w["path"] if base_w.get("format") == "peft-lora" else None

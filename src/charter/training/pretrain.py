@@ -64,7 +64,8 @@ def train(reg: Registry, cfg: TrainConfig, progress=None) -> dict:
     h = hyper(cfg.config)
     import torch
 
-    from charter.models.hf import device, folder_hash
+    from charter.core.digests import weights_digest
+    from charter.models.hf import device
     from charter.models.tiny import llama, train_tokenizer
 
     run = RunFolder(Path(cfg.out), {"kind": "train", "data": data.id, "data_hash": data.content_hash, "uses": list(uses), "seed": cfg.seed, **h}).open()
@@ -118,7 +119,7 @@ def train(reg: Registry, cfg: TrainConfig, progress=None) -> dict:
     metrics = {"steps": h["steps"], "tokens": sum(r["tokens"] for r in run.metrics()), "tokens_per_s": round(tokens / (time.perf_counter() - t0), 1),
                "held_out_perplexity": round(ppl, 3), "unigram_perplexity": round(uni, 3), "beats_unigram": ppl < uni,
                "parameters": sum(p.numel() for p in model.parameters())}
-    weights = {"path": str(final.resolve()), "sha256": folder_hash(final), "format": "hf"}
+    weights = {"path": str(final.resolve()), **weights_digest(final), "format": "hf"}
     run.result({"metrics": metrics, "weights": weights, "config_hash": run.hash, "decision": d.to_json()})
     aid = make_id("model", cfg.name or slug(Path(cfg.out).resolve().name), cfg.version or run.hash[:12])
     asset = Asset(id=aid, kind="model", name=aid.split("/", 1)[1].rsplit("@", 1)[0], version=aid.rsplit("@", 1)[1],
