@@ -15,7 +15,7 @@ BUDGET = {"charter-file": 150, "charter-json": 100, "taxonomy-file": 100}  # the
 
 @pytest.mark.parametrize("target", list(fuzz.targets()))
 def test_no_crash(target):
-    result = fuzz.run(target, BUDGET.get(target, 40))
+    result = fuzz.run(target, BUDGET.get(target, 40), seed=0)  # derandomized: the same inputs in every CI run; bench/fuzz.py explores
     assert result["examples"] >= 1 and result["crashes"] == 0
 
 
