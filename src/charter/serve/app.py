@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import json
 import os
 import re
@@ -505,6 +506,11 @@ def create_app(reg: Registry, models: Sequence[str], limits: Limits | None = Non
         if preload:
             for mid in gw.gate.models:
                 gw.engine.load(mid, gw.engine.assets_for(reg, mid))
+            # What is loaded now (libraries, models, the registry's caches) lives as long as the process: kept
+            # out of the collector, whose full passes over it stopped the whole process ~220 ms every ~1.5 s
+            # under a flood of refusals (measured: /health max 254 ms -> 20 ms, refusals' p99 236 -> 37 ms).
+            gc.collect()
+            gc.freeze()
         flusher = asyncio.create_task(_flush_every(gw))
         yield
         flusher.cancel()
