@@ -31,7 +31,7 @@ import duckdb
 
 from charter.core.assets import Asset, Edge
 from charter.core.charterfile import DATA_DEFAULTS
-from charter.core.digests import verify_data
+from charter.core.digests import hash_file, verify_data
 from charter.core.files import check_out_folder
 from charter.core.ids import make_id, slug, valid_version
 from charter.data import dedup as dedup_mod
@@ -167,12 +167,7 @@ def _known(value: str) -> Future:
     return f
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+_sha256 = hash_file  # uncached: outputs are hashed as they are written
 
 
 _HASHER = ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 4), thread_name_prefix="charter-sha256")
