@@ -90,6 +90,13 @@ def test_uses_text_tree_and_extension(tmp_path, capsys):
     assert code == 0 and "email-triage" in out and "face-recognition" in out
 
 
+def test_uses_tree_prints_markup_in_descriptions_literally(tmp_path, capsys):
+    ext = tmp_path / "mine.yaml"
+    ext.write_text('uses:\n  - {id: audio, description: "[/] sound [bold]"}\n')
+    code, out, _ = run(capsys, "uses", "--taxonomy", str(ext))
+    assert code == 0 and "[/] sound [bold]" in out
+
+
 def test_bad_taxonomy_refused(tmp_path, capsys):
     ext = tmp_path / "bad.yaml"
     ext.write_text("uses:\n  - {id: odd, parents: [commercial, fine-tuning]}\n")

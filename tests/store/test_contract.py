@@ -812,6 +812,24 @@ def test_a_withdrawal_binds_the_content(store):
     store.add([_data("dataset/renamed@1", "a" * 64)])  # lifted: the content is free again
 
 
+def test_weights_withdrawn_under_the_legacy_folder_hash_are_bound_too(store, tmp_path):
+    """A model registered before folder-v2 carries the old whole-folder hash; the same weights registered
+    today carry a folder-v2 digest, which differs. The withdrawal must still bind them."""
+    from charter.core.digests import legacy_folder_hash, weights_digest
+    from charter.errors import Denied
+
+    w = tmp_path / "w"
+    w.mkdir()
+    (w / "config.json").write_text("{}")
+    (w / "model.safetensors").write_bytes(b"weights")
+    store.add([A("model/old@1", notes={"weights": {"path": str(w), "sha256": legacy_folder_hash(w)}})])
+    store.withdraw("model/old@1", "trained on withdrawn data")
+    with pytest.raises(Denied, match="model/old@1"):
+        store.add([A("model/new@1", notes={"weights": {"path": str(w), **weights_digest(w)}})])
+    (w / "model.safetensors").write_bytes(b"retrained")
+    store.add([A("model/new@1", notes={"weights": {"path": str(w), **weights_digest(w)}})])  # other weights register
+
+
 def test_a_new_version_inherits_withdrawals_and_restrictions_until_lifted(store):
     store.add([A("dataset/t@1")])
     store.withdraw("dataset/t@1", "consent revoked")

@@ -157,7 +157,7 @@ def cmd_ls(args) -> int:
     for col in ("id", "licence", "state"):
         t.add_column(col)
     for a, _ in rows:
-        t.add_row(a.id, ", ".join(a.licenses) or "-", "withdrawn" if a.id in withdrawn else "")
+        t.add_row(escape(a.id), escape(", ".join(a.licenses)) or "-", "withdrawn" if a.id in withdrawn else "")
     console.print(t)
     what = f" allowed for {args.allowed}" if allowed else ""
     console.print(f"{len(rows)} assets{what}")

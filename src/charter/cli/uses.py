@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.tree import Tree
 
-from charter.cli.output import console, emit_json
+from charter.cli.output import console, emit_json, escape
 
 
 def register(sub, common) -> None:
@@ -20,7 +20,7 @@ def cmd_uses(args) -> int:
         emit_json(tax.to_json())
         return 0
     for facet in tax.facets:
-        tree = Tree(f"[bold]{facet}[/]  [dim]{tax.uses[facet].description}[/]")
+        tree = Tree(f"[bold]{facet}[/]  [dim]{escape(tax.uses[facet].description)}[/]")
         _grow(tax, facet, tree)
         console.print(tree)
     return 0

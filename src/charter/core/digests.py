@@ -112,6 +112,12 @@ def content_digests(asset) -> frozenset[str]:
     return frozenset(out)
 
 
+def is_legacy_weights(asset) -> bool:
+    """Whether the asset's weights were registered with the folder hash from before ``folder-v2``."""
+    w = (asset.notes or {}).get("weights")
+    return isinstance(w, dict) and bool(w.get("sha256")) and w.get("digest") is None
+
+
 def digests_of(paths: Iterable[Path]) -> list[dict]:
     """``[{"path", "sha256", "bytes"}]`` for each file, in order."""
     return [{"path": Path(p).as_posix(), "sha256": file_digest(Path(p)), "bytes": os.path.getsize(p)} for p in paths]

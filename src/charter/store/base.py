@@ -16,11 +16,12 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import replace
+from pathlib import Path
 from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withdrawal
 from charter.core.lineage import Lineage, compile_lineage
-from charter.core.digests import content_digests
+from charter.core.digests import content_digests, is_legacy_weights, legacy_folder_hash
 from charter.errors import Conflict, Denied, InvalidInput, LineageCycle, NotFound
 
 
@@ -188,12 +189,25 @@ class Store(ABC):
         withdrawn = self.withdrawals()
         if not withdrawn:
             return
+        self._add_legacy_weights(assets, withdrawn, mine)
+        wanted = set().union(*mine.values())
         for digest, holders in self._holders(wanted).items():
             for h in sorted(holders & withdrawn.keys()):
                 w = withdrawn[h]
                 a = next(x for x in assets if digest in mine[x.id])
                 raise Denied(f"{a.id} has the content of {h}, withdrawn at {w.time}: {w.reason}",
                              hint=f"a withdrawal binds its data and weights; if it was a mistake: charter withdraw --lift {h} --reason ...")
+
+    def _add_legacy_weights(self, assets: Sequence[Asset], withdrawn: Mapping[str, Withdrawal], mine: dict[str, frozenset[str]]) -> None:
+        """Weights withdrawn under the folder hash charter used before ``folder-v2`` are bound too: when such a
+        withdrawal exists, each new weights folder's legacy hash joins its digests (one more read, cached)."""
+        legacy = [a for a in self.get_many(withdrawn).values() if is_legacy_weights(a)]
+        if not legacy:
+            return
+        for a in assets:
+            folder = Path(((a.notes or {}).get("weights") or {}).get("path") or "")
+            if (a.notes or {}).get("weights") and folder.is_dir():
+                mine[a.id] = mine[a.id] | {legacy_folder_hash(folder)}
 
     def _inherited(self, assets: Sequence[Asset], time: str) -> tuple[list[Withdrawal], list[Restriction]]:
         """Withdrawals and restrictions a new version inherits from the other versions of its name (until lifted)."""
