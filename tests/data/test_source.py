@@ -90,6 +90,29 @@ def test_malformed_jsonl_skipped_and_recorded(tmp_path):
     assert "object" in s.skipped[1]["error"]
 
 
+def test_jsonl_duplicate_keys_are_an_error_naming_the_line(tmp_path):
+    """Which of two `charter_deny` keys counts differs between parsers: a record may not say both."""
+    p = tmp_path / "d.jsonl"
+    p.write_text('{"text": "a"}\n{"text": "b", "charter_deny": ["commercial"], "charter_deny": []}\n')
+    with pytest.raises(InvalidInput) as e:
+        shard(p, "jsonl")
+    assert e.value.where == f"{p}:2" and "'charter_deny' appears twice" in e.value.message
+    s, rows = shard(p, "jsonl", on_error="skip")
+    assert [r[0] for r in rows] == ["a"] and s.skipped[0]["line"] == 2
+
+
+def test_jsonl_nan_is_refused_by_either_reader(tmp_path):
+    """pyarrow reads a bare NaN; JSON has none. The file goes to the line reader, which names the line."""
+    p = tmp_path / "n.jsonl"
+    p.write_text('{"text": "a", "score": 1.5}\n{"text": "b", "score": NaN}\n')
+    with pytest.raises(InvalidInput) as e:
+        shard(p, "jsonl")
+    assert e.value.where == f"{p}:2" and "NaN" in e.value.message
+    ok = tmp_path / "ok.jsonl"
+    ok.write_text('{"text": "NaN and Infinity are fine inside strings"}\n')
+    assert [r[0] for r in shard(ok, "jsonl")[1]] == ["NaN and Infinity are fine inside strings"]
+
+
 def test_jsonl_records_disagreeing_on_a_type(tmp_path):
     p = write_jsonl(tmp_path / "t.jsonl", [{"text": "a", "charter_deny": ["x"]}] * 3 + [{"text": "b", "charter_deny": 5}])
     with pytest.raises(InvalidInput) as e:

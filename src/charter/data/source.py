@@ -1,8 +1,8 @@
 """Data sources: a dataset asset's files, read as relations with the standard tag columns.
 
 Formats: Parquet (``.parquet``), JSON Lines (``.jsonl``, ``.json``), CSV (``.csv``); a
-charter's ``data.files`` entries may be paths, globs or folders (relative to the charter
-file). Every shard is exposed to DuckDB as a view with the columns the predicate reads:
+charter's ``data`` entries are literal paths (relative to the charter file) or ``{glob: ...}``
+patterns, resolved to files at registration (``core.charterfile``). Every shard is exposed to DuckDB as a view with the columns the predicate reads:
 
     text, charter_allow (VARCHAR[]), charter_deny (VARCHAR[]), charter_owner, source_row
 
@@ -177,6 +177,8 @@ def _plain_objects(data: bytes) -> bool:
     b = np.frombuffer(data, np.uint8, count=end)
     if not end or b[0] != ord("{") or not (b[np.flatnonzero(b == ord("\n")) + 1] == ord("{")).all():
         return False
+    if b"NaN" in data or b"Infinity" in data:  # pyarrow accepts these bare (not JSON); the line reader decides
+        return False
     if data.isascii():
         return True
     try:
@@ -195,7 +197,7 @@ def _slow_jsonl(shard: Shard, on_error: str) -> pa.Table:
                 continue
             try:
                 line = raw.decode("utf-8")  # strict: a replaced byte would silently change a tag or an owner
-                rec = json.loads(line, parse_constant=_no_constant)
+                rec = json.loads(line, parse_constant=_no_constant, object_pairs_hook=_no_duplicates)
                 if not isinstance(rec, dict):
                     raise ValueError(f"a record must be a JSON object, not {_json_kind(rec)}")
             except UnicodeDecodeError as e:
@@ -221,6 +223,16 @@ def _slow_jsonl(shard: Shard, on_error: str) -> pa.Table:
     if table.num_columns == 0:  # only `{}` lines (or none): rows without fields
         return pa.table({"__row": pa.array(lines, pa.int64())})
     return table.append_column("__row", pa.array(lines, pa.int64()))
+
+
+def _no_duplicates(pairs: list) -> dict:
+    # `{"charter_deny": ["commercial"], "charter_deny": []}`: parsers differ on which one counts
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"the key {dup!r} appears twice in one object")
+    return out
 
 
 def _no_constant(name: str):
