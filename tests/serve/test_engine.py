@@ -61,7 +61,9 @@ def test_the_gateway_serves_no_text_from_swapped_weights(reg, swapped):
         r = Client(create_app(reg, [SWAPPED], Limits(rate=0), engine=engine)).post(
             "/v1/completions", json={"model": SWAPPED, "prompt": "hello", "max_tokens": 4}, headers=auth(key))
         assert r.status_code == 500 and "choices" not in r.json()
-        assert "IntegrityError" in r.json()["error"]["message"] and "model.safetensors changed since registration" in r.json()["error"]["message"]
+        err = r.json()["error"]
+        assert err["code"] == "integrity" and "model.safetensors changed since registration" in err["message"]
+        assert reg.store.audit_entries()[-1].data["code"] == "integrity"  # the refusal is audited with its reason
     finally:
         engine.close()
 

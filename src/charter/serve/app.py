@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from charter import __version__
+from charter.errors import CharterError
 from charter.registry import Registry
 from charter.serve import audit
 from charter.serve.engine import Engine, Generation, PromptError
@@ -184,7 +185,7 @@ class Gateway:
         if v.status == 429 and v.extra.get("keyless"):
             self.suppress(_client(request), ts)  # counted, written in aggregate (see flush_suppressed)
         else:
-            headers["X-Charter-Audit-Seq"] = str(await self.audit(v, endpoint, t0, ts, request, error=v.message, stream=stream, request_id=request_id))
+            headers["X-Charter-Audit-Seq"] = str(await self.audit(v, endpoint, t0, ts, request, error=v.message, code=v.code, stream=stream, request_id=request_id))
         if v.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
         if v.status in (429, 503):
@@ -282,6 +283,9 @@ class Gateway:
                 out = {"id": rid, "object": "text_completion", "created": created, "model": mid, "choices": choices}
             out["usage"] = {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
             return JSONResponse(out, headers=_ok_headers(v, seq))
+        except CharterError as e:  # e.g. weights swapped since registration (integrity): say which check failed
+            v.status, v.outcome, v.code, v.message = 500, "error", e.code, f"{e.message}{f' ({e.where})' if e.where else ''}"[:500]
+            return await self.refuse(v, endpoint, t0, ts, request, stream, rid)
         except Exception as e:  # the model failed: a 500 that is audited, never a crash
             v.status, v.outcome, v.code, v.message = 500, "error", "model_error", f"the model failed: {type(e).__name__}: {str(e)[:200]}"
             return await self.refuse(v, endpoint, t0, ts, request, stream, rid)

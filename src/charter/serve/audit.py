@@ -32,7 +32,7 @@ OUTCOMES = ("allowed", "denied", "withdrawn", "unauthorized", "rate-limited", "o
 
 def record(*, time: str, endpoint: str, status: int, outcome: str, application: str | None = None, key: str | None = None,
            model: str | None = None, uses=(), reasons=(), prompt_tokens: int | None = None, completion_tokens: int | None = None,
-           error: str | None = None, duration_ms: float | None = None, stream: bool = False, client: str | None = None,
+           error: str | None = None, code: str | None = None, duration_ms: float | None = None, stream: bool = False, client: str | None = None,
            request_id: str | None = None, phase: str | None = None, finish_reasons=None, disconnected: bool = False) -> dict:
     """The record of one request (the keys are the audit schema; see docs/cli-json.md). A stream has two,
     linked by ``request_id``: ``phase`` "start" (the decision, before the first byte) and "end" (tokens,
@@ -50,6 +50,7 @@ def record(*, time: str, endpoint: str, status: int, outcome: str, application: 
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "error": error,
+        "code": code,
         "duration_ms": None if duration_ms is None else round(duration_ms, 3),
         "stream": stream,
         "client": client,
@@ -64,7 +65,7 @@ def suppressed(*, client: str | None, count: int, first: str, last: str) -> dict
     """The one record that stands for ``count`` requests without a valid key refused 429 from one address
     (or, client None, from addresses beyond the tracked ones) between ``first`` and ``last``."""
     return {"time": last, "first": first, "endpoint": "*", "status": 429, "decision": "rate-limited", "application": None, "key": None,
-            "model": None, "uses": [], "reasons": [], "count": count, "client": client, "stream": False,
+            "model": None, "uses": [], "reasons": [], "count": count, "client": client, "stream": False, "code": "rate_limit_exceeded",
             "error": f"{count} request{'s' * (count != 1)} without a valid key over the per-address limit, answered 429 and counted here"}
 
 
