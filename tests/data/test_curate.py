@@ -503,6 +503,25 @@ def test_a_bracketed_parquet_file_is_read_literally(tmp_path):
     assert duckdb.sql(f"SELECT text FROM read_parquet('{tmp_path / 'out'}/*.parquet')").fetchall() == [("the named file",)]
 
 
+def test_an_out_folder_with_brackets_dedups_and_counts_its_own_shards(tmp_path):
+    """The staged shards under `run[1]/` are read literally (DuckDB would glob them to `run1/`), and
+    dedup's drop list joins on the very names it was built from."""
+    r = Registry.open(str(tmp_path / "reg.db"))
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in ("same", "same", "other")))
+    (tmp_path / "d.yaml").write_text('id: dataset/d@1\nlicense: CC0-1.0\ndata: [d.jsonl]\n')
+    r.add_files([tmp_path / "d.yaml"])
+    import pyarrow as pa
+
+    decoy = pa.table({"text": ["decoy"] * 5, "source_row": pa.array([1, 2, 3, 4, 5], pa.int64())})
+    (tmp_path / "run1" / ".charter" / "stage").mkdir(parents=True)  # what a glob would have read instead
+    pq.write_table(decoy, tmp_path / "run1" / ".charter" / "stage" / "part-00000.parquet")
+    pq.write_table(decoy, tmp_path / "run1" / "part-00000.parquet")
+    m = curate(r, CurateConfig(("dataset/d@1",), ("research",), tmp_path / "run[1]", dedup="exact")).manifest
+    assert m["excluded"] == {"exact-duplicate": 1} and [o["records"] for o in m["outputs"]] == [2]
+    kept = pq.read_table(tmp_path / "run[1]" / "part-00000.parquet").column("text").to_pylist()
+    assert kept == ["same", "other"]
+
+
 def test_a_curated_dataset_is_registered_with_its_outputs_digests(tmp_path):
     """curate registers what it wrote (absolute paths of its own output, outside any charter file's root) with
     sha256 and bytes, so the next stage refuses an output shard edited after curation."""

@@ -36,7 +36,8 @@ from charter.core.files import check_out_folder
 from charter.core.ids import make_id, slug, valid_version
 from charter.data import dedup as dedup_mod
 from charter.data.predicate import compile_predicate
-from charter.data.source import FORMATS, Shard, check_schemas, check_tags, fields_of, files_of, open_shard, reading, unknown_tags_sql
+from charter.data.source import (FORMATS, Shard, check_schemas, check_tags, fields_of, files_of, literal_path, open_shard, reading,
+                                  unknown_tags_sql)
 from charter.errors import Conflict, InvalidInput, UsageError
 from charter.policy.decide import Decision
 from charter.registry import Registry
@@ -248,9 +249,12 @@ def _finish(con, out: Path, n: int, cfg: CurateConfig, progress: Progress, stage
     """Dedup and cap the staged rows in curation order; write the final shards. Returns ({reason: n}, outputs)."""
     stage = out / STATE / "stage"
     staged = [stage / f"part-{i:05d}.parquet" for i in range(n)]
+    # DuckDB globs what it reads (an --out folder named `run[1]` would read `run1`); the same literal
+    # name serves both reads of a staged shard, because the drop list joins on its `filename`
+    name = {p: literal_path(p) for p in staged}
     dropped: dict[str, int] = {}
     if staged and (cfg.dedup != "none" or cfg.max_records is not None):
-        files = "[" + ", ".join(f"'{_esc(str(p))}'" for p in staged) + "]"
+        files = "[" + ", ".join(f"'{_esc(name[p])}'" for p in staged) + "]"
         con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS SELECT filename AS f, source_row, {dedup_mod.NORMALIZED} AS norm, text "
                     f"FROM read_parquet({files}, filename=true)")
         con.execute("CREATE OR REPLACE TEMP TABLE dropped(f VARCHAR, source_row BIGINT, reason VARCHAR)")
@@ -273,7 +277,7 @@ def _finish(con, out: Path, n: int, cfg: CurateConfig, progress: Progress, stage
         final = out / f"part-{i:05d}.parquet"
         if dropped:
             tmp = final.with_suffix(".tmp")
-            con.execute(f"""COPY (SELECT {COLUMNS} FROM read_parquet('{_esc(str(src))}', filename=true) AS s
+            con.execute(f"""COPY (SELECT {COLUMNS} FROM read_parquet('{_esc(name[src])}', filename=true) AS s
                 WHERE NOT EXISTS (SELECT 1 FROM dropped d WHERE d.f = s.filename AND d.source_row = s.source_row)
                 ORDER BY source_row) TO '{_esc(str(tmp))}' (FORMAT parquet)""")
             os.replace(tmp, final)
@@ -288,7 +292,7 @@ def _finish(con, out: Path, n: int, cfg: CurateConfig, progress: Progress, stage
                 shutil.copyfile(src, tmp)
             os.replace(tmp, final)
             hashes.append(staged_hashes.get(src) or _HASHER.submit(_sha256, final))  # same bytes as the staged shard
-        records = con.execute(f"SELECT count(*) FROM read_parquet('{_esc(str(final))}')").fetchall()[0][0]
+        records = con.execute(f"SELECT count(*) FROM read_parquet('{_esc(literal_path(final))}')").fetchall()[0][0]
         outputs.append((final, records))
     return dropped, [{"path": f.name, "sha256": h.result(), "records": r} for (f, r), h in zip(outputs, hashes)]
 

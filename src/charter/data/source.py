@@ -89,7 +89,7 @@ def open_shard(con: duckdb.DuckDBPyConnection, shard: Shard, fields: dict[str, s
         except Exception as e:  # pyarrow raises several types for a corrupt footer or page
             raise InvalidInput(f"not a readable Parquet file ({e})", hint="re-create the file or remove it from data.files", where=str(shard.path)) from None
         shard.rows = meta.num_rows
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {raw} AS SELECT *, file_row_number + 1 AS __row FROM read_parquet({_lit(_literal(shard.path))}, file_row_number=true)")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {raw} AS SELECT *, file_row_number + 1 AS __row FROM read_parquet({_lit(literal_path(shard.path))}, file_row_number=true)")
     else:
         table = _read_jsonl(shard, on_error) if shard.format == "jsonl" else _read_csv(shard)
         shard.rows = table.num_rows
@@ -115,7 +115,7 @@ _LINKS: list = []
 _LINK_IDS = itertools.count()
 
 
-def _literal(path: Path) -> str:
+def literal_path(path: Path) -> str:
     """A name DuckDB reads as exactly this file: its readers expand ``* ? [ ]`` (and ``{}``) as globs, so a
     file named ``b[1].parquet`` would read ``b1.parquet``. Such a file is read through a plainly named link."""
     if not set(str(path)) & set("*?[]{}"):
