@@ -265,7 +265,52 @@ def _health(ms: list[float]) -> dict:
     return {"probes": len(ms), "p50": common.pct(ms, 50), "p99": common.pct(ms, 99), "max": max(ms)} if ms else {"probes": 0}
 
 
-def throughput(db: Path, port: int, keys: list[str], procs: int, conns: int, seconds: float, warmup: float = 1.0) -> dict:
+WRK_SCRIPT = """\
+-- one denied completion per request; each connection's requests rotate through the keys
+local body = '%s'
+local keys = {%s}
+i, counts = 0, {}  -- globals: done() reads each thread's counts with t:get
+function request()
+  i = i + 1
+  return wrk.format("POST", "/v1/completions", {["Authorization"] = "Bearer " .. keys[(i %% #keys) + 1],
+                    ["Content-Type"] = "application/json"}, body)
+end
+function response(status, headers, b) counts[status] = (counts[status] or 0) + 1 end
+local threads = {}
+function setup(t) table.insert(threads, t) end
+function done(summary, latency, requests)
+  local all = {}
+  for _, t in ipairs(threads) do
+    for s, n in pairs(t:get("counts")) do all[s] = (all[s] or 0) + n end
+  end
+  local parts = {}
+  for s, n in pairs(all) do table.insert(parts, string.format('"%%d": %%d', s, n)) end
+  io.write(string.format('WRK {"requests": %%d, "seconds": %%f, "p50_us": %%d, "p99_us": %%d, "errors": %%d, "counts": {%%s}}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(99),
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, table.concat(parts, ", ")))
+end
+"""
+
+
+def _wrk(port: int, keys: list[str], conns: int, seconds: float, work: Path) -> dict:
+    """The flood from wrk (C; two threads): far less CPU per request than a Python client, which leaves
+    the shared 2 cores to the gateway. Every response is counted by status in wrk's Lua ``response``."""
+    body = json.dumps({"model": MODEL, "prompt": "Who is this?", "max_tokens": 8})
+    script = work / "flood.lua"
+    script.write_text(WRK_SCRIPT % (body, ", ".join(f'"{k}"' for k in keys)))
+    t0 = time.perf_counter()
+    out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{port}/"],
+                         capture_output=True, text=True, timeout=seconds + 120)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("WRK ")), None)
+    if line is None:
+        raise SystemExit(f"wrk failed: {out.stdout}{out.stderr}")
+    r = json.loads(line[4:])
+    return {"counts": {int(k): v for k, v in r["counts"].items()}, "total": r["requests"], "window": [t0 + 0.2, t0 + r["seconds"]],
+            "seconds": r["seconds"], "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000, "errors": r["errors"]}
+
+
+def throughput(db: Path, port: int, keys: list[str], procs: int, conns: int, seconds: float, warmup: float = 1.0,
+               client: str = "python", work: Path | None = None) -> dict:
     import multiprocessing
 
     from charter.registry import Registry
@@ -281,12 +326,17 @@ def throughput(db: Path, port: int, keys: list[str], procs: int, conns: int, sec
     t_cpu = _cpu_times()
     load0 = os.getloadavg()[0]
     with HealthProbe(port) as probe:
-        for p in ps:
-            p.start()
-        results = [q.get(timeout=seconds + warmup + 120) for _ in ps]
+        if client == "wrk":
+            w = _wrk(port, keys, procs * conns, seconds, work)
+            results = [w]
+        else:
+            for p in ps:
+                p.start()
+            results = [q.get(timeout=seconds + warmup + 120) for _ in ps]
     load1 = os.getloadavg()[0]
-    for p in ps:
-        p.join(30)
+    if client != "wrk":
+        for p in ps:
+            p.join(30)
     start = max(r["window"][0] for r in results)  # every generator in its measured window
     end = min(r["window"][1] for r in results)
     cpu = {k: v - t_cpu[k] for k, v in _cpu_times().items()}
@@ -295,18 +345,26 @@ def throughput(db: Path, port: int, keys: list[str], procs: int, conns: int, sec
     for r in results:
         for s, c in r["counts"].items():
             counts[s] = counts.get(s, 0) + c
-        lat += r["latencies"]
-    after = _audit_count(reg)  # every response was read, so every request is audited by now
+        lat += r.get("latencies", [])
+    time.sleep(0.5)  # wrk closes its connections at the deadline: requests it sent but did not read are audited too
+    after = _audit_count(reg)
     total = sum(r["total"] for r in results)
     v = audit.verify(reg.store)
     recent = reg.store.audit_entries(after=after - 1)[0].data if after else {}
     reg.close()
     n = sum(counts.values())
+    if client == "wrk":  # wrk has no warm-up: its whole run is measured; requests it abandoned at the end were audited too
+        w = results[0]
+        lat_ms = {"p50": w["p50_ms"], "p99": w["p99_ms"]}
+        rps, audited_ok = n / w["seconds"], total <= after - before <= total + procs * conns
+    else:
+        lat_ms = {"p50": common.pct(lat, 50), "p99": common.pct(lat, 99)}
+        rps, audited_ok = n / seconds, after - before == total
     return {
-        "processes": procs, "connections": procs * conns, "seconds": seconds, "responses": counts,
-        "requests_per_s": n / seconds, "all_denied": set(counts) == {403},
-        "latency_ms": {"p50": common.pct(lat, 50), "p99": common.pct(lat, 99)},
-        "responses_with_warmup": total, "audited_during_run": after - before, "every_response_audited": after - before == total,
+        "client": client, "processes": procs, "connections": procs * conns, "seconds": seconds, "responses": counts,
+        "requests_per_s": rps, "all_denied": set(counts) == {403},
+        "latency_ms": lat_ms,
+        "responses_with_warmup": total, "audited_during_run": after - before, "every_response_audited": audited_ok,
         "audit_verifies": v.ok, "audit_entries": v.entries,
         "last_record": {k: recent.get(k) for k in ("decision", "status", "application", "uses")},
         "cpu_busy_fraction": cpu,
@@ -341,7 +399,11 @@ def main() -> None:
     ap.add_argument("--conns", type=int, default=16, help="connections per load-generator process")
     ap.add_argument("--workers", type=int, nargs="+", default=[1], help="gateway processes for the throughput runs (e.g. 1 2)")
     ap.add_argument("--prompt", default="translate this letter for a friend")
+    ap.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
+                    help="load generator: wrk (apt-get install wrk; C, little CPU) or Python processes; auto: wrk when on PATH")
     a = ap.parse_args()
+    if a.client == "auto":
+        a.client = "wrk" if shutil.which("wrk") else "python"
     from charter.serve.server import free_port
 
     work = common.OUT / "gateway-work"
@@ -360,7 +422,7 @@ def main() -> None:
         port = free_port()
         server = start_server(db, port, workers, work / f"server-{workers}.log")
         try:
-            r = throughput(db, port, denied, a.procs, a.conns, a.seconds)
+            r = throughput(db, port, denied, a.procs, a.conns, a.seconds, client=a.client, work=work)
         finally:
             code = stop_server(server)
         r["gateway_processes"] = workers
@@ -377,7 +439,7 @@ def main() -> None:
     rows.append(("CPU time per completion", f"{c['gateway_process_per_request']:.2f} ms", f"{c['in_process_call']:.2f} ms",
                  f"+{c['added']:.2f} ms", ""))
     for r in runs:
-        rows.append((f"denied + audited, {r['gateway_processes']} gateway proc., {r['connections']} conns",
+        rows.append((f"denied + audited, {r['gateway_processes']} gateway proc., {r['connections']} conns ({r['client']})",
                      f"{r['requests_per_s']:,.0f} req/s", f"p50 {r['latency_ms']['p50']:.1f} / p99 {r['latency_ms']['p99']:.1f} ms",
                      "all 403" if r["all_denied"] else f"statuses {r['responses']}", f">= {TARGET_RPS:,.0f} req/s"))
         h = r["health_ms"]

@@ -999,7 +999,7 @@ def test_restriction_lifts_are_append_only_and_schema_3_upgrades(tmp_path):
     s.db.execute("PRAGMA user_version=3")
     s.close()
     s = SQLiteStore(db)
-    assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     assert [r.deny for r in s.restrictions()["dataset/t@1"]] == [("commercial",)]
     s.lift_restrictions("dataset/t@1", "relicensed")
     raw = sqlite3.connect(db)
@@ -1008,4 +1008,55 @@ def test_restriction_lifts_are_append_only_and_schema_3_upgrades(tmp_path):
             raw.execute(sql)
     raw.close()
     assert "dataset/t@1" not in s.restrictions()
+    s.close()
+
+
+def test_policy_and_key_versions_move_with_policy_not_with_audit_appends(tmp_path):
+    """Caches (the gateway's keys, the registry's withdrawals) poll these versions on every request. They
+    used to follow PRAGMA data_version, which the gateway's own audit writer moved hundreds of times a
+    second, so every request re-read the withdrawals, restrictions and key table."""
+    import sqlite3
+
+    from charter.store.base import ApiKey
+
+    db = tmp_path / "r.db"
+    s, other = SQLiteStore(db), SQLiteStore(db)
+    s.add([A("dataset/t@1"), A("dataset/u@1"), A("application/app@1")])
+    policy, keys = s.withdrawals_version(), s.api_keys_version()
+    other.append_audit({"n": 1})
+    other.audit_writer().append_audit({"n": 2})
+    assert (s.withdrawals_version(), s.api_keys_version()) == (policy, keys)
+    other.withdraw("dataset/t@1", "consent revoked")  # another connection
+    assert s.withdrawals_version() != policy and s.api_keys_version() == keys
+    policy = s.withdrawals_version()
+    raw = sqlite3.connect(db)  # even a raw insert moves it: the triggers are in the storage
+    raw.execute("INSERT INTO restrictions(asset, deny, reason, time) VALUES ('dataset/u@1', '[\"commercial\"]', 'x', 't')")
+    raw.commit()
+    assert s.withdrawals_version() != policy
+    other.add_api_key("application/app@1", "k1", "h" * 64)
+    assert s.api_keys_version() != keys
+    keys = s.api_keys_version()
+    other.revoke_api_key("k1")
+    assert s.api_keys_version() != keys
+    raw.close()
+
+
+def test_schema_4_upgrades_to_generations(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "r.db"
+    s = SQLiteStore(db)
+    s.add([A("dataset/t@1")])
+    s.close()
+    raw = sqlite3.connect(db)
+    for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type='trigger' AND name LIKE '%generation%'").fetchall():
+        raw.execute(f"DROP TRIGGER {name}")
+    raw.execute("DROP TABLE generations")
+    raw.execute("PRAGMA user_version=4")
+    raw.commit()
+    raw.close()
+    s = SQLiteStore(db)
+    v = s.withdrawals_version()
+    s.withdraw("dataset/t@1", "consent revoked")
+    assert s.db.execute("PRAGMA user_version").fetchone()[0] == 5 and s.withdrawals_version() == v + 1
     s.close()

@@ -29,9 +29,9 @@ from charter.core.lineage import Lineage, closure
 from charter.errors import Conflict, StoreError
 from charter.store.base import GENESIS, ApiKey, AuditEntry, Hop, Store, _evaluate_events, chain_hash, now
 
-SCHEMA_VERSION = 4  # 2: restrictions, properties, api_keys, audit; 3: withdrawal_events (withdraw/lift), content digests,
-# append-only triggers on every history table; 4: restriction_lifts. Every statement is IF NOT EXISTS, so older
-# registries upgrade in place (_migrate).
+SCHEMA_VERSION = 5  # 2: restrictions, properties, api_keys, audit; 3: withdrawal_events (withdraw/lift), content digests,
+# append-only triggers on every history table; 4: restriction_lifts; 5: generations (a counter per topic, moved by
+# triggers, that caches poll). Every statement is IF NOT EXISTS, so older registries upgrade in place (_migrate).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS assets(
   rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, name TEXT NOT NULL,
@@ -115,6 +115,22 @@ CREATE TRIGGER IF NOT EXISTS audit_append_only_u BEFORE UPDATE ON audit
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_append_only_d BEFORE DELETE ON audit
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TABLE IF NOT EXISTS generations(topic TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO generations VALUES ('policy', 0), ('keys', 0);
+CREATE TRIGGER IF NOT EXISTS withdrawal_events_generation AFTER INSERT ON withdrawal_events
+  BEGIN UPDATE generations SET n=n+1 WHERE topic='policy'; END;
+CREATE TRIGGER IF NOT EXISTS owner_withdrawals_generation AFTER INSERT ON owner_withdrawals
+  BEGIN UPDATE generations SET n=n+1 WHERE topic='policy'; END;
+CREATE TRIGGER IF NOT EXISTS restrictions_generation AFTER INSERT ON restrictions
+  BEGIN UPDATE generations SET n=n+1 WHERE topic='policy'; END;
+CREATE TRIGGER IF NOT EXISTS restriction_lifts_generation AFTER INSERT ON restriction_lifts
+  BEGIN UPDATE generations SET n=n+1 WHERE topic='policy'; END;
+CREATE TRIGGER IF NOT EXISTS properties_generation AFTER INSERT ON properties
+  BEGIN UPDATE generations SET n=n+1 WHERE topic='policy'; END;
+CREATE TRIGGER IF NOT EXISTS api_keys_generation_i AFTER INSERT ON api_keys
+  BEGIN UPDATE generations SET n=n+1 WHERE topic='keys'; END;
+CREATE TRIGGER IF NOT EXISTS api_keys_generation_u AFTER UPDATE ON api_keys
+  BEGIN UPDATE generations SET n=n+1 WHERE topic='keys'; END;
 """
 
 CACHE_KIB = 65536  # SQLite page cache per connection (the default, 2 MiB, thrashes on large registries)
@@ -157,7 +173,6 @@ class SQLiteStore(Store):
                     self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open registry {self.path}: {e}", hint="check the path, or `charter init` a new registry") from None
-        self._own_writes = 0
 
     def close(self) -> None:
         self.db.close()
@@ -260,11 +275,11 @@ class SQLiteStore(Store):
             self.db.executemany("INSERT INTO owner_withdrawals VALUES (?,?,?)", ((w.asset, w.reason, w.time) for w in ws))
             self.db.executemany("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
                                 ((w.time, "withdraw-owner", w.asset, json.dumps({"reason": w.reason})) for w in ws))
-        self._own_writes += 1
 
     def withdrawals_version(self) -> object:
-        # data_version changes when another connection commits; own writes are counted here.
-        return (self.db.execute("PRAGMA data_version").fetchone()[0], self._own_writes)
+        # moved by triggers on every policy table, by any connection; not by audit appends, which
+        # commit hundreds of times a second under load (PRAGMA data_version moved with each of them)
+        return self.db.execute("SELECT n FROM generations WHERE topic='policy'").fetchone()[0]
 
     def events(self, after: int = 0, type: str | None = None, asset: str | None = None, limit: int | None = None) -> list[Event]:
         q, args = "SELECT seq, time, type, asset, data FROM events WHERE seq>?", [after]
@@ -322,18 +337,14 @@ class SQLiteStore(Store):
                 self._insert_withdrawal(w, "withdraw")
             for r in restrictions:
                 self._insert_restriction(r)
-        if withdrawals or restrictions:
-            self._own_writes += 1
 
     def _write_withdrawal(self, w: Withdrawal) -> None:
         with self._tx():
             self._insert_withdrawal(w, "withdraw")
-        self._own_writes += 1
 
     def _write_lift(self, w: Withdrawal) -> None:
         with self._tx():
             self._insert_withdrawal(w, "lift")
-        self._own_writes += 1
 
     def _insert_withdrawal(self, w: Withdrawal, action: str) -> None:
         self.db.execute("INSERT INTO withdrawal_events(asset, action, reason, time) SELECT rid, ?, ?, ? FROM assets WHERE id=?",
@@ -353,7 +364,6 @@ class SQLiteStore(Store):
     def _write_restriction(self, r: Restriction) -> None:
         with self._tx():
             self._insert_restriction(r)
-        self._own_writes += 1
 
     def _write_restriction_lift(self, lift: Restriction) -> None:
         with self._tx():
@@ -361,7 +371,6 @@ class SQLiteStore(Store):
                             "SELECT ?, max(seq), ?, ? FROM restrictions WHERE asset=?", (lift.asset, lift.reason, lift.time, lift.asset))
             self.db.execute("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
                             (lift.time, "lift-restrictions", lift.asset, json.dumps({"deny": list(lift.deny), "reason": lift.reason})))
-        self._own_writes += 1
 
     def _insert_restriction(self, r: Restriction) -> None:
         self.db.execute("INSERT INTO restrictions(asset, deny, reason, time) VALUES (?,?,?,?)", (r.asset, json.dumps(list(r.deny)), r.reason, r.time))
@@ -378,19 +387,13 @@ class SQLiteStore(Store):
                                 ((p.asset, p.benchmark, p.metric, d) for p, d in zip(props, docs)))
             self.db.executemany("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
                                 ((t, "evaluate", a, json.dumps(e, sort_keys=True)) for (a, t), e in _evaluate_events(props).items()))
-        self._own_writes += 1
 
     # --- the gateway: API keys and the hash-chained audit log --------------------------------
-    _keys_seen: tuple = (None, None)  # (data_version, key-table signature) last read by api_keys_version
-    _own_key_writes = 0
-
     def _write_api_key(self, key: ApiKey) -> None:
         self.db.execute("INSERT INTO api_keys VALUES (?,?,?,?,?)", tuple(key))
-        self._own_key_writes += 1
 
     def _write_key_revocation(self, key_id: str, time: str) -> None:
         self.db.execute("UPDATE api_keys SET revoked=? WHERE key_id=? AND revoked IS NULL", (time, key_id))
-        self._own_key_writes += 1
 
     def api_key(self, key_hash: str) -> ApiKey | None:
         row = self.db.execute("SELECT key_id, hash, application, created, revoked FROM api_keys WHERE hash=?", (key_hash,)).fetchone()
@@ -403,13 +406,7 @@ class SQLiteStore(Store):
         return [ApiKey(*r) for r in self.db.execute(q + " ORDER BY rowid", args)]
 
     def api_keys_version(self) -> object:
-        # data_version moves with any other connection's commit (audit appends of other server
-        # processes included); the key table's signature is re-read only then.
-        dv = self.db.execute("PRAGMA data_version").fetchone()[0]
-        if dv != self._keys_seen[0]:
-            sig = self.db.execute("SELECT count(*), count(revoked), max(rowid) FROM api_keys").fetchone()
-            self._keys_seen = (dv, sig)
-        return self._keys_seen[1], self._own_key_writes
+        return self.db.execute("SELECT n FROM generations WHERE topic='keys'").fetchone()[0]
 
     def _append_audit(self, record: str) -> AuditEntry:
         # BEGIN IMMEDIATE takes the write lock first, so the last hash read is still the last one
