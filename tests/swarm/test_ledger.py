@@ -241,6 +241,11 @@ def test_peer_not_in_allowed_peers(tmp_path):
     with pytest.raises(IntegrityError, match="not an allowed peer") as ei:
         led.totals({pub(ALICE), pub(BOB)})
     assert ei.value.where == f"{p}:4"
+    with pytest.raises(InvalidInput, match="ed25519:<base64") as ei:
+        led.verify({pub(ALICE), "bob"})
+    assert ei.value.field == "allowed_peers"
+    with pytest.raises(InvalidInput, match="set of peers"):
+        led.verify(pub(ALICE))
 
 
 def test_entry_replayed_from_another_run(tmp_path):

@@ -352,7 +352,11 @@ class Ledger:
         the public key strings allowed to sign (None: any). ``expect``: a (count, hash) head recorded
         earlier; the ledger must still hold that entry with that hash (detects a cut-off tail or a
         rewrite). Never raises on a damaged ledger: the problem is in the result."""
+        if isinstance(allowed_peers, str):
+            raise InvalidInput("a single string, not a set of peers", field="allowed_peers", hint="pass a set of public key strings")
         allowed = None if allowed_peers is None else set(allowed_peers)
+        for peer in sorted(allowed or (), key=repr):
+            parse_public_key(peer, field="allowed_peers")
         if expect is not None:
             ok_expect = (isinstance(expect, (tuple, list)) and len(expect) == 2 and type(expect[0]) is int and expect[0] >= 0
                          and isinstance(expect[1], str) and _HEX64.fullmatch(expect[1]) and (expect[0] > 0 or expect[1] == GENESIS))
