@@ -49,8 +49,8 @@ def pub(key) -> str:
     return "ed25519:" + base64.b64encode(raw).decode()
 
 
-def contrib(key, compute, samples, steps, run=RUN) -> Contribution:
-    return Contribution(run=run, peer=pub(key), compute=compute, samples=samples, steps=steps, time=T)
+def contrib(key, compute, samples, steps, run=RUN, seq=None) -> Contribution:
+    return Contribution(run=run, peer=pub(key), compute=compute, samples=samples, steps=steps, time=T, seq=seq)
 
 
 def three(path: Path) -> Ledger:
@@ -105,7 +105,7 @@ def test_three_entries_by_two_peers_verify_with_hand_checked_totals_and_head(tmp
                '"steps":10,"time":"2026-01-01T00:00:00+00:00"}' % pub(ALICE))
     assert es[0]["record"] == record1 and es[0]["prev"] == "0" * 64 and es[0]["seq"] == 1
     msg = b"charter-swarm-ledger/1\n" + json.dumps(
-        {"prev": "0" * 64, "record": record1, "run": "run-1", "seq": 1}, sort_keys=True, separators=(",", ":")).encode()
+        {"record": record1, "run": "run-1"}, sort_keys=True, separators=(",", ":")).encode()
     sig1 = base64.b64decode(es[0]["signature"])
     assert sig1 == ALICE.sign(msg)  # Ed25519 is deterministic
     assert es[0]["hash"] == hashlib.sha256(("0" * 64 + record1 + es[0]["signature"]).encode()).hexdigest()
@@ -141,9 +141,11 @@ def test_append_assigns_seq_and_time_and_refuses_wrong_peer_run_or_seq(tmp_path)
         led.append(contrib(ALICE, ALICE_PC, 2, 2), BOB)
     with pytest.raises(InvalidInput, match="this ledger is run"):
         led.append(contrib(ALICE, ALICE_PC, 2, 2, run="run-2"), ALICE)
-    with pytest.raises(InvalidInput, match="next entry is 2"):
-        led.append(Contribution(RUN, pub(ALICE), ALICE_PC, 2, 2, T, seq=5), ALICE)
-    assert led.append(Contribution(RUN, pub(ALICE), ALICE_PC, 2, 2, T, seq=2), ALICE)["seq"] == 2
+    assert json.loads(led.append(Contribution(RUN, pub(ALICE), ALICE_PC, 2, 2, T, seq=5), ALICE)["record"])["seq"] == 5
+    with pytest.raises(InvalidInput, match="does not come after its report 5"):  # report numbers only go up
+        led.append(Contribution(RUN, pub(ALICE), ALICE_PC, 3, 3, T, seq=5), ALICE)
+    assert led.append(contrib(ALICE, ALICE_PC, 3, 3), ALICE)["seq"] == 3  # the entry's position
+    assert json.loads(entries(tmp_path / "ledger.jsonl")[-1]["record"])["seq"] == 6  # the report's number
     assert led.verify().ok
 
 
@@ -180,10 +182,12 @@ def test_deleted_middle_line(tmp_path):
     p = tmp_path / "ledger.jsonl"
     led = three(p)
     ls = lines(p)
+    head = led.head()
     write(p, [ls[0], ls[2]])
     bad(led.verify(), 2, "seq 3, expected 2")
-    rechain(p, entries(p))  # renumbered and re-linked: the record still says seq 3
-    bad(led.verify(), 2, "record seq 3")
+    rechain(p, entries(p))  # renumbered and re-linked: every remaining report is genuine and in order,
+    assert led.verify().ok  # so only the head recorded elsewhere (the model's charter cites it) tells
+    bad(led.verify(expect=head), 3, "cut off")
 
 
 def test_truncated_tail_is_caught_against_the_expected_head(tmp_path):
@@ -258,10 +262,10 @@ def test_entry_replayed_from_another_run(tmp_path):
     es = entries(p) + [entries(other)[3]]
     rechain(p, es)
     bad(led.verify(), 4, "run 'run-2'", "another run")
-    # at another position: the record's seq gives it away
+    # at another position: the record's run gives it away just the same
     es = entries(p)[:3] + [entries(other)[1]]
     rechain(p, es)
-    bad(led.verify(), 4, "record seq 2")
+    bad(led.verify(), 4, "another run")
     # a whole ledger swapped for the other run's: caught when the ledger knows its run
     write(p, lines(other))
     assert led.verify().ok
@@ -275,29 +279,50 @@ def test_replayed_entry_within_the_run(tmp_path):
     write(p, ls + [ls[1]])  # bob's entry again, as line 4
     bad(led.verify(), 4, "seq 2, expected 4")
     rechain(p, entries(p))
-    bad(led.verify(), 4, "record seq 2")
+    bad(led.verify(), 4, "report 1 of peer", "does not come after its report 1")
+    write(p, ls)  # and through the front door: refused, nothing written
+    e = entries(p)[1]
+    with pytest.raises(InvalidInput, match="does not come after"):
+        led.append_signed(e["record"], e["signature"])
+    assert lines(p) == ls
 
 
 def test_decreasing_total(tmp_path):
     p = tmp_path / "ledger.jsonl"
     led = three(p)
-    led.append(contrib(ALICE, ALICE_PC, 80, 30), ALICE)
+    with pytest.raises(InvalidInput, match="samples went down from 250 to 80"):  # append refuses it
+        led.append(contrib(ALICE, ALICE_PC, 80, 30), ALICE)
+    force(p, contrib(ALICE, ALICE_PC, 80, 30, seq=3), ALICE)  # written around append: verify finds it
     bad(led.verify(), 4, "samples went down from 250 to 80")
     p2 = tmp_path / "l2.jsonl"
     led2 = three(p2)
-    led2.append(contrib(BOB, BOB_PC, 60, 4), BOB)
+    force(p2, contrib(BOB, BOB_PC, 60, 4, seq=2), BOB)
     bad(led2.verify(), 4, "steps went down from 5 to 4")
 
 
 def test_one_compute_id_per_key(tmp_path):
     p = tmp_path / "ledger.jsonl"
     led = three(p)
-    led.append(contrib(MALLORY, ALICE_PC, 10**6, 10**6), MALLORY)  # mallory reports as alice's machine
+    with pytest.raises(InvalidInput, match="already reports under peer"):
+        led.append(contrib(MALLORY, ALICE_PC, 10**6, 10**6), MALLORY)  # mallory reports as alice's machine
+    force(p, contrib(MALLORY, ALICE_PC, 10**6, 10**6, seq=1), MALLORY)
     bad(led.verify(), 4, "already reports under peer")
     p2 = tmp_path / "l2.jsonl"
     led2 = three(p2)
-    led2.append(contrib(BOB, "compute/bob-server@1", 60, 6), BOB)
+    force(p2, contrib(BOB, "compute/bob-server@1", 60, 6, seq=2), BOB)
     bad(led2.verify(), 4, "one compute id per key")
+
+
+def force(path: Path, c: Contribution, key) -> None:
+    """Append a signed report without append's checks (what someone editing the file can do)."""
+    from charter.swarm.ledger import sign
+
+    es = entries(path)
+    record, sig = sign(c, key)
+    prev = es[-1]["hash"] if es else GENESIS
+    e = {"seq": len(es) + 1, "prev": prev, "record": record, "signature": sig,
+         "hash": hashlib.sha256((prev + record + sig).encode()).hexdigest()}
+    write(path, lines(path) + [json.dumps(e, sort_keys=True, separators=(",", ":"))])
 
 
 @pytest.mark.parametrize("line2, words", [

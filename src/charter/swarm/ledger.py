@@ -10,23 +10,24 @@ One line per entry, canonical JSON (sorted keys, no spaces, ASCII)::
     {"hash": ..., "prev": ..., "record": "<canonical JSON of the Contribution>", "seq": n, "signature": ...}
 
 - ``signature``: base64 of the Ed25519 signature, by the key in the record's ``peer``, of
-  ``signed_message(run, seq, prev, record)``: the run id, the entry's position and the previous entry's
-  hash are signed with the record, so a signed entry cannot be replayed into another run or moved to
-  another position, and it can be verified by anyone from the ledger alone.
+  ``signed_message(run, record)``. A peer signs its report where it runs, without knowing the ledger's
+  tail: the coordinator appends it (``append_signed``). The record's own ``seq`` is the peer's report
+  number (1, 2, ... strictly increasing per peer) and its ``run`` the run id, so a signed report cannot
+  be replayed into another run or appended twice, and anyone can verify it from the ledger alone.
 - ``hash``: ``sha256(prev + record + signature)`` in hex; ``prev`` is the previous entry's hash, 64 zeros
   for the first entry.
 
 Peers are untrusted. ``Ledger.verify`` *detects* an edited, forged, removed, inserted, reordered or
 replayed entry, a malformed line, a peer outside the allowed set and a peer's totals going down, and
 names the first bad line. Anyone can recompute the hash chain, so the chain alone proves nothing: the
-signatures tie each entry to its position and to its peer's key. Cutting entries off the end leaves a
+signatures tie each report to its peer's key, and the report numbers order each peer's reports. Cutting entries off the end leaves a
 valid shorter ledger; that is detected only against a head recorded elsewhere
 (``verify(expect=(count, hash))``, e.g. the head a charter cites). A peer who rewrites the whole ledger
 signs only its own entries, so it cannot forge anyone else's.
 
 What the ledger does NOT do: it does not prove that a peer did the work it reports. A peer may
 overstate its own samples and steps and sign the lie; the ledger only makes the claim attributable
-(signed, by that key, at that position) and consistent (totals never decrease). Cross-check the claims
+(signed, by that key, in that order) and consistent (totals never decrease). Cross-check the claims
 against the swarm's own progress (the global step, the averaging logs) before paying out credit.
 
 Each peer key reports for one compute asset id (``compute/<name>@<version>``) in a ledger, and each
@@ -164,8 +165,9 @@ class Contribution:
     """One peer's report: its *cumulative* samples and steps in run ``run`` so far.
 
     ``peer`` is the peer's public key string, ``compute`` the volunteer's compute asset id
-    (``compute/alice-workstation@1``). ``time`` (ISO 8601) and ``seq`` (the entry's position, from 1)
-    are filled in by ``Ledger.append`` when None; a recorded entry always has both."""
+    (``compute/alice-workstation@1``). ``seq`` is the peer's report number (1, 2, ..., strictly
+    increasing per peer) and ``time`` ISO 8601; ``Ledger.append`` fills them in when None, a recorded
+    entry always has both."""
 
     run: str
     peer: str
@@ -198,7 +200,7 @@ class Contribution:
                 raise InvalidInput(f"{_short(self.time)!r} is not an ISO 8601 time with a time zone", field="time",
                                    hint="e.g. 2026-01-31T12:00:00+00:00, or leave it None for now")
         if self.seq is not None and (type(self.seq) is not int or self.seq < 1):
-            raise InvalidInput(f"{self.seq!r} is not a position (1, 2, ...)", field="seq", hint="leave it None: append assigns it")
+            raise InvalidInput(f"{self.seq!r} is not a report number (1, 2, ...)", field="seq", hint="number the peer's reports 1, 2, ... (append assigns it when None)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -226,9 +228,15 @@ class Contribution:
         return canonical(self.to_dict())
 
 
-def signed_message(run: str, seq: int, prev: str, record: str) -> bytes:
-    """The bytes a peer signs: the record bound to its run, its position and the previous entry's hash."""
-    return DOMAIN + canonical({"prev": prev, "record": record, "run": run, "seq": seq}).encode("ascii")
+def signed_message(run: str, record: str) -> bytes:
+    """The bytes a peer signs: its record (which carries its report number) bound to the run."""
+    return DOMAIN + canonical({"record": record, "run": run}).encode("ascii")
+
+
+def sign(contribution: "Contribution", key: Ed25519PrivateKey) -> tuple[str, str]:
+    """(record, signature) of a complete contribution (``seq`` and ``time`` set), as a peer sends it."""
+    record = contribution.record()
+    return record, base64.b64encode(key.sign(signed_message(contribution.run, record))).decode("ascii")
 
 
 def entry_hash(prev: str, record: str, signature: str) -> str:
@@ -269,40 +277,73 @@ class Ledger:
     # ------------------------------------------------------------ writing
 
     def append(self, contribution: Contribution, key: Ed25519PrivateKey) -> dict:
-        """Sign ``contribution`` with ``key`` and append it; return the entry ``{seq, prev, record,
-        signature, hash}``. ``contribution.peer`` must be the key's public key and its run the ledger's;
-        ``seq`` and ``time`` are assigned when None (a given ``seq`` must be the next position).
-        Holds an exclusive flock from reading the head to the fsync."""
+        """Sign ``contribution`` with ``key`` and append it (a peer writing its own ledger); return the entry
+        ``{seq, prev, record, signature, hash}``. ``contribution.peer`` must be the key's public key;
+        ``seq`` (the peer's report number) and ``time`` are assigned when None."""
         if not isinstance(contribution, Contribution):
             raise InvalidInput(f"a {type(contribution).__name__}, not a Contribution", field="contribution", hint="pass a Contribution")
-        peer = public_key_string(key)
-        if contribution.peer != peer:
+        if contribution.peer != public_key_string(key):
             raise InvalidInput("the contribution's peer is not the signing key's public key", field="peer",
                                hint="sign with the peer's own key; set peer=public_key_string(key)")
+
+        def complete(state: "_State") -> tuple[str, str]:
+            last = state.latest.get(contribution.peer)
+            c = replace(contribution, seq=contribution.seq or ((last.seq if last else 0) + 1), time=contribution.time or now())
+            return sign(c, key)
+        return self._append(complete)
+
+    def append_signed(self, record: str, signature: str) -> dict:
+        """Append a report a peer signed elsewhere (``sign``), after checking it exactly as ``verify``
+        will: canonical, this run, a valid signature, a report number after the peer's last, totals
+        not going down. A report that fails is refused (InvalidInput naming why) and nothing is written."""
+        if not isinstance(record, str) or not isinstance(signature, str):
+            raise InvalidInput("a report is a record string and a signature string", field="record", hint="pass what `sign` returned")
+        return self._append(lambda state: (record, signature))
+
+    def _append(self, make) -> dict:
+        """Under an exclusive flock: read and verify the ledger, build the entry, check it as the next
+        line, write it and fsync."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             created = os.fstat(fd).st_size == 0
-            count, prev, run = self._tail(fd)
-            run = self.run or run
-            if run is not None and contribution.run != run:
-                raise InvalidInput(f"run {contribution.run!r}, but this ledger is run {run!r}", field="run", where=str(self.path),
-                                   hint="append to the ledger in the contribution's own run folder")
-            seq = count + 1
-            if contribution.seq is not None and contribution.seq != seq:
-                raise InvalidInput(f"seq {contribution.seq}, but the next entry is {seq}", field="seq", where=str(self.path),
-                                   hint="leave seq None: append assigns it")
-            c = replace(contribution, seq=seq, time=contribution.time or now())
-            record = c.record()
-            sig = base64.b64encode(key.sign(signed_message(c.run, seq, prev, record))).decode("ascii")
+            state = self._state(fd)
+            record, sig = make(state)
+            seq, prev = state.count + 1, state.head
             entry = {"seq": seq, "prev": prev, "record": record, "signature": sig, "hash": entry_hash(prev, record, sig)}
-            _write_all(fd, (canonical(entry) + "\n").encode("ascii"))
+            line = canonical(entry)
+            try:
+                state.check(seq, line.encode("ascii"), None)
+            except _Bad as e:
+                raise InvalidInput(f"report refused: {str(e).split(': ', 1)[-1]}", where=str(self.path), field="record",
+                                   hint="only a peer's own, newer, signed report for this run is appended") from None
+            _write_all(fd, (line + "\n").encode("ascii"))
             os.fsync(fd)
             if created:
                 _fsync_dir(self.path.parent)
             return entry
         finally:
             os.close(fd)  # releases the lock
+
+    def _state(self, fd: int) -> "_State":
+        size = os.fstat(fd).st_size
+        data = os.pread(fd, size, 0) if size else b""
+        state = _State(run=self.run)
+        lines = data.split(b"\n")
+        if lines[-1]:
+            raise IntegrityError("the last line is incomplete (no newline at the end)", where=str(self.path),
+                                 hint="verify the ledger to find the damaged line; restore it before appending")
+        for n, raw in enumerate(lines[:-1], 1):
+            try:
+                state.check(n, raw, None)
+            except _Bad as e:
+                raise IntegrityError(str(e), where=f"{self.path}:{n}", hint="restore the ledger before appending") from None
+        return state
+
+    def entries(self) -> list[dict]:
+        """The entries of a ledger that verifies (IntegrityError naming the line otherwise)."""
+        self.verify().raise_if_bad(str(self.path))
+        return [json.loads(x) for x in self._read().decode("ascii").splitlines()]
 
     def head(self) -> tuple[int, str]:
         """(count, hash) of the last entry, (0, GENESIS) when empty, read under a shared lock and not
@@ -464,8 +505,7 @@ class _State:
             raise _Bad(f"line {n}: record: {_short(e.oneline(), 300)}") from None
         if c.record() != record:
             raise _Bad(f"line {n}: record is not canonical JSON (edited and re-hashed?)")
-        if c.seq != seq:
-            raise _Bad(f"line {n}: record seq {c.seq} differs from the entry's seq {seq} (replayed from another position)")
+
         if self.run is None:
             self.run = c.run
         elif c.run != self.run:
@@ -474,10 +514,10 @@ class _State:
         try:
             if raw_sig is None or len(raw_sig) != 64:
                 raise InvalidSignature
-            parse_public_key(c.peer).verify(raw_sig, signed_message(c.run, seq, prev, record))
+            parse_public_key(c.peer).verify(raw_sig, signed_message(c.run, record))
         except InvalidSignature:
             raise _Bad(f"line {n}: the signature does not verify against the entry's peer key {c.peer} "
-                       f"(forged, moved, or edited and re-hashed)") from None
+                       f"(forged, or edited and re-hashed)") from None
         if allowed is not None and c.peer not in allowed:
             raise _Bad(f"line {n}: peer {c.peer} is not an allowed peer")
         owner = self.owner.get(c.compute)
@@ -485,6 +525,8 @@ class _State:
             raise _Bad(f"line {n}: compute {c.compute} already reports under peer {owner}, not {c.peer}")
         last = self.latest.get(c.peer)
         if last is not None:
+            if c.seq <= last.seq:
+                raise _Bad(f"line {n}: report {c.seq} of peer {c.peer} does not come after its report {last.seq} (replayed or reordered)")
             if last.compute != c.compute:
                 raise _Bad(f"line {n}: peer {c.peer} reported for {last.compute} before, now for {c.compute} (one compute id per key)")
             for name in ("samples", "steps"):

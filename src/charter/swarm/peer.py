@@ -1,0 +1,275 @@
+"""One swarm peer: a hivemind DHT node and Optimizer, run as its own process (``python -m charter.swarm.peer CONFIG``).
+
+Two roles share this loop. The **coordinator** (started by ``charter swarm start``) bootstraps the DHT,
+keeps the contribution ledger and the run's status file, and at ``finish`` downloads the averaged state
+from the volunteers and saves it as ``final/``; it trains nothing itself. A **volunteer** (``charter
+swarm join``) trains on its permitted records: hivemind averages its gradients (or, with local steps,
+its parameters) with the other admitted volunteers, and it publishes its cumulative samples and steps,
+signed with its key, for the coordinator's ledger.
+
+Everything a peer needs was checked by the command that started it (decision, hashes, records): the
+config it reads names verified folders and an already-selected text file. Its stop signal is the file
+``STOP`` in its folder (or SIGTERM); its status is ``status.json`` there, rewritten every second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+CONTRIBUTIONS = "contributions"  # DHT key suffix: <run>.contributions, subkey = volunteer key
+VOLUNTEERS = "volunteers"  # <run>.volunteers: each volunteer's terms (its compute charter), subkey = volunteer key
+
+
+@dataclass(frozen=True)
+class PeerConfig:
+    role: str  # coordinator | volunteer
+    run_id: str
+    folder: str  # this peer's folder: status.json, metrics.jsonl, STOP; the coordinator's is the run folder
+    base: str  # a verified Hugging Face model folder
+    method: str  # lora | full
+    token_file: str
+    key_file: str  # the volunteer's (or coordinator's) Ed25519 private key
+    initial_peers: tuple[str, ...] = ()
+    listen: str = "/ip4/127.0.0.1/tcp/0"
+    texts: str = ""  # a JSON Lines file of the permitted texts (volunteers)
+    compute: str = ""  # the volunteer's compute asset id
+    terms: dict | None = None  # the volunteer's compute charter, published for the coordinator
+    allow_keys: tuple[str, ...] | None = None
+    target_batch_size: int = 16
+    batch_size: int = 4
+    seq_len: int = 64
+    lr: float = 2e-4
+    lora_r: int = 8
+    lora_alpha: int = 16
+    local_steps: int = 0  # 0: average gradients every step; N: local updates, parameters averaged every N epochs
+    max_steps: int = 0  # optimizer epochs to train (volunteers); 0: until stopped
+    seed: int = 0
+    matchmaking_time: float = 2.0
+    averaging_timeout: float = 10.0
+
+    @staticmethod
+    def load(path: Path) -> "PeerConfig":
+        d = json.loads(Path(path).read_text())
+        names = {f.name for f in fields(PeerConfig)}
+        d = {k: tuple(v) if isinstance(v, list) and k != "terms" else v for k, v in d.items() if k in names}
+        return PeerConfig(**d)
+
+
+def _atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def model_and_params(cfg: PeerConfig):
+    """(model, tokenizer, the parameters hivemind averages): a LoRA run averages only the adapter's."""
+    import torch
+
+    from charter.models.hf import load
+
+    torch.manual_seed(cfg.seed)  # every peer starts from the same adapter
+    model, tok = load(Path(cfg.base))
+    if cfg.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
+                                                 target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM"))
+    return model, tok, [p for p in model.parameters() if p.requires_grad]
+
+
+def _optimizer(cfg: PeerConfig, dht, params):
+    import hivemind
+    import torch
+
+    local = cfg.local_steps > 0
+    return hivemind.Optimizer(
+        dht=dht, run_id=cfg.run_id, target_batch_size=cfg.target_batch_size, batch_size_per_step=cfg.batch_size,
+        optimizer=lambda ps: torch.optim.AdamW(ps, lr=cfg.lr), params=params,
+        matchmaking_time=cfg.matchmaking_time, averaging_timeout=cfg.averaging_timeout,
+        use_local_updates=local, average_state_every=cfg.local_steps if local else 1,
+        load_state_timeout=60.0, verbose=False)
+
+
+class Peer:
+    def __init__(self, cfg: PeerConfig):
+        self.cfg = cfg
+        self.folder = Path(cfg.folder)
+        self.stopping = False
+
+    # --- the shared start ------------------------------------------------------------------
+    def start(self):
+        import hivemind
+
+        from charter.swarm import admission, ledger
+
+        cfg = self.cfg
+        self.key = ledger.load_key(Path(cfg.key_file))
+        self.key_string = ledger.public_key_string(self.key)
+        token = Path(cfg.token_file).read_text().strip()
+        self.dht = hivemind.DHT(start=True, host_maddrs=[cfg.listen], initial_peers=list(cfg.initial_peers),
+                                nat_port_map=False, auto_nat=False, use_relay=False, use_auto_relay=False)
+        self.peer_id = str(self.dht.peer_id)
+        self.admission = admission.Admission(cfg.run_id, token, frozenset(cfg.allow_keys) if cfg.allow_keys is not None else None,
+                                             dht=self.dht)
+        self.admission.publish(self.dht, self.peer_id, self.key)
+        admission.install(self.admission)
+        self.model, self.tok, self.params = model_and_params(cfg)
+        self.opt = _optimizer(cfg, self.dht, self.params)
+        return self
+
+    def maddrs(self) -> list[str]:
+        return [str(a) for a in self.dht.get_visible_maddrs()]
+
+    def stop_requested(self) -> bool:
+        return self.stopping or (self.folder / "STOP").exists()
+
+    def shutdown(self) -> None:
+        for thing in (getattr(self, "opt", None), getattr(self, "dht", None)):
+            try:
+                if thing is not None:
+                    thing.shutdown()
+            except Exception:
+                pass
+
+    # --- volunteer ---------------------------------------------------------------------------
+    def publish_terms(self) -> None:
+        from hivemind.utils import get_dht_time
+
+        self.dht.store(f"{self.cfg.run_id}.{VOLUNTEERS}", {"compute": self.cfg.compute, "terms": self.cfg.terms},
+                       expiration_time=get_dht_time() + 24 * 3600, subkey=self.key_string)
+
+    def publish_contribution(self, samples: int, steps: int, n: int) -> None:
+        """This volunteer's cumulative work, signed; ``n`` orders its reports (the coordinator keeps the newest)."""
+        import base64
+
+        from hivemind.utils import get_dht_time
+
+        record = {"run": self.cfg.run_id, "peer": self.key_string, "compute": self.cfg.compute, "samples": samples,
+                  "steps": steps, "n": n, "time": round(time.time(), 3)}
+        body = json.dumps(record, sort_keys=True, separators=(",", ":"))
+        sig = base64.b64encode(self.key.sign(body.encode())).decode()
+        self.dht.store(f"{self.cfg.run_id}.{CONTRIBUTIONS}", {"record": body, "sig": sig},
+                       expiration_time=get_dht_time() + 24 * 3600, subkey=self.key_string)
+
+    def train(self) -> None:
+        import torch
+
+        from charter.training import data as data_mod
+
+        cfg = self.cfg
+        texts = [json.loads(x)["text"] for x in Path(cfg.texts).read_text().splitlines() if x.strip()]
+        blocks = data_mod.blocks(self.tok, texts, cfg.seq_len)
+        g = torch.Generator().manual_seed(hash((cfg.seed, self.key_string)) % 2**31)  # each volunteer its own order
+        order = torch.randperm(len(blocks), generator=g)
+        self.publish_terms()
+        self.model.train()
+        samples = steps = n = 0
+        metrics = open(self.folder / "metrics.jsonl", "a")
+        last = 0.0
+        loss_v = None
+        while not self.stop_requested() and (cfg.max_steps <= 0 or self.opt.local_epoch < cfg.max_steps):
+            idx = order[[(steps * cfg.batch_size + i) % len(blocks) for i in range(cfg.batch_size)]]
+            batch = blocks[idx]
+            loss = self.model(input_ids=batch, labels=batch).loss
+            loss.backward()
+            self.opt.step()
+            self.opt.zero_grad()
+            samples += len(batch)
+            steps += 1
+            loss_v = round(loss.detach().item(), 6)
+            metrics.write(json.dumps({"step": steps, "epoch": self.opt.local_epoch, "loss": loss_v, "samples": samples, "time": round(time.time(), 3)}) + "\n")
+            metrics.flush()
+            if time.monotonic() - last > 1.0:
+                n += 1
+                self.publish_contribution(samples, steps, n)
+                self.status({"samples": samples, "steps": steps, "epoch": self.opt.local_epoch, "loss": loss_v})
+                last = time.monotonic()
+        n += 1
+        self.publish_contribution(samples, steps, n)
+        self.status({"samples": samples, "steps": steps, "epoch": self.opt.local_epoch, "loss": loss_v, "done": True})
+        metrics.close()
+
+    def status(self, extra: dict) -> None:
+        _atomic(self.folder / "status.json", {"role": self.cfg.role, "run": self.cfg.run_id, "peer_id": self.peer_id, "pid": os.getpid(),
+                                              "time": round(time.time(), 3), "maddrs": self.maddrs(), "refused_peers": self.admission.refused,
+                                              "admitted_peers": len(self.admission.admitted), **extra})
+
+    # --- coordinator -------------------------------------------------------------------------
+    def coordinate(self) -> None:
+        from charter.swarm.collect import Collector
+
+        collector = Collector(self.cfg.run_id, self.folder, self.admission)
+        while not self.stop_requested():
+            self.status({"epoch": self._global_epoch(), **collector.collect(self.dht)})
+            time.sleep(1.0)
+        self.status({"epoch": self._global_epoch(), **collector.collect(self.dht), "finishing": True})
+        self.save_final(collector)
+
+    def _global_epoch(self) -> int:
+        try:
+            return int(self.opt.tracker.global_epoch)
+        except Exception:
+            return -1
+
+    def save_final(self, collector) -> None:
+        """The averaged state from the volunteers (the newest epoch among them), saved as final/."""
+        self.opt.load_state_from_peers()
+        final = self.folder / "final"
+        self.model.save_pretrained(final)
+        if self.cfg.method == "full":
+            self.tok.save_pretrained(final)
+        summary = collector.collect(self.dht)
+        _atomic(self.folder / "final.json", {"epoch": int(self.opt.local_epoch), "path": str(final.resolve()), **summary})
+
+
+def run(config_path: Path) -> int:
+    cfg = PeerConfig.load(config_path)
+    folder = Path(cfg.folder)
+    peer = Peer(cfg)
+
+    def stop(*_):
+        peer.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        peer.start()
+        peer.status({"starting": False})
+        if cfg.role == "coordinator":
+            peer.coordinate()
+        else:
+            peer.train()
+        return 0
+    except Exception as e:  # recorded where `status` and the starting command look
+        _atomic(folder / "error.json", {"error": f"{type(e).__name__}: {e}", "time": round(time.time(), 3)})
+        raise
+    finally:
+        peer.shutdown()
+
+
+def main() -> None:
+    code = 1
+    try:
+        code = run(Path(sys.argv[1]))
+    finally:
+        sys.stdout.flush()
+        if os.getpgid(0) == os.getpid():  # leading its own group (as spawned): take hivemind's helpers along
+            from charter.swarm.supervise import group_members
+
+            for pid in group_members(os.getpid()):
+                if pid != os.getpid():
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+        os._exit(code)  # without waiting on hivemind's threads
+
+
+if __name__ == "__main__":
+    main()
