@@ -17,6 +17,7 @@ and its signature valid. The token is the secret of the join file: whoever has t
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -152,10 +153,11 @@ def install(admission: Admission) -> None:
             return None
         return await request(self, leader)
 
-    async def rpc_download_state(self, request_, context):
-        if CURRENT is not None and not CURRENT.admits(context.remote_id):
+    @functools.wraps(download)  # hivemind reads the handler's type annotations to route its messages
+    async def rpc_download_state(self, _request, _context):
+        if CURRENT is not None and not CURRENT.admits(_context.remote_id):
             return
-        async for item in download(self, request_, context):
+        async for item in download(self, _request, _context):
             yield item
 
     stub = av.DecentralizedAverager.get_stub.__func__

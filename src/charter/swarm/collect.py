@@ -9,15 +9,8 @@ reason (``refused``), never silently dropped.
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
-
-
-def _verify(key: str, sig: str, body: str) -> bool:
-    from charter.swarm.admission import _verify_sig
-
-    return _verify_sig(key, sig, body.encode())
 
 
 class Collector:
@@ -25,7 +18,7 @@ class Collector:
         from charter.swarm.ledger import Ledger
 
         self.run_id, self.folder, self.admission = run_id, Path(folder), admission
-        self.ledger = Ledger(self.folder / "ledger.jsonl")
+        self.ledger = Ledger(self.folder / "ledger.jsonl", run=run_id)
         self.last: dict[str, dict] = {}  # volunteer key -> last accepted record
         self.terms: dict[str, dict] = {}  # volunteer key -> {"compute", "terms"}
         self.refused: dict[str, int] = {}
@@ -51,26 +44,25 @@ class Collector:
         return self.summary()
 
     def _accept(self, key, value, admitted_keys: set) -> None:
+        from charter.errors import InvalidInput
+
         if not (isinstance(key, str) and isinstance(value, dict) and isinstance(value.get("record"), str) and isinstance(value.get("sig"), str)):
             return self._refuse("malformed")
         try:
             rec = json.loads(value["record"])
         except ValueError:
             return self._refuse("malformed")
-        if not isinstance(rec, dict) or rec.get("peer") != key or rec.get("run") != self.run_id:
-            return self._refuse("wrong-run-or-key")
-        if not all(isinstance(rec.get(k), int) and not isinstance(rec.get(k), bool) and rec[k] >= 0 for k in ("samples", "steps", "n")):
-            return self._refuse("malformed")
+        if not isinstance(rec, dict) or rec.get("peer") != key:
+            return self._refuse("wrong-key")
         prev = self.last.get(key)
-        if prev is not None and rec["n"] <= prev["n"]:
-            return None  # already in the ledger (the DHT keeps serving the latest report)
-        if not _verify(key, value["sig"], value["record"]):
-            return self._refuse("bad-signature")
+        if prev is not None and isinstance(rec.get("seq"), int) and rec["seq"] <= prev["seq"]:
+            return None  # already in the ledger: the DHT keeps serving a volunteer's latest report
         if key not in admitted_keys:
             return self._refuse("not-admitted")
-        if prev is not None and (rec["samples"] < prev["samples"] or rec["steps"] < prev["steps"]):
-            return self._refuse("decreasing-totals")
-        self.ledger.append_signed(value["record"], value["sig"])
+        try:
+            self.ledger.append_signed(value["record"], value["sig"])  # signature, run, order, totals: checked there
+        except InvalidInput as e:
+            return self._refuse("refused-by-ledger: " + e.message.split(": ", 1)[-1][:120])
         self.last[key] = rec
 
     def summary(self) -> dict:
@@ -79,10 +71,15 @@ class Collector:
         for key, rec in sorted(self.last.items(), key=lambda kv: kv[1].get("compute", "")):
             t = self.terms.get(key, {})
             peers[key] = {"compute": rec.get("compute") or t.get("compute"), "samples": rec["samples"], "steps": rec["steps"],
-                          "last_report": rec.get("time")}
+                          "last_report": _epoch(rec.get("time"))}
         return {"contributors": peers, "ledger": {"entries": count, "head": head}, "refused_reports": dict(self.refused),
                 "terms": self.terms}
 
 
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+def _epoch(iso: str | None) -> float | None:
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(iso).timestamp() if iso else None
+    except ValueError:
+        return None

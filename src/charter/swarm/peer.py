@@ -93,7 +93,7 @@ def _optimizer(cfg: PeerConfig, dht, params):
         optimizer=lambda ps: torch.optim.AdamW(ps, lr=cfg.lr), params=params,
         matchmaking_time=cfg.matchmaking_time, averaging_timeout=cfg.averaging_timeout,
         use_local_updates=local, average_state_every=cfg.local_steps if local else 1,
-        load_state_timeout=60.0, verbose=False)
+        load_state_timeout=60.0, averager_opts={"request_timeout": min(1.0, cfg.matchmaking_time / 2)}, verbose=False)
 
 
 class Peer:
@@ -119,6 +119,7 @@ class Peer:
                                              dht=self.dht)
         self.admission.publish(self.dht, self.peer_id, self.key)
         admission.install(self.admission)
+        self.admission.admits(self.peer_id)  # starts this process's refresher (and sees its own proof)
         self.model, self.tok, self.params = model_and_params(cfg)
         self.opt = _optimizer(cfg, self.dht, self.params)
         return self
@@ -145,16 +146,13 @@ class Peer:
                        expiration_time=get_dht_time() + 24 * 3600, subkey=self.key_string)
 
     def publish_contribution(self, samples: int, steps: int, n: int) -> None:
-        """This volunteer's cumulative work, signed; ``n`` orders its reports (the coordinator keeps the newest)."""
-        import base64
-
+        """This volunteer's cumulative work as report number ``n``, signed (charter.swarm.ledger.sign)."""
         from hivemind.utils import get_dht_time
 
-        record = {"run": self.cfg.run_id, "peer": self.key_string, "compute": self.cfg.compute, "samples": samples,
-                  "steps": steps, "n": n, "time": round(time.time(), 3)}
-        body = json.dumps(record, sort_keys=True, separators=(",", ":"))
-        sig = base64.b64encode(self.key.sign(body.encode())).decode()
-        self.dht.store(f"{self.cfg.run_id}.{CONTRIBUTIONS}", {"record": body, "sig": sig},
+        from charter.swarm.ledger import Contribution, now, sign
+
+        record, sig = sign(Contribution(self.cfg.run_id, self.key_string, self.cfg.compute, samples, steps, now(), n), self.key)
+        self.dht.store(f"{self.cfg.run_id}.{CONTRIBUTIONS}", {"record": record, "sig": sig},
                        expiration_time=get_dht_time() + 24 * 3600, subkey=self.key_string)
 
     def train(self) -> None:
