@@ -23,6 +23,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 CONTRIBUTIONS = "contributions"  # DHT key suffix: <run>.contributions, subkey = volunteer key
+FINISHED = "finished"  # <run>.finished: True once the coordinator saved final/; volunteers stop
 VOLUNTEERS = "volunteers"  # <run>.volunteers: each volunteer's terms (its compute charter), subkey = volunteer key
 
 
@@ -184,6 +185,8 @@ class Peer:
             metrics.write(json.dumps({"step": steps, "epoch": self.opt.local_epoch, "loss": loss_v, "samples": samples, "time": round(time.time(), 3)}) + "\n")
             metrics.flush()
             if time.monotonic() - last > 1.0:
+                if self.finished():
+                    break
                 n += 1
                 self.publish_contribution(samples, steps, n)
                 self.status({"samples": samples, "steps": steps, "epoch": self.opt.local_epoch, "loss": loss_v})
@@ -192,6 +195,11 @@ class Peer:
         self.publish_contribution(samples, steps, n)
         self.status({"samples": samples, "steps": steps, "epoch": self.opt.local_epoch, "loss": loss_v, "done": True})
         metrics.close()
+
+    def finished(self) -> bool:
+        """Whether the coordinator announced the run's end (after saving the final weights)."""
+        got = self.dht.get(f"{self.cfg.run_id}.{FINISHED}", latest=True)
+        return got is not None and got.value is True
 
     def status(self, extra: dict) -> None:
         _atomic(self.folder / "status.json", {"role": self.cfg.role, "run": self.cfg.run_id, "peer_id": self.peer_id, "pid": os.getpid(),
@@ -224,6 +232,10 @@ class Peer:
             self.tok.save_pretrained(final)
         summary = collector.collect(self.dht)
         _atomic(self.folder / "final.json", {"epoch": int(self.opt.local_epoch), "path": str(final.resolve()), **summary})
+        from hivemind.utils import get_dht_time
+
+        self.dht.store(f"{self.cfg.run_id}.{FINISHED}", True, expiration_time=get_dht_time() + 24 * 3600)
+        time.sleep(2.0)  # volunteers poll every second: let them read it before this bootstrap peer leaves
 
 
 def run(config_path: Path) -> int:

@@ -103,10 +103,15 @@ def start(reg: Registry, cfg: SwarmConfig, wait: float = 120.0) -> dict:
     token_file = out / "token"
     token_file.write_text(token)
     os.chmod(token_file, 0o600)
+    key_file = _key_file(out)
     allow = _allow_keys(cfg.allow_keys)
+    if allow is not None:  # the coordinator downloads the final state from the volunteers: it is admitted too
+        from charter.swarm.ledger import load_key, public_key_string
+
+        allow = tuple(sorted(set(allow) | {public_key_string(load_key(key_file))}))
     uses = reg.check_uses(cfg.uses)
     peer = PeerConfig(role="coordinator", run_id=run_id, folder=str(out.resolve()), base=w["path"], method=cfg.method,
-                      token_file=str(token_file.resolve()), key_file=str(_key_file(out).resolve()), listen=cfg.listen,
+                      token_file=str(token_file.resolve()), key_file=str(key_file.resolve()), listen=cfg.listen,
                       allow_keys=allow, target_batch_size=cfg.target_batch_size, batch_size=cfg.batch_size, seq_len=cfg.seq_len,
                       lr=cfg.lr, local_steps=cfg.local_steps, max_steps=cfg.max_steps)
     (out / "peer.json").write_text(json.dumps(asdict(peer), indent=1))
