@@ -20,7 +20,8 @@ PRETRAINING = {"dataset/HuggingFaceTB/fineweb-edu@1", "dataset/mlfoundations/dcl
 def test_smollm2_lineage_and_lora_adaptation(work, smollm2_home):
     from charter.models.hf import folder_hash
     from charter.models.registry import add_smollm2
-    from charter.training.adapt import AdaptConfig, adapt, load_registered
+    from charter.models.loading import load_registered
+    from charter.training.adapt import AdaptConfig, adapt
 
     added = add_smollm2(work.reg, progress=lambda m: None)  # the session converted the GGUF into smollm2_home
     assert smollm2.ASSET in {a.id for a in added}
@@ -52,5 +53,5 @@ def test_smollm2_lineage_and_lora_adaptation(work, smollm2_home):
         ("model/openai/gpt-4@1", "deny", ("dataset/openbmb/UltraFeedback@1", "model/openai/gpt-4@1")),
         (CURATED, "allow-only", (adapted.id, CURATED))}  # and the data was curated for machine translation only
     assert work.reg.check(adapted.id, ["inference", "machine-translation", "commercial"]).allowed
-    model, tok = load_registered(work.reg, adapted)
+    model, tok = load_registered(work.reg.get, adapted)
     assert type(model).__name__ == "PeftModelForCausalLM" and tok.eos_token

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from charter.errors import Conflict, Denied, InvalidInput, UsageError
+from charter.models.loading import load_registered, verify_registered
 from charter.training import adapt as adapt_mod
 from charter.training import runs
-from charter.training.adapt import AdaptConfig, adapt, load_registered
+from charter.training.adapt import AdaptConfig, adapt
 from tests.conftest import BASE, CURATED, MT, PUBLISHER
 
 SMALL = {"steps": 4, "batch_size": 2, "seq_len": 32, "checkpoint_every": 2}
@@ -173,7 +174,7 @@ def test_full_fine_tuning_registers_fine_tuned_from_and_saves_a_model(work):
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in final.iterdir()}
     new, old = load_file(final / "model.safetensors"), load_file(work.ws.tiny / "model.safetensors")
     assert new.keys() == old.keys() and any(not torch.equal(new[k], old[k]) for k in new)
-    model, tok = load_registered(work.reg, a)
+    model, tok = load_registered(work.reg.get, a)
     assert type(model).__name__ == "LlamaForCausalLM" and tok.eos_token == "</s>"
 
 
@@ -246,7 +247,7 @@ def test_load_registered_lora_reproduces_base_plus_adapter(work):
     from transformers import AutoModelForCausalLM
 
     a = adapt(work.reg, config(work, "lora-load", lr=3e-2)).asset
-    model, tok = load_registered(work.reg, a)
+    model, tok = load_registered(work.reg.get, a)
     ids = torch.tensor([tok("the river and the bridge")["input_ids"]])
     base = AutoModelForCausalLM.from_pretrained(work.ws.tiny)
     plain = _logits(base, ids)
@@ -264,7 +265,7 @@ def test_adapter_of_an_adapted_model_loads_both_adapters(work):
     first = adapt(work.reg, config(work, "lora-1", lr=3e-2)).asset
     second = adapt(work.reg, config(work, "lora-2", base=first.id, lr=3e-2)).asset
     assert {(e.parent, e.relation) for e in second.derived_from} == {(first.id, "adapter-of"), (CURATED, "trained-on")}
-    model, tok = load_registered(work.reg, second)
+    model, tok = load_registered(work.reg.get, second)
     ids = torch.tensor([tok("a community garden in summer")["input_ids"]])
     merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(work.ws.tiny), first.notes["weights"]["path"]).merge_and_unload()
     want = _logits(PeftModel.from_pretrained(merged, second.notes["weights"]["path"]), ids)
@@ -299,10 +300,10 @@ def test_swapped_weights_are_refused_by_every_stage_that_loads_them(work, tmp_pa
     shutil.copytree(work.ws.tiny, copy)
     a = add_folder(work.reg, copy, "model/swapped@1", ("Apache-2.0",))
     registered = next(f["sha256"] for f in a.notes["weights"]["files"] if f["path"] == "model.safetensors")
-    load_registered(work.reg, a)  # intact: loads
+    load_registered(work.reg.get, a)  # intact: loads
     _swap(copy)
     with pytest.raises(IntegrityError) as e:
-        load_registered(work.reg, a)
+        load_registered(work.reg.get, a)
     found = hashlib.sha256((copy / "model.safetensors").read_bytes()).hexdigest()
     assert e.value.where == str(copy.resolve() / "model.safetensors") and e.value.exit_code == 1
     assert f"registered sha256 {registered}, found {found}" in e.value.message and "new version" in e.value.hint
@@ -335,14 +336,14 @@ def test_an_adapters_swapped_base_is_refused(work, tmp_path):
     shutil.copytree(work.ws.tiny, copy)
     add_folder(work.reg, copy, "model/base-copy@1", ("Apache-2.0",))
     adapter = adapt(work.reg, config(work, "over-copy", base="model/base-copy@1", steps=1)).asset
-    load_registered(work.reg, adapter)
+    load_registered(work.reg.get, adapter)
     _swap(copy)
     with pytest.raises(IntegrityError) as e:
-        load_registered(work.reg, adapter)
+        load_registered(work.reg.get, adapter)
     assert e.value.where == str(copy.resolve() / "model.safetensors") and "model/base-copy@1" in e.value.message
     (Path(adapter.notes["weights"]["path"]) / "adapter_model.safetensors").write_bytes(b"not an adapter")
     with pytest.raises(IntegrityError, match="adapter_model.safetensors"):
-        adapt_mod.verify_registered(work.reg, adapter)  # the adapter's own file, checked first
+        verify_registered(work.reg.get, adapter)  # the adapter's own file, checked first
 
 
 def test_an_adapter_without_a_registered_base_is_refused(work):
@@ -351,7 +352,7 @@ def test_an_adapter_without_a_registered_base_is_refused(work):
     first = adapt(work.reg, config(work, "orphan", steps=1)).asset
     orphan = replace(first, id="model/orphan@1", version="1", derived_from=tuple(e for e in first.derived_from if e.relation != "adapter-of"))
     with pytest.raises(InvalidInput, match="no registered base"):
-        load_registered(work.reg, orphan)
+        load_registered(work.reg.get, orphan)
 
 
 def test_adapt_refuses_an_edited_data_shard_before_any_run_folder(work, tmp_path, nothing_heavy):

@@ -8,7 +8,8 @@ import pytest
 
 from charter.errors import Denied
 from charter.models.hf import HFModel
-from charter.training.adapt import AdaptConfig, adapt, load_registered
+from charter.models.loading import load_registered
+from charter.training.adapt import AdaptConfig, adapt
 from tests.conftest import BASE, RAIL
 
 GENERATED = "dataset/rail-generated@1"
@@ -19,7 +20,7 @@ def generated(work):
     """Texts written by the RAIL-licensed tiny model (itself gated), registered as its outputs."""
     d = work.reg.can(RAIL, ["synthetic-data-generation"])
     assert d.allowed
-    model, tok = load_registered(work.reg, work.reg.get(RAIL))
+    model, tok = load_registered(work.reg.get, work.reg.get(RAIL))
     texts = HFModel(model, tok, RAIL).generate(["the river", "a letter for a friend", "summer in the village", "the train station"], 40)
     assert all(isinstance(t, str) for t in texts)
     folder = work.dir / "generated"

@@ -103,9 +103,9 @@ def cmd_generate(args) -> int:
             print_decision(d)
         return EXIT_DENIED
     from charter.models.hf import HFModel
-    from charter.training.adapt import load_registered
+    from charter.models.loading import load_registered
 
-    model, tok = load_registered(reg, reg.get(d.asset))
+    model, tok = load_registered(reg.get, reg.get(d.asset))
     text = HFModel(model, tok, d.asset).generate([args.prompt], args.max_tokens)[0]
     if args.json:
         emit_json({"model": d.asset, "allowed": True, "decision": d.to_json(), "text": text})

@@ -87,13 +87,13 @@ def run_eval(reg: Registry, cfg: EvalConfig, progress=None) -> EvalResult:
 
     benches = bench_names(cfg.benches)
     a, decision = check(reg, cfg)
-    from charter.training.adapt import verify_registered, weights_of
+    from charter.models.loading import verify_registered, weights_of
 
-    verify_registered(reg, a)  # swapped weights are refused before a run folder is made (and again, cached, when loaded)
+    verify_registered(reg.get, a)  # swapped weights are refused before a run folder is made (and again, cached, when loaded)
 
     versions = {b: run_mod.BENCHMARKS[b].VERSION for b in benches}
     run = RunFolder(Path(cfg.out), {
-        "kind": "eval", "model": a.id, "weights_sha256": weights_of(a).get("sha256"), "benchmarks": versions,
+        "kind": "eval", "model": a.id, "weights_sha256": weights_of(a).sha256, "benchmarks": versions,
         "limit": cfg.limit, "batch_size": cfg.batch_size, "uses": list(decision.uses),
     }).open()
     done = run.path / "result.json"
@@ -141,9 +141,9 @@ def _ticks(progress):
 
 def _load(reg: Registry, a: Asset, batch_size: int):
     from charter.models.hf import HFModel
-    from charter.training.adapt import load_registered
+    from charter.models.loading import load_registered
 
-    model, tok = load_registered(reg, a)
+    model, tok = load_registered(reg.get, a)
     if hasattr(model, "merge_and_unload"):  # a LoRA adapter: merged weights score faster and the same
         model = model.merge_and_unload()
     from charter.models.hf import device

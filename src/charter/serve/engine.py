@@ -44,16 +44,6 @@ class Generation:
     finish_reason: str  # stop | length | cancelled
 
 
-class _Assets:
-    """The registry's ``get`` over prefetched assets, so loading needs no registry connection."""
-
-    def __init__(self, assets: dict):
-        self.assets = assets
-
-    def get(self, ref: str):
-        return self.assets[ref]
-
-
 class Engine:
     def __init__(self, threads: int | None = None):
         self.threads = threads
@@ -68,14 +58,9 @@ class Engine:
     @staticmethod
     def assets_for(reg, model_id: str) -> dict:
         """The registered assets loading ``model_id`` reads: it and its adapter-of chain (read on the registry's thread)."""
-        out, cur = {}, reg.get(model_id)
-        while True:
-            out[cur.id] = cur
-            w = cur.notes.get("weights") or {}
-            parent = next((e.parent for e in cur.derived_from if e.relation == "adapter-of"), None)
-            if w.get("format") != "peft-lora" or parent is None or parent in out:
-                return out
-            cur = reg.get(parent)
+        from charter.models.loading import chain
+
+        return {a.id: a for a in chain(reg.get, reg.get(model_id))}
 
     def loaded(self, model_id: str) -> Loaded | None:
         return self._loaded.get(model_id)
@@ -91,15 +76,17 @@ class Engine:
                 return hit
             import torch
 
-            from charter.training.adapt import load_registered, weights_of
+            from charter.models.loading import load_registered
+            from charter.models.weights import Weights
 
             if self.threads:
                 torch.set_num_threads(self.threads)
             a = assets[model_id]
-            if not weights_of(a):
+            w = Weights.of(a)
+            if w is None:
                 raise InvalidInput(f"{model_id} has no registered weights", hint="serve a model registered with `charter model add` or `charter adapt`")
-            model, tok = load_registered(_Assets(assets), a)
-            if weights_of(a).get("format") == "peft-lora":  # a LoRA adapter: merged once, served as plain weights
+            model, tok = load_registered(assets.__getitem__, a)
+            if w.is_adapter:  # a LoRA adapter: merged once, served as plain weights
                 model = model.merge_and_unload()
             model.eval()
             eos = getattr(model.generation_config, "eos_token_id", None)

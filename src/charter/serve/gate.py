@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from charter.errors import CharterError, InvalidInput
+from charter.models.weights import Weights
 from charter.policy.decide import Decision, Reason
 from charter.registry import Registry
 from charter.serve.apps import Application
@@ -59,7 +60,7 @@ class Gate:
             a = reg.get(ref)
             if a.kind != "model":
                 raise InvalidInput(f"{a.id} is a {a.kind}; the gateway serves models", hint="pass model ids (applications are chosen by their keys)")
-            if not a.notes.get("weights"):
+            if Weights.of(a) is None:
                 raise InvalidInput(f"{a.id} has no registered weights", hint="serve a model registered with `charter model add` or made by `charter adapt`")
             self.models[a.id] = a
         for mid, a in self.models.items():  # full ids win over kind/name, which win over bare names

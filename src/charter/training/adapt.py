@@ -18,6 +18,8 @@ from pathlib import Path
 from charter.core.assets import Asset, Edge
 from charter.core.ids import make_id, slug, valid_version
 from charter.errors import Denied, InvalidInput, UsageError
+from charter.models.loading import load_registered, verify_registered, weights_of
+from charter.models.weights import Weights
 from charter.policy.decide import Decision
 from charter.registry import Registry
 from charter.training import data as data_mod
@@ -77,7 +79,7 @@ def check(reg: Registry, cfg: AdaptConfig) -> tuple[Asset, Asset, list[Decision]
     if denied:
         raise Denied(f"adapting {base.id} on {data.id} for {', '.join(uses)} is not permitted", decisions=denied,
                      hint="choose uses the lineage permits (`charter show` lists its restrictions)")
-    verify_registered(reg, base)  # swapped weights are refused before any run folder is made
+    verify_registered(reg.get, base)  # swapped weights are refused before any run folder is made
     excluded = data_mod.tag_exclusions(reg, data, uses)  # verifies the data files too
     if excluded:
         n = sum(excluded.values())
@@ -86,70 +88,24 @@ def check(reg: Registry, cfg: AdaptConfig) -> tuple[Asset, Asset, list[Decision]
     return base, data, decisions
 
 
-def weights_of(a: Asset) -> dict:
-    w = a.notes.get("weights")
-    if not w:
-        raise InvalidInput(f"{a.id} has no registered weights", hint="register weights with `charter model add` (or adapt/train a registered model)", field="BASE")
-    return w
-
-
-def verify_registered(reg: Registry, a: Asset) -> None:
-    """The model's weights, and its adapter-of bases', still have their registered digests (IntegrityError if not)."""
-    from charter.models.registry import weights_folder
-
-    while True:
-        weights_folder(a)
-        parent = next((e.parent for e in a.derived_from if e.relation == "adapter-of"), None)
-        if weights_of(a).get("format") != "peft-lora" or parent is None:
-            return
-        a = reg.get(parent)
-
-
-def load_registered(reg: Registry, a: Asset):
-    """(model, tokenizer) for a registered model: a weights folder, or a LoRA adapter over its base.
-    Every stage that runs a registered model (adapt, eval, serve, generate) loads it here, and every
-    folder it loads comes from ``weights_folder``, which verifies it against its registered digest first
-    (IntegrityError when a file was swapped or edited).
-
-    An adapter's base is its ``adapter-of`` parent, loaded the same way (itself possibly an adapter, whose
-    weights are then merged, as ``adapt`` merged them before training the adapter on top)."""
-    from charter.models.hf import load
-    from charter.models.registry import weights_folder
-
-    w = weights_of(a)
-    if w.get("format") == "peft-lora":
-        from peft import PeftModel
-
-        parent = next((e.parent for e in a.derived_from if e.relation == "adapter-of"), None)
-        if parent is None:  # its base folder would be loaded unverified: refused
-            raise InvalidInput(f"{a.id} is a LoRA adapter with no registered base (no adapter-of edge)",
-                               hint="register the adapter with derived_from: [{asset: BASE, relation: adapter-of}] (charter adapt does)")
-        model, tok = load_registered(reg, reg.get(parent))
-        if isinstance(model, PeftModel):
-            model = model.merge_and_unload()
-        return PeftModel.from_pretrained(model, weights_folder(a)), tok
-    return load(weights_folder(a))
-
-
 def adapt(reg: Registry, cfg: AdaptConfig, progress=None) -> Result:
     base, data, decisions = check(reg, cfg)
     import torch
 
-    from charter.core.digests import weights_digest
     from charter.models.hf import device
 
     uses = reg.check_uses(cfg.uses)
     base_w = weights_of(base)
     run = RunFolder(Path(cfg.out), {
         "kind": "adapt", **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k not in ("out", "name", "version")},
-        "uses": list(uses), "base": base.id, "data": data.id, "base_sha256": base_w.get("sha256"), "data_hash": data.content_hash,
+        "uses": list(uses), "base": base.id, "data": data.id, "base_sha256": base_w.sha256, "data_hash": data.content_hash,
         "learning_rate": cfg.learning_rate,
     }).open()
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     dev = device()
-    model, tok = load_registered(reg, base)
-    if base_w.get("format") == "peft-lora":
+    model, tok = load_registered(reg.get, base)
+    if base_w.is_adapter:
         model = model.merge_and_unload()  # adapting an adapted model: start from its merged weights
         model.requires_grad_(True)  # peft froze them; full fine-tuning trains them all (LoRA freezes them again)
     if cfg.method == "lora":
@@ -187,10 +143,11 @@ def adapt(reg: Registry, cfg: AdaptConfig, progress=None) -> Result:
     if cfg.method == "full":
         tok.save_pretrained(final)
     metrics = _summary(run.metrics())
-    weights = {"path": str(final.resolve()), **weights_digest(final), "format": "peft-lora" if cfg.method == "lora" else "hf"}
-    if cfg.method == "lora":
-        weights["base_path"] = base_w["path"] if base_w.get("format") != "peft-lora" else base_w["base_path"]
-        weights["base_adapter"] = base_w["path"] if base_w.get("format") == "peft-lora" else None
+    if cfg.method == "lora":  # the base folder under the adapter chain, and the adapter this one was trained over
+        weights = Weights.register(final, "peft-lora", base_path=base_w.base_path if base_w.is_adapter else base_w.path,
+                                   base_adapter=base_w.path if base_w.is_adapter else None).to_json()
+    else:
+        weights = Weights.register(final).to_json()
     run.result({"metrics": metrics, "weights": weights, "config_hash": run.hash, "decisions": [d.to_json() for d in decisions]})
     name = cfg.name or slug(Path(cfg.out).resolve().name)
     aid = make_id("model", name, cfg.version or run.hash[:12])
@@ -283,4 +240,4 @@ def as_json(r: Result) -> dict:
             "weights": r.asset.notes["weights"]}
 
 
-__all__ = ["AdaptConfig", "Result", "adapt", "check", "load_registered", "as_json", "json"]
+__all__ = ["AdaptConfig", "Result", "adapt", "check", "as_json", "json"]

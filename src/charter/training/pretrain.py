@@ -20,6 +20,7 @@ from charter.core.files import load_document
 from charter.core.ids import make_id, slug
 from charter.errors import Denied, InvalidInput
 from charter.models.tiny import SIZES
+from charter.models.weights import Weights
 from charter.registry import Registry
 from charter.training import data as data_mod
 from charter.training.runs import RunFolder, load_state, save_state
@@ -64,7 +65,6 @@ def train(reg: Registry, cfg: TrainConfig, progress=None) -> dict:
     h = hyper(cfg.config)
     import torch
 
-    from charter.core.digests import weights_digest
     from charter.models.hf import device
     from charter.models.tiny import llama, train_tokenizer
 
@@ -119,7 +119,7 @@ def train(reg: Registry, cfg: TrainConfig, progress=None) -> dict:
     metrics = {"steps": h["steps"], "tokens": sum(r["tokens"] for r in run.metrics()), "tokens_per_s": round(tokens / (time.perf_counter() - t0), 1),
                "held_out_perplexity": round(ppl, 3), "unigram_perplexity": round(uni, 3), "beats_unigram": ppl < uni,
                "parameters": sum(p.numel() for p in model.parameters())}
-    weights = {"path": str(final.resolve()), **weights_digest(final), "format": "hf"}
+    weights = Weights.register(final).to_json()
     run.result({"metrics": metrics, "weights": weights, "config_hash": run.hash, "decision": d.to_json()})
     aid = make_id("model", cfg.name or slug(Path(cfg.out).resolve().name), cfg.version or run.hash[:12])
     asset = Asset(id=aid, kind="model", name=aid.split("/", 1)[1].rsplit("@", 1)[0], version=aid.rsplit("@", 1)[1],
