@@ -81,7 +81,7 @@ def _allow_keys(path: Path | None) -> tuple[str, ...] | None:
 def start(reg: Registry, cfg: SwarmConfig, wait: float = 120.0) -> dict:
     """Decide, write the run folder, start the coordinator (detached, supervised); returns join.json's content."""
     from charter.core.files import check_out_folder
-    from charter.training.adapt import AdaptConfig, check, weights_of
+    from charter.models.loading import weights_of
 
     if cfg.method not in ("lora", "full"):
         raise UsageError(f"--method must be lora or full, not {cfg.method!r}", hint="pass --method lora|full")
@@ -94,8 +94,8 @@ def start(reg: Registry, cfg: SwarmConfig, wait: float = 120.0) -> dict:
         raise UsageError(f"{out} already holds a swarm run", hint="pass a new --out folder (or `charter swarm finish` this one)")
     base, data, decisions = _check_start(reg, cfg)
     w = weights_of(base)
-    if w.get("format") != "hf":
-        raise InvalidInput(f"{base.id} is a {w.get('format')} adapter; a swarm run starts from plain weights",
+    if w.is_adapter:
+        raise InvalidInput(f"{base.id} is a {w.format} adapter; a swarm run starts from plain weights",
                            hint="merge the adapter into a model first, or start from its base", field="--base")
     out.mkdir(parents=True, exist_ok=True)
     run_id = f"charter-{secrets.token_hex(6)}"
@@ -110,7 +110,7 @@ def start(reg: Registry, cfg: SwarmConfig, wait: float = 120.0) -> dict:
 
         allow = tuple(sorted(set(allow) | {public_key_string(load_key(key_file))}))
     uses = reg.check_uses(cfg.uses)
-    peer = PeerConfig(role="coordinator", run_id=run_id, folder=str(out.resolve()), base=w["path"], method=cfg.method,
+    peer = PeerConfig(role="coordinator", run_id=run_id, folder=str(out.resolve()), base=w.path, method=cfg.method,
                       token_file=str(token_file.resolve()), key_file=str(key_file.resolve()), listen=cfg.listen,
                       allow_keys=allow, target_batch_size=cfg.target_batch_size, batch_size=cfg.batch_size, seq_len=cfg.seq_len,
                       lr=cfg.lr, local_steps=cfg.local_steps, max_steps=cfg.max_steps)
@@ -125,7 +125,7 @@ def start(reg: Registry, cfg: SwarmConfig, wait: float = 120.0) -> dict:
     maddrs = _wait_for_status(out, p, wait)["maddrs"]
     join = {"charter_swarm": JOIN_VERSION, "run_id": run_id, "uses": list(uses), "method": cfg.method,
             "data": {"asset": data.id, "hash": data.content_hash, "digests": data.data.get("digests") or []},
-            "base": {"asset": base.id, "sha256": w.get("sha256")},
+            "base": {"asset": base.id, "sha256": w.sha256},
             "bootstrap": maddrs, "token": token, "allow_keys": list(allow) if allow is not None else None,
             "training": {k: getattr(cfg, k) for k in ("target_batch_size", "batch_size", "seq_len", "local_steps", "lr")}}
     (out / "join.json").write_text(json.dumps(join, indent=1))
@@ -148,9 +148,9 @@ def _check_start(reg: Registry, cfg: SwarmConfig):
         raise Denied(f"a swarm run of {base.id} on {data.id} for {', '.join(uses)} is not permitted", decisions=denied,
                      hint="choose uses the lineage permits (`charter show` lists its restrictions)")
     from charter.core.digests import verify_data
-    from charter.training.adapt import verify_registered
+    from charter.models.loading import verify_registered
 
-    verify_registered(reg, base)
+    verify_registered(reg.get, base)
     verify_data(data)
     return base, data, decisions
 
@@ -232,7 +232,7 @@ def join(reg: Registry, join_file: Path, terms_file: Path, key_file: Path, out: 
     from charter.core.digests import verify_data
     from charter.core.files import check_out_folder
     from charter.swarm import ledger
-    from charter.training.adapt import verify_registered, weights_of
+    from charter.models.loading import verify_registered, weights_of
 
     j = read_join(join_file)
     assets, _ = reg.load_files([Path(terms_file)])
@@ -251,13 +251,13 @@ def join(reg: Registry, join_file: Path, terms_file: Path, key_file: Path, out: 
     if j["allow_keys"] is not None and ledger.public_key_string(key) not in j["allow_keys"]:
         raise Denied(f"this run admits only listed volunteer keys, and {compute.id}'s is not among them", hint="ask the run's owner to add your key")
     base, data = reg.get(j["base"]["asset"]), reg.get(j["data"]["asset"])
-    if weights_of(base).get("sha256") != j["base"]["sha256"]:
-        raise InvalidInput(f"{base.id}'s weights here ({weights_of(base).get('sha256')}) are not the run's ({j['base']['sha256']})",
+    if weights_of(base).sha256 != j["base"]["sha256"]:
+        raise InvalidInput(f"{base.id}'s weights here ({weights_of(base).sha256}) are not the run's ({j['base']['sha256']})",
                            hint="register the run's base weights", field="base.sha256", where=str(join_file))
     if data.content_hash != j["data"]["hash"]:
         raise InvalidInput(f"{data.id} here ({data.content_hash}) is not the run's ({j['data']['hash']})",
                            hint="register the run's data", field="data.hash", where=str(join_file))
-    verify_registered(reg, base)
+    verify_registered(reg.get, base)
     verify_data(data)
     out = Path(out)
     check_out_folder(out)
@@ -269,7 +269,7 @@ def join(reg: Registry, join_file: Path, terms_file: Path, key_file: Path, out: 
     token_file.write_text(j["token"])
     os.chmod(token_file, 0o600)
     t = j["training"]
-    peer = PeerConfig(role="volunteer", run_id=j["run_id"], folder=str(out.resolve()), base=weights_of(base)["path"], method=j["method"],
+    peer = PeerConfig(role="volunteer", run_id=j["run_id"], folder=str(out.resolve()), base=weights_of(base).path, method=j["method"],
                       token_file=str(token_file.resolve()), key_file=str(Path(key_file).resolve()), initial_peers=tuple(j["bootstrap"]),
                       listen=listen, texts=str((out / "texts.jsonl").resolve()), compute=compute.id, terms=compute.to_json(),
                       allow_keys=tuple(j["allow_keys"]) if j["allow_keys"] is not None else None,
@@ -325,7 +325,7 @@ def status(run_dir: Path) -> dict:
 
 def finish(reg: Registry, run_dir: Path, wait: float = 180.0) -> Asset:
     """Stop the run, save the averaged weights, register the model with every contributor's terms."""
-    from charter.core.digests import weights_digest
+    from charter.models.weights import Weights
     from charter.swarm.ledger import Ledger
 
     run_dir = Path(run_dir)
@@ -347,11 +347,9 @@ def finish(reg: Registry, run_dir: Path, wait: float = 180.0) -> Asset:
         raise InvalidInput("no volunteer contributed to this run", hint="`charter swarm join` the run before finishing it", where=str(run_dir))
     computes = _register_computes(reg, final)
     folder = Path(final["path"])
-    weights = {"path": str(folder.resolve()), **weights_digest(folder), "format": "peft-lora" if run["method"] == "lora" else "hf"}
     base = reg.get(run["base"])
-    if run["method"] == "lora":
-        weights["base_path"] = base.notes["weights"]["path"]
-        weights["base_adapter"] = None
+    lora = run["method"] == "lora"
+    weights = Weights.register(folder, "peft-lora" if lora else "hf", base_path=Weights.of(base).path if lora else None).to_json()
     name = run["config"].get("name") or slug(run_dir.resolve().name)
     aid = make_id("model", name, run["config"].get("version") or run["run_id"].split("-")[-1])
     edges = [Edge(aid, base.id, "adapter-of" if run["method"] == "lora" else "fine-tuned-from"), Edge(aid, run["data"], "trained-on")]
