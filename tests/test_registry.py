@@ -251,6 +251,58 @@ def test_effective_missing_licence(reg):
     assert eff["deny"] == [{"use": "commercial", "source": "license:unspecified", "asset": "dataset/d@1", "path": ["dataset/d@1"]}]
 
 
+VOLUNTEERS = """
+- id: compute/alice@1
+  uses: {deny: [military, surveillance]}
+  public_key: "ed25519:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="
+  notes: {owner: Alice}
+- id: compute/bob@1
+  uses: {allow: [scientific-research]}
+  public_key: "ed25519:ebVWLo/mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ="
+- id: model/base@1
+  license: MIT
+  derived_from:
+    - {asset: compute/alice@1, relation: trained-with}
+    - {asset: compute/bob@1, relation: trained-with}
+  notes: {contributors: [{compute: compute/alice@1, samples: 1200, steps: 40}]}
+- id: model/tuned@1
+  license: MIT
+  derived_from:
+    - {asset: model/base@1, relation: fine-tuned-from}
+    - {asset: compute/alice@1, relation: trained-with}
+  notes: {contributors: [{compute: compute/alice@1, samples: 300, steps: 10}]}
+"""
+
+
+def test_contributors_and_effective_of_volunteer_compute(reg, tmp_path):
+    reg.add_files([write(tmp_path, "v.yaml", VOLUNTEERS)])
+    assert reg.resolve("compute/alice") == "compute/alice@1"
+    assert reg.contributors("model/base@1") == [
+        {"compute": "compute/alice@1", "model": "model/base@1", "path": ["model/base@1", "compute/alice@1"],
+         "samples": 1200, "steps": 40, "owner": "Alice"},
+        {"compute": "compute/bob@1", "model": "model/base@1", "path": ["model/base@1", "compute/bob@1"],
+         "samples": None, "steps": None, "owner": None},
+    ]
+    # nearest first: alice trained the tuned model directly (300 samples) and its base (1200)
+    assert [(c["compute"], c["model"], c["samples"], len(c["path"])) for c in reg.contributors("model/tuned@1")] == [
+        ("compute/alice@1", "model/tuned@1", 300, 2),
+        ("compute/alice@1", "model/base@1", 1200, 3),
+        ("compute/bob@1", "model/base@1", None, 3),
+    ]
+    assert reg.contributors("compute/alice@1") == []
+    eff = reg.effective("compute/alice@1")  # no licence: nothing from the 'unspecified' licence
+    assert eff["deny"] == [{"use": u, "source": "uses.deny", "asset": "compute/alice@1", "path": ["compute/alice@1"]}
+                           for u in ("military", "surveillance")]
+    assert eff["duties"] == [] and eff["allow"] == []
+    d = reg.check("model/tuned@1", ["inference", "military"])
+    assert {(r.asset, r.rule, r.use, r.path) for r in d.reasons} == {
+        ("compute/alice@1", "deny", "military", ("model/tuned@1", "compute/alice@1")),
+        ("compute/bob@1", "allow-only", "military", ("model/tuned@1", "model/base@1", "compute/bob@1")),
+    }
+    assert reg.check("model/tuned@1", ["inference", "scientific-research", "commercial"]).allowed
+    assert [h.asset for h in reg.trace("compute/alice@1", down=True)] == ["model/base@1", "model/tuned@1"]
+
+
 def test_lineage_members_and_paths(lineage):
     ups = lineage.lineage("application/app@1")
     assert [(u.asset.id, u.path) for u in ups] == [

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from charter.core import charterfile, uses as uses_mod
-from charter.core.assets import Asset, Property, Restriction, Withdrawal
+from charter.core.assets import Asset, Property, Restriction, Withdrawal, licence_free
 from charter.core.ids import KINDS
 from charter.core.uses import Taxonomy
 from charter.errors import InvalidInput, NotFound
@@ -195,6 +195,30 @@ class Registry:
         """Attach evaluated properties to their assets (see charter.evals)."""
         return self.store.attach(props)
 
+    def contributors(self, ref: str) -> list[dict]:
+        """The compute that trained an asset or anything upstream of it: one entry per ``trained-with`` edge
+        in its lineage, nearest first, ``{"compute", "model", "path", "samples", "steps", "owner"}``.
+        ``samples`` and ``steps`` come from the trained model's ``notes.contributors`` (written by the
+        training run; None where it records none), ``owner`` from the compute charter's ``notes.owner``."""
+        asset_id = self.resolve(ref)
+        paths = {u.asset.id: u.path for u in self.lineage(asset_id)}
+        got = self.store.get_many(list(paths))
+        out = []
+        for mid in paths:
+            m = got.get(mid)
+            if m is None:
+                continue
+            counts = {c.get("compute"): c for c in m.notes.get("contributors") or () if isinstance(c, dict)}
+            for e in m.derived_from:
+                if e.relation != "trained-with":
+                    continue
+                c, comp = counts.get(e.parent, {}), got.get(e.parent)
+                out.append({"compute": e.parent, "model": m.id, "path": [*paths[mid], e.parent],
+                            "samples": c.get("samples"), "steps": c.get("steps"),
+                            "owner": comp.notes.get("owner") if comp is not None else None})
+        out.sort(key=lambda x: (len(x["path"]), x["compute"], x["model"]))
+        return out
+
     def effective(self, ref: str) -> dict:
         """What an asset inherits: every restriction and duty in E, with where it comes from."""
         asset_id = self.resolve(ref)
@@ -211,7 +235,7 @@ class Registry:
                 p = props.get((r.benchmark, r.metric))
                 status = "not evaluated" if p is None else ("met" if r.met_by(p.value) else "unmet")
                 requires.append({**r.to_json(), "status": status, "value": p.value if p else None, **origin})
-            lics = self.licenses.for_asset(a.licenses)
+            lics = () if licence_free(a.id, a.licenses) else self.licenses.for_asset(a.licenses)
             for src, ds in [("uses.deny", a.deny)] + [(l.source, l.deny) for l in lics]:
                 deny += [{"use": d, "source": src, **origin} for d in ds]
             for src, al in [("uses.allow", a.allow)] + [(l.source, l.allow) for l in lics]:

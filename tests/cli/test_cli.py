@@ -121,7 +121,7 @@ def test_add_conflict_names_file_and_fix(reg, tmp_path, capsys):
     ("id: model/x@1\nlicence: MIT\n", ":2", "did you mean 'license'"),
     ("id: model/x@1\nuses: [\n", ":3", "malformed YAML"),
     ("id: model/x@1\nderived_from:\n  - {asset: model/missing@1, relation: trained-on}\n", "", "not registered"),
-    ("id: model/x@1\nderived_from:\n  - {asset: model/y@1, relation: trained-with}\n", ":3", "did you mean 'trained-on'"),
+    ("id: model/x@1\nderived_from:\n  - {asset: model/y@1, relation: trained-by}\n", ":3", "did you mean 'trained-on'"),
     ("id: thing/x@1\n", ":1", "unknown kind"),
 ])
 def test_add_bad_input_one_line_nothing_written(tmp_path, capsys, text, where, needle):
@@ -388,3 +388,75 @@ def test_restrict_lift_frees_a_new_version_of_a_restricted_name(tmp_path, capsys
     assert code == 2 and "--deny" in err
     code, _, err = run(capsys, "restrict", "--lift", "dataset/t@2", "--deny", "research", "--reason", "both", "--registry", db)
     assert code == 2 and "not both" in err
+
+
+# --- volunteer compute (issue 13) ---------------------------------------------------------------
+
+ALICE = str(resource("examples") / "compute-alice.yaml")
+TRAINED = """
+assets:
+  - {id: dataset/web@1, license: MIT}
+  - id: model/m@1
+    license: MIT
+    derived_from:
+      - {asset: dataset/web@1, relation: trained-on}
+      - {asset: compute/alice-workstation@1, relation: trained-with}
+    notes:
+      contributors: [{compute: compute/alice-workstation@1, samples: 1200, steps: 40}]
+  - id: model/m-lora@1
+    license: MIT
+    derived_from: [{asset: model/m@1, relation: adapter-of}]
+"""
+
+
+@pytest.fixture
+def volunteer(tmp_path):
+    db = str(tmp_path / "r.db")
+    (tmp_path / "m.yaml").write_text(TRAINED)
+    assert main(["add", ALICE, str(tmp_path / "m.yaml"), "--registry", db]) == 0
+    return db
+
+
+def test_can_a_model_trained_with_a_volunteer_names_the_compute(volunteer, capsys):
+    code, out, _ = run(capsys, "can", "model/m@1", "military", "--registry", volunteer)
+    assert code == 3
+    assert "deny military: compute/alice-workstation@1 denies military (uses.deny)" in out
+    assert "path: model/m@1 -> compute/alice-workstation@1" in out
+    code, d, _ = run(capsys, "can", "model/m-lora@1", "surveillance", "--json", "--registry", volunteer)
+    assert code == 3 and [(r["asset"], r["path"]) for r in d["reasons"]] == [
+        ("compute/alice-workstation@1", ["model/m-lora@1", "model/m@1", "compute/alice-workstation@1"])]
+    assert run(capsys, "can", "model/m-lora@1", "scientific-research", "commercial", "--registry", volunteer)[0] == 0
+
+
+def test_can_on_compute_itself(volunteer, capsys):
+    code, out, _ = run(capsys, "can", "compute/alice-workstation@1", "military", "--registry", volunteer)
+    assert code == 3 and "path: compute/alice-workstation@1" in out
+    assert run(capsys, "can", "compute/alice-workstation@1", "commercial", "--registry", volunteer)[0] == 0  # no licence: no 'unspecified'
+    code, d, _ = run(capsys, "ls", "--kind", "compute", "--json", "--registry", volunteer)
+    assert [x["id"] for x in d] == ["compute/alice-workstation@1"] and d[0]["licenses"] == []
+
+
+def test_card_and_show_list_contributors(volunteer, capsys):
+    want = [{"compute": "compute/alice-workstation@1", "model": "model/m@1", "path": ["model/m@1", "compute/alice-workstation@1"],
+             "samples": 1200, "steps": 40, "owner": "Alice Example <alice@example.org>"}]
+    code, out, _ = run(capsys, "card", "model/m@1", "--registry", volunteer)
+    assert code == 0
+    section = out.split("## Contributors")[1].split("\n## ")[0]
+    assert "| `compute/alice-workstation@1` | Alice Example <alice@example.org> | this | 1,200 | 40 |" in section
+    code, d, _ = run(capsys, "card", "model/m@1", "--json", "--registry", volunteer)
+    assert code == 0 and d["contributors"] == want and "## Contributors" in d["card"]
+    code, d, _ = run(capsys, "show", "model/m-lora@1", "--json", "--registry", volunteer)
+    assert code == 0 and d["contributors"] == [{**want[0], "path": ["model/m-lora@1", *want[0]["path"]]}]
+    code, out, _ = run(capsys, "show", "model/m-lora@1", "--registry", volunteer)
+    assert "contributors" in out and "compute/alice-workstation@1 (Alice Example <alice@example.org>): 1,200 samples, 40 steps" in out
+    code, d, _ = run(capsys, "show", "compute/alice-workstation@1", "--json", "--registry", volunteer)
+    assert d["asset"]["public_key"].startswith("ed25519:") and d["contributors"] == []
+    code, out, _ = run(capsys, "card", "dataset/web@1", "--registry", volunteer)
+    assert "## Contributors" not in out  # only where compute contributed
+
+
+def test_add_compute_with_a_bad_key_is_one_line(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text("id: compute/x@1\nuses: {deny: [military]}\npublic_key: ed25519:AAAA\n")
+    code, _, err = run(capsys, "add", str(tmp_path / "c.yaml"), "--registry", str(tmp_path / "r.db"))
+    assert code == 1 and err.count("\n") == 1
+    assert f"{tmp_path / 'c.yaml'}:3: public_key: public key is 3 bytes, an Ed25519 key is 32 (fix: write public_key: ed25519:" in err

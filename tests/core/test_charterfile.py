@@ -278,10 +278,10 @@ def test_unknown_relation(tmp_path):
         id: model/m@1
         derived_from:
           - asset: dataset/d@1
-            relation: trained-with
+            relation: trained-by
         """)
     assert (e.where, e.field) == (f"{p}:4", "derived_from[0].relation")
-    assert e.message == "unknown relation 'trained-with'"
+    assert e.message == "unknown relation 'trained-by'"
     assert e.hint == "did you mean 'trained-on'?"
 
 
@@ -419,3 +419,101 @@ def test_data_outside_the_root_is_refused(tmp_path):
         assert "outside the data root" in e.value.message and "--data-root" in e.value.hint
     (a,) = _dataset(tmp_path / "c", '["../outside.jsonl"]')(data_root=tmp_path)  # widened on purpose
     assert a.data["files"] == [(tmp_path / "outside.jsonl").as_posix()]
+
+
+# --- compute (volunteer machines) ------------------------------------------------------------
+
+KEY = "ed25519:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="  # the public key of the private key bytes(range(32))
+
+COMPUTE = f"""
+id: compute/alice-workstation@1
+description: Alice's workstation.
+uses: {{deny: [military, surveillance]}}
+public_key: "{KEY}"
+notes: {{owner: Alice}}
+"""
+
+
+def test_compute_charter_without_a_licence(tmp_path):
+    (c,) = load(tmp_path, "c.yaml", COMPUTE)
+    assert (c.id, c.kind, c.name, c.version) == ("compute/alice-workstation@1", "compute", "alice-workstation", "1")
+    assert c.licenses == () and c.deny == ("military", "surveillance") and c.allow == ()
+    assert c.public_key == KEY and c.notes == {"owner": "Alice"} and c.derived_from == ()
+    assert c.to_json()["public_key"] == KEY
+
+
+def test_public_key_is_the_raw_ed25519_key(tmp_path):
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    raw = Ed25519PrivateKey.from_private_bytes(bytes(range(32))).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    assert "ed25519:" + base64.b64encode(raw).decode() == KEY
+    key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    text = "ed25519:" + base64.b64encode(key).decode()
+    (c,) = load(tmp_path, "c.yaml", f"{{id: compute/x@1, public_key: '{text}'}}")
+    assert c.public_key == text
+
+
+@pytest.mark.parametrize("key, says", [
+    ("rsa:AAAA", "does not start with 'ed25519:'"),
+    ("42", "does not start with 'ed25519:'"),
+    ("ed25519:not base64!", "is not valid base64"),
+    (KEY.rstrip("="), "is not valid base64"),  # unpadded
+    ("ed25519:" + "A" * 42 + "==", "is 31 bytes, an Ed25519 key is 32"),
+    ("ed25519:" + "A" * 44, "is 33 bytes, an Ed25519 key is 32"),
+])
+def test_bad_public_key_is_one_line_naming_file_line_and_fix(tmp_path, key, says):
+    p, e = fails(tmp_path, "c.yaml", f"""
+        id: compute/x@1
+        uses: {{deny: [military]}}
+        public_key: {key}
+    """)
+    assert e.where == f"{p}:3" and e.field == "public_key" and says in e.message
+    line = e.oneline()
+    assert "\n" not in line and line.startswith(f"{p}:3: public_key: ") and "(fix: write public_key: ed25519:<base64" in line
+
+
+def test_compute_needs_a_key_and_only_compute_has_one(tmp_path):
+    p, e = fails(tmp_path, "c.yaml", "id: compute/x@1\nuses: {deny: [military]}\n")
+    assert (e.where, e.field) == (f"{p}:1", "public_key") and "needs 'public_key'" in e.message and "ed25519:" in e.hint
+    p, e = fails(tmp_path, "m.yaml", f"id: model/m@1\npublic_key: '{KEY}'\n")
+    assert (e.where, e.field) == (f"{p}:2", "public_key") and "only compute assets" in e.message
+
+
+def test_trained_with_links_models_to_compute_only(tmp_path):
+    (m,) = load(tmp_path, "m.yaml", """
+        id: model/m@1
+        license: MIT
+        derived_from: [{asset: compute/alice-workstation@1, relation: trained-with}]
+        notes: {contributors: [{compute: compute/alice-workstation@1, samples: 1200, steps: 40}]}
+    """)
+    assert m.derived_from == (Edge("model/m@1", "compute/alice-workstation@1", "trained-with"),)
+    assert m.parents == ("compute/alice-workstation@1",)
+    assert m.notes["contributors"] == [{"compute": "compute/alice-workstation@1", "samples": 1200, "steps": 40}]
+    p, e = fails(tmp_path, "a.yaml", "id: model/m@1\nderived_from: [{asset: dataset/d@1, relation: trained-with}]\n")
+    assert e.field == "derived_from[0].asset" and "trained-with names a compute asset" in e.message
+    p, e = fails(tmp_path, "b.yaml", "id: model/m@1\nderived_from: [{asset: compute/c@1, relation: trained-on}]\n")
+    assert e.field == "derived_from[0].relation" and "write relation: trained-with" in e.hint
+    p, e = fails(tmp_path, "c.yaml", f"id: compute/c@2\npublic_key: '{KEY}'\nderived_from: [{{asset: compute/c@1, relation: trained-with}}]\n")
+    assert (e.where, e.field) == (f"{p}:3", "derived_from") and "derives from nothing" in e.message
+
+
+@pytest.mark.parametrize("contributors, field, says", [
+    ("{compute: compute/c@1}", "notes.contributors", "must be a list"),
+    ("[{samples: 3}]", "notes.contributors[0]", "needs 'compute'"),
+    ("[{compute: compute/other@1}]", "notes.contributors[0].compute", "not a trained-with parent"),
+    ("[{compute: compute/c@1, samples: -1}]", "notes.contributors[0].samples", "must be a count"),
+    ("[{compute: compute/c@1, steps: 2.5}]", "notes.contributors[0].steps", "must be a count"),
+    ("[{compute: compute/c@1, sample: 3}]", "notes.contributors[0].sample", "unknown field"),
+    ("[{compute: compute/c@1}, {compute: compute/c@1}]", "notes.contributors[1].compute", "listed twice"),
+])
+def test_bad_contributors(tmp_path, contributors, field, says):
+    p, e = fails(tmp_path, "m.yaml", f"""
+        id: model/m@1
+        derived_from: [{{asset: compute/c@1, relation: trained-with}}]
+        notes:
+          contributors: {contributors}
+    """)
+    assert e.field == field and says in e.message and e.where.startswith(f"{p}:")

@@ -13,6 +13,7 @@ from charter.errors import InvalidInput
     ("model/smollm2-135m@1", ("model", "smollm2-135m", "1")),
     ("model/org/llm-7b@v1.0+q4", ("model", "org/llm-7b", "v1.0+q4")),
     ("dataset/a.b_c@2024-01-01", ("dataset", "a.b_c", "2024-01-01")),
+    ("compute/alice-workstation@1", ("compute", "alice-workstation", "1")),
     ("application/x@1@2", None),
 ])
 def test_parse_id(text, parts):
@@ -44,7 +45,8 @@ def test_slug(text, out):
 
 def test_relations_and_duties():
     assert "evaluated-on" in RELATIONS and "evaluated-on" not in PROPAGATING
-    assert set(RELATIONS) == set(PROPAGATING) | {"evaluated-on"} and len(PROPAGATING) == 9
+    assert set(RELATIONS) == set(PROPAGATING) | {"evaluated-on"} and len(PROPAGATING) == 10
+    assert "trained-with" in PROPAGATING and Edge("model/m@1", "compute/c@1", "trained-with").propagates
     assert DUTIES == ("attribution", "share-alike", "pass-on-restrictions")
     assert Edge("a", "b", "trained-on").propagates and not Edge("a", "b", "evaluated-on").propagates
 
@@ -61,3 +63,21 @@ def test_asset_json_round_trip_and_hash():
     assert Asset.from_json({**a.to_json(), "notes": {"a": ["x"], "z": 1}}).canonical() == a.canonical()
     changed = Asset.from_json({**a.to_json(), "licenses": ["GPL-3.0"]})
     assert changed.content_hash != a.content_hash
+
+
+def test_compute_kind_and_licence_free():
+    from charter.core.assets import UNLICENSED_KINDS, licence_free
+    from charter.core.ids import KINDS
+
+    assert KINDS == ("dataset", "model", "application", "compute") and UNLICENSED_KINDS == ("compute",)
+    assert licence_free("compute/c@1") and not licence_free("compute/c@1", ("MIT",))
+    assert not licence_free("model/m@1") and not licence_free("dataset/computed@1")
+
+
+def test_public_key_round_trips_and_is_absent_when_empty():
+    key = "ed25519:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="
+    c = Asset(id="compute/c@1", kind="compute", name="c", version="1", deny=("military",), public_key=key)
+    assert c.to_json()["public_key"] == key and Asset.from_json(c.to_json()) == c
+    m = Asset(id="model/m@1", kind="model", name="m", version="1")
+    assert "public_key" not in m.to_json()  # older assets hash as before
+    assert Asset.from_json(m.to_json()).public_key == ""

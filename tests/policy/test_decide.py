@@ -67,3 +67,23 @@ def test_decide_is_pure_and_deterministic():
     req = Request(m.id, ("military", "fine-tuning", "commercial"))
     assert decide(req, lineage, TAX, LIC) == decide(req, lineage, TAX, LIC)
     assert m.deny == ("military", "surveillance")
+
+
+def test_compute_without_a_licence_has_no_licence_terms():
+    """A compute asset naming no licence is not 'unspecified' (which denies commercial); its own lists
+    still bind, along trained-with, with the path from the asked asset."""
+    c = asset("compute/alice@1", deny=("military",))
+    m = asset("model/m@1", licenses=("MIT",), derived_from=())
+    lineage = [Upstream(m, (m.id,)), Upstream(c, (m.id, c.id))]
+    assert decide(Request(m.id, ("inference", "commercial")), lineage, TAX, LIC).allowed
+    d = decide(Request(m.id, ("inference", "military", "commercial")), lineage, TAX, LIC)
+    assert [r.to_json() for r in d.reasons] == [{
+        "asset": c.id, "rule": "deny", "use": "military", "source": "uses.deny", "path": [m.id, c.id],
+        "entries": ["military"], "detail": "compute/alice@1 denies military (uses.deny)"}]
+    # any other kind naming no licence still gets the unspecified licence
+    d = decide(Request("dataset/d@1", ("commercial",)), [Upstream(asset("dataset/d@1"), ("dataset/d@1",))], TAX, LIC)
+    assert [(r.rule, r.source) for r in d.reasons] == [("deny", "license:unspecified")]
+    # a licence named on compute counts like any other
+    nc = asset("compute/lab@1", licenses=("CC-BY-NC-4.0",))
+    d = decide(Request(nc.id, ("commercial",)), [Upstream(nc, (nc.id,))], TAX, LIC)
+    assert [(r.rule, r.source) for r in d.reasons] == [("deny", "license:CC-BY-NC-4.0")]

@@ -132,3 +132,21 @@ def test_consent_counts_withdrawn_owners_records_in_source_datasets(tmp_path, mo
             "curate, adapt and train exclude them from now on.") in consent
     assert scanned == [msgs]  # only its own lineage, not web-text and the books
     assert "No dataset in its lineage" in card(reg, "dataset/web-text@1")
+
+
+def test_card_of_volunteer_compute_and_its_model(tmp_path):
+    reg = Registry.open(str(tmp_path / "r.db"))
+    (tmp_path / "m.yaml").write_text(
+        "id: model/m@1\nlicense: MIT\nderived_from: [{asset: compute/alice-workstation@1, relation: trained-with}]\n")
+    reg.add_files([resource("examples/compute-alice.yaml"), tmp_path / "m.yaml"])
+    text = card(reg, "compute/alice-workstation@1")
+    assert "Kind: compute. Licence: none (compute carries no licence; its own terms apply)." in text
+    assert "Owner: Alice Example <alice@example.org>. Public key: `ed25519:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=`." in text
+    assert "## Contributors" not in text
+    front = _front(text)
+    assert {"military", "surveillance"} <= set(front["charter"]["prohibited"]) and "commercial" in front["charter"]["permitted"]
+    text = card(reg, "model/m@1")
+    assert "- depth 1: `compute/alice-workstation@1` (trained-with; no licence)" in text
+    assert "| `compute/alice-workstation@1` | Alice Example <alice@example.org> | this | – | – |" in text  # no counts recorded
+    body = text.split("### Prohibited")[1].split("## ")[0]
+    assert "- surveillance, military — deny list of `compute/alice-workstation@1` (inherited via model/m@1 → compute/alice-workstation@1)" in body

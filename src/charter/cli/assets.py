@@ -8,6 +8,8 @@ from rich.table import Table
 
 from charter.cli.main import open_registry
 from charter.cli.output import console, emit_json, escape
+from charter.core.assets import licence_free
+from charter.core.ids import KINDS
 
 
 def register(sub, common) -> None:
@@ -21,7 +23,7 @@ def register(sub, common) -> None:
     p.add_argument("ref", metavar="REF", help="kind/name@version (or kind/name for the latest version)")
     p.set_defaults(func=cmd_show)
     p = sub.add_parser("ls", parents=[common], help="list assets, optionally only those allowed for some uses")
-    p.add_argument("--kind", choices=["dataset", "model", "application"])
+    p.add_argument("--kind", choices=KINDS)
     p.add_argument("--allowed", metavar="USE,...", help="only assets whose whole lineage permits these uses")
     p.set_defaults(func=cmd_ls)
 
@@ -68,6 +70,7 @@ def cmd_show(args) -> int:
     from charter.data.owners import withdrawn_note, withdrawn_records
 
     held = withdrawn_records(reg, a.id)
+    contrib = reg.contributors(a.id)
     if args.json:
         emit_json({
             "asset": a.to_json(),
@@ -79,6 +82,7 @@ def cmd_show(args) -> int:
             "downstream": [{"id": h.asset, "depth": h.depth} for h in down],
             "events": events,
             "properties": [p.to_json() for p in reg.store.properties(a.id)],
+            "contributors": contrib,
         })
         return 0
     console.print(f"[bold]{a.id}[/]  ({a.kind})")
@@ -86,7 +90,14 @@ def cmd_show(args) -> int:
         console.print(f"  {escape(a.description)}")
     if w:
         console.print(f"  [red bold]WITHDRAWN[/] {w.time}: {escape(w.reason)}")
-    console.print(f"  licence: {', '.join(a.licenses) or '(none: commercial use not permitted)'}")
+    if a.licenses or not licence_free(a.id):
+        console.print(f"  licence: {', '.join(a.licenses) or '(none: commercial use not permitted)'}")
+    else:
+        console.print(f"  licence: (none: a {a.kind} carries no licence; its own terms apply)")
+    if a.public_key:
+        owner = a.notes.get("owner")
+        console.print(f"  owner:   {escape(str(owner))}" if owner else "  owner:   (not given: notes.owner)")
+        console.print(f"  key:     {escape(a.public_key)}")
     console.print(f"  hash:    {a.content_hash}")
     if a.derived_from:
         console.print("  derived from:")
@@ -122,6 +133,13 @@ def cmd_show(args) -> int:
             ci = f"  95% CI [{p.ci[0]:.4g}, {p.ci[1]:.4g}]" if p.ci else ""
             own = "" if p.asset == a.id else f"  [dim](of {p.asset})[/]"
             console.print(f"    {p.benchmark + '.' + p.metric:<34} {p.value:>9.4g}{ci}  n={p.n}  [dim]{p.version}, {p.time[:10]}[/]{own}")
+    if contrib:
+        console.print("  contributors (compute lent to train it or a model upstream):")
+        for c in contrib:
+            counts = ", ".join(f"{c[k]:,} {k}" for k in ("samples", "steps") if c[k] is not None) or "no counts recorded"
+            owner = f" ({escape(str(c['owner']))})" if c["owner"] else ""
+            by = "" if c["model"] == a.id else f"  [dim]to {c['model']}[/]"
+            console.print(f"    {c['compute']}{owner}: {counts}{by}")
     cur = a.notes.get("curation")
     if cur:
         console.print(f"  curated for {', '.join(cur['uses'])}: {cur['output']:,} of {cur['input']:,} records kept; manifest {cur['manifest']}")

@@ -26,7 +26,8 @@ def cmd_card(args) -> int:
         tmp.replace(args.out)
         err_console.print(f"wrote {args.out}")
     if args.json:
-        emit_json({"asset": reg.resolve(args.ref), "card": text, "path": str(args.out) if args.out else None})
+        emit_json({"asset": reg.resolve(args.ref), "card": text, "path": str(args.out) if args.out else None,
+                   "contributors": reg.contributors(args.ref)})
     elif not args.out:
         console.out(text, highlight=False)  # plain text: no rich markup interpretation of the Markdown
     return 0

@@ -17,8 +17,18 @@ PROPAGATING = (
     "quantized-from",
     "merged-from",
     "deployed-from",
+    "trained-with",
 )
+"""``trained-with``: a model trained on a volunteer's compute (a ``compute`` asset) inherits its owner's terms."""
 RELATIONS = PROPAGATING + ("evaluated-on",)
+UNLICENSED_KINDS = ("compute",)
+"""Kinds that carry no licence: an empty licence list is no licence terms, not the 'unspecified' licence."""
+_UNLICENSED_PREFIXES = tuple(k + "/" for k in UNLICENSED_KINDS)
+
+
+def licence_free(asset_id: str, licenses: tuple[str, ...] = ()) -> bool:
+    """True when an asset's licences impose nothing: no licence named and its kind carries none."""
+    return not licenses and asset_id.startswith(_UNLICENSED_PREFIXES)
 DUTIES = ("attribution", "share-alike", "pass-on-restrictions")
 
 
@@ -110,6 +120,8 @@ class Asset:
     """Free-form provenance kept from importers (source URLs, original free text)."""
     data: Mapping[str, Any] = field(default_factory=dict, compare=False)
     """For datasets with files: {"files": [absolute paths or globs], "fields": {role: column}} (data/source.py)."""
+    public_key: str = ""
+    """For compute: the volunteer's Ed25519 public key, ``ed25519:<base64 of the 32 raw bytes>`` (validated at parse)."""
 
     @property
     def parents(self) -> tuple[str, ...]:
@@ -128,7 +140,8 @@ class Asset:
             "derived_from": [{"asset": e.parent, "relation": e.relation} for e in self.derived_from],
             "notes": dict(self.notes),
             "data": dict(self.data),
-        } | ({"requires": [r.to_json() for r in self.requires]} if self.requires else {})  # absent when empty: older hashes hold
+        } | ({"requires": [r.to_json() for r in self.requires]} if self.requires else {}) \
+          | ({"public_key": self.public_key} if self.public_key else {})  # both absent when empty: older hashes hold
 
     @classmethod
     def from_json(cls, d: Mapping) -> "Asset":
@@ -147,6 +160,7 @@ class Asset:
             requires=tuple(Requirement.from_json(r) for r in d.get("requires") or ()),
             notes=dict(d.get("notes") or {}),
             data=dict(d.get("data") or {}),
+            public_key=d.get("public_key") or "",
         )
 
     def canonical(self) -> str:

@@ -20,9 +20,10 @@ from charter.core.ids import KINDS, make_id, parse_id, valid_name, valid_version
 from charter.core.uses import Taxonomy
 from charter.errors import InvalidInput
 
-FIELDS = ("id", "kind", "name", "version", "description", "license", "uses", "duties", "derived_from", "requires", "notes", "data")
+FIELDS = ("id", "kind", "name", "version", "description", "license", "uses", "duties", "derived_from", "requires", "notes", "data", "public_key")
 REQUIRE_FIELDS = ("use", "benchmark", "metric", "min", "max")
 DATA_ROLES = ("text", "allow", "deny", "owner")
+CONTRIBUTOR_FIELDS = ("compute", "samples", "steps")
 DATA_DEFAULTS = {"text": "text", "allow": "charter_allow", "deny": "charter_deny", "owner": "charter_owner"}
 
 
@@ -108,12 +109,83 @@ def parse_asset(item: Any, path: str, taxonomy: Taxonomy, index: int | None = No
         ctx.fail("'description' must be a string", pre + "description", "quote the text", "description")
     data = _data(item.get("data"), kind, path, ctx, pre, data_root)
     requires = _requires(item.get("requires"), ctx, pre, taxonomy)
+    public_key = _public_key(item, kind, ctx, pre)
+    if kind == "compute" and edges:
+        ctx.fail("a compute asset derives from nothing", pre + "derived_from", "remove 'derived_from'; models name the compute with relation trained-with", "derived_from")
+    if "contributors" in notes:
+        _contributors(notes["contributors"], edges, ctx, pre, notes)
     return Asset(
         id=aid, kind=kind, name=name, version=version, description=desc.strip(), data=data,
         licenses=tuple(dict.fromkeys(x for x in licenses if x)),
         allow=allow, deny=deny, duties=tuple(duties), derived_from=edges, requires=requires,
-        notes=_plain(notes),
+        notes=_plain(notes), public_key=public_key,
     )
+
+
+KEY_PREFIX = "ed25519:"
+_KEY_EXAMPLE = "public_key: ed25519:<base64 of the 32 raw bytes of the volunteer's Ed25519 public key>"
+
+
+def _public_key(item: dict, kind: str, ctx: _Ctx, pre: str) -> str:
+    """``public_key: ed25519:<base64>`` — required for compute, refused elsewhere. The text must be the
+    canonical base64 of exactly 32 bytes that the ``cryptography`` library accepts as an Ed25519 key."""
+    field = pre + "public_key"
+    if "public_key" not in item:
+        if kind == "compute":
+            ctx.fail("a compute asset needs 'public_key'", field, f"add {_KEY_EXAMPLE}", None)
+        return ""
+    if kind != "compute":
+        ctx.fail(f"only compute assets have a public key, not a {kind}", field, "remove 'public_key' or make the asset compute/...", "public_key")
+    text = item["public_key"]
+    if not isinstance(text, str) or not text.startswith(KEY_PREFIX):
+        ctx.fail(f"public key {text!r} does not start with {KEY_PREFIX!r}", field, f"write {_KEY_EXAMPLE}", "public_key")
+    import base64
+    import binascii
+
+    body = text[len(KEY_PREFIX):]
+    try:
+        raw = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raw = None
+    if raw is None or base64.b64encode(raw).decode() != body:
+        ctx.fail(f"public key {text!r} is not valid base64", field, f"write {_KEY_EXAMPLE} (standard alphabet, padded)", "public_key")
+    if len(raw) != 32:
+        ctx.fail(f"public key is {len(raw)} bytes, an Ed25519 key is 32", field, f"write {_KEY_EXAMPLE}, the raw key, not a PEM or DER file", "public_key")
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError as e:
+        ctx.fail(f"public key is not an Ed25519 key ({e})", field, f"write {_KEY_EXAMPLE}", "public_key")
+    return text
+
+
+def _contributors(value: Any, edges: tuple[Edge, ...], ctx: _Ctx, pre: str, notes: Any) -> None:
+    """``notes.contributors: [{compute: compute/...@v, samples: n, steps: n}]`` (written by a training run):
+    each entry names one of the asset's trained-with parents; samples and steps are counts."""
+    field = pre + "notes.contributors"
+    example = "write contributors: [{compute: compute/alice-workstation@1, samples: 1200, steps: 40}]"
+    if not isinstance(value, list):
+        ctx.fail("'notes.contributors' must be a list", field, example, "contributors", notes)
+    parents = [e.parent for e in edges if e.relation == "trained-with"]
+    seen = set()
+    for i, c in enumerate(value):
+        f = f"{field}[{i}]"
+        if not isinstance(c, dict) or "compute" not in c:
+            ctx.fail("each contributor needs 'compute'", f, example, "contributors", notes)
+        for key in c:
+            if key not in CONTRIBUTOR_FIELDS:
+                ctx.fail(f"unknown field {key!r}", f"{f}.{key}", _did_you_mean(key, CONTRIBUTOR_FIELDS, f"fields: {', '.join(CONTRIBUTOR_FIELDS)}"), key, c)
+        if c["compute"] not in parents:
+            ctx.fail(f"{c['compute']!r} is not a trained-with parent of this asset", f"{f}.compute",
+                     f"add {{asset: {c['compute']}, relation: trained-with}} to derived_from" if isinstance(c["compute"], str) else example, "compute", c)
+        if c["compute"] in seen:
+            ctx.fail(f"{c['compute']} is listed twice", f"{f}.compute", "give each compute asset one entry", "compute", c)
+        seen.add(c["compute"])
+        for key in ("samples", "steps"):
+            v = c.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                ctx.fail(f"'{key}' must be a count (a whole number >= 0)", f"{f}.{key}", f"write {key}: 1200", key, c)
 
 
 def _data(value: Any, kind: str, path: str, ctx: _Ctx, pre: str, data_root: Path | None = None) -> dict:
@@ -303,6 +375,12 @@ def _edges(value: Any, child: str, ctx: _Ctx, pre: str) -> tuple[Edge, ...]:
             ctx.fail(f"unknown relation {rel!r}", f"{field}.relation", _did_you_mean(rel, RELATIONS, f"relations: {', '.join(RELATIONS)}"), "relation", e)
         if e["asset"] == child:
             ctx.fail(f"{child} cannot derive from itself", f"{field}.asset", "remove this entry", "asset", e)
+        is_compute = e["asset"].startswith("compute/")
+        if rel == "trained-with" and not is_compute:
+            ctx.fail(f"trained-with names a compute asset, not {e['asset']!r}", f"{field}.asset",
+                     "use trained-on for data and fine-tuned-from (or adapter-of, ...) for a base model", "asset", e)
+        if is_compute and rel != "trained-with":
+            ctx.fail(f"a compute asset is linked by trained-with, not {rel!r}", f"{field}.relation", "write relation: trained-with", "relation", e)
         edge = Edge(child, e["asset"], rel)
         if edge not in edges:
             edges.append(edge)

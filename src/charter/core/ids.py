@@ -6,7 +6,9 @@ import re
 
 from charter.errors import InvalidInput
 
-KINDS = ("dataset", "model", "application")
+KINDS = ("dataset", "model", "application", "compute")
+"""``compute`` is a volunteer's machine lent to training: it has a charter (its owner's terms) and a
+key, no licence (core/assets.py UNLICENSED_KINDS) and no lineage of its own."""
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._+/-]*"
 _VERSION = r"[A-Za-z0-9][A-Za-z0-9._+-]*"
 _ID = re.compile(rf"^(?P<kind>[a-z]+)/(?P<name>{_NAME})@(?P<version>{_VERSION})$")

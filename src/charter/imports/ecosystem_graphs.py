@@ -35,7 +35,7 @@ from pathlib import Path
 
 from charter.core.assets import Asset, Edge
 from charter.core.files import LineDict, load_document, resource
-from charter.core.ids import KINDS, make_id, slug, valid_version
+from charter.core.ids import make_id, slug, valid_version
 from charter.core.uses import Taxonomy
 from charter.errors import InvalidInput
 from charter.imports import Import, Report, Resolver, break_cycles, plain
@@ -56,6 +56,7 @@ RELATION = {
 }
 """(kind of the dependent asset, kind of its dependency) -> lineage relation."""
 
+KINDS = ("dataset", "model", "application")  # Ecosystem Graphs' types (charter's compute kind is not one)
 PREFER = {"model": ("dataset", "model", "application"), "dataset": ("dataset", "model", "application"), "application": ("model", "application", "dataset")}
 """When a dependency name matches assets of several kinds, the first kind listed wins."""
 

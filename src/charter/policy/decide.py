@@ -13,7 +13,8 @@ Denied if some e in E
 Restrictions added after registration count as deny lists (source ``restriction``).
 Otherwise allowed. Every reason is listed, each with the path from the asked asset.
 An asset's own allow list and each of its licences constrain separately, so the most
-restrictive wins.
+restrictive wins. A kind that carries no licence (compute) has no licence terms when it names
+none; its own allow and deny lists still count, and reach a model along ``trained-with``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from charter.core.assets import Property
+from charter.core.assets import Property, licence_free
 from charter.core.lineage import Upstream
 from charter.core.uses import Taxonomy
 from charter.policy.licenses import LicenseTable
@@ -83,7 +84,7 @@ def decide(request: Request, lineage: Sequence[Upstream], taxonomy: Taxonomy, li
         a = up.asset
         if up.withdrawal is not None:
             reasons.append(Reason(a.id, "withdrawn", None, "withdrawal", up.path, (), f"withdrawn: {up.withdrawal.reason}"))
-        lics = licenses.for_asset(a.licenses)
+        lics = licenses.for_asset(a.licenses) if a.licenses or not licence_free(a.id) else ()  # compute: no licence, no terms
         # reach() is every use some entry overlaps: one set test clears most members
         if a.deny and not taxonomy.reach(a.deny).isdisjoint(uses):
             _deny(reasons, up, "uses.deny", a.deny, uses, taxonomy)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from charter.core.assets import Asset
+from charter.core.assets import Asset, licence_free
 from charter.policy.decide import Request, decide
 from charter.registry import Registry
 
@@ -63,8 +63,10 @@ def card(reg: Registry, ref: str) -> str:
              f"# {a.id}", ""]
     if a.description:
         lines += [a.description, ""]
-    lines += [f"Kind: {a.kind}. Licence: {', '.join(a.licenses) or 'unspecified (commercial use not permitted)'}. "
-              f"Content hash: `{a.content_hash}`.", ""]
+    lines += [f"Kind: {a.kind}. Licence: {_licence_text(a)}. Content hash: `{a.content_hash}`.", ""]
+    if a.public_key:
+        owner = a.notes.get("owner")
+        lines += [f"Owner: {owner}. " * bool(owner) + f"Public key: `{a.public_key}`.", ""]
     if a.id in wd:
         lines += [f"> **Withdrawn** {wd[a.id].time[:10]}: {wd[a.id].reason}", ""]
     lines += _properties(props, a.id)
@@ -72,6 +74,7 @@ def card(reg: Registry, ref: str) -> str:
     lines += _requirements(eff["requires"], a.id)
     lines += _duties(eff["duties"], a.id)
     lines += _lineage(a, up, down, ups, wd)
+    lines += _contributors(reg.contributors(a.id), a.id)
     lines += _consent(reg, a, ups)
     lines += [f"_Generated from the registry by `charter card` on {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}._", ""]
     return "\n".join(lines)
@@ -187,10 +190,31 @@ def _lineage(a: Asset, up, down, ups: dict[str, Asset], wd: dict) -> list[str]:
     for h in up[:50]:
         x = ups.get(h.asset)
         mark = " **(withdrawn)**" if h.asset in wd else ""
-        lic = ", ".join(x.licenses) if x and x.licenses else "unspecified"
+        lic = ", ".join(x.licenses) if x and x.licenses else "no licence" if licence_free(h.asset) else "unspecified"
         out.append(f"- {'  ' * 0}depth {h.depth}: `{h.asset}` ({rel.get(h.asset, '')}; {lic}){mark}")
     if len(up) > 50:
         out.append(f"- … and {len(up) - 50} more (`charter trace {a.id} --up`)")
+    return out + [""]
+
+
+def _licence_text(a: Asset) -> str:
+    if a.licenses:
+        return ", ".join(a.licenses)
+    return f"none ({a.kind} carries no licence; its own terms apply)" if licence_free(a.id) else "unspecified (commercial use not permitted)"
+
+
+def _contributors(contrib: list[dict], asked: str) -> list[str]:
+    """The compute lent to train it (or a model upstream), each under its owner's terms: ``trained-with``
+    edges (registry.contributors); samples and steps where the training run recorded them."""
+    if not contrib:
+        return []
+    out = ["## Contributors", "", "Compute lent to train it or a model upstream (relation `trained-with`); the owner's terms are inherited like any charter.", "",
+           "| compute | owner | trained | samples | steps |", "|---|---|---|---:|---:|"]
+    for c in contrib:
+        n = {k: f"{c[k]:,}" if c[k] is not None else "–" for k in ("samples", "steps")}
+        trained = "this" if c["model"] == asked else f"`{c['model']}`"
+        owner = str(c["owner"] or "–").replace("|", "\\|")  # a table cell
+        out.append(f"| `{c['compute']}` | {owner} | {trained} | {n['samples']} | {n['steps']} |")
     return out + [""]
 
 
