@@ -109,7 +109,7 @@ def test_a_swarm_run_end_to_end(world, capsys):
         va, vb = world / "vol-alice", world / "vol-bob"
         _wait(lambda: _status(va).get("steps", 0) >= 4 and _status(vb).get("steps", 0) >= 4, 120, "both volunteers training")
         sel = json.loads((va / "join-decision.json").read_text())["selection"]
-        assert sel == {"kept": 180, "excluded": {"record-deny": 20}}  # every 10th record denies commercial
+        assert sel == {"kept": 180, "excluded": {"record-deny:commercial": 20}}  # every 10th record denies commercial
 
         # bob's peer killed with -9: its whole group (DHT process, averagers, p2pd) goes with it
         b = _status(vb)

@@ -245,7 +245,7 @@ def join(reg: Registry, join_file: Path, terms_file: Path, key_file: Path, out: 
         raise Denied(f"{compute.id}'s terms do not permit this run's uses ({', '.join(uses)})", decisions=[decision],
                      hint="join runs whose declared uses your terms allow (the join file's `uses`)")
     key = ledger.load_key(Path(key_file))
-    if ledger.public_key_string(key) != (compute.notes or {}).get("public_key", _public_key(compute)):
+    if ledger.public_key_string(key) != compute.public_key:
         raise InvalidInput(f"--key is not the key named in {compute.id}'s terms", hint="pass the private key whose public key the terms file gives",
                            where=str(key_file))
     if j["allow_keys"] is not None and ledger.public_key_string(key) not in j["allow_keys"]:
@@ -288,10 +288,6 @@ def join(reg: Registry, join_file: Path, terms_file: Path, key_file: Path, out: 
     if code != 0 and err.exists():
         raise InvalidInput(f"the swarm peer failed: {json.loads(err.read_text())['error']}", hint=f"see {out / 'peer.log'}", where=str(out))
     return {**st, "selection": selection, "exit": code}
-
-
-def _public_key(a: Asset) -> str | None:
-    return getattr(a, "public_key", None)
 
 
 def _decide_terms(reg: Registry, compute: Asset, uses: tuple[str, ...]):
