@@ -70,10 +70,10 @@ def world(tmp_path_factory):
     return root
 
 
-def _join(world: Path, name: str, terms: Path, key: Path, run_dir: Path, max_steps: int = 0) -> subprocess.Popen:
+def _join(world: Path, name: str, terms: Path, key: Path, run_dir: Path, max_steps: int = 0, join_file: Path | None = None) -> subprocess.Popen:
     exe = Path(sys.executable).parent / "charter"
     out = world / f"vol-{name}"
-    return subprocess.Popen([str(exe), "swarm", "join", str(run_dir / "join.json"), "--terms", str(terms), "--key", str(key),
+    return subprocess.Popen([str(exe), "swarm", "join", str(join_file or run_dir / "join.json"), "--terms", str(terms), "--key", str(key),
                              "--out", str(out), "--max-steps", str(max_steps), "--registry", str(world / "r.db"), "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
 
@@ -108,6 +108,22 @@ def test_a_swarm_run_end_to_end(world, capsys):
         procs += [pa, pb]
         va, vb = world / "vol-alice", world / "vol-bob"
         _wait(lambda: _status(va).get("steps", 0) >= 4 and _status(vb).get("steps", 0) >= 4, 120, "both volunteers training")
+        # dave has a copy of the join file with another token: he trains, but nobody averages with him
+        # and his reports stay out of the ledger
+        dave_key, dave_pub = _keygen(world, "dave")
+        forged = dict(join, token="guessed-" + join["token"][8:])
+        (world / "forged.json").write_text(json.dumps(forged))
+        pd = _join(world, "dave", _terms(world, "dave", "{deny: [military]}", dave_pub), dave_key, world, max_steps=0,
+                   join_file=world / "forged.json")
+        procs.append(pd)
+        vd = world / "vol-dave"
+        _wait(lambda: _status(vd).get("steps", 0) >= 8, 120, "dave training")
+        _wait(lambda: _status(run_dir).get("refused_reports", {}).get("not-admitted", 0) > 0, 60, "dave's reports refused by the ledger")
+        d = _status(vd)
+        assert d["admitted_peers"] == 1 and d["refused_peers"] > 0  # with the wrong token he sees no proof valid but his own
+        assert d["epoch"] == 0 < _status(va)["epoch"]  # never averaged, never given the swarm's state
+        pd.send_signal(signal.SIGTERM)
+        pd.wait(60)
         sel = json.loads((va / "join-decision.json").read_text())["selection"]
         assert sel == {"kept": 180, "excluded": {"record-deny:commercial": 20}}  # every 10th record denies commercial
 
@@ -134,7 +150,7 @@ def test_a_swarm_run_end_to_end(world, capsys):
                 p.send_signal(signal.SIGTERM)
                 p.wait(60)
     model = out["model"]
-    assert {c["compute"] for c in out["contributors"]} == {"compute/alice@1", "compute/bob@1"}
+    assert {c["compute"] for c in out["contributors"]} == {"compute/alice@1", "compute/bob@1"}  # not dave
     assert pa.wait(60) == 0
     # the model inherits every contributor's terms: alice denies military, with the path to her machine
     code, d, _ = run(capsys, "can", model, "military", "--registry", db, "--json")

@@ -20,6 +20,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import multiprocessing
 import os
 import threading
 import time
@@ -54,7 +55,8 @@ class Admission:
     refresh_s: float = 1.0
     dht: object = None
     admitted: dict = field(default_factory=dict)  # peer id (str) -> volunteer key
-    refused: int = 0
+    # refusals happen in the averager processes hivemind forks: counted in shared memory, read by the peer's status
+    _refused: object = field(default_factory=lambda: multiprocessing.get_context("fork").Value("q", 0))
     _pid: int = 0
     _wake: threading.Event | None = None
 
@@ -90,9 +92,15 @@ class Admission:
         self._ensure_thread()
         ok = str(peer_id) in self.admitted
         if not ok:
-            self.refused += 1
+            with self._refused.get_lock():
+                self._refused.value += 1
             self._wake.set()
         return ok
+
+    @property
+    def refused(self) -> int:
+        """Averaging or state requests refused so far, by this peer and its averager processes."""
+        return self._refused.value
 
     def _ensure_thread(self) -> None:
         if self._pid == os.getpid():

@@ -1,0 +1,63 @@
+"""Admission proofs: the run token's HMAC of the peer id, and the volunteer key's signature of it."""
+
+from __future__ import annotations
+
+import base64
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from charter.swarm.admission import Admission, proof
+from charter.swarm.ledger import public_key_string
+
+RUN, TOKEN = "charter-run", "s3cret-token"
+PEER, OTHER = "12D3KooWPeerA", "12D3KooWPeerB"
+
+
+def _value(key, token=TOKEN, peer=PEER, run=RUN) -> dict:
+    return {"hmac": proof(token, run, peer), "key": public_key_string(key),
+            "sig": base64.b64encode(key.sign(f"{run}|{peer}".encode())).decode()}
+
+
+def test_the_proof_is_an_hmac_of_run_and_peer_id():
+    import hashlib
+    import hmac
+
+    assert proof(TOKEN, RUN, PEER) == hmac.new(b"s3cret-token", b"charter-run|12D3KooWPeerA", hashlib.sha256).hexdigest()
+
+
+def test_a_proof_admits_only_its_own_peer_in_its_own_run():
+    k = Ed25519PrivateKey.generate()
+    a = Admission(RUN, TOKEN)
+    assert a.valid(PEER, _value(k))
+    assert not a.valid(OTHER, _value(k))  # copied to another peer id
+    assert not a.valid(PEER, _value(k, token="guessed"))  # without the token
+    assert not a.valid(PEER, _value(k, run="another-run"))
+    for junk in (None, "x", {"hmac": 5}, {}, [1]):
+        assert not a.valid(PEER, junk)
+
+
+def test_an_allow_list_also_needs_a_listed_key_and_its_signature():
+    alice, mallory = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    a = Admission(RUN, TOKEN, allow_keys=frozenset({public_key_string(alice)}))
+    assert a.valid(PEER, _value(alice))
+    assert not a.valid(PEER, _value(mallory))  # has the token, not a listed key
+    forged = dict(_value(mallory), key=public_key_string(alice))  # claims alice's key, signed by mallory
+    assert not a.valid(PEER, forged)
+    assert not a.valid(PEER, dict(_value(alice), sig="not base64!"))
+
+
+def test_unknown_peers_are_refused_and_counted():
+    class DHT:
+        def __init__(self, entries):
+            self.entries = entries
+
+        def get(self, key, latest=True):
+            class Item:
+                def __init__(self, value):
+                    self.value = value
+            return Item({p: Item(v) for p, v in self.entries.items()}) if key == f"{RUN}.admission" else None
+
+    k = Ed25519PrivateKey.generate()
+    a = Admission(RUN, TOKEN, dht=DHT({PEER: _value(k), OTHER: _value(k, token="wrong", peer=OTHER)}))
+    assert a.admits(PEER) and not a.admits(OTHER)
+    assert a.admitted == {PEER: public_key_string(k)} and a.refused == 1
