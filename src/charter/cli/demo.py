@@ -123,9 +123,14 @@ def run(workdir: Path) -> int:
             console.print(f"[red]demo step {i} exited {code}, expected {step.expect}[/]")
             return 1
         console.print()
+    from charter.cli.demo_swarm import run_swarm  # volunteers training together: hivemind peers on loopback
+
+    code, nxt = run_swarm(workdir, db, first_step=i + 1)
+    if code != 0:
+        return 1
     from charter.cli.demo_gateway import run_gateway  # the gateway: a real server process, real HTTP
 
-    if run_gateway(workdir, db, first_step=i + 1) != 0:
+    if run_gateway(workdir, db, first_step=nxt) != 0:
         return 1
     console.print(Rule("done"))
     console.print(f"Explore further: charter show model/foundation-lm@1 --registry {db}")

@@ -50,6 +50,7 @@ class PeerConfig:
     lora_alpha: int = 16
     local_steps: int = 0  # 0: average gradients every step; N: local updates, parameters averaged every N epochs
     max_steps: int = 0  # optimizer epochs to train (volunteers); 0: until stopped
+    max_grad_norm: float = 1.0
     seed: int = 0
     matchmaking_time: float = 2.0
     averaging_timeout: float = 10.0
@@ -177,6 +178,8 @@ class Peer:
             batch = blocks[idx]
             loss = self.model(input_ids=batch, labels=batch).loss
             loss.backward()
+            # bounds this peer's own step (an honest peer's outlier batch); a malicious peer simply skips it
+            torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
             self.opt.step()
             self.opt.zero_grad()
             samples += len(batch)
