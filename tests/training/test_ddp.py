@@ -1,0 +1,125 @@
+"""``--nproc N``: adapt (and train) on N processes with torch.distributed DDP under torchrun.
+
+Decided once in the parent before torchrun starts; rank r takes samples r, r+N, ... of each global batch and DDP
+averages the gradients, so the per-step losses equal a one-process run's (measured on 2 CPU ranks, gloo, float32:
+max |difference| 1e-6 over the steps here, one unit of the logged losses' 6-decimal rounding; asserted within 1e-5).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from charter.cli.main import main
+from charter.errors import CharterError
+from charter.training import ddp
+from charter.training.adapt import AdaptConfig, adapt
+from charter.training.runs import RunFolder
+from tests.conftest import BASE, CURATED, MT, PUBLISHER
+
+LOSS_TOL = 1e-5
+KW = {"steps": 3, "batch_size": 4, "seq_len": 32, "lr": 1e-2}
+
+
+def rows(run) -> list[dict]:
+    return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def adapt_args(work, out: str, *extra: str) -> list[str]:
+    return ["adapt", BASE, "--data", CURATED, "--for", *MT, "--out", str(work.dir / out), "--registry", work.db,
+            "--steps", str(KW["steps"]), "--batch-size", str(KW["batch_size"]), "--seq-len", str(KW["seq_len"]),
+            "--lr", str(KW["lr"]), *extra]
+
+
+def test_two_ranks_step_as_one_process_and_register_the_same_way(work, capsys):
+    one = adapt(work.reg, AdaptConfig(BASE, CURATED, MT, work.dir / "one", **KW))
+    assert main(adapt_args(work, "two", "--nproc", "2", "--json")) == 0
+    out = json.loads(capsys.readouterr().out)
+    work.reg.close()
+    from charter.registry import Registry
+
+    reg = work.reg = Registry.open(work.db)
+    two = reg.get(out["model"])
+    run = work.dir / "two"
+    # the same samples per step, gradients averaged: the same losses
+    a, b = rows(one.run), rows(run)
+    assert [r["step"] for r in b] == [1, 2, 3] and [r["tokens"] for r in b] == [r["tokens"] for r in a] == [4 * 32] * 3
+    diff = max(abs(x["loss"] - y["loss"]) for x, y in zip(a, b))
+    print(f"max per-step loss difference, 2 ranks vs 1 process: {diff:.2e}")
+    assert diff <= LOSS_TOL
+    assert a[-1]["loss"] < a[0]["loss"] - 1e-3  # it trained (the comparison is not of untouched weights)
+    # registered as the one-process path registers
+    assert {(e.parent, e.relation) for e in two.derived_from} == {(e.parent, e.relation) for e in one.asset.derived_from} \
+        == {(BASE, "adapter-of"), (CURATED, "trained-on")}
+    assert two.notes["run"]["config"]["nproc"] == 2 and "nproc" not in one.asset.notes["run"]["config"]
+    assert {k: v for k, v in two.notes["run"]["config"].items() if k != "nproc"} == one.asset.notes["run"]["config"]
+    w = two.notes["weights"]
+    assert w["format"] == "peft-lora" and w["path"] == str((run / "final").resolve()) and w["base_path"] == str(work.ws.tiny.resolve())
+    assert json.loads((run / "result.json").read_text())["weights"] == w and two.notes["declared_uses"] == list(MT)
+    assert two.notes["run"]["metrics"]["steps"] == 3 and out["resumed_from_step"] == 0
+    assert (run / "checkpoint" / "state.json").is_file() and (run / "ddp.log").is_file()
+    # the adapter's weights agree too
+    from safetensors.torch import load_file
+
+    x, y = load_file(one.run / "final" / "adapter_model.safetensors"), load_file(run / "final" / "adapter_model.safetensors")
+    assert x.keys() == y.keys() and max(float((x[k] - y[k]).abs().max()) for k in x) < 1e-4
+    # it inherits the base's restrictions like any adapted model
+    assert not reg.check(two.id, ["inference", "face-recognition"]).allowed
+
+
+def test_denied_with_nproc_exits_3_and_starts_no_worker(work, monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("a worker was started")
+
+    monkeypatch.setattr(ddp, "launch", boom)
+    monkeypatch.setattr(subprocess, "Popen", boom)
+    out = work.dir / "creep"
+    rc = main(["adapt", BASE, "--data", CURATED, "--for", "fine-tuning", "face-recognition", "--out", str(out),
+               "--registry", work.db, "--nproc", "2"])
+    assert rc == 3 and not out.exists()
+
+
+@pytest.mark.parametrize("extra", [["--nproc", "0"], ["--nproc", "-1"], ["--nproc", "3"]])  # 3 does not divide the batch of 4
+def test_bad_nproc_is_a_usage_error(work, extra, capsys):
+    out = work.dir / "bad"
+    assert main(adapt_args(work, "bad", *extra)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("charter: error: ") and "--nproc" in err
+    assert not out.exists()
+
+
+def test_a_failing_worker_fails_the_command_naming_the_log(work):
+    run = RunFolder(work.dir / "failing", {"kind": "test"}).open()
+    with pytest.raises(CharterError) as e:
+        ddp.launch(run, {"kind": "no-such-kind", "assets": []}, 2, 1, 1)
+    log = run.path / "ddp.log"
+    assert e.value.where == str(log) and e.value.exit_code == 1 and "2-process training failed" in e.value.message
+    assert "unknown kind 'no-such-kind'" in log.read_text()
+
+
+def test_train_on_two_ranks_steps_as_one_process(work, capsys):
+    from charter.training.pretrain import TrainConfig, train
+
+    conf = work.dir / "fast.yaml"
+    conf.write_text("{vocab: 300, hidden: 32, layers: 1, heads: 2, intermediate: 64, seq_len: 32, steps: 4, batch_size: 8, lr: 0.01}\n")
+    uses = ("pretraining", *MT[1:])
+    one = train(work.reg, TrainConfig(CURATED, work.dir / "pre-one", str(conf), uses))
+    assert main(["train", "--data", CURATED, "--config", str(conf), "--for", *uses, "--out", str(work.dir / "pre-two"),
+                 "--registry", work.db, "--nproc", "2", "--json"]) == 0
+    two = json.loads(capsys.readouterr().out)
+    a, b = rows(work.dir / "pre-one"), rows(work.dir / "pre-two")
+    assert [r["step"] for r in b] == [1, 2, 3, 4] and [r["tokens"] for r in b] == [r["tokens"] for r in a]
+    diff = max(abs(x["loss"] - y["loss"]) for x, y in zip(a, b))
+    print(f"train: max per-step loss difference, 2 ranks vs 1 process: {diff:.2e}")
+    assert diff <= LOSS_TOL
+    assert two["metrics"]["held_out_perplexity"] == pytest.approx(one["metrics"]["held_out_perplexity"], rel=1e-4)
+    from charter.registry import Registry
+
+    work.reg.close()
+    reg = work.reg = Registry.open(work.db)
+    m = reg.get(two["model"])
+    assert [(e.parent, e.relation) for e in m.derived_from] == [(CURATED, "trained-on")]
+    assert m.notes["run"]["config"]["nproc"] == 2 and m.notes["weights"]["path"] == str((work.dir / "pre-two" / "final").resolve())
