@@ -8,20 +8,20 @@ max |difference| 1e-6 over the steps here, one unit of the logged losses' 6-deci
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
-import sys
 
 import pytest
 
 from charter.cli.main import main
 from charter.errors import CharterError
-from charter.training import ddp
+from charter.training import ddp, runs
 from charter.training.adapt import AdaptConfig, adapt
 from charter.training.runs import RunFolder
-from tests.conftest import BASE, CURATED, MT, PUBLISHER
+from tests.conftest import BASE, CURATED, MT
 
 LOSS_TOL = 1e-5
-KW = {"steps": 3, "batch_size": 4, "seq_len": 32, "lr": 1e-2}
+KW = {"steps": 4, "batch_size": 4, "seq_len": 32, "lr": 1e-2, "checkpoint_every": 2}
 
 
 def rows(run) -> list[dict]:
@@ -30,44 +30,62 @@ def rows(run) -> list[dict]:
 
 def adapt_args(work, out: str, *extra: str) -> list[str]:
     return ["adapt", BASE, "--data", CURATED, "--for", *MT, "--out", str(work.dir / out), "--registry", work.db,
-            "--steps", str(KW["steps"]), "--batch-size", str(KW["batch_size"]), "--seq-len", str(KW["seq_len"]),
-            "--lr", str(KW["lr"]), *extra]
+            "--steps", "2", "--batch-size", "4", "--seq-len", "32", *extra]
 
 
-def test_two_ranks_step_as_one_process_and_register_the_same_way(work, capsys):
+class Interrupted(Exception):
+    pass
+
+
+def test_two_ranks_step_as_one_process_register_the_same_way_and_resume(work, monkeypatch):
+    from safetensors.torch import load_file
+
     one = adapt(work.reg, AdaptConfig(BASE, CURATED, MT, work.dir / "one", **KW))
-    assert main(adapt_args(work, "two", "--nproc", "2", "--json")) == 0
-    out = json.loads(capsys.readouterr().out)
-    work.reg.close()
-    from charter.registry import Registry
-
-    reg = work.reg = Registry.open(work.db)
-    two = reg.get(out["model"])
-    run = work.dir / "two"
+    two = adapt(work.reg, AdaptConfig(BASE, CURATED, MT, work.dir / "two", **KW, nproc=2))
     # the same samples per step, gradients averaged: the same losses
-    a, b = rows(one.run), rows(run)
-    assert [r["step"] for r in b] == [1, 2, 3] and [r["tokens"] for r in b] == [r["tokens"] for r in a] == [4 * 32] * 3
+    a, b = rows(one.run), rows(two.run)
+    assert [r["step"] for r in b] == [1, 2, 3, 4] and [r["tokens"] for r in b] == [r["tokens"] for r in a] == [4 * 32] * 4
     diff = max(abs(x["loss"] - y["loss"]) for x, y in zip(a, b))
-    print(f"max per-step loss difference, 2 ranks vs 1 process: {diff:.2e}")
+    print(f"adapt: max per-step loss difference, 2 ranks vs 1 process: {diff:.2e}")
     assert diff <= LOSS_TOL
     assert a[-1]["loss"] < a[0]["loss"] - 1e-3  # it trained (the comparison is not of untouched weights)
     # registered as the one-process path registers
-    assert {(e.parent, e.relation) for e in two.derived_from} == {(e.parent, e.relation) for e in one.asset.derived_from} \
+    m = work.reg.get(two.asset.id)
+    assert {(e.parent, e.relation) for e in m.derived_from} == {(e.parent, e.relation) for e in one.asset.derived_from} \
         == {(BASE, "adapter-of"), (CURATED, "trained-on")}
-    assert two.notes["run"]["config"]["nproc"] == 2 and "nproc" not in one.asset.notes["run"]["config"]
-    assert {k: v for k, v in two.notes["run"]["config"].items() if k != "nproc"} == one.asset.notes["run"]["config"]
-    w = two.notes["weights"]
-    assert w["format"] == "peft-lora" and w["path"] == str((run / "final").resolve()) and w["base_path"] == str(work.ws.tiny.resolve())
-    assert json.loads((run / "result.json").read_text())["weights"] == w and two.notes["declared_uses"] == list(MT)
-    assert two.notes["run"]["metrics"]["steps"] == 3 and out["resumed_from_step"] == 0
-    assert (run / "checkpoint" / "state.json").is_file() and (run / "ddp.log").is_file()
-    # the adapter's weights agree too
-    from safetensors.torch import load_file
-
-    x, y = load_file(one.run / "final" / "adapter_model.safetensors"), load_file(run / "final" / "adapter_model.safetensors")
+    assert m.notes["run"]["config"]["nproc"] == 2 and "nproc" not in one.asset.notes["run"]["config"]
+    assert {k: v for k, v in m.notes["run"]["config"].items() if k != "nproc"} == one.asset.notes["run"]["config"]
+    w = m.notes["weights"]
+    assert w["format"] == "peft-lora" and w["path"] == str((two.run / "final").resolve()) and w["base_path"] == str(work.ws.tiny.resolve())
+    assert json.loads((two.run / "result.json").read_text())["weights"] == w and m.notes["declared_uses"] == list(MT)
+    assert m.notes["run"]["metrics"]["steps"] == 4 and two.resumed_from == 0
+    assert (two.run / "checkpoint" / "state.json").is_file() and (two.run / "ddp.log").is_file()
+    x, y = load_file(one.run / "final" / "adapter_model.safetensors"), load_file(two.run / "final" / "adapter_model.safetensors")
     assert x.keys() == y.keys() and max(float((x[k] - y[k]).abs().max()) for k in x) < 1e-4
-    # it inherits the base's restrictions like any adapted model
-    assert not reg.check(two.id, ["inference", "face-recognition"]).allowed
+    assert not work.reg.check(m.id, ["inference", "face-recognition"]).allowed  # it inherits the base's restrictions
+
+    # resume: a run interrupted after step 3 (checkpoint at step 2), continued on 2 ranks
+    log = runs.RunFolder.log
+
+    def crash_at_4(self, row):
+        if row["step"] == 4:
+            raise Interrupted
+        log(self, row)
+
+    monkeypatch.setattr(runs.RunFolder, "log", crash_at_4)
+    with pytest.raises(Interrupted):
+        adapt(work.reg, AdaptConfig(BASE, CURATED, MT, work.dir / "cut", **KW))
+    monkeypatch.setattr(runs.RunFolder, "log", log)
+    resumed = work.dir / "resumed"  # that state, in a 2-rank run folder (the checkpoint is the same whatever N)
+    resumed.mkdir()
+    shutil.copy(two.run / "config.json", resumed / "config.json")
+    shutil.copy(work.dir / "cut" / "metrics.jsonl", resumed / "metrics.jsonl")
+    shutil.copytree(work.dir / "cut" / "checkpoint", resumed / "checkpoint")
+    r = adapt(work.reg, AdaptConfig(BASE, CURATED, MT, resumed, **KW, nproc=2))
+    assert r.resumed_from == 2 and [x["step"] for x in rows(resumed)] == [1, 2, 3, 4]
+    assert max(abs(x["loss"] - y["loss"]) for x, y in zip(a, rows(resumed))) <= LOSS_TOL
+    z = load_file(resumed / "final" / "adapter_model.safetensors")
+    assert max(float((x[k] - z[k]).abs().max()) for k in x) < 1e-4 and r.asset.id.split("@")[1] == m.id.split("@")[1]
 
 
 def test_denied_with_nproc_exits_3_and_starts_no_worker(work, monkeypatch):
