@@ -109,6 +109,20 @@ def test_bad_nproc_is_a_usage_error(work, extra, capsys):
     assert not out.exists()
 
 
+def test_with_cuda_one_gpu_per_process(work, monkeypatch):
+    import torch
+
+    from charter.errors import UsageError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(subprocess, "Popen", None)
+    cfg = AdaptConfig(BASE, CURATED, MT, work.dir / "gpus", **KW, nproc=2)
+    with pytest.raises(UsageError, match="--nproc 2 needs 2 GPUs"):
+        adapt(work.reg, cfg)
+    assert not cfg.out.exists()
+
+
 def test_a_failing_worker_fails_the_command_naming_the_log(work):
     run = RunFolder(work.dir / "failing", {"kind": "test"}).open()
     with pytest.raises(CharterError) as e:

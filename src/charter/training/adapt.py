@@ -102,6 +102,9 @@ def adapt(reg: Registry, cfg: AdaptConfig, progress=None) -> Result:
         "learning_rate": cfg.learning_rate,
     }
     if cfg.nproc > 1:  # recorded (and hashed) for N processes only: a one-process run's config is what it always was
+        from charter.training.ddp import check_devices
+
+        check_devices(cfg.nproc)
         config["nproc"] = cfg.nproc
     run = RunFolder(Path(cfg.out), config).open()
     if cfg.nproc > 1:  # decided above, once, in this process: the workers only train

@@ -83,6 +83,16 @@ def check_nproc(nproc: int, batch_size: int) -> None:
                          hint="pass a batch size that --nproc divides (each process takes an equal share of every batch)")
 
 
+def check_devices(nproc: int) -> None:
+    """With CUDA, one GPU per process (NCCL does not share one between ranks). Imports torch: after the decision."""
+    import torch
+
+    from charter.errors import UsageError
+
+    if torch.cuda.is_available() and (n := torch.cuda.device_count()) < nproc:
+        raise UsageError(f"--nproc {nproc} needs {nproc} GPUs (one per process); this machine has {n}", hint=f"pass --nproc {n} or fewer")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

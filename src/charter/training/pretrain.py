@@ -69,6 +69,9 @@ def train(reg: Registry, cfg: TrainConfig, progress=None) -> dict:
     check_nproc(cfg.nproc, h["batch_size"])
     config = {"kind": "train", "data": data.id, "data_hash": data.content_hash, "uses": list(uses), "seed": cfg.seed, **h}
     if cfg.nproc > 1:  # recorded (and hashed) for N processes only: a one-process run's config is what it always was
+        from charter.training.ddp import check_devices
+
+        check_devices(cfg.nproc)
         config["nproc"] = cfg.nproc
     run = RunFolder(Path(cfg.out), config).open()
     if cfg.nproc > 1:  # decided above, once, in this process: the workers only train
