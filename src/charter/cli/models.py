@@ -8,6 +8,10 @@ from charter.cli.main import EXIT_DENIED, open_registry
 from charter.cli.output import console, emit_json, err_console, progress_bars, escape
 
 
+NPROC_HELP = ("processes: more than 1 trains with torch.distributed DDP under torchrun on this machine "
+              "(gloo on CPU, nccl with CUDA), each taking an equal share of every batch (default 1)")
+
+
 def register(sub, common) -> None:
     p = sub.add_parser("model", help="register model weights")
     msub = p.add_subparsers(dest="model_command", metavar="ACTION", required=True)
@@ -29,6 +33,7 @@ def register(sub, common) -> None:
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--name", help="name of the adapted model (default: the --out folder's name)")
     p.add_argument("--version", dest="asset_version", metavar="V", help="its version (default: the run's config hash)")
+    p.add_argument("--nproc", type=int, default=1, metavar="N", help=NPROC_HELP)
     p.set_defaults(func=cmd_adapt)
 
     p = sub.add_parser("generate", parents=[common], help="run MODEL on PROMPT for USE... (gated like everything else)")
@@ -72,7 +77,7 @@ def cmd_adapt(args) -> int:
 
     reg = open_registry(args, create=False)
     cfg = AdaptConfig(args.base, args.data, tuple(args.uses), args.out, args.method, args.steps, args.lr, args.batch_size,
-                      args.seq_len, name=args.name, version=args.asset_version)
+                      args.seq_len, name=args.name, version=args.asset_version, nproc=args.nproc)
     with progress_bars(quiet=args.json) as bars:
         r = adapt(reg, cfg, bars)
     if args.json:
@@ -122,6 +127,7 @@ def register_train(sub, common) -> None:
     p.add_argument("--out", required=True, type=Path, metavar="DIR")
     p.add_argument("--name")
     p.add_argument("--version", dest="asset_version", metavar="V")
+    p.add_argument("--nproc", type=int, default=1, metavar="N", help=NPROC_HELP)
     p.set_defaults(func=cmd_train)
 
 
@@ -130,7 +136,8 @@ def cmd_train(args) -> int:
 
     reg = open_registry(args, create=False)
     with progress_bars(quiet=args.json) as bars:
-        out = train(reg, TrainConfig(args.data, args.out, args.config, tuple(args.uses), name=args.name, version=args.asset_version), bars)
+        out = train(reg, TrainConfig(args.data, args.out, args.config, tuple(args.uses), name=args.name, version=args.asset_version,
+                                         nproc=args.nproc), bars)
     if args.json:
         emit_json(out)
     else:

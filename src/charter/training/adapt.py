@@ -18,7 +18,7 @@ from pathlib import Path
 from charter.core.assets import Asset, Edge
 from charter.core.ids import make_id, slug, valid_version
 from charter.errors import Denied, InvalidInput, UsageError
-from charter.models.loading import load_registered, verify_registered, weights_of
+from charter.models.loading import chain, load_registered, verify_registered, weights_of
 from charter.models.weights import Weights
 from charter.policy.decide import Decision
 from charter.registry import Registry
@@ -45,6 +45,7 @@ class AdaptConfig:
     checkpoint_every: int = 10
     name: str | None = None
     version: str | None = None
+    nproc: int = 1  # processes (torch.distributed DDP under torchrun when more than one)
 
     @property
     def learning_rate(self) -> float:
@@ -66,6 +67,9 @@ def check(reg: Registry, cfg: AdaptConfig) -> tuple[Asset, Asset, list[Decision]
     for name, v in (("--steps", cfg.steps), ("--batch-size", cfg.batch_size), ("--seq-len", cfg.seq_len)):
         if v < 1:
             raise UsageError(f"{name} must be at least 1", hint=f"pass {name} 1 or more")
+    from charter.training.ddp import check_nproc
+
+    check_nproc(cfg.nproc, cfg.batch_size)
     if cfg.version is not None and not valid_version(cfg.version):
         raise UsageError(f"invalid --version {cfg.version!r}", hint="use letters, digits and . _ + -")
     uses = reg.check_uses(cfg.uses)
@@ -90,58 +94,28 @@ def check(reg: Registry, cfg: AdaptConfig) -> tuple[Asset, Asset, list[Decision]
 
 def adapt(reg: Registry, cfg: AdaptConfig, progress=None) -> Result:
     base, data, decisions = check(reg, cfg)
-    import torch
-
-    from charter.models.hf import device
-
     uses = reg.check_uses(cfg.uses)
     base_w = weights_of(base)
-    run = RunFolder(Path(cfg.out), {
-        "kind": "adapt", **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k not in ("out", "name", "version")},
+    config = {
+        "kind": "adapt", **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k not in ("out", "name", "version", "nproc")},
         "uses": list(uses), "base": base.id, "data": data.id, "base_sha256": base_w.sha256, "data_hash": data.content_hash,
         "learning_rate": cfg.learning_rate,
-    }).open()
-    random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    dev = device()
-    model, tok = load_registered(reg.get, base)
-    if base_w.is_adapter:
-        model = model.merge_and_unload()  # adapting an adapted model: start from its merged weights
-        model.requires_grad_(True)  # peft froze them; full fine-tuning trains them all (LoRA freezes them again)
-    if cfg.method == "lora":
-        from peft import LoraConfig, get_peft_model
+    }
+    if cfg.nproc > 1:  # recorded (and hashed) for N processes only: a one-process run's config is what it always was
+        from charter.training.ddp import check_devices
 
-        model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
-                                                 target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM"))
-    model.to(dev)
-    blocks = data_mod.blocks(tok, data_mod.texts(data), cfg.seq_len)
-    trainable = _trainable(model)
-    opt = torch.optim.AdamW([p for _, p in trainable], lr=cfg.learning_rate)
-    start = _resume(run, model, opt, cfg)
-    order = torch.randperm(len(blocks), generator=torch.Generator().manual_seed(cfg.seed))
-    model.train()
-    tick = progress.start("adapt", cfg.steps * cfg.batch_size * cfg.seq_len, "tok") if progress else (lambda n: None)
-    tick(start * cfg.batch_size * cfg.seq_len)
-    t0, tokens = time.perf_counter(), 0
-    for step in range(start, cfg.steps):
-        idx = order[[(step * cfg.batch_size + i) % len(blocks) for i in range(cfg.batch_size)]]
-        batch = blocks[idx].to(dev)
-        loss = model(input_ids=batch, labels=batch).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        n = batch.numel()
-        tokens += n
-        elapsed = time.perf_counter() - t0
-        run.log({"step": step + 1, "loss": round(loss.detach().item(), 6), "tokens": n, "tokens_per_s": round(tokens / elapsed, 1), "lr": cfg.learning_rate})
-        tick(n)
-        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
-            run.save_checkpoint(lambda d: _checkpoint(d, trainable, opt, step + 1))
-    run.close()
+        check_devices(cfg.nproc)
+        config["nproc"] = cfg.nproc
+    run = RunFolder(Path(cfg.out), config).open()
+    if cfg.nproc > 1:  # decided above, once, in this process: the workers only train
+        from charter.training import ddp
+
+        spec = {"kind": "adapt", "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+                "assets": [a.to_json() for a in (*chain(reg.get, base), data)]}
+        start = ddp.launch(run, spec, cfg.nproc, cfg.steps, cfg.batch_size * cfg.seq_len, progress, "adapt")["resumed_from"]
+    else:
+        start = train_loop(reg.get, cfg, base, data, run, progress)
     final = run.path / "final"
-    model.save_pretrained(final)
-    if cfg.method == "full":
-        tok.save_pretrained(final)
     metrics = _summary(run.metrics())
     if cfg.method == "lora":  # the base folder under the adapter chain, and the adapter this one was trained over
         weights = Weights.register(final, "peft-lora", base_path=base_w.base_path if base_w.is_adapter else base_w.path,
@@ -162,6 +136,65 @@ def adapt(reg: Registry, cfg: AdaptConfig, progress=None) -> Result:
     )
     reg.add([asset])
     return Result(asset, run.path, metrics, resumed_from=start)
+
+
+def train_loop(get, cfg: AdaptConfig, base: Asset, data: Asset, run: RunFolder, progress=None, dist=None) -> int:
+    """Load, train and save into ``run`` (already decided and opened); the step it resumed from.
+
+    One process (``dist`` None), or one rank of ``charter.training.ddp``: each rank takes its share of every
+    global batch and DDP averages the gradients; rank 0 alone writes metrics, checkpoints and ``final/``."""
+    import torch
+
+    from charter.training.ddp import Dist
+
+    dist = dist or Dist()
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    dev = dist.dev()
+    base_w = weights_of(base)
+    model, tok = load_registered(get, base)
+    if base_w.is_adapter:
+        model = model.merge_and_unload()  # adapting an adapted model: start from its merged weights
+        model.requires_grad_(True)  # peft froze them; full fine-tuning trains them all (LoRA freezes them again)
+    if cfg.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
+                                                 target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM"))
+    model.to(dev)
+    blocks = data_mod.blocks(tok, data_mod.texts(data), cfg.seq_len)
+    trainable = _trainable(model)
+    opt = torch.optim.AdamW([p for _, p in trainable], lr=cfg.learning_rate)
+    start = _resume(run, model, opt, cfg, trim=dist.main)
+    order = torch.randperm(len(blocks), generator=torch.Generator().manual_seed(cfg.seed))
+    net = dist.wrap(model)
+    model.train()
+    tick = progress.start("adapt", cfg.steps * cfg.batch_size * cfg.seq_len, "tok") if progress else (lambda n: None)
+    tick(start * cfg.batch_size * cfg.seq_len)
+    t0, tokens = time.perf_counter(), 0
+    for step in range(start, cfg.steps):
+        idx = order[[(step * cfg.batch_size + i) % len(blocks) for i in range(cfg.batch_size)]]
+        batch = blocks[dist.shard(idx)].to(dev)
+        loss = net(input_ids=batch, labels=batch).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        n = batch.numel() * dist.world
+        tokens += n
+        value = dist.mean(loss.detach())
+        if dist.main:
+            elapsed = time.perf_counter() - t0
+            run.log({"step": step + 1, "loss": round(value, 6), "tokens": n, "tokens_per_s": round(tokens / elapsed, 1), "lr": cfg.learning_rate})
+            tick(n)
+            if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+                run.save_checkpoint(lambda d: _checkpoint(d, trainable, opt, step + 1))
+    if dist.main:
+        run.close()
+        final = run.path / "final"
+        model.save_pretrained(final)
+        if cfg.method == "full":
+            tok.save_pretrained(final)
+    return start
 
 
 def _trainable(model) -> list[tuple[str, object]]:
@@ -212,7 +245,7 @@ def _unpack(flat: dict, layout: list) -> list:
     return out
 
 
-def _resume(run: RunFolder, model, opt, cfg: AdaptConfig) -> int:
+def _resume(run: RunFolder, model, opt, cfg: AdaptConfig, trim: bool = True) -> int:
     import torch
 
     state = load_state(run.checkpoint)  # safetensors + JSON: never a pickle
@@ -224,7 +257,8 @@ def _resume(run: RunFolder, model, opt, cfg: AdaptConfig) -> int:
                          "state": {i: {k: tensors[x] if kind == "tensor" else x for k, (kind, x) in entry.items()}
                                    for i, entry in state["optimizer"]["state"].items()}})
     torch.set_rng_state(state["rng"])
-    run.trim_metrics(state["step"])
+    if trim:  # rank 0 alone writes the metrics
+        run.trim_metrics(state["step"])
     return int(state["step"])
 
 
@@ -240,4 +274,4 @@ def as_json(r: Result) -> dict:
             "weights": r.asset.notes["weights"]}
 
 
-__all__ = ["AdaptConfig", "Result", "adapt", "check", "as_json", "json"]
+__all__ = ["AdaptConfig", "Result", "adapt", "check", "as_json", "json", "train_loop"]

@@ -38,6 +38,7 @@ class TrainConfig:
     seed: int = 0
     name: str | None = None
     version: str | None = None
+    nproc: int = 1  # processes (torch.distributed DDP under torchrun when more than one)
 
 
 def hyper(config: str) -> dict:
@@ -63,63 +64,26 @@ def train(reg: Registry, cfg: TrainConfig, progress=None) -> dict:
         raise Denied(f"{sum(excluded.values())} records of {data.id} do not permit {', '.join(uses)}", exclusions=excluded,
                      hint=f"curate first: charter curate {data.id} --for {' '.join(uses)} --out DIR")
     h = hyper(cfg.config)
-    import torch
+    from charter.training.ddp import check_nproc
 
-    from charter.models.hf import device
-    from charter.models.tiny import llama, train_tokenizer
+    check_nproc(cfg.nproc, h["batch_size"])
+    config = {"kind": "train", "data": data.id, "data_hash": data.content_hash, "uses": list(uses), "seed": cfg.seed, **h}
+    if cfg.nproc > 1:  # recorded (and hashed) for N processes only: a one-process run's config is what it always was
+        from charter.training.ddp import check_devices
 
-    run = RunFolder(Path(cfg.out), {"kind": "train", "data": data.id, "data_hash": data.content_hash, "uses": list(uses), "seed": cfg.seed, **h}).open()
-    random.seed(cfg.seed)
-    docs = data_mod.texts(data)
-    random.Random(cfg.seed).shuffle(docs)
-    cut = max(1, int(len(docs) * (1 - HELD_OUT)))
-    train_docs, held_docs = docs[:cut], docs[cut:] or docs[-1:]
-    tok_dir = run.path / "tokenizer"
-    if tok_dir.exists():  # resuming: the same tokenizer as before the interruption
-        from transformers import PreTrainedTokenizerFast
+        check_devices(cfg.nproc)
+        config["nproc"] = cfg.nproc
+    run = RunFolder(Path(cfg.out), config).open()
+    if cfg.nproc > 1:  # decided above, once, in this process: the workers only train
+        from charter.training import ddp
 
-        tok = PreTrainedTokenizerFast.from_pretrained(tok_dir)
+        _split(run, data, h, cfg.seed)  # the tokenizer is trained here, once; the workers load it
+        out = ddp.launch(run, {"kind": "train", "data": data.id, "hyper": h, "seed": cfg.seed, "assets": [data.to_json()]},
+                         cfg.nproc, h["steps"], h["batch_size"] * h["seq_len"], progress, "pretrain")
+        start, metrics = out["resumed_from"], out["metrics"]
     else:
-        tok = train_tokenizer(train_docs, h["vocab"])
-        tok.save_pretrained(tok_dir)
-    train_blocks = data_mod.blocks(tok, train_docs, h["seq_len"])
-    held_blocks = data_mod.blocks(tok, held_docs, h["seq_len"])
-    dev = device()
-    model = llama(tok, h["hidden"], h["layers"], h["heads"], h["intermediate"], h["seq_len"], cfg.seed).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=h["lr"], weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=h["lr"], total_steps=h["steps"], pct_start=0.1)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    start = _resume(run, model, opt, sched, gen)
-    tick = progress.start("pretrain", h["steps"] * h["batch_size"] * h["seq_len"], "tok") if progress else (lambda n: None)
-    tick(start * h["batch_size"] * h["seq_len"])
-    t0, tokens = time.perf_counter(), 0
-    model.train()
-    for step in range(start, h["steps"]):
-        idx = torch.randint(len(train_blocks), (h["batch_size"],), generator=gen)
-        batch = train_blocks[idx].to(dev)
-        loss = model(input_ids=batch, labels=batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        tokens += batch.numel()
-        run.log({"step": step + 1, "loss": round(loss.detach().item(), 6), "tokens": batch.numel(),
-                 "tokens_per_s": round(tokens / (time.perf_counter() - t0), 1), "lr": sched.get_last_lr()[0]})
-        tick(batch.numel())
-        if (step + 1) % CHECKPOINT_EVERY == 0 and step + 1 < h["steps"]:
-            run.save_checkpoint(lambda d: save_state(d, {"step": step + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                                                         "scheduler": sched.state_dict(), "generator": gen.get_state()}))
-    model.eval()
-    ppl = _perplexity(model, held_blocks, dev)
-    uni = _unigram_perplexity(train_blocks, held_blocks, len(tok))
-    final = run.path / "final"
-    model.save_pretrained(final)
-    tok.save_pretrained(final)
-    metrics = {"steps": h["steps"], "tokens": sum(r["tokens"] for r in run.metrics()), "tokens_per_s": round(tokens / (time.perf_counter() - t0), 1),
-               "held_out_perplexity": round(ppl, 3), "unigram_perplexity": round(uni, 3), "beats_unigram": ppl < uni,
-               "parameters": sum(p.numel() for p in model.parameters())}
-    weights = Weights.register(final).to_json()
+        start, metrics = train_loop(data, h, cfg.seed, run, progress)
+    weights = Weights.register(run.path / "final").to_json()
     run.result({"metrics": metrics, "weights": weights, "config_hash": run.hash, "decision": d.to_json()})
     aid = make_id("model", cfg.name or slug(Path(cfg.out).resolve().name), cfg.version or run.hash[:12])
     asset = Asset(id=aid, kind="model", name=aid.split("/", 1)[1].rsplit("@", 1)[0], version=aid.rsplit("@", 1)[1],
@@ -131,7 +95,86 @@ def train(reg: Registry, cfg: TrainConfig, progress=None) -> dict:
     return {"model": aid, "run": str(run.path), "metrics": metrics, "resumed_from_step": start}
 
 
-def _resume(run: RunFolder, model, opt, sched, gen) -> int:
+def _split(run: RunFolder, data: Asset, h: dict, seed: int):
+    """(train docs, held-out docs, tokenizer): the tokenizer trained on the training split, or the run's own when resuming."""
+    docs = data_mod.texts(data)
+    random.Random(seed).shuffle(docs)
+    cut = max(1, int(len(docs) * (1 - HELD_OUT)))
+    train_docs, held_docs = docs[:cut], docs[cut:] or docs[-1:]
+    tok_dir = run.path / "tokenizer"
+    if tok_dir.exists():  # resuming (or a worker of an N-process run): the same tokenizer as before
+        from transformers import PreTrainedTokenizerFast
+
+        tok = PreTrainedTokenizerFast.from_pretrained(tok_dir)
+    else:
+        from charter.models.tiny import train_tokenizer
+
+        tok = train_tokenizer(train_docs, h["vocab"])
+        tok.save_pretrained(tok_dir)
+    return train_docs, held_docs, tok
+
+
+def train_loop(data: Asset, h: dict, seed: int, run: RunFolder, progress=None, dist=None) -> tuple[int, dict]:
+    """Train into ``run`` (already decided and opened): (the step it resumed from, the metrics).
+
+    One process (``dist`` None), or one rank of ``charter.training.ddp``: each rank takes its share of every
+    global batch and DDP averages the gradients; rank 0 alone writes metrics, checkpoints and ``final/``, and
+    evaluates (the other ranks return empty metrics)."""
+    import torch
+
+    from charter.models.tiny import llama
+    from charter.training.ddp import Dist
+
+    dist = dist or Dist()
+    random.seed(seed)
+    train_docs, held_docs, tok = _split(run, data, h, seed)
+    train_blocks = data_mod.blocks(tok, train_docs, h["seq_len"])
+    held_blocks = data_mod.blocks(tok, held_docs, h["seq_len"])
+    dev = dist.dev()
+    model = llama(tok, h["hidden"], h["layers"], h["heads"], h["intermediate"], h["seq_len"], seed).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=h["lr"], weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=h["lr"], total_steps=h["steps"], pct_start=0.1)
+    gen = torch.Generator().manual_seed(seed)
+    start = _resume(run, model, opt, sched, gen, trim=dist.main)
+    net = dist.wrap(model)
+    tick = progress.start("pretrain", h["steps"] * h["batch_size"] * h["seq_len"], "tok") if progress else (lambda n: None)
+    tick(start * h["batch_size"] * h["seq_len"])
+    t0, tokens = time.perf_counter(), 0
+    model.train()
+    for step in range(start, h["steps"]):
+        idx = torch.randint(len(train_blocks), (h["batch_size"],), generator=gen)
+        batch = train_blocks[dist.shard(idx)].to(dev)
+        loss = net(input_ids=batch, labels=batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        n = batch.numel() * dist.world
+        tokens += n
+        value = dist.mean(loss.detach())
+        if dist.main:
+            run.log({"step": step + 1, "loss": round(value, 6), "tokens": n,
+                     "tokens_per_s": round(tokens / (time.perf_counter() - t0), 1), "lr": sched.get_last_lr()[0]})
+            tick(n)
+            if (step + 1) % CHECKPOINT_EVERY == 0 and step + 1 < h["steps"]:
+                run.save_checkpoint(lambda d: save_state(d, {"step": step + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                                                             "scheduler": sched.state_dict(), "generator": gen.get_state()}))
+    if not dist.main:
+        return start, {}
+    model.eval()
+    ppl = _perplexity(model, held_blocks, dev)
+    uni = _unigram_perplexity(train_blocks, held_blocks, len(tok))
+    final = run.path / "final"
+    model.save_pretrained(final)
+    tok.save_pretrained(final)
+    metrics = {"steps": h["steps"], "tokens": sum(r["tokens"] for r in run.metrics()), "tokens_per_s": round(tokens / (time.perf_counter() - t0), 1),
+               "held_out_perplexity": round(ppl, 3), "unigram_perplexity": round(uni, 3), "beats_unigram": ppl < uni,
+               "parameters": sum(p.numel() for p in model.parameters())}
+    return start, metrics
+
+
+def _resume(run: RunFolder, model, opt, sched, gen, trim: bool = True) -> int:
     state = load_state(run.checkpoint)  # safetensors + JSON: never a pickle
     if state is None:
         return 0
@@ -139,7 +182,8 @@ def _resume(run: RunFolder, model, opt, sched, gen) -> int:
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
     gen.set_state(state["generator"])
-    run.trim_metrics(state["step"])
+    if trim:  # rank 0 alone writes the metrics
+        run.trim_metrics(state["step"])
     return int(state["step"])
 
 
