@@ -67,7 +67,9 @@ def run_swarm(workdir: Path, db: Path, first_step: int) -> tuple[int, int]:
         for name, uses in [*VOLUNTEERS.items(), REFUSED]:
             (runs / f"{name}.yaml").write_text(f"id: compute/{name}@1\ndescription: a volunteer's machine\nuses: {uses}\n"
                                                f"public_key: \"{pubs[name]}\"\n")
-        console.print((runs / "alice-workstation.yaml").read_text())
+        from charter.cli.output import escape
+
+        console.print(escape((runs / "alice-workstation.yaml").read_text()))
 
         title("Start a swarm run: the base model's and the data's lineage are decided first")
         charter("swarm", "start", "--base", BASE, "--data", DATA, "--for", *USES, "--out", str(run_dir), "--target-batch-size", "8",
