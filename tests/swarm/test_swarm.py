@@ -137,12 +137,25 @@ def test_a_swarm_run_end_to_end(world, capsys):
         _wait(lambda: _status(va).get("steps", 0) >= steps + 8, 60, "alice to continue alone")
         st = _wait(lambda: (s := run(capsys, "swarm", "status", str(run_dir), "--registry", db, "--json")[1]) and len(s["contributors"]) == 2 and s,
                    30, "both contributors in the status")
+        bob_before = next(c for c in st["contributors"].values() if c["compute"] == "compute/bob@1")
+        _wait(lambda: not next(c for c in run(capsys, "swarm", "status", str(run_dir), "--registry", db, "--json")[1]["contributors"].values()
+                               if c["compute"] == "compute/bob@1")["alive"], 30, "status to show bob gone")
+        # bob rejoins (a fresh folder): he loads the swarm's state from the others and his totals continue
+        pb2 = _join(world, "bob-again", bob, bob_key, run_dir)
+        procs.append(pb2)
+        vb2 = world / "vol-bob-again"
+        _wait(lambda: _status(vb2).get("steps", 0) > bob_before["steps"] and _status(vb2).get("epoch", 0) >= _status(va)["epoch"] - 1,
+              120, "bob to catch up and continue")
+        st = _wait(lambda: (s := run(capsys, "swarm", "status", str(run_dir), "--registry", db, "--json")[1])
+                   and next(c for c in s["contributors"].values() if c["compute"] == "compute/bob@1")["samples"] > bob_before["samples"] and s,
+                   30, "bob's totals to grow in the ledger")
         assert st["ledger"]["ok"] and st["ledger"]["entries"] >= 2
         by = {c["compute"]: c for c in st["contributors"].values()}
         assert by["compute/bob@1"]["samples"] > 0 and by["compute/alice@1"]["samples"] > 0
 
         code, out, err = run(capsys, "swarm", "finish", str(run_dir), "--registry", db, "--json")
         assert code == 0, err
+        assert pa.wait(60) == 0 and pb2.wait(60) == 0  # the volunteers stop on the coordinator's announcement
     finally:
         (run_dir / "STOP").touch()
         for p in procs:
@@ -151,7 +164,6 @@ def test_a_swarm_run_end_to_end(world, capsys):
                 p.wait(60)
     model = out["model"]
     assert {c["compute"] for c in out["contributors"]} == {"compute/alice@1", "compute/bob@1"}  # not dave
-    assert pa.wait(60) == 0
     # the model inherits every contributor's terms: alice denies military, with the path to her machine
     code, d, _ = run(capsys, "can", model, "military", "--registry", db, "--json")
     assert code == 3
@@ -160,4 +172,5 @@ def test_a_swarm_run_end_to_end(world, capsys):
     assert run(capsys, "can", model, "fine-tuning", "commercial", "--registry", db)[0] == 0
     # nothing of the run is left running
     sup = int((run_dir / "supervisor.pid").read_text())
-    _wait(lambda: not any(group_members(pid) for pid in (sup, _status(run_dir)["pid"], _status(va)["pid"])), 30, "no process left")
+    _wait(lambda: not any(group_members(pid) for pid in (sup, _status(run_dir)["pid"], _status(va)["pid"], _status(vb2)["pid"])), 30,
+          "no process left")

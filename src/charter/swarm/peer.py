@@ -169,7 +169,7 @@ class Peer:
         order = torch.randperm(len(blocks), generator=g)
         self.publish_terms()
         self.model.train()
-        samples = steps = n = 0
+        samples, steps, n = self.last_report()  # a volunteer that rejoins continues its own totals
         metrics = open(self.folder / "metrics.jsonl", "a")
         last = 0.0
         loss_v = None
@@ -198,6 +198,28 @@ class Peer:
         self.publish_contribution(samples, steps, n)
         self.status({"samples": samples, "steps": steps, "epoch": self.opt.local_epoch, "loss": loss_v, "done": True})
         metrics.close()
+
+    def last_report(self) -> tuple[int, int, int]:
+        """(samples, steps, report number) of this volunteer's latest report in the DHT, when it signed it
+        for this run (a rejoin: its totals are cumulative across restarts); else zeros."""
+        from charter.swarm.admission import _verify_sig
+
+        got = self.dht.get(f"{self.cfg.run_id}.{CONTRIBUTIONS}", latest=True)
+        item = got.value.get(self.key_string) if got is not None and isinstance(got.value, dict) else None
+        value = getattr(item, "value", None)
+        if not isinstance(value, dict) or not isinstance(value.get("record"), str) or not isinstance(value.get("sig"), str):
+            return 0, 0, 0
+        from charter.swarm.ledger import signed_message
+
+        try:
+            rec = json.loads(value["record"])
+            if rec.get("run") != self.cfg.run_id or rec.get("peer") != self.key_string:
+                return 0, 0, 0
+            if not _verify_sig(self.key_string, value["sig"], signed_message(self.cfg.run_id, value["record"])):
+                return 0, 0, 0
+            return int(rec["samples"]), int(rec["steps"]), int(rec["seq"])
+        except (ValueError, KeyError, TypeError):
+            return 0, 0, 0
 
     def finished(self) -> bool:
         """Whether the coordinator announced the run's end (after saving the final weights)."""
