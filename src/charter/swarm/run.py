@@ -127,7 +127,7 @@ def start(reg: Registry, cfg: SwarmConfig, wait: float = 120.0) -> dict:
             "data": {"asset": data.id, "hash": data.content_hash, "digests": data.data.get("digests") or []},
             "base": {"asset": base.id, "sha256": w.sha256},
             "bootstrap": maddrs, "token": token, "allow_keys": list(allow) if allow is not None else None,
-            "training": {k: getattr(cfg, k) for k in ("target_batch_size", "batch_size", "seq_len", "local_steps", "lr")}}
+            "training": {k: getattr(cfg, k) for k in ("target_batch_size", "batch_size", "seq_len", "local_steps", "lr", "max_steps")}}
     (out / "join.json").write_text(json.dumps(join, indent=1))
     os.chmod(out / "join.json", 0o600)
     return join
@@ -275,7 +275,7 @@ def join(reg: Registry, join_file: Path, terms_file: Path, key_file: Path, out: 
                       allow_keys=tuple(j["allow_keys"]) if j["allow_keys"] is not None else None,
                       target_batch_size=int(t.get("target_batch_size", 16)), batch_size=int(t.get("batch_size", 4)),
                       seq_len=int(t.get("seq_len", 64)), lr=float(t.get("lr", 2e-4)), local_steps=int(t.get("local_steps", 0)),
-                      max_steps=max_steps)
+                      max_steps=max_steps or int(t.get("max_steps", 0)))  # the run's limit unless the volunteer sets its own
     (out / "peer.json").write_text(json.dumps(asdict(peer), indent=1))
     (out / "join-decision.json").write_text(json.dumps({"decision": decision.to_json(), "selection": selection, "name": name}, indent=1))
     if not supervise:
