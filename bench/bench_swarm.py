@@ -7,6 +7,7 @@ On the tiny model (default) or SmolLM2 + LoRA (`--model smollm2`), the same reco
   1 volunteer      `charter swarm start` + one `charter swarm join` (real processes, loopback)
   2 volunteers     two joins: hivemind averages their gradients every optimizer step
   2 vol., local N  two joins with `--local-steps N`: local AdamW steps, parameters averaged every N (DiLoCo-style)
+  torchrun 1 / 2   `charter adapt --nproc 1|2` (DDP over gloo on this machine), the target batch per optimizer step
 
 For each: samples/s (all volunteers together, wall clock from the first to the last step), bytes on the
 loopback interface per optimizer step and per sample (every peer's DHT and averaging traffic: /proc/net/dev,
@@ -152,7 +153,26 @@ def single(work: Path, db: Path, a, samples: int) -> dict:
     reg.close()
     secs = time.perf_counter() - t0
     return {"setup": "single process", "samples": done, "epochs": step, "seconds": round(secs, 2), "samples_per_s": done / secs,
-            "lo_bytes": 0, "bytes_per_step": 0, "bytes_per_sample": 0, "last_loss": statistics.mean(losses[-2] if len(losses) > 1 else losses[-1])}
+            "lo_bytes": 0, "bytes_per_step": 0, "bytes_per_sample": 0, "last_loss": statistics.mean(losses[-1])}
+
+
+def ddp(work: Path, db: Path, a, nproc: int, samples: int) -> dict:
+    """`charter adapt --nproc N`: torchrun DDP on this machine, the same samples per optimizer step (the target batch)."""
+    exe = str(Path(sys.executable).parent / "charter")
+    out = work / f"adapt-nproc{nproc}"
+    shutil.rmtree(out, ignore_errors=True)
+    steps = max(1, samples // a.target_batch_size)
+    b0 = lo_bytes()
+    subprocess.run([exe, "adapt", base_id(a.model), "--data", "dataset/letters@1", "--for", *USES, "--out", str(out),
+                    "--method", "lora" if a.model == "smollm2" else "full", "--steps", str(steps), "--batch-size", str(a.target_batch_size),
+                    "--seq-len", str(a.seq_len), "--lr", str(a.lr), "--nproc", str(nproc), "--name", f"ddp-{nproc}", "--registry", str(db), "--json"],
+                   check=True, capture_output=True)
+    b1 = lo_bytes()
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    n = steps * a.target_batch_size
+    return {"setup": f"torchrun, {nproc} rank{'s' * (nproc > 1)} (charter adapt --nproc {nproc})", "samples": n, "epochs": steps,
+            "seconds": None, "samples_per_s": rows[-1]["tokens_per_s"] / a.seq_len, "lo_bytes": b1 - b0,
+            "bytes_per_step": (b1 - b0) / steps, "bytes_per_sample": (b1 - b0) / n, "last_loss": rows[-1]["loss"]}
 
 
 def main() -> None:
@@ -173,6 +193,7 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", file=sys.stderr)
     runs = [swarm(work, db, a, 1, 0), swarm(work, db, a, 2, 0), swarm(work, db, a, 2, a.local_steps)]
     runs.insert(0, single(work, db, a, runs[1]["samples"]))
+    runs += [ddp(work, db, a, 1, runs[0]["samples"]), ddp(work, db, a, 2, runs[0]["samples"])]
     ref = runs[0]["last_loss"]
     rows = [(r["setup"], f"{r['samples']:,}", str(r["epochs"]), f"{r['samples_per_s']:,.1f}", f"{r['bytes_per_step'] / 1e6:,.2f} MB",
              f"{r['bytes_per_sample'] / 1e3:,.1f} kB", f"{r['last_loss']:.3f}", f"{r['last_loss'] / ref:.2f}x") for r in runs]

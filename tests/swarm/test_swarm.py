@@ -174,3 +174,66 @@ def test_a_swarm_run_end_to_end(world, capsys):
     sup = int((run_dir / "supervisor.pid").read_text())
     _wait(lambda: not any(group_members(pid) for pid in (sup, _status(run_dir)["pid"], _status(va)["pid"], _status(vb2)["pid"])), 30,
           "no process left")
+
+
+def test_a_new_model_trained_from_scratch_by_a_swarm(world, capsys):
+    """`--config tiny`: the tokenizer and the initial weights are made at start (from the permitted records) and the
+    join file carries their digest; a changed init folder is refused; the model has no base, only its data and volunteer."""
+    db = str(world / "r.db")
+    run_dir = world / "scratch"
+    key, pub = _keygen(world, "erin")
+    terms = _terms(world, "erin", "{deny: [surveillance]}", pub)
+    code, out, err = run(capsys, "swarm", "start", "--config", "tiny", "--data", "dataset/letters@1", "--for", *USES, "--out", str(run_dir),
+                         "--max-steps", "300", "--target-batch-size", "8", "--batch-size", "4", "--registry", db, "--json")
+    assert code == 0, err
+    assert out["uses"] == ["pretraining", *USES] and out["base"]["asset"] is None and out["method"] == "full"
+    from charter.core.digests import folder_digest
+
+    assert out["base"]["sha256"] == folder_digest(run_dir / "init")
+    p = None
+    try:
+        original = (run_dir / "init" / "config.json").read_bytes()
+        (run_dir / "init" / "config.json").write_text(json.dumps({**json.loads(original), "extra": 1}))
+        code, _, err = run(capsys, "swarm", "join", str(run_dir / "join.json"), "--terms", str(terms), "--key", str(key),
+                           "--out", str(world / "vol-erin-x"), "--registry", db)
+        assert code == 1 and "initial weights" in err
+        (run_dir / "init" / "config.json").write_bytes(original)
+        p = _join(world, "erin", terms, key, run_dir)
+        assert p.wait(180) == 0, p.communicate()
+        assert _status(world / "vol-erin")["epoch"] >= 300
+        # erin stopped after the run's 300 steps: the coordinator's snapshot of the averaged state is what finish saves
+        _wait(lambda: _status(run_dir).get("snapshot_epoch", 0) >= 1, 60, "the coordinator's snapshot")
+        code, out, err = run(capsys, "swarm", "finish", str(run_dir), "--registry", db, "--json")
+        assert code == 0, err
+    finally:
+        (run_dir / "STOP").touch()
+        if p is not None and p.poll() is None:
+            p.kill()
+    model = out["model"]
+    from charter.registry import Registry
+
+    reg = Registry.open(db)
+    a = reg.get(model)
+    assert sorted((e.parent, e.relation) for e in a.derived_from) == [("compute/erin@1", "trained-with"), ("dataset/letters@1", "trained-on")]
+    assert (Path(a.notes["weights"]["path"]) / "tokenizer.json").exists()
+    reg.close()
+    assert run(capsys, "can", model, "pretraining", "surveillance", "--registry", db)[0] == 3
+
+
+def test_finish_without_any_trained_state_keeps_the_run_going(world, capsys):
+    db = str(world / "r.db")
+    run_dir = world / "empty"
+    code, _, err = run(capsys, "swarm", "start", "--base", "model/tiny@1", "--data", "dataset/letters@1", "--for", *USES,
+                       "--out", str(run_dir), "--registry", db)
+    assert code == 0, err
+    try:
+        code, _, err = run(capsys, "swarm", "finish", str(run_dir), "--registry", db)
+        assert code == 1 and "cannot finish yet" in err and "no averaged state" in err
+        time.sleep(2)
+        assert _status(run_dir).get("time", 0) > time.time() - 5  # the coordinator still runs
+    finally:
+        code = run(capsys, "swarm", "finish", str(run_dir), "--abort", "--registry", db)[0]
+    from charter.swarm.supervise import group_members
+
+    assert code == 0 and not group_members(_status(run_dir)["pid"])  # aborted: nothing left running
+    assert not (run_dir / "final").exists()

@@ -13,7 +13,9 @@ def register(sub, common) -> None:
     s = p.add_subparsers(dest="swarm_command", metavar="ACTION", required=True)
 
     a = s.add_parser("start", parents=[common], help="decide, then start a run's coordinator and write RUN_DIR/join.json")
-    a.add_argument("--base", required=True, metavar="MODEL")
+    which = a.add_mutually_exclusive_group(required=True)
+    which.add_argument("--base", metavar="MODEL", help="a registered model to adapt")
+    which.add_argument("--config", metavar="tiny|small|FILE", help="train a new model of this size from scratch (uses gain pretraining)")
     a.add_argument("--method", choices=["lora", "full"], default="lora")
     a.add_argument("--data", required=True, metavar="DATASET")
     a.add_argument("--for", dest="uses", nargs="+", required=True, metavar="USE")
@@ -46,6 +48,7 @@ def register(sub, common) -> None:
 
     f = s.add_parser("finish", parents=[common], help="stop the run, save final/ and register the model with its contributors")
     f.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    f.add_argument("--abort", action="store_true", help="stop the run without saving or registering anything")
     f.set_defaults(func=cmd_finish)
 
     k = s.add_parser("keygen", parents=[common], help="make a volunteer key (private key file; prints the public key for your terms)")
@@ -58,12 +61,12 @@ def cmd_start(args) -> int:
 
     reg = open_registry(args, create=False)
     cfg = SwarmConfig(args.base, args.data, tuple(args.uses), args.out, args.method, args.target_batch_size, args.batch_size, args.seq_len,
-                      args.local_steps, args.max_steps, args.lr, args.listen, args.allow_keys, args.name, args.asset_version)
+                      args.local_steps, args.max_steps, args.lr, args.listen, args.allow_keys, args.name, args.asset_version, args.config)
     join = start(reg, cfg)
     if args.json:
         emit_json({k: v for k, v in join.items() if k != "token"} | {"join_file": str(args.out / "join.json")})
     else:
-        console.print(f"[green bold]started[/] swarm run {join['run_id']}: {join['base']['asset']} on {join['data']['asset']} "
+        console.print(f"[green bold]started[/] swarm run {join['run_id']}: {join['base']['asset'] or 'a new ' + args.config + ' model'} on {join['data']['asset']} "
                       f"for {', '.join(join['uses'])}")
         console.print(f"  coordinator at {join['bootstrap'][0]}")
         console.print(f"  invitation: {escape(str(args.out / 'join.json'))} (holds the admission token: share it with volunteers only)")
@@ -110,7 +113,15 @@ def cmd_status(args) -> int:
 
 
 def cmd_finish(args) -> int:
-    from charter.swarm.run import finish
+    from charter.swarm.run import abort, finish
+
+    if args.abort:
+        abort(args.run_dir)
+        if args.json:
+            emit_json({"aborted": str(args.run_dir)})
+        else:
+            console.print(f"[yellow bold]aborted[/] {escape(str(args.run_dir))}: nothing saved or registered")
+        return 0
 
     reg = open_registry(args, create=False)
     a = finish(reg, args.run_dir)

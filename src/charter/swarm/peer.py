@@ -23,8 +23,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 CONTRIBUTIONS = "contributions"  # DHT key suffix: <run>.contributions, subkey = volunteer key
+SNAPSHOT_EVERY_S = 10.0  # the coordinator downloads the averaged state at most this often (when the swarm moved on)
 FINISHED = "finished"  # <run>.finished: True once the coordinator saved final/; volunteers stop
 VOLUNTEERS = "volunteers"  # <run>.volunteers: each volunteer's terms (its compute charter), subkey = volunteer key
+
+
+class NothingToSave(Exception):
+    """``finish`` found no trained state to save (the run goes on)."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,11 @@ class Peer:
         return [str(a) for a in self.dht.get_visible_maddrs()]
 
     def stop_requested(self) -> bool:
-        return self.stopping or (self.folder / "STOP").exists()
+        return self.stopping or (self.folder / "STOP").exists() or self.aborted()
+
+    def aborted(self) -> bool:
+        """``ABORT`` in the folder (`charter swarm finish --abort`): stop without saving anything."""
+        return (self.folder / "ABORT").exists()
 
     def shutdown(self) -> None:
         for thing in (getattr(self, "opt", None), getattr(self, "dht", None)):
@@ -236,11 +245,31 @@ class Peer:
         from charter.swarm.collect import Collector
 
         collector = Collector(self.cfg.run_id, self.folder, self.admission)
+        while True:
+            self._coordinate_until_stop(collector)
+            if self.aborted():
+                return self.announce_end()
+            try:
+                return self.save_final(collector)
+            except NothingToSave as e:  # the run goes on: a volunteer may join, and `finish` be asked again
+                _atomic(self.folder / "finish-error.json", {"error": str(e), "time": round(time.time(), 3)})
+                (self.folder / "STOP").unlink(missing_ok=True)
+                self.stopping = False
+
+    def _coordinate_until_stop(self, collector) -> None:
+        last_snapshot, seen = 0.0, 0
         while not self.stop_requested():
-            self.status({"epoch": self._global_epoch(), **collector.collect(self.dht)})
+            epoch = self._global_epoch()
+            summary = collector.collect(self.dht)
+            # keep a recent copy of the averaged state: volunteers may all be gone by the time the run is finished.
+            # Volunteers' new reports say the swarm moved on even before hivemind's progress records reach us.
+            moved = epoch > self.opt.local_epoch or summary["ledger"]["entries"] > seen
+            if moved and time.monotonic() - last_snapshot > SNAPSHOT_EVERY_S:
+                self.opt.load_state_from_peers()
+                last_snapshot, seen = time.monotonic(), summary["ledger"]["entries"]
+            self.status({"epoch": max(epoch, int(self.opt.local_epoch)), "snapshot_epoch": int(self.opt.local_epoch), **summary})
             time.sleep(1.0)
         self.status({"epoch": self._global_epoch(), **collector.collect(self.dht), "finishing": True})
-        self.save_final(collector)
 
     def _global_epoch(self) -> int:
         try:
@@ -249,14 +278,22 @@ class Peer:
             return -1
 
     def save_final(self, collector) -> None:
-        """The averaged state from the volunteers (the newest epoch among them), saved as final/."""
+        """The averaged state from the volunteers (the newest epoch among them), saved as final/; without a
+        volunteer to download it from, the coordinator's latest snapshot; without one, nothing was trained here."""
         self.opt.load_state_from_peers()
+        if int(self.opt.local_epoch) == 0:
+            raise NothingToSave("no averaged state to save: no volunteer could be reached and no snapshot was taken; "
+                                "have a volunteer join, then finish again")
         final = self.folder / "final"
         self.model.save_pretrained(final)
         if self.cfg.method == "full":
             self.tok.save_pretrained(final)
         summary = collector.collect(self.dht)
         _atomic(self.folder / "final.json", {"epoch": int(self.opt.local_epoch), "path": str(final.resolve()), **summary})
+        self.announce_end()
+
+    def announce_end(self) -> None:
+        """Tell the volunteers the run is over (finished or aborted): they stop at their next report."""
         from hivemind.utils import get_dht_time
 
         self.dht.store(f"{self.cfg.run_id}.{FINISHED}", True, expiration_time=get_dht_time() + 24 * 3600)

@@ -35,7 +35,7 @@ JOIN_VERSION = 1
 
 @dataclass(frozen=True)
 class SwarmConfig:
-    base: str
+    base: str | None  # a registered model to adapt, or None with ``config``: a model trained from scratch
     data: str
     uses: tuple[str, ...]
     out: Path
@@ -50,6 +50,7 @@ class SwarmConfig:
     allow_keys: Path | None = None
     name: str | None = None
     version: str | None = None
+    config: str | None = None  # tiny | small | FILE (charter.training.pretrain.hyper): a new model, no base
 
 
 def _key_file(folder: Path) -> Path:
@@ -85,6 +86,11 @@ def start(reg: Registry, cfg: SwarmConfig, wait: float = 120.0) -> dict:
 
     if cfg.method not in ("lora", "full"):
         raise UsageError(f"--method must be lora or full, not {cfg.method!r}", hint="pass --method lora|full")
+    if (cfg.base is None) == (cfg.config is None):
+        raise UsageError("pass exactly one of --base MODEL (adapt it) and --config tiny|small|FILE (train a new model)",
+                         hint="charter swarm start --base MODEL ... or --config tiny ...")
+    if cfg.config is not None:  # a new model trains all its weights, and training from scratch is pretraining (as `charter train`)
+        cfg = replace(cfg, method="full", uses=cfg.uses if "pretraining" in cfg.uses else ("pretraining", *cfg.uses))
     for name, v in (("--target-batch-size", cfg.target_batch_size), ("--batch-size", cfg.batch_size), ("--seq-len", cfg.seq_len)):
         if v < 1:
             raise UsageError(f"{name} must be at least 1", hint=f"pass {name} 1 or more")
@@ -93,11 +99,14 @@ def start(reg: Registry, cfg: SwarmConfig, wait: float = 120.0) -> dict:
     if (out / "join.json").exists():
         raise UsageError(f"{out} already holds a swarm run", hint="pass a new --out folder (or `charter swarm finish` this one)")
     base, data, decisions = _check_start(reg, cfg)
-    w = weights_of(base)
-    if w.is_adapter:
-        raise InvalidInput(f"{base.id} is a {w.format} adapter; a swarm run starts from plain weights",
-                           hint="merge the adapter into a model first, or start from its base", field="--base")
     out.mkdir(parents=True, exist_ok=True)
+    if base is not None:
+        w = weights_of(base)
+        if w.is_adapter:
+            raise InvalidInput(f"{base.id} is a {w.format} adapter; a swarm run starts from plain weights",
+                               hint="merge the adapter into a model first, or start from its base", field="--base")
+    else:  # every volunteer starts from these weights: the tokenizer is trained on the records the uses permit
+        w = _initial_model(reg, cfg, data, reg.check_uses(cfg.uses), out)
     run_id = f"charter-{secrets.token_hex(6)}"
     token = secrets.token_urlsafe(32)
     token_file = out / "token"
@@ -115,7 +124,7 @@ def start(reg: Registry, cfg: SwarmConfig, wait: float = 120.0) -> dict:
                       allow_keys=allow, target_batch_size=cfg.target_batch_size, batch_size=cfg.batch_size, seq_len=cfg.seq_len,
                       lr=cfg.lr, local_steps=cfg.local_steps, max_steps=cfg.max_steps)
     (out / "peer.json").write_text(json.dumps(asdict(peer), indent=1))
-    run = {"run_id": run_id, "base": base.id, "data": data.id, "uses": list(uses), "method": cfg.method,
+    run = {"run_id": run_id, "base": base.id if base else None, "data": data.id, "uses": list(uses), "method": cfg.method,
            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
            "decisions": [d.to_json() for d in decisions], "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     (out / "run.json").write_text(json.dumps(run, indent=1))
@@ -125,7 +134,7 @@ def start(reg: Registry, cfg: SwarmConfig, wait: float = 120.0) -> dict:
     maddrs = _wait_for_status(out, p, wait)["maddrs"]
     join = {"charter_swarm": JOIN_VERSION, "run_id": run_id, "uses": list(uses), "method": cfg.method,
             "data": {"asset": data.id, "hash": data.content_hash, "digests": data.data.get("digests") or []},
-            "base": {"asset": base.id, "sha256": w.sha256},
+            "base": {"asset": base.id, "sha256": w.sha256} if base else {"asset": None, "path": w.path, "sha256": w.sha256, "config": cfg.config},
             "bootstrap": maddrs, "token": token, "allow_keys": list(allow) if allow is not None else None,
             "training": {k: getattr(cfg, k) for k in ("target_batch_size", "batch_size", "seq_len", "local_steps", "lr", "max_steps")}}
     (out / "join.json").write_text(json.dumps(join, indent=1))
@@ -136,23 +145,45 @@ def start(reg: Registry, cfg: SwarmConfig, wait: float = 120.0) -> dict:
 def _check_start(reg: Registry, cfg: SwarmConfig):
     """The base's and the data's lineage for the uses (Denied with every reason), the base weights verified.
     Unlike ``adapt``, records whose own tags forbid the uses do not stop the run: each volunteer leaves them out."""
-    base, data = reg.get(cfg.base), reg.get(cfg.data)
-    if base.kind != "model":
+    base, data = (reg.get(cfg.base) if cfg.base else None), reg.get(cfg.data)
+    if base is not None and base.kind != "model":
         raise InvalidInput(f"{base.id} is not a model", hint="--base must be a registered model", field="--base")
     if data.kind != "dataset" or not data.data:
         raise InvalidInput(f"{data.id} is not a dataset with data files", hint="--data must be a registered dataset with data: [files]", field="--data")
     uses = reg.check_uses(cfg.uses)
-    decisions = [reg.can(base.id, uses), reg.can(data.id, uses)]
+    decisions = ([reg.can(base.id, uses)] if base else []) + [reg.can(data.id, uses)]
     denied = [d for d in decisions if not d.allowed]
     if denied:
-        raise Denied(f"a swarm run of {base.id} on {data.id} for {', '.join(uses)} is not permitted", decisions=denied,
+        what = base.id if base else f"a new {cfg.config} model"
+        raise Denied(f"a swarm run of {what} on {data.id} for {', '.join(uses)} is not permitted", decisions=denied,
                      hint="choose uses the lineage permits (`charter show` lists its restrictions)")
     from charter.core.digests import verify_data
     from charter.models.loading import verify_registered
 
-    verify_registered(reg.get, base)
+    if base is not None:
+        verify_registered(reg.get, base)
     verify_data(data)
     return base, data, decisions
+
+
+def _initial_model(reg: Registry, cfg: SwarmConfig, data: Asset, uses: tuple[str, ...], out: Path):
+    """RUN_DIR/init: a BPE tokenizer trained on the permitted records and a Llama of ``cfg.config``'s size
+    (seeded), with its registration digest, which the join file carries."""
+    from charter.models.tiny import llama, train_tokenizer
+    from charter.models.weights import Weights
+    from charter.training.pretrain import hyper
+
+    h = hyper(cfg.config)
+    sel = select_texts(reg, data, uses, out / "init-texts.jsonl")
+    if not sel["kept"]:
+        raise Denied(f"no record of {data.id} permits {', '.join(uses)}", exclusions=sel["excluded"])
+    texts = [json.loads(x)["text"] for x in (out / "init-texts.jsonl").read_text().splitlines()]
+    (out / "init-texts.jsonl").unlink()
+    tok = train_tokenizer(texts, h["vocab"])
+    model = llama(tok, h["hidden"], h["layers"], h["heads"], h["intermediate"], max(h["seq_len"], cfg.seq_len))
+    model.save_pretrained(out / "init")
+    tok.save_pretrained(out / "init")
+    return Weights.register(out / "init")
 
 
 def _wait_for_status(folder: Path, p, wait: float) -> dict:
@@ -193,7 +224,7 @@ def read_join(path: Path) -> dict:
     for key in ("uses", "bootstrap"):
         if not all(isinstance(x, str) for x in need(key, list, "a list of strings")):
             raise InvalidInput(f"join file field {key!r} must be a list of strings", hint="use the join.json that `charter swarm start` wrote", where=where, field=key)
-    for key, sub in (("data", ("asset", "hash")), ("base", ("asset", "sha256"))):
+    for key, sub in (("data", ("asset", "hash")), ("base", ("sha256",) + (("asset",) if (d.get("base") or {}).get("asset") is not None else ("path",)))):
         v = need(key, dict, "a mapping")
         for s in sub:
             if not isinstance(v.get(s), str):
@@ -250,14 +281,26 @@ def join(reg: Registry, join_file: Path, terms_file: Path, key_file: Path, out: 
                            where=str(key_file))
     if j["allow_keys"] is not None and ledger.public_key_string(key) not in j["allow_keys"]:
         raise Denied(f"this run admits only listed volunteer keys, and {compute.id}'s is not among them", hint="ask the run's owner to add your key")
-    base, data = reg.get(j["base"]["asset"]), reg.get(j["data"]["asset"])
-    if weights_of(base).sha256 != j["base"]["sha256"]:
-        raise InvalidInput(f"{base.id}'s weights here ({weights_of(base).sha256}) are not the run's ({j['base']['sha256']})",
-                           hint="register the run's base weights", field="base.sha256", where=str(join_file))
+    data = reg.get(j["data"]["asset"])
+    if j["base"].get("asset") is not None:
+        base = reg.get(j["base"]["asset"])
+        if weights_of(base).sha256 != j["base"]["sha256"]:
+            raise InvalidInput(f"{base.id}'s weights here ({weights_of(base).sha256}) are not the run's ({j['base']['sha256']})",
+                               hint="register the run's base weights", field="base.sha256", where=str(join_file))
+        verify_registered(reg.get, base)
+        base_path = weights_of(base).path
+    else:  # a new model: the run's initial weights, checked against the join file's digest
+        from charter.core.digests import folder_digest
+
+        folder = Path(j["base"]["path"])
+        found = folder_digest(folder) if folder.is_dir() else "missing"
+        if found != j["base"]["sha256"]:
+            raise InvalidInput(f"the run's initial weights at {folder} are not the join file's ({found} vs {j['base']['sha256']})",
+                               hint="copy the run's init/ folder to that path unchanged", field="base.sha256", where=str(join_file))
+        base_path = str(folder)
     if data.content_hash != j["data"]["hash"]:
         raise InvalidInput(f"{data.id} here ({data.content_hash}) is not the run's ({j['data']['hash']})",
                            hint="register the run's data", field="data.hash", where=str(join_file))
-    verify_registered(reg.get, base)
     verify_data(data)
     out = Path(out)
     check_out_folder(out)
@@ -269,7 +312,7 @@ def join(reg: Registry, join_file: Path, terms_file: Path, key_file: Path, out: 
     token_file.write_text(j["token"])
     os.chmod(token_file, 0o600)
     t = j["training"]
-    peer = PeerConfig(role="volunteer", run_id=j["run_id"], folder=str(out.resolve()), base=weights_of(base).path, method=j["method"],
+    peer = PeerConfig(role="volunteer", run_id=j["run_id"], folder=str(out.resolve()), base=base_path, method=j["method"],
                       token_file=str(token_file.resolve()), key_file=str(Path(key_file).resolve()), initial_peers=tuple(j["bootstrap"]),
                       listen=listen, texts=str((out / "texts.jsonl").resolve()), compute=compute.id, terms=compute.to_json(),
                       allow_keys=tuple(j["allow_keys"]) if j["allow_keys"] is not None else None,
@@ -319,6 +362,20 @@ def status(run_dir: Path) -> dict:
             "ledger": {"ok": v.ok, "entries": v.entries, "head": v.head, "problem": v.problem}}
 
 
+def abort(run_dir: Path, wait: float = 60.0) -> None:
+    """Stop the run without saving or registering anything; its volunteers stop at their next report."""
+    from charter.swarm.supervise import group_members
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "run.json").exists():
+        raise InvalidInput("not a swarm run folder (no run.json)", hint="pass the --out folder of `charter swarm start`", where=str(run_dir))
+    (run_dir / "ABORT").touch()
+    st = json.loads((run_dir / "status.json").read_text()) if (run_dir / "status.json").exists() else {}
+    deadline = time.monotonic() + wait
+    while st.get("pid") and group_members(st["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def finish(reg: Registry, run_dir: Path, wait: float = 180.0) -> Asset:
     """Stop the run, save the averaged weights, register the model with every contributor's terms."""
     from charter.models.weights import Weights
@@ -326,9 +383,13 @@ def finish(reg: Registry, run_dir: Path, wait: float = 180.0) -> Asset:
 
     run_dir = Path(run_dir)
     run = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "finish-error.json").unlink(missing_ok=True)
     (run_dir / "STOP").touch()
     deadline = time.monotonic() + wait
     while not (run_dir / "final.json").exists():
+        if (run_dir / "finish-error.json").exists():
+            raise InvalidInput(f"cannot finish yet: {json.loads((run_dir / 'finish-error.json').read_text())['error']}",
+                               hint="the run is still going; finish again once a volunteer has trained", where=str(run_dir))
         if (run_dir / "error.json").exists():
             raise InvalidInput(f"the coordinator failed: {json.loads((run_dir / 'error.json').read_text())['error']}", hint=f"see {run_dir / 'peer.log'}")
         if time.monotonic() > deadline:
@@ -343,15 +404,17 @@ def finish(reg: Registry, run_dir: Path, wait: float = 180.0) -> Asset:
         raise InvalidInput("no volunteer contributed to this run", hint="`charter swarm join` the run before finishing it", where=str(run_dir))
     computes = _register_computes(reg, final)
     folder = Path(final["path"])
-    base = reg.get(run["base"])
+    base = reg.get(run["base"]) if run["base"] else None
     lora = run["method"] == "lora"
     weights = Weights.register(folder, "peft-lora" if lora else "hf", base_path=Weights.of(base).path if lora else None).to_json()
     name = run["config"].get("name") or slug(run_dir.resolve().name)
     aid = make_id("model", name, run["config"].get("version") or run["run_id"].split("-")[-1])
-    edges = [Edge(aid, base.id, "adapter-of" if run["method"] == "lora" else "fine-tuned-from"), Edge(aid, run["data"], "trained-on")]
+    edges = [Edge(aid, base.id, "adapter-of" if lora else "fine-tuned-from")] if base else []
+    edges.append(Edge(aid, run["data"], "trained-on"))
     edges += [Edge(aid, c, "trained-with") for c in sorted(computes)]
     asset = Asset(id=aid, kind="model", name=aid.split("/", 1)[1].rsplit("@", 1)[0], version=aid.rsplit("@", 1)[1],
-                  description=f"{base.id} trained by a swarm ({run['method']}) on {run['data']} for {', '.join(run['uses'])}",
+                  description=(f"{base.id} trained by a swarm ({run['method']})" if base else f"a new {run['config']['config']} model trained by a swarm")
+                  + f" on {run['data']} for {', '.join(run['uses'])}",
                   licenses=("derived",), derived_from=tuple(edges),
                   notes={"weights": weights, "declared_uses": run["uses"],
                          "contributors": [{"compute": c["compute"], "samples": c["samples"], "steps": c["steps"]} for c in contributors],
