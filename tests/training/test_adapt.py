@@ -13,7 +13,7 @@ import pytest
 from charter.errors import Conflict, Denied, InvalidInput, UsageError
 from charter.models.loading import load_registered, verify_registered
 from charter.training import adapt as adapt_mod
-from charter.training import runs
+from charter.core import runs
 from charter.training.adapt import AdaptConfig, adapt
 from tests.conftest import BASE, CURATED, MT, PUBLISHER
 

@@ -15,9 +15,10 @@ import pytest
 
 from charter.cli.main import main
 from charter.errors import CharterError
-from charter.training import ddp, runs
+from charter.core import runs
+from charter.training import ddp
 from charter.training.adapt import AdaptConfig, adapt
-from charter.training.runs import RunFolder
+from charter.core.runs import RunFolder
 from tests.conftest import BASE, CURATED, MT
 
 LOSS_TOL = 1e-5

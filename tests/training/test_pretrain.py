@@ -8,7 +8,8 @@ import math
 import pytest
 
 from charter.errors import Denied, InvalidInput
-from charter.training import pretrain, runs
+from charter.core import runs
+from charter.training import pretrain
 from charter.training.pretrain import TrainConfig, train
 from tests.conftest import CURATED, MT
 

@@ -2,64 +2,12 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
-from charter.errors import Conflict, InvalidInput
+from charter.errors import InvalidInput
 from charter.training import data as data_mod
-from charter.training.runs import RunFolder, config_hash
 from tests.conftest import CURATED
-
-
-def test_config_hash_is_order_independent():
-    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1}) != config_hash({"a": 1, "b": [2, 1]})
-
-
-def test_open_writes_config_and_refuses_another(tmp_path):
-    run = RunFolder(tmp_path / "run", {"lr": 0.1, "steps": 3}).open()
-    saved = json.loads((run.path / "config.json").read_text())
-    assert saved == {"hash": run.hash, "config": {"lr": 0.1, "steps": 3}}
-    RunFolder(tmp_path / "run", {"steps": 3, "lr": 0.1}).open()  # same config: resumable
-    with pytest.raises(Conflict, match="another config") as e:
-        RunFolder(tmp_path / "run", {"lr": 0.2, "steps": 3}).open()
-    assert e.value.where == str(tmp_path / "run") and "new --out" in e.value.hint
-    (tmp_path / "other").mkdir()
-    (tmp_path / "other" / "x").write_text("")
-    with pytest.raises(Conflict, match="other files"):
-        RunFolder(tmp_path / "other", {}).open()
-    RunFolder(tmp_path / "empty-but-there", {}).path.mkdir()
-    assert RunFolder(tmp_path / "empty-but-there", {}).open().path.joinpath("config.json").exists()
-
-
-def test_metrics_log_and_trim(tmp_path):
-    run = RunFolder(tmp_path / "run", {}).open()
-    for s in range(1, 6):
-        run.log({"step": s, "loss": 1.0 / s})
-    assert [r["step"] for r in run.metrics()] == [1, 2, 3, 4, 5]
-    run.trim_metrics(3)
-    assert [r["step"] for r in run.metrics()] == [1, 2, 3]
-    run.log({"step": 4, "loss": 0.25})  # after a trim, rows go to the new file
-    run.close()
-    assert [r["step"] for r in RunFolder(tmp_path / "run", {}).metrics()] == [1, 2, 3, 4]
-    assert RunFolder(tmp_path / "none", {}).metrics() == []
-
-
-def test_checkpoint_replaced_atomically(tmp_path):
-    run = RunFolder(tmp_path / "run", {}).open()
-    run.save_checkpoint(lambda d: (d / "state").write_text("1"))
-    run.save_checkpoint(lambda d: (d / "state").write_text("2"))
-    assert (run.checkpoint / "state").read_text() == "2"
-
-    def broken(d):
-        (d / "state").write_text("half")
-        raise OSError("disk full")
-
-    with pytest.raises(OSError):
-        run.save_checkpoint(broken)
-    assert (run.checkpoint / "state").read_text() == "2"  # the last good checkpoint survives
-    run.save_checkpoint(lambda d: (d / "state").write_text("3"))
-    assert (run.checkpoint / "state").read_text() == "3" and not (run.path / "checkpoint.tmp").exists()
 
 
 def test_blocks_concatenate_documents_with_eos(workspace):

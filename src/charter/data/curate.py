@@ -32,13 +32,13 @@ import duckdb
 from charter.core.assets import Asset, Edge
 from charter.core.charterfile import DATA_DEFAULTS
 from charter.core.digests import hash_file, verify_data
-from charter.core.files import check_out_folder
+from charter.core.runs import RunFolder, atomic_write
 from charter.core.ids import make_id, slug, valid_version
 from charter.data import dedup as dedup_mod
 from charter.data.predicate import compile_predicate
 from charter.data.source import (FORMATS, Shard, check_schemas, check_tags, fields_of, files_of, literal_path, open_shard, reading,
                                   unknown_tags_sql)
-from charter.errors import Conflict, InvalidInput, UsageError
+from charter.errors import InvalidInput, UsageError
 from charter.policy.decide import Decision
 from charter.registry import Registry
 
@@ -105,15 +105,16 @@ def curate(reg: Registry, cfg: CurateConfig, progress: Progress | None = None) -
         "on_error": cfg.on_error, "near_threshold": cfg.near_threshold if cfg.dedup == "near" else None,
         "withdrawn_owners": sorted(owners),
     }
-    config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+    # the state file sits under .charter/ with the staged shards: the folder holds only the dataset
+    run = RunFolder(out, config, state=f"{STATE}/config.json")
+    config_hash = run.hash
     name = cfg.name or slug(out.resolve().name)
     version = cfg.version or config_hash[:12]
     asset_id = make_id("dataset", name, version)
-    done = _claim(out, config_hash, asset_id)
-    if done is not None:
+    if run.claim() and (out / MANIFEST).exists():  # this exact curation finished: register it if needed, nothing else
+        done = json.loads((out / MANIFEST).read_text())
         return Result(reg.get(asset_id) if reg.store.get(asset_id) else _register(reg, done, uses, out), done, out / MANIFEST, already_done=True)
-
-    _stake(out, config_hash, asset_id)
+    run.stake()
     stage = out / STATE / "stage"
     stage.mkdir(parents=True, exist_ok=True)
     resumed = 0
@@ -130,11 +131,11 @@ def curate(reg: Registry, cfg: CurateConfig, progress: Progress | None = None) -
         staged_hashes[target] = _HASHER.submit(_sha256, target)  # overlaps the next shard's COPY
         tick(shard.rows)
         counts["skipped"] = shard.skipped
-        _atomic_write(marker, json.dumps(counts))
+        atomic_write(marker, json.dumps(counts))
         p["shard_counts"].append(counts)
     dropped, outputs = _finish(con, out, len(shards), cfg, progress, staged_hashes)
     manifest = _manifest(asset_id, config, config_hash, plan, dropped, outputs)
-    _atomic_write(out / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
+    atomic_write(out / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
     shutil.rmtree(stage, ignore_errors=True)
     asset = _register(reg, manifest, uses, out)
     return Result(asset, manifest, out / MANIFEST, resumed_shards=resumed, sources=plan)
@@ -172,32 +173,6 @@ _sha256 = hash_file  # uncached: outputs are hashed as they are written
 
 
 _HASHER = ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 4), thread_name_prefix="charter-sha256")
-
-
-def _claim(out: Path, config_hash: str, asset_id: str) -> dict | None:
-    """Refuse an output folder that holds something else; return the manifest if this exact run finished.
-    Writes nothing: the folder is staked (``_stake``) only once the inputs are validated, so a run
-    refused for bad input can be rerun into the same folder after the fix."""
-    check_out_folder(out)
-    state = out / STATE / "config.json"
-    if state.exists():
-        prior = json.loads(state.read_text())
-        if prior.get("config_hash") != config_hash:
-            raise Conflict(f"{out} holds a curation with another config ({prior.get('config_hash', '?')[:12]}, this one {config_hash[:12]})",
-                           hint="use a new --out folder, or delete this one to start over", where=str(out))
-        manifest = out / MANIFEST
-        return json.loads(manifest.read_text()) if manifest.exists() else None
-    if out.exists() and any(out.iterdir()):
-        what = "a different dataset" if (out / MANIFEST).exists() else "other files"
-        raise Conflict(f"{out} already holds {what}", hint="curate into a new or empty --out folder", where=str(out))
-    return None
-
-
-def _stake(out: Path, config_hash: str, asset_id: str) -> None:
-    state = out / STATE / "config.json"
-    if not state.exists():
-        (out / STATE).mkdir(parents=True, exist_ok=True)
-        _atomic_write(state, json.dumps({"config_hash": config_hash, "dataset": asset_id}))
 
 
 def _open_all(con, reg: Registry, plan: list[dict], cfg: CurateConfig, predicate) -> list[tuple[dict, Shard, dict]]:
@@ -368,12 +343,6 @@ def _register(reg: Registry, manifest: dict, uses: tuple[str, ...], out: Path) -
     )
     reg.add([a])
     return a
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def as_json(r: Result) -> dict:

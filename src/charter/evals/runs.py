@@ -23,7 +23,7 @@ from charter.core.assets import Asset, Property
 from charter.errors import Denied, UsageError
 from charter.policy.decide import Decision
 from charter.registry import Registry
-from charter.training.runs import RunFolder
+from charter.core.runs import RunFolder
 
 
 @dataclass(frozen=True)

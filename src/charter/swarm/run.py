@@ -81,7 +81,7 @@ def _allow_keys(path: Path | None) -> tuple[str, ...] | None:
 
 def start(reg: Registry, cfg: SwarmConfig, wait: float = 120.0) -> dict:
     """Decide, write the run folder, start the coordinator (detached, supervised); returns join.json's content."""
-    from charter.core.files import check_out_folder
+    from charter.core.runs import RunFolder
     from charter.models.loading import weights_of
 
     if cfg.method not in ("lora", "full"):
@@ -95,11 +95,11 @@ def start(reg: Registry, cfg: SwarmConfig, wait: float = 120.0) -> dict:
         if v < 1:
             raise UsageError(f"{name} must be at least 1", hint=f"pass {name} 1 or more")
     out = Path(cfg.out)
-    check_out_folder(out)
-    if (out / "join.json").exists():
+    folder = RunFolder(out, {"kind": "swarm", **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k != "out"}})
+    if folder.claim():  # a swarm run is not resumed: a new start is a new run (new id, new token)
         raise UsageError(f"{out} already holds a swarm run", hint="pass a new --out folder (or `charter swarm finish` this one)")
     base, data, decisions = _check_start(reg, cfg)
-    out.mkdir(parents=True, exist_ok=True)
+    folder.stake()
     if base is not None:
         w = weights_of(base)
         if w.is_adapter:
@@ -124,7 +124,7 @@ def start(reg: Registry, cfg: SwarmConfig, wait: float = 120.0) -> dict:
                       allow_keys=allow, target_batch_size=cfg.target_batch_size, batch_size=cfg.batch_size, seq_len=cfg.seq_len,
                       lr=cfg.lr, local_steps=cfg.local_steps, max_steps=cfg.max_steps)
     (out / "peer.json").write_text(json.dumps(asdict(peer), indent=1))
-    run = {"run_id": run_id, "base": base.id if base else None, "data": data.id, "uses": list(uses), "method": cfg.method,
+    run = {"run_id": run_id, "base": base.id if base else None, "data": data.id, "uses": list(uses), "method": cfg.method, "config_hash": folder.hash,
            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
            "decisions": [d.to_json() for d in decisions], "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     (out / "run.json").write_text(json.dumps(run, indent=1))
@@ -261,7 +261,7 @@ def join(reg: Registry, join_file: Path, terms_file: Path, key_file: Path, out: 
     """Decide the run against the volunteer's terms, verify, select records; then train (foreground,
     supervised) until the run stops or ``max_steps`` optimizer epochs. Returns the volunteer's status."""
     from charter.core.digests import verify_data
-    from charter.core.files import check_out_folder
+    from charter.core.runs import RunFolder
     from charter.swarm import ledger
     from charter.models.loading import verify_registered, weights_of
 
@@ -303,8 +303,8 @@ def join(reg: Registry, join_file: Path, terms_file: Path, key_file: Path, out: 
                            hint="register the run's data", field="data.hash", where=str(join_file))
     verify_data(data)
     out = Path(out)
-    check_out_folder(out)
-    out.mkdir(parents=True, exist_ok=True)
+    # the same volunteer in the same run may rejoin into its folder (its totals continue from its last report)
+    RunFolder(out, {"kind": "swarm-volunteer", "run": j["run_id"], "compute": compute.id, "peer": ledger.public_key_string(key)}).open()
     selection = select_texts(reg, data, uses, out / "texts.jsonl")
     if not selection["kept"]:
         raise Denied(f"no record of {data.id} permits {', '.join(uses)}", exclusions=selection["excluded"])

@@ -23,7 +23,8 @@ from charter.models.weights import Weights
 from charter.policy.decide import Decision
 from charter.registry import Registry
 from charter.training import data as data_mod
-from charter.training.runs import RunFolder, load_state, save_state
+from charter.core.runs import RunFolder
+from charter.training.runs import load_state, save_state
 
 METHODS = ("lora", "full")
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from charter.errors import CharterError
-from charter.training.runs import RunFolder
+from charter.core.runs import RunFolder
 
 SPEC, LOG, RESULT = "ddp.json", "ddp.log", "ddp-result.json"
 STARTUP_S, PER_STEP_S = 300.0, 120.0  # the parent's wait: startup + this per step (then the workers are stopped)

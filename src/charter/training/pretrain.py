@@ -23,7 +23,8 @@ from charter.models.tiny import SIZES
 from charter.models.weights import Weights
 from charter.registry import Registry
 from charter.training import data as data_mod
-from charter.training.runs import RunFolder, load_state, save_state
+from charter.core.runs import RunFolder
+from charter.training.runs import load_state, save_state
 
 HELD_OUT = 0.1
 CHECKPOINT_EVERY = 100
