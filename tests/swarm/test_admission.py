@@ -61,3 +61,38 @@ def test_unknown_peers_are_refused_and_counted():
     a = Admission(RUN, TOKEN, dht=DHT({PEER: _value(k), OTHER: _value(k, token="wrong", peer=OTHER)}))
     assert a.admits(PEER) and not a.admits(OTHER)
     assert a.admitted == {PEER: public_key_string(k)} and a.refused == 1
+
+
+def test_subkey_names_come_before_the_owner_marker():
+    from charter.swarm.admission import subkey_name
+
+    assert subkey_name(b"12D3KooWPeerA[owner:ssh-rsa AAAA]") == "12D3KooWPeerA"
+    assert subkey_name("plain") == "plain" and subkey_name(b"\xff[owner:x]") is None and subkey_name(5) is None
+
+
+def test_only_the_coordinators_signature_ends_a_run():
+    """Anyone can write `<run>.finished` in the DHT; a volunteer stops only for the coordinator's signature."""
+    from charter.swarm.peer import FINISHED, Peer, PeerConfig
+
+    coordinator, mallory = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+
+    class Item:
+        def __init__(self, value):
+            self.value = value
+
+    class DHT:
+        def __init__(self, values):
+            self.values = values
+
+        def get(self, key, latest=True):
+            return Item({f"s{i}": Item(v) for i, v in enumerate(self.values)}) if key == f"{RUN}.{FINISHED}" else None
+
+    def signed(key):
+        return {"sig": base64.b64encode(key.sign(f"{RUN}|{FINISHED}".encode())).decode()}
+
+    peer = Peer(PeerConfig(role="volunteer", run_id=RUN, folder="/nonexistent", base="", method="lora", token_file="", key_file="",
+                           coordinator_key=public_key_string(coordinator)))
+    peer.dht = DHT([True, {"sig": "x"}, signed(mallory)])
+    assert not peer.finished()
+    peer.dht = DHT([signed(mallory), signed(coordinator)])
+    assert peer.finished()

@@ -64,8 +64,9 @@ class Admission:
     def key(self) -> str:
         return f"{self.run_id}.admission"
 
-    def publish(self, dht, peer_id: str, signing_key) -> None:
-        """Store this peer's proof (``signing_key``: the volunteer's Ed25519 private key)."""
+    def publish(self, dht, peer_id: str, signing_key, owner: bytes = b"") -> None:
+        """Store this peer's proof (``signing_key``: the volunteer's Ed25519 private key; ``owner``: its DHT
+        owner marker, so that no other peer can overwrite the record; see ``owned``)."""
         from hivemind.utils import get_dht_time
 
         from charter.swarm.ledger import public_key_string
@@ -73,7 +74,7 @@ class Admission:
         message = f"{self.run_id}|{peer_id}".encode()
         value = {"hmac": proof(self.token, self.run_id, peer_id), "key": public_key_string(signing_key),
                  "sig": base64.b64encode(signing_key.sign(message)).decode()}
-        dht.store(self.key, value, expiration_time=get_dht_time() + 24 * 3600, subkey=peer_id)
+        dht.store(self.key, value, expiration_time=get_dht_time() + 24 * 3600, subkey=peer_id.encode() + owner)
 
     def valid(self, peer_id: str, value) -> bool:
         if not isinstance(value, dict) or not isinstance(value.get("hmac"), str):
@@ -123,8 +124,8 @@ class Admission:
         got = self.dht.get(self.key, latest=True) if self.dht is not None else None
         entries = got.value if got is not None and isinstance(got.value, dict) else {}
         admitted = {}
-        for peer_id, item in entries.items():
-            value = getattr(item, "value", None)
+        for sub, item in entries.items():
+            peer_id, value = subkey_name(sub), getattr(item, "value", None)
             if isinstance(peer_id, str) and self.valid(peer_id, value):
                 admitted[peer_id] = value.get("key")
         self.admitted = admitted
@@ -132,6 +133,20 @@ class Admission:
 
 class NotAdmitted(Exception):
     """An averaging call to a peer without a valid admission proof (refused before connecting)."""
+
+
+def subkey_name(sub) -> str | None:
+    """The name part of a DHT subkey: the text before hivemind's ``[owner:...]`` marker. A subkey with the
+    marker can only have been stored by the holder of that RSA key (``RSASignatureValidator``, which every
+    charter peer runs), so nobody overwrites another peer's record; the name itself is checked by the
+    signature inside the value."""
+    if isinstance(sub, bytes):
+        name = sub.split(b"[owner:", 1)[0]
+        try:
+            return name.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+    return sub if isinstance(sub, str) else None
 
 
 CURRENT: Admission | None = None  # the admission of this process's run, read by the patched hivemind methods

@@ -30,17 +30,18 @@ class Collector:
         self.refused[reason] = self.refused.get(reason, 0) + 1
 
     def collect(self, dht) -> dict:
+        from charter.swarm.admission import subkey_name
         from charter.swarm.peer import CONTRIBUTIONS, VOLUNTEERS
 
         admitted_keys = set(self.admission.admitted.values())
         got = dht.get(f"{self.run_id}.{VOLUNTEERS}", latest=True)
-        for key, item in ((got.value if got is not None and isinstance(got.value, dict) else {}).items()):
-            v = getattr(item, "value", None)
+        for sub, item in ((got.value if got is not None and isinstance(got.value, dict) else {}).items()):
+            key, v = subkey_name(sub), getattr(item, "value", None)
             if isinstance(key, str) and isinstance(v, dict) and isinstance(v.get("compute"), str):
                 self.terms[key] = {"compute": v["compute"], "terms": v.get("terms")}
         got = dht.get(f"{self.run_id}.{CONTRIBUTIONS}", latest=True)
-        for key, item in ((got.value if got is not None and isinstance(got.value, dict) else {}).items()):
-            self._accept(key, getattr(item, "value", None), admitted_keys)
+        for sub, item in ((got.value if got is not None and isinstance(got.value, dict) else {}).items()):
+            self._accept(subkey_name(sub), getattr(item, "value", None), admitted_keys)
         return self.summary()
 
     def _accept(self, key, value, admitted_keys: set) -> None:

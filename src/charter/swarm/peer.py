@@ -56,6 +56,7 @@ class PeerConfig:
     local_steps: int = 0  # 0: average gradients every step; N: local updates, parameters averaged every N epochs
     max_steps: int = 0  # optimizer epochs to train (volunteers); 0: until stopped
     max_grad_norm: float = 1.0
+    coordinator_key: str = ""  # the coordinator's Ed25519 public key (from the join file): it signs the run's end
     seed: int = 0
     matchmaking_time: float = 2.0
     averaging_timeout: float = 10.0
@@ -119,12 +120,17 @@ class Peer:
         self.key = ledger.load_key(Path(cfg.key_file))
         self.key_string = ledger.public_key_string(self.key)
         token = Path(cfg.token_file).read_text().strip()
+        from hivemind.dht.crypto import RSASignatureValidator
+
+        # records whose subkey carries our [owner:...] marker can be written only by us (every peer validates)
+        validator = RSASignatureValidator()
+        self.owner = validator.local_public_key
         self.dht = hivemind.DHT(start=True, host_maddrs=[cfg.listen], initial_peers=list(cfg.initial_peers),
-                                nat_port_map=False, auto_nat=False, use_relay=False, use_auto_relay=False)
+                                nat_port_map=False, auto_nat=False, use_relay=False, use_auto_relay=False, record_validators=[validator])
         self.peer_id = str(self.dht.peer_id)
         self.admission = admission.Admission(cfg.run_id, token, frozenset(cfg.allow_keys) if cfg.allow_keys is not None else None,
                                              dht=self.dht)
-        self.admission.publish(self.dht, self.peer_id, self.key)
+        self.admission.publish(self.dht, self.peer_id, self.key, self.owner)
         admission.install(self.admission)
         self.admission.admits(self.peer_id)  # starts this process's refresher (and sees its own proof)
         self.model, self.tok, self.params = model_and_params(cfg)
@@ -154,7 +160,7 @@ class Peer:
         from hivemind.utils import get_dht_time
 
         self.dht.store(f"{self.cfg.run_id}.{VOLUNTEERS}", {"compute": self.cfg.compute, "terms": self.cfg.terms},
-                       expiration_time=get_dht_time() + 24 * 3600, subkey=self.key_string)
+                       expiration_time=get_dht_time() + 24 * 3600, subkey=self.key_string.encode() + self.owner)
 
     def publish_contribution(self, samples: int, steps: int, n: int) -> None:
         """This volunteer's cumulative work as report number ``n``, signed (charter.swarm.ledger.sign)."""
@@ -164,7 +170,7 @@ class Peer:
 
         record, sig = sign(Contribution(self.cfg.run_id, self.key_string, self.cfg.compute, samples, steps, now(), n), self.key)
         self.dht.store(f"{self.cfg.run_id}.{CONTRIBUTIONS}", {"record": record, "sig": sig},
-                       expiration_time=get_dht_time() + 24 * 3600, subkey=self.key_string)
+                       expiration_time=get_dht_time() + 24 * 3600, subkey=self.key_string.encode() + self.owner)
 
     def train(self) -> None:
         import torch
@@ -211,11 +217,19 @@ class Peer:
     def last_report(self) -> tuple[int, int, int]:
         """(samples, steps, report number) of this volunteer's latest report in the DHT, when it signed it
         for this run (a rejoin: its totals are cumulative across restarts); else zeros."""
-        from charter.swarm.admission import _verify_sig
+        from charter.swarm.admission import subkey_name
 
         got = self.dht.get(f"{self.cfg.run_id}.{CONTRIBUTIONS}", latest=True)
-        item = got.value.get(self.key_string) if got is not None and isinstance(got.value, dict) else None
-        value = getattr(item, "value", None)
+        entries = got.value if got is not None and isinstance(got.value, dict) else {}
+        mine = [getattr(item, "value", None) for sub, item in entries.items() if subkey_name(sub) == self.key_string]
+        best = (0, 0, 0)
+        for value in mine:  # a rejoin has a new owner marker: the newest valid report of this key counts
+            best = max(best, self._report_totals(value))
+        return best
+
+    def _report_totals(self, value) -> tuple[int, int, int]:
+        from charter.swarm.admission import _verify_sig
+
         if not isinstance(value, dict) or not isinstance(value.get("record"), str) or not isinstance(value.get("sig"), str):
             return 0, 0, 0
         from charter.swarm.ledger import signed_message
@@ -231,9 +245,18 @@ class Peer:
             return 0, 0, 0
 
     def finished(self) -> bool:
-        """Whether the coordinator announced the run's end (after saving the final weights)."""
+        """Whether the coordinator announced the run's end, signed with the key the join file names (anyone
+        can write the DHT key; only the coordinator can sign)."""
+        from charter.swarm.admission import _verify_sig
+
         got = self.dht.get(f"{self.cfg.run_id}.{FINISHED}", latest=True)
-        return got is not None and got.value is True
+        entries = got.value if got is not None and isinstance(got.value, dict) else {}
+        for item in entries.values():
+            v = getattr(item, "value", None)
+            if isinstance(v, dict) and isinstance(v.get("sig"), str) and self.cfg.coordinator_key:
+                if _verify_sig(self.cfg.coordinator_key, v["sig"], f"{self.cfg.run_id}|{FINISHED}".encode()):
+                    return True
+        return False
 
     def status(self, extra: dict) -> None:
         _atomic(self.folder / "status.json", {"role": self.cfg.role, "run": self.cfg.run_id, "peer_id": self.peer_id, "pid": os.getpid(),
@@ -296,7 +319,10 @@ class Peer:
         """Tell the volunteers the run is over (finished or aborted): they stop at their next report."""
         from hivemind.utils import get_dht_time
 
-        self.dht.store(f"{self.cfg.run_id}.{FINISHED}", True, expiration_time=get_dht_time() + 24 * 3600)
+        import base64
+
+        sig = base64.b64encode(self.key.sign(f"{self.cfg.run_id}|{FINISHED}".encode())).decode()
+        self.dht.store(f"{self.cfg.run_id}.{FINISHED}", {"sig": sig}, expiration_time=get_dht_time() + 24 * 3600, subkey=self.owner)
         time.sleep(2.0)  # volunteers poll every second: let them read it before this bootstrap peer leaves
 
 

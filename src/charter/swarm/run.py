@@ -113,11 +113,12 @@ def start(reg: Registry, cfg: SwarmConfig, wait: float = 120.0) -> dict:
     token_file.write_text(token)
     os.chmod(token_file, 0o600)
     key_file = _key_file(out)
+    from charter.swarm.ledger import load_key, public_key_string
+
+    coordinator_pub = public_key_string(load_key(key_file))
     allow = _allow_keys(cfg.allow_keys)
     if allow is not None:  # the coordinator downloads the final state from the volunteers: it is admitted too
-        from charter.swarm.ledger import load_key, public_key_string
-
-        allow = tuple(sorted(set(allow) | {public_key_string(load_key(key_file))}))
+        allow = tuple(sorted(set(allow) | {coordinator_pub}))
     uses = reg.check_uses(cfg.uses)
     peer = PeerConfig(role="coordinator", run_id=run_id, folder=str(out.resolve()), base=w.path, method=cfg.method,
                       token_file=str(token_file.resolve()), key_file=str(key_file.resolve()), listen=cfg.listen,
@@ -135,7 +136,7 @@ def start(reg: Registry, cfg: SwarmConfig, wait: float = 120.0) -> dict:
     join = {"charter_swarm": JOIN_VERSION, "run_id": run_id, "uses": list(uses), "method": cfg.method,
             "data": {"asset": data.id, "hash": data.content_hash, "digests": data.data.get("digests") or []},
             "base": {"asset": base.id, "sha256": w.sha256} if base else {"asset": None, "path": w.path, "sha256": w.sha256, "config": cfg.config},
-            "bootstrap": maddrs, "token": token, "allow_keys": list(allow) if allow is not None else None,
+            "bootstrap": maddrs, "token": token, "coordinator_key": coordinator_pub, "allow_keys": list(allow) if allow is not None else None,
             "training": {k: getattr(cfg, k) for k in ("target_batch_size", "batch_size", "seq_len", "local_steps", "lr", "max_steps")}}
     (out / "join.json").write_text(json.dumps(join, indent=1))
     os.chmod(out / "join.json", 0o600)
@@ -221,6 +222,12 @@ def read_join(path: Path) -> dict:
     if need("charter_swarm", int, "an integer") != JOIN_VERSION:
         raise InvalidInput(f"join file version {d['charter_swarm']} is not {JOIN_VERSION}", hint="upgrade charter", where=where, field="charter_swarm")
     need("run_id", str, "a string"), need("token", str, "a string"), need("method", str, "lora or full")
+    from charter.swarm.ledger import parse_public_key
+
+    try:
+        parse_public_key(need("coordinator_key", str, "the coordinator's public key"), field="coordinator_key", where=where)
+    except InvalidInput as e:
+        raise InvalidInput(e.message, hint="use the join.json that `charter swarm start` wrote", where=where, field="coordinator_key") from None
     for key in ("uses", "bootstrap"):
         if not all(isinstance(x, str) for x in need(key, list, "a list of strings")):
             raise InvalidInput(f"join file field {key!r} must be a list of strings", hint="use the join.json that `charter swarm start` wrote", where=where, field=key)
@@ -318,7 +325,7 @@ def join(reg: Registry, join_file: Path, terms_file: Path, key_file: Path, out: 
                       allow_keys=tuple(j["allow_keys"]) if j["allow_keys"] is not None else None,
                       target_batch_size=int(t.get("target_batch_size", 16)), batch_size=int(t.get("batch_size", 4)),
                       seq_len=int(t.get("seq_len", 64)), lr=float(t.get("lr", 2e-4)), local_steps=int(t.get("local_steps", 0)),
-                      max_steps=max_steps or int(t.get("max_steps", 0)))  # the run's limit unless the volunteer sets its own
+                      max_steps=max_steps or int(t.get("max_steps", 0)), coordinator_key=j["coordinator_key"])  # the run's limit unless the volunteer sets its own
     (out / "peer.json").write_text(json.dumps(asdict(peer), indent=1))
     (out / "join-decision.json").write_text(json.dumps({"decision": decision.to_json(), "selection": selection, "name": name}, indent=1))
     if not supervise:
