@@ -59,7 +59,7 @@ class PeerConfig:
     coordinator_key: str = ""  # the coordinator's Ed25519 public key (from the join file): it signs the run's end
     seed: int = 0
     matchmaking_time: float = 2.0
-    averaging_timeout: float = 10.0
+    averaging_timeout: float = 4.0  # what a round costs when a peer left mid-round (loopback: matchmaking + 2 s)
 
     @staticmethod
     def load(path: Path) -> "PeerConfig":
