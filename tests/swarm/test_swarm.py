@@ -152,6 +152,7 @@ def test_a_swarm_run_end_to_end(world, capsys):
         assert st["ledger"]["ok"] and st["ledger"]["entries"] >= 2
         by = {c["compute"]: c for c in st["contributors"].values()}
         assert by["compute/bob@1"]["samples"] > 0 and by["compute/alice@1"]["samples"] > 0
+        assert by["compute/alice@1"]["loss"] > 0 and by["compute/alice@1"]["samples_per_s"] > 0 and st["samples_per_s"] > 0
 
         code, out, err = run(capsys, "swarm", "finish", str(run_dir), "--registry", db, "--json")
         assert code == 0, err

@@ -98,9 +98,10 @@ def cmd_status(args) -> int:
         emit_json(st)
         return 0 if st["ledger"]["ok"] else 1
     alive = "running" if st["coordinator_alive"] else "[yellow]coordinator not running[/]"
-    console.print(f"[bold]swarm run {st['run']}[/]: {alive}, epoch {st['epoch']}")
+    console.print(f"[bold]swarm run {st['run']}[/]: {alive}, epoch {st['epoch']} (averaging rounds), {st['samples_per_s']:,} samples/s")
     for key, c in st["contributors"].items():
-        console.print(f"  {escape(str(c['compute']))}: {c['samples']:,} samples, {c['steps']:,} steps"
+        loss = f", loss {c['loss']:.3f}, {c['samples_per_s']:,} samples/s" if c.get("loss") is not None else ""
+        console.print(f"  {escape(str(c['compute']))}: {c['samples']:,} samples, {c['steps']:,} steps{loss}"
                       f" {'[green]alive[/]' if c['alive'] else '[dim]gone[/]'}  [dim]{key[:20]}…[/]")
     for reason, n in st["refused_reports"].items():
         console.print(f"  [yellow]refused reports[/] {escape(reason)}: {n}")

@@ -21,6 +21,7 @@ class Collector:
         self.ledger = Ledger(self.folder / "ledger.jsonl", run=run_id)
         self.last: dict[str, dict] = {}  # volunteer key -> last accepted record
         self.terms: dict[str, dict] = {}  # volunteer key -> {"compute", "terms"}
+        self.progress: dict[str, dict] = {}  # volunteer key -> {"loss", "samples_per_s"} as last published (unsigned)
         self.refused: dict[str, int] = {}
         for e in self.ledger.entries():  # a restarted coordinator continues the chain
             rec = json.loads(e["record"])
@@ -39,6 +40,7 @@ class Collector:
             key, v = subkey_name(sub), getattr(item, "value", None)
             if isinstance(key, str) and isinstance(v, dict) and isinstance(v.get("compute"), str):
                 self.terms[key] = {"compute": v["compute"], "terms": v.get("terms")}
+                self.progress[key] = {k: v[k] for k in ("loss", "samples_per_s") if isinstance(v.get(k), (int, float)) and not isinstance(v.get(k), bool)}
         got = dht.get(f"{self.run_id}.{CONTRIBUTIONS}", latest=True)
         for sub, item in ((got.value if got is not None and isinstance(got.value, dict) else {}).items()):
             self._accept(subkey_name(sub), getattr(item, "value", None), admitted_keys)
@@ -72,7 +74,7 @@ class Collector:
         for key, rec in sorted(self.last.items(), key=lambda kv: kv[1].get("compute", "")):
             t = self.terms.get(key, {})
             peers[key] = {"compute": rec.get("compute") or t.get("compute"), "samples": rec["samples"], "steps": rec["steps"],
-                          "last_report": _epoch(rec.get("time"))}
+                          "last_report": _epoch(rec.get("time")), "loss": None, "samples_per_s": None, **self.progress.get(key, {})}
         return {"contributors": peers, "ledger": {"entries": count, "head": head}, "refused_reports": dict(self.refused),
                 "terms": self.terms}
 

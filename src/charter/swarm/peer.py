@@ -156,10 +156,12 @@ class Peer:
                 pass
 
     # --- volunteer ---------------------------------------------------------------------------
-    def publish_terms(self) -> None:
+    def publish_terms(self, progress: dict | None = None) -> None:
+        """The volunteer's terms (its compute charter) and, as it trains, its recent loss and samples/s
+        (shown by `charter swarm status`; informative, not part of the signed ledger)."""
         from hivemind.utils import get_dht_time
 
-        self.dht.store(f"{self.cfg.run_id}.{VOLUNTEERS}", {"compute": self.cfg.compute, "terms": self.cfg.terms},
+        self.dht.store(f"{self.cfg.run_id}.{VOLUNTEERS}", {"compute": self.cfg.compute, "terms": self.cfg.terms, **(progress or {})},
                        expiration_time=get_dht_time() + 24 * 3600, subkey=self.key_string.encode() + self.owner)
 
     def publish_contribution(self, samples: int, steps: int, n: int) -> None:
@@ -185,6 +187,7 @@ class Peer:
         self.publish_terms()
         self.model.train()
         samples, steps, n = self.last_report()  # a volunteer that rejoins continues its own totals
+        window: list[tuple[float, int, float]] = []  # (time, samples, loss) of recent steps: the reported rate and loss
         metrics = open(self.folder / "metrics.jsonl", "a")
         last = 0.0
         loss_v = None
@@ -202,11 +205,14 @@ class Peer:
             loss_v = round(loss.detach().item(), 6)
             metrics.write(json.dumps({"step": steps, "epoch": self.opt.local_epoch, "loss": loss_v, "samples": samples, "time": round(time.time(), 3)}) + "\n")
             metrics.flush()
+            window = [*window[-50:], (time.monotonic(), samples, loss_v)]
             if time.monotonic() - last > 1.0:
                 if self.finished():
                     break
                 n += 1
                 self.publish_contribution(samples, steps, n)
+                rate = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0]) if len(window) > 1 else 0.0
+                self.publish_terms({"loss": round(sum(w[2] for w in window) / len(window), 4), "samples_per_s": round(rate, 2)})
                 self.status({"samples": samples, "steps": steps, "epoch": self.opt.local_epoch, "loss": loss_v})
                 last = time.monotonic()
         n += 1

@@ -364,8 +364,10 @@ def status(run_dir: Path) -> dict:
     now = time.time()
     for c in (st.get("contributors") or {}).values():
         c["alive"] = c.get("last_report") is not None and now - c["last_report"] < 10  # volunteers report every second
+    alive = [c for c in (st.get("contributors") or {}).values() if c["alive"]]
     return {"run": json.loads((run_dir / "run.json").read_text())["run_id"], "coordinator_alive": bool(st) and now - st.get("time", 0) < 10,
-            "epoch": st.get("epoch"), "contributors": st.get("contributors") or {}, "refused_reports": st.get("refused_reports") or {},
+            "epoch": st.get("epoch"), "samples_per_s": round(sum(c.get("samples_per_s") or 0 for c in alive), 2),
+            "contributors": st.get("contributors") or {}, "refused_reports": st.get("refused_reports") or {},
             "ledger": {"ok": v.ok, "entries": v.entries, "head": v.head, "problem": v.problem}}
 
 
