@@ -109,6 +109,19 @@ def test_add_json_and_idempotent(reg, capsys):
     assert code == 0 and d["added"] == [] and len(d["unchanged"]) == 15
 
 
+def test_add_names_licences_the_table_does_not_know(tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    (tmp_path / "m.yaml").write_text("id: model/llama-ft@1\nlicense: llama3.2\n")
+    (tmp_path / "o.yaml").write_text("id: model/other@1\nlicense: llama3.2\n")
+    code, d, _ = run(capsys, "add", str(tmp_path / "m.yaml"), str(tmp_path / "o.yaml"), "--registry", db, "--json")
+    assert code == 0 and d["unknown_licenses"] == {"llama3.2": ["model/llama-ft@1", "model/other@1"]}
+    (tmp_path / "n.yaml").write_text("id: model/mit@1\nlicense: MIT\n")
+    code, out, _ = run(capsys, "add", str(tmp_path / "n.yaml"), "--registry", db)
+    assert code == 0 and "not in the licence table" not in out
+    code, out, _ = run(capsys, "can", "model/llama-ft@1", "inference", "commercial", "--registry", db)
+    assert code == 3 and "'llama3.2' is not in the licence table: commercial is not permitted until it is mapped" in out
+
+
 def test_add_conflict_names_file_and_fix(reg, tmp_path, capsys):
     f = tmp_path / "changed.yaml"
     f.write_text("id: dataset/forum-posts@1\nlicense: CC0-1.0\n")

@@ -44,19 +44,33 @@ def cmd_add(args) -> int:
     added = reg.add(assets, sources)
     added_ids = {a.id for a in added}
     unchanged = [a.id for a in assets if a.id not in added_ids]
+    unknown = _unknown_licenses(reg, added)
     if args.json:
-        emit_json({"added": [a.id for a in added], "unchanged": unchanged})
+        emit_json({"added": [a.id for a in added], "unchanged": unchanged, "unknown_licenses": unknown})
         return 0
     for a in added:
         console.print(f"[green]registered[/] {a.id}")
     for i in unchanged:
         console.print(f"[dim]unchanged[/]  {i}")
+    if unknown:  # once per add: an unmapped licence silently denying commercial use would read as the licence's terms
+        console.print(f"[yellow]note[/]: licences not in the licence table (commercial use not permitted until they are mapped): "
+                      + "; ".join(f"{escape(name)} ({', '.join(ids)})" for name, ids in unknown.items()))
     withdrawn = reg.withdrawals()
     for a in added:
         hit = [u.asset.id for u in reg.lineage(a.id) if u.asset.id in withdrawn]
         if hit:
             console.print(f"[yellow]note[/]: {a.id} derives from withdrawn {', '.join(hit)}; every use of it will be denied")
     return 0
+
+
+def _unknown_licenses(reg, assets) -> dict[str, list[str]]:
+    """{licence name as written: [asset ids]} for the licences the table does not know."""
+    out: dict[str, list[str]] = {}
+    for a in assets:
+        for name in a.licenses:
+            if not reg.licenses.lookup(name).known:
+                out.setdefault(name, []).append(a.id)
+    return out
 
 
 def cmd_show(args) -> int:

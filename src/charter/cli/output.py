@@ -21,7 +21,9 @@ def reason_line(r) -> str:
     if r.rule == "withdrawn":
         head = f"withdrawn: {r.asset} ({r.detail.removeprefix('withdrawn: ')})"
     elif r.rule == "deny":
-        head = f"deny {r.use}: {r.detail}" if r.source == "restriction" else f"deny {r.use}: {r.asset} denies {r.entries[0]} ({r.source})"
+        # a restriction's reason, and an unmapped licence's (it forbids nothing: it is unknown), read as their detail
+        own = r.source == "restriction" or (r.source.startswith("license:") and "is not in the licence table" in r.detail)
+        head = f"deny {r.use}: {r.detail}" if own else f"deny {r.use}: {r.asset} denies {r.entries[0]} ({r.source})"
     elif r.rule in ("property-missing", "property-unmet"):
         head = f"{r.rule} {r.use}: {r.detail}"
     elif r.rule == "undeclared-facet":

@@ -90,7 +90,7 @@ def decide(request: Request, lineage: Sequence[Upstream], taxonomy: Taxonomy, li
             _deny(reasons, up, "uses.deny", a.deny, uses, taxonomy)
         for lic in lics:
             if lic.deny and not taxonomy.reach(lic.deny).isdisjoint(uses):
-                _deny(reasons, up, lic.source, lic.deny, uses, taxonomy)
+                _deny(reasons, up, lic.source, lic.deny, uses, taxonomy, unknown=None if lic.known else lic.id)
         if a.allow:
             _allow_only(reasons, up, "uses.allow", a.allow, uses, taxonomy)
         for lic in lics:
@@ -104,13 +104,17 @@ def decide(request: Request, lineage: Sequence[Upstream], taxonomy: Taxonomy, li
     return Decision(request.asset, uses, not reasons, tuple(reasons))
 
 
-def _deny(out: list[Reason], up: Upstream, source: str, denies: tuple[str, ...], uses: tuple[str, ...], tax: Taxonomy, why: str = "") -> None:
+def _deny(out: list[Reason], up: Upstream, source: str, denies: tuple[str, ...], uses: tuple[str, ...], tax: Taxonomy, why: str = "",
+          unknown: str | None = None) -> None:
     aid = up.asset.id
     for d in denies:
         hits = tax.overlapping[d]
         for u in uses:
             if u in hits:
-                out.append(Reason(aid, "deny", u, source, up.path, (d,), f"{aid} denies {d} ({source}{why})"))
+                # a licence charter does not know is not a licence that forbids: say which it is
+                detail = (f"{aid}'s licence {unknown!r} is not in the licence table: {d} is not permitted until it is mapped"
+                          if unknown is not None else f"{aid} denies {d} ({source}{why})")
+                out.append(Reason(aid, "deny", u, source, up.path, (d,), detail))
 
 
 def _requires(out: list[Reason], up: Upstream, uses: tuple[str, ...], tax: Taxonomy, props: Mapping[tuple[str, str], Property]) -> None:
