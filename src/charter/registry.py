@@ -36,9 +36,10 @@ class Registry:
         self._props: dict[str, dict[tuple[str, str], Property]] = {}
 
     @classmethod
-    def open(cls, url: str | None = None, taxonomy_files: Sequence[Path] = (), create: bool = True) -> "Registry":
+    def open(cls, url: str | None = None, taxonomy_files: Sequence[Path] = (), create: bool = True,
+             license_files: Sequence[Path] = ()) -> "Registry":
         tax = uses_mod.load(*taxonomy_files)
-        return cls(open_store(url, create=create), tax)
+        return cls(open_store(url, create=create), tax, licenses_mod.load(tax, extra=tuple(license_files)))
 
     def close(self) -> None:
         self.store.close()

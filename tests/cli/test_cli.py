@@ -122,6 +122,19 @@ def test_add_names_licences_the_table_does_not_know(tmp_path, capsys):
     assert code == 3 and "'llama3.2' is not in the licence table: commercial is not permitted until it is mapped" in out
 
 
+def test_licenses_file_maps_an_unknown_licence(tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    (tmp_path / "m.yaml").write_text("id: model/llama-ft@1\nlicense: llama3.2\n")
+    assert run(capsys, "add", str(tmp_path / "m.yaml"), "--registry", db)[0] == 0
+    (tmp_path / "lic.yaml").write_text("licenses:\n  - id: llama3.2\n    deny: [military]\n")
+    assert run(capsys, "can", "model/llama-ft@1", "inference", "commercial", "--registry", db, "--licenses", str(tmp_path / "lic.yaml"))[0] == 0
+    code, out, _ = run(capsys, "can", "model/llama-ft@1", "inference", "military", "--registry", db, "--licenses", str(tmp_path / "lic.yaml"))
+    assert code == 3 and "denies military (license:llama3.2)" in out
+    (tmp_path / "bad.yaml").write_text("licenses:\n  - id: x\n    deny: [comercial]\n")
+    code, _, err = run(capsys, "can", "model/llama-ft@1", "inference", "--registry", db, "--licenses", str(tmp_path / "bad.yaml"))
+    assert code == 1 and "bad.yaml:3" in err and "did you mean 'commercial'" in err
+
+
 def test_add_conflict_names_file_and_fix(reg, tmp_path, capsys):
     f = tmp_path / "changed.yaml"
     f.write_text("id: dataset/forum-posts@1\nlicense: CC0-1.0\n")

@@ -181,3 +181,30 @@ def test_ecosystem_graphs_terms():
     for lid in ("WTFPL", "Conceptual-Captions-License", "Cambrian-Open-License", "apple-sample-code-license", "MIT-modified"):
         assert LIC.lookup(lid).deny == () and LIC.lookup(lid).allow == (), lid
     assert LIC.lookup("Cambrian-Open-License").duties == ("attribution", "share-alike")
+
+
+def test_a_users_licence_file_adds_and_overrides(tmp_path):
+    """`--licenses FILE`: an unknown licence becomes known with the terms the file gives; a shipped name may be
+    remapped; a bad entry is one line naming file:line and the field."""
+    from charter.errors import InvalidInput
+
+    f = tmp_path / "mine.yaml"
+    f.write_text("licenses:\n  - id: llama3.2\n    names: [Llama 3.2 Community License]\n    deny: [military]\n"
+                 "  - id: my-mit\n    names: [MIT]\n    deny: [surveillance]\n")
+    t = licenses_mod.load(TAX, extra=(f,))
+    lic = t.lookup("Llama 3.2 Community License")
+    assert lic.known and lic.id == "llama3.2" and lic.deny == ("military",)
+    assert t.lookup("MIT").id == "my-mit"  # remapped by the user's file
+    assert licenses_mod.load(TAX).lookup("MIT").id != "my-mit"  # the shipped table is untouched
+    for body, where, field in [
+        ("licenses:\n  - id: x\n    deny: [comercial]\n", ":3", "licenses[0].deny"),
+        ("licenses:\n  - {deny: [commercial]}\n", ":2", "licenses[0].id"),
+        ("licenses:\n  - id: x\n    colour: red\n", ":3", "licenses[0].colour"),
+        ("licenses:\n  - id: x\n    deny: commercial\n", ":3", "licenses[0].deny"),
+        ("licenses: 5\n", "", None),
+        ("licenses:\n  - id: a\n    names: [zz]\n  - id: b\n    names: [zz]\n", ":4", None),
+    ]:
+        f.write_text(body)
+        with pytest.raises(InvalidInput) as e:
+            licenses_mod.load(TAX, extra=(f,))
+        assert e.value.where.startswith(str(f)) and e.value.where.endswith(where) and (field is None or e.value.field == field), (body, e.value)

@@ -18,6 +18,8 @@ def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--registry", metavar="URL", help="registry: a SQLite path or sqlite:///path (default: $CHARTER_REGISTRY or .charter/registry.db)")
     p.add_argument("--taxonomy", metavar="FILE", action="append", default=[], type=Path, help="extend the use taxonomy with this file (repeatable)")
+    p.add_argument("--licenses", metavar="FILE", action="append", default=[], type=Path,
+                   help="extend or override the licence table with this file (repeatable)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON (schema: docs/cli-json.md)")
     return p
 
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 def open_registry(args, create: bool = True):
     from charter.registry import Registry
 
-    return Registry.open(args.registry, args.taxonomy, create=create)
+    return Registry.open(args.registry, args.taxonomy, create=create, license_files=args.licenses)
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def cmd_serve(args) -> int:
     anchors = args.anchor_file or (str(default_anchor_file(path)) if path is not None else None)
     cfg = ServeConfig(models, args.registry, [str(t) for t in args.taxonomy], args.host, args.port, args.workers, limits,
                       args.graceful_timeout, True, args.log_level, args.access_log, anchors if args.anchor_every > 0 else None,
-                      args.anchor_every)
+                      args.anchor_every, [str(x) for x in args.licenses])
     err_console.print(f"[bold]charter gateway[/] serving {', '.join(models)} at http://{args.host}:{args.port}/v1 "
                       f"(OpenAI-compatible; keys: `charter app key APP`; stop with Ctrl+C)")
     if cfg.anchor_file:

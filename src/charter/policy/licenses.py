@@ -72,15 +72,49 @@ class LicenseTable:
                 yield lic
 
 
-def load(taxonomy: Taxonomy, path: Path | None = None) -> LicenseTable:
-    path = path or resource("licenses.yaml")
+def load(taxonomy: Taxonomy, path: Path | None = None, extra: tuple[Path, ...] = ()) -> LicenseTable:
+    """The shipped table, then each ``extra`` file (``--licenses FILE``): its entries add licences and, for
+    every name they list, replace what the shipped table said."""
+    table = _read(taxonomy, path or resource("licenses.yaml"), {}, shipped=True)
+    for f in extra:
+        table = _read(taxonomy, Path(f), dict(table), shipped=False)
+    return LicenseTable(by_key=table)
+
+
+_FIELDS = ("id", "names", "deny", "allow", "duties", "description")
+
+
+def _check_entry(e, i: int, path: Path) -> None:
+    """A user's licence entry, strictly: the one-line error names file:line and the field."""
+    line = getattr(e, "line", 0)
+    where = f"{path}:{line}" if line else str(path)
+    if not isinstance(e, dict):
+        raise InvalidInput(f"licences[{i}] must be a mapping", hint="write - {id: NAME, deny: [USE, ...]}", where=where, field=f"licenses[{i}]")
+    for k in e:
+        if k not in _FIELDS:
+            raise InvalidInput(f"unknown field {k!r}", hint=f"a licence has {', '.join(_FIELDS)}", where=f"{path}:{e.line_of(k)}", field=f"licenses[{i}].{k}")
+    if not isinstance(e.get("id"), str) or not e["id"].strip():
+        raise InvalidInput("a licence needs an id (a string)", hint="write id: NAME", where=where, field=f"licenses[{i}].id")
+    for k in ("names", "deny", "allow", "duties"):
+        v = e.get(k)
+        if v is not None and (not isinstance(v, list) or not all(isinstance(x, str) for x in v)):
+            raise InvalidInput(f"{k} must be a list of strings", hint=f"write {k}: [..]", where=f"{path}:{e.line_of(k)}", field=f"licenses[{i}].{k}")
+    if e.get("description") is not None and not isinstance(e["description"], str):
+        raise InvalidInput("description must be a string", hint="quote it", where=f"{path}:{e.line_of('description')}", field=f"licenses[{i}].description")
+
+
+def _read(taxonomy: Taxonomy, path: Path, table: dict[str, License], shipped: bool) -> dict[str, License]:
     doc = load_document(path)
-    table: dict[str, License] = {}
+    if not isinstance(doc, dict) or not isinstance(doc.get("licenses"), list):
+        raise InvalidInput("a licence file is a mapping with a list under licenses:", hint="write licenses: [{id: NAME, deny: [USE]}]", where=str(path))
+    replaced: set[str] = set()
     for i, e in enumerate(doc.get("licenses") or []):
+        if not shipped:
+            _check_entry(e, i, path)
         where = f"{path}:{e.line}"
         for key in ("deny", "allow"):
             for u in e.get(key) or []:
-                taxonomy.check(u, where=where, field=f"licenses[{i}].{key}")
+                taxonomy.check(u, where=f"{path}:{e.line_of(key)}", field=f"licenses[{i}].{key}")
         lic = License(
             id=e["id"],
             deny=tuple(e.get("deny") or ()),
@@ -90,9 +124,10 @@ def load(taxonomy: Taxonomy, path: Path | None = None) -> LicenseTable:
         )
         for name in [e["id"], *(e.get("names") or [])]:
             k = _key(str(name))
-            if k in table and table[k].id != lic.id:
+            if k in table and table[k].id != lic.id and (shipped or k in replaced):  # a user's file may remap a shipped name, once
                 raise InvalidInput(f"licence name {name!r} maps to both {table[k].id} and {lic.id}", hint="keep the name under one licence", where=where)
             table[k] = lic
+            replaced.add(k)
     if _key(UNSPECIFIED) not in table:
         raise InvalidInput("the licence table has no 'unspecified' entry", hint="add {id: unspecified, deny: [commercial]}", where=str(path))
-    return LicenseTable(by_key=table)
+    return table

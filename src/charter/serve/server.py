@@ -43,6 +43,7 @@ class ServeConfig:
     access_log: bool = False
     anchor_file: str | None = None  # audit anchors (audit.Anchorer), written by this process, not by each worker
     anchor_every: float = 60.0
+    licenses: list[str] = field(default_factory=list)  # --licenses files: the same table in every worker
 
     def to_env(self) -> str:
         return json.dumps({**dataclasses.asdict(self), "limits": dataclasses.asdict(self.limits)})
@@ -59,7 +60,7 @@ def build(cfg: ServeConfig):
     from charter.registry import Registry
     from charter.serve.app import create_app
 
-    reg = Registry.open(cfg.registry, [Path(t) for t in cfg.taxonomy], create=False)
+    reg = Registry.open(cfg.registry, [Path(t) for t in cfg.taxonomy], create=False, license_files=[Path(x) for x in cfg.licenses])
     try:
         return create_app(reg, cfg.models, cfg.limits, preload=cfg.preload, close_registry=True)
     except BaseException:
