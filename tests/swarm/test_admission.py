@@ -96,3 +96,29 @@ def test_only_the_coordinators_signature_ends_a_run():
     assert not peer.finished()
     peer.dht = DHT([signed(mallory), signed(coordinator)])
     assert peer.finished()
+
+
+def test_a_crafted_join_file_is_refused_field_by_field(tmp_path):
+    """join.json comes from someone else's machine: every field is checked, one line naming it, never a traceback."""
+    import json
+
+    import pytest
+
+    from charter.errors import InvalidInput
+    from charter.swarm.run import read_join
+
+    good = {"charter_swarm": 1, "run_id": "r", "token": "t", "method": "lora", "uses": ["research"], "bootstrap": ["/ip4/127.0.0.1/tcp/1"],
+            "coordinator_key": public_key_string(Ed25519PrivateKey.generate()), "data": {"asset": "dataset/d@1", "hash": "h"},
+            "base": {"asset": "model/m@1", "sha256": "s"}, "training": {}}
+    f = tmp_path / "join.json"
+    f.write_text(json.dumps(good))
+    assert read_join(f)["run_id"] == "r"
+    for field, bad in [("charter_swarm", 2), ("token", 5), ("uses", "research"), ("uses", [1]), ("coordinator_key", "ed25519:AAAA"),
+                       ("data", {"asset": "dataset/d@1"}), ("base", {"sha256": "s"}), ("training", [])]:
+        f.write_text(json.dumps({**good, field: bad}))
+        with pytest.raises(InvalidInput) as e:
+            read_join(f)
+        assert e.value.where == str(f) and (e.value.field or "").startswith(field), (field, e.value)
+    f.write_text("[1, 2]")
+    with pytest.raises(InvalidInput):
+        read_join(f)
