@@ -1017,7 +1017,6 @@ def test_policy_and_key_versions_move_with_policy_not_with_audit_appends(tmp_pat
     second, so every request re-read the withdrawals, restrictions and key table."""
     import sqlite3
 
-    from charter.store.base import ApiKey
 
     db = tmp_path / "r.db"
     s, other = SQLiteStore(db), SQLiteStore(db)

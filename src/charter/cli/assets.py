@@ -53,7 +53,7 @@ def cmd_add(args) -> int:
     for i in unchanged:
         console.print(f"[dim]unchanged[/]  {i}")
     if unknown:  # once per add: an unmapped licence silently denying commercial use would read as the licence's terms
-        console.print(f"[yellow]note[/]: licences not in the licence table (commercial use not permitted until they are mapped): "
+        console.print("[yellow]note[/]: licences not in the licence table (commercial use not permitted until they are mapped): "
                       + "; ".join(f"{escape(name)} ({', '.join(ids)})" for name, ids in unknown.items()))
     withdrawn = reg.withdrawals()
     for a in added:
