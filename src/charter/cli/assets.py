@@ -68,8 +68,8 @@ def _unknown_licenses(reg, assets) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for a in assets:
         for name in a.licenses:
-            if not reg.licenses.lookup(name).known:
-                out.setdefault(name, []).append(a.id)
+            for unknown in reg.licenses.unknown(name):  # an expression names each unknown part
+                out.setdefault(unknown, []).append(a.id)
     return out
 
 
