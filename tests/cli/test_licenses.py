@@ -33,3 +33,15 @@ def test_coverage_of_files_and_of_a_registry(tmp_path, capsys):
     assert run(capsys, "add", str(tmp_path / "a.yaml"), "--registry", db)[0] == 0
     code, d, _ = run(capsys, "licenses", "coverage", "--registry", db, "--json")
     assert code == 0 and (d["distinct"], d["known"], d["unknown"]) == (2, 1, 1)
+
+
+def test_show_and_card_name_unknown_and_categorised_licences(tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    (tmp_path / "a.yaml").write_text("id: model/x@1\nlicense: [acme-9, BUSL-1.1 OR CC-BY-NC-4.0]\n")
+    code, out, _ = run(capsys, "add", str(tmp_path / "a.yaml"), "--registry", db)
+    assert code == 0 and "acme-9 (model/x@1)" in out and "BUSL" not in out  # only the unknown one is named
+    for cmd in ("show", "card"):
+        code, out, _ = run(capsys, cmd, "model/x@1", "--registry", db)
+        flat = " ".join(out.split())
+        assert "not in the licence table: acme-9; commercial use is not permitted until mapped" in flat, cmd
+        assert "terms from the licence's category, not its text: BUSL-1.1: ScanCode category Source-available" in flat, cmd

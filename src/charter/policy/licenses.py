@@ -104,6 +104,13 @@ class LicenseTable:
         """The names in ``name`` (one licence or an expression) that nothing maps."""
         return [x.id for x in self.lookup(name).leaves if not x.known]
 
+    def note(self, names: tuple[str, ...]) -> str:
+        """For display beside an asset's licences: the unknown ones, and those only a LicenseDB category covers."""
+        unknown = [u for n in names for u in self.unknown(n)]
+        cats = [f"{x.id}: ScanCode category {x.category}" for n in names for x in self.lookup(n).leaves if x.origin == "category"]
+        out = f" (not in the licence table: {', '.join(unknown)}; commercial use is not permitted until mapped)" if unknown else ""
+        return out + (f" (terms from the licence's category, not its text: {'; '.join(cats)})" if cats else "")
+
     def _single(self, name: str) -> License:
         """One licence name (no operators): the table, then the LicenseDB category, then unknown."""
         hit = self.by_key.get(_key(name))
