@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from charter.errors import InvalidInput
 from charter.imports import hf_card
-from tests.imports.conftest import HF
+from tests.cli.clirun import run
+from tests.imports.conftest import FIXTURES, HF, ROOT
 
 
 def _resolver(reg):
@@ -121,15 +125,6 @@ def test_missing_file(table, tmp_path):
 
 
 # --- issue 14 §3: names, licences, relations, model-index properties, a real card, fuzzing -------------
-
-from pathlib import Path  # noqa: E402
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from charter.cli.main import main  # noqa: E402
-from tests.cli.clirun import run  # noqa: E402
-from tests.imports.conftest import FIXTURES, ROOT  # noqa: E402
 
 CARDS = ROOT / "src" / "charter" / "resources" / "examples" / "cards"
 REAL = CARDS / "llama-3.2-1b-delaysentinel.md"
