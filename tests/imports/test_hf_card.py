@@ -388,3 +388,26 @@ def _import_or_invalid(card: Path, table) -> None:
         json.dumps(a.to_json(), allow_nan=False)
     for p in r.properties:
         json.dumps(p.to_json(), allow_nan=False)
+
+
+def test_base_models_card_imported_later_replaces_its_placeholder(tmp_path, capsys):
+    """A fine-tune's card first (its base becomes a placeholder), then the base model's own card
+    with --repo: the placeholder's id is taken, so the real charter is a new version, and cards
+    imported after it link to that."""
+    db = str(tmp_path / "r.db")
+    ft = _card(tmp_path, "---\nbase_model: Org/Base\nlicense: mit\n---\n# FT\n", folder="ft")
+    base = _card(tmp_path, "---\nlicense: apache-2.0\n---\nThe base model.\n", folder="base")
+    assert run(capsys, "import", "hf-card", str(ft), "--registry", db)[0] == 0
+    code, out, _ = run(capsys, "import", "hf-card", str(base), "--repo", "Org/Base", "--registry", db, "--json")
+    assert code == 1 and out["error"] == "conflict" and "bump the version" in out["hint"]
+    code, out, _ = run(capsys, "import", "hf-card", str(base), "--repo", "Org/Base", "--version", "1", "--registry", db, "--json")
+    assert code == 0 and out["added"] == ["model/org/base@1"]
+    code, out, _ = run(capsys, "import", "hf-card", str(ft), "--name", "ft2", "--registry", db, "--json")
+    assert out["report"]["stats"]["upstream"] == ["model/org/base@1"]
+
+
+def test_model_index_name_must_be_a_string(table, tmp_path):
+    card = _card(tmp_path, "---\nmodel-index:\n- name: {a: 1}\n  results: []\n---\n# T\n")
+    with pytest.raises(InvalidInput) as e:
+        hf_card.load(card, table)
+    assert e.value.field == "model-index[0].name" and e.value.where == f"{card}:3" and e.value.hint

@@ -186,13 +186,14 @@ def _name(meta: dict, body: str, body_line: int, path: Path, given: str | None, 
     first = idx[0] if isinstance(idx, list) and idx and isinstance(idx[0], dict) else {}
     stated = [("--name", given, "", "--name"),
               ("model_name", meta.get("model_name"), at("model_name"), "model_name"),
-              ("model-index", first.get("name"), f"{path}:{first.line_of('name')}" if isinstance(first, LineDict) else at("model-index"), "model-index"),
+              ("model-index", first.get("name"), f"{path}:{first.line_of('name')}" if isinstance(first, LineDict) else at("model-index"), "model-index[0].name"),
               ("--repo", repo, "", "--repo")]
     for origin, raw, where, fld in stated:
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             continue
         if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
-            raise InvalidInput(f"'{fld}' must be a string", hint=f"write {fld}: My Model", where=where, field=fld)
+            raise InvalidInput(f"'{fld}' must be a string", hint="write the model's name as a plain string (name: My Model)",
+                               where=where, field=fld)
         n = slug(str(raw))
         if not valid_name(n) or n == "unnamed":
             raise InvalidInput(f"cannot make an asset name from {raw!r}", hint="pass --name NAME", where=where, field=fld)
