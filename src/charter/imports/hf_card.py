@@ -73,7 +73,7 @@ def load(path: Path, licenses: LicenseTable, *, name: str | None = None, version
             raise InvalidInput(f"invalid repo id {repo!r}", hint="pass --repo ORG/NAME, the model's Hugging Face id (e.g. meta-llama/Llama-3.2-1B)", field="--repo")
     if path.is_dir():
         path = path / "README.md"
-    meta, body, body_line = _read(path)
+    meta, body = read_card(path)
     report = Report("hf-card", str(path), files=1)
 
     def at(key: str) -> str:
@@ -91,7 +91,7 @@ def load(path: Path, licenses: LicenseTable, *, name: str | None = None, version
     upstream = [("model", b, RELATIONS[rel_word], "base_model") for b in _str_list(meta, "base_model", at)]
     upstream += [("dataset", d, "trained-on", "datasets") for d in _str_list(meta, "datasets", at)]
 
-    own, name_from = _name(meta, body, body_line, path, name, repo, at)
+    own, name_from = _name(meta, body, path, name, repo, at)
     aid = make_id("model", own, version)
     lics, lic_note = _licenses(meta, licenses, report, aid, at)
 
@@ -153,12 +153,6 @@ def placeholder(kind: str, ref: str, name: str) -> Asset:
 
 def read_card(path: Path) -> tuple[dict, str]:
     """(front matter, markdown body). Line numbers in errors count from the top of the file."""
-    meta, body, _ = _read(path)
-    return meta, body
-
-
-def _read(path: Path) -> tuple[dict, str, int]:
-    """(front matter, markdown body, line number of the body's first line)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -177,10 +171,10 @@ def _read(path: Path) -> tuple[dict, str, int]:
         meta.line, meta.key_lines = 1, {}
     if not isinstance(meta, dict):
         raise InvalidInput("the front matter must be a mapping", hint="write metadata as key: value lines", where=f"{path}:2")
-    return meta, "\n".join(lines[end + 1:]), end + 2
+    return meta, "\n".join(lines[end + 1:])
 
 
-def _name(meta: dict, body: str, body_line: int, path: Path, given: str | None, repo: str | None, at) -> tuple[str, str]:
+def _name(meta: dict, body: str, path: Path, given: str | None, repo: str | None, at) -> tuple[str, str]:
     """(asset name, where it came from). Never the folder the card sits in (issue 14)."""
     idx = meta.get("model-index")
     first = idx[0] if isinstance(idx, list) and idx and isinstance(idx[0], dict) else {}
@@ -198,7 +192,7 @@ def _name(meta: dict, body: str, body_line: int, path: Path, given: str | None, 
         if not valid_name(n) or n == "unnamed":
             raise InvalidInput(f"cannot make an asset name from {raw!r}", hint="pass --name NAME", where=where, field=fld)
         return n, origin
-    title, line = _title(body)
+    title = _title(body)
     if title is not None:
         n = slug(title)
         if valid_name(n) and n != "unnamed":
@@ -211,10 +205,10 @@ def _name(meta: dict, body: str, body_line: int, path: Path, given: str | None, 
                        hint="pass --repo ORG/NAME (its Hugging Face id) or --name NAME: the card has no model_name, model-index name or '# Title'")
 
 
-def _title(body: str) -> tuple[str | None, int]:
+def _title(body: str) -> str | None:
     """The first Markdown H1 (``# Title``) outside code fences, with links and emphasis unwrapped."""
     fence = ""
-    for i, line in enumerate(body.splitlines()):
+    for line in body.splitlines():
         s = line.strip()
         if s.startswith(("```", "~~~")):
             mark = s[:3]
@@ -227,8 +221,8 @@ def _title(body: str) -> tuple[str | None, int]:
             t = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", m.group(1))  # [text](url) -> text
             t = re.sub(r"<[^>]*>", "", t).replace("`", "").replace("*", "").strip()
             if t:
-                return t, i
-    return None, 0
+                return t
+    return None
 
 
 def _one_str(meta: dict, key: str, at) -> str | None:
