@@ -45,3 +45,36 @@ def test_show_and_card_name_unknown_and_categorised_licences(tmp_path, capsys):
         flat = " ".join(out.split())
         assert "not in the licence table: acme-9; commercial use is not permitted until mapped" in flat, cmd
         assert "terms from the licence's category, not its text: BUSL-1.1: ScanCode category Source-available" in flat, cmd
+
+
+def test_the_hub_identifiers_are_all_known(capsys):
+    """Issue 14's target, on the real list: every licence identifier the Hugging Face Hub accepts maps to the table."""
+    from charter.core.files import resource
+
+    code, d, _ = run(capsys, "licenses", "coverage", str(resource("hf_licenses.txt")), "--require", "100", "--json")
+    print(f"Hub identifiers: {d['distinct']} distinct, {d['known']} known, {d['from_category']} from a category, {d['unknown']} unknown")
+    assert code == 0 and d["distinct"] == 83 and d["known"] == 83 and d["unknown"] == 0
+
+
+def test_the_demo_licence_part(tmp_path, capsys):
+    """The demo's licence steps on a fresh registry: a real Llama 3.2 fine-tune card, decided clause by clause."""
+    from charter.cli.demo import LLAMA3, LLAMA_FT, licence_steps
+    from charter.core.files import resource
+
+    db = str(tmp_path / "r.db")
+    outs = []
+    steps = licence_steps(resource("examples"))
+    for step in steps:
+        code, out, err = run(capsys, *step.argv, "--registry", db)
+        assert code == step.expect, (step.title, out, err)
+        outs.append(" ".join(out.split()))
+    outs = outs[1:]  # the upstream's add
+    imported, show, unattested, attested, military, outputs, llama3, owed = outs
+    assert LLAMA_FT in imported and "licences not in the licence table" not in imported
+    assert "llama32-700m-mau" in show and "Llama 3.2 Acceptable Use Policy §2.a" in show
+    assert "permits commercial only if the licensee and its affiliates had no more than 700 million monthly active users" in unattested
+    assert "on condition llama32-700m-mau" in attested and "Llama 3.2 Community License Agreement §2" in attested
+    assert "deny military" in military and "Llama 3.2 Acceptable Use Policy §2.a" in military
+    assert "ALLOWED" in outputs
+    assert f"deny competing-model-development: {LLAMA3} denies competing-model-development" in llama3 and "§1.b.v" in llama3
+    assert "Built with Llama" in owed and "naming" in owed and "notice" in owed and "pass-on-restrictions" in owed

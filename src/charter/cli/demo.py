@@ -45,6 +45,7 @@ def steps(examples: Path, corpus: Path, owner: str, runs: Path) -> list[Step]:
         Step("The help-desk bot may no longer be served",
              ("can", "application/helpdesk-bot@1", "inference", "conversational-agent", "commercial"), 3),
         Step("Models still usable for commercial fine-tuning", ("ls", "--kind", "model", "--allowed", "fine-tuning,commercial")),
+        *licence_steps(examples),
         # --- data creation and curation ---------------------------------------------------------
         Step("Register the community corpus: messages tagged with each contributor's consent, CC-BY-NC web text, public-domain books",
              ("add", str(corpus / "sources.yaml"))),
@@ -95,6 +96,33 @@ def steps(examples: Path, corpus: Path, owner: str, runs: Path) -> list[Step]:
     ]
 
 
+LLAMA_FT = "model/yuchiwang02/llama-3.2-1b-delaysentinel@hf"
+LLAMA3 = "model/meta-llama/meta-llama-3-8b-instruct@1"
+
+
+def licence_steps(examples: Path) -> list[Step]:
+    """Licences as people write them: a real Hub card of a Llama 3.2 fine-tune, decided clause by clause."""
+    card = examples / "cards" / "llama-3.2-1b-delaysentinel.md"
+    return [
+        Step("Register Llama 3.2 1B Instruct, the dataset a fine-tune of it names, and Llama 3 8B, with the licences their cards state",
+             ("add", str(examples / "llama-upstream.yaml"))),
+        Step("Import a real Hugging Face model card: a Llama 3.2 fine-tune (license: llama3.2)",
+             ("import", "hf-card", str(card), "--repo", "Yuchiwang02/Llama-3.2-1B-DelaySentinel")),
+        Step("What the Llama 3.2 licence says, clause by clause", ("licenses", "show", "llama3.2")),
+        Step("Commercial use is permitted under a condition only the user can attest (700 million monthly active users)",
+             ("can", LLAMA_FT, "inference", "commercial"), 3),
+        Step("Attested: allowed, and the decision records the condition it rests on",
+             ("can", LLAMA_FT, "inference", "commercial", "--attest", "llama32-700m-mau")),
+        Step("Military use: denied by the acceptable use policy, clause cited", ("can", LLAMA_FT, "inference", "military"), 3),
+        Step("Its outputs may train other models (Llama 3.2 allows it, with the Llama name on the result)",
+             ("can", LLAMA_FT, "synthetic-data-generation", "competing-model-development")),
+        Step("Llama 3's licence does not: using its outputs to improve another language model is denied",
+             ("can", LLAMA3, "synthetic-data-generation", "competing-model-development"), 3),
+        Step("What the fine-tune owes upstream: \"Built with Llama\", the Llama name, the notice, the licence passed on",
+             ("show", LLAMA_FT)),
+    ]
+
+
 def run(workdir: Path) -> int:
     from rich.rule import Rule
 
@@ -139,7 +167,7 @@ def run(workdir: Path) -> int:
 
 def _short(arg: str, workdir: Path) -> str:
     """Show paths as a user would type them: relative to the demo folder, examples by name."""
-    if arg.endswith(".yaml") and "examples" in arg:
+    if (arg.endswith(".yaml") or arg.endswith(".md")) and "examples" in arg:
         return Path(arg).name
     return arg.replace(str(workdir) + "/", "") if str(workdir) in arg else arg
 
