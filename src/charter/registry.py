@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections import OrderedDict
 from functools import partial
 from pathlib import Path
@@ -14,7 +15,7 @@ from charter.core.uses import Taxonomy
 from charter.errors import InvalidInput, NotFound
 from charter.policy import licenses as licenses_mod
 from charter.policy.decide import Decision, Request, Upstream, decide
-from charter.policy.licenses import LicenseTable
+from charter.policy.licenses import Duty, LicenseTable
 from charter.store import Store, open_store
 from charter.store.base import Hop
 
@@ -64,7 +65,21 @@ class Registry:
         return self.store.add(assets, sources)
 
     def add(self, assets: Sequence[Asset], sources: dict[str, str] | None = None) -> list[Asset]:
+        for a in assets:
+            if a.attest:
+                self.check_attest(a.attest, where=(sources or {}).get(a.id, a.id), field=f"{a.id}.attest")
         return self.store.add(assets, sources)
+
+    def check_attest(self, attest: Iterable[str], where: str = "", field: str = "--attest") -> tuple[str, ...]:
+        """Attested condition ids must name a condition in the licence table: a typo would attest nothing."""
+        known = self.licenses.conditions
+        out = tuple(dict.fromkeys(attest))
+        for c in out:
+            if c not in known:
+                near = difflib.get_close_matches(c, list(known), n=1)
+                hint = f"did you mean {near[0]!r}?" if near else f"the licence conditions are {', '.join(sorted(known)) or 'none'}"
+                raise InvalidInput(f"{c!r} is not a licence condition", hint=hint, where=where, field=field)
+        return out
 
     # --- lookup ----------------------------------------------------------------------
     def resolve(self, ref: str) -> str:
@@ -134,20 +149,22 @@ class Registry:
         return tuple(u._replace(withdrawal=wd.get(u.asset.id), restrictions=rs.get(u.asset.id, ()))
                      if u.asset.id in wd or u.asset.id in rs else u for u in base)
 
-    def check(self, ref: str, uses: Iterable[str]) -> Decision:
-        """Decide without recording (for listings and previews)."""
+    def check(self, ref: str, uses: Iterable[str], attest: Iterable[str] = ()) -> Decision:
+        """Decide without recording (for listings and previews). ``attest``: licence condition ids the
+        requester attests (on top of those the asked asset's charter attests)."""
         # A full id needs no separate lookup: lineage() raises the same NotFound as resolve().
         asset_id = ref if "@" in ref else self.resolve(ref)
         lineage = self.lineage(asset_id)
         uses_t = self.check_uses(uses)
-        return decide(Request(asset_id, uses_t), lineage, self.taxonomy, self.licenses, self._properties_if_required(asset_id, lineage))
+        att = self.check_attest(attest) if attest else ()
+        return decide(Request(asset_id, uses_t, att), lineage, self.taxonomy, self.licenses, self._properties_if_required(asset_id, lineage))
 
     def _properties_if_required(self, asset_id: str, lineage) -> dict | None:
         return self.properties(asset_id) if any(u.asset.requires for u in lineage) else None
 
-    def can(self, ref: str, uses: Iterable[str]) -> Decision:
-        """Decide and append the decision, with its reasons, to the event log."""
-        d = self.check(ref, uses)
+    def can(self, ref: str, uses: Iterable[str], attest: Iterable[str] = ()) -> Decision:
+        """Decide and append the decision, with its reasons and the conditions it rests on, to the event log."""
+        d = self.check(ref, uses, attest)
         self.store.log("decision", d.asset, d.to_json())
         return d
 
@@ -223,7 +240,7 @@ class Registry:
     def effective(self, ref: str) -> dict:
         """What an asset inherits: every restriction and duty in E, with where it comes from."""
         asset_id = self.resolve(ref)
-        deny, allow, duties, withdrawn, requires = [], [], [], [], []
+        deny, allow, duties, withdrawn, requires, conditions = [], [], [], [], [], []
         props = self.properties(asset_id)
         for up in self.lineage(asset_id):
             a = up.asset
@@ -237,10 +254,14 @@ class Registry:
                 status = "not evaluated" if p is None else ("met" if r.met_by(p.value) else "unmet")
                 requires.append({**r.to_json(), "status": status, "value": p.value if p else None, **origin})
             lics = () if licence_free(a.id, a.licenses) else self.licenses.for_asset(a.licenses)
-            for src, ds in [("uses.deny", a.deny)] + [(l.source, l.deny) for l in lics]:
-                deny += [{"use": d, "source": src, **origin} for d in ds]
-            for src, al in [("uses.allow", a.allow)] + [(l.source, l.allow) for l in lics]:
-                allow += [{"use": x, "facet": self.taxonomy.facet[x], "source": src, **origin} for x in al]
-            for src, du in [("duties", a.duties)] + [(l.source, l.duties) for l in lics]:
-                duties += [{"duty": x, "source": src, **origin} for x in du]
-        return {"deny": deny, "allow": allow, "duties": duties, "withdrawn": withdrawn, "requires": requires}
+            for src, ds, cites in [("uses.deny", a.deny, {})] + [(l.source, l.deny, l.cites) for l in lics]:
+                deny += [{"use": d, "source": src, **origin} | ({"cite": cites[d]} if d in cites else {}) for d in ds]
+            for src, al, cites in [("uses.allow", a.allow, {})] + [(l.source, l.allow, l.cites) for l in lics]:
+                allow += [{"use": x, "facet": self.taxonomy.facet[x], "source": src, **origin} | ({"cite": cites[x]} if x in cites else {}) for x in al]
+            duties += [{"duty": x, "source": "duties", **origin} for x in a.duties]
+            for lic in lics:
+                terms = lic.duty_terms or tuple(map(Duty, lic.duties))
+                duties += [{"duty": t.id, "source": lic.source, **origin} | ({"text": t.text} if t.text else {}) | ({"cite": t.cite} if t.cite else {})
+                           for t in terms]
+                conditions += [{**c.to_json(), "source": lic.source, **origin} for c in lic.conditions]
+        return {"deny": deny, "allow": allow, "duties": duties, "conditions": conditions, "withdrawn": withdrawn, "requires": requires}

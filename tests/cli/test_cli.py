@@ -486,3 +486,30 @@ def test_add_compute_with_a_bad_key_is_one_line(tmp_path, capsys):
     code, _, err = run(capsys, "add", str(tmp_path / "c.yaml"), "--registry", str(tmp_path / "r.db"))
     assert code == 1 and err.count("\n") == 1
     assert f"{tmp_path / 'c.yaml'}:3: public_key: public key is 3 bytes, an Ed25519 key is 32 (fix: write public_key: ed25519:" in err
+
+
+def test_can_attest_a_licence_condition(tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    (tmp_path / "m.yaml").write_text("id: model/sd@1\nlicense: stabilityai-community\n")
+    assert run(capsys, "add", str(tmp_path / "m.yaml"), "--registry", db)[0] == 0
+    code, out, _ = run(capsys, "can", "model/sd@1", "inference", "commercial", "--registry", db)
+    assert code == 3 and "condition commercial: model/sd@1's licence stabilityai-community permits commercial only if" in out
+    assert "--attest stability-under-1m-revenue" in out
+    code, out, _ = run(capsys, "can", "model/sd@1", "inference", "commercial", "--attest", "stability-under-1m-revenue", "--registry", db)
+    assert code == 0 and "on condition stability-under-1m-revenue" in out
+    code, d, _ = run(capsys, "can", "model/sd@1", "commercial", "--attest", "stability-under-1m-revenue", "--registry", db, "--json")
+    assert d["allowed"] and d["conditions"][0]["condition"] == "stability-under-1m-revenue"
+    # the recorded decision keeps what it rests on
+    code, _, err = run(capsys, "can", "model/sd@1", "commercial", "--attest", "stability-under-1m-revenu", "--registry", db)
+    assert code == 1 and "'stability-under-1m-revenu' is not a licence condition" in err and "did you mean 'stability-under-1m-revenue'" in err
+    # an application's charter attests; a typo there is refused at registration with the file named
+    (tmp_path / "app.yaml").write_text("id: application/poster@1\nlicense: proprietary\nattest: [stability-under-1m-revenu]\n"
+                                       "derived_from: [{asset: model/sd@1, relation: deployed-from}]\n")
+    code, _, err = run(capsys, "add", str(tmp_path / "app.yaml"), "--registry", db)
+    assert code == 1 and "app.yaml" in err and "is not a licence condition" in err
+    (tmp_path / "app.yaml").write_text("id: application/poster@1\nlicense: proprietary\nattest: [stability-under-1m-revenue]\n"
+                                       "derived_from: [{asset: model/sd@1, relation: deployed-from}]\n")
+    assert run(capsys, "add", str(tmp_path / "app.yaml"), "--registry", db)[0] == 0
+    assert run(capsys, "can", "application/poster@1", "image-generation", "commercial", "--registry", db)[0] == 0
+    code, out, _ = run(capsys, "show", "model/sd@1", "--registry", db)
+    assert "permitted only under conditions" in out and "stability-under-1m-revenue" in out

@@ -47,7 +47,7 @@ def test_relations_and_duties():
     assert "evaluated-on" in RELATIONS and "evaluated-on" not in PROPAGATING
     assert set(RELATIONS) == set(PROPAGATING) | {"evaluated-on"} and len(PROPAGATING) == 10
     assert "trained-with" in PROPAGATING and Edge("model/m@1", "compute/c@1", "trained-with").propagates
-    assert DUTIES == ("attribution", "share-alike", "pass-on-restrictions")
+    assert DUTIES == ("attribution", "share-alike", "pass-on-restrictions", "naming", "notice")
     assert Edge("a", "b", "trained-on").propagates and not Edge("a", "b", "evaluated-on").propagates
 
 

@@ -58,7 +58,7 @@ def run_case(case: dict, store) -> Decision:
     reg.attach([Property(aid, key.split(".")[0], key.split(".")[0] + "/test", key.split(".")[1], float(v))
                 for aid, ps in (case.get("properties") or {}).items() for key, v in ps.items()])
     req = case["request"]
-    decision = reg.check(req["asset"], req["uses"])
+    decision = reg.check(req["asset"], req["uses"], req.get("attest", ()))
     check_expectation(case, decision, {a.id: a for a in assets})
     return decision
 

@@ -18,7 +18,7 @@ def asset(aid: str, **kw) -> Asset:
 
 
 def test_rules():
-    assert RULES == ("withdrawn", "deny", "undeclared-facet", "allow-only", "property-missing", "property-unmet")
+    assert RULES == ("withdrawn", "deny", "undeclared-facet", "allow-only", "condition", "property-missing", "property-unmet")
 
 
 def test_allowed_with_no_constraints():

@@ -172,8 +172,10 @@ def test_ecosystem_graphs_terms():
     assert "redistribution" in LIC.lookup("AI2-ImpACT-HR").deny and "redistribution" not in LIC.lookup("AI2-ImpACT-MR").deny
     for vendor in ("OpenAI", "Anthropic", "Google", "Cohere", "tongyi-qianwen", "databricks-open-model-license"):
         assert "competing-model-development" in LIC.lookup(vendor).deny, vendor
-    # a revenue threshold cannot be checked: commercial use is denied; research-only licences allow research only
-    for lid in ("stabilityai-community", "Jamba-Open-Model-License", "Writer-Open-Model-License", "Coqui-Public-Model-License",
+    # a revenue threshold the registry cannot check is a condition the user attests
+    (c,) = LIC.lookup("stabilityai-community").conditions
+    assert (c.id, c.use) == ("stability-under-1m-revenue", "commercial") and "commercial" not in LIC.lookup("stabilityai-community").deny
+    for lid in ("Jamba-Open-Model-License", "Writer-Open-Model-License", "Coqui-Public-Model-License",
                 "Mistral-Non-Production-License", "Mistral-Commercial-License", "Open-Aleph-License"):
         assert "commercial" in LIC.lookup(lid).deny, lid
     for lid in ("llama1", "OPT-175B", "OPT-IML-175B", "SA-1B-Research-License", "WebVid-Dataset-Terms", "Mistral-Research-License", "GLM-130B-License"):

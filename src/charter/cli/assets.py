@@ -129,10 +129,18 @@ def cmd_show(args) -> int:
         console.print(f"    [red]withdrawn[/] {x['asset']}: {escape(x['reason'])}  [dim]{escape(_by(x, a.id))}[/]")
     for (rule, source, imposer, path), uses in groups.items():
         console.print(f"    {rule} {', '.join(uses)}\n      [dim]{source} of {imposer}; {_by({'asset': imposer, 'path': path}, a.id)}[/]")
+    if eff["conditions"]:
+        console.print("  permitted only under conditions (attest with --attest ID):")
+        for x in eff["conditions"]:
+            mark = "  [green]attested by its charter[/]" if x["id"] in a.attest else ""
+            cite = f"; {x['cite']}" if x.get("cite") else ""
+            console.print(f"    {x['use']} if {escape(x['text'])}\n      [dim]{x['id']}, {x['source']} of {x['asset']}{escape(cite)}[/]{mark}")
     if eff["duties"]:
         console.print("  duties owed:")
         for x in eff["duties"]:
-            console.print(f"    {x['duty']:<22} owed to {x['asset']} ({x['source']})")
+            what = f": {escape(x['text'])}" if x.get("text") else ""
+            cite = f"; {escape(x['cite'])}" if x.get("cite") else ""
+            console.print(f"    {x['duty']:<22} owed to {x['asset']} ({x['source']}{cite}){what}")
     if eff["requires"]:
         console.print("  property requirements (own and inherited):")
         for x in eff["requires"]:

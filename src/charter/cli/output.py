@@ -23,13 +23,15 @@ def reason_line(r) -> str:
     elif r.rule == "deny":
         # a restriction's reason, and an unmapped licence's (it forbids nothing: it is unknown), read as their detail
         own = r.source == "restriction" or (r.source.startswith("license:") and "is not in the licence table" in r.detail)
-        head = f"deny {r.use}: {r.detail}" if own else f"deny {r.use}: {r.asset} denies {r.entries[0]} ({r.source})"
-    elif r.rule in ("property-missing", "property-unmet"):
+        cite = f"; {r.cite}" if r.cite else ""
+        head = f"deny {r.use}: {r.detail}" if own else f"deny {r.use}: {r.asset} denies {r.entries[0]} ({r.source}{cite})"
+    elif r.rule in ("property-missing", "property-unmet", "condition"):
         head = f"{r.rule} {r.use}: {r.detail}"
     elif r.rule == "undeclared-facet":
         head = f"undeclared-facet {r.use}: {r.asset} permits only {', '.join(r.entries)} ({r.source}); declare a {r.use} use"
     else:
-        head = f"allow-only {r.use}: {r.asset} permits only {', '.join(r.entries)} ({r.source})"
+        cite = f"; {r.cite}" if r.cite else ""
+        head = f"allow-only {r.use}: {r.asset} permits only {', '.join(r.entries)} ({r.source}{cite})"
     return escape(f"{head}\n      path: {' -> '.join(r.path)}")
 
 

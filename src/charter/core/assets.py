@@ -29,7 +29,7 @@ _UNLICENSED_PREFIXES = tuple(k + "/" for k in UNLICENSED_KINDS)
 def licence_free(asset_id: str, licenses: tuple[str, ...] = ()) -> bool:
     """True when an asset's licences impose nothing: no licence named and its kind carries none."""
     return not licenses and asset_id.startswith(_UNLICENSED_PREFIXES)
-DUTIES = ("attribution", "share-alike", "pass-on-restrictions")
+DUTIES = ("attribution", "share-alike", "pass-on-restrictions", "naming", "notice")  # naming: a derivative's name rule (Llama)
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,8 @@ class Asset:
     """For datasets with files: {"files": [absolute paths or globs], "fields": {role: column}} (data/source.py)."""
     public_key: str = ""
     """For compute: the volunteer's Ed25519 public key, ``ed25519:<base64 of the 32 raw bytes>`` (validated at parse)."""
+    attest: tuple[str, ...] = ()
+    """Licence conditions the asset's owner attests (``llama-700m-mau``): decisions about this asset rest on them."""
 
     @property
     def parents(self) -> tuple[str, ...]:
@@ -141,7 +143,8 @@ class Asset:
             "notes": dict(self.notes),
             "data": dict(self.data),
         } | ({"requires": [r.to_json() for r in self.requires]} if self.requires else {}) \
-          | ({"public_key": self.public_key} if self.public_key else {})  # both absent when empty: older hashes hold
+          | ({"public_key": self.public_key} if self.public_key else {}) \
+          | ({"attest": list(self.attest)} if self.attest else {})  # absent when empty: older hashes hold
 
     @classmethod
     def from_json(cls, d: Mapping) -> "Asset":
@@ -161,6 +164,7 @@ class Asset:
             notes=dict(d.get("notes") or {}),
             data=dict(d.get("data") or {}),
             public_key=d.get("public_key") or "",
+            attest=tuple(d.get("attest") or ()),
         )
 
     def canonical(self) -> str:

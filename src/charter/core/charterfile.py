@@ -20,7 +20,7 @@ from charter.core.ids import KINDS, make_id, parse_id, valid_name, valid_version
 from charter.core.uses import Taxonomy
 from charter.errors import InvalidInput
 
-FIELDS = ("id", "kind", "name", "version", "description", "license", "uses", "duties", "derived_from", "requires", "notes", "data", "public_key")
+FIELDS = ("id", "kind", "name", "version", "description", "license", "uses", "duties", "derived_from", "requires", "notes", "data", "public_key", "attest")
 REQUIRE_FIELDS = ("use", "benchmark", "metric", "min", "max")
 DATA_ROLES = ("text", "allow", "deny", "owner")
 CONTRIBUTOR_FIELDS = ("compute", "samples", "steps")
@@ -110,6 +110,10 @@ def parse_asset(item: Any, path: str, taxonomy: Taxonomy, index: int | None = No
     data = _data(item.get("data"), kind, path, ctx, pre, data_root)
     requires = _requires(item.get("requires"), ctx, pre, taxonomy)
     public_key = _public_key(item, kind, ctx, pre)
+    attest = _str_list(item.get("attest"), pre + "attest", ctx, "attest")
+    for i, c in enumerate(attest):
+        if not _ATTEST_ID.fullmatch(c):
+            ctx.fail(f"attest entry {c!r} is not a condition id", f"{pre}attest[{i}]", "write a licence condition's id, e.g. attest: [llama-700m-mau] (charter licenses show ID lists them)", "attest")
     if kind == "compute" and edges:
         ctx.fail("a compute asset derives from nothing", pre + "derived_from", "remove 'derived_from'; models name the compute with relation trained-with", "derived_from")
     if "contributors" in notes:
@@ -118,11 +122,12 @@ def parse_asset(item: Any, path: str, taxonomy: Taxonomy, index: int | None = No
         id=aid, kind=kind, name=name, version=version, description=desc.strip(), data=data,
         licenses=tuple(dict.fromkeys(x for x in licenses if x)),
         allow=allow, deny=deny, duties=tuple(duties), derived_from=edges, requires=requires,
-        notes=_plain(notes), public_key=public_key,
+        notes=_plain(notes), public_key=public_key, attest=tuple(dict.fromkeys(attest)),
     )
 
 
 KEY_PREFIX = "ed25519:"
+_ATTEST_ID = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
 _KEY_EXAMPLE = "public_key: ed25519:<base64 of the 32 raw bytes of the volunteer's Ed25519 public key>"
 
 

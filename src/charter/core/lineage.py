@@ -29,10 +29,11 @@ class Terms(NamedTuple):
     deny: tuple[str, ...] = ()
     duties: tuple[str, ...] = ()
     requires: tuple[Requirement, ...] = ()
+    attest: tuple[str, ...] = ()  # licence conditions its charter attests (read when it is the asked asset)
 
     @classmethod
     def of(cls, a: Asset) -> "Terms":
-        return cls(a.id, a.licenses, a.allow, a.deny, a.duties, a.requires)
+        return cls(a.id, a.licenses, a.allow, a.deny, a.duties, a.requires, a.attest)
 
 
 class Upstream(NamedTuple):
@@ -78,8 +79,10 @@ def dumps(lineage: Lineage) -> str:
         t = u.asset
         prev = index[u.path[-2]] if len(u.path) > 1 else -1
         row = [t.id, prev, list(t.licenses), list(t.allow), list(t.deny), list(t.duties)]
-        if t.requires:  # a seventh column only when present, so older registries load unchanged
+        if t.requires or t.attest:  # a seventh (eighth) column only when present, so older registries load unchanged
             row.append([r.to_json() for r in t.requires])
+        if t.attest:
+            row.append(list(t.attest))
         rows.append(row)
     return json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
 
@@ -87,11 +90,12 @@ def dumps(lineage: Lineage) -> str:
 def loads(text: str) -> Lineage:
     out: list[Upstream] = []
     paths: list[tuple[str, ...]] = []
-    for aid, prev, lic, allow, deny, duties, *req in json.loads(text):
+    for aid, prev, lic, allow, deny, duties, *rest in json.loads(text):
         path = (*paths[prev], aid) if prev >= 0 else (aid,)
         paths.append(path)
-        requires = tuple(Requirement.from_json(r) for r in req[0]) if req else ()
-        out.append(Upstream(Terms(aid, tuple(lic), tuple(allow), tuple(deny), tuple(duties), requires), path, None))
+        requires = tuple(Requirement.from_json(r) for r in rest[0]) if rest else ()
+        attest = tuple(rest[1]) if len(rest) > 1 else ()
+        out.append(Upstream(Terms(aid, tuple(lic), tuple(allow), tuple(deny), tuple(duties), requires, attest), path, None))
     return tuple(out)
 
 

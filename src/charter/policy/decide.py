@@ -7,11 +7,16 @@ Denied if some e in E
   - allows only some uses of facet f (own allow list, or a licence's) and the
     request declares no use in f                                     (``undeclared-facet``)
     or declares a use in f that none of those allow entries covers   (``allow-only``)
+  - has a licence that permits a use overlapping a requested one only under a condition
+    (Llama's monthly-active-user threshold) that the request does not attest (``condition``)
   - requires a property for a use overlapping a requested one, and the asked asset
     has no evaluation of it                                          (``property-missing``)
     or its latest evaluation lies outside the bounds                 (``property-unmet``)
 Restrictions added after registration count as deny lists (source ``restriction``).
-Otherwise allowed. Every reason is listed, each with the path from the asked asset.
+Otherwise allowed. Every reason is listed, each with the path from the asked asset; a reason
+from a licence clause carries its citation (``cite``). Attested conditions that applied are
+listed on the decision, so what the permission rests on is recorded with it. The request's
+attestations are its own and the asked asset's (an application's charter may ``attest:``).
 An asset's own allow list and each of its licences constrain separately, so the most
 restrictive wins. A kind that carries no licence (compute) has no licence terms when it names
 none; its own allow and deny lists still count, and reach a model along ``trained-with``.
@@ -27,13 +32,14 @@ from charter.core.lineage import Upstream
 from charter.core.uses import Taxonomy
 from charter.policy.licenses import LicenseTable
 
-RULES = ("withdrawn", "deny", "undeclared-facet", "allow-only", "property-missing", "property-unmet")
+RULES = ("withdrawn", "deny", "undeclared-facet", "allow-only", "condition", "property-missing", "property-unmet")
 
 
 @dataclass(frozen=True)
 class Request:
     asset: str
     uses: tuple[str, ...]
+    attest: tuple[str, ...] = ()  # condition ids the requester attests (licences' conditions)
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,7 @@ class Reason:
     path: tuple[str, ...]  # asked asset ... imposing asset
     entries: tuple[str, ...] = ()  # the deny entry, or the allow entries of the facet
     detail: str = ""  # human sentence
+    cite: str = ""  # the licence clause the rule comes from, when the table cites one
 
     def to_json(self) -> dict:
         return {
@@ -55,7 +62,24 @@ class Reason:
             "path": list(self.path),
             "entries": list(self.entries),
             "detail": self.detail,
-        }
+        } | ({"cite": self.cite} if self.cite else {})  # absent when empty: stored decisions keep their shape
+
+
+@dataclass(frozen=True)
+class Met:
+    """A licence condition that a permission rests on, attested by the requester."""
+
+    asset: str  # the asset whose licence sets it
+    license: str
+    condition: str  # its id
+    use: str  # the requested use it applied to
+    text: str
+    cite: str
+    path: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        return {"asset": self.asset, "license": self.license, "condition": self.condition, "use": self.use,
+                "text": self.text, "cite": self.cite, "path": list(self.path)}
 
 
 @dataclass(frozen=True)
@@ -64,6 +88,7 @@ class Decision:
     uses: tuple[str, ...]
     allowed: bool
     reasons: tuple[Reason, ...] = field(default=())
+    conditions: tuple[Met, ...] = field(default=())
 
     def to_json(self) -> dict:
         return {
@@ -71,7 +96,7 @@ class Decision:
             "uses": list(self.uses),
             "allowed": self.allowed,
             "reasons": [r.to_json() for r in self.reasons],
-        }
+        } | ({"conditions": [c.to_json() for c in self.conditions]} if self.conditions else {})
 
 
 def decide(request: Request, lineage: Sequence[Upstream], taxonomy: Taxonomy, licenses: LicenseTable,
@@ -80,6 +105,8 @@ def decide(request: Request, lineage: Sequence[Upstream], taxonomy: Taxonomy, li
     evaluated properties by (benchmark, metric). Pure."""
     uses = tuple(dict.fromkeys(request.uses))
     reasons: list[Reason] = []
+    met: list[Met] = []
+    attested = frozenset(request.attest) | (frozenset(lineage[0].asset.attest) if lineage else frozenset())
     for up in lineage:
         a = up.asset
         if up.withdrawal is not None:
@@ -90,31 +117,51 @@ def decide(request: Request, lineage: Sequence[Upstream], taxonomy: Taxonomy, li
             _deny(reasons, up, "uses.deny", a.deny, uses, taxonomy)
         for lic in lics:
             if lic.deny and not taxonomy.reach(lic.deny).isdisjoint(uses):
-                _deny(reasons, up, lic.source, lic.deny, uses, taxonomy, unknown=None if lic.known else lic.id)
+                _deny(reasons, up, lic.source, lic.deny, uses, taxonomy, unknown=None if lic.known else lic.id, lic=lic)
+            if lic.conditions:
+                _conditions(reasons, met, up, lic, uses, taxonomy, attested)
         if a.allow:
             _allow_only(reasons, up, "uses.allow", a.allow, uses, taxonomy)
         for lic in lics:
             if lic.allow:
-                _allow_only(reasons, up, lic.source, lic.allow, uses, taxonomy)
+                _allow_only(reasons, up, lic.source, lic.allow, uses, taxonomy, lic.cites)
         for r in up.restrictions:
             if not taxonomy.reach(r.deny).isdisjoint(uses):
                 _deny(reasons, up, "restriction", r.deny, uses, taxonomy, f": {r.reason}")
         if a.requires:
             _requires(reasons, up, uses, taxonomy, properties or {})
-    return Decision(request.asset, uses, not reasons, tuple(reasons))
+    return Decision(request.asset, uses, not reasons, tuple(reasons), tuple(met))
 
 
 def _deny(out: list[Reason], up: Upstream, source: str, denies: tuple[str, ...], uses: tuple[str, ...], tax: Taxonomy, why: str = "",
-          unknown: str | None = None) -> None:
+          unknown: str | None = None, lic=None) -> None:
     aid = up.asset.id
     for d in denies:
         hits = tax.overlapping[d]
+        cite = lic.cite(d) if lic is not None else ""
         for u in uses:
             if u in hits:
                 # a licence charter does not know is not a licence that forbids: say which it is
-                detail = (f"{aid}'s licence {unknown!r} is not in the licence table: {d} is not permitted until it is mapped"
-                          if unknown is not None else f"{aid} denies {d} ({source}{why})")
-                out.append(Reason(aid, "deny", u, source, up.path, (d,), detail))
+                if unknown is not None:
+                    detail = f"{aid}'s licence {unknown!r} is not in the licence table: {d} is not permitted until it is mapped"
+                else:
+                    detail = f"{aid} denies {d} ({source}{why}{'; ' + cite if cite else ''})"
+                out.append(Reason(aid, "deny", u, source, up.path, (d,), detail, cite))
+
+
+def _conditions(out: list[Reason], met: list[Met], up: Upstream, lic, uses: tuple[str, ...], tax: Taxonomy, attested: frozenset) -> None:
+    aid = up.asset.id
+    for c in lic.conditions:
+        hits = tax.overlapping[c.use]
+        for u in uses:
+            if u not in hits:
+                continue
+            if c.id in attested:
+                met.append(Met(aid, lic.id, c.id, u, c.text, c.cite, up.path))
+            else:
+                out.append(Reason(aid, "condition", u, lic.source, up.path, (c.id,),
+                                  f"{aid}'s licence {lic.id} permits {c.use} only if {c.text}"
+                                  f"{' (' + c.cite + ')' if c.cite else ''}; attest it with --attest {c.id}", c.cite))
 
 
 def _requires(out: list[Reason], up: Upstream, uses: tuple[str, ...], tax: Taxonomy, props: Mapping[tuple[str, str], Property]) -> None:
@@ -133,18 +180,20 @@ def _requires(out: list[Reason], up: Upstream, uses: tuple[str, ...], tax: Taxon
                                   f"{aid} requires {req.text()}; {p.asset} has {req.metric} = {p.value:.4g} ({p.version}, {p.time[:10]})"))
 
 
-def _allow_only(out: list[Reason], up: Upstream, source: str, allowed: tuple[str, ...], uses: tuple[str, ...], tax: Taxonomy) -> None:
+def _allow_only(out: list[Reason], up: Upstream, source: str, allowed: tuple[str, ...], uses: tuple[str, ...], tax: Taxonomy,
+                cites: Mapping[str, str] | None = None) -> None:
     aid, path = up.asset.id, up.path
     by_facet: dict[str, list[str]] = {}
     for x in allowed:
         by_facet.setdefault(tax.facet[x], []).append(x)
     for f, entries in by_facet.items():
         asked = [u for u in uses if tax.facet[u] == f]
+        cite = "; ".join(dict.fromkeys(c for c in map(cites.get, entries) if c)) if cites else ""
         if not asked:
             out.append(Reason(aid, "undeclared-facet", f, source, path, tuple(entries),
-                              f"{aid} permits only {', '.join(entries)} in {f}; declare a {f} use"))
+                              f"{aid} permits only {', '.join(entries)} in {f}; declare a {f} use", cite))
         for u in asked:
             anc = tax.ancestors[u]
             if not any(x in anc for x in entries):
                 out.append(Reason(aid, "allow-only", u, source, path, tuple(entries),
-                                  f"{aid} permits only {', '.join(entries)} in {f}"))
+                                  f"{aid} permits only {', '.join(entries)} in {f}{' (' + cite + ')' if cite else ''}", cite))

@@ -1,4 +1,10 @@
-"""The licence table (shipped as data): licence name -> denied/allowed uses and duties."""
+"""The licence table (shipped as data): licence name -> denied/allowed uses, conditions and duties.
+
+Each term may cite the clause it comes from (``{use: military, cite: "Llama 3.2 Acceptable Use
+Policy §2.a"}``); a decision's reason carries that citation. A *condition* is a use the licence
+permits only when the user attests something the registry cannot know (Llama's 700 million
+monthly-active-user threshold): the request names the condition's id (``--attest``) or is denied.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from charter.core.assets import DUTIES
 from charter.core.files import load_document, resource
 from charter.core.uses import Taxonomy
 from charter.errors import InvalidInput
@@ -16,17 +23,47 @@ UNSPECIFIED = "unspecified"
 
 
 @dataclass(frozen=True)
+class Condition:
+    """A use the licence permits only if the user attests ``text`` (by the condition's ``id``)."""
+
+    id: str
+    use: str
+    text: str
+    cite: str = ""
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "use": self.use, "text": self.text, "cite": self.cite}
+
+
+@dataclass(frozen=True)
+class Duty:
+    """What a user of the licensed asset owes: ``id`` is one of core.assets.DUTIES."""
+
+    id: str
+    text: str = ""
+    cite: str = ""
+
+
+@dataclass(frozen=True)
 class License:
     id: str
     deny: tuple[str, ...] = ()
     allow: tuple[str, ...] = ()
-    duties: tuple[str, ...] = ()
+    duties: tuple[str, ...] = ()  # duty ids (the texts and citations: duty_terms)
     description: str = ""
     known: bool = True
+    document: str = ""  # the licence text(s) the citations refer to
+    url: str = ""
+    cites: Mapping[str, str] = field(default_factory=dict, compare=False)  # deny/allow use -> clause
+    conditions: tuple[Condition, ...] = ()
+    duty_terms: tuple[Duty, ...] = ()
 
     @cached_property
     def source(self) -> str:
         return f"license:{self.id}"
+
+    def cite(self, use: str) -> str:
+        return self.cites.get(use, "")
 
 
 def _key(name: str) -> str:
@@ -64,6 +101,15 @@ class LicenseTable:
             out.setdefault(lic.id, lic)
         return tuple(out.values())
 
+    @cached_property
+    def conditions(self) -> dict[str, tuple[Condition, ...]]:
+        """Condition id -> every licence condition with that id (one attestation answers them all)."""
+        out: dict[str, list[Condition]] = {}
+        for lic in self:
+            for c in lic.conditions:
+                out.setdefault(c.id, []).append(c)
+        return {k: tuple(v) for k, v in out.items()}
+
     def __iter__(self):
         seen = set()
         for lic in self.by_key.values():
@@ -81,7 +127,9 @@ def load(taxonomy: Taxonomy, path: Path | None = None, extra: tuple[Path, ...] =
     return LicenseTable(by_key=table)
 
 
-_FIELDS = ("id", "names", "deny", "allow", "duties", "description")
+_FIELDS = ("id", "names", "deny", "allow", "duties", "description", "document", "url", "conditions")
+_COND_FIELDS = ("id", "use", "text", "cite")
+_COND_ID = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
 
 
 def _check_entry(e, i: int, path: Path) -> None:
@@ -95,12 +143,51 @@ def _check_entry(e, i: int, path: Path) -> None:
             raise InvalidInput(f"unknown field {k!r}", hint=f"a licence has {', '.join(_FIELDS)}", where=f"{path}:{e.line_of(k)}", field=f"licenses[{i}].{k}")
     if not isinstance(e.get("id"), str) or not e["id"].strip():
         raise InvalidInput("a licence needs an id (a string)", hint="write id: NAME", where=where, field=f"licenses[{i}].id")
-    for k in ("names", "deny", "allow", "duties"):
+    v = e.get("names")
+    if v is not None and (not isinstance(v, list) or not all(isinstance(x, str) for x in v)):
+        raise InvalidInput("names must be a list of strings", hint="write names: [..]", where=f"{path}:{e.line_of('names')}", field=f"licenses[{i}].names")
+    for k, sub in (("deny", "use"), ("allow", "use"), ("duties", "id")):
         v = e.get(k)
-        if v is not None and (not isinstance(v, list) or not all(isinstance(x, str) for x in v)):
-            raise InvalidInput(f"{k} must be a list of strings", hint=f"write {k}: [..]", where=f"{path}:{e.line_of(k)}", field=f"licenses[{i}].{k}")
-    if e.get("description") is not None and not isinstance(e["description"], str):
-        raise InvalidInput("description must be a string", hint="quote it", where=f"{path}:{e.line_of('description')}", field=f"licenses[{i}].description")
+        if v is None:
+            continue
+        ok = isinstance(v, list) and all(isinstance(x, str) or _cited(x, sub) for x in v)
+        if not ok:
+            raise InvalidInput(f"{k} must be a list of strings or {{{sub}: ..., cite: ...}} mappings", hint=f"write {k}: [X, {{{sub}: Y, cite: 'section'}}]",
+                               where=f"{path}:{e.line_of(k)}", field=f"licenses[{i}].{k}")
+    for k in ("description", "document", "url"):
+        if e.get(k) is not None and not isinstance(e[k], str):
+            raise InvalidInput(f"{k} must be a string", hint="quote it", where=f"{path}:{e.line_of(k)}", field=f"licenses[{i}].{k}")
+    conds = e.get("conditions")
+    if conds is not None and not isinstance(conds, list):
+        raise InvalidInput("conditions must be a list", hint="write conditions: [{id: ID, use: USE, text: WHAT THE USER ATTESTS, cite: SECTION}]",
+                           where=f"{path}:{e.line_of('conditions')}", field=f"licenses[{i}].conditions")
+    for j, c in enumerate(conds or ()):
+        cf, cw = f"licenses[{i}].conditions[{j}]", f"{path}:{getattr(c, 'line', 0) or e.line_of('conditions')}"
+        if not isinstance(c, dict) or any(k not in _COND_FIELDS for k in c) or not all(isinstance(c.get(k), str) for k in ("id", "use", "text")):
+            raise InvalidInput("a condition is {id, use, text, cite} (strings)", hint="write {id: my-threshold, use: commercial, text: ..., cite: §2}", where=cw, field=cf)
+        if not _COND_ID.fullmatch(c["id"]):
+            raise InvalidInput(f"condition id {c['id']!r} is not lowercase letters, digits, '.' and '-'", hint="write e.g. id: llama-700m-mau", where=cw, field=cf + ".id")
+
+
+def _cited(x, key: str) -> bool:
+    return isinstance(x, dict) and isinstance(x.get(key), str) and isinstance(x.get("cite", ""), str) and set(x) <= {key, "cite", "text"}
+
+
+def _terms(entries, key: str) -> tuple[tuple[str, ...], dict[str, str]]:
+    """``[X, {use: Y, cite: Z}]`` -> ids in order, and id -> citation."""
+    ids, cites = [], {}
+    for x in entries or ():
+        if isinstance(x, dict):
+            ids.append(x[key])
+            if x.get("cite"):
+                cites[x[key]] = x["cite"]
+        else:
+            ids.append(x)
+    return tuple(dict.fromkeys(ids)), cites
+
+
+def _duties(entries) -> tuple[Duty, ...]:
+    return tuple(Duty(x["id"], x.get("text", ""), x.get("cite", "")) if isinstance(x, dict) else Duty(x) for x in entries or ())
 
 
 def _read(taxonomy: Taxonomy, path: Path, table: dict[str, License], shipped: bool) -> dict[str, License]:
@@ -112,15 +199,22 @@ def _read(taxonomy: Taxonomy, path: Path, table: dict[str, License], shipped: bo
         if not shipped:
             _check_entry(e, i, path)
         where = f"{path}:{e.line}"
-        for key in ("deny", "allow"):
-            for u in e.get(key) or []:
+        deny, deny_cites = _terms(e.get("deny"), "use")
+        allow, allow_cites = _terms(e.get("allow"), "use")
+        duties = _duties(e.get("duties"))
+        conds = tuple(Condition(c["id"], c["use"], c["text"], c.get("cite", "")) for c in e.get("conditions") or ())
+        for key, ids in (("deny", deny), ("allow", allow), ("conditions", tuple(c.use for c in conds))):
+            for u in ids:
                 taxonomy.check(u, where=f"{path}:{e.line_of(key)}", field=f"licenses[{i}].{key}")
+        for d in duties:
+            if d.id not in DUTIES:
+                raise InvalidInput(f"unknown duty {d.id!r}", hint=f"duties are {', '.join(DUTIES)}", where=f"{path}:{e.line_of('duties')}", field=f"licenses[{i}].duties")
         lic = License(
-            id=e["id"],
-            deny=tuple(e.get("deny") or ()),
-            allow=tuple(e.get("allow") or ()),
-            duties=tuple(e.get("duties") or ()),
+            id=e["id"], deny=deny, allow=allow,
+            duties=tuple(dict.fromkeys(d.id for d in duties)),
             description=e.get("description") or "",
+            document=e.get("document") or "", url=e.get("url") or "",
+            cites={**allow_cites, **deny_cites}, conditions=conds, duty_terms=duties,
         )
         for name in [e["id"], *(e.get("names") or [])]:
             k = _key(str(name))

@@ -70,7 +70,8 @@ def card(reg: Registry, ref: str) -> str:
     if a.id in wd:
         lines += [f"> **Withdrawn** {wd[a.id].time[:10]}: {wd[a.id].reason}", ""]
     lines += _properties(props, a.id)
-    lines += _uses(judged, a.id)
+    lines += _uses(judged, a.id, _cites(eff))
+    lines += _conditions(eff["conditions"], a)
     lines += _requirements(eff["requires"], a.id)
     lines += _duties(eff["duties"], a.id)
     lines += _lineage(a, up, down, ups, wd)
@@ -127,7 +128,26 @@ def _properties(props, asked: str) -> list[str]:
     return out + [""]
 
 
-def _uses(judged: list[UseVerdict], asked: str) -> list[str]:
+def _cites(eff: dict) -> dict[tuple[str, str, str], str]:
+    """(imposing asset, source, use) -> the licence clause cited for that deny/allow entry."""
+    return {(x["asset"], x["source"], x["use"]): x["cite"] for k in ("deny", "allow") for x in eff[k] if x.get("cite")}
+
+
+def _conditions(conds: list[dict], a: Asset) -> list[str]:
+    """Uses a licence upstream permits only under a condition the user attests (`charter can --attest ID`)."""
+    if not conds:
+        return []
+    out = ["## Conditions", "", "Uses permitted only when the condition holds; a request attests it with `--attest ID` "
+           "(or an application's charter with `attest:`), and the decision records it.", ""]
+    for c in conds:
+        held = " **(attested by this asset's charter)**" if c["id"] in a.attest else ""
+        cite = f" ({c['cite']})" if c.get("cite") else ""
+        out.append(f"- **{c['use']}** if {c['text']}{cite} — `{c['id']}`, {_src(c['source'])} of `{c['asset']}` "
+                   f"({_origin(c['asset'], c['path'], a.id)}){held}")
+    return out + [""]
+
+
+def _uses(judged: list[UseVerdict], asked: str, cites: dict | None = None) -> list[str]:
     out = ["## Uses", "", "Each use of the taxonomy judged alone by the decision rule (`charter can` checks combinations).", ""]
     by_facet: dict[str, list[UseVerdict]] = defaultdict(list)
     for v in judged:
@@ -156,7 +176,8 @@ def _uses(judged: list[UseVerdict], asked: str) -> list[str]:
         elif rule == "withdrawn":
             out.append(f"- every use — withdrawn: `{imposer}` ({_origin(imposer, path, asked)})")
         else:
-            out.append(f"- {', '.join(entries)} — {by}")
+            cited = sorted({c for e in entries if (c := (cites or {}).get((imposer, source, e)))})
+            out.append(f"- {', '.join(entries)} — {by}" + (f" [{'; '.join(cited)}]" if cited else ""))
     return out + [""]
 
 
@@ -181,6 +202,8 @@ def _duties(duties: list[dict], asked: str) -> list[str]:
     for duty, ds in by_duty.items():
         owed = sorted({(d["asset"], _src(d["source"])) for d in ds})
         out.append(f"- **{duty}** owed to: " + "; ".join(f"`{x}` ({s})" for x, s in owed))
+        for t in dict.fromkeys((d["text"], d.get("cite", "")) for d in ds if d.get("text")):
+            out.append(f"  - {t[0]}" + (f" ({t[1]})" if t[1] else ""))
     return out + [""]
 
 
