@@ -119,7 +119,7 @@ def test_add_names_licences_the_table_does_not_know(tmp_path, capsys):
     code, out, _ = run(capsys, "add", str(tmp_path / "n.yaml"), "--registry", db)
     assert code == 0 and "not in the licence table" not in out
     code, out, _ = run(capsys, "can", "model/llama-ft@1", "inference", "commercial", "--registry", db)
-    assert code == 3 and "'llama3.2' is not in the licence table: commercial is not permitted until it is mapped" in out
+    assert code == 3 and "'llama3.2' is not in the licence table: commercial use is not permitted until it is mapped (fix: add it with --licenses FILE)" in out
 
 
 def test_licenses_file_maps_an_unknown_licence(tmp_path, capsys):

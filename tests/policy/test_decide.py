@@ -96,5 +96,6 @@ def test_an_unknown_licence_says_it_is_unknown_not_that_it_forbids():
     d = decide(Request(m.id, ("inference", "commercial")), [Upstream(m, (m.id,)), Upstream(d0, (m.id, d0.id))], TAX, LIC)
     unknown, known = d.reasons
     assert (unknown.source, unknown.rule, unknown.use) == ("license:llama3.2", "deny", "commercial")
-    assert unknown.detail == "model/m@1's licence 'llama3.2' is not in the licence table: commercial is not permitted until it is mapped"
+    assert unknown.detail == ("model/m@1's licence 'llama3.2' is not in the licence table: commercial use is not permitted until it is mapped"
+                             " (fix: add it with --licenses FILE)")
     assert known.detail == "dataset/d@1 denies commercial (license:CC-BY-NC-4.0)"  # a licence that does forbid it

@@ -107,8 +107,9 @@ licenses:
 """)
     table = licenses_mod.load(TAX, p)
     assert table.lookup("my licence").id == "Mine-1.0"
-    assert table.lookup("MIT").known is False
-    assert table.lookup("MIT").deny == ("commercial", "government")
+    assert table.lookup("acme-x").known is False
+    assert table.lookup("acme-x").deny == ("commercial", "government")
+    assert table.lookup("MIT").origin == "category"  # outside this table, ScanCode's LicenseDB still classes it
 
 
 @pytest.mark.parametrize("text, exc, words", [

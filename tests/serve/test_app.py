@@ -496,3 +496,30 @@ def test_malformed_and_refused_requests_never_record_the_key(client, world, reg)
     recs = [e.data for e in reg.store.audit_entries()]
     assert [(r["status"], r["key"]) for r in recs] == [(400, key.split("-")[1]), (422, key.split("-")[1]), (401, None)]
     assert key.split("-", 2)[2] not in json.dumps(recs)
+
+
+def test_a_licence_condition_is_attested_by_the_application_and_audited(make_app, world, reg):
+    """A model under a licence that permits commercial use only under a condition (Stability's revenue
+    threshold): the application that attests it is served, and its audit records say what it rests on;
+    one that does not is refused with rule `condition`."""
+    from charter.models.registry import add_folder
+    from charter.serve.apps import add_application
+    from charter.serve.keys import new_key
+
+    sd = "model/sd-lm@1"
+    add_folder(reg, world.tiny, sd, ("stabilityai-community",))
+    add_application(reg, "application/posters@1", sd, ["text-generation", "commercial"], attest=["stability-under-1m-revenue"])
+    add_application(reg, "application/unattested@1", sd, ["text-generation", "commercial"])
+    with pytest.raises(Exception, match="is not a licence condition"):
+        add_application(reg, "application/typo@1", sd, ["text-generation"], attest=["stability-under-1m"])
+    client = Client(make_app(models=(sd,)))
+    body = {"model": sd, "prompt": "x", "max_tokens": 2, "temperature": 0}
+    r = client.post("/v1/completions", json=body, headers=auth(new_key(reg, "application/posters@1")[0]))
+    assert r.status_code == 200
+    rec = last_record(reg)
+    assert rec["decision"] == "allowed" and [c["condition"] for c in rec["conditions"]] == ["stability-under-1m-revenue"]
+    assert rec["conditions"][0]["path"] == ["application/posters@1", sd]
+    r = client.post("/v1/completions", json=body, headers=auth(new_key(reg, "application/unattested@1")[0]))
+    assert r.status_code == 403
+    rec = last_record(reg)
+    assert [(x["rule"], x["use"]) for x in rec["reasons"]] == [("condition", "commercial")] and "conditions" not in rec

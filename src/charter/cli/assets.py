@@ -68,8 +68,8 @@ def _unknown_licenses(reg, assets) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for a in assets:
         for name in a.licenses:
-            if not reg.licenses.lookup(name).known:
-                out.setdefault(name, []).append(a.id)
+            for unknown in reg.licenses.unknown(name):  # an expression names each unknown part
+                out.setdefault(unknown, []).append(a.id)
     return out
 
 
@@ -105,7 +105,7 @@ def cmd_show(args) -> int:
     if w:
         console.print(f"  [red bold]WITHDRAWN[/] {w.time}: {escape(w.reason)}")
     if a.licenses or not licence_free(a.id):
-        console.print(f"  licence: {', '.join(a.licenses) or '(none: commercial use not permitted)'}")
+        console.print(f"  licence: {escape(', '.join(a.licenses)) or '(none: commercial use not permitted)'}{escape(reg.licenses.note(a.licenses))}")
     else:
         console.print(f"  licence: (none: a {a.kind} carries no licence; its own terms apply)")
     if a.public_key:

@@ -42,6 +42,8 @@ def register(sub, common) -> None:
     a.add_argument("--for", dest="uses", nargs="+", required=True, metavar="USE", help="declared uses (inference is implied when no activity is given)")
     a.add_argument("--license", action="append", default=[], help="the application's licence (repeatable; default proprietary)")
     a.add_argument("--description", default="")
+    a.add_argument("--attest", action="append", default=[], metavar="CONDITION",
+                   help="licence conditions the application's operator attests (e.g. llama-700m-mau); recorded in its charter")
     a.set_defaults(func=cmd_app_add)
     a = asub.add_parser("key", parents=[common], help="make a new API key for application ID (printed once; stored hashed)")
     a.add_argument("app", metavar="ID")
@@ -109,7 +111,8 @@ def cmd_app_add(args) -> int:
     from charter.serve.apps import add_application
 
     reg = open_registry(args, create=False)
-    a, new, d = add_application(reg, args.app, args.model, args.uses, tuple(args.license) or ("proprietary",), args.description)
+    attest = [c.strip() for x in args.attest for c in x.split(",") if c.strip()]
+    a, new, d = add_application(reg, args.app, args.model, args.uses, tuple(args.license) or ("proprietary",), args.description, attest)
     model = a.derived_from[0].parent
     if args.json:
         emit_json({"application": a.id, "model": model, "uses": list(a.allow), "added": new, "decision": d.to_json()})

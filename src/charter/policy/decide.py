@@ -64,6 +64,11 @@ class Reason:
             "detail": self.detail,
         } | ({"cite": self.cite} if self.cite else {})  # absent when empty: stored decisions keep their shape
 
+    def _replace_detail(self, detail: str) -> "Reason":
+        from dataclasses import replace
+
+        return replace(self, detail=detail)
+
 
 @dataclass(frozen=True)
 class Met:
@@ -116,6 +121,9 @@ def decide(request: Request, lineage: Sequence[Upstream], taxonomy: Taxonomy, li
         if a.deny and not taxonomy.reach(a.deny).isdisjoint(uses):
             _deny(reasons, up, "uses.deny", a.deny, uses, taxonomy)
         for lic in lics:
+            if lic.alternatives:
+                _choice(reasons, met, up, lic, uses, taxonomy, attested)
+                continue
             if lic.deny and not taxonomy.reach(lic.deny).isdisjoint(uses):
                 _deny(reasons, up, lic.source, lic.deny, uses, taxonomy, unknown=None if lic.known else lic.id, lic=lic)
             if lic.conditions:
@@ -123,7 +131,7 @@ def decide(request: Request, lineage: Sequence[Upstream], taxonomy: Taxonomy, li
         if a.allow:
             _allow_only(reasons, up, "uses.allow", a.allow, uses, taxonomy)
         for lic in lics:
-            if lic.allow:
+            if lic.allow and not lic.alternatives:
                 _allow_only(reasons, up, lic.source, lic.allow, uses, taxonomy, lic.cites)
         for r in up.restrictions:
             if not taxonomy.reach(r.deny).isdisjoint(uses):
@@ -143,10 +151,44 @@ def _deny(out: list[Reason], up: Upstream, source: str, denies: tuple[str, ...],
             if u in hits:
                 # a licence charter does not know is not a licence that forbids: say which it is
                 if unknown is not None:
-                    detail = f"{aid}'s licence {unknown!r} is not in the licence table: {d} is not permitted until it is mapped"
+                    detail = (f"{aid}'s licence {unknown!r} is not in the licence table: {d} use is not permitted until it is mapped"
+                              " (fix: add it with --licenses FILE)")
                 else:
                     detail = f"{aid} denies {d} ({source}{why}{'; ' + cite if cite else ''})"
                 out.append(Reason(aid, "deny", u, source, up.path, (d,), detail, cite))
+
+
+def _one_licence(out: list[Reason], met: list, up: Upstream, lic, uses: tuple[str, ...], tax: Taxonomy, attested: frozenset) -> None:
+    """Every rule of one licence (an AND's parts each; an OR's chosen alternative)."""
+    if lic.alternatives:
+        _choice(out, met, up, lic, uses, tax, attested)
+        return
+    if lic.parts:
+        for p in lic.parts:
+            _one_licence(out, met, up, p, uses, tax, attested)
+        return
+    if lic.deny and not tax.reach(lic.deny).isdisjoint(uses):
+        _deny(out, up, lic.source, lic.deny, uses, tax, unknown=None if lic.known else lic.id, lic=lic)
+    if lic.conditions:
+        _conditions(out, met, up, lic, uses, tax, attested)
+    if lic.allow:
+        _allow_only(out, up, lic.source, lic.allow, uses, tax, lic.cites)
+
+
+def _choice(out: list[Reason], met: list, up: Upstream, lic, uses: tuple[str, ...], tax: Taxonomy, attested: frozenset) -> None:
+    """``A OR B``: the chooser may take whichever alternative permits the request; denied only when
+    none does, with every alternative's reasons."""
+    tried = []
+    for alt in lic.alternatives:
+        r: list[Reason] = []
+        m: list = []
+        _one_licence(r, m, up, alt, uses, tax, attested)
+        if not r:
+            met.extend(m)
+            return
+        tried.append(r)
+    pre = f"no alternative of {lic.id!r} permits it: "
+    out.extend(x._replace_detail(pre + x.detail) for r in tried for x in r)
 
 
 def _conditions(out: list[Reason], met: list[Met], up: Upstream, lic, uses: tuple[str, ...], tax: Taxonomy, attested: frozenset) -> None:

@@ -8,6 +8,7 @@ monthly-active-user threshold): the request names the condition's id (``--attest
 
 from __future__ import annotations
 
+import functools
 import re
 from functools import cached_property
 from dataclasses import dataclass, field
@@ -57,10 +58,20 @@ class License:
     cites: Mapping[str, str] = field(default_factory=dict, compare=False)  # deny/allow use -> clause
     conditions: tuple[Condition, ...] = ()
     duty_terms: tuple[Duty, ...] = ()
+    origin: str = "table"  # table | category (ScanCode LicenseDB) | unknown | expression (AND/OR of others)
+    category: str = ""  # origin category: the ScanCode LicenseDB category the terms come from
+    parts: tuple["License", ...] = ()  # an AND expression: every part applies
+    alternatives: tuple["License", ...] = ()  # an OR expression: the chooser takes the one that permits
 
     @cached_property
     def source(self) -> str:
         return f"license:{self.id}"
+
+    @property
+    def leaves(self) -> tuple["License", ...]:
+        """The single licences an expression names (itself for one licence)."""
+        subs = self.parts or self.alternatives
+        return tuple(x for p in subs for x in p.leaves) if subs else (self,)
 
     def cite(self, use: str) -> str:
         return self.cites.get(use, "")
@@ -76,17 +87,43 @@ class LicenseTable:
     _memo: dict = field(default_factory=dict, compare=False, repr=False)  # licence names -> Licenses
 
     def lookup(self, name: str | None) -> License:
-        """The licence for a name; an unknown name denies commercial use, like an unspecified one."""
+        """The licence for a name: a table entry (by id or alias), else an SPDX expression of known
+        licences (``MIT OR Apache-2.0``), else a licence ScanCode's LicenseDB categorises (default terms
+        of its category), else unknown (denies commercial use, like an unspecified one)."""
         if name is None:
             return self.by_key[_key(UNSPECIFIED)]
         hit = self.by_key.get(_key(name))
         if hit is not None:
             return hit
+        memo = self._memo.get(name)
+        if memo is None:
+            memo = self._memo[name] = _resolve_name(self, name)
+        return memo
+
+    def unknown(self, name: str) -> list[str]:
+        """The names in ``name`` (one licence or an expression) that nothing maps."""
+        return [x.id for x in self.lookup(name).leaves if not x.known]
+
+    def note(self, names: tuple[str, ...]) -> str:
+        """For display beside an asset's licences: the unknown ones, and those only a LicenseDB category covers."""
+        unknown = [u for n in names for u in self.unknown(n)]
+        cats = [f"{x.id}: ScanCode category {x.category}" for n in names for x in self.lookup(n).leaves if x.origin == "category"]
+        out = f" (not in the licence table: {', '.join(unknown)}; commercial use is not permitted until mapped)" if unknown else ""
+        return out + (f" (terms from the licence's category, not its text: {'; '.join(cats)})" if cats else "")
+
+    def _single(self, name: str) -> License:
+        """One licence name (no operators): the table, then the LicenseDB category, then unknown."""
+        hit = self.by_key.get(_key(name))
+        if hit is not None:
+            return hit
+        cat = _licensedb().get(name.lower().removeprefix("licenseref-scancode-"))
+        if cat is not None:
+            return _from_category(name, *cat)
         base = self.by_key[_key(UNSPECIFIED)]
-        return License(id=name, deny=base.deny, description=f"{name!r} is not in the licence table", known=False)
+        return License(id=name, deny=base.deny, description=f"{name!r} is not in the licence table", known=False, origin="unknown")
 
     def for_asset(self, licenses: tuple[str, ...]) -> tuple[License, ...]:
-        """The licences that apply to an asset (memoised: the table never changes)."""
+        """The licences that apply to an asset, AND expressions flattened (memoised: the table never changes)."""
         hit = self._memo.get(licenses)
         if hit is None:
             hit = self._memo[licenses] = self._resolve(licenses)
@@ -98,7 +135,8 @@ class LicenseTable:
         out: dict[str, License] = {}
         for n in licenses:  # two names of one licence ("CC BY-NC 4.0", "cc-by-nc-4.0") count once
             lic = self.lookup(n)
-            out.setdefault(lic.id, lic)
+            for part in _conjuncts(lic):
+                out.setdefault(part.id, part)
         return tuple(out.values())
 
     @cached_property
@@ -116,6 +154,118 @@ class LicenseTable:
             if lic.id not in seen:
                 seen.add(lic.id)
                 yield lic
+
+
+def _conjuncts(lic: License) -> tuple[License, ...]:
+    return tuple(x for p in lic.parts for x in _conjuncts(p)) if lic.parts else (lic,)
+
+
+# --- SPDX expressions and the long tail -------------------------------------------------------
+# A licence field is an SPDX expression (license-expression parses it): AND = every part applies,
+# OR = the chooser takes the alternative that permits, WITH = the licence with an exception. A
+# name outside the table that ScanCode's LicenseDB (shipped with license-expression: ~2,600
+# licences, each with a category) knows gets its category's default terms, and says so.
+
+CATEGORY_TERMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # category -> (denied uses, duties). Commercial-ish and unclear categories deny commercial use
+    # until the licence is mapped; permissive and copyleft ones restrict no use.
+    "Permissive": ((), ("attribution",)),
+    "Public Domain": ((), ()),
+    "Copyleft": ((), ("attribution", "share-alike")),
+    "Copyleft Limited": ((), ("attribution", "share-alike")),
+    "Proprietary Free": (("commercial",), ("attribution",)),
+    "Free Restricted": (("commercial",), ("attribution",)),
+    "Source-available": (("commercial",), ("attribution",)),
+    "Commercial": (("commercial",), ()),
+    "CLA": (("commercial",), ()),
+    "Patent License": (("commercial",), ()),
+    "Unstated License": (("commercial",), ()),
+}
+
+
+@functools.lru_cache(maxsize=2)
+def _licensedb(exceptions: bool = False) -> dict[str, tuple[str, str]]:
+    """lower-case ScanCode key / SPDX id -> (the name to show, category): the licences, or the exceptions."""
+    import json
+
+    import license_expression
+
+    index = json.loads((Path(license_expression.__file__).parent / "data" / "scancode-licensedb-index.json").read_text(encoding="utf-8"))
+    out: dict[str, tuple[str, str]] = {}
+    for e in index:
+        if bool(e.get("is_exception")) != exceptions or e.get("category") not in CATEGORY_TERMS:
+            continue
+        shown = e.get("spdx_license_key") or e["license_key"]
+        for k in (e["license_key"], e.get("spdx_license_key"), *(e.get("other_spdx_license_keys") or ())):
+            if k:
+                out.setdefault(k.lower().removeprefix("licenseref-scancode-"), (shown, e["category"]))
+    return out
+
+
+def _from_category(name: str, shown: str, category: str) -> License:
+    deny, duties = CATEGORY_TERMS[category]
+    return License(id=shown, deny=deny, duties=duties, origin="category", category=category,
+                   cites={u: f"ScanCode LicenseDB category {category!r}: terms from the category, not from the licence text" for u in deny},
+                   description=f"{name!r} is not in the licence table; ScanCode's LicenseDB classes it {category}: its default terms apply")
+
+
+_OPERATOR = re.compile(r"\b(and|or|with)\b|[()]", re.I)
+
+
+def _resolve_name(table: "LicenseTable", name: str) -> License:
+    if not _OPERATOR.search(name):
+        return table._single(name.strip())
+    from license_expression import ExpressionError, get_spdx_licensing
+
+    try:
+        expr = get_spdx_licensing().parse(name, validate=False, simple=False)
+    except (ExpressionError, Exception):  # noqa: BLE001 - any parse failure means: not an expression
+        return table._single(name.strip())
+    if expr is None:
+        return table._single(name.strip())
+    lic = _from_expression(table, expr)
+    if lic.parts or lic.alternatives:
+        if all(not x.known for x in lic.leaves):  # "Terms and Conditions of X": prose, not an expression
+            return table._single(name.strip())
+    return lic
+
+
+def _from_expression(table: "LicenseTable", expr) -> License:
+    from license_expression import LicenseSymbol, LicenseWithExceptionSymbol
+
+    if isinstance(expr, LicenseWithExceptionSymbol):
+        base = table._single(expr.license_symbol.key)
+        exc = expr.exception_symbol.key
+        if not base.known:
+            return base
+        # an exception usually relaxes its licence (linking); a restricting one (Commons Clause:
+        # no selling) adds its category's denials, cited as coming from the category
+        shown, cat = _licensedb(True).get(exc.lower().removeprefix("licenseref-scancode-"), (exc, ""))
+        extra = tuple(u for u in CATEGORY_TERMS.get(cat, ((), ()))[0] if u not in base.deny)
+        cites = {**base.cites, **{u: f"exception {shown}: ScanCode LicenseDB category {cat!r}: terms from the category, not from the licence text" for u in extra}}
+        return License(id=f"{base.id} WITH {shown}", deny=base.deny + extra, allow=base.allow, duties=base.duties,
+                       description=f"{base.id} with the exception {shown}" + (f" (ScanCode category {cat})" if cat else ""),
+                       document=base.document, url=base.url, cites=cites, conditions=base.conditions, duty_terms=base.duty_terms,
+                       origin=base.origin, category=base.category)
+    if isinstance(expr, LicenseSymbol):
+        return table._single(expr.key)
+    op = type(expr).__name__  # boolean.py's AND / OR
+    subs = tuple(_from_expression(table, a) for a in expr.args)
+    ids = tuple(dict.fromkeys(x.id for x in subs))
+    if len(ids) == 1:
+        return subs[0]
+    sid = f" {op} ".join(f"({x.id})" if (x.parts or x.alternatives) else x.id for x in subs)
+    if op == "AND":
+        return License(id=sid, parts=subs, origin="expression", known=all(x.known for x in subs),
+                       deny=tuple(dict.fromkeys(u for x in subs for u in x.deny)),
+                       duties=tuple(dict.fromkeys(d for x in subs for d in x.duties)),
+                       description=f"every part of {sid} applies")
+    # OR: a use every alternative denies stays denied; duties owed whichever is chosen
+    common = set.intersection(*(set(x.deny) for x in subs))
+    duties = set.intersection(*(set(x.duties) for x in subs))
+    return License(id=sid, alternatives=subs, origin="expression", known=any(x.known for x in subs),
+                   deny=tuple(u for u in subs[0].deny if u in common), duties=tuple(d for d in subs[0].duties if d in duties),
+                   description=f"the chooser may take any of {', '.join(x.id for x in subs)}: the one that permits the use")
 
 
 def load(taxonomy: Taxonomy, path: Path | None = None, extra: tuple[Path, ...] = ()) -> LicenseTable:

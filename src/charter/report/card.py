@@ -63,7 +63,7 @@ def card(reg: Registry, ref: str) -> str:
              f"# {a.id}", ""]
     if a.description:
         lines += [a.description, ""]
-    lines += [f"Kind: {a.kind}. Licence: {_licence_text(a)}. Content hash: `{a.content_hash}`.", ""]
+    lines += [f"Kind: {a.kind}. Licence: {_licence_text(a, reg)}. Content hash: `{a.content_hash}`.", ""]
     if a.public_key:
         owner = a.notes.get("owner")
         lines += [f"Owner: {owner}. " * bool(owner) + f"Public key: `{a.public_key}`.", ""]
@@ -220,10 +220,14 @@ def _lineage(a: Asset, up, down, ups: dict[str, Asset], wd: dict) -> list[str]:
     return out + [""]
 
 
-def _licence_text(a: Asset) -> str:
+def _licence_text(a: Asset, reg: Registry | None = None) -> str:
     if a.licenses:
-        return ", ".join(a.licenses)
+        return ", ".join(a.licenses) + _unknown_note(a, reg)
     return f"none ({a.kind} carries no licence; its own terms apply)" if licence_free(a.id) else "unspecified (commercial use not permitted)"
+
+
+def _unknown_note(a: Asset, reg: Registry | None) -> str:
+    return "" if reg is None else reg.licenses.note(a.licenses)
 
 
 def _contributors(contrib: list[dict], asked: str) -> list[str]:

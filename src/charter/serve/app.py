@@ -175,7 +175,8 @@ class Gateway:
         return audit.record(time=ts, endpoint=endpoint, status=v.status, outcome=v.outcome, application=v.app.id if v.app else None,
                             key=v.key.key_id if v.key else None, model=v.model, uses=v.uses, reasons=d.reasons if d else (),
                             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, error=error,
-                            duration_ms=(time.perf_counter() - t0) * 1000, stream=stream, client=_client(request), **more)
+                            duration_ms=(time.perf_counter() - t0) * 1000, stream=stream, client=_client(request),
+                            conditions=d.conditions if d else (), **more)
 
     async def audit(self, v: Verdict, endpoint: str, t0: float, ts: str, request: Request | None, **kw) -> int:
         """Append the request's record; returns its seq once it is committed (the writer thread's COMMIT)."""

@@ -46,9 +46,10 @@ def app_id(ref: str) -> str:
 
 
 def add_application(reg: Registry, ref: str, model: str, uses: Sequence[str], licenses: Sequence[str] = ("proprietary",),
-                    description: str = "") -> tuple[Asset, bool, Decision]:
+                    description: str = "", attest: Sequence[str] = ()) -> tuple[Asset, bool, Decision]:
     """Register an application deployed from ``model`` for ``uses`` (``inference`` is implied when no
-    activity is declared). Returns (asset, whether it was new, the decision for its uses now)."""
+    activity is declared), attesting ``attest`` (licence condition ids, recorded in its charter).
+    Returns (asset, whether it was new, the decision for its uses now)."""
     aid = app_id(ref)
     model_id = reg.resolve(model)
     m = reg.get(model_id)
@@ -60,7 +61,7 @@ def add_application(reg: Registry, ref: str, model: str, uses: Sequence[str], li
         declared.insert(0, SERVING)
     _, name, version = parse_id(aid)
     a = Asset(id=aid, kind="application", name=name, version=version, licenses=tuple(licenses), allow=tuple(declared),
-              derived_from=(Edge(aid, model_id, "deployed-from"),),
+              derived_from=(Edge(aid, model_id, "deployed-from"),), attest=reg.check_attest(attest),
               description=description or f"Served by the charter gateway from {model_id}, for {', '.join(declared)}.")
     new = bool(reg.add([a]))
     return a, new, reg.check(aid, declared)

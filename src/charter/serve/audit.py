@@ -33,7 +33,7 @@ OUTCOMES = ("allowed", "denied", "withdrawn", "unauthorized", "rate-limited", "o
 def record(*, time: str, endpoint: str, status: int, outcome: str, application: str | None = None, key: str | None = None,
            model: str | None = None, uses=(), reasons=(), prompt_tokens: int | None = None, completion_tokens: int | None = None,
            error: str | None = None, code: str | None = None, duration_ms: float | None = None, stream: bool = False, client: str | None = None,
-           request_id: str | None = None, phase: str | None = None, finish_reasons=None, disconnected: bool = False) -> dict:
+           request_id: str | None = None, phase: str | None = None, finish_reasons=None, disconnected: bool = False, conditions=()) -> dict:
     """The record of one request (the keys are the audit schema; see docs/cli-json.md). A stream has two,
     linked by ``request_id``: ``phase`` "start" (the decision, before the first byte) and "end" (tokens,
     finish reasons, whether the client went away); every other request has one, ``phase`` None."""
@@ -58,7 +58,7 @@ def record(*, time: str, endpoint: str, status: int, outcome: str, application: 
         "phase": phase,
         "finish_reasons": None if finish_reasons is None else list(finish_reasons),
         "disconnected": disconnected,
-    }
+    } | ({"conditions": [c.to_json() for c in conditions]} if conditions else {})  # attested licence conditions it rests on
 
 
 def suppressed(*, client: str | None, count: int, first: str, last: str) -> dict:
