@@ -126,9 +126,9 @@ def test_nothing_half_written(db, tmp_path, capsys):
 def test_conflict_on_changed_content_same_version(db, tmp_path, capsys):
     card = tmp_path / "m" / "README.md"
     card.parent.mkdir()
-    card.write_text("---\nlicense: mit\n---\nFirst text.\n")
+    card.write_text("---\nlicense: mit\n---\n# m\nFirst text.\n")
     assert run(capsys, main, "import", "hf-card", card, "--registry", db)[0] == 0
-    card.write_text("---\nlicense: cc-by-nc-4.0\n---\nFirst text.\n")
+    card.write_text("---\nlicense: cc-by-nc-4.0\n---\n# m\nFirst text.\n")
     code, out, _ = run(capsys, main, "import", "hf-card", card, "--registry", db, "--json")
     assert code == 1 and out["error"] == "conflict" and "bump the version" in out["hint"]
 

@@ -37,7 +37,10 @@ def register(sub, common) -> None:
 
     q = isub.add_parser("hf-card", parents=[common], help="a Hugging Face model card: the model, its base models and datasets")
     q.add_argument("file", type=Path, metavar="FILE", help="README.md with YAML front matter (or its folder)")
-    q.add_argument("--name", metavar="NAME", help="asset name (default: model_name, model-index name, or the folder name)")
+    q.add_argument("--name", metavar="NAME", help="asset name (default: model_name, model-index name, --repo, the card's '# Title', "
+                   "or the file name unless README; never the folder)")
+    q.add_argument("--repo", metavar="ORG/NAME", help="the model's Hugging Face repo id (cards do not state it): kept in notes, "
+                   "and the asset name when the card has no model_name or model-index name")
     q.add_argument("--version", dest="asset_version", default="hf", metavar="V", help="version of the model (default: hf)")
     q.set_defaults(func=cmd_hf_card)
 
@@ -75,8 +78,17 @@ def cmd_hf_card(args) -> int:
     from charter.imports import hf_card
 
     reg = open_registry(args)
-    result = hf_card.load(args.file, reg.licenses, name=args.name, version=args.asset_version, resolve=_resolver(reg))
-    return _finish(args, reg, result)
+    result = hf_card.load(args.file, reg.licenses, name=args.name, version=args.asset_version, resolve=_resolver(reg), repo=args.repo)
+
+    def attach(report: dict) -> None:
+        # model-index results: attached once the model is registered; identical ones already there are not repeated
+        have = {hf_card.property_key(p) for a in {p.asset for p in result.properties} for p in reg.store.properties(a)}
+        new = [p for p in result.properties if hf_card.property_key(p) not in have]
+        reg.attach(new)
+        report["stats"]["properties_attached"] = len(new)
+        report["stats"]["properties_unchanged"] = len(result.properties) - len(new)
+
+    return _finish(args, reg, result, attach)
 
 
 def _finish(args, reg, result, extra=None) -> int:
@@ -124,7 +136,12 @@ def _print(out: dict) -> None:
         _rows("prohibited-use texts with no known phrase (read them)", pu["unmapped"], lambda x: f"{x['asset']}: {x['text'][:100]!r}")
     elif r["importer"] == "hf-card":
         up = ", ".join(s["upstream"]) or "none"
-        console.print(f"  {s['model']} ({s['base_model_relation']}) upstream: {up}")
+        console.print(f"  {s['model']} ({s['base_model_relation']}) upstream: {up}; name from {s['name_from']}", markup=False)
+        if s["properties"] or s["results_skipped"]:
+            console.print(f"  model-index: {len(s['properties'])} properties (attached {s['properties_attached']}, "
+                          f"unchanged {s['properties_unchanged']}); {s['results_skipped']} results skipped (see skipped)", markup=False)
+            for p in s["properties"][:SHOW]:
+                console.print(f"    - {p['benchmark']}.{p['metric']} = {p['value']:g}" + (f" ({p['version']})" if p["version"] else ""), markup=False)
 
 
 def _coverage(c: dict) -> None:
