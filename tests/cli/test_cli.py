@@ -111,27 +111,27 @@ def test_add_json_and_idempotent(reg, capsys):
 
 def test_add_names_licences_the_table_does_not_know(tmp_path, capsys):
     db = str(tmp_path / "r.db")
-    (tmp_path / "m.yaml").write_text("id: model/llama-ft@1\nlicense: llama3.2\n")
-    (tmp_path / "o.yaml").write_text("id: model/other@1\nlicense: llama3.2\n")
+    (tmp_path / "m.yaml").write_text("id: model/acme-ft@1\nlicense: acme-model-license\n")
+    (tmp_path / "o.yaml").write_text("id: model/other@1\nlicense: acme-model-license\n")
     code, d, _ = run(capsys, "add", str(tmp_path / "m.yaml"), str(tmp_path / "o.yaml"), "--registry", db, "--json")
-    assert code == 0 and d["unknown_licenses"] == {"llama3.2": ["model/llama-ft@1", "model/other@1"]}
+    assert code == 0 and d["unknown_licenses"] == {"acme-model-license": ["model/acme-ft@1", "model/other@1"]}
     (tmp_path / "n.yaml").write_text("id: model/mit@1\nlicense: MIT\n")
     code, out, _ = run(capsys, "add", str(tmp_path / "n.yaml"), "--registry", db)
     assert code == 0 and "not in the licence table" not in out
-    code, out, _ = run(capsys, "can", "model/llama-ft@1", "inference", "commercial", "--registry", db)
-    assert code == 3 and "'llama3.2' is not in the licence table: commercial use is not permitted until it is mapped (fix: add it with --licenses FILE)" in out
+    code, out, _ = run(capsys, "can", "model/acme-ft@1", "inference", "commercial", "--registry", db)
+    assert code == 3 and "'acme-model-license' is not in the licence table: commercial use is not permitted until it is mapped (fix: add it with --licenses FILE)" in out
 
 
 def test_licenses_file_maps_an_unknown_licence(tmp_path, capsys):
     db = str(tmp_path / "r.db")
-    (tmp_path / "m.yaml").write_text("id: model/llama-ft@1\nlicense: llama3.2\n")
+    (tmp_path / "m.yaml").write_text("id: model/acme-ft@1\nlicense: acme-model-license\n")
     assert run(capsys, "add", str(tmp_path / "m.yaml"), "--registry", db)[0] == 0
-    (tmp_path / "lic.yaml").write_text("licenses:\n  - id: llama3.2\n    deny: [military]\n")
-    assert run(capsys, "can", "model/llama-ft@1", "inference", "commercial", "--registry", db, "--licenses", str(tmp_path / "lic.yaml"))[0] == 0
-    code, out, _ = run(capsys, "can", "model/llama-ft@1", "inference", "military", "--registry", db, "--licenses", str(tmp_path / "lic.yaml"))
-    assert code == 3 and "denies military (license:llama3.2)" in out
+    (tmp_path / "lic.yaml").write_text("licenses:\n  - id: acme-model-license\n    deny: [military]\n")
+    assert run(capsys, "can", "model/acme-ft@1", "inference", "commercial", "--registry", db, "--licenses", str(tmp_path / "lic.yaml"))[0] == 0
+    code, out, _ = run(capsys, "can", "model/acme-ft@1", "inference", "military", "--registry", db, "--licenses", str(tmp_path / "lic.yaml"))
+    assert code == 3 and "denies military (license:acme-model-license)" in out
     (tmp_path / "bad.yaml").write_text("licenses:\n  - id: x\n    deny: [comercial]\n")
-    code, _, err = run(capsys, "can", "model/llama-ft@1", "inference", "--registry", db, "--licenses", str(tmp_path / "bad.yaml"))
+    code, _, err = run(capsys, "can", "model/acme-ft@1", "inference", "--registry", db, "--licenses", str(tmp_path / "bad.yaml"))
     assert code == 1 and "bad.yaml:3" in err and "did you mean 'commercial'" in err
 
 

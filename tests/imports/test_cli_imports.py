@@ -46,9 +46,9 @@ def test_dpi_text_summary(db, capsys):
 def test_dpi_real_snapshot_through_the_cli(db, capsys):
     code, out, _ = run(capsys, main, "import", "dpi", DPI, "--registry", db, "--json")
     assert code == 0 and len(out["added"]) == 2310 + 57
-    assert out["report"]["stats"]["charter_allowed"]["datasets"] == 661
+    assert out["report"]["stats"]["charter_allowed"]["datasets"] == 658
     code, ls, _ = run(capsys, main, "ls", "--kind", "dataset", "--allowed", "commercial,fine-tuning", "--registry", db, "--json")
-    assert len(ls) == 661
+    assert len(ls) == 658
     code, d, _ = run(capsys, main, "can", "dataset/alpaca@dpi", "commercial", "fine-tuning", "--registry", db, "--json")
     assert code == 3 and [r["source"] for r in d["reasons"]] == ["license:CC-BY-NC-4.0"]
 

@@ -90,12 +90,12 @@ def test_compute_without_a_licence_has_no_licence_terms():
 
 
 def test_an_unknown_licence_says_it_is_unknown_not_that_it_forbids():
-    """`license: llama3.2` read as if the Llama 3.2 licence forbade commercial use (issue 14): it is only unmapped."""
+    """`license: acme-model-license` read as if that licence forbade commercial use (issue 14): it is only unmapped."""
     d0 = asset("dataset/d@1", licenses=("CC-BY-NC-4.0",))
-    m = asset("model/m@1", licenses=("llama3.2",), derived_from=())
+    m = asset("model/m@1", licenses=("acme-model-license",), derived_from=())
     d = decide(Request(m.id, ("inference", "commercial")), [Upstream(m, (m.id,)), Upstream(d0, (m.id, d0.id))], TAX, LIC)
     unknown, known = d.reasons
-    assert (unknown.source, unknown.rule, unknown.use) == ("license:llama3.2", "deny", "commercial")
-    assert unknown.detail == ("model/m@1's licence 'llama3.2' is not in the licence table: commercial use is not permitted until it is mapped"
+    assert (unknown.source, unknown.rule, unknown.use) == ("license:acme-model-license", "deny", "commercial")
+    assert unknown.detail == ("model/m@1's licence 'acme-model-license' is not in the licence table: commercial use is not permitted until it is mapped"
                              " (fix: add it with --licenses FILE)")
     assert known.detail == "dataset/d@1 denies commercial (license:CC-BY-NC-4.0)"  # a licence that does forbid it

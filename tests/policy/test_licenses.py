@@ -77,7 +77,7 @@ def test_shipped_table_is_consistent():
         assert isinstance(lic, License)
         for u in lic.deny + lic.allow:
             assert u in TAX, (lic.id, u)
-        assert set(lic.duties) <= {"attribution", "share-alike", "pass-on-restrictions"}, lic.id
+        assert set(lic.duties) <= {"attribution", "share-alike", "pass-on-restrictions", "naming", "notice"}, lic.id
         assert LIC.lookup(lic.id) is lic
     # every non-commercial licence denies commercial; permissive ones deny nothing
     for lid in ("CC-BY-NC-2.0", "CC-BY-NC-3.0", "CC-BY-NC-SA-4.0", "CC-BY-NC-ND-4.0", "Non-Commercial"):
@@ -176,7 +176,9 @@ def test_ecosystem_graphs_terms():
     # a revenue threshold the registry cannot check is a condition the user attests
     (c,) = LIC.lookup("stabilityai-community").conditions
     assert (c.id, c.use) == ("stability-under-1m-revenue", "commercial") and "commercial" not in LIC.lookup("stabilityai-community").deny
-    for lid in ("Jamba-Open-Model-License", "Writer-Open-Model-License", "Coqui-Public-Model-License",
+    (c,) = LIC.lookup("Jamba-Open-Model-License").conditions
+    assert (c.id, c.use) == ("jamba-revenue-threshold", "commercial") and "commercial" not in LIC.lookup("Jamba-Open-Model-License").deny
+    for lid in ("Writer-Open-Model-License", "Coqui-Public-Model-License",
                 "Mistral-Non-Production-License", "Mistral-Commercial-License", "Open-Aleph-License"):
         assert "commercial" in LIC.lookup(lid).deny, lid
     for lid in ("llama1", "OPT-175B", "OPT-IML-175B", "SA-1B-Research-License", "WebVid-Dataset-Terms", "Mistral-Research-License", "GLM-130B-License"):
