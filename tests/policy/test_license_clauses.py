@@ -114,3 +114,17 @@ def test_bad_clauses_name_file_line_and_field(tmp_path, entry, field, message):
     assert message in text and f"{f}:" in text, text
     if isinstance(e.value, InvalidInput):
         assert field in text
+
+
+def test_a_use_denied_whole_is_reported_once_per_licence(lic, tmp_path):
+    f = tmp_path / "w.yaml"
+    f.write_text("licenses:\n  - id: w\n    deny: [{use: weapons-development, cite: 'W §2'}, {use: military, cite: 'W §1'}, espionage]\n")
+    table = licenses_mod.load(TAX, extra=(f,))
+    (r,) = one(table, "w", ("military",)).reasons  # military covers the request: its narrower entries would repeat it
+    assert (r.entries, r.cite) == (("military",), "W §1")
+    (r,) = one(table, "w", ("weapons-development",)).reasons  # military covers it too: the closest entry is cited
+    assert (r.entries, r.cite) == (("weapons-development",), "W §2")
+    f.write_text("licenses:\n  - id: w\n    deny: [{use: weapons-development, cite: 'W §2'}, espionage]\n")
+    table = licenses_mod.load(TAX, extra=(f,))
+    got = one(table, "w", ("military",)).reasons  # no entry covers all of military: each overlapping one is named
+    assert sorted(r.entries[0] for r in got) == ["espionage", "weapons-development"]

@@ -131,10 +131,12 @@ def cmd_show(args) -> int:
         console.print(f"    {rule} {', '.join(uses)}\n      [dim]{source} of {imposer}; {_by({'asset': imposer, 'path': path}, a.id)}[/]")
     if eff["conditions"]:
         console.print("  permitted only under conditions (attest with --attest ID):")
-        for x in eff["conditions"]:
-            mark = "  [green]attested by its charter[/]" if x["id"] in a.attest else ""
-            cite = f"; {x['cite']}" if x.get("cite") else ""
-            console.print(f"    {x['use']} if {escape(x['text'])}\n      [dim]{x['id']}, {x['source']} of {x['asset']}{escape(cite)}[/]{mark}")
+        conds: dict[tuple, list] = {}
+        for x in eff["conditions"]:  # the same condition from several assets' licences: once, naming them all
+            conds.setdefault((x["id"], x["use"], x["text"], x.get("cite") or "", x["source"]), []).append(x["asset"])
+        for (cid, use, text, cite, source), assets in conds.items():
+            mark = "  [green]attested by its charter[/]" if cid in a.attest else ""
+            console.print(f"    {use} if {escape(text)}\n      [dim]{cid}, {source} of {', '.join(assets)}{escape('; ' + cite if cite else '')}[/]{mark}")
     if eff["duties"]:
         console.print("  duties owed:")
         for x in eff["duties"]:

@@ -37,9 +37,12 @@ def print_decision(d) -> None:
     uses = ", ".join(d.uses)
     if d.allowed:
         console.print(f"[green bold]ALLOWED[/] {d.asset} for {uses}")
-        for c in d.conditions:
-            cite = f" ({c.cite})" if c.cite else ""
-            console.print(f"  - [yellow]on condition[/] {escape(c.condition)}: {escape(c.text)}{escape(cite)}\n      [dim]licence {c.license} of {' -> '.join(c.path)}[/]")
+        held: dict[tuple, list] = {}
+        for c in d.conditions:  # one condition set by several assets' licences (a fine-tune and its base): once
+            held.setdefault((c.condition, c.text, c.cite, c.license), []).append(c.asset)
+        for (cid, text, cite, lic), assets in held.items():
+            cite = f" ({cite})" if cite else ""
+            console.print(f"  - [yellow]on condition[/] {escape(cid)}: {escape(text)}{escape(cite)}\n      [dim]licence {lic} of {', '.join(assets)}[/]")
         return
     console.print(f"[red bold]DENIED[/] {d.asset} for {uses}: {len(d.reasons)} reason{'s' * (len(d.reasons) != 1)}")
     for r in d.reasons:

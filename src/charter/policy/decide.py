@@ -144,11 +144,17 @@ def decide(request: Request, lineage: Sequence[Upstream], taxonomy: Taxonomy, li
 def _deny(out: list[Reason], up: Upstream, source: str, denies: tuple[str, ...], uses: tuple[str, ...], tax: Taxonomy, why: str = "",
           unknown: str | None = None, lic=None) -> None:
     aid = up.asset.id
+    # A use that an entry denies whole (military denies a military request) is reported by the closest such
+    # entry alone: narrower entries under it (weapons-development) and broader ones above would only repeat it.
+    whole = {}
+    for u in uses:
+        cover = [d for d in denies if d in tax.ancestors[u]]
+        whole[u] = [d for d in cover if not any(d != e and d in tax.ancestors[e] for e in cover)]
     for d in denies:
         hits = tax.overlapping[d]
         cite = lic.cite(d) if lic is not None else ""
         for u in uses:
-            if u in hits:
+            if u in hits and (not whole[u] or d in whole[u]):
                 # a licence charter does not know is not a licence that forbids: say which it is
                 if unknown is not None:
                     detail = (f"{aid}'s licence {unknown!r} is not in the licence table: {d} use is not permitted until it is mapped"
