@@ -411,3 +411,13 @@ def test_model_index_name_must_be_a_string(table, tmp_path):
     with pytest.raises(InvalidInput) as e:
         hf_card.load(card, table)
     assert e.value.field == "model-index[0].name" and e.value.where == f"{card}:3" and e.value.hint
+
+
+def test_an_expressions_unknown_part_is_reported(tmp_path, table):
+    from charter.imports import hf_card
+
+    (tmp_path / "README.md").write_text("---\nlicense: other\nlicense_name: MIT OR acme-weights-licence\n---\n# Expr Model\n")
+    imp = hf_card.load(tmp_path / "README.md", table)
+    (m,) = [a for a in imp.assets if a.kind == "model"]
+    assert m.licenses == ("MIT OR acme-weights-licence",)
+    assert imp.report.unmapped_licenses == {"acme-weights-licence": [m.id]}

@@ -84,8 +84,8 @@ def load(root: Path, licenses: LicenseTable, *, version: str = VERSION, modaliti
             else:
                 found = licenses.lookup(name)
                 lic = found.id if found.known else name
-                if not found.known:
-                    report.unmapped(name, aid)
+                for u in licenses.unknown(name):  # the name itself, or an expression's unknown parts
+                    report.unmapped(u, aid)
             if lic not in lic_ids:
                 lic_ids.append(lic)
             entry = {"source": src, "license": name, "as": lic}

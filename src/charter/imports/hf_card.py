@@ -262,6 +262,9 @@ def _licenses(meta: dict, table: LicenseTable, report: Report, aid: str, at) -> 
         if n.lower() == "other" and lic_name:
             n = lic_name
         lic = table.lookup(n)
+        for u in table.unknown(n) if lic.known else ():  # an expression's unknown parts ("MIT OR acme") are named too
+            if u not in report.unmapped_licenses:
+                report.unmapped(u, aid)
         if lic.known:
             if lic.id != UNSPECIFIED and lic.id not in out:
                 out.append(lic.id)
