@@ -118,8 +118,8 @@ def licence_steps(examples: Path) -> list[Step]:
              ("can", LLAMA_FT, "synthetic-data-generation", "competing-model-development")),
         Step("Llama 3's licence does not: using its outputs to improve another language model is denied",
              ("can", LLAMA3, "synthetic-data-generation", "competing-model-development"), 3),
-        Step("What the fine-tune owes upstream: \"Built with Llama\", the Llama name, the notice, the licence passed on",
-             ("show", LLAMA_FT)),
+        Step("Its specification card: the conditions, and the duties owed upstream (\"Built with Llama\", the Llama name, the notice, the licence passed on)",
+             ("card", LLAMA_FT)),
     ]
 
 

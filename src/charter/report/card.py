@@ -30,6 +30,7 @@ class UseVerdict:
     facet: str
     permitted: bool
     why: tuple[tuple[str, str, tuple[str, ...], str, tuple[str, ...]], ...]  # (imposing asset, source, path, rule, entries) per blocking rule
+    conditional: bool = False  # permitted only under a licence condition the user attests (## Conditions)
 
 
 def verdicts(reg: Registry, asset_id: str) -> list[UseVerdict]:
@@ -45,7 +46,7 @@ def verdicts(reg: Registry, asset_id: str) -> list[UseVerdict]:
         d = decide(Request(asset_id, (u,)), lineage, tax, reg.licenses)
         why = tuple(dict.fromkeys((r.asset, r.source, r.path, r.rule, r.entries) for r in d.reasons
                                   if r.rule in ("deny", "allow-only", "withdrawn")))
-        out.append(UseVerdict(u, tax.facet[u], not why, why))
+        out.append(UseVerdict(u, tax.facet[u], not why, why, any(r.rule == "condition" for r in d.reasons)))
     return out
 
 
@@ -139,11 +140,13 @@ def _conditions(conds: list[dict], a: Asset) -> list[str]:
         return []
     out = ["## Conditions", "", "Uses permitted only when the condition holds; a request attests it with `--attest ID` "
            "(or an application's charter with `attest:`), and the decision records it.", ""]
-    for c in conds:
-        held = " **(attested by this asset's charter)**" if c["id"] in a.attest else ""
-        cite = f" ({c['cite']})" if c.get("cite") else ""
-        out.append(f"- **{c['use']}** if {c['text']}{cite} — `{c['id']}`, {_src(c['source'])} of `{c['asset']}` "
-                   f"({_origin(c['asset'], c['path'], a.id)}){held}")
+    by: dict[tuple, list[dict]] = {}
+    for c in conds:  # one condition repeated by several assets' licences (a fine-tune and its base): once
+        by.setdefault((c["id"], c["use"], c["text"], c.get("cite") or "", c["source"]), []).append(c)
+    for (cid, use, text, cite, source), cs in by.items():
+        held = " **(attested by this asset's charter)**" if cid in a.attest else ""
+        where = "; ".join(f"`{c['asset']}` ({_origin(c['asset'], c['path'], a.id)})" for c in cs)
+        out.append(f"- **{use}** if {text}{f' ({cite})' if cite else ''} — `{cid}`, {_src(source)} of {where}{held}")
     return out + [""]
 
 
@@ -156,7 +159,8 @@ def _uses(judged: list[UseVerdict], asked: str, cites: dict | None = None) -> li
     for facet, vs in by_facet.items():
         ok = [v.use for v in vs if v.permitted]
         label = "every use" if len(ok) == len(vs) else ", ".join(ok) if ok else "none"
-        out.append(f"- **{facet}**: {label}")
+        cond = [v.use for v in vs if v.permitted and v.conditional]
+        out.append(f"- **{facet}**: {label}" + (f" ({', '.join(cond)} only under the conditions below)" if cond else ""))
     out += ["", "### Prohibited", ""]
     # One line per rule: a deny entry covers the use and everything under it (and blocks a broader
     # request that includes it); an allow list permits only its entries in their facet.
