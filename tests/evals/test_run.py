@@ -39,7 +39,7 @@ def test_identical_requests_are_asked_once(monkeypatch):
 
 
 def test_benchmarks_and_their_names():
-    assert set(run.BENCHMARKS) == {"crows-pairs", "bbq", "stereoset", "winobias", "winogender"}
+    assert set(run.BENCHMARKS) == {"crows-pairs", "bbq", "stereoset", "winobias", "winogender", "bold"}
     for name, mod in run.BENCHMARKS.items():
         assert mod.NAME == name and mod.VERSION.startswith(name + "/") and mod.METRICS
     with pytest.raises(InvalidInput, match="unknown benchmark 'crowspairs'") as e:

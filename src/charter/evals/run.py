@@ -6,7 +6,8 @@ A benchmark module has ``NAME``, ``VERSION``, ``METRICS``, ``GROUP``, ``load(lim
 ``requests(items) -> [(kind, args)]``, ``score(items, outputs) -> rows`` (outputs in request order)
 and ``aggregate(rows, n_boot=, seed=) -> metrics``. Request kinds are the seam's methods:
 ``("loglikelihood", (context, continuation))``, ``("loglikelihood_rolling", text)`` and
-``("continuation_tokens", (context, continuation))``.
+``("continuation_tokens", (context, continuation))`` and ``("generate", prompt)`` (greedy, at most
+``GENERATE_TOKENS`` new tokens: one length for every model, so generations compare).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import inspect
 from typing import Callable, Sequence
 
 from charter.errors import InvalidInput
-from charter.evals import bbq, crows_pairs, stereoset, winobias, winogender
+from charter.evals import bbq, bold, crows_pairs, stereoset, winobias, winogender
 from charter.models.seam import LanguageModel
 
-BENCHMARKS = {m.NAME: m for m in (crows_pairs, bbq, stereoset, winobias, winogender)}
-KINDS = ("loglikelihood", "loglikelihood_rolling", "continuation_tokens")
+BENCHMARKS = {m.NAME: m for m in (crows_pairs, bbq, stereoset, winobias, winogender, bold)}
+KINDS = ("loglikelihood", "loglikelihood_rolling", "continuation_tokens", "generate")
+GENERATE_TOKENS = bold.MAX_NEW_TOKENS
 
 Progress = Callable[[str, int, int], None]  # (request kind, done, total)
 
@@ -35,6 +37,13 @@ def _call(model: LanguageModel, kind: str, args: list, progress: Progress | None
     fn = getattr(model, kind, None)
     if fn is None:
         raise InvalidInput(f"model {getattr(model, 'name', model)!r} cannot answer {kind} requests", hint="use a model that implements the seam")
+    if kind == "generate":  # one length for every model; no per-sequence progress from generate()
+        if progress:
+            progress(kind, 0, len(args))
+        out = list(fn(args, max_new_tokens=GENERATE_TOKENS))
+        if progress:
+            progress(kind, len(args), len(args))
+        return out
     if progress is None:
         return list(fn(args))
     n = len(args)
