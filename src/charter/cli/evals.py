@@ -15,7 +15,7 @@ def register(sub, common) -> None:
     p.add_argument("model", metavar="MODEL", nargs="?")
     p.add_argument("--bench", action="append", default=[], metavar="NAME[,NAME]",
                    help="crows-pairs, bbq, stereoset, winobias, winogender (commas separate; repeatable)")
-    p.add_argument("--limit", type=int, metavar="N", help="at most N items per benchmark (a fixed, stratified subset)")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N items per benchmark (a seeded, stratified random sample of whole pairs/units, recorded in the run)")
     p.add_argument("--batch-size", type=int, default=16, metavar="B")
     p.add_argument("--for", dest="uses", nargs="+", default=[], metavar="USE",
                    help="purposes/contexts declared for the evaluation (default: those the model was adapted for)")
