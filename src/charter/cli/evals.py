@@ -52,14 +52,21 @@ def cmd_eval(args) -> int:
         console.print(f"  [bold]{b['name']}[/] ({b['version']}, {b['n']} items)")
         for metric, m in b["metrics"].items():
             ci = f"  95% CI [{m['ci'][0]:.4g}, {m['ci'][1]:.4g}]" if m.get("ci") else ""
-            console.print(f"    {metric:<22} {m['value']:>9.4g}{ci}")
+            console.print(f"    {metric:<22} {_num(m['value'], '>9.4g')}{ci}")
             groups = m.get("groups") or {}
             if groups:
-                shown = ", ".join(f"{g} {v['value']:.3g}" if isinstance(v, dict) else f"{g} {v:.3g}" for g, v in list(groups.items())[:8])
+                shown = ", ".join(f"{g} {_num(v['value'] if isinstance(v, dict) else v, '.3g')}" for g, v in list(groups.items())[:8])
                 console.print(f"      [dim]by group: {shown}{' …' if len(groups) > 8 else ''}[/]")
     if not r.already_done:
         console.print(f"  attached {len(r.properties)} properties to {r.asset.id} (`charter show {r.asset.id}`, `charter card {r.asset.id}`)")
     return 0
+
+
+def _num(x, spec: str) -> str:
+    """A metric's value formatted, or "n/a" when it is undefined (None)."""
+    import re
+
+    return format("n/a", re.match(r"[<>^]?\d*", spec).group()) if x is None else format(x, spec)
 
 
 def _compare(args) -> int:
