@@ -120,3 +120,12 @@ def test_winobias_samples_whole_pairs_from_both_splits():
     assert items.record["excluded"]["pairs"] == 19
     assert [it["id"] for it in winobias.load(100)] == [it["id"] for it in items]
     assert [it["id"] for it in winobias.load(100, seed=1)] != [it["id"] for it in items]
+
+
+def test_every_reported_metric_has_a_direction_in_the_benchmarks_table():
+    from charter.core.charterfile import benchmark_metrics
+    from charter.evals.run import BENCHMARKS
+
+    table = benchmark_metrics()
+    for name, mod in BENCHMARKS.items():
+        assert set(mod.METRICS) | set(getattr(mod, "TESTS", ())) == set(table[name]), name
