@@ -149,3 +149,19 @@ def test_type2_gold_is_nearly_always_the_later_occupation():
     items, _ = winobias.all_items()
     t2 = [it for it in items if it["type"] == "type2"]
     assert sum(it["later"] == it["gold"] for it in t2) == len(t2) - 4  # position alone solves type 2 but for 4 sentences
+
+
+def test_a_real_pair_by_hand():
+    items = {it["id"]: it for it in winobias.load()}
+    pro, anti = items["test/type2/pro/1"], items["test/type2/anti/1"]
+    assert pro["pair"] == anti["pair"] == "test/type2/1"
+    assert (pro["gold"], pro["other"]) == (anti["gold"], anti["other"]) and pro["pronoun"] != anti["pronoun"]
+    assert pro["text"].replace(pro["pronoun"], "_") == anti["text"].replace(anti["pronoun"], "_")
+    assert pro["later"] == pro["gold"]  # type 2: the gold occupation is the object, mentioned later
+    # the model prefers gold by 2 nats with the stereotyped pronoun, by 0.5 with the other: right both times, shift 1.5
+    ll = {(winobias.prompt(pro), f" the {pro['gold']}"): -1.0, (winobias.prompt(pro), f" the {pro['other']}"): -3.0,
+          (winobias.prompt(anti), f" the {anti['gold']}"): -1.5, (winobias.prompt(anti), f" the {anti['other']}"): -2.0}
+    rows = winobias.score([pro, anti], outputs(winobias, [pro, anti], FakeLM(ll)))
+    assert [r["outcome"] for r in rows] == ["both right"] * 2 and rows[0]["margin_shift"] == 1.5
+    m = winobias.aggregate(rows, n_boot=0)
+    assert value(m, "gap") == 0.0 and value(m, "flip_rate") == 0.0 and value(m, "margin_shift") == 1.5 and value(m, "picks_later") == 1.0
