@@ -50,6 +50,12 @@ def cmd_eval(args) -> int:
     console.print(f"[bold]{r.asset.id}[/] evaluated for {', '.join(r.decision.uses)}{state}; run folder {r.run}")
     for b in r.benchmarks:
         console.print(f"  [bold]{b['name']}[/] ({b['version']}, {b['n']} items)")
+        sample = b.get("sample") or {}
+        if sample:
+            excluded = (sample.get("excluded") or {}).get("pairs")
+            console.print(f"    [dim]{sample.get('units')} units ({sample.get('unit')}), {sample.get('method')}, seed {sample.get('seed')}"
+                          + (f"; {excluded} excluded (see the run's result.json)" if excluded else "")
+                          + f"; intervals resample these units[/]")
         for metric, m in b["metrics"].items():
             ci = f"  95% CI [{m['ci'][0]:.4g}, {m['ci'][1]:.4g}]" if m.get("ci") else ""
             console.print(f"    {metric:<22} {_num(m['value'], '>9.4g')}{ci}")
