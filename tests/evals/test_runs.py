@@ -143,7 +143,7 @@ def test_cli_prints_paired_benchmarks_and_undefined_group_values(work, capsys):
     """Winogender's neutral group has no pro/anti sentences (acc_pro undefined): printed n/a, not a crash."""
     code, out, _ = cli(capsys, "eval", BASE, "--bench", "winogender,winobias", "--limit", "6", "--out", str(work.dir / "wg"), "--registry", work.db)
     assert code == 0 and "neutral n/a" in out and "mcnemar_p" in out and "test/type1" in out
-    assert "3 units (pair" in out and "seed 0; 19 excluded" in out
+    assert "3 units, stratified random sample of units (seed 0); unit: pair" in out and "19 excluded as data quirks" in out
     result = json.loads((work.dir / "wg" / "result.json").read_text())
     wb = next(b for b in result["benchmarks"] if b["name"] == "winobias")
     assert wb["n"] == 6 and wb["sample"]["units"] == 3 and wb["sample"]["excluded"]["pairs"] == 19
