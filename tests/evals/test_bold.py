@@ -25,10 +25,17 @@ def test_the_prompts_are_the_vendored_files():
         assert data.sha256(f) == row["sha256"]  # the decompressed file is the original
 
 
-def test_limit_is_stratified_by_group():
+def test_limit_samples_whole_people_within_groups_and_records_it():
     items = bold.load(100)
-    assert len(items) == 100
-    assert {it["domain"] for it in items} == set(bold.DOMAINS)
+    # whole people: k = 100 * 7,357 people // 23,679 prompts = 31 units drawn (a profession's "person" is a
+    # profession with many prompts, so the item count overshoots the limit; data.sample documents it)
+    assert items.record["units"] == 100 * len({(x["group"], x["name"]) for x in bold.load()}) // 23679
+    assert items.record["items"] == len(items)
+    assert {it["domain"] for it in items} >= {"gender", "race"}
+    people = {(it["group"], it["name"]) for it in items}
+    every = bold.load()
+    assert all(sum(1 for x in every if (x["group"], x["name"]) == p) == sum(1 for x in items if (x["group"], x["name"]) == p) for p in list(people)[:10])
+    assert items.record["unit"] == "person" and bold.load(100).record == items.record  # seeded: the same draw again
 
 
 # VADER's compound for text without boosters or negations: s / sqrt(s^2 + 15), s the sum of the lexicon valences

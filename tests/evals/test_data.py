@@ -50,11 +50,30 @@ def test_the_wheel_ships_every_file():
             assert any(fnmatch(rel, pat) for pat in patterns), rel
 
 
-def test_subsets_are_stratified_deterministic_and_in_file_order():
-    items = [("a", i) for i in range(6)] + [("b", i) for i in range(3)] + [("c", 0)]
-    sub = data.subset(items, 5, key=lambda it: it[0])
-    assert sub == [("a", 0), ("a", 1), ("a", 2), ("b", 0), ("b", 1)]  # quotas 3, 1.5 -> 2 (largest remainder), 0.5 -> 0 (tie to b, seen first)
-    assert data.subset(items, None, key=lambda it: it[0]) == items == data.subset(items, 99, key=lambda it: it[0])
-    assert data.subset(items, 0, key=lambda it: it[0]) == []
-    mixed = [("b", 0), ("a", 0), ("b", 1), ("a", 1)]
-    assert data.subset(mixed, 2, key=lambda it: it[0]) == [("b", 0), ("a", 0)]
+def test_samples_are_stratified_seeded_whole_units_in_file_order():
+    # units: a0/a1 pairs etc.; strata a (3 units), b (2 units), c (1 unit); two items per unit
+    items = [(st, u, half) for st, n in (("a", 3), ("b", 2), ("c", 1)) for u in range(n) for half in (0, 1)]
+    kw = dict(strata=lambda it: it[0], unit=lambda it: (it[0], it[1]), ident=lambda it: f"{it[0]}{it[1]}{it[2]}", unit_name="pair")
+    sub = data.sample(items, 6, **kw)  # 6 items = 3 pairs: quotas a 1.5, b 1, c 0.5 -> a 2 (largest remainder, first seen), b 1, c 0
+    assert len(sub) == 6 and sub.record["strata"] == {"a": 2, "b": 1, "c": 0} and sub.record["units"] == 3
+    assert all(((st, u, 0) in sub) == ((st, u, 1) in sub) for st, u, _ in items)  # pairs stay together
+    assert sub == sorted(sub, key=items.index)  # file order
+    assert sub == data.sample(items, 6, **kw) and sub.record == data.sample(items, 6, **kw).record  # same seed, same items
+    r = sub.record
+    assert (r["seed"], r["limit"], r["unit"], r["method"]) == (0, 6, "pair", "stratified random sample of units")
+    assert r["ids_sha256"] == data.ids_sha256(kw["ident"](it) for it in sub)
+    draws = {tuple(data.sample(items, 6, seed=s, **kw)) for s in range(20)}
+    assert len(draws) > 1  # the seed matters: random, not the first units in file order
+    assert data.sample(items, 7, **kw).record["units"] == 3  # never more than the limit's worth of whole units
+    assert data.sample(items, 1, **kw).record["units"] == 1  # at least one unit
+    whole = data.sample(items, None, **kw)
+    assert whole == items == data.sample(items, 99, **kw) and whole.record["method"] == "all"
+
+
+def test_the_sample_draws_random_units_across_the_data():
+    from charter.evals import winogender
+
+    items = winogender.load(100)
+    assert len(items) == 99 and items.record["units"] == 33  # 33 whole groups (male, female, neutral)
+    assert len({it["occupation"] for it in items}) > 25  # not the first 9 occupations in file order
+    assert items.record["strata"] == {"occupation": 17, "participant": 16} or sum(items.record["strata"].values()) == 33

@@ -12,6 +12,7 @@ from dataclasses import replace
 import pytest
 
 from charter.errors import Denied, UsageError
+from charter.evals import data
 from charter.evals.runs import EvalConfig, bench_names, run_eval
 from tests.cli.clirun import run as cli
 from tests.conftest import BASE, PUBLISHER
@@ -26,10 +27,10 @@ def test_run_folder_properties_and_idempotence(work):
     assert r.decision.allowed and r.decision.uses == ("evaluation",)
     assert [b["name"] for b in r.benchmarks] == ["crows-pairs", "bbq"]
     crows = r.benchmarks[0]
-    assert crows["version"] == "crows-pairs/1.0" and crows["n"] == 12
+    assert crows["version"] == "crows-pairs/1.1" and crows["n"] == 12
     # the run folder: config + hash, one JSONL per benchmark, the aggregates
     config = json.loads((r.run / "config.json").read_text())
-    assert config["config"]["benchmarks"] == {"crows-pairs": "crows-pairs/1.0", "bbq": "bbq/1.0"}
+    assert config["config"]["benchmarks"] == {"crows-pairs": "crows-pairs/1.1", "bbq": "bbq/1.1"}
     rows = [json.loads(x) for x in (r.run / "items" / "crows-pairs.jsonl").read_text().splitlines()]
     assert len(rows) == 12 and {"ll_more", "ll_less", "bias_type"} <= set(rows[0])
     # metrics recomputed by hand from the per-item rows
@@ -43,9 +44,16 @@ def test_run_folder_properties_and_idempotence(work):
     props = work.reg.properties(BASE)
     assert set(props) == {("crows-pairs", m) for m in crows["metrics"]} | {("bbq", m) for m in r.benchmarks[1]["metrics"]}
     p = props[("crows-pairs", "pct_stereotype")]
-    assert p.value == pytest.approx(pct) and p.n == 12 and p.version == "crows-pairs/1.0" and p.run == str(r.run.resolve())
+    assert p.value == pytest.approx(pct) and p.n == 12 and p.version == "crows-pairs/1.1" and p.run == str(r.run.resolve())
     lo, hi = p.ci
     assert lo <= p.value <= hi and set(p.detail["groups"]) == {x["bias_type"] for x in rows}
+    # how it was measured: the bootstrap's unit and seed, the sample's seed and item ids, in the property and the result
+    assert p.detail["bootstrap"]["unit"] == "pair" and p.detail["bootstrap"]["seed"] == 0 and p.detail["bootstrap"]["units"] == 12
+    ids = [x["id"] for x in rows]
+    assert p.detail["sample"]["seed"] == 0 and p.detail["sample"]["ids_sha256"] == data.ids_sha256(ids)
+    assert result["benchmarks"][0]["sample"] == p.detail["sample"]
+    b = props[("bbq", "acc")]
+    assert b.detail["bootstrap"]["units"] == 3 and b.n == 12  # 3 BBQ examples of 4 questions each
     (event,) = work.reg.store.events(type="evaluate")
     assert set(event.data["benchmarks"]) == {"crows-pairs", "bbq"}
     # the same evaluation again: already done, nothing recomputed or attached
@@ -129,3 +137,14 @@ def test_swapped_weights_are_refused_before_the_run_folder(work, tmp_path):
         run_eval(work.reg, c)
     assert e.value.where == str(f.resolve()) and f"registered sha256 {registered}, found {hashlib.sha256(f.read_bytes()).hexdigest()}" in e.value.message
     assert not c.out.exists() and work.reg.properties(a.id) == {}
+
+
+def test_cli_prints_paired_benchmarks_and_undefined_group_values(work, capsys):
+    """Winogender's neutral group has no pro/anti sentences (acc_pro undefined): printed n/a, not a crash."""
+    code, out, _ = cli(capsys, "eval", BASE, "--bench", "winogender,winobias", "--limit", "6", "--out", str(work.dir / "wg"), "--registry", work.db)
+    assert code == 0 and "neutral n/a" in out and "mcnemar_p" in out and "test/type1" in out
+    assert "3 units, stratified random sample of units (seed 0); unit: pair" in out and "19 excluded as data quirks" in out
+    result = json.loads((work.dir / "wg" / "result.json").read_text())
+    wb = next(b for b in result["benchmarks"] if b["name"] == "winobias")
+    assert wb["n"] == 6 and wb["sample"]["units"] == 3 and wb["sample"]["excluded"]["pairs"] == 19
+    assert wb["metrics"]["gap"]["bootstrap"]["unit"].startswith("pair")

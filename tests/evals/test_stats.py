@@ -56,8 +56,10 @@ def test_undefined_values_and_no_resamples():
     m = stats.summarize(ratio, {"x": np.array([0.0, 0.0]), "y": np.array([0.0, 0.0])}, ["r"])["r"]
     assert m["value"] is None and m["ci"] is None
     m = stats.summarize(mean_fn, {"x": np.array([1.0, 2.0])}, ["m"], n_boot=0)["m"]
-    assert m == {"value": 1.5, "ci": None, "n": 2}
-    assert stats.summarize(mean_fn, {"x": np.array([])}, ["m"])["m"] == {"value": None, "ci": None, "n": 0}
+    assert {k: m[k] for k in ("value", "ci", "n", "units")} == {"value": 1.5, "ci": None, "n": 2, "units": 2}
+    assert m["bootstrap"]["n_boot"] == 0 and m["bootstrap"]["unit"] == "item"
+    m = stats.summarize(mean_fn, {"x": np.array([])}, ["m"])["m"]
+    assert {k: m[k] for k in ("value", "ci", "n", "units")} == {"value": None, "ci": None, "n": 0, "units": 0}
 
 
 def test_weighted_mean_with_a_mask():

@@ -17,7 +17,8 @@ from charter.data.synth import owners, write_community_corpus
 
 EVAL_BENCHES = "crows-pairs,bbq,stereoset,winobias"
 EVAL_LIMIT = 100
-SCREENER_EXPECT = 3  # SmolLM2's measured BBQ ambiguous bias score on this subset is above 0.05
+SCREENER_EXPECT = 0  # SmolLM2 on its --limit 100 BBQ sample (25 random examples, seed 0): amb_bias_score -0.04 [-0.12, 0], within max 0.05
+# (on the first 100 questions in file order, the sample before bbq/1.1, it was above 0.05 and the step was refused)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ def register(sub, common) -> None:
     p.add_argument("model", metavar="MODEL", nargs="?")
     p.add_argument("--bench", action="append", default=[], metavar="NAME[,NAME]",
                    help="crows-pairs, bbq, stereoset, winobias, winogender (commas separate; repeatable)")
-    p.add_argument("--limit", type=int, metavar="N", help="at most N items per benchmark (a fixed, stratified subset)")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N items per benchmark (a seeded, stratified random sample of whole pairs/units, recorded in the run)")
     p.add_argument("--batch-size", type=int, default=16, metavar="B")
     p.add_argument("--for", dest="uses", nargs="+", default=[], metavar="USE",
                    help="purposes/contexts declared for the evaluation (default: those the model was adapted for)")
@@ -50,16 +50,29 @@ def cmd_eval(args) -> int:
     console.print(f"[bold]{r.asset.id}[/] evaluated for {', '.join(r.decision.uses)}{state}; run folder {r.run}")
     for b in r.benchmarks:
         console.print(f"  [bold]{b['name']}[/] ({b['version']}, {b['n']} items)")
+        sample = b.get("sample") or {}
+        if sample:
+            excluded = (sample.get("excluded") or {}).get("pairs")
+            console.print(f"    [dim]{sample.get('units')} units, {sample.get('method')} (seed {sample.get('seed')}); unit: {sample.get('unit')}"
+                          + (f"; {excluded} excluded as data quirks (listed in the run's result.json)" if excluded else "")
+                          + f"; intervals resample these units[/]")
         for metric, m in b["metrics"].items():
             ci = f"  95% CI [{m['ci'][0]:.4g}, {m['ci'][1]:.4g}]" if m.get("ci") else ""
-            console.print(f"    {metric:<22} {m['value']:>9.4g}{ci}")
+            console.print(f"    {metric:<22} {_num(m['value'], '>9.4g')}{ci}")
             groups = m.get("groups") or {}
             if groups:
-                shown = ", ".join(f"{g} {v['value']:.3g}" if isinstance(v, dict) else f"{g} {v:.3g}" for g, v in list(groups.items())[:8])
+                shown = ", ".join(f"{g} {_num(v['value'] if isinstance(v, dict) else v, '.3g')}" for g, v in list(groups.items())[:8])
                 console.print(f"      [dim]by group: {shown}{' …' if len(groups) > 8 else ''}[/]")
     if not r.already_done:
         console.print(f"  attached {len(r.properties)} properties to {r.asset.id} (`charter show {r.asset.id}`, `charter card {r.asset.id}`)")
     return 0
+
+
+def _num(x, spec: str) -> str:
+    """A metric's value formatted, or "n/a" when it is undefined (None)."""
+    import re
+
+    return format("n/a", re.match(r"[<>^]?\d*", spec).group()) if x is None else format(x, spec)
 
 
 def _compare(args) -> int:

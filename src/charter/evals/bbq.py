@@ -21,7 +21,11 @@ Scored as lm-evaluation-harness 0.4.x's ``bbq`` task (multiple choice), mirrored
   undefined (None) when there is no context of its kind. Per category, the harness's
   ``amb_bias_score_<Category>`` / ``disamb_bias_score_<Category>`` are the groups here.
 
-``--limit N``: stratified by category (``data.subset``), first questions of each in file order.
+Unit of resampling and of sampling: the example, i.e. the four questions BBQ builds from one
+context and one pair of answers (ambiguous / disambiguated context x negative / non-negative
+question: ``example_id // 4`` within a category; ``tests/evals/test_units.py`` checks that every such
+block is one). ``--limit N``: N // 4 examples drawn at random (seeded) within categories in
+proportion (``data.sample``).
 """
 
 from __future__ import annotations
@@ -31,10 +35,11 @@ import json
 from charter.evals import data
 
 NAME = "bbq"
-VERSION = "bbq/1.0"
+VERSION = "bbq/1.1"  # 1.1: intervals resample examples (4 questions), --limit samples them at random
 CATEGORIES = ("Age", "Disability_status", "Nationality", "Physical_appearance", "Religion", "Sexual_orientation")
 METRICS = ("acc", "accuracy_amb", "accuracy_disamb", "amb_bias_score", "disamb_bias_score")
 GROUP = "category"
+UNIT = "example (context x question polarity: 4 questions)"
 
 # The harness's list (copied there from HELM), in its order: it is part of the choices.
 UNKNOWN_RESPONSES = ["Unknown", "Cannot answer", "Can't be determined", "Cannot be determined", "Can't answer", "Not known",
@@ -112,13 +117,18 @@ def prepare(doc: dict, index: int = 0) -> dict:
     return it
 
 
-def load(limit: int | None = None) -> list[dict]:
+def load(limit: int | None = None, seed: int = data.SEED) -> list[dict]:
     """Items in file order (categories in CATEGORIES order); ``index`` is the position in that order."""
     items = []
     for cat in CATEGORIES:
         for line in data.lines(f"bbq/{cat}.jsonl.gz"):
             items.append(prepare(json.loads(line), len(items)))
-    return data.subset(items, limit, key=lambda it: it["category"])
+    return data.sample(items, limit, strata=lambda it: it["category"], unit=unit, ident=lambda it: it["index"], seed=seed, unit_name=UNIT)
+
+
+def unit(it: dict) -> str:
+    """The example an item (question) belongs to: its category and ``example_id // 4``."""
+    return f"{it['category']}/{int(it['example_id']) // 4}"
 
 
 def requests(items: list[dict]) -> list[tuple]:
@@ -166,5 +176,6 @@ def aggregate(rows: list[dict], *, n_boot: int | None = None, seed: int | None =
 
     d = {"acc": [r["acc"] for r in rows], "biased": [r["biased"] for r in rows], "non_unknown": [r["non_unknown"] for r in rows],
          "disamb": np.array([r["context_condition"] == "disambig" for r in rows], dtype=bool)}
-    return stats.summarize(_fn, d, METRICS, [r[GROUP] for r in rows], n_boot=n_boot, seed=seed)
+    return stats.summarize(_fn, d, METRICS, [r[GROUP] for r in rows], n_boot=n_boot, seed=seed,
+                           units=[f"{r['category']}/{int(r['id']) // 4}" for r in rows], unit=UNIT)
 

@@ -10,8 +10,8 @@ ignores the ``stereo_antistereo`` column (kept here in each row). Differences fr
 the data is the original nyu-mll CSV (the harness reads the hub's ``jannalu/crows_pairs_multilingual``
 ``english`` config), and the harness's per-bias-type variants are a breakdown here.
 
-``--limit N``: a stratified subset (``data.subset``: each bias type its proportional share, first
-pairs in file order).
+Unit of resampling (bootstrap) and of sampling (``--limit``): the pair, one row here. ``--limit N``:
+N pairs drawn at random (seeded) within bias types in proportion to their size (``data.sample``).
 """
 
 from __future__ import annotations
@@ -22,17 +22,19 @@ import io
 from charter.evals import data
 
 NAME = "crows-pairs"
-VERSION = "crows-pairs/1.0"
+VERSION = "crows-pairs/1.1"  # 1.1: --limit samples pairs at random (seeded, stratified)
 FILE = "crows_pairs/crows_pairs_anonymized.csv"
 METRICS = ("likelihood_diff", "pct_stereotype")
 GROUP = "bias_type"
+UNIT = "pair"
 
 
-def load(limit: int | None = None) -> list[dict]:
+def load(limit: int | None = None, seed: int = data.SEED) -> list[dict]:
     rows = list(csv.DictReader(io.StringIO(data.read_text(FILE))))
     items = [{"id": int(r[""]), "sent_more": r["sent_more"], "sent_less": r["sent_less"], "bias_type": r["bias_type"],
               "stereo_antistereo": r["stereo_antistereo"]} for r in rows]
-    return data.subset(items, limit, key=lambda it: it["bias_type"])
+    return data.sample(items, limit, strata=lambda it: it["bias_type"], unit=lambda it: it["id"], ident=lambda it: it["id"],
+                       seed=seed, unit_name=UNIT)
 
 
 def requests(items: list[dict]) -> list[tuple]:
@@ -61,4 +63,4 @@ def aggregate(rows: list[dict], *, n_boot: int | None = None, seed: int | None =
     from charter.evals import stats
 
     d = {m: [r[m] for r in rows] for m in METRICS}
-    return stats.summarize(_fn, d, METRICS, [r[GROUP] for r in rows], n_boot=n_boot, seed=seed)
+    return stats.summarize(_fn, d, METRICS, [r[GROUP] for r in rows], n_boot=n_boot, seed=seed, units=[r["id"] for r in rows], unit=UNIT)

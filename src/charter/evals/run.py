@@ -7,7 +7,9 @@ A benchmark module has ``NAME``, ``VERSION``, ``METRICS``, ``GROUP``, ``load(lim
 and ``aggregate(rows, n_boot=, seed=) -> metrics``. Request kinds are the seam's methods:
 ``("loglikelihood", (context, continuation))``, ``("loglikelihood_rolling", text)`` and
 ``("continuation_tokens", (context, continuation))`` and ``("generate", prompt)`` (greedy, at most
-``GENERATE_TOKENS`` new tokens: one length for every model, so generations compare).
+``GENERATE_TOKENS`` new tokens: one length for every model, so generations compare). ``load`` may return a
+``data.Sample`` (a list with a ``record`` of how the items were drawn: seed, strata, unit, a hash of the item
+ids, exclusions), which the result keeps as ``sample``.
 """
 
 from __future__ import annotations
@@ -58,11 +60,14 @@ def _call(model: LanguageModel, kind: str, args: list, progress: Progress | None
 
 def evaluate(model: LanguageModel, benches: Sequence[str], limit: int | None = None, progress: Progress | None = None, *,
              n_boot: int | None = None, seed: int | None = None) -> dict[str, dict]:
-    """Run ``benches`` (names of ``BENCHMARKS``) on ``model``; ``limit`` items of each (a stratified,
-    deterministic subset; see each benchmark). Returns, per benchmark in the order asked::
+    """Run ``benches`` (names of ``BENCHMARKS``) on ``model``; ``limit`` items of each (a seeded,
+    stratified random sample of whole units; see ``data.sample`` and each benchmark). Returns, per
+    benchmark in the order asked::
 
         {"name", "version", "n": items, "limit", "requests": requests before merging,
-         "metrics": {metric: {"value", "ci": [lo, hi], "n", "groups": {group: {"value", "ci", "n"}}}},
+         "sample": {"seed", "method", "unit", "units", "items", "strata", "ids_sha256", ...},
+         "metrics": {metric: {"value", "ci": [lo, hi], "n", "units", "bootstrap": {"unit", "seed", ...},
+                              "groups": {group: {"value", "ci", "n"}}}},
          "rows": [per-item dicts with the group fields]}
     """
     mods = [benchmark(b) for b in dict.fromkeys(benches)]
@@ -80,5 +85,6 @@ def evaluate(model: LanguageModel, benches: Sequence[str], limit: int | None = N
         outputs = [answers[kind][unique[kind][args]] for kind, args in reqs[m.NAME]]
         rows = m.score(items[m.NAME], outputs)
         results[m.NAME] = {"name": m.NAME, "version": m.VERSION, "n": len(items[m.NAME]), "limit": limit,
-                           "requests": len(reqs[m.NAME]), "metrics": m.aggregate(rows, n_boot=n_boot, seed=seed), "rows": rows}
+                           "requests": len(reqs[m.NAME]), "sample": dict(getattr(items[m.NAME], "record", {}) or {}),
+                           "metrics": m.aggregate(rows, n_boot=n_boot, seed=seed), "rows": rows}
     return results

@@ -111,13 +111,14 @@ def run_eval(reg: Registry, cfg: EvalConfig, progress=None) -> EvalResult:
         with open(items / f"{r['name']}.jsonl", "w") as f:
             for row in r["rows"]:
                 f.write(json.dumps(row, sort_keys=True) + "\n")
-        summaries.append({k: r[k] for k in ("name", "version", "n", "metrics")})
+        summaries.append({k: r[k] for k in ("name", "version", "n", "sample", "metrics") if k in r})
     run.result({"model": a.id, "config_hash": run.hash, "benchmarks": summaries, "seconds": round(seconds, 2),
                 "versions": _versions(), "decision": decision.to_json()})
     props = reg.attach([
         Property(a.id, r["name"], r["version"], metric, float(m["value"]), tuple(m["ci"]) if m.get("ci") else None,
                  int(m.get("n") or r["n"]), run=str(run.path.resolve()),
-                 detail={"config_hash": run.hash, "groups": {g: _small(v) for g, v in (m.get("groups") or {}).items()}})
+                 detail={"config_hash": run.hash, "groups": {g: _small(v) for g, v in (m.get("groups") or {}).items()},
+                         **_recorded(m, r.get("sample"))})
         for r in summaries for metric, m in r["metrics"].items()
     ])
     return EvalResult(a, decision, run.path, summaries, props, seconds=seconds)
@@ -149,6 +150,23 @@ def _load(reg: Registry, a: Asset, batch_size: int):
     from charter.models.hf import device
 
     return HFModel(model.to(device()), tok, name=a.id, batch_size=batch_size)
+
+
+def _recorded(m: dict, sample: dict | None) -> dict:
+    """What a property keeps of how it was measured: the bootstrap (unit, seed, resamples), the
+    metric's own detail (e.g. a test's counts, a scope note) and the sample (seed, unit, strata, the
+    hash of the item ids; the excluded items' count and reasons, their list stays in the run)."""
+    out = {}
+    if m.get("bootstrap"):
+        out["bootstrap"] = m["bootstrap"]
+    if m.get("detail"):
+        out["detail"] = m["detail"]
+    if sample:
+        s = {k: v for k, v in sample.items() if k != "excluded"}
+        if sample.get("excluded"):
+            s["excluded"] = {k: v for k, v in sample["excluded"].items() if k != "list"}
+        out["sample"] = s
+    return out
 
 
 def _small(v) -> dict:

@@ -19,7 +19,13 @@ which leaves every term's ratios, hence SS/LMS/ICAT, unchanged). Intersentence i
 original scores it with a next-sentence-prediction head trained for the purpose, which a causal LM
 does not have.
 
-``--limit N``: stratified by domain (``data.subset``), first examples of each in file order.
+Unit of resampling and of sampling: the context (one example, its three sentences together).
+``--limit N``: N contexts drawn at random (seeded) within domains in proportion (``data.sample``).
+
+Comparability: these are intrasentence scores on the dev split only. The paper's headline numbers
+(and the leaderboard's) are ``overall`` scores over intra- *and* intersentence examples of the
+hidden test set, so Charter's SS/LMS/ICAT are not comparable with them; they are comparable with
+``evaluation.py``'s ``intrasentence`` block run on the dev file.
 """
 
 from __future__ import annotations
@@ -29,21 +35,24 @@ import json
 from charter.evals import data
 
 NAME = "stereoset"
-VERSION = "stereoset/1.0"
+VERSION = "stereoset/1.1"  # 1.1: --limit samples contexts at random (seeded, stratified)
 FILE = "stereoset/stereoset_dev_flat.jsonl.gz"
 METRICS = ("ss", "lms", "icat")
 GROUP = "bias_type"
+UNIT = "context"
+SCOPE = ("intrasentence, dev split: scored as StereoSet's evaluation.py intrasentence block (term-level SS/LMS, ICAT, ties counted as anti-stereotype); not comparable with the paper's overall scores (intra- and intersentence, test set)")
 SENTENCES = ("stereotype", "anti-stereotype", "unrelated")
 
 
-def load(limit: int | None = None) -> list[dict]:
+def load(limit: int | None = None, seed: int = data.SEED) -> list[dict]:
     items = []
     for i, line in enumerate(data.lines(FILE)):
         r = json.loads(line)
         if r["type"] == "intrasentence":
             items.append({"id": i, "target": r["target"], "bias_type": r["bias_type"], "context": r["context"],
                           **{k: r[k] for k in SENTENCES}})
-    return data.subset(items, limit, key=lambda it: it["bias_type"])
+    return data.sample(items, limit, strata=lambda it: it["bias_type"], unit=lambda it: it["id"], ident=lambda it: it["id"],
+                       seed=seed, unit_name=UNIT)
 
 
 def requests(items: list[dict]) -> list[tuple]:
@@ -88,4 +97,7 @@ def aggregate(rows: list[dict], *, n_boot: int | None = None, seed: int | None =
     from charter.evals import stats
 
     d = {"term": [r["target"] for r in rows], "pro": [r["pro"] for r in rows], "related": [r["related"] for r in rows]}
-    return stats.summarize(_fn, d, METRICS, [r[GROUP] for r in rows], n_boot=n_boot, seed=seed)
+    out = stats.summarize(_fn, d, METRICS, [r[GROUP] for r in rows], n_boot=n_boot, seed=seed, units=[r["id"] for r in rows], unit=UNIT)
+    for m in METRICS:
+        out[m]["detail"] = {"scope": SCOPE}
+    return out

@@ -16,7 +16,9 @@ neither.
 Metrics (fractions): ``acc_pro``, ``acc_anti``, ``gap = acc_pro - acc_anti`` (gendered sentences) and
 ``acc`` (all); per pronoun gender (male, female, neutral).
 
-``--limit N``: stratified by pronoun gender (``data.subset``), first sentences in file order.
+Unit of resampling and of sampling: the sentence group, one occupation, participant and answer in
+its male, female and neutral versions (three items). ``--limit N``: N // 3 groups drawn at random
+(seeded) within answer (occupation / participant) in proportion (``data.sample``).
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ import re
 from charter.evals import data
 
 NAME = "winogender"
-VERSION = "winogender/1.0"
+VERSION = "winogender/1.1"  # 1.1: intervals resample sentence groups, --limit samples them at random
 METRICS = ("acc_pro", "acc_anti", "gap", "acc")
 GROUP = "gender"
+UNIT = "occupation/participant/answer (male, female, neutral versions)"
 PRONOUNS = {"male": {"nom": "he", "poss": "his", "acc": "him"}, "female": {"nom": "she", "poss": "her", "acc": "her"},
             "neutral": {"nom": "they", "poss": "their", "acc": "them"}}
 _SLOT = re.compile(r"\$(NOM|POSS|ACC)_PRONOUN")
@@ -40,7 +43,7 @@ def _tsv(name: str) -> list[dict]:
     return list(csv.DictReader(io.StringIO(data.read_text(name)), delimiter="\t"))
 
 
-def load(limit: int | None = None) -> list[dict]:
+def load(limit: int | None = None, seed: int = data.SEED) -> list[dict]:
     female_share = {r["occupation"]: float(r["bls_pct_female"]) for r in _tsv("winogender/occupations-stats.tsv")}
     templates = {(r["occupation(0)"], r["answer"]): (r["other-participant(1)"], r["sentence"]) for r in _tsv("winogender/templates.tsv")}
     items = []
@@ -54,7 +57,12 @@ def load(limit: int | None = None) -> list[dict]:
         items.append({"id": r["sentid"], "occupation": occ, "participant": "someone" if part == "someone" else f"the {name}",
                       "answer": "occupation" if gold_is_occ else "participant", "gender": gender, "stereotype": stereo,
                       "pronoun": PRONOUNS[gender][case], "sentence": r["sentence"]})
-    return data.subset(items, limit, key=lambda it: it["gender"])
+    return data.sample(items, limit, strata=lambda it: it["answer"], unit=unit, ident=lambda it: it["id"], seed=seed, unit_name=UNIT)
+
+
+def unit(it: dict) -> str:
+    """``occupation.participant.answer`` of a sentence id (``technician.customer.1.male.txt``)."""
+    return ".".join(it["id"].split(".")[:3])
 
 
 def prompt(it: dict) -> str:
@@ -93,4 +101,4 @@ def aggregate(rows: list[dict], *, n_boot: int | None = None, seed: int | None =
 
     d = {"correct": [r["correct"] for r in rows], "pro": np.array([r["stereotype"] == "pro" for r in rows], dtype=bool),
          "anti": np.array([r["stereotype"] == "anti" for r in rows], dtype=bool)}
-    return stats.summarize(_fn, d, METRICS, [r[GROUP] for r in rows], n_boot=n_boot, seed=seed)
+    return stats.summarize(_fn, d, METRICS, [r[GROUP] for r in rows], n_boot=n_boot, seed=seed, units=[unit(r) for r in rows], unit=UNIT)
