@@ -55,7 +55,7 @@ def cmd_eval(args) -> int:
             excluded = (sample.get("excluded") or {}).get("pairs")
             console.print(f"    [dim]{sample.get('units')} units, {sample.get('method')} (seed {sample.get('seed')}); unit: {sample.get('unit')}"
                           + (f"; {excluded} excluded as data quirks (listed in the run's result.json)" if excluded else "")
-                          + f"; intervals resample these units[/]")
+                          + "; intervals resample these units[/]")
         for metric, m in b["metrics"].items():
             ci = f"  95% CI [{m['ci'][0]:.4g}, {m['ci'][1]:.4g}]" if m.get("ci") else ""
             console.print(f"    {metric:<22} {_num(m['value'], '>9.4g')}{ci}")
