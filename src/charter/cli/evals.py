@@ -14,18 +14,27 @@ def register(sub, common) -> None:
                        help="evaluate MODEL on bias benchmarks and attach the results to its charter; or --compare A B")
     p.add_argument("model", metavar="MODEL", nargs="?")
     p.add_argument("--bench", action="append", default=[], metavar="NAME[,NAME]",
-                   help="crows-pairs, bbq, stereoset, winobias, winogender (commas separate; repeatable)")
+                   help="crows-pairs, bbq, stereoset, winobias, winogender, bold (commas separate; repeatable)")
     p.add_argument("--limit", type=int, metavar="N", help="at most N items per benchmark (a seeded, stratified random sample of whole pairs/units, recorded in the run)")
     p.add_argument("--batch-size", type=int, default=16, metavar="B")
     p.add_argument("--for", dest="uses", nargs="+", default=[], metavar="USE",
                    help="purposes/contexts declared for the evaluation (default: those the model was adapted for)")
     p.add_argument("--out", type=Path, metavar="DIR", help="run folder (default .charter/evals/<model>-<benches>-<limit>)")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="compare the evaluated properties of A and B (e.g. a base and its adaptation)")
-    p.add_argument("--chart", type=Path, metavar="STEM", help="with --compare: write STEM.png and STEM.svg (default .charter/evals/compare-A-vs-B)")
+    p.add_argument("--chart", type=Path, metavar="STEM", help="with --compare or --trend: write STEM.png and STEM.svg (default under .charter/evals/)")
+    p.add_argument("--sweep", nargs="+", metavar="MODEL", help="evaluate each MODEL on --bench (checkpoints of a run, a size ladder) and attach the results")
+    p.add_argument("--trend", nargs="+", metavar="MODEL", help="one --bench's metrics across MODELs, with intervals, charted against --x")
+    p.add_argument("--metric", action="append", default=[], metavar="NAME", help="with --trend: the metrics to show (default: all of the benchmark's)")
+    p.add_argument("--x", default="order", choices=("tokens", "parameters", "order"),
+                   help="with --trend: training tokens or parameters (recorded by the training run, or counted from the weights), or the order given")
     p.set_defaults(func=cmd_eval)
 
 
 def cmd_eval(args) -> int:
+    if args.sweep or args.trend:
+        if args.model or args.compare or (args.sweep and args.trend):
+            raise UsageError("--sweep and --trend take the models themselves, one of them at a time", hint="charter eval --sweep M1 M2 --bench B, then --trend M1 M2 --bench B")
+        return _sweep(args) if args.sweep else _trend(args)
     if args.compare:
         if args.model or args.bench:
             raise UsageError("--compare takes the two models itself", hint="run `charter eval --compare A B` without MODEL or --bench")
@@ -105,4 +114,69 @@ def _compare(args) -> int:
     worse = [c for c in changes if c.verdict == "worse"]
     console.print(f"{len(worse)} of {len(changes)} properties got worse" + (f": {', '.join(f'{c.benchmark}.{c.metric}' for c in worse)}" if worse else ""))
     err_console.print(f"chart: {', '.join(map(str, paths))}")
+    return 0
+
+
+def _sweep(args) -> int:
+    """Each model evaluated as `charter eval MODEL` would (its own gated decision and run folder)."""
+    from charter.core.ids import slug
+    from charter.evals.runs import EvalConfig, bench_names, run_eval
+
+    if not args.bench:
+        raise UsageError("--sweep needs --bench", hint="e.g. --bench winobias,bbq")
+    benches = bench_names(tuple(args.bench))
+    reg = open_registry(args, create=False)
+    root = args.out or Path(".charter") / "evals" / "sweep"
+    done = []
+    for ref in args.sweep:
+        model = reg.resolve(ref)
+        out = root / f"{slug(model.split('/', 1)[1])}-{'+'.join(benches)}-{args.limit or 'all'}"
+        with progress_bars(quiet=args.json) as bars:
+            r = run_eval(reg, EvalConfig(model, benches, out, args.limit, args.batch_size, tuple(args.uses)), progress=bars)
+        done.append({"model": r.asset.id, "run": str(r.run), "already_done": r.already_done,
+                     "benchmarks": [{"name": b["name"], "version": b["version"], "n": b["n"],
+                                     "metrics": {m: {"value": v.get("value"), "ci": v.get("ci")} for m, v in b["metrics"].items()}}
+                                    for b in r.benchmarks]})
+        if not args.json:
+            state = "already done" if r.already_done else f"{r.seconds:.1f}s"
+            console.print(f"[bold]{r.asset.id}[/] evaluated ({state}); run folder {r.run}")
+    if args.json:
+        emit_json({"models": done})
+    else:
+        console.print(f"next: charter eval --trend {' '.join(args.sweep)} --bench {benches[0]}")
+    return 0
+
+
+def _trend(args) -> int:
+    from charter.core.ids import slug
+    from charter.evals.run import benchmark
+    from charter.evals.runs import bench_names
+    from charter.evals.trend import points, versions
+    from charter.report.trend import chart
+
+    benches = bench_names(tuple(args.bench)) if args.bench else ()
+    if len(benches) != 1:
+        raise UsageError("--trend shows one benchmark", hint="pass --bench NAME")
+    bench = benches[0]
+    metrics = [m for x in args.metric for m in x.split(",") if m] or list(benchmark(bench).METRICS)
+    unknown = [m for m in metrics if m not in benchmark(bench).METRICS]
+    if unknown:
+        raise UsageError(f"{bench} has no metric {unknown[0]!r}", hint=f"its metrics: {', '.join(benchmark(bench).METRICS)}")
+    reg = open_registry(args, create=False)
+    pts = points(reg, args.trend, bench, metrics, args.x)
+    vs = versions(pts)
+    stem = args.chart or Path(".charter") / "evals" / f"trend-{bench}-{slug('-'.join(p.split('/', 1)[-1] for p in args.trend))[:80]}"
+    files = chart(pts, stem, bench, args.x)
+    if args.json:
+        emit_json({"benchmark": bench, "x": args.x, "versions": vs, "points": [p.to_json() for p in pts], "chart": [str(f) for f in files]})
+        return 0
+    if len(vs) > 1:
+        err_console.print(f"[yellow]warning[/]: the models were evaluated on different versions of {bench} ({', '.join(vs)}): "
+                          "their values are not comparable as they are; re-run charter eval --sweep")
+    for m in metrics:
+        console.print(f"[bold]{bench}.{m}[/] by {args.x}:")
+        for p in (p for p in pts if p.metric == m):
+            ci = f"[{p.ci[0]:.4g}, {p.ci[1]:.4g}]" if p.ci else "(no interval)"
+            console.print(f"  {p.x:>14,.0f}  {p.value:>9.4g}  95% CI {ci}  n={p.n}  {p.model}")
+    console.print(f"chart: {files[0]} and {files[1]} (measured values with intervals; no curve fitted)")
     return 0
