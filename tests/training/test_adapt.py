@@ -373,3 +373,42 @@ def test_adapt_refuses_an_edited_data_shard_before_any_run_folder(work, tmp_path
     with pytest.raises(IntegrityError) as e:
         adapt(work.reg, cfg)
     assert e.value.where == str(shard) and "dataset/cur-copy@1" in e.value.message and not cfg.out.exists()
+
+
+# --- held-out loss --------------------------------------------------------------------------------
+def _heldout_dataset(work, name: str, deny: str = "") -> str:
+    f = work.dir / f"{name}.jsonl"
+    f.write_text("".join(json.dumps({"text": f"the river and the bridge near the garden, letter {i}"}) + "\n" for i in range(40)))
+    aid = f"dataset/{name}@1"
+    (work.dir / f"{name}.yaml").write_text(f"id: {aid}\nlicense: CC0-1.0\n" + (f"uses: {{deny: [{deny}]}}\n" if deny else "")
+                                           + f"data: {{files: [{f}], fields: {{text: text}}}}\n")
+    work.reg.add_files([work.dir / f"{name}.yaml"])
+    return aid
+
+
+def test_heldout_loss_of_base_and_adapted_is_measured_and_recorded(work):
+    held = _heldout_dataset(work, "held")
+    r = adapt(work.reg, config(work, "held-run", heldout=held, lr=1e-2))
+    h = r.metrics["heldout"]
+    assert h["dataset"] == held and h["blocks"] >= 1 and h["tokens"] == h["blocks"] * SMALL["seq_len"]
+    assert math.isfinite(h["base_loss"]) and math.isfinite(h["adapted_loss"]) and h["adapted_loss"] != h["base_loss"]
+    assert work.reg.get(r.asset.id).notes["run"]["metrics"]["heldout"] == h
+    result = json.loads((r.run / "result.json").read_text())
+    assert result["metrics"]["heldout"] == h
+    assert [d["asset"] for d in result["decisions"]] == [BASE, CURATED, held]  # measuring on it was decided too
+    assert result["decisions"][2]["uses"][0] == "evaluation"
+    # the base's loss, measured on its own, is what the run recorded (the same blocks, the same model)
+    from charter.training.heldout import loss
+    from charter.training.data import texts
+
+    assert loss(work.reg.get, work.reg.get(BASE), texts(work.reg.get(held)), SMALL["seq_len"])["loss"] == h["base_loss"]
+
+
+def test_heldout_that_forbids_evaluation_is_refused_before_compute(work, nothing_heavy):
+    held = _heldout_dataset(work, "no-eval", deny="evaluation")
+    with pytest.raises(Denied) as e:
+        adapt(work.reg, config(work, "no-eval-run", heldout=held))
+    assert [(r.asset, r.use) for r in reasons(e.value)] == [(held, "evaluation")]
+    assert not (work.dir / "no-eval-run").exists()
+    with pytest.raises(InvalidInput, match="--heldout is the training data"):
+        adapt(work.reg, config(work, "same-run", heldout=CURATED))

@@ -34,6 +34,7 @@ def register(sub, common) -> None:
     p.add_argument("--name", help="name of the adapted model (default: the --out folder's name)")
     p.add_argument("--version", dest="asset_version", metavar="V", help="its version (default: the run's config hash)")
     p.add_argument("--nproc", type=int, default=1, metavar="N", help=NPROC_HELP)
+    p.add_argument("--heldout", metavar="DATASET", help="after training, measure base and adapted held-out loss on DATASET (decided as an evaluation)")
     p.set_defaults(func=cmd_adapt)
 
     p = sub.add_parser("generate", parents=[common], help="run MODEL on PROMPT for USE... (gated like everything else)")
@@ -77,7 +78,7 @@ def cmd_adapt(args) -> int:
 
     reg = open_registry(args, create=False)
     cfg = AdaptConfig(args.base, args.data, tuple(args.uses), args.out, args.method, args.steps, args.lr, args.batch_size,
-                      args.seq_len, name=args.name, version=args.asset_version, nproc=args.nproc)
+                      args.seq_len, name=args.name, version=args.asset_version, nproc=args.nproc, heldout=args.heldout)
     with progress_bars(quiet=args.json) as bars:
         r = adapt(reg, cfg, bars)
     if args.json:
@@ -87,6 +88,10 @@ def cmd_adapt(args) -> int:
         resumed = f" (resumed at step {r.resumed_from})" if r.resumed_from else ""
         console.print(f"[green bold]adapted[/] {r.asset.id}{resumed}: {m['steps']} steps, loss {m['first_loss']:.3f} -> {m['last_loss']:.3f}, "
                       f"{m['tokens_per_s']:,.0f} tokens/s; run folder {r.run}")
+        h = m.get("heldout")
+        if h:
+            console.print(f"  held-out loss on {h['dataset']} ({h['blocks']} blocks, {h['tokens']:,} tokens): "
+                          f"base {h['base_loss']:.3f} -> adapted {h['adapted_loss']:.3f} nats/token ({h['adapted_loss'] - h['base_loss']:+.3f})")
     return 0
 
 

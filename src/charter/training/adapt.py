@@ -12,7 +12,7 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from charter.core.assets import Asset, Edge
@@ -47,6 +47,7 @@ class AdaptConfig:
     name: str | None = None
     version: str | None = None
     nproc: int = 1  # processes (torch.distributed DDP under torchrun when more than one)
+    heldout: str | None = None  # a dataset to measure held-out loss on, base vs adapted (not trained on)
 
     @property
     def learning_rate(self) -> float:
@@ -80,6 +81,14 @@ def check(reg: Registry, cfg: AdaptConfig) -> tuple[Asset, Asset, list[Decision]
     if data.kind != "dataset" or not data.data:
         raise InvalidInput(f"{data.id} is not a dataset with data files", hint="--data must be a registered dataset with data: [files]", field="--data")
     decisions = [reg.can(base.id, uses), reg.can(data.id, uses)]
+    if cfg.heldout is not None:  # measuring on it is an evaluation, for the adaptation's purposes and contexts
+        held = reg.get(cfg.heldout)
+        if held.kind != "dataset" or not held.data:
+            raise InvalidInput(f"{held.id} is not a dataset with data files", hint="--heldout must be a registered dataset with data: [files]", field="--heldout")
+        if held.id == data.id:
+            raise InvalidInput("--heldout is the training data", hint="hold out a dataset the adaptation does not train on", field="--heldout")
+        tax = reg.taxonomy
+        decisions.append(reg.can(held.id, ("evaluation", *(u for u in uses if tax.facet[u] != tax.facet["evaluation"]))))
     denied = [d for d in decisions if not d.allowed]
     if denied:
         raise Denied(f"adapting {base.id} on {data.id} for {', '.join(uses)} is not permitted", decisions=denied,
@@ -98,7 +107,7 @@ def adapt(reg: Registry, cfg: AdaptConfig, progress=None) -> Result:
     uses = reg.check_uses(cfg.uses)
     base_w = weights_of(base)
     config = {
-        "kind": "adapt", **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k not in ("out", "name", "version", "nproc")},
+        "kind": "adapt", **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k not in ("out", "name", "version", "nproc", "heldout")},
         "uses": list(uses), "base": base.id, "data": data.id, "base_sha256": base_w.sha256, "data_hash": data.content_hash,
         "learning_rate": cfg.learning_rate,
     }
@@ -123,7 +132,6 @@ def adapt(reg: Registry, cfg: AdaptConfig, progress=None) -> Result:
                                    base_adapter=base_w.path if base_w.is_adapter else None).to_json()
     else:
         weights = Weights.register(final).to_json()
-    run.result({"metrics": metrics, "weights": weights, "config_hash": run.hash, "decisions": [d.to_json() for d in decisions]})
     name = cfg.name or slug(Path(cfg.out).resolve().name)
     aid = make_id("model", name, cfg.version or run.hash[:12])
     relation = "adapter-of" if cfg.method == "lora" else "fine-tuned-from"
@@ -135,8 +143,23 @@ def adapt(reg: Registry, cfg: AdaptConfig, progress=None) -> Result:
         notes={"weights": weights, "declared_uses": list(uses),
                "run": {"folder": str(run.path.resolve()), "config": run.config, "config_hash": run.hash, "metrics": metrics}},
     )
+    if cfg.heldout is not None:  # measured after registration: the adapted model loads as any registered model does
+        metrics = {**metrics, "heldout": _heldout(reg, cfg, base, asset)}
+        asset = replace(asset, notes={**asset.notes, "run": {**asset.notes["run"], "metrics": metrics}})
+    run.result({"metrics": metrics, "weights": weights, "config_hash": run.hash, "decisions": [d.to_json() for d in decisions]})
     reg.add([asset])
     return Result(asset, run.path, metrics, resumed_from=start)
+
+
+def _heldout(reg: Registry, cfg: AdaptConfig, base: Asset, adapted: Asset) -> dict:
+    from charter.training.heldout import loss
+
+    held = reg.get(cfg.heldout)
+    texts = data_mod.texts(held)
+    get = lambda ref: adapted if ref == adapted.id else reg.get(ref)  # noqa: E731 - the adapted model is not registered yet
+    b = loss(reg.get, base, texts, cfg.seq_len)
+    a = loss(get, adapted, texts, cfg.seq_len)
+    return {"dataset": held.id, "base_loss": b["loss"], "adapted_loss": a["loss"], "blocks": b["blocks"], "tokens": b["tokens"]}
 
 
 def train_loop(get, cfg: AdaptConfig, base: Asset, data: Asset, run: RunFolder, progress=None, dist=None) -> int:
