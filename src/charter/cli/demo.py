@@ -87,7 +87,7 @@ def steps(examples: Path, corpus: Path, owner: str, runs: Path) -> list[Step]:
         Step("Evaluate its translation adaptation the same way",
              ("eval", "model/smollm2-community-mt@1", "--bench", EVAL_BENCHES, "--limit", str(EVAL_LIMIT),
               "--out", str(runs / "eval-smollm2-mt"))),
-        Step("What the adaptation changed, with 95% CIs (chart written next to the runs)",
+        Step("What the adaptation changed: paired tests on the same items, Holm-corrected (chart written next to the runs)",
              ("eval", "--compare", "model/smollm2-135m-instruct-q4_1@1", "model/smollm2-community-mt@1",
               "--chart", str(runs / "compare-smollm2-vs-mt"))),
         Step("The requirement is now judged on the measured score", ("can", "application/cv-screener@1", "inference", "employment-decisions",
