@@ -253,7 +253,7 @@ def paired(bench: str, rows_a: list[dict], rows_b: list[dict], metrics: list[str
         if len(b):
             lo, hi = np.percentile(b, [2.5, 97.5])
             res["gain_ci"] = (float(lo), float(hi))
-            res["p"] = min(1.0, 2 * min((np.sum(b <= 0) + 1) / (len(b) + 1), (np.sum(b >= 0) + 1) / (len(b) + 1)))
+            res["p"] = float(min(1.0, 2 * min((np.sum(b <= 0) + 1) / (len(b) + 1), (np.sum(b >= 0) + 1) / (len(b) + 1))))
             res["test"] = "paired-bootstrap"
         acc = ACCURACIES.get((bench, m))
         if acc and all(acc[0] in r for r in rows_a + rows_b):
@@ -305,7 +305,7 @@ def compare(reg: Registry, a_ref: str, b_ref: str, *, allow_mismatch: bool = Fal
             ra, rb = _rows(run_a, bench, cache), _rows(run_b, bench, cache)
             if ra is None or rb is None:
                 side = " and ".join(s for s, r in (("A", ra), ("B", rb)) if r is None)
-                note = f"no item outputs for {side} (run folder {run_a if ra is None else run_b or '(none)'})"
+                note = f"no item outputs for {side} (run folder {(run_a if ra is None else run_b) or '(none)'})"
                 for m in ms:
                     changes[(bench, m)] = Change(bench, m, pa[(bench, m)], pb[(bench, m)], "untested", note=note)
                 warnings.append(f"{bench}: {note}; {', '.join(ms)} untested")
