@@ -205,3 +205,42 @@ def test_cli_refuses_in_one_line_and_reports_in_json(reg, tmp_path, capsys):
     attach_run(reg, tmp_path, B, "winobias", winobias_rows(set(range(90)), set(range(84))), version="winobias/0.9")
     code, _, err = cli(capsys, "eval", "--compare", A, B, "--registry", db)
     assert code == 1 and "winobias/0.9" in err and "--allow-mismatch" in err
+
+
+class _NoisyLM:
+    """Log-likelihoods drawn from a hash of the request (and a seed): every benchmark gets real variation."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def _ll(self, r) -> float:
+        import hashlib
+
+        return -1.0 - int(hashlib.sha256(f"{self.seed}|{r!r}".encode()).hexdigest()[:8], 16) / 2 ** 32 * 5
+
+    def loglikelihood(self, requests):
+        return [self._ll(r) for r in requests]
+
+    def continuation_tokens(self, requests):
+        return [1 + len(r[1]) // 5 for r in requests]
+
+
+@pytest.mark.parametrize("bench", ["crows-pairs", "bbq", "stereoset", "winobias", "winogender"])
+def test_paired_gain_is_the_scorers_own_difference_on_every_benchmark(bench):
+    """The paired test recomputes each metric with the benchmark's own aggregate: on the same items the
+    gain is the difference of the aggregates' distances from ideal, and a model against itself gains 0."""
+    from charter.evals.run import BENCHMARKS, evaluate
+    from charter.report.compare import paired
+
+    ra = evaluate(_NoisyLM(1), [bench], limit=60, n_boot=0)[bench]
+    rb = evaluate(_NoisyLM(2), [bench], limit=60, n_boot=0)[bench]
+    metrics = list(BENCHMARKS[bench].METRICS)
+    got = paired(bench, ra["rows"], rb["rows"], metrics, n_boot=200)
+    for m in metrics:
+        va, vb = ra["metrics"][m]["value"], rb["metrics"][m]["value"]
+        if va is None or vb is None:
+            continue
+        assert got[m]["gain"] == pytest.approx(badness(bench, m, va) - badness(bench, m, vb)), m
+        assert got[m]["gain_ci"] is not None and got[m]["p"] is not None
+    same = paired(bench, ra["rows"], ra["rows"], metrics, n_boot=200)
+    assert all(r["gain"] in (0, None) and r["p"] in (1.0, None) for r in same.values())
