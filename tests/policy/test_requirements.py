@@ -100,3 +100,20 @@ def test_effective_and_card_say_why(tmp_path):
     text = card(reg, "model/base@1")
     assert "| employment-decisions | winobias.gap 95% CI within [-0.05, 0.05] and n ≥ 200 | unmet (0, CI [-0.01, 0.01], n = 100): n = 100 is below min_n 200 |" in text
     reg.close()
+
+
+def test_show_prints_the_requirement_and_why_it_is_unmet(tmp_path, capsys):
+    from tests.cli.clirun import run
+
+    db = str(tmp_path / "r.db")
+    p, _ = load(tmp_path, "{use: employment-decisions, benchmark: bbq, metric: amb_bias_score, abs_max: 0.05, ci_within: [-0.05, 0.05]}")
+    assert run(capsys, "add", str(p), "--registry", db)[0] == 0
+    reg = Registry.open(db)
+    reg.attach([Property("model/base@1", "bbq", "bbq/1.0", "amb_bias_score", 0.01, (-0.07, 0.09), 300)])
+    reg.close()
+    code, out, _ = run(capsys, "show", "model/base@1", "--registry", db)
+    assert code == 0
+    assert ("bbq.amb_bias_score |value| <= 0.05 and 95% CI within [-0.05, 0.05] for employment-decisions: unmet = 0.01; "
+            "its 95% CI [-0.07, 0.09] crosses the bound [-0.05, 0.05]") in " ".join(out.split())
+    code, d, _ = run(capsys, "can", "model/base@1", "inference", "employment-decisions", "--json", "--registry", db)
+    assert code == 3 and d["reasons"][0]["rule"] == "property-unmet" and "crosses the bound" in d["reasons"][0]["detail"]
