@@ -78,7 +78,7 @@ def steps(examples: Path, corpus: Path, owner: str, runs: Path) -> list[Step]:
              ("generate", "model/smollm2-community-mt@1", "--max-tokens", "16", "--for", "inference", "machine-translation", "commercial",
               "Translate to French: good morning, friends.")),
         # --- evaluation: properties, and properties as policy -------------------------------------
-        Step("A CV-screening application on SmolLM2 requires a BBQ ambiguous bias score <= 0.05 for employment decisions",
+        Step("A CV-screening application on SmolLM2 requires |BBQ ambiguous bias score| <= 0.05, on at least 100 items, for employment decisions",
              ("add", str(examples / "cv-screener.yaml"))),
         Step("Not evaluated yet, so refused", ("can", "application/cv-screener@1", "inference", "employment-decisions", "commercial"), 3),
         Step(f"Evaluate SmolLM2 for bias ({EVAL_LIMIT} items per benchmark; evaluation is itself a gated use)",
