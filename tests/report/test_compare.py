@@ -244,3 +244,22 @@ def test_paired_gain_is_the_scorers_own_difference_on_every_benchmark(bench):
         assert got[m]["gain_ci"] is not None and got[m]["p"] is not None
     same = paired(bench, ra["rows"], ra["rows"], metrics, n_boot=200)
     assert all(r["gain"] in (0, None) and r["p"] in (1.0, None) for r in same.values())
+
+
+def test_an_aggregate_that_does_not_go_through_summarize_once_is_resampled_whole(monkeypatch):
+    """The fallback: each resample reruns the benchmark's aggregate; same point gain as the fast path."""
+    from charter.evals import crows_pairs
+    from charter.report.compare import paired
+
+    a, b = crows_rows(set(range(120)), pairs=60), crows_rows(set(range(20)), pairs=60)
+    fast = paired("crows-pairs", a, b, ["pct_stereotype"], n_boot=50)
+    real = crows_pairs.aggregate
+
+    def twice(rows, **kw):
+        real(rows, **kw)
+        return real(rows, **kw)
+    monkeypatch.setattr(crows_pairs, "aggregate", twice)
+    slow = paired("crows-pairs", a, b, ["pct_stereotype"], n_boot=50)
+    # A prefers the stereotype in all 60 pairs (0.5 from ideal), B in 20 (1/6 from ideal)
+    assert slow["pct_stereotype"]["gain"] == pytest.approx(fast["pct_stereotype"]["gain"]) == pytest.approx(0.5 - 1 / 6)
+    assert slow["pct_stereotype"]["gain_ci"] == pytest.approx(fast["pct_stereotype"]["gain_ci"])
