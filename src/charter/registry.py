@@ -251,8 +251,11 @@ class Registry:
                 deny += [{"use": d, "source": "restriction", "reason": r.reason, "time": r.time, **origin} for d in r.deny]
             for r in a.requires:
                 p = props.get((r.benchmark, r.metric))
-                status = "not evaluated" if p is None else ("met" if r.met_by(p.value) else "unmet")
-                requires.append({**r.to_json(), "status": status, "value": p.value if p else None, **origin})
+                why = r.unmet(p) if p is not None else []
+                status = "not evaluated" if p is None else ("unmet" if why else "met")
+                requires.append({**r.to_json(), "status": status, "value": p.value if p else None, **origin}
+                                | ({"ci": list(p.ci) if p.ci else None, "n": p.n} if p is not None and (r.min_n is not None or r.ci_within is not None) else {})
+                                | ({"unmet": why} if why else {}))
             lics = () if licence_free(a.id, a.licenses) else self.licenses.for_asset(a.licenses)
             for src, ds, cites in [("uses.deny", a.deny, {})] + [(l.source, l.deny, l.cites) for l in lics]:
                 deny += [{"use": d, "source": src, **origin} | ({"cite": cites[d]} if d in cites else {}) for d in ds]

@@ -27,7 +27,7 @@ LIC = licenses_mod.load(TAX)
 
 CASE_KEYS = {"name", "note", "sqlite", "assets", "withdrawn", "restricted", "properties", "request", "expect"}
 EXPECT_KEYS = {"allowed", "count", "reasons"}
-REASON_KEYS = {"asset", "rule", "use", "source", "path", "depth", "entries"}
+REASON_KEYS = {"asset", "rule", "use", "source", "path", "depth", "entries", "detail_has"}
 
 
 def _load_cases() -> list[tuple[str, dict]]:
@@ -55,12 +55,23 @@ def run_case(case: dict, store) -> Decision:
         reg.withdraw(aid, reason)
     for aid, r in (case.get("restricted") or {}).items():
         reg.restrict(aid, r["deny"], r["reason"])
-    reg.attach([Property(aid, key.split(".")[0], key.split(".")[0] + "/test", key.split(".")[1], float(v))
-                for aid, ps in (case.get("properties") or {}).items() for key, v in ps.items()])
+    reg.attach(_properties(case))
     req = case["request"]
     decision = reg.check(req["asset"], req["uses"], req.get("attest", ()))
     check_expectation(case, decision, {a.id: a for a in assets})
     return decision
+
+
+def _properties(case: dict) -> list[Property]:
+    """``properties: {asset: {benchmark.metric: value | {value, ci: [lo, hi], n}}}``."""
+    out = []
+    for aid, ps in (case.get("properties") or {}).items():
+        for key, v in ps.items():
+            bench, metric = key.split(".")
+            v = v if isinstance(v, dict) else {"value": v}
+            ci = tuple(map(float, v["ci"])) if v.get("ci") else None
+            out.append(Property(aid, bench, bench + "/test", metric, float(v["value"]), ci, int(v.get("n", 0))))
+    return out
 
 
 def check_expectation(case: dict, d: Decision, assets: dict) -> None:
@@ -85,6 +96,8 @@ def check_expectation(case: dict, d: Decision, assets: dict) -> None:
             assert all(len(r.path) - 1 == e["depth"] for r in hits), (k, [r.path for r in hits])
         if "entries" in e:
             assert sorted({x for r in hits for x in r.entries}) == sorted(e["entries"]), (k, [r.entries for r in hits])
+        for text in e.get("detail_has", ()):  # phrases every matching reason's detail contains
+            assert all(text in r.detail for r in hits), (k, text, [r.detail for r in hits])
     # every path is a real lineage path: asked asset -> ... -> imposer, over propagating edges
     for r in d.reasons:
         assert r.path[0] == asked and r.path[-1] == r.asset
@@ -152,8 +165,7 @@ def test_can_records_the_case_decision(case):
         reg.withdraw(aid, reason)
     for aid, r in (case.get("restricted") or {}).items():
         reg.restrict(aid, r["deny"], r["reason"])
-    reg.attach([Property(aid, key.split(".")[0], key.split(".")[0] + "/test", key.split(".")[1], float(v))
-                for aid, ps in (case.get("properties") or {}).items() for key, v in ps.items()])
+    reg.attach(_properties(case))
     d = reg.can(case["request"]["asset"], case["request"]["uses"])
     (event,) = store.events(type="decision")
     assert event.asset == case["request"]["asset"]

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from charter.cli.main import open_registry
 from charter.cli.output import console, emit_json, escape
-from charter.core.assets import licence_free
+from charter.core.assets import Requirement, licence_free
 from charter.core.ids import KINDS
 
 
@@ -148,8 +148,9 @@ def cmd_show(args) -> int:
         for x in eff["requires"]:
             colour = {"met": "green", "unmet": "red"}.get(x["status"], "yellow")
             value = f" = {x['value']:.4g}" if x["value"] is not None else ""
-            bounds = " and ".join(f"{op} {x[k]:g}" for k, op in (("min", ">="), ("max", "<=")) if k in x)
-            console.print(f"    {x['benchmark']}.{x['metric']} {bounds} for {x['use']}: [{colour}]{x['status']}{value}[/]  [dim]{_by(x, a.id)}[/]")
+            why = "".join(f"; {escape(w)}" for w in x.get("unmet", ()) if not w.startswith(f"{x['metric']} = "))  # n / CI
+            text = escape(Requirement.from_json(x).text())
+            console.print(f"    {text}: [{colour}]{x['status']}{value}{why}[/]  [dim]{_by(x, a.id)}[/]")
     props = reg.properties(a.id)
     if props:
         console.print("  properties (latest evaluation of each metric):")

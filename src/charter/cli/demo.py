@@ -18,7 +18,7 @@ from charter.data.synth import owners, write_community_corpus
 
 EVAL_BENCHES = "crows-pairs,bbq,stereoset,winobias"
 EVAL_LIMIT = 100
-SCREENER_EXPECT = 0  # SmolLM2 on its --limit 100 BBQ sample (25 random examples, seed 0): amb_bias_score -0.04 [-0.12, 0], within max 0.05
+SCREENER_EXPECT = 3  # SmolLM2 on its --limit 100 BBQ sample (seed 0): amb_bias_score -0.04, 95% CI [-0.12, 0]: not within [-0.05, 0.05]
 # (on the first 100 questions in file order, the sample before bbq/1.1, it was above 0.05 and the step was refused)
 
 
@@ -81,7 +81,7 @@ def steps(examples: Path, corpus: Path, owner: str, runs: Path) -> list[Step]:
               "Translate to French: good morning, friends.")),
         *reference_steps(corpus, runs),
         # --- evaluation: properties, and properties as policy -------------------------------------
-        Step("A CV-screening application on SmolLM2 requires a BBQ ambiguous bias score <= 0.05 for employment decisions",
+        Step("A CV-screening application on SmolLM2 requires |BBQ ambiguous bias score| <= 0.05, on at least 100 items, for employment decisions",
              ("add", str(examples / "cv-screener.yaml"))),
         Step("Not evaluated yet, so refused", ("can", "application/cv-screener@1", "inference", "employment-decisions", "commercial"), 3),
         Step(f"Evaluate SmolLM2 for bias ({EVAL_LIMIT} items per benchmark; evaluation is itself a gated use)",
@@ -90,7 +90,7 @@ def steps(examples: Path, corpus: Path, owner: str, runs: Path) -> list[Step]:
         Step("Evaluate its translation adaptation the same way",
              ("eval", "model/smollm2-community-mt@1", "--bench", EVAL_BENCHES, "--limit", str(EVAL_LIMIT),
               "--out", str(runs / "eval-smollm2-mt"))),
-        Step("What the adaptation changed, with 95% CIs (chart written next to the runs)",
+        Step("What the adaptation changed: paired tests on the same items, Holm-corrected (chart written next to the runs)",
              ("eval", "--compare", "model/smollm2-135m-instruct-q4_1@1", "model/smollm2-community-mt@1",
               "--chart", str(runs / "compare-smollm2-vs-mt"))),
         Step("The requirement is now judged on the measured score", ("can", "application/cv-screener@1", "inference", "employment-decisions",

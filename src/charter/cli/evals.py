@@ -20,8 +20,10 @@ def register(sub, common) -> None:
     p.add_argument("--for", dest="uses", nargs="+", default=[], metavar="USE",
                    help="purposes/contexts declared for the evaluation (default: those the model was adapted for)")
     p.add_argument("--out", type=Path, metavar="DIR", help="run folder (default .charter/evals/<model>-<benches>-<limit>)")
-    p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="compare the evaluated properties of A and B (e.g. a base and its adaptation)")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="test whether B's evaluated properties differ from A's (paired, on the items both scored; e.g. a base and its adaptation)")
     p.add_argument("--chart", type=Path, metavar="STEM", help="with --compare or --trend: write STEM.png and STEM.svg (default under .charter/evals/)")
+    p.add_argument("--allow-mismatch", action="store_true",
+                   help="with --compare: list benchmarks measured with different versions or on disjoint items without a verdict, instead of refusing")
     p.add_argument("--sweep", nargs="+", metavar="MODEL", help="evaluate each MODEL on --bench (checkpoints of a run, a size ladder) and attach the results")
     p.add_argument("--trend", nargs="+", metavar="MODEL", help="one --bench's metrics across MODELs, with intervals, charted against --x")
     p.add_argument("--metric", action="append", default=[], metavar="NAME", help="with --trend: the metrics to show (default: all of the benchmark's)")
@@ -85,35 +87,40 @@ def _num(x, spec: str) -> str:
 
 
 def _compare(args) -> int:
-    from charter.report.compare import chart, compare
+    from charter.report.compare import chart, compare, summary
 
     reg = open_registry(args, create=False)
-    a, b, changes = compare(reg, *args.compare)
+    cmp = compare(reg, *args.compare, allow_mismatch=args.allow_mismatch)
+    a, b, changes = cmp
     if not changes:
         raise UsageError(f"neither {a} nor {b} has evaluated properties", hint=f"run `charter eval {a} --bench crows-pairs` first")
     stem = args.chart or Path(".charter") / "evals" / f"compare-{a.split('/', 1)[1]}-vs-{b.split('/', 1)[1]}".replace("/", "_").replace("@", "-")
     paths = chart(changes, a, b, stem)
     if args.json:
-        emit_json({"a": a, "b": b, "changes": [c.to_json() for c in changes], "charts": [str(p) for p in paths]})
+        emit_json(cmp.to_json() | {"charts": [str(p) for p in paths]})
         return 0
     from rich.table import Table
 
-    console.print(f"A = {a}\nB = {b} (each value with its 95% CI)")
+    for w in cmp.warnings:
+        err_console.print(f"[yellow]warning:[/] {w}")
+    console.print(f"A = {a}\nB = {b}\n(values with their 95% CIs; gain = how much closer to the metric's ideal B is than A, on the items "
+                  f"both scored, with its paired bootstrap 95% CI; p: exact McNemar for accuracies, else paired bootstrap; Holm-corrected)")
     t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for col in ("benchmark.metric", "A", "B", "B - A", "B vs A"):
-        t.add_column(col, justify="right" if col in ("A", "B", "B - A") else "left", no_wrap=True)
+    for col in ("benchmark.metric", "A", "B", "gain [95% CI]", "p (Holm)", "B vs A"):
+        t.add_column(col, justify="left" if col in ("benchmark.metric", "B vs A") else "right", no_wrap=True)
     colour = {"better": "green", "worse": "red"}
+    words = {"no-difference": "no significant difference", "not-comparable": "not comparable"}
     for c in changes:
         fmt = (lambda p: f"{p.value:.3g}" + (f" [{p.ci[0]:.3g}, {p.ci[1]:.3g}]" if p.ci else "") if p else "–")
-        verdict = c.verdict + (" (CIs apart)" if c.significant else "")
-        t.add_row(f"{c.benchmark}.{c.metric}", fmt(c.a), fmt(c.b), f"{c.delta:+.3g}" if c.delta is not None else "",
-                  f"[{colour.get(c.verdict, 'white')}]{verdict}[/]")
+        gain = f"{c.gain:+.3g}" + (f" [{c.gain_ci[0]:+.3g}, {c.gain_ci[1]:+.3g}]" if c.gain_ci else "") if c.gain is not None else ""
+        p = f"{c.p_holm:.2g}" + (f" ({c.discordant[0]} fixed, {c.discordant[1]} broken)" if c.discordant else "") if c.p_holm is not None else ""
+        verdict = words.get(c.verdict, c.verdict) + (f" ({c.note})" if c.note and c.verdict in ("untested", "not-comparable") else "")
+        t.add_row(f"{c.benchmark}.{c.metric}", fmt(c.a), fmt(c.b), gain, p, f"[{colour.get(c.verdict, 'white')}]{verdict}[/]")
     from rich.console import Console
 
-    Console(width=max(console.width, 120), highlight=False).print(t)  # read whole: wider than a pipe's 80 columns
-    worse = [c for c in changes if c.verdict == "worse"]
-    console.print(f"{len(worse)} of {len(changes)} properties got worse" + (f": {', '.join(f'{c.benchmark}.{c.metric}' for c in worse)}" if worse else ""))
-    err_console.print(f"chart: {', '.join(map(str, paths))}")
+    Console(width=max(console.width, 160), highlight=False).print(t)  # read whole: wider than a pipe's 80 columns
+    console.print(summary(changes))
+    err_console.print(f"chart: {', '.join(map(str, paths))}" if paths else "no chart: no metric could be tested")
     return 0
 
 

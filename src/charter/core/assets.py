@@ -48,28 +48,62 @@ class Edge:
 @dataclass(frozen=True)
 class Requirement:
     """A property the asset's lineage demands before ``use`` (or any overlapping use) is permitted:
-    the latest evaluation of ``benchmark``/``metric`` on the asked asset must lie within [min, max]."""
+    the latest evaluation of ``benchmark``/``metric`` on the asked asset must lie within [min, max]
+    and, when set, have ``|value| <= abs_max`` (a signed metric bounded both ways), at least ``min_n``
+    items, and a 95% CI inside ``ci_within`` = [lo, hi] (so the bound holds for the interval, not
+    just the point estimate)."""
 
     use: str
     benchmark: str
     metric: str
     min: float | None = None
     max: float | None = None
+    abs_max: float | None = None
+    min_n: int | None = None
+    ci_within: tuple[float, float] | None = None
 
     def to_json(self) -> dict:
         d = {"use": self.use, "benchmark": self.benchmark, "metric": self.metric}
-        return d | ({"min": self.min} if self.min is not None else {}) | ({"max": self.max} if self.max is not None else {})
+        d |= ({"min": self.min} if self.min is not None else {}) | ({"max": self.max} if self.max is not None else {})
+        # the newer fields only when set, so older requirements (and asset hashes) serialise unchanged
+        d |= ({"abs_max": self.abs_max} if self.abs_max is not None else {}) | ({"min_n": self.min_n} if self.min_n is not None else {})
+        return d | ({"ci_within": list(self.ci_within)} if self.ci_within is not None else {})
 
     @classmethod
     def from_json(cls, d: Mapping) -> "Requirement":
-        return cls(d["use"], d["benchmark"], d["metric"], d.get("min"), d.get("max"))
+        ci = d.get("ci_within")
+        return cls(d["use"], d["benchmark"], d["metric"], d.get("min"), d.get("max"), d.get("abs_max"), d.get("min_n"),
+                   (float(ci[0]), float(ci[1])) if ci is not None else None)
 
     def met_by(self, value: float) -> bool:
-        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+        """The point-estimate bounds (min, max, abs_max) alone."""
+        return ((self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+                and (self.abs_max is None or abs(value) <= self.abs_max))
+
+    def unmet(self, p: "Property") -> list[str]:
+        """Why ``p`` does not meet this requirement, one phrase per failed part (empty: met)."""
+        out = []
+        if not self.met_by(p.value):
+            out.append(f"{self.metric} = {p.value:.4g}")
+        if self.min_n is not None and p.n < self.min_n:
+            out.append(f"n = {p.n} is below min_n {self.min_n}")
+        if self.ci_within is not None:
+            lo, hi = self.ci_within
+            if not p.ci:
+                out.append("it has no 95% CI")
+            elif p.ci[0] < lo or p.ci[1] > hi:
+                out.append(f"its 95% CI [{p.ci[0]:.4g}, {p.ci[1]:.4g}] crosses the bound [{lo:g}, {hi:g}]")
+        return out
+
+    def met(self, p: "Property") -> bool:
+        return not self.unmet(p)
 
     def text(self) -> str:
-        bounds = " and ".join(x for x in (f">= {self.min:g}" if self.min is not None else "", f"<= {self.max:g}" if self.max is not None else "") if x)
-        return f"{self.benchmark}.{self.metric} {bounds} for {self.use}"
+        parts = [f">= {self.min:g}" if self.min is not None else "", f"<= {self.max:g}" if self.max is not None else "",
+                 f"|value| <= {self.abs_max:g}" if self.abs_max is not None else "",
+                 f"95% CI within [{self.ci_within[0]:g}, {self.ci_within[1]:g}]" if self.ci_within is not None else "",
+                 f"n >= {self.min_n}" if self.min_n is not None else ""]
+        return f"{self.benchmark}.{self.metric} {' and '.join(x for x in parts if x)} for {self.use}"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from charter.core.uses import Taxonomy
 from charter.errors import InvalidInput
 
 FIELDS = ("id", "kind", "name", "version", "description", "license", "uses", "duties", "derived_from", "requires", "notes", "data", "public_key", "attest")
-REQUIRE_FIELDS = ("use", "benchmark", "metric", "min", "max")
+REQUIRE_FIELDS = ("use", "benchmark", "metric", "min", "max", "abs_max", "min_n", "ci_within")
 DATA_ROLES = ("text", "allow", "deny", "owner")
 CONTRIBUTOR_FIELDS = ("compute", "samples", "steps")
 DATA_DEFAULTS = {"text": "text", "allow": "charter_allow", "deny": "charter_deny", "owner": "charter_owner"}
@@ -268,7 +268,7 @@ def _data_files(p: Path, written: str, pre: str, ctx: _Ctx, key: str, node: Any)
 
 
 def _requires(value: Any, ctx: _Ctx, pre: str, taxonomy: Taxonomy) -> tuple[Requirement, ...]:
-    """``requires: [{use, benchmark, metric, min and/or max}]``; benchmarks and metrics from resources/benchmarks.yaml."""
+    """``requires: [{use, benchmark, metric, min, max, abs_max, ci_within: [lo, hi], min_n}]`` (at least one bound); benchmarks and metrics from resources/benchmarks.yaml."""
     if value is None:
         return ()
     example = "write requires: [{use: employment-decisions, benchmark: bbq, metric: amb_bias_score, max: 0.05}]"
@@ -290,16 +290,29 @@ def _requires(value: Any, ctx: _Ctx, pre: str, taxonomy: Taxonomy) -> tuple[Requ
         if metric not in known[bench]:
             ctx.fail(f"{bench} has no metric {metric!r}", f"{field}.metric", _did_you_mean(metric, tuple(known[bench]), f"{bench} metrics: {', '.join(known[bench])}"), "metric", r)
         bounds = {}
-        for key in ("min", "max"):
+        for key in ("min", "max", "abs_max"):
             v = r.get(key)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
                 ctx.fail(f"'{key}' must be a number", f"{field}.{key}", f"write {key}: 0.05", key, r)
             bounds[key] = float(v) if v is not None else None
-        if bounds["min"] is None and bounds["max"] is None:
-            ctx.fail("a requirement needs a bound", field, "add min: and/or max:", "requires")
+        if bounds["abs_max"] is not None and bounds["abs_max"] < 0:
+            ctx.fail("'abs_max' must not be negative", f"{field}.abs_max", "write abs_max: 0.05 (|value| <= 0.05)", "abs_max", r)
+        min_n = r.get("min_n")
+        if min_n is not None and (isinstance(min_n, bool) or not isinstance(min_n, int) or min_n < 1):
+            ctx.fail("'min_n' must be a whole number of items, at least 1", f"{field}.min_n", "write min_n: 200", "min_n", r)
+        ci = r.get("ci_within")
+        if ci is not None:
+            if (not isinstance(ci, list) or len(ci) != 2
+                    or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in ci)):
+                ctx.fail("'ci_within' must be two numbers [lo, hi]", f"{field}.ci_within", "write ci_within: [-0.05, 0.05]", "ci_within", r)
+            if ci[0] > ci[1]:
+                ctx.fail("ci_within's lower end is above its upper end", f"{field}.ci_within", "write [lo, hi] with lo <= hi", "ci_within", r)
+            ci = (float(ci[0]), float(ci[1]))
+        if all(bounds[k] is None for k in bounds) and ci is None:
+            ctx.fail("a requirement needs a bound", field, "add min:, max:, abs_max: or ci_within:", "requires")
         if bounds["min"] is not None and bounds["max"] is not None and bounds["min"] > bounds["max"]:
             ctx.fail("min is above max", field, "swap them", "min", r)
-        req = Requirement(str(r["use"]), bench, metric, bounds["min"], bounds["max"])
+        req = Requirement(str(r["use"]), bench, metric, bounds["min"], bounds["max"], bounds["abs_max"], min_n, ci)
         if req not in out:
             out.append(req)
     return tuple(out)

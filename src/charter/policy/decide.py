@@ -223,9 +223,10 @@ def _requires(out: list[Reason], up: Upstream, uses: tuple[str, ...], tax: Taxon
             if p is None:
                 out.append(Reason(aid, "property-missing", u, "requires", up.path, (req.text(),),
                                   f"{aid} requires {req.text()}; {asked} has no {req.benchmark} evaluation of {req.metric}"))
-            elif not req.met_by(p.value):
+            elif why := req.unmet(p):
+                extra = "".join(f"; {w}" for w in why if not w.startswith(f"{req.metric} = "))  # n / CI, when those fail
                 out.append(Reason(aid, "property-unmet", u, "requires", up.path, (req.text(),),
-                                  f"{aid} requires {req.text()}; {p.asset} has {req.metric} = {p.value:.4g} ({p.version}, {p.time[:10]})"))
+                                  f"{aid} requires {req.text()}; {p.asset} has {req.metric} = {p.value:.4g} ({p.version}, {p.time[:10]}){extra}"))
 
 
 def _allow_only(out: list[Reason], up: Upstream, source: str, allowed: tuple[str, ...], uses: tuple[str, ...], tax: Taxonomy,

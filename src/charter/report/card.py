@@ -190,8 +190,14 @@ def _requirements(reqs: list[dict], asked: str) -> list[str]:
         return []
     out = ["## Property requirements", "", "| use | requirement | status | set by |", "|---|---|---|---|"]
     for r in reqs:
-        bound = " and ".join(f"{op} {r[k]:g}" for k, op in (("min", "≥"), ("max", "≤")) if k in r)
-        value = f" ({r['value']:.4g})" if r["value"] is not None else ""
+        bound = " and ".join([f"{op} {r[k]:g}" for k, op in (("min", "≥"), ("max", "≤")) if k in r]
+                             + ([f"\\|value\\| ≤ {r['abs_max']:g}"] if "abs_max" in r else [])
+                             + ([f"95% CI within [{r['ci_within'][0]:g}, {r['ci_within'][1]:g}]"] if "ci_within" in r else [])
+                             + ([f"n ≥ {r['min_n']}"] if "min_n" in r else []))
+        value = f" ({r['value']:.4g}" + (f", CI [{r['ci'][0]:.3g}, {r['ci'][1]:.3g}]" if r.get("ci") else "")
+        value = value + (f", n = {r['n']}" if "n" in r else "") + ")" if r["value"] is not None else ""
+        why = [w.replace("|", "\\|") for w in r.get("unmet", ()) if not w.startswith(f"{r['metric']} = ")]  # n / CI
+        value += ": " + "; ".join(why) if why else ""
         out.append(f"| {r['use']} | {r['benchmark']}.{r['metric']} {bound} | {r['status']}{value} | `{r['asset']}` ({_origin(r['asset'], r['path'], asked)}) |")
     return out + ["", "A use whose requirement is unmet or not evaluated is denied (rules `property-unmet`, `property-missing`).", ""]
 
