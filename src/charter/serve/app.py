@@ -449,6 +449,60 @@ class _Stream(StreamingResponse):
             self.cancel.set()
 
 
+class FastPath:
+    """The two generation routes without FastAPI's routing and dependency machinery, which cost more per
+    request than the decision and its audit record together. A POST to /v1/completions or
+    /v1/chat/completions whose body is JSON (Content-Type application/json) and validates goes straight to
+    ``Gateway.serve``, validated as FastAPI would (``json.loads``, then the pydantic model). Anything else
+    (another content type, a body that does not parse or validate, a client gone mid-body) goes to the
+    FastAPI app with the body replayed, so its answers and errors are exactly the app's own."""
+
+    ROUTES = {"/v1/completions": ("completions", CompletionRequest), "/v1/chat/completions": ("chat.completions", ChatRequest)}
+
+    def __init__(self, app, gateway: Gateway):
+        self.app, self.gw = app, gateway
+
+    async def __call__(self, scope, receive, send):
+        route = self.ROUTES.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if route is None:
+            return await self.app(scope, receive, send)
+        got, chunks = [], []
+        while True:
+            msg = await receive()
+            got.append(msg)
+            if msg["type"] != "http.request":
+                break
+            chunks.append(msg.get("body", b""))
+            if not msg.get("more_body", False):
+                break
+        replay = iter(got)
+
+        async def replayed():  # what was read, then the connection's own messages (a disconnect during a stream)
+            return next(replay, None) or await receive()
+
+        body = None
+        if got[-1]["type"] == "http.request" and _json_content(scope["headers"]):
+            try:
+                body = route[1].model_validate(json.loads(b"".join(chunks)))
+            except Exception:  # not JSON, not valid: the app answers it (400/422, audited)
+                body = None
+        if body is None:
+            return await self.app(scope, replayed, send)
+        request = Request(scope, replayed)
+        response = await self.gw.serve(request, route[0], body, request.headers.get(USES_HEADER))
+        await response(scope, replayed, send)
+
+
+def _json_content(headers) -> bool:
+    """One Content-Type header, application/json (with parameters or not): what FastAPI parses as JSON
+    with no doubt; anything else takes FastAPI's own path."""
+    found = [v for k, v in headers if k == b"content-type"]
+    if len(found) != 1:
+        return False
+    v = found[0].lower()
+    return v == b"application/json" or v.startswith(b"application/json;")
+
+
 class BodyLimit:
     """Refuse request bodies over ``limit`` bytes with 413, by Content-Length or while reading;
     audited by the gateway (``Gateway.too_large``)."""
@@ -617,6 +671,7 @@ def create_app(reg: Registry, models: Sequence[str], limits: Limits | None = Non
         return app.openapi_schema
 
     app.openapi = openapi
+    app.add_middleware(FastPath, gateway=gw)  # inside BodyLimit (the last added is the outermost)
     app.add_middleware(BodyLimit, limit=gw.limits.max_body_bytes, gateway=gw)
     return app
 
