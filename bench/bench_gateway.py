@@ -225,6 +225,31 @@ def charter_path(db: Path, key: str, n: int = 20_000) -> dict:
             "writer": {"records": records, "in_flight": inflight, "batches": batches, "records_per_s": records / dt, "us_per_record": dt / records * 1e6}}
 
 
+def commit_floor(work: Path, n: int = 300) -> dict:
+    """(e) The disk: one-row SQLite transactions in WAL mode with synchronous=FULL, as the audit writer commits
+    (one fsync of the WAL each), next to synchronous=NORMAL (no fsync). An allowed request is answered after
+    its record's commit, so this is the floor of what the gateway adds, whatever the HTTP stack costs."""
+    import sqlite3
+
+    out = {}
+    for sync in ("FULL", "NORMAL"):
+        db = work / f"commit-probe-{sync.lower()}.db"
+        con = sqlite3.connect(db, isolation_level=None)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute(f"PRAGMA synchronous={sync}")
+        con.execute("CREATE TABLE IF NOT EXISTS t(x)")
+        ms = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("INSERT INTO t VALUES (?)", ("x" * 600,))  # about one audit record
+            con.execute("COMMIT")
+            ms.append((time.perf_counter() - t0) * 1000)
+        con.close()
+        out[sync.lower()] = _pcts(ms)
+    return out
+
+
 # --- (b) denied throughput ---------------------------------------------------------------------------
 
 def _load(port: int, keys: list[str], conns: int, seconds: float, warmup: float, q) -> None:
@@ -470,6 +495,7 @@ def main() -> None:
     print(f"registry {db}; tiny model; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", file=sys.stderr)
 
     path = charter_path(db, denied[0])
+    floor = commit_floor(work)
     port = free_port()
     server = start_server(db, port, 1, work / "server-latency.log")
     try:
@@ -499,6 +525,10 @@ def main() -> None:
     rows.append(("Charter's path per denied request, in process", f"p50 {pu['p50']:.0f} / p95 {pu['p95']:.0f} / p99 {pu['p99']:.0f} us",
                  f"= {path['requests_per_s_one_core']:,.0f} req/s on one core", "", ""))
     pw = path["writer"]
+    for sync in ("full", "normal"):
+        f = floor[sync]
+        rows.append((f"one-row SQLite WAL commit, synchronous={sync.upper()}", f"p50 {f['p50']:.2f} / p95 {f['p95']:.2f} / p99 {f['p99']:.2f} ms",
+                     "the audit writer's (FULL: one fsync)" if sync == "full" else "(no fsync: not durable)", "", ""))
     rows.append(("audit writer, 256 records in flight", f"{pw['records_per_s']:,.0f} records/s", f"{pw['us_per_record']:.0f} us/record",
                  f"{pw['records'] / pw['batches']:.0f} records/batch", ""))
     c = lat["cpu_ms"]
@@ -519,7 +549,7 @@ def main() -> None:
     flood = best["health_ms"]["under_flood"]
     ok_health = bool(flood.get("probes")) and flood["p99"] <= TARGET_HEALTH_P99_MS
     result = {"benchmark": "gateway", "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": common.machine(),
-              "load_average": os.getloadavg(), "latency": lat, "charter_path": path, "throughput": runs, "litellm_added_ms": LITELLM_ADDED_MS,
+              "load_average": os.getloadavg(), "latency": lat, "charter_path": path, "commit_floor_ms": floor, "throughput": runs, "litellm_added_ms": LITELLM_ADDED_MS,
               "targets": {"added_p99_ms": TARGET_P99_MS, "denied_requests_per_s": TARGET_RPS, "health_p99_ms_under_flood": TARGET_HEALTH_P99_MS},
               "pass": {"latency": ok_lat, "throughput": ok_rps, "health_under_flood": ok_health}}
     common.OUT.mkdir(parents=True, exist_ok=True)
@@ -534,6 +564,9 @@ def main() -> None:
           f"{LITELLM_ADDED_MS['p99']:g} ms)")
     print(f"RESULT Charter's path per denied request, in process without HTTP: p50 {pu['p50']:.0f} / p95 {pu['p95']:.0f} / p99 {pu['p99']:.0f} us "
           f"(~{path['requests_per_s_one_core']:,.0f} req/s of one core); audit writer {pw['records_per_s']:,.0f} records/s in batches")
+    f = floor["full"]
+    print(f"RESULT durable commit on this disk (the floor of the added time: every answer waits for its record's fsync): "
+          f"p50 {f['p50']:.2f} / p95 {f['p95']:.2f} / p99 {f['p99']:.2f} ms")
     print(f"RESULT gateway denied throughput: {best['requests_per_s']:,.0f} denied-and-audited requests/s "
           f"({best['gateway_processes']} gateway process(es); {best['responses_with_warmup']:,} responses with the warm-up, audit grew by "
           f"{best['audited_during_run']:,}, chain intact: {best['audit_verifies']}) "
