@@ -165,3 +165,23 @@ def test_the_fast_path_and_the_apps_path_answer_alike(client, world, reg):
     decisions = [e.data["decision"] for e in audit.entries(reg.store)]
     assert decisions == ["denied"] * 3 + ["invalid", "invalid", "allowed"]
     assert audit.verify(reg.store).ok
+
+
+def test_decisions_are_remembered_until_the_policy_moves(make_app, world, db):
+    """The gate decides an (application, uses) once per policy generation; a change by another connection
+    moves the generation and the next request is decided afresh."""
+    from charter.registry import Registry
+    from tests.serve.conftest import PUBLISHER
+
+    gate = make_app().state.gateway.gate
+    authz = f"Bearer {world.keys[TRANSLATE]}"
+    first = gate.decide(gate.admit(authz), MODEL, None)
+    again = gate.decide(gate.admit(authz), MODEL, None)
+    assert first.allowed and again.decision is first.decision  # remembered, not re-decided
+    other = Registry.open(db)
+    try:
+        other.withdraw(PUBLISHER, "recalled")
+    finally:
+        other.close()
+    after = gate.decide(gate.admit(authz), MODEL, None)
+    assert after.status == 451 and after.decision is not first.decision
