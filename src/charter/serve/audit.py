@@ -10,7 +10,9 @@ outside the registry, and ``verify`` checks any number of anchors.
 
 The gateway appends through ``AuditWriter``: a thread that commits everything queued while the
 previous batch was committing in one transaction (group commit), and resolves each request's future
-only after COMMIT, so a request is answered once its record is durable, without blocking the event loop.
+only after COMMIT, so a request is answered once its record is durable, without blocking the event loop
+(an event loop's requests in a batch are resumed by one callback on that loop). A batch that fails to commit
+fails every request in it: none is answered as if recorded.
 """
 
 from __future__ import annotations

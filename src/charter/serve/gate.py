@@ -129,7 +129,8 @@ class Gate:
 
     def decide(self, v: Verdict, model: str, uses_header: str | None) -> Verdict:
         """The request's model and uses, decided against the full charter: the application's declared
-        uses (narrowed by the header), through its deployed-from edge, the model's whole lineage."""
+        uses (narrowed by the header), through its deployed-from edge, the model's whole lineage. Call it
+        right after ``admit`` (which read the policy generation that the remembered decisions are valid for)."""
         app = v.app
         mid = self.aliases.get(model)
         if mid is None:
