@@ -689,6 +689,22 @@ def test_api_keys(store):
     assert [x.key_id for x in store.api_keys()] == ["k1", "k2"]
 
 
+def test_generations_are_both_versions_in_one_read(store):
+    """The gateway reads both counters once per request: they must be exactly the two versions, moving
+    with keys and with policy, and not with audit appends."""
+    apps(store)
+    g0 = store.generations()
+    assert tuple(g0) == (store.withdrawals_version(), store.api_keys_version())
+    store._append_audit_many(['{"a":1}', '{"a":2}'])
+    assert tuple(store.generations()) == tuple(g0)
+    store.add_api_key("application/a@1", "k1", "h1")
+    g1 = store.generations()
+    assert g1[0] == g0[0] and g1[1] != g0[1] and tuple(g1) == (store.withdrawals_version(), store.api_keys_version())
+    store.withdraw("application/a@1", "gone")
+    g2 = store.generations()
+    assert g2[0] != g1[0] and g2[1] == g1[1]
+
+
 def test_audit_chain(store):
     from charter.store.base import GENESIS, audit_json, chain_hash
 

@@ -272,13 +272,14 @@ class Gateway:
                     s.headers["X-Charter-Audit-Seq"] = str(seq)
                     done = True  # the stream leaves the concurrency slot and records its end when it ends
                     return s
-                gens: list[Generation] = await loop.run_in_executor(self.engine.executor, self._run, job, params)  # one hop
+                # one hop: the model thread generates and queues the record itself, so its commit starts
+                # while this loop wakes up (one scheduler wake-up less on the answer's path)
+                gens, pending = await loop.run_in_executor(self.engine.executor, self._run, job, params, (v, endpoint, t0, ts, request, rid))
             except PromptError as e:
                 return await self.refuse(_bad(v, str(e), e.param, e.code), endpoint, t0, ts, request, stream, rid)
             pt = sum(g.prompt_tokens for g in gens[::n])
             ct = sum(g.completion_tokens for g in gens)
-            seq = await self.audit(v, endpoint, t0, ts, request, prompt_tokens=pt, completion_tokens=ct, request_id=rid,
-                                   finish_reasons=[g.finish_reason for g in gens])
+            seq = (await asyncio.wrap_future(pending)).seq  # answered only once the record is committed
             created = int(time.time())
             if chat:
                 choices = [{"index": i, "message": {"role": "assistant", "content": g.text}, "logprobs": None, "finish_reason": g.finish_reason}
@@ -310,9 +311,15 @@ class Gateway:
             encoded = [self.engine.encode(lm, p, lim.max_prompt_tokens, max_tokens, param) for p in prompts]
         return lm, [ids for ids in encoded for _ in range(n)]
 
-    def _run(self, job: tuple, params: dict) -> list[Generation]:
+    def _run(self, job: tuple, params: dict, audit_args: tuple) -> tuple[list[Generation], concurrent.futures.Future]:
+        """On the model thread: generate, then queue the request's record (the writer's future)."""
         lm, encoded = self._prepare(*job)
-        return [self.engine.generate(lm, ids, **params) for ids in encoded]
+        gens = [self.engine.generate(lm, ids, **params) for ids in encoded]
+        v, endpoint, t0, ts, request, rid = audit_args
+        n = job[-1]
+        rec = self.record(v, endpoint, t0, ts, request, prompt_tokens=sum(g.prompt_tokens for g in gens[::n]),
+                          completion_tokens=sum(g.completion_tokens for g in gens), request_id=rid, finish_reasons=[g.finish_reason for g in gens])
+        return gens, self.writer.submit(rec)
 
 
 def _bad(v: Verdict, message: str, param: str | None, code: str = "invalid_value") -> Verdict:
@@ -447,6 +454,60 @@ class _Stream(StreamingResponse):
             yield b"data: [DONE]\n\n"
         finally:
             self.cancel.set()
+
+
+class FastPath:
+    """The two generation routes without FastAPI's routing and dependency machinery, which cost more per
+    request than the decision and its audit record together. A POST to /v1/completions or
+    /v1/chat/completions whose body is JSON (Content-Type application/json) and validates goes straight to
+    ``Gateway.serve``, validated as FastAPI would (``json.loads``, then the pydantic model). Anything else
+    (another content type, a body that does not parse or validate, a client gone mid-body) goes to the
+    FastAPI app with the body replayed, so its answers and errors are exactly the app's own."""
+
+    ROUTES = {"/v1/completions": ("completions", CompletionRequest), "/v1/chat/completions": ("chat.completions", ChatRequest)}
+
+    def __init__(self, app, gateway: Gateway):
+        self.app, self.gw = app, gateway
+
+    async def __call__(self, scope, receive, send):
+        route = self.ROUTES.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if route is None:
+            return await self.app(scope, receive, send)
+        got, chunks = [], []
+        while True:
+            msg = await receive()
+            got.append(msg)
+            if msg["type"] != "http.request":
+                break
+            chunks.append(msg.get("body", b""))
+            if not msg.get("more_body", False):
+                break
+        replay = iter(got)
+
+        async def replayed():  # what was read, then the connection's own messages (a disconnect during a stream)
+            return next(replay, None) or await receive()
+
+        body = None
+        if got[-1]["type"] == "http.request" and _json_content(scope["headers"]):
+            try:
+                body = route[1].model_validate(json.loads(b"".join(chunks)))
+            except Exception:  # not JSON, not valid: the app answers it (400/422, audited)
+                body = None
+        if body is None:
+            return await self.app(scope, replayed, send)
+        request = Request(scope, replayed)
+        response = await self.gw.serve(request, route[0], body, request.headers.get(USES_HEADER))
+        await response(scope, replayed, send)
+
+
+def _json_content(headers) -> bool:
+    """One Content-Type header, application/json (with parameters or not): what FastAPI parses as JSON
+    with no doubt; anything else takes FastAPI's own path."""
+    found = [v for k, v in headers if k == b"content-type"]
+    if len(found) != 1:
+        return False
+    v = found[0].lower()
+    return v == b"application/json" or v.startswith(b"application/json;")
 
 
 class BodyLimit:
@@ -617,6 +678,7 @@ def create_app(reg: Registry, models: Sequence[str], limits: Limits | None = Non
         return app.openapi_schema
 
     app.openapi = openapi
+    app.add_middleware(FastPath, gateway=gw)  # inside BodyLimit (the last added is the outermost)
     app.add_middleware(BodyLimit, limit=gw.limits.max_body_bytes, gateway=gw)
     return app
 

@@ -10,7 +10,9 @@ outside the registry, and ``verify`` checks any number of anchors.
 
 The gateway appends through ``AuditWriter``: a thread that commits everything queued while the
 previous batch was committing in one transaction (group commit), and resolves each request's future
-only after COMMIT, so a request is answered once its record is durable, without blocking the event loop.
+only after COMMIT, so a request is answered once its record is durable, without blocking the event loop
+(an event loop's requests in a batch are resumed by one callback on that loop). A batch that fails to commit
+fails every request in it: none is answered as if recorded.
 """
 
 from __future__ import annotations
@@ -204,7 +206,13 @@ class AuditWriter:
         return fut
 
     async def append(self, rec: Mapping) -> AuditEntry:
-        return await asyncio.wrap_future(self.submit(rec))
+        """Queue a record and wait (without blocking the loop) until its batch is committed. The writer
+        wakes the loop once per batch, not once per record (``_settle_loop``)."""
+        if self._closed:
+            raise RuntimeError("the audit writer is closed")
+        fut = asyncio.get_running_loop().create_future()
+        self._q.put((rec, fut))
+        return await fut
 
     def append_sync(self, rec: Mapping, timeout: float | None = 60) -> AuditEntry:
         return self.submit(rec).result(timeout)
@@ -229,30 +237,65 @@ class AuditWriter:
                         break
                 stop = None in batch
                 self._commit([b for b in batch if b is not None])
+            late = []  # queued by a request that raced close(): failed, never left waiting
+            while True:
+                try:
+                    item = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    late.append((item[1], None, RuntimeError("the audit writer is closed")))
+            _settle_all(late)
         finally:
             if self._own:
                 self.store.close()
 
     def _commit(self, batch: list) -> None:
         texts, futs = [], []
+        bad = []
         for rec, fut in batch:
             try:
                 texts.append(rec if isinstance(rec, str) else audit_json(rec))
                 futs.append(fut)
             except (TypeError, ValueError) as e:  # a record that is not JSON fails alone
-                _settle(fut, exception=e)
+                bad.append((fut, None, e))
+        if bad:
+            _settle_all(bad)
         if not texts:
             return
         try:
             got = self.store._append_audit_many(texts)
-        except Exception as e:
-            for fut in futs:
-                _settle(fut, exception=e)
+        except Exception as e:  # nothing of the batch was committed: every request in it fails
+            _settle_all([(fut, None, e) for fut in futs])
             return
         self.batches += 1
         self.records += len(got)
-        for fut, e in zip(futs, got):
-            _settle(fut, result=e)
+        _settle_all([(fut, e, None) for fut, e in zip(futs, got)])
+
+
+def _settle_all(outcomes: list) -> None:
+    """Resolve a batch's futures: thread futures here, each event loop's futures in one callback on that
+    loop (one wake-up per batch, not one per request)."""
+    loops: dict = {}
+    for fut, result, exc in outcomes:
+        if isinstance(fut, asyncio.Future):
+            loops.setdefault(fut.get_loop(), []).append((fut, result, exc))
+        else:
+            _settle(fut, result, exc)
+    for loop, items in loops.items():
+        try:
+            loop.call_soon_threadsafe(_settle_loop, items)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more (the records are written all the same)
+            pass
+
+
+def _settle_loop(items: list) -> None:
+    for fut, result, exc in items:
+        if not fut.done():  # a request cancelled (a client gone, a shutdown) is left so
+            if exc is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(result)
 
 
 def _settle(fut: concurrent.futures.Future, result=None, exception: BaseException | None = None) -> None:

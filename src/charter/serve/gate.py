@@ -21,6 +21,7 @@ from charter.store.base import ApiKey
 
 USES_HEADER = "X-Charter-Uses"
 KEYLESS_ADDRESSES = 10_000  # client addresses whose keyless bucket is remembered (least recently seen forgotten)
+DECISIONS = 4096  # (application, uses) decisions remembered until the policy changes (then all forgotten)
 
 
 @dataclass
@@ -67,15 +68,30 @@ class Gate:
             for alias in (a.name, f"{a.name}@{a.version}", f"{a.kind}/{a.name}", mid):
                 self.aliases[alias] = mid
         self._apps: dict[str, Application] = {}
+        # Decisions per (application, uses), exact until the store's policy generation moves (withdrawals,
+        # restrictions, lifts, properties: in any process); lineages and charters are immutable. The
+        # generation is read once per request, with the keys' (admit), and checked before every reuse.
+        self._policy: object = None
+        self._decisions: dict[tuple[str, tuple[str, ...]], Decision] = {}
 
     # --- steps -----------------------------------------------------------------------
-    def authenticate(self, authorization: str | None) -> ApiKey | None:
+    def authenticate(self, authorization: str | None, keys_version: object = None) -> ApiKey | None:
         if not authorization:
             return None
         scheme, _, key = authorization.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             return None
-        return self.keys.lookup(key.strip())
+        return self.keys.lookup(key.strip(), keys_version)
+
+    def check(self, app_id: str, uses: tuple[str, ...]) -> Decision:
+        """``Registry.check`` for an application, remembered until the policy generation moves."""
+        got = self._decisions.get((app_id, uses))
+        if got is None:
+            got = self.reg.check(app_id, uses)
+            if len(self._decisions) >= DECISIONS:
+                self._decisions.clear()
+            self._decisions[(app_id, uses)] = got
+        return got
 
     def application(self, key: ApiKey) -> Application:
         app = self._apps.get(key.application)
@@ -90,7 +106,11 @@ class Gate:
         """Authenticate and rate-limit (the first steps of every /v1 request). Without a valid key, the
         client's address has a bucket of its own (and all such requests one together): beyond it, 429
         with ``extra["keyless"]`` (aggregated in the audit log rather than one record each)."""
-        key = self.authenticate(authorization)
+        policy, keys = self.reg.store.generations()  # one read per request: both caches stay exact
+        if policy != self._policy:
+            self._decisions.clear()
+            self._policy = policy
+        key = self.authenticate(authorization, keys)
         if key is None:
             wait = self.keyless.take(client or "-") or self.keyless_all.take("*")
             if wait:
@@ -109,7 +129,8 @@ class Gate:
 
     def decide(self, v: Verdict, model: str, uses_header: str | None) -> Verdict:
         """The request's model and uses, decided against the full charter: the application's declared
-        uses (narrowed by the header), through its deployed-from edge, the model's whole lineage."""
+        uses (narrowed by the header), through its deployed-from edge, the model's whole lineage. Call it
+        right after ``admit`` (which read the policy generation that the remembered decisions are valid for)."""
         app = v.app
         mid = self.aliases.get(model)
         if mid is None:
@@ -142,11 +163,11 @@ class Gate:
                             f"{app.id} is deployed from {app.model}, not {mid}")
             v.decision = Decision(app.id, uses, False, (reason,))
             return _with(v, 403, "denied", "model_not_deployed", f"{app.id} is deployed from {app.model}, not {mid}", "model")
-        d = self.reg.check(app.id, uses)
+        d = self.check(app.id, uses)
         if d.allowed and uses != declared:
             # narrowing picks among the declared uses; it cannot revive an application whose own
             # declared uses have become denied (e.g. `commercial` restricted upstream after `app add`)
-            whole = self.reg.check(app.id, declared)
+            whole = self.check(app.id, declared)
             if not whole.allowed:
                 d = whole
         v.decision = d

@@ -41,8 +41,9 @@ class KeyCache:
         self._version: object = None
         self._hits: OrderedDict[str, ApiKey] = OrderedDict()
 
-    def lookup(self, key: str) -> ApiKey | None:
-        v = self.store.api_keys_version()
+    def lookup(self, key: str, version: object = None) -> ApiKey | None:
+        """``version``: ``api_keys_version()`` as the caller just read it (else read here)."""
+        v = self.store.api_keys_version() if version is None else version
         if v != self._version:
             self._hits.clear()
             self._version = v

@@ -328,6 +328,11 @@ class Store(ABC):
     def api_keys_version(self) -> object:
         """A value that changes whenever a key is added or revoked, in any process."""
 
+    def generations(self) -> tuple[object, object]:
+        """(``withdrawals_version()``, ``api_keys_version()``) at once: the gateway asks on every request
+        (a backend answers both with one read where it can)."""
+        return self.withdrawals_version(), self.api_keys_version()
+
     @abstractmethod
     def _append_audit(self, record: str) -> "AuditEntry":
         """In one atomic write: read the last entry's hash and append ``record`` (canonical JSON)

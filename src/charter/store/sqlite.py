@@ -146,6 +146,8 @@ _DOWNSTREAM = """SELECT depth, group_concat(descendant, char(10)), count(*) FROM
 WHERE ancestor=(SELECT rid FROM assets WHERE id=?) AND depth<=? GROUP BY depth ORDER BY depth"""
 _DOWNSTREAM_AT = "SELECT descendant FROM downstream WHERE ancestor=(SELECT rid FROM assets WHERE id=?) AND depth=? ORDER BY descendant"
 
+_GENERATIONS = "SELECT (SELECT n FROM generations WHERE topic='policy'), (SELECT n FROM generations WHERE topic='keys')"
+
 _hop = partial(tuple.__new__, Hop)  # _hop((asset, depth)) -> Hop, built without a Python-level call
 
 
@@ -407,6 +409,10 @@ class SQLiteStore(Store):
 
     def api_keys_version(self) -> object:
         return self.db.execute("SELECT n FROM generations WHERE topic='keys'").fetchone()[0]
+
+    def generations(self) -> tuple[object, object]:
+        # one read for both counters (the gateway asks on every request)
+        return self.db.execute(_GENERATIONS).fetchone()
 
     def _append_audit(self, record: str) -> AuditEntry:
         # BEGIN IMMEDIATE takes the write lock first, so the last hash read is still the last one
