@@ -319,7 +319,7 @@ def compare(reg: Registry, a_ref: str, b_ref: str, *, allow_mismatch: bool = Fal
             if not common:
                 msg = f"{bench}: A and B scored no item in common ({len(ia)} and {len(ib)} items)"
                 if not allow_mismatch:
-                    raise NotComparable(msg, hint=f"evaluate both on the same items (the same --limit), or pass --allow-mismatch")
+                    raise NotComparable(msg, hint="evaluate both on the same items (the same --limit), or pass --allow-mismatch")
                 warnings.append(msg)
                 for m in ms:
                     changes[(bench, m)] = Change(bench, m, pa[(bench, m)], pb[(bench, m)], "not-comparable", note="no item in common")
