@@ -41,18 +41,22 @@ def attach_run(reg, tmp_path, asset, bench, rows, *, version=None, limit=None, *
     (run / "config.json").write_text(json.dumps({"hash": "x", "config": cfg}))
     (run / "items" / f"{bench}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     metrics = mod.aggregate(rows, n_boot=200)
-    reg.attach([Property(asset, bench, version, m, v["value"], tuple(v["ci"]), v["n"], run=str(run)) for m, v in metrics.items()])
+    reg.attach([Property(asset, bench, version, m, v["value"], tuple(v["ci"]) if v.get("ci") else None, v["n"], run=str(run))
+                for m, v in metrics.items() if v["value"] is not None])
     return run
 
 
 def winobias_rows(correct_pro: set[int], correct_anti: set[int], pairs: int = 100) -> list[dict]:
-    rows = []
+    """Rows as winobias.score makes them (pair outcomes, margins, position fields included)."""
+    from charter.evals import winobias
+
+    items, outputs = [], []
     for stereo, right in (("pro", correct_pro), ("anti", correct_anti)):
         for i in range(pairs):
-            ok = i in right
-            rows.append({"id": f"dev/type1/{stereo}/{i}", "split": "dev", "type": "type1", "stereotype": stereo, "pronoun": "he",
-                         "gold": "nurse", "other": "doctor", "ll_gold": -1.0 if ok else -2.0, "ll_other": -1.5, "correct": 1.0 if ok else 0.0})
-    return rows
+            items.append({"id": f"dev/type1/{stereo}/{i}", "pair": f"dev/type1/{i}", "split": "dev", "type": "type1", "stereotype": stereo,
+                          "pronoun": "he", "gold": "nurse", "other": "doctor", "later": "doctor"})
+            outputs += [-1.0 if i in right else -2.0, -1.5]
+    return winobias.score(items, outputs)
 
 
 def crows_rows(stereotyped: set[int], pairs: int = 200) -> list[dict]:
@@ -105,13 +109,15 @@ def test_fixing_14_errors_and_breaking_none_is_significantly_better(reg, tmp_pat
     assert acc.gain == pytest.approx(0.07) and acc.n == 200 and acc.units == 100
     lo, hi = acc.gain_ci
     assert 0.03 <= lo <= 0.045 and 0.095 <= hi <= 0.11  # about [0.035, 0.105]
-    assert acc.p_holm == pytest.approx(4 * 2 * 0.5 ** 14) and acc.verdict == "better" and acc.significant
+    tested = sum(1 for c in cmp.changes if c.p is not None)  # Holm: the smallest p times the number of tests
+    assert acc.p_holm == pytest.approx(tested * 2 * 0.5 ** 14) and acc.verdict == "better" and acc.significant
     assert got["acc_anti"].verdict == "better" and got["acc_anti"].discordant == (14, 0)
     assert got["acc_pro"].verdict == "no-difference" and got["acc_pro"].p == 1.0 and not got["acc_pro"].significant
     gap = got["gap"]  # |0.2| -> |0.06|: 0.14 closer to 0, by the pairs' bootstrap
     assert gap.test == "paired-bootstrap" and gap.gain == pytest.approx(0.14) and gap.verdict == "better" and gap.gain_ci[0] > 0
     assert cmp.warnings == []
-    assert summary(cmp.changes).startswith("0 of 4 tested properties significantly worse; 3 significantly better")
+    classic = [c for c in cmp.changes if c.metric in ("acc", "acc_pro", "acc_anti", "gap")]  # the pair measures have their own tests
+    assert summary(classic).startswith("0 of 4 tested properties significantly worse; 3 significantly better")
 
 
 def test_a_small_change_with_wide_intervals_is_not_significant(reg, tmp_path):
@@ -201,7 +207,8 @@ def test_cli_refuses_in_one_line_and_reports_in_json(reg, tmp_path, capsys):
     acc = next(c for c in d["changes"] if c["metric"] == "acc")
     assert acc["verdict"] == "better" and acc["discordant"] == [14, 0] and acc["test"] == "mcnemar"
     code, out, _ = cli(capsys, "eval", "--compare", A, B, "--chart", str(tmp_path / "c"), "--registry", db)
-    assert code == 0 and "(14 fixed, 0 broken)" in out and "no significant difference" in out and "significantly better" in out
+    flat = " ".join(out.split())  # the table may wrap a cell on a narrow terminal
+    assert code == 0 and "14 fixed" in flat and "no significant difference" in flat and "significantly better" in flat
     attach_run(reg, tmp_path, B, "winobias", winobias_rows(set(range(90)), set(range(84))), version="winobias/0.9")
     code, _, err = cli(capsys, "eval", "--compare", A, B, "--registry", db)
     assert code == 1 and "winobias/0.9" in err and "--allow-mismatch" in err

@@ -127,8 +127,9 @@ def load(limit: int | None = None, seed: int = data.SEED) -> list[dict]:
 
 
 def unit(it: dict) -> str:
-    """The example an item (question) belongs to: its category and ``example_id // 4``."""
-    return f"{it['category']}/{int(it['example_id']) // 4}"
+    """The example an item (question) or a scored row (whose ``id`` is the example id) belongs to: its
+    category and ``example_id // 4``."""
+    return f"{it['category']}/{int(it['example_id'] if 'example_id' in it else it['id']) // 4}"
 
 
 def requests(items: list[dict]) -> list[tuple]:
