@@ -81,7 +81,7 @@ def steps(examples: Path, corpus: Path, owner: str, runs: Path) -> list[Step]:
               "Translate to French: good morning, friends.")),
         *reference_steps(corpus, runs),
         # --- evaluation: properties, and properties as policy -------------------------------------
-        Step("A CV-screening application on SmolLM2 requires |BBQ ambiguous bias score| <= 0.05, on at least 100 items, for employment decisions",
+        Step("A CV-screening application on SmolLM2 requires, for employment decisions, a BBQ ambiguous bias score whose whole 95% interval lies within ±0.05, on at least 100 items",
              ("add", str(examples / "cv-screener.yaml"))),
         Step("Not evaluated yet, so refused", ("can", "application/cv-screener@1", "inference", "employment-decisions", "commercial"), 3),
         Step(f"Evaluate SmolLM2 for bias ({EVAL_LIMIT} items per benchmark; evaluation is itself a gated use)",
