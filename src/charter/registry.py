@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections import OrderedDict
 from functools import partial
+import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -14,16 +15,25 @@ from charter.core.ids import KINDS
 from charter.core.uses import Taxonomy
 from charter.errors import InvalidInput, NotFound
 from charter.policy import licenses as licenses_mod
+from charter.policy import effective as eff_mod
 from charter.policy.decide import Decision, Request, Upstream, decide
+from charter.policy.effective import ALLOW, DENY, Bits, LazyDecision, allowed_decision, verdict
 from charter.policy.licenses import Duty, LicenseTable
 from charter.store import Store, open_store
+from charter.store.base import local_writes as _local_writes
 from charter.store.base import Hop
 
 _hop = partial(tuple.__new__, Hop)  # _hop((asset, depth)) -> Hop(asset, depth), no Python-level call
+_clock = time.monotonic
 
 
 class Registry:
     """Library entry point. ``Registry.open()`` uses $CHARTER_REGISTRY or ./.charter/registry.db."""
+
+    POLL_S = 0.002
+    """How long a decision may rely on the last poll of the store's change counter: a withdrawal,
+    restriction or evaluation committed by another process is seen within this (one made through
+    this process's stores at once). Polling on every decision would cost more than the decision."""
 
     def __init__(self, store: Store, taxonomy: Taxonomy | None = None, licenses: LicenseTable | None = None, cache_size: int = 100_000):
         self.store = store
@@ -32,6 +42,11 @@ class Registry:
         self._lineage: OrderedDict[str, tuple[Upstream, ...]] = OrderedDict()
         self._cache_size = cache_size
         self._wd_version: object = None
+        self._bits = Bits(self.taxonomy)
+        # asset id -> (effective terms, the lineage they fold): valid while the change counter stands still
+        self._eff: dict[str, tuple[eff_mod.Effective, tuple[Upstream, ...]]] = {}
+        self._polled = -1.0
+        self._local = -1
         self._wd: dict[str, Withdrawal] = {}
         self._rs: dict[str, tuple[Restriction, ...]] = {}
         self._props: dict[str, dict[tuple[str, str], Property]] = {}
@@ -111,11 +126,19 @@ class Registry:
         """Re-read what may change after registration (withdrawals, restrictions, properties) when
         the store says anything changed, in this process or another: live policy, no restart."""
         v = self.store.withdrawals_version()
+        self._polled = _clock()
+        self._local = _local_writes()
         if v != self._wd_version:
             self._wd = self.store.withdrawals()
             self._rs = self.store.restrictions()
             self._props = {}
+            self._eff = {}
             self._wd_version = v
+
+    def _fresh(self) -> None:
+        """``_refresh`` unless this process wrote nothing and the last poll is under POLL_S old."""
+        if self._local != _local_writes() or _clock() - self._polled > self.POLL_S:
+            self._refresh()
 
     def properties(self, asset_id: str) -> dict[tuple[str, str], Property]:
         """The latest evaluation of each (benchmark, metric) of an asset. An application is what its
@@ -151,12 +174,35 @@ class Registry:
 
     def check(self, ref: str, uses: Iterable[str], attest: Iterable[str] = ()) -> Decision:
         """Decide without recording (for listings and previews). ``attest``: licence condition ids the
-        requester attests (on top of those the asked asset's charter attests)."""
+        requester attests (on top of those the asked asset's charter attests).
+
+        The asset's effective terms (policy/effective.py) decide; a denial's reasons are built by the
+        reference ``decide()`` when first read, and lineages the fold does not model exactly (OR
+        licences, requirements, attested conditions) are decided by ``decide()`` at once."""
         # A full id needs no separate lookup: lineage() raises the same NotFound as resolve().
         asset_id = ref if "@" in ref else self.resolve(ref)
-        lineage = self.lineage(asset_id)
-        uses_t = self.check_uses(uses)
+        uses_t = self.taxonomy.parse_uses(uses if type(uses) is tuple else tuple(map(str, uses)))
         att = self.check_attest(attest) if attest else ()
+        return self._decide(asset_id, uses_t, att)
+
+    def _terms(self, asset_id: str) -> tuple[eff_mod.Effective, tuple[Upstream, ...]]:
+        self._fresh()
+        got = self._eff.get(asset_id)
+        if got is None:
+            lineage = self.lineage(asset_id)
+            got = (eff_mod.terms(lineage, self._bits, self.licenses), lineage)
+            if len(self._eff) >= self._cache_size:
+                self._eff.pop(next(iter(self._eff)))
+            self._eff[asset_id] = got
+        return got
+
+    def _decide(self, asset_id: str, uses_t: tuple[str, ...], att: tuple[str, ...] = ()) -> Decision:
+        e, lineage = self._terms(asset_id)
+        v = verdict(e, self._bits.mask(uses_t), att + lineage[0].asset.attest if e.cond_any else ())
+        if v == ALLOW:
+            return allowed_decision(asset_id, uses_t)
+        if v == DENY:
+            return LazyDecision(asset_id, uses_t, Request(asset_id, uses_t, att), lineage, self.taxonomy, self.licenses)
         return decide(Request(asset_id, uses_t, att), lineage, self.taxonomy, self.licenses, self._properties_if_required(asset_id, lineage))
 
     def _properties_if_required(self, asset_id: str, lineage) -> dict | None:
@@ -168,6 +214,18 @@ class Registry:
         self.store.log("decision", d.asset, d.to_json())
         return d
 
+    def can_many(self, pairs: Iterable[tuple[str, Iterable[str]]], log: bool = True) -> list[Decision]:
+        """``can`` for many (asset ref, uses) pairs: one decision each, in order, and (``log``) every
+        decision appended to the event log in one write."""
+        out = []
+        parse = self.taxonomy.parse_uses
+        dec = self._decide
+        for ref, uses in pairs:
+            out.append(dec(ref if "@" in ref else self.resolve(ref), parse(uses if type(uses) is tuple else tuple(map(str, uses)))))
+        if log:
+            self.store.log_many([("decision", d.asset, d.to_json()) for d in out])
+        return out
+
     def ls(self, kind: str | None = None, allowed: Sequence[str] | None = None) -> list[tuple[Asset, Decision | None]]:
         uses_t = self.check_uses(allowed) if allowed else None
         out = []
@@ -175,8 +233,7 @@ class Registry:
             if uses_t is None:
                 out.append((a, None))
                 continue
-            lineage = self.lineage(a.id)
-            d = decide(Request(a.id, uses_t), lineage, self.taxonomy, self.licenses, self._properties_if_required(a.id, lineage))
+            d = self._decide(a.id, uses_t)
             if d.allowed:
                 out.append((a, d))
         return out

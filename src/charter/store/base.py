@@ -25,6 +25,15 @@ from charter.core.digests import content_digests, is_legacy_weights, legacy_fold
 from charter.errors import Conflict, Denied, InvalidInput, LineageCycle, NotFound
 
 
+_WRITES = [0]
+
+
+def local_writes() -> int:
+    """How many policy writes (registrations, withdrawals, lifts, restrictions, evaluations) any store
+    in this process made: a Registry polls its store's change counter at once when this moved."""
+    return _WRITES[0]
+
+
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
 
@@ -87,6 +96,11 @@ class Store(ABC):
     @abstractmethod
     def log(self, type: str, asset: str, data: Mapping) -> Event:
         """Append one event (its own atomic write)."""
+
+    def log_many(self, events: Sequence[tuple[str, str, Mapping]]) -> None:
+        """Append several (type, asset, data) events in one atomic write (this default: one by one)."""
+        for e in events:
+            self.log(*e)
 
     @abstractmethod
     def compiled(self, asset: str) -> Lineage | None:
@@ -178,6 +192,7 @@ class Store(ABC):
         t = now()
         withdrawals, restrictions = self._inherited(ordered, t)
         self._write_assets(ordered, {a.id: lineages[a.id] for a in ordered}, t, withdrawals, restrictions)
+        _WRITES[0] += 1
         return ordered
 
     def _refuse_withdrawn_content(self, assets: Sequence[Asset], sources: Mapping[str, str]) -> None:
@@ -239,6 +254,7 @@ class Store(ABC):
             raise InvalidInput("a withdrawal needs a reason", hint="pass --reason TEXT")
         w = Withdrawal(asset, reason.strip(), now())
         self._write_withdrawal(w)
+        _WRITES[0] += 1
         return w
 
     def lift(self, asset: str, reason: str) -> Withdrawal:
@@ -250,6 +266,7 @@ class Store(ABC):
             raise InvalidInput("lifting a withdrawal needs a reason", hint="pass --reason TEXT")
         w = Withdrawal(asset, reason.strip(), now())
         self._write_lift(w)
+        _WRITES[0] += 1
         return w
 
     # --- after registration: restrictions and evaluated properties ------------------------------
@@ -282,6 +299,7 @@ class Store(ABC):
             raise InvalidInput("a restriction needs at least one use to deny", hint="pass --deny USE")
         r = Restriction(asset, tuple(dict.fromkeys(deny)), reason.strip(), now())
         self._write_restriction(r)
+        _WRITES[0] += 1
         return r
 
     def lift_restrictions(self, asset: str, reason: str) -> Restriction:
@@ -295,6 +313,7 @@ class Store(ABC):
             raise InvalidInput("lifting restrictions needs a reason", hint="pass --reason TEXT")
         lift = Restriction(asset, tuple(dict.fromkeys(u for r in current for u in r.deny)), reason.strip(), now())
         self._write_restriction_lift(lift)
+        _WRITES[0] += 1
         return lift
 
     def attach(self, props: Sequence[Property]) -> list[Property]:
@@ -305,6 +324,7 @@ class Store(ABC):
         props = [p if p.time else replace(p, time=t) for p in props]
         if props:
             self._write_properties(props)
+            _WRITES[0] += 1
         return props
 
     # --- the gateway (charter.serve): API keys, stored hashed, and the hash-chained audit log ---
@@ -410,6 +430,7 @@ def withdraw_owners(store: "Store", owners: Sequence[str], reason: str) -> tuple
     new = [Withdrawal(o, reason.strip(), t) for o in owners if o not in prior]
     if new:
         store._write_owner_withdrawals(new)
+        _WRITES[0] += 1
     return new, [o for o in owners if o in prior]
 
 

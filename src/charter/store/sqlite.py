@@ -301,6 +301,15 @@ class SQLiteStore(Store):
                                   (t, type, asset, json.dumps(data, sort_keys=True)))
         return Event(cur.lastrowid, t, type, asset, dict(data))
 
+    def log_many(self, events: Sequence[tuple[str, str, Mapping]]) -> None:
+        if not events:
+            return
+        t = now()
+        dumps = json.dumps
+        with self._tx():
+            self.db.executemany("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
+                                [(t, ty, a, dumps(d, sort_keys=True)) for ty, a, d in events])
+
     def _holders(self, digests: Iterable[str]) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
         for d, i in self._in_chunks("SELECT c.digest, a.id FROM content c JOIN assets a ON a.rid=c.asset WHERE c.digest IN ({})", digests):
