@@ -17,7 +17,7 @@ from charter.errors import InvalidInput, NotFound
 from charter.policy import licenses as licenses_mod
 from charter.policy import effective as eff_mod
 from charter.policy.decide import Decision, Request, Upstream, decide
-from charter.policy.effective import ALLOW, DENY, Bits, LazyDecision, allowed_decision, verdict
+from charter.policy.effective import ALLOW, DENY, REFERENCE, Bits, LazyDecision, allowed_decision, verdict
 from charter.policy.licenses import Duty, LicenseTable
 from charter.store import Store, open_store
 from charter.store.base import local_writes as _local_writes
@@ -43,8 +43,11 @@ class Registry:
         self._cache_size = cache_size
         self._wd_version: object = None
         self._bits = Bits(self.taxonomy)
-        # asset id -> (effective terms, the lineage they fold): valid while the change counter stands still
-        self._eff: dict[str, tuple[eff_mod.Effective, tuple[Upstream, ...]]] = {}
+        # asset id -> (effective terms, asked asset's attestations, its lineage or None when folded from the
+        # stored terms key): valid while the change counter stands still
+        self._eff: dict[str, tuple[eff_mod.Effective, tuple[str, ...], tuple[Upstream, ...] | None]] = {}
+        self._by_tid: dict[int, tuple[eff_mod.Effective, tuple[str, ...]]] = {}  # stored terms key -> fold (never changes)
+        self._touched: set[str] = set()  # assets with a withdrawn or restricted member in E (folded from their lineage)
         self._polled = -1.0
         self._local = -1
         self._wd: dict[str, Withdrawal] = {}
@@ -133,6 +136,12 @@ class Registry:
             self._rs = self.store.restrictions()
             self._props = {}
             self._eff = {}
+            touched: set[str] = set()
+            for x in (*self._wd, *self._rs):
+                if x not in touched:
+                    touched.add(x)
+                    touched.update(h[0] for h in self.store.downstream(x))
+            self._touched = touched
             self._wd_version = v
 
     def _fresh(self) -> None:
@@ -185,25 +194,80 @@ class Registry:
         att = self.check_attest(attest) if attest else ()
         return self._decide(asset_id, uses_t, att)
 
-    def _terms(self, asset_id: str) -> tuple[eff_mod.Effective, tuple[Upstream, ...]]:
+    def _static(self, tid: int, key: str | None = None) -> tuple[eff_mod.Effective, tuple[str, ...]]:
+        got = self._by_tid.get(tid)
+        if got is None:
+            if key is None:
+                key = self.store.terms_docs([tid])[tid]
+            got = self._by_tid[tid] = eff_mod.from_key(key, self._bits, self.licenses)
+        return got
+
+    def _terms(self, asset_id: str, tid: int | None = None):
+        """(effective terms, the asked asset's attestations, its lineage or None): from the stored terms
+        key (one lookup) unless a member of E is withdrawn or restricted, then from the lineage."""
         self._fresh()
         got = self._eff.get(asset_id)
         if got is None:
-            lineage = self.lineage(asset_id)
-            got = (eff_mod.terms(lineage, self._bits, self.licenses), lineage)
+            if tid is None and asset_id not in self._touched:
+                tid = self.store.terms_id(asset_id)
+            if tid is None or asset_id in self._touched:
+                lineage = self.lineage(asset_id)
+                got = (eff_mod.terms(lineage, self._bits, self.licenses), lineage[0].asset.attest, lineage)
+            else:
+                got = (*self._static(tid), None)
             if len(self._eff) >= self._cache_size:
                 self._eff.pop(next(iter(self._eff)))
             self._eff[asset_id] = got
         return got
 
-    def _decide(self, asset_id: str, uses_t: tuple[str, ...], att: tuple[str, ...] = ()) -> Decision:
-        e, lineage = self._terms(asset_id)
-        v = verdict(e, self._bits.mask(uses_t), att + lineage[0].asset.attest if e.cond_any else ())
+    def _compiled(self, asset_id: str) -> tuple[Upstream, ...]:
+        """The compiled lineage (no member withdrawn or restricted when the fold was read from the terms key)."""
+        base = self._lineage.get(asset_id)
+        return base if base is not None else self.store.compiled(asset_id)
+
+    def _decide(self, asset_id: str, uses_t: tuple[str, ...], att: tuple[str, ...] = (), tid: int | None = None) -> Decision:
+        e, attest, lineage = self._terms(asset_id, tid)
+        v = verdict(e, self._bits.mask(uses_t), att + attest if e.cond_any else ())
         if v == ALLOW:
             return allowed_decision(asset_id, uses_t)
         if v == DENY:
-            return LazyDecision(asset_id, uses_t, Request(asset_id, uses_t, att), lineage, self.taxonomy, self.licenses)
+            return LazyDecision(asset_id, uses_t, Request(asset_id, uses_t, att), lineage or partial(self._compiled, asset_id),
+                                self.taxonomy, self.licenses)
+        lineage = lineage or self.lineage(asset_id)
         return decide(Request(asset_id, uses_t, att), lineage, self.taxonomy, self.licenses, self._properties_if_required(asset_id, lineage))
+
+    def allowed_ids(self, uses: Iterable[str], kind: str | None = None) -> list[str]:
+        """Every registered asset (of ``kind``), in registration order, whose lineage permits ``uses``:
+        one verdict per distinct stored terms key, a fold of the lineage only where a member of E is
+        withdrawn or restricted, ``decide()`` only where the fold cannot say."""
+        uses_t = self.check_uses(uses)
+        mask = self._bits.mask(uses_t)
+        self._fresh()
+        touched = self._touched
+        rows = self.store.terms_ids(kind=kind)
+        need = {t for _, t in rows if t is not None and t not in self._by_tid}
+        for t, key in self.store.terms_docs(need).items():
+            self._static(t, key)
+        memo: dict[int, int] = {}
+        out = []
+        for aid, tid in rows:
+            if tid is None or aid in touched:
+                if self._decide(aid, uses_t).allowed:
+                    out.append(aid)
+                continue
+            v = memo.get(tid)
+            if v is None:
+                e, attest = self._by_tid[tid]
+                v = verdict(e, mask, attest if e.cond_any else ())
+                if v == REFERENCE:  # decided by decide(); alike for every asset with this key unless properties count
+                    v = ALLOW if self._decide(aid, uses_t, tid=tid).allowed else DENY
+                    if e.req:
+                        out.append(aid) if v == ALLOW else None
+                        continue
+                memo[tid] = v
+            if v == ALLOW:
+                out.append(aid)
+        return out
 
     def _properties_if_required(self, asset_id: str, lineage) -> dict | None:
         return self.properties(asset_id) if any(u.asset.requires for u in lineage) else None
@@ -227,16 +291,14 @@ class Registry:
         return out
 
     def ls(self, kind: str | None = None, allowed: Sequence[str] | None = None) -> list[tuple[Asset, Decision | None]]:
-        uses_t = self.check_uses(allowed) if allowed else None
-        out = []
-        for a in self.store.find(kind=kind):
-            if uses_t is None:
-                out.append((a, None))
-                continue
-            d = self._decide(a.id, uses_t)
-            if d.allowed:
-                out.append((a, d))
-        return out
+        if not allowed:
+            return [(a, None) for a in self.store.find(kind=kind)]
+        uses_t = self.check_uses(allowed)
+        ids = self.allowed_ids(uses_t, kind)
+        got: dict[str, Asset] = {}
+        for i in range(0, len(ids), 10_000):
+            got.update(self.store.get_many(ids[i:i + 10_000]))
+        return [(got[i], allowed_decision(i, uses_t)) for i in ids]
 
     # --- lineage ------------------------------------------------------------------------
     def trace(self, ref: str, down: bool, depth: int | None = None) -> list[Hop]:

@@ -24,6 +24,12 @@ def test_oracle_fast_path_agrees_with_decide(seed):
     assert rep.requests * 0.3 < rep.fast < rep.requests
 
 
+def test_oracle_on_sqlite_stores(tmp_path):
+    n = iter(range(10**6))
+    rep = oracle.run(300, seed=9, store=lambda: SQLiteStore(tmp_path / f"w{next(n)}.db"))
+    assert rep.requests == 300 and rep.listings == rep.worlds and not rep.disagreements
+
+
 def _world(seed=5):
     import random
 

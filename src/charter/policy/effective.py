@@ -34,6 +34,7 @@ from charter.policy.licenses import LicenseTable
 
 class Effective(NamedTuple):
     slow: bool
+    req: bool  # some member requires a property (the verdict then depends on the asked asset's evaluations)
     withdrawn: bool
     deny: int
     allow: tuple[tuple[int, int], ...]
@@ -41,7 +42,6 @@ class Effective(NamedTuple):
     cond_any: int  # union of the conditions' reach masks
 
 
-ALLOWED_ALWAYS = Effective(False, False, 0, (), (), 0)
 
 
 class Bits:
@@ -101,16 +101,20 @@ def _mask(bit: dict[str, int], uses: Iterable[str]) -> int:
 def _member(bits: Bits, licenses: LicenseTable, up: Upstream) -> Effective:
     """One member's own terms (no withdrawal, no restriction), memoised by what they depend on."""
     a = up.asset
-    free = licence_free(a.id, a.licenses)
-    key = (a.licenses, a.allow, a.deny, bool(a.requires), free)
+    return _row(bits, licenses, (a.licenses, a.allow, a.deny, bool(a.requires), licence_free(a.id, a.licenses)))
+
+
+def _row(bits: Bits, licenses: LicenseTable, key: tuple) -> Effective:
+    """(licences, allow, deny, has requirements, licence-free kind): a row of core/lineage.terms_key."""
     got = bits._member.get(key)
     if got is not None:
         return got
-    slow = bool(a.requires)
-    deny = bits.reach(a.deny) if a.deny else 0
-    allow = list(bits.allow(a.allow)) if a.allow else []
+    lic_names, own_allow, own_deny, req, free = key
+    slow = req
+    deny = bits.reach(own_deny) if own_deny else 0
+    allow = list(bits.allow(own_allow)) if own_allow else []
     cond: list[tuple[int, str]] = []
-    for lic in (() if free else licenses.for_asset(a.licenses)):
+    for lic in (() if free else licenses.for_asset(lic_names)):
         if lic.alternatives or lic.parts:
             slow = True
             continue
@@ -120,7 +124,7 @@ def _member(bits: Bits, licenses: LicenseTable, up: Upstream) -> Effective:
             allow += bits.allow(lic.allow)
         for c in lic.conditions:
             cond.append((bits.overlap[c.use], c.id))
-    got = Effective(slow, False, deny, tuple(dict.fromkeys(allow)), tuple(dict.fromkeys(cond)), _union(m for m, _ in cond))
+    got = Effective(slow, req, False, deny, tuple(dict.fromkeys(allow)), tuple(dict.fromkeys(cond)), _union(m for m, _ in cond))
     if len(bits._member) < 65536:
         bits._member[key] = got
     return got
@@ -135,25 +139,41 @@ def _union(masks: Iterable[int]) -> int:
 
 def terms(lineage: Sequence[Upstream], bits: Bits, licenses: LicenseTable) -> Effective:
     """The effective terms of a lineage (the asked asset first), its withdrawals and restrictions included."""
-    slow = withdrawn = False
+    return _fold(((_member(bits, licenses, up), up) for up in lineage), bits)
+
+
+def from_key(key: str, bits: Bits, licenses: LicenseTable) -> tuple[Effective, tuple[str, ...]]:
+    """(effective terms, the asked asset's attestations) from a stored terms key (core/lineage.terms_key):
+    the same fold as :func:`terms` for a lineage with no withdrawn or restricted member."""
+    import json
+
+    doc = json.loads(key)
+    rows = [(tuple(lic), tuple(al), tuple(de), req, free) for lic, al, de, req, free in doc["m"]]
+    return _fold(((_row(bits, licenses, r), None) for r in rows), bits), tuple(doc["a"])
+
+
+def _fold(members, bits: Bits) -> Effective:
+    slow = req = withdrawn = False
     deny = cond_any = 0
     allow: dict[tuple[int, int], None] = {}
     cond: dict[tuple[int, str], None] = {}
-    for up in lineage:
-        t = _member(bits, licenses, up)
+    for t, up in members:
         if t.slow:
             slow = True
+            req = req or t.req
         deny |= t.deny
         if t.allow:
             allow.update(dict.fromkeys(t.allow))
         if t.cond:
             cond.update(dict.fromkeys(t.cond))
             cond_any |= t.cond_any
+        if up is None:
+            continue
         if up.withdrawal is not None:
             withdrawn = True
         for r in up.restrictions:
             deny |= bits.reach(r.deny)
-    return Effective(slow, withdrawn, deny, tuple(allow), tuple(cond), cond_any)
+    return Effective(slow, req, withdrawn, deny, tuple(allow), tuple(cond), cond_any)
 
 
 # verdicts of the fold
@@ -191,7 +211,10 @@ class LazyDecision(Decision):
     def _full(self) -> Decision:
         full = self.__dict__.get("_decision")
         if full is None:
-            full = self.__dict__["_decision"] = decide(*self.__dict__["_args"])
+            request, lineage, *rest = self.__dict__["_args"]
+            if callable(lineage):  # the compiled lineage, read when the reasons are
+                lineage = lineage()
+            full = self.__dict__["_decision"] = decide(request, lineage, *rest)
         return full
 
     @property

@@ -31,6 +31,7 @@ class Report:
     requests: int = 0
     worlds: int = 0
     allowed: int = 0
+    listings: int = 0
     fast: int = 0  # decided by the fold alone (allowed, or denied with lazy reasons)
     disagreements: list = field(default_factory=list)
 
@@ -47,8 +48,9 @@ def random_taxonomy(rng: random.Random) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def random_world(rng: random.Random, max_assets: int = 9):
-    """(registry, condition ids, use ids) for one random world, registered in a MemoryStore."""
+def random_world(rng: random.Random, max_assets: int = 9, store=None):
+    """(registry, asset ids, condition ids, use ids) for one random world, registered in ``store``
+    (a new MemoryStore by default)."""
     from charter.registry import Registry
     from charter.store.memory import MemoryStore
 
@@ -97,7 +99,7 @@ def random_world(rng: random.Random, max_assets: int = 9):
             derived_from=tuple(edges), requires=requires,
             attest=tuple(rng.sample(cond_ids, 1)) if cond_ids and rng.random() < 0.15 else (),
         ))
-    reg = Registry(MemoryStore(), tax, table)
+    reg = Registry(store if store is not None else MemoryStore(), tax, table)
     reg.add(assets)
     props = [Property(a.id, "bench", "bench/1", m, rng.choice((0.1, 0.9))) for a in assets for m in ("m1", "m2") if rng.random() < 0.5]
     if props:
@@ -124,13 +126,23 @@ def reference(reg, asset: str, uses: tuple[str, ...], attest: tuple[str, ...] = 
     return decide(Request(asset, uses, attest), reg.lineage(asset), reg.taxonomy, reg.licenses, reg.properties(asset))
 
 
-def run(requests: int, seed: int = 0, per_world: int = 40, max_assets: int = 9, keep: int = 5) -> Report:
-    """Decide ``requests`` random requests both ways; every difference goes to ``disagreements``."""
+def run(requests: int, seed: int = 0, per_world: int = 40, max_assets: int = 9, keep: int = 5, store=None) -> Report:
+    """Decide ``requests`` random requests both ways; every difference goes to ``disagreements``.
+    Each world also lists the assets allowed for one random request (``Registry.allowed_ids``) against
+    the reference decisions (counted in ``listings``). ``store``: a factory of fresh stores per world."""
     rng = random.Random(seed)
     rep = Report()
     while rep.requests < requests:
-        reg, ids, cond_ids, use_ids = random_world(rng, max_assets)
+        reg, ids, cond_ids, use_ids = random_world(rng, max_assets, store() if store else None)
         rep.worlds += 1
+        if rng.random() < 0.3:
+            _mutate(rng, reg, ids, use_ids)
+        uses = tuple(rng.sample(use_ids, rng.randint(1, 2)))
+        want = [a for a in ids if reference(reg, a, uses).allowed]
+        got = reg.allowed_ids(uses)
+        rep.listings += 1
+        if got != want:
+            rep.disagreements.append({"world": rep.worlds, "listing": uses, "fast": got, "reference": want})
         for j in range(min(per_world, requests - rep.requests)):
             if rng.random() < 0.08:
                 _mutate(rng, reg, ids, use_ids)
@@ -142,8 +154,8 @@ def run(requests: int, seed: int = 0, per_world: int = 40, max_assets: int = 9, 
             ref = reference(reg, asset, uses, attest)
             rep.requests += 1
             rep.allowed += ref.allowed
-            e, lin = reg._terms(asset)
-            rep.fast += verdict(e, reg._bits.mask(uses), attest + lin[0].asset.attest) != REFERENCE
+            e, asked_attest, _ = reg._terms(asset)
+            rep.fast += verdict(e, reg._bits.mask(uses), attest + asked_attest) != REFERENCE
             if not (fast == ref and ref == fast and fast.to_json() == ref.to_json() and fast.allowed == ref.allowed):
                 if len(rep.disagreements) < keep:
                     rep.disagreements.append({"world": rep.worlds, "asset": asset, "uses": uses, "attest": attest,

@@ -29,7 +29,7 @@ from charter.core.lineage import Lineage, closure
 from charter.errors import Conflict, StoreError
 from charter.store.base import GENESIS, ApiKey, AuditEntry, Hop, Store, _evaluate_events, chain_hash, now
 
-SCHEMA_VERSION = 5  # 2: restrictions, properties, api_keys, audit; 3: withdrawal_events (withdraw/lift), content digests,
+SCHEMA_VERSION = 6  # 6: terms / asset_terms (each asset's interned lineage terms key, core/lineage.terms_key); 2: restrictions, properties, api_keys, audit; 3: withdrawal_events (withdraw/lift), content digests,
 # append-only triggers on every history table; 4: restriction_lifts; 5: generations (a counter per topic, moved by
 # triggers, that caches poll). Every statement is IF NOT EXISTS, so older registries upgrade in place (_migrate).
 SCHEMA = """
@@ -115,6 +115,12 @@ CREATE TRIGGER IF NOT EXISTS audit_append_only_u BEFORE UPDATE ON audit
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_append_only_d BEFORE DELETE ON audit
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TABLE IF NOT EXISTS terms(tid INTEGER PRIMARY KEY, doc TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS asset_terms(rid INTEGER PRIMARY KEY, tid INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS terms_fixed_u BEFORE UPDATE ON terms
+  BEGIN SELECT RAISE(ABORT, 'lineage terms are written once, at registration'); END;
+CREATE TRIGGER IF NOT EXISTS asset_terms_fixed_u BEFORE UPDATE ON asset_terms
+  BEGIN SELECT RAISE(ABORT, 'lineage terms are written once, at registration'); END;
 CREATE TABLE IF NOT EXISTS generations(topic TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO generations VALUES ('policy', 0), ('keys', 0);
 CREATE TRIGGER IF NOT EXISTS withdrawal_events_generation AFTER INSERT ON withdrawal_events
@@ -179,7 +185,10 @@ class SQLiteStore(Store):
 
     def _migrate(self, version: int) -> None:
         """From schema 1-2: withdrawals become withdrawal_events; content digests of every asset are indexed.
-        From 3: nothing to move (restriction_lifts is new and starts empty)."""
+        From 3: nothing to move (restriction_lifts is new and starts empty). Before 6: every asset's terms key."""
+        if version < 6:
+            rows = ((rid, doc) for rid, doc in self.db.execute("SELECT a.rid, l.doc FROM assets a JOIN lineage l ON l.id=a.id ORDER BY a.rid"))
+            self._write_terms([(rid, lineage_mod.terms_key(lineage_mod.loads(doc))) for rid, doc in rows])
         if version >= 3:
             return
         if self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='withdrawals'").fetchone():
@@ -241,6 +250,30 @@ class SQLiteStore(Store):
     def compiled(self, asset: str) -> Lineage | None:
         row = self.db.execute("SELECT doc FROM lineage WHERE id=?", (asset,)).fetchone()
         return lineage_mod.loads(row[0]) if row else None
+
+    def _write_terms(self, rows: Sequence[tuple[int, str]]) -> None:
+        """Inside a write transaction: intern each terms key and point the asset (rid) at it."""
+        keys = {k for _, k in rows}
+        tid = dict(self._in_chunks("SELECT doc, tid FROM terms WHERE doc IN ({})", keys))
+        new = [k for k in keys if k not in tid]
+        if new:
+            first = (self.db.execute("SELECT max(tid) FROM terms").fetchone()[0] or 0) + 1
+            tid.update((k, first + i) for i, k in enumerate(new))
+            self.db.executemany("INSERT INTO terms VALUES (?,?)", ((tid[k], k) for k in new))
+        self.db.executemany("INSERT INTO asset_terms VALUES (?,?)", ((r, tid[k]) for r, k in rows))
+
+    def terms_id(self, asset: str) -> int | None:
+        row = self.db.execute("SELECT t.tid FROM assets a JOIN asset_terms t ON t.rid=a.rid WHERE a.id=?", (asset,)).fetchone()
+        return row[0] if row else None
+
+    def terms_ids(self, ids: Iterable[str] | None = None, kind: str | None = None) -> list[tuple[str, int | None]]:
+        if ids is not None:
+            return list(self._in_chunks("SELECT a.id, t.tid FROM assets a LEFT JOIN asset_terms t ON t.rid=a.rid WHERE a.id IN ({})", ids))
+        q = "SELECT a.id, t.tid FROM assets a LEFT JOIN asset_terms t ON t.rid=a.rid"
+        return self.db.execute(q + (" WHERE a.kind=? ORDER BY a.rid" if kind else " ORDER BY a.rid"), (kind,) if kind else ()).fetchall()
+
+    def terms_docs(self, tids: Iterable[int]) -> dict[int, str]:
+        return dict(self._in_chunks("SELECT tid, doc FROM terms WHERE tid IN ({})", tids))
 
     def _compiled_many(self, ids: Iterable[str]) -> dict[str, Lineage]:
         return {i: lineage_mod.loads(d) for i, d in self._in_chunks("SELECT id, doc FROM lineage WHERE id IN ({})", ids)}
@@ -335,6 +368,7 @@ class SQLiteStore(Store):
             cur.executemany("INSERT INTO edges VALUES (?,?,?)",
                             ((rid[a.id], rid[e.parent], e.relation) for a in assets for e in a.derived_from))
             cur.executemany("INSERT INTO lineage VALUES (?,?)", ((a.id, lineage_mod.dumps(lineages[a.id])) for a in assets))
+            self._write_terms([(rid[a.id], lineage_mod.terms_key(lineages[a.id])) for a in assets])
             cur.executemany("INSERT INTO closure VALUES (?,?,?)",
                             ((rid[a.id], rid[anc], d) for a in assets for anc, d in ups[a.id].items()))
             cur.executemany("INSERT INTO downstream VALUES (?,?,?)",
