@@ -20,7 +20,7 @@ from charter.policy.decide import Decision, Request, Upstream, decide
 from charter.policy.effective import ALLOW, DENY, REFERENCE, Bits, LazyDecision, allowed_decision, verdict
 from charter.policy.licenses import Duty, LicenseTable
 from charter.store import Store, open_store
-from charter.store.base import local_writes as _local_writes
+from charter.store.base import _WRITES
 from charter.store.base import Hop
 
 _hop = partial(tuple.__new__, Hop)  # _hop((asset, depth)) -> Hop(asset, depth), no Python-level call
@@ -130,7 +130,7 @@ class Registry:
         the store says anything changed, in this process or another: live policy, no restart."""
         v = self.store.withdrawals_version()
         self._polled = _clock()
-        self._local = _local_writes()
+        self._local = _WRITES[0]
         if v != self._wd_version:
             self._wd = self.store.withdrawals()
             self._rs = self.store.restrictions()
@@ -146,7 +146,7 @@ class Registry:
 
     def _fresh(self) -> None:
         """``_refresh`` unless this process wrote nothing and the last poll is under POLL_S old."""
-        if self._local != _local_writes() or _clock() - self._polled > self.POLL_S:
+        if self._local != _WRITES[0] or _clock() - self._polled > self.POLL_S:
             self._refresh()
 
     def properties(self, asset_id: str) -> dict[tuple[str, str], Property]:
@@ -191,8 +191,15 @@ class Registry:
         # A full id needs no separate lookup: lineage() raises the same NotFound as resolve().
         asset_id = ref if "@" in ref else self.resolve(ref)
         uses_t = self.taxonomy.parse_uses(uses if type(uses) is tuple else tuple(map(str, uses)))
-        att = self.check_attest(attest) if attest else ()
-        return self._decide(asset_id, uses_t, att)
+        if attest:
+            return self._decide(asset_id, uses_t, self.check_attest(attest))
+        # the common case inline (no attestation, terms cached, no change to poll for): a dict lookup and a verdict
+        got = self._eff.get(asset_id)
+        if got is not None and _WRITES[0] == self._local and _clock() - self._polled <= self.POLL_S:
+            e = got[0]
+            if not e.slow and not e.cond_any and not e.withdrawn and not e.deny & self._bits.mask(uses_t) and not e.allow:
+                return allowed_decision(asset_id, uses_t)
+        return self._decide(asset_id, uses_t)
 
     def _static(self, tid: int, key: str | None = None) -> tuple[eff_mod.Effective, tuple[str, ...]]:
         got = self._by_tid.get(tid)
@@ -280,12 +287,39 @@ class Registry:
 
     def can_many(self, pairs: Iterable[tuple[str, Iterable[str]]], log: bool = True) -> list[Decision]:
         """``can`` for many (asset ref, uses) pairs: one decision each, in order, and (``log``) every
-        decision appended to the event log in one write."""
+        decision appended to the event log in one write. The stored terms of the assets not yet cached
+        are read in a few batched queries; each distinct set of uses is parsed once."""
+        pairs = [(ref if "@" in ref else self.resolve(ref), uses) for ref, uses in pairs]
+        self._fresh()
+        eff, touched = self._eff, self._touched
+        tids: dict[str, int | None] = {}
+        want = {aid for aid, _ in pairs if aid not in eff and aid not in touched}
+        if want:
+            tids.update(self.store.terms_ids(ids=want))
+            need = {t for t in tids.values() if t is not None and t not in self._by_tid}
+            for t, key in self.store.terms_docs(need).items():
+                self._static(t, key)
+        parse, mask_of = self.taxonomy.parse_uses, self._bits.mask
+        seen: dict[tuple, tuple[tuple[str, ...], int]] = {}
         out = []
-        parse = self.taxonomy.parse_uses
-        dec = self._decide
-        for ref, uses in pairs:
-            out.append(dec(ref if "@" in ref else self.resolve(ref), parse(uses if type(uses) is tuple else tuple(map(str, uses)))))
+        for aid, uses in pairs:
+            key = uses if type(uses) is tuple else tuple(map(str, uses))
+            pu = seen.get(key)
+            if pu is None:
+                u = parse(key)
+                pu = seen[key] = (u, mask_of(u))
+            uses_t, mask = pu
+            got = eff.get(aid)
+            if got is None:
+                got = self._terms(aid, tids.get(aid))
+            e, attest, lineage = got
+            v = verdict(e, mask, attest if e.cond_any else ())
+            if v == ALLOW:
+                out.append(allowed_decision(aid, uses_t))
+            elif v == DENY:
+                out.append(LazyDecision(aid, uses_t, Request(aid, uses_t), lineage or partial(self._compiled, aid), self.taxonomy, self.licenses))
+            else:
+                out.append(self._decide(aid, uses_t))
         if log:
             self.store.log_many([("decision", d.asset, d.to_json()) for d in out])
         return out
