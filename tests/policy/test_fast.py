@@ -113,3 +113,29 @@ def test_another_process_change_is_seen_within_the_poll_interval(tmp_path, monke
     assert not d.allowed and d.reasons[0].rule == "withdrawn"
     a.close()
     b.close()
+
+
+def test_schema_5_registry_gains_terms_keys(tmp_path):
+    """A registry made before the terms keys: opening it stores every asset's; decisions are unchanged."""
+    import random
+    import sqlite3
+
+    src, ids, conds, uses = oracle.random_world(random.Random(4))
+    path = tmp_path / "r.db"
+    s = SQLiteStore(path)
+    s.add(list(src.store.get_many(ids).values()))
+    before = s.terms_ids()
+    s.close()
+    raw = sqlite3.connect(path)
+    raw.execute("DROP TABLE asset_terms")
+    raw.execute("DROP TABLE terms")
+    raw.execute("PRAGMA user_version=5")
+    raw.commit()
+    raw.close()
+    reg = Registry(SQLiteStore(path), src.taxonomy, src.licenses)
+    assert [i for i, _ in reg.store.terms_ids()] == ids and all(t is not None for _, t in reg.store.terms_ids())
+    assert len({t for _, t in reg.store.terms_ids()}) == len({t for _, t in before})
+    for a in ids:
+        for u in uses:
+            assert reg.check(a, (u,)) == oracle.reference(reg, a, (u,))
+    reg.close()

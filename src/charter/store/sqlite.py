@@ -116,7 +116,7 @@ CREATE TRIGGER IF NOT EXISTS audit_append_only_u BEFORE UPDATE ON audit
 CREATE TRIGGER IF NOT EXISTS audit_append_only_d BEFORE DELETE ON audit
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TABLE IF NOT EXISTS terms(tid INTEGER PRIMARY KEY, doc TEXT NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS asset_terms(rid INTEGER PRIMARY KEY, tid INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS asset_terms(rid INTEGER PRIMARY KEY, tid INTEGER NOT NULL, id TEXT NOT NULL);
 CREATE TRIGGER IF NOT EXISTS terms_fixed_u BEFORE UPDATE ON terms
   BEGIN SELECT RAISE(ABORT, 'lineage terms are written once, at registration'); END;
 CREATE TRIGGER IF NOT EXISTS asset_terms_fixed_u BEFORE UPDATE ON asset_terms
@@ -187,8 +187,9 @@ class SQLiteStore(Store):
         """From schema 1-2: withdrawals become withdrawal_events; content digests of every asset are indexed.
         From 3: nothing to move (restriction_lifts is new and starts empty). Before 6: every asset's terms key."""
         if version < 6:
-            rows = ((rid, doc) for rid, doc in self.db.execute("SELECT a.rid, l.doc FROM assets a JOIN lineage l ON l.id=a.id ORDER BY a.rid"))
-            self._write_terms([(rid, lineage_mod.terms_key(lineage_mod.loads(doc))) for rid, doc in rows])
+            rows = self.db.execute("SELECT a.rid, a.id, l.doc FROM assets a JOIN lineage l ON l.id=a.id "
+                                   "WHERE a.rid NOT IN (SELECT rid FROM asset_terms) ORDER BY a.rid")
+            self._write_terms([(rid, i, lineage_mod.terms_key(lineage_mod.loads(doc))) for rid, i, doc in rows])
         if version >= 3:
             return
         if self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='withdrawals'").fetchone():
@@ -251,16 +252,17 @@ class SQLiteStore(Store):
         row = self.db.execute("SELECT doc FROM lineage WHERE id=?", (asset,)).fetchone()
         return lineage_mod.loads(row[0]) if row else None
 
-    def _write_terms(self, rows: Sequence[tuple[int, str]]) -> None:
-        """Inside a write transaction: intern each terms key and point the asset (rid) at it."""
-        keys = {k for _, k in rows}
+    def _write_terms(self, rows: Sequence[tuple[int, str, str]]) -> None:
+        """Inside a write transaction: intern each terms key and point the asset (rid, id) at it. The id is
+        repeated in asset_terms so that listing every asset's terms reads that small table alone."""
+        keys = {k for _, _, k in rows}
         tid = dict(self._in_chunks("SELECT doc, tid FROM terms WHERE doc IN ({})", keys))
         new = [k for k in keys if k not in tid]
         if new:
             first = (self.db.execute("SELECT max(tid) FROM terms").fetchone()[0] or 0) + 1
             tid.update((k, first + i) for i, k in enumerate(new))
             self.db.executemany("INSERT INTO terms VALUES (?,?)", ((tid[k], k) for k in new))
-        self.db.executemany("INSERT INTO asset_terms VALUES (?,?)", ((r, tid[k]) for r, k in rows))
+        self.db.executemany("INSERT INTO asset_terms VALUES (?,?,?)", ((r, tid[k], i) for r, i, k in rows))
 
     def terms_id(self, asset: str) -> int | None:
         row = self.db.execute("SELECT t.tid FROM assets a JOIN asset_terms t ON t.rid=a.rid WHERE a.id=?", (asset,)).fetchone()
@@ -269,6 +271,9 @@ class SQLiteStore(Store):
     def terms_ids(self, ids: Iterable[str] | None = None, kind: str | None = None) -> list[tuple[str, int | None]]:
         if ids is not None:
             return list(self._in_chunks("SELECT a.id, t.tid FROM assets a LEFT JOIN asset_terms t ON t.rid=a.rid WHERE a.id IN ({})", ids))
+        if self.db.execute("SELECT (SELECT count(*) FROM asset_terms) = (SELECT max(rid) FROM assets)").fetchone()[0]:
+            rows = self.db.execute("SELECT id, tid FROM asset_terms ORDER BY rid").fetchall()
+            return [r for r in rows if r[0].startswith(kind + "/")] if kind else rows
         q = "SELECT a.id, t.tid FROM assets a LEFT JOIN asset_terms t ON t.rid=a.rid"
         return self.db.execute(q + (" WHERE a.kind=? ORDER BY a.rid" if kind else " ORDER BY a.rid"), (kind,) if kind else ()).fetchall()
 
@@ -368,7 +373,7 @@ class SQLiteStore(Store):
             cur.executemany("INSERT INTO edges VALUES (?,?,?)",
                             ((rid[a.id], rid[e.parent], e.relation) for a in assets for e in a.derived_from))
             cur.executemany("INSERT INTO lineage VALUES (?,?)", ((a.id, lineage_mod.dumps(lineages[a.id])) for a in assets))
-            self._write_terms([(rid[a.id], lineage_mod.terms_key(lineages[a.id])) for a in assets])
+            self._write_terms([(rid[a.id], a.id, lineage_mod.terms_key(lineages[a.id])) for a in assets])
             cur.executemany("INSERT INTO closure VALUES (?,?,?)",
                             ((rid[a.id], rid[anc], d) for a in assets for anc, d in ups[a.id].items()))
             cur.executemany("INSERT INTO downstream VALUES (?,?,?)",
