@@ -48,6 +48,7 @@ class Registry:
         self._eff: dict[str, tuple[eff_mod.Effective, tuple[str, ...], tuple[Upstream, ...] | None]] = {}
         self._by_tid: dict[int, tuple[eff_mod.Effective, tuple[str, ...]]] = {}  # stored terms key -> fold (never changes)
         self._touched: set[str] = set()  # assets with a withdrawn or restricted member in E (folded from their lineage)
+        self._mark = 0  # the store's assets_version when _touched was computed: later assets fold their lineage
         self._polled = -1.0
         self._local = -1
         self._wd: dict[str, Withdrawal] = {}
@@ -136,6 +137,7 @@ class Registry:
             self._rs = self.store.restrictions()
             self._props = {}
             self._eff = {}
+            self._mark = self.store.assets_version()  # read first: an asset registered meanwhile counts as later
             touched: set[str] = set()
             for x in (*self._wd, *self._rs):
                 if x not in touched:
@@ -209,19 +211,20 @@ class Registry:
             got = self._by_tid[tid] = eff_mod.from_key(key, self._bits, self.licenses)
         return got
 
-    def _terms(self, asset_id: str, tid: int | None = None):
+    def _terms(self, asset_id: str, hit: tuple[int | None, int] | None = None):
         """(effective terms, the asked asset's attestations, its lineage or None): from the stored terms
-        key (one lookup) unless a member of E is withdrawn or restricted, then from the lineage."""
+        key (one lookup; ``hit``: its (terms id, registration number) when already read) unless a member
+        of E is withdrawn or restricted, or the asset is newer than that knowledge: then from the lineage."""
         self._fresh()
         got = self._eff.get(asset_id)
         if got is None:
-            if tid is None and asset_id not in self._touched:
-                tid = self.store.terms_id(asset_id)
-            if tid is None or asset_id in self._touched:
+            if hit is None and asset_id not in self._touched:
+                hit = self.store.terms_id(asset_id)
+            if hit is None or hit[0] is None or hit[1] > self._mark or asset_id in self._touched:
                 lineage = self.lineage(asset_id)
                 got = (eff_mod.terms(lineage, self._bits, self.licenses), lineage[0].asset.attest, lineage)
             else:
-                got = (*self._static(tid), None)
+                got = (*self._static(hit[0]), None)
             if len(self._eff) >= self._cache_size:
                 self._eff.pop(next(iter(self._eff)))
             self._eff[asset_id] = got
@@ -232,8 +235,8 @@ class Registry:
         base = self._lineage.get(asset_id)
         return base if base is not None else self.store.compiled(asset_id)
 
-    def _decide(self, asset_id: str, uses_t: tuple[str, ...], att: tuple[str, ...] = (), tid: int | None = None) -> Decision:
-        e, attest, lineage = self._terms(asset_id, tid)
+    def _decide(self, asset_id: str, uses_t: tuple[str, ...], att: tuple[str, ...] = (), hit: tuple[int, int] | None = None) -> Decision:
+        e, attest, lineage = self._terms(asset_id, hit)
         v = verdict(e, self._bits.mask(uses_t), att + attest if e.cond_any else ())
         if v == ALLOW:
             return allowed_decision(asset_id, uses_t)
@@ -250,15 +253,15 @@ class Registry:
         uses_t = self.check_uses(uses)
         mask = self._bits.mask(uses_t)
         self._fresh()
-        touched = self._touched
+        touched, mark = self._touched, self._mark
         rows = self.store.terms_ids(kind=kind)
-        need = {t for _, t in rows if t is not None and t not in self._by_tid}
+        need = {t for _, t, _ in rows if t is not None and t not in self._by_tid}
         for t, key in self.store.terms_docs(need).items():
             self._static(t, key)
         memo: dict[int, int] = {}
         out = []
-        for aid, tid in rows:
-            if tid is None or aid in touched:
+        for aid, tid, rid in rows:
+            if tid is None or rid > mark or aid in touched:
                 if self._decide(aid, uses_t).allowed:
                     out.append(aid)
                 continue
@@ -267,7 +270,7 @@ class Registry:
                 e, attest = self._by_tid[tid]
                 v = verdict(e, mask, attest if e.cond_any else ())
                 if v == REFERENCE:  # decided by decide(); alike for every asset with this key unless properties count
-                    v = ALLOW if self._decide(aid, uses_t, tid=tid).allowed else DENY
+                    v = ALLOW if self._decide(aid, uses_t, hit=(tid, rid)).allowed else DENY
                     if e.req:
                         out.append(aid) if v == ALLOW else None
                         continue
@@ -292,11 +295,11 @@ class Registry:
         pairs = [(ref if "@" in ref else self.resolve(ref), uses) for ref, uses in pairs]
         self._fresh()
         eff, touched = self._eff, self._touched
-        tids: dict[str, int | None] = {}
+        hits: dict[str, tuple[int | None, int]] = {}
         want = {aid for aid, _ in pairs if aid not in eff and aid not in touched}
         if want:
-            tids.update(self.store.terms_ids(ids=want))
-            need = {t for t in tids.values() if t is not None and t not in self._by_tid}
+            hits.update((i, (t, r)) for i, t, r in self.store.terms_ids(ids=want))
+            need = {t for t, _ in hits.values() if t is not None and t not in self._by_tid}
             for t, key in self.store.terms_docs(need).items():
                 self._static(t, key)
         parse, mask_of = self.taxonomy.parse_uses, self._bits.mask
@@ -311,7 +314,7 @@ class Registry:
             uses_t, mask = pu
             got = eff.get(aid)
             if got is None:
-                got = self._terms(aid, tids.get(aid))
+                got = self._terms(aid, hits.get(aid))
             e, attest, lineage = got
             v = verdict(e, mask, attest if e.cond_any else ())
             if v == ALLOW:

@@ -133,9 +133,28 @@ def test_schema_5_registry_gains_terms_keys(tmp_path):
     raw.commit()
     raw.close()
     reg = Registry(SQLiteStore(path), src.taxonomy, src.licenses)
-    assert [i for i, _ in reg.store.terms_ids()] == ids and all(t is not None for _, t in reg.store.terms_ids())
-    assert len({t for _, t in reg.store.terms_ids()}) == len({t for _, t in before})
+    assert [i for i, _, _ in reg.store.terms_ids()] == ids and all(t is not None for _, t, _ in reg.store.terms_ids())
+    assert len({t for _, t, _ in reg.store.terms_ids()}) == len({t for _, t, _ in before})
     for a in ids:
         for u in uses:
             assert reg.check(a, (u,)) == oracle.reference(reg, a, (u,))
+    reg.close()
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_an_asset_registered_after_a_withdrawal_inherits_it(tmp_path, backend):
+    """The stored terms key knows nothing of withdrawals: an asset derived from a withdrawn one, registered
+    after the registry last read the withdrawals, must still be denied."""
+    from charter.core.assets import Asset, Edge
+    from charter.store.memory import MemoryStore
+
+    store = MemoryStore() if backend == "memory" else SQLiteStore(tmp_path / "r.db")
+    reg = Registry(store)
+    reg.add([Asset("dataset/d@1", "dataset", "d", "1", licenses=("MIT",))])
+    reg.withdraw("dataset/d@1", "takedown")
+    assert not reg.check("dataset/d@1", ["inference"]).allowed  # the withdrawals (and who they touch) are read
+    reg.add([Asset("model/m@1", "model", "m", "1", licenses=("MIT",), derived_from=(Edge("model/m@1", "dataset/d@1", "trained-on"),))])
+    for d in (reg.check("model/m@1", ["inference"]), reg.can_many([("model/m@1", ("inference",))], log=False)[0]):
+        assert not d.allowed and d.reasons[0].rule == "withdrawn"
+    assert reg.allowed_ids(["inference"]) == []
     reg.close()

@@ -118,8 +118,15 @@ def _mutate(rng: random.Random, reg, ids: list[str], use_ids: list[str]) -> None
             reg.withdraw(aid, f"reason {aid}")
     elif x < 0.7:
         reg.restrict(aid, rng.sample(use_ids, rng.randint(1, 2)), f"restricted {aid}")
-    elif aid in rs:
-        reg.lift_restrictions(aid, "lifted")
+    elif x < 0.85:
+        if aid in rs:
+            reg.lift_restrictions(aid, "lifted")
+    else:  # a new asset derived from an existing one: it inherits whatever was withdrawn or restricted
+        new = f"model/n{len(ids)}@1"
+        parent = aid
+        reg.add([Asset(new, "model", f"n{len(ids)}", "1", licenses=reg.get(parent).licenses,
+                       derived_from=(Edge(new, parent, rng.choice(PROPAGATING)),))])
+        ids.append(new)
 
 
 def reference(reg, asset: str, uses: tuple[str, ...], attest: tuple[str, ...] = ()):
@@ -144,7 +151,7 @@ def run(requests: int, seed: int = 0, per_world: int = 40, max_assets: int = 9, 
         if got != want:
             rep.disagreements.append({"world": rep.worlds, "listing": uses, "fast": got, "reference": want})
         for j in range(min(per_world, requests - rep.requests)):
-            if rng.random() < 0.08:
+            if rng.random() < 0.1:
                 _mutate(rng, reg, ids, use_ids)
             asset = rng.choice(ids)
             uses = tuple(rng.sample(use_ids, rng.randint(1, 3)))

@@ -106,15 +106,22 @@ class Store(ABC):
     def compiled(self, asset: str) -> Lineage | None:
         """The asset's compiled lineage (E with shortest paths; see core/lineage.py), or None."""
 
-    def terms_id(self, asset: str) -> int | None:
-        """The interned terms key (core/lineage.terms_key) of a registered asset's lineage; None where
-        the backend keeps none (the caller then folds the compiled lineage)."""
+    def terms_id(self, asset: str) -> tuple[int, int] | None:
+        """(terms id, registration number) of a registered asset: the terms id names its lineage's
+        interned terms key (core/lineage.terms_key); registration numbers grow (``assets_version``).
+        None where the backend keeps none (the caller then folds the compiled lineage)."""
         return None
 
-    def terms_ids(self, ids: Iterable[str] | None = None, kind: str | None = None) -> list[tuple[str, int | None]]:
-        """(asset id, terms id) of the given registered assets, or of all (of ``kind``) in registration order."""
+    def terms_ids(self, ids: Iterable[str] | None = None, kind: str | None = None) -> list[tuple[str, int | None, int]]:
+        """(asset id, terms id, registration number) of the given registered assets, or of all (of
+        ``kind``) in registration order."""
         got = self.get_many(ids) if ids is not None else {a.id: a for a in self.find(kind=kind)}
-        return [(i, None) for i in got]
+        return [(i, None, 0) for i in got]
+
+    def assets_version(self) -> int:
+        """The registration number of the last registered asset (0 when none): an asset with a higher one
+        was registered after this was read."""
+        return 0
 
     def terms_docs(self, tids: Iterable[int]) -> dict[int, str]:
         """Terms id -> its terms key."""

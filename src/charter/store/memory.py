@@ -83,13 +83,16 @@ class MemoryStore(Store):
     def compiled(self, asset: str) -> Lineage | None:
         return self._lineages.get(asset)
 
-    def terms_id(self, asset: str) -> int | None:
+    def terms_id(self, asset: str) -> tuple[int, int] | None:
         return self._asset_terms.get(asset)
 
-    def terms_ids(self, ids: Iterable[str] | None = None, kind: str | None = None) -> list[tuple[str, int | None]]:
+    def terms_ids(self, ids: Iterable[str] | None = None, kind: str | None = None) -> list[tuple[str, int | None, int]]:
         if ids is not None:
-            return [(i, self._asset_terms[i]) for i in dict.fromkeys(ids) if i in self._assets]
-        return [(i, self._asset_terms.get(i)) for i, a in self._assets.items() if kind is None or a.kind == kind]
+            return [(i, *self._asset_terms[i]) for i in dict.fromkeys(ids) if i in self._assets]
+        return [(i, *self._asset_terms[i]) for i, a in self._assets.items() if kind is None or a.kind == kind]
+
+    def assets_version(self) -> int:
+        return len(self._asset_terms)
 
     def terms_docs(self, tids: Iterable[int]) -> dict[int, str]:
         return {t: self._terms_doc[t] for t in tids if t in self._terms_doc}
@@ -106,7 +109,7 @@ class MemoryStore(Store):
             key = terms_key(lineages[a.id])
             tid = self._terms.setdefault(key, len(self._terms) + 1)
             self._terms_doc[tid] = key
-            self._asset_terms[a.id] = tid
+            self._asset_terms[a.id] = (tid, len(self._asset_terms) + 1)
             self._up[a.id] = up = closure(lineages[a.id])
             for anc, d in up.items():
                 self._down.setdefault(anc, {})[a.id] = d

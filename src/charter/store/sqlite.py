@@ -264,18 +264,20 @@ class SQLiteStore(Store):
             self.db.executemany("INSERT INTO terms VALUES (?,?)", ((tid[k], k) for k in new))
         self.db.executemany("INSERT INTO asset_terms VALUES (?,?,?)", ((r, tid[k], i) for r, i, k in rows))
 
-    def terms_id(self, asset: str) -> int | None:
-        row = self.db.execute("SELECT t.tid FROM assets a JOIN asset_terms t ON t.rid=a.rid WHERE a.id=?", (asset,)).fetchone()
-        return row[0] if row else None
+    def terms_id(self, asset: str) -> tuple[int, int] | None:
+        return self.db.execute("SELECT t.tid, t.rid FROM assets a JOIN asset_terms t ON t.rid=a.rid WHERE a.id=?", (asset,)).fetchone()
 
-    def terms_ids(self, ids: Iterable[str] | None = None, kind: str | None = None) -> list[tuple[str, int | None]]:
+    def terms_ids(self, ids: Iterable[str] | None = None, kind: str | None = None) -> list[tuple[str, int | None, int]]:
         if ids is not None:
-            return list(self._in_chunks("SELECT a.id, t.tid FROM assets a LEFT JOIN asset_terms t ON t.rid=a.rid WHERE a.id IN ({})", ids))
+            return list(self._in_chunks("SELECT a.id, t.tid, a.rid FROM assets a LEFT JOIN asset_terms t ON t.rid=a.rid WHERE a.id IN ({})", ids))
         if self.db.execute("SELECT (SELECT count(*) FROM asset_terms) = (SELECT max(rid) FROM assets)").fetchone()[0]:
-            rows = self.db.execute("SELECT id, tid FROM asset_terms ORDER BY rid").fetchall()
+            rows = self.db.execute("SELECT id, tid, rid FROM asset_terms ORDER BY rid").fetchall()
             return [r for r in rows if r[0].startswith(kind + "/")] if kind else rows
-        q = "SELECT a.id, t.tid FROM assets a LEFT JOIN asset_terms t ON t.rid=a.rid"
+        q = "SELECT a.id, t.tid, a.rid FROM assets a LEFT JOIN asset_terms t ON t.rid=a.rid"
         return self.db.execute(q + (" WHERE a.kind=? ORDER BY a.rid" if kind else " ORDER BY a.rid"), (kind,) if kind else ()).fetchall()
+
+    def assets_version(self) -> int:
+        return self.db.execute("SELECT max(rid) FROM assets").fetchone()[0] or 0
 
     def terms_docs(self, tids: Iterable[int]) -> dict[int, str]:
         return dict(self._in_chunks("SELECT tid, doc FROM terms WHERE tid IN ({})", tids))
