@@ -254,30 +254,43 @@ class Registry:
         mask = self._bits.mask(uses_t)
         self._fresh()
         touched, mark = self._touched, self._mark
-        rows = self.store.terms_ids(kind=kind)
-        need = {t for _, t, _ in rows if t is not None and t not in self._by_tid}
-        for t, key in self.store.terms_docs(need).items():
-            self._static(t, key)
-        memo: dict[int, int] = {}
-        out = []
-        for aid, tid, rid in rows:
-            if tid is None or rid > mark or aid in touched:
-                if self._decide(aid, uses_t).allowed:
-                    out.append(aid)
+        all_tids = self.store.terms_all()
+        if not all_tids:  # a backend without terms keys: every asset through its lineage
+            return [i for i, _, _ in self.store.terms_ids(kind=kind) if self._decide(i, uses_t).allowed]
+        need = [t for t in all_tids if t not in self._by_tid]
+        for i in range(0, len(need), 5000):
+            for t, key in self.store.terms_docs(need[i:i + 5000]).items():
+                self._static(t, key)
+        # one verdict per distinct terms key; the store returns only the assets whose key may allow
+        verdicts: dict[int, int] = {}
+        for t in all_tids:
+            e, attest = self._by_tid[t]
+            v = verdict(e, mask, attest if e.cond_any else ())
+            if v != DENY:
+                verdicts[t] = v
+        rows = self.store.with_terms(verdicts, mark, kind)
+        ref_memo: dict[int, bool] = {}
+        out: list[tuple[int, str]] = []
+        for rid, aid, tid in rows:
+            if aid in touched:
                 continue
-            v = memo.get(tid)
-            if v is None:
-                e, attest = self._by_tid[tid]
-                v = verdict(e, mask, attest if e.cond_any else ())
-                if v == REFERENCE:  # decided by decide(); alike for every asset with this key unless properties count
-                    v = ALLOW if self._decide(aid, uses_t, hit=(tid, rid)).allowed else DENY
-                    if e.req:
-                        out.append(aid) if v == ALLOW else None
-                        continue
-                memo[tid] = v
-            if v == ALLOW:
-                out.append(aid)
-        return out
+            if verdicts[tid] == ALLOW:
+                out.append((rid, aid))
+                continue
+            ok = ref_memo.get(tid)  # decide(): alike for every asset with this key unless properties count
+            if ok is None:
+                ok = self._decide(aid, uses_t, hit=(tid, rid)).allowed
+                if not self._by_tid[tid][0].req:
+                    ref_memo[tid] = ok
+            if ok:
+                out.append((rid, aid))
+        # assets with a withdrawn or restricted member, and those registered since: each through its lineage
+        later = self.store.terms_ids(ids=touched) + self.store.terms_ids(after=mark)
+        prefix = kind + "/" if kind else ""
+        extra = [(r, i) for i, t, r in later if i.startswith(prefix) and self._decide(i, uses_t).allowed]
+        if extra:
+            out = sorted(dict.fromkeys(out + extra))
+        return [i for _, i in out]
 
     def _properties_if_required(self, asset_id: str, lineage) -> dict | None:
         return self.properties(asset_id) if any(u.asset.requires for u in lineage) else None

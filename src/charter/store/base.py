@@ -112,11 +112,23 @@ class Store(ABC):
         None where the backend keeps none (the caller then folds the compiled lineage)."""
         return None
 
-    def terms_ids(self, ids: Iterable[str] | None = None, kind: str | None = None) -> list[tuple[str, int | None, int]]:
+    def terms_ids(self, ids: Iterable[str] | None = None, kind: str | None = None, after: int | None = None) -> list[tuple[str, int | None, int]]:
         """(asset id, terms id, registration number) of the given registered assets, or of all (of
-        ``kind``) in registration order."""
+        ``kind``; registered after ``after``) in registration order."""
+        if after is not None:
+            return []
         got = self.get_many(ids) if ids is not None else {a.id: a for a in self.find(kind=kind)}
         return [(i, None, 0) for i in got]
+
+    def terms_all(self) -> list[int]:
+        """Every terms id."""
+        return []
+
+    def with_terms(self, tids: Iterable[int], upto: int, kind: str | None = None) -> list[tuple[int, str, int]]:
+        """(registration number, asset id, terms id) of the assets (of ``kind``) registered up to ``upto``
+        whose terms id is one of ``tids``, in registration order."""
+        want = set(tids)
+        return [(r, i, t) for i, t, r in self.terms_ids(kind=kind) if t in want and r <= upto]
 
     def assets_version(self) -> int:
         """The registration number of the last registered asset (0 when none): an asset with a higher one

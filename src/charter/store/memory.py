@@ -86,10 +86,15 @@ class MemoryStore(Store):
     def terms_id(self, asset: str) -> tuple[int, int] | None:
         return self._asset_terms.get(asset)
 
-    def terms_ids(self, ids: Iterable[str] | None = None, kind: str | None = None) -> list[tuple[str, int | None, int]]:
+    def terms_ids(self, ids: Iterable[str] | None = None, kind: str | None = None, after: int | None = None) -> list[tuple[str, int | None, int]]:
+        if after is not None:
+            return [(i, *t) for i, t in self._asset_terms.items() if t[1] > after]
         if ids is not None:
             return [(i, *self._asset_terms[i]) for i in dict.fromkeys(ids) if i in self._assets]
         return [(i, *self._asset_terms[i]) for i, a in self._assets.items() if kind is None or a.kind == kind]
+
+    def terms_all(self) -> list[int]:
+        return list(self._terms_doc)
 
     def assets_version(self) -> int:
         return len(self._asset_terms)

@@ -267,7 +267,10 @@ class SQLiteStore(Store):
     def terms_id(self, asset: str) -> tuple[int, int] | None:
         return self.db.execute("SELECT t.tid, t.rid FROM assets a JOIN asset_terms t ON t.rid=a.rid WHERE a.id=?", (asset,)).fetchone()
 
-    def terms_ids(self, ids: Iterable[str] | None = None, kind: str | None = None) -> list[tuple[str, int | None, int]]:
+    def terms_ids(self, ids: Iterable[str] | None = None, kind: str | None = None, after: int | None = None) -> list[tuple[str, int | None, int]]:
+        if after is not None:
+            return self.db.execute("SELECT a.id, t.tid, a.rid FROM assets a LEFT JOIN asset_terms t ON t.rid=a.rid WHERE a.rid > ? ORDER BY a.rid",
+                                   (after,)).fetchall()
         if ids is not None:
             return list(self._in_chunks("SELECT a.id, t.tid, a.rid FROM assets a LEFT JOIN asset_terms t ON t.rid=a.rid WHERE a.id IN ({})", ids))
         if self.db.execute("SELECT (SELECT count(*) FROM asset_terms) = (SELECT max(rid) FROM assets)").fetchone()[0]:
@@ -275,6 +278,18 @@ class SQLiteStore(Store):
             return [r for r in rows if r[0].startswith(kind + "/")] if kind else rows
         q = "SELECT a.id, t.tid, a.rid FROM assets a LEFT JOIN asset_terms t ON t.rid=a.rid"
         return self.db.execute(q + (" WHERE a.kind=? ORDER BY a.rid" if kind else " ORDER BY a.rid"), (kind,) if kind else ()).fetchall()
+
+    def terms_all(self) -> list[int]:
+        return [t for (t,) in self.db.execute("SELECT tid FROM terms")]
+
+    def with_terms(self, tids: Iterable[int], upto: int, kind: str | None = None) -> list[tuple[int, str, int]]:
+        # the membership test runs in SQLite over the small asset_terms table: Python sees only the rows it returns
+        q = "SELECT rid, id, tid FROM asset_terms WHERE rid <= ? AND tid IN (SELECT value FROM json_each(?))"
+        args: list = [upto, json.dumps(sorted(set(tids)))]
+        if kind:
+            q += " AND id >= ? AND id < ?"
+            args += [kind + "/", kind + "0"]  # '0' follows '/': every id that starts with "kind/"
+        return self.db.execute(q + " ORDER BY rid", args).fetchall()
 
     def assets_version(self) -> int:
         return self.db.execute("SELECT max(rid) FROM assets").fetchone()[0] or 0
