@@ -25,6 +25,7 @@ from charter.store.base import Hop
 
 _hop = partial(tuple.__new__, Hop)  # _hop((asset, depth)) -> Hop(asset, depth), no Python-level call
 _clock = time.monotonic
+_new = object.__new__
 
 
 class Registry:
@@ -43,6 +44,7 @@ class Registry:
         self._cache_size = cache_size
         self._wd_version: object = None
         self._bits = Bits(self.taxonomy)
+        self._reqs: dict[tuple, tuple[tuple[str, ...], int]] = {}  # uses as asked -> (validated uses, bitmask)
         # asset id -> (effective terms, asked asset's attestations, its lineage or None when folded from the
         # stored terms key): valid while the change counter stands still
         self._eff: dict[str, tuple[eff_mod.Effective, tuple[str, ...], tuple[Upstream, ...] | None]] = {}
@@ -192,16 +194,45 @@ class Registry:
         licences, requirements, attested conditions) are decided by ``decide()`` at once."""
         # A full id needs no separate lookup: lineage() raises the same NotFound as resolve().
         asset_id = ref if "@" in ref else self.resolve(ref)
-        uses_t = self.taxonomy.parse_uses(uses if type(uses) is tuple else tuple(map(str, uses)))
+        req = self._reqs.get(uses) if type(uses) is tuple else None
+        if req is None:
+            req = self._request(uses)
+        uses_t, mask = req
         if attest:
             return self._decide(asset_id, uses_t, self.check_attest(attest))
-        # the common case inline (no attestation, terms cached, no change to poll for): a dict lookup and a verdict
+        # the common case inline (no attestation, terms cached, no change to poll for): a dict lookup and a
+        # few integer operations (effective.verdict, unrolled)
         got = self._eff.get(asset_id)
-        if got is not None and _WRITES[0] == self._local and _clock() - self._polled <= self.POLL_S:
-            e = got[0]
-            if not e.slow and not e.cond_any and not e.withdrawn and not e.deny & self._bits.mask(uses_t) and not e.allow:
-                return allowed_decision(asset_id, uses_t)
-        return self._decide(asset_id, uses_t)
+        if got is None or _WRITES[0] != self._local or _clock() - self._polled > self.POLL_S:
+            return self._decide(asset_id, uses_t)
+        e, _, lineage = got
+        if e.slow or e.cond_any & mask:
+            return self._decide(asset_id, uses_t)
+        if not (e.withdrawn or e.deny & mask):
+            for fm, ok in e.allow:
+                m = mask & fm
+                if not m or m & ~ok:
+                    break
+            else:
+                d = _new(Decision)
+                d.__dict__.update(asset=asset_id, uses=uses_t, allowed=True, reasons=(), conditions=())
+                return d
+        d = _new(LazyDecision)
+        d.__dict__.update(asset=asset_id, uses=uses_t, allowed=False,
+                          _args=(Request(asset_id, uses_t, ()), lineage or partial(self._compiled, asset_id), self.taxonomy, self.licenses, None))
+        return d
+
+    def _request(self, uses: Iterable[str]) -> tuple[tuple[str, ...], int]:
+        """(validated uses, their bitmask), memoised by the uses as asked."""
+        key = uses if type(uses) is tuple else tuple(map(str, uses))
+        got = self._reqs.get(key)
+        if got is None:
+            u = self.taxonomy.parse_uses(key)
+            got = (u, self._bits.mask(u))
+            if len(self._reqs) >= 65536:
+                self._reqs.clear()
+            self._reqs[key] = got
+        return got
 
     def _static(self, tid: int, key: str | None = None) -> tuple[eff_mod.Effective, tuple[str, ...]]:
         got = self._by_tid.get(tid)
@@ -315,15 +346,13 @@ class Registry:
             need = {t for t, _ in hits.values() if t is not None and t not in self._by_tid}
             for t, key in self.store.terms_docs(need).items():
                 self._static(t, key)
-        parse, mask_of = self.taxonomy.parse_uses, self._bits.mask
-        seen: dict[tuple, tuple[tuple[str, ...], int]] = {}
+        reqs, request = self._reqs, self._request
+        tax, lic = self.taxonomy, self.licenses
         out = []
         for aid, uses in pairs:
-            key = uses if type(uses) is tuple else tuple(map(str, uses))
-            pu = seen.get(key)
+            pu = reqs.get(uses) if type(uses) is tuple else None
             if pu is None:
-                u = parse(key)
-                pu = seen[key] = (u, mask_of(u))
+                pu = request(uses)
             uses_t, mask = pu
             got = eff.get(aid)
             if got is None:
@@ -331,9 +360,14 @@ class Registry:
             e, attest, lineage = got
             v = verdict(e, mask, attest if e.cond_any else ())
             if v == ALLOW:
-                out.append(allowed_decision(aid, uses_t))
+                d = _new(Decision)
+                d.__dict__.update(asset=aid, uses=uses_t, allowed=True, reasons=(), conditions=())
+                out.append(d)
             elif v == DENY:
-                out.append(LazyDecision(aid, uses_t, Request(aid, uses_t), lineage or partial(self._compiled, aid), self.taxonomy, self.licenses))
+                d = _new(LazyDecision)
+                d.__dict__.update(asset=aid, uses=uses_t, allowed=False,
+                                  _args=(Request(aid, uses_t, ()), lineage or partial(self._compiled, aid), tax, lic, None))
+                out.append(d)
             else:
                 out.append(self._decide(aid, uses_t))
         if log:
