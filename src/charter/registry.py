@@ -219,7 +219,7 @@ class Registry:
                 return d
         d = _new(LazyDecision)
         d.__dict__.update(asset=asset_id, uses=uses_t, allowed=False,
-                          _args=(Request(asset_id, uses_t, ()), lineage or partial(self._compiled, asset_id), self.taxonomy, self.licenses, None))
+                          _args=((), lineage or partial(self._compiled, asset_id), self.taxonomy, self.licenses, None))
         return d
 
     def _request(self, uses: Iterable[str]) -> tuple[tuple[str, ...], int]:
@@ -272,8 +272,7 @@ class Registry:
         if v == ALLOW:
             return allowed_decision(asset_id, uses_t)
         if v == DENY:
-            return LazyDecision(asset_id, uses_t, Request(asset_id, uses_t, att), lineage or partial(self._compiled, asset_id),
-                                self.taxonomy, self.licenses)
+            return LazyDecision(asset_id, uses_t, att, lineage or partial(self._compiled, asset_id), self.taxonomy, self.licenses)
         lineage = lineage or self.lineage(asset_id)
         return decide(Request(asset_id, uses_t, att), lineage, self.taxonomy, self.licenses, self._properties_if_required(asset_id, lineage))
 
@@ -339,13 +338,19 @@ class Registry:
         pairs = [(ref if "@" in ref else self.resolve(ref), uses) for ref, uses in pairs]
         self._fresh()
         eff, touched = self._eff, self._touched
-        hits: dict[str, tuple[int | None, int]] = {}
+        local: dict[str, tuple] = {}  # this batch's assets read from their stored terms keys
         want = {aid for aid, _ in pairs if aid not in eff and aid not in touched}
         if want:
-            hits.update((i, (t, r)) for i, t, r in self.store.terms_ids(ids=want))
-            need = {t for t, _ in hits.values() if t is not None and t not in self._by_tid}
+            rows = self.store.terms_ids(ids=want)
+            by_tid, mark = self._by_tid, self._mark
+            need = {t for _, t, _ in rows if t is not None and t not in by_tid}
             for t, key in self.store.terms_docs(need).items():
                 self._static(t, key)
+            for aid, t, r in rows:
+                if t is not None and r <= mark:
+                    local[aid] = (*by_tid[t], None)
+            if len(eff) + len(local) <= self._cache_size:
+                eff.update(local)
         reqs, request = self._reqs, self._request
         tax, lic = self.taxonomy, self.licenses
         out = []
@@ -354,9 +359,9 @@ class Registry:
             if pu is None:
                 pu = request(uses)
             uses_t, mask = pu
-            got = eff.get(aid)
+            got = eff.get(aid) or local.get(aid)
             if got is None:
-                got = self._terms(aid, hits.get(aid))
+                got = self._terms(aid)
             e, attest, lineage = got
             v = verdict(e, mask, attest if e.cond_any else ())
             if v == ALLOW:
@@ -366,7 +371,7 @@ class Registry:
             elif v == DENY:
                 d = _new(LazyDecision)
                 d.__dict__.update(asset=aid, uses=uses_t, allowed=False,
-                                  _args=(Request(aid, uses_t, ()), lineage or partial(self._compiled, aid), tax, lic, None))
+                                  _args=((), lineage or partial(self._compiled, aid), tax, lic, None))
                 out.append(d)
             else:
                 out.append(self._decide(aid, uses_t))

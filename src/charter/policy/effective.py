@@ -203,18 +203,18 @@ class LazyDecision(Decision):
     """A denial whose reasons (and conditions) the reference ``decide()`` builds on first access.
     Equal to, and serialised like, the reference decision."""
 
-    def __init__(self, asset: str, uses: tuple[str, ...], request: Request, lineage, taxonomy, licenses, properties=None) -> None:
+    def __init__(self, asset: str, uses: tuple[str, ...], attest: tuple[str, ...], lineage, taxonomy, licenses, properties=None) -> None:
         d = self.__dict__
         d["asset"], d["uses"], d["allowed"] = asset, uses, False
-        d["_args"] = (request, lineage, taxonomy, licenses, properties)
+        d["_args"] = (attest, lineage, taxonomy, licenses, properties)
 
     def _full(self) -> Decision:
         full = self.__dict__.get("_decision")
         if full is None:
-            request, lineage, *rest = self.__dict__["_args"]
+            attest, lineage, *rest = self.__dict__["_args"]
             if callable(lineage):  # the compiled lineage, read when the reasons are
                 lineage = lineage()
-            full = self.__dict__["_decision"] = decide(request, lineage, *rest)
+            full = self.__dict__["_decision"] = decide(Request(self.asset, self.uses, attest), lineage, *rest)
         return full
 
     @property
