@@ -50,6 +50,7 @@ class Registry:
         self._eff: dict[str, tuple[eff_mod.Effective, tuple[str, ...], tuple[Upstream, ...] | None]] = {}
         self._by_tid: dict[int, tuple[eff_mod.Effective, tuple[str, ...]]] = {}  # stored terms key -> fold (never changes)
         self._touched: set[str] = set()  # assets with a withdrawn or restricted member in E (folded from their lineage)
+        self._preloaded = False
         self._mark = 0  # the store's assets_version when _touched was computed: later assets fold their lineage
         self._polled = -1.0
         self._local = -1
@@ -234,13 +235,33 @@ class Registry:
             self._reqs[key] = got
         return got
 
+    PRELOAD_TERMS = 200_000
+    """A registry with at most this many distinct terms keys folds them all the first time one is needed
+    (about 20,000 for 1,000,000 assets: a few tenths of a second, once per process), so that a first
+    request for any asset costs one lookup; above it, keys are folded one by one as they are met."""
+
     def _static(self, tid: int, key: str | None = None) -> tuple[eff_mod.Effective, tuple[str, ...]]:
         got = self._by_tid.get(tid)
         if got is None:
             if key is None:
+                if not self._preloaded:
+                    self._preload()
+                    got = self._by_tid.get(tid)
+                    if got is not None:
+                        return got
                 key = self.store.terms_docs([tid])[tid]
             got = self._by_tid[tid] = eff_mod.from_key(key, self._bits, self.licenses)
         return got
+
+    def _preload(self) -> None:
+        self._preloaded = True
+        tids = self.store.terms_all()
+        if len(tids) <= self.PRELOAD_TERMS:
+            need = [t for t in tids if t not in self._by_tid]
+            fold, bits, lic = eff_mod.from_key, self._bits, self.licenses
+            for i in range(0, len(need), 5000):
+                for t, key in self.store.terms_docs(need[i:i + 5000]).items():
+                    self._by_tid[t] = fold(key, bits, lic)
 
     def _terms(self, asset_id: str, hit: tuple[int | None, int] | None = None):
         """(effective terms, the asked asset's attestations, its lineage or None): from the stored terms
