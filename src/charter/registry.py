@@ -26,6 +26,8 @@ from charter.store.base import Hop
 _hop = partial(tuple.__new__, Hop)  # _hop((asset, depth)) -> Hop(asset, depth), no Python-level call
 _clock = time.monotonic
 _new = object.__new__
+_set = object.__setattr__
+_ALL = -1  # every bit
 
 
 class Registry:
@@ -52,7 +54,9 @@ class Registry:
         self._touched: set[str] = set()  # assets with a withdrawn or restricted member in E (folded from their lineage)
         self._preloaded = False
         self._mark = 0  # the store's assets_version when _touched was computed: later assets fold their lineage
-        self._polled = -1.0
+        self._polled = self._deadline = -1.0
+        # asset id -> (denied mask, mask of uses needing the full verdict, allow constraints, lineage or None): check's inline path
+        self._hot: dict[str, tuple[int, int, tuple, tuple | None]] = {}
         self._local = -1
         self._wd: dict[str, Withdrawal] = {}
         self._rs: dict[str, tuple[Restriction, ...]] = {}
@@ -134,12 +138,14 @@ class Registry:
         the store says anything changed, in this process or another: live policy, no restart."""
         v = self.store.withdrawals_version()
         self._polled = _clock()
+        self._deadline = self._polled + self.POLL_S
         self._local = _WRITES[0]
         if v != self._wd_version:
             self._wd = self.store.withdrawals()
             self._rs = self.store.restrictions()
             self._props = {}
             self._eff = {}
+            self._hot = {}
             self._mark = self.store.assets_version()  # read first: an asset registered meanwhile counts as later
             touched: set[str] = set()
             for x in (*self._wd, *self._rs):
@@ -203,24 +209,24 @@ class Registry:
             return self._decide(asset_id, uses_t, self.check_attest(attest))
         # the common case inline (no attestation, terms cached, no change to poll for): a dict lookup and a
         # few integer operations (effective.verdict, unrolled)
-        got = self._eff.get(asset_id)
-        if got is None or _WRITES[0] != self._local or _clock() - self._polled > self.POLL_S:
+        hot = self._hot.get(asset_id)
+        if hot is None or _WRITES[0] != self._local or _clock() > self._deadline:
             return self._decide(asset_id, uses_t)
-        e, _, lineage = got
-        if e.slow or e.cond_any & mask:
+        deny, stop, allow, lineage = hot
+        if stop & mask:  # OR alternatives, requirements, a condition on an asked use: the full verdict
             return self._decide(asset_id, uses_t)
-        if not (e.withdrawn or e.deny & mask):
-            for fm, ok in e.allow:
+        if not deny & mask:
+            for fm, ok in allow:
                 m = mask & fm
                 if not m or m & ~ok:
                     break
             else:
                 d = _new(Decision)
-                d.__dict__.update(asset=asset_id, uses=uses_t, allowed=True, reasons=(), conditions=())
+                _set(d, "__dict__", {"asset": asset_id, "uses": uses_t, "allowed": True, "reasons": (), "conditions": ()})
                 return d
         d = _new(LazyDecision)
-        d.__dict__.update(asset=asset_id, uses=uses_t, allowed=False,
-                          _args=((), lineage or partial(self._compiled, asset_id), self.taxonomy, self.licenses, None))
+        _set(d, "__dict__", {"asset": asset_id, "uses": uses_t, "allowed": False,
+                             "_args": ((), lineage or partial(self._compiled, asset_id), self.taxonomy, self.licenses, None)})
         return d
 
     def _request(self, uses: Iterable[str]) -> tuple[tuple[str, ...], int]:
@@ -278,8 +284,11 @@ class Registry:
             else:
                 got = (*self._static(hit[0]), None)
             if len(self._eff) >= self._cache_size:
-                self._eff.pop(next(iter(self._eff)))
+                self._eff.clear()  # (dropping the oldest one by one would cost a scan of the dict each time)
+                self._hot.clear()
             self._eff[asset_id] = got
+            e = got[0]
+            self._hot[asset_id] = (_ALL if e.withdrawn else e.deny, _ALL if e.slow else e.cond_any, e.allow, got[2])
         return got
 
     def _compiled(self, asset_id: str) -> tuple[Upstream, ...]:
