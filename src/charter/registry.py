@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections import OrderedDict
 from functools import partial
+import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -14,16 +15,28 @@ from charter.core.ids import KINDS
 from charter.core.uses import Taxonomy
 from charter.errors import InvalidInput, NotFound
 from charter.policy import licenses as licenses_mod
+from charter.policy import effective as eff_mod
 from charter.policy.decide import Decision, Request, Upstream, decide
+from charter.policy.effective import ALLOW, DENY, REFERENCE, Bits, LazyDecision, allowed_decision, verdict
 from charter.policy.licenses import Duty, LicenseTable
 from charter.store import Store, open_store
+from charter.store.base import _WRITES
 from charter.store.base import Hop
 
 _hop = partial(tuple.__new__, Hop)  # _hop((asset, depth)) -> Hop(asset, depth), no Python-level call
+_clock = time.monotonic
+_new = object.__new__
+_set = object.__setattr__
+_ALL = -1  # every bit
 
 
 class Registry:
     """Library entry point. ``Registry.open()`` uses $CHARTER_REGISTRY or ./.charter/registry.db."""
+
+    POLL_S = 0.002
+    """How long a decision may rely on the last poll of the store's change counter: a withdrawal,
+    restriction or evaluation committed by another process is seen within this (one made through
+    this process's stores at once). Polling on every decision would cost more than the decision."""
 
     def __init__(self, store: Store, taxonomy: Taxonomy | None = None, licenses: LicenseTable | None = None, cache_size: int = 100_000):
         self.store = store
@@ -32,6 +45,19 @@ class Registry:
         self._lineage: OrderedDict[str, tuple[Upstream, ...]] = OrderedDict()
         self._cache_size = cache_size
         self._wd_version: object = None
+        self._bits = Bits(self.taxonomy)
+        self._reqs: dict[tuple, tuple[tuple[str, ...], int]] = {}  # uses as asked -> (validated uses, bitmask)
+        # asset id -> (effective terms, asked asset's attestations, its lineage or None when folded from the
+        # stored terms key): valid while the change counter stands still
+        self._eff: dict[str, tuple[eff_mod.Effective, tuple[str, ...], tuple[Upstream, ...] | None]] = {}
+        self._by_tid: dict[int, tuple[eff_mod.Effective, tuple[str, ...]]] = {}  # stored terms key -> fold (never changes)
+        self._touched: set[str] = set()  # assets with a withdrawn or restricted member in E (folded from their lineage)
+        self._preloaded = False
+        self._mark = 0  # the store's assets_version when _touched was computed: later assets fold their lineage
+        self._polled = self._deadline = -1.0
+        # asset id -> (denied mask, mask of uses needing the full verdict, allow constraints, lineage or None): check's inline path
+        self._hot: dict[str, tuple[int, int, tuple, tuple | None]] = {}
+        self._local = -1
         self._wd: dict[str, Withdrawal] = {}
         self._rs: dict[str, tuple[Restriction, ...]] = {}
         self._props: dict[str, dict[tuple[str, str], Property]] = {}
@@ -111,11 +137,28 @@ class Registry:
         """Re-read what may change after registration (withdrawals, restrictions, properties) when
         the store says anything changed, in this process or another: live policy, no restart."""
         v = self.store.withdrawals_version()
+        self._polled = _clock()
+        self._deadline = self._polled + self.POLL_S
+        self._local = _WRITES[0]
         if v != self._wd_version:
             self._wd = self.store.withdrawals()
             self._rs = self.store.restrictions()
             self._props = {}
+            self._eff = {}
+            self._hot = {}
+            self._mark = self.store.assets_version()  # read first: an asset registered meanwhile counts as later
+            touched: set[str] = set()
+            for x in (*self._wd, *self._rs):
+                if x not in touched:
+                    touched.add(x)
+                    touched.update(h[0] for h in self.store.downstream(x))
+            self._touched = touched
             self._wd_version = v
+
+    def _fresh(self) -> None:
+        """``_refresh`` unless this process wrote nothing and the last poll is under POLL_S old."""
+        if self._local != _WRITES[0] or _clock() - self._polled > self.POLL_S:
+            self._refresh()
 
     def properties(self, asset_id: str) -> dict[tuple[str, str], Property]:
         """The latest evaluation of each (benchmark, metric) of an asset. An application is what its
@@ -151,13 +194,163 @@ class Registry:
 
     def check(self, ref: str, uses: Iterable[str], attest: Iterable[str] = ()) -> Decision:
         """Decide without recording (for listings and previews). ``attest``: licence condition ids the
-        requester attests (on top of those the asked asset's charter attests)."""
+        requester attests (on top of those the asked asset's charter attests).
+
+        The asset's effective terms (policy/effective.py) decide; a denial's reasons are built by the
+        reference ``decide()`` when first read, and lineages the fold does not model exactly (OR
+        licences, requirements, attested conditions) are decided by ``decide()`` at once."""
         # A full id needs no separate lookup: lineage() raises the same NotFound as resolve().
         asset_id = ref if "@" in ref else self.resolve(ref)
-        lineage = self.lineage(asset_id)
-        uses_t = self.check_uses(uses)
-        att = self.check_attest(attest) if attest else ()
+        req = self._reqs.get(uses) if type(uses) is tuple else None
+        if req is None:
+            req = self._request(uses)
+        uses_t, mask = req
+        if attest:
+            return self._decide(asset_id, uses_t, self.check_attest(attest))
+        # the common case inline (no attestation, terms cached, no change to poll for): a dict lookup and a
+        # few integer operations (effective.verdict, unrolled)
+        hot = self._hot.get(asset_id)
+        if hot is None or _WRITES[0] != self._local or _clock() > self._deadline:
+            return self._decide(asset_id, uses_t)
+        deny, stop, allow, lineage = hot
+        if stop & mask:  # OR alternatives, requirements, a condition on an asked use: the full verdict
+            return self._decide(asset_id, uses_t)
+        if not deny & mask:
+            for fm, ok in allow:
+                m = mask & fm
+                if not m or m & ~ok:
+                    break
+            else:
+                d = _new(Decision)
+                _set(d, "__dict__", {"asset": asset_id, "uses": uses_t, "allowed": True, "reasons": (), "conditions": ()})
+                return d
+        d = _new(LazyDecision)
+        _set(d, "__dict__", {"asset": asset_id, "uses": uses_t, "allowed": False,
+                             "_args": ((), lineage or partial(self._compiled, asset_id), self.taxonomy, self.licenses, None)})
+        return d
+
+    def _request(self, uses: Iterable[str]) -> tuple[tuple[str, ...], int]:
+        """(validated uses, their bitmask), memoised by the uses as asked."""
+        key = uses if type(uses) is tuple else tuple(map(str, uses))
+        got = self._reqs.get(key)
+        if got is None:
+            u = self.taxonomy.parse_uses(key)
+            got = (u, self._bits.mask(u))
+            if len(self._reqs) >= 65536:
+                self._reqs.clear()
+            self._reqs[key] = got
+        return got
+
+    PRELOAD_TERMS = 200_000
+    """A registry with at most this many distinct terms keys folds them all the first time one is needed
+    (about 20,000 for 1,000,000 assets: a few tenths of a second, once per process), so that a first
+    request for any asset costs one lookup; above it, keys are folded one by one as they are met."""
+
+    def _static(self, tid: int, key: str | None = None) -> tuple[eff_mod.Effective, tuple[str, ...]]:
+        got = self._by_tid.get(tid)
+        if got is None:
+            if key is None:
+                if not self._preloaded:
+                    self._preload()
+                    got = self._by_tid.get(tid)
+                    if got is not None:
+                        return got
+                key = self.store.terms_docs([tid])[tid]
+            got = self._by_tid[tid] = eff_mod.from_key(key, self._bits, self.licenses)
+        return got
+
+    def _preload(self) -> None:
+        self._preloaded = True
+        tids = self.store.terms_all()
+        if len(tids) <= self.PRELOAD_TERMS:
+            need = [t for t in tids if t not in self._by_tid]
+            fold, bits, lic = eff_mod.from_key, self._bits, self.licenses
+            for i in range(0, len(need), 5000):
+                for t, key in self.store.terms_docs(need[i:i + 5000]).items():
+                    self._by_tid[t] = fold(key, bits, lic)
+
+    def _terms(self, asset_id: str, hit: tuple[int | None, int] | None = None):
+        """(effective terms, the asked asset's attestations, its lineage or None): from the stored terms
+        key (one lookup; ``hit``: its (terms id, registration number) when already read) unless a member
+        of E is withdrawn or restricted, or the asset is newer than that knowledge: then from the lineage."""
+        self._fresh()
+        got = self._eff.get(asset_id)
+        if got is None:
+            if hit is None and asset_id not in self._touched:
+                hit = self.store.terms_id(asset_id)
+            if hit is None or hit[0] is None or hit[1] > self._mark or asset_id in self._touched:
+                lineage = self.lineage(asset_id)
+                got = (eff_mod.terms(lineage, self._bits, self.licenses), lineage[0].asset.attest, lineage)
+            else:
+                got = (*self._static(hit[0]), None)
+            if len(self._eff) >= self._cache_size:
+                self._eff.clear()  # (dropping the oldest one by one would cost a scan of the dict each time)
+                self._hot.clear()
+            self._eff[asset_id] = got
+            e = got[0]
+            self._hot[asset_id] = (_ALL if e.withdrawn else e.deny, _ALL if e.slow else e.cond_any, e.allow, got[2])
+        return got
+
+    def _compiled(self, asset_id: str) -> tuple[Upstream, ...]:
+        """The compiled lineage (no member withdrawn or restricted when the fold was read from the terms key)."""
+        base = self._lineage.get(asset_id)
+        return base if base is not None else self.store.compiled(asset_id)
+
+    def _decide(self, asset_id: str, uses_t: tuple[str, ...], att: tuple[str, ...] = (), hit: tuple[int, int] | None = None) -> Decision:
+        e, attest, lineage = self._terms(asset_id, hit)
+        v = verdict(e, self._bits.mask(uses_t), att + attest if e.cond_any else ())
+        if v == ALLOW:
+            return allowed_decision(asset_id, uses_t)
+        if v == DENY:
+            return LazyDecision(asset_id, uses_t, att, lineage or partial(self._compiled, asset_id), self.taxonomy, self.licenses)
+        lineage = lineage or self.lineage(asset_id)
         return decide(Request(asset_id, uses_t, att), lineage, self.taxonomy, self.licenses, self._properties_if_required(asset_id, lineage))
+
+    def allowed_ids(self, uses: Iterable[str], kind: str | None = None) -> list[str]:
+        """Every registered asset (of ``kind``), in registration order, whose lineage permits ``uses``:
+        one verdict per distinct stored terms key, a fold of the lineage only where a member of E is
+        withdrawn or restricted, ``decide()`` only where the fold cannot say."""
+        uses_t = self.check_uses(uses)
+        mask = self._bits.mask(uses_t)
+        self._fresh()
+        touched, mark = self._touched, self._mark
+        all_tids = self.store.terms_all()
+        if not all_tids:  # a backend without terms keys: every asset through its lineage
+            return [i for i, _, _ in self.store.terms_ids(kind=kind) if self._decide(i, uses_t).allowed]
+        need = [t for t in all_tids if t not in self._by_tid]
+        for i in range(0, len(need), 5000):
+            for t, key in self.store.terms_docs(need[i:i + 5000]).items():
+                self._static(t, key)
+        # one verdict per distinct terms key; the store returns only the assets whose key may allow
+        verdicts: dict[int, int] = {}
+        for t in all_tids:
+            e, attest = self._by_tid[t]
+            v = verdict(e, mask, attest if e.cond_any else ())
+            if v != DENY:
+                verdicts[t] = v
+        rows = self.store.with_terms(verdicts, mark, kind)
+        ref_memo: dict[int, bool] = {}
+        out: list[tuple[int, str]] = []
+        for rid, aid, tid in rows:
+            if aid in touched:
+                continue
+            if verdicts[tid] == ALLOW:
+                out.append((rid, aid))
+                continue
+            ok = ref_memo.get(tid)  # decide(): alike for every asset with this key unless properties count
+            if ok is None:
+                ok = self._decide(aid, uses_t, hit=(tid, rid)).allowed
+                if not self._by_tid[tid][0].req:
+                    ref_memo[tid] = ok
+            if ok:
+                out.append((rid, aid))
+        # assets with a withdrawn or restricted member, and those registered since: each through its lineage
+        later = self.store.terms_ids(ids=touched) + self.store.terms_ids(after=mark)
+        prefix = kind + "/" if kind else ""
+        extra = [(r, i) for i, t, r in later if i.startswith(prefix) and self._decide(i, uses_t).allowed]
+        if extra:
+            out = sorted(dict.fromkeys(out + extra))
+        return [i for _, i in out]
 
     def _properties_if_required(self, asset_id: str, lineage) -> dict | None:
         return self.properties(asset_id) if any(u.asset.requires for u in lineage) else None
@@ -168,18 +361,63 @@ class Registry:
         self.store.log("decision", d.asset, d.to_json())
         return d
 
-    def ls(self, kind: str | None = None, allowed: Sequence[str] | None = None) -> list[tuple[Asset, Decision | None]]:
-        uses_t = self.check_uses(allowed) if allowed else None
+    def can_many(self, pairs: Iterable[tuple[str, Iterable[str]]], log: bool = True) -> list[Decision]:
+        """``can`` for many (asset ref, uses) pairs: one decision each, in order, and (``log``) every
+        decision appended to the event log in one write. The stored terms of the assets not yet cached
+        are read in a few batched queries; each distinct set of uses is parsed once."""
+        pairs = [(ref if "@" in ref else self.resolve(ref), uses) for ref, uses in pairs]
+        self._fresh()
+        eff, touched = self._eff, self._touched
+        local: dict[str, tuple] = {}  # this batch's assets read from their stored terms keys
+        want = {aid for aid, _ in pairs if aid not in eff and aid not in touched}
+        if want:
+            rows = self.store.terms_ids(ids=want)
+            by_tid, mark = self._by_tid, self._mark
+            need = {t for _, t, _ in rows if t is not None and t not in by_tid}
+            for t, key in self.store.terms_docs(need).items():
+                self._static(t, key)
+            for aid, t, r in rows:
+                if t is not None and r <= mark:
+                    local[aid] = (*by_tid[t], None)
+            if len(eff) + len(local) <= self._cache_size:
+                eff.update(local)
+        reqs, request = self._reqs, self._request
+        tax, lic = self.taxonomy, self.licenses
         out = []
-        for a in self.store.find(kind=kind):
-            if uses_t is None:
-                out.append((a, None))
-                continue
-            lineage = self.lineage(a.id)
-            d = decide(Request(a.id, uses_t), lineage, self.taxonomy, self.licenses, self._properties_if_required(a.id, lineage))
-            if d.allowed:
-                out.append((a, d))
+        for aid, uses in pairs:
+            pu = reqs.get(uses) if type(uses) is tuple else None
+            if pu is None:
+                pu = request(uses)
+            uses_t, mask = pu
+            got = eff.get(aid) or local.get(aid)
+            if got is None:
+                got = self._terms(aid)
+            e, attest, lineage = got
+            v = verdict(e, mask, attest if e.cond_any else ())
+            if v == ALLOW:
+                d = _new(Decision)
+                d.__dict__.update(asset=aid, uses=uses_t, allowed=True, reasons=(), conditions=())
+                out.append(d)
+            elif v == DENY:
+                d = _new(LazyDecision)
+                d.__dict__.update(asset=aid, uses=uses_t, allowed=False,
+                                  _args=((), lineage or partial(self._compiled, aid), tax, lic, None))
+                out.append(d)
+            else:
+                out.append(self._decide(aid, uses_t))
+        if log:
+            self.store.log_many([("decision", d.asset, d.to_json()) for d in out])
         return out
+
+    def ls(self, kind: str | None = None, allowed: Sequence[str] | None = None) -> list[tuple[Asset, Decision | None]]:
+        if not allowed:
+            return [(a, None) for a in self.store.find(kind=kind)]
+        uses_t = self.check_uses(allowed)
+        ids = self.allowed_ids(uses_t, kind)
+        got: dict[str, Asset] = {}
+        for i in range(0, len(ids), 10_000):
+            got.update(self.store.get_many(ids[i:i + 10_000]))
+        return [(got[i], allowed_decision(i, uses_t)) for i in ids]
 
     # --- lineage ------------------------------------------------------------------------
     def trace(self, ref: str, down: bool, depth: int | None = None) -> list[Hop]:

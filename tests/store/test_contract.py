@@ -1015,7 +1015,7 @@ def test_restriction_lifts_are_append_only_and_schema_3_upgrades(tmp_path):
     s.db.execute("PRAGMA user_version=3")
     s.close()
     s = SQLiteStore(db)
-    assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     assert [r.deny for r in s.restrictions()["dataset/t@1"]] == [("commercial",)]
     s.lift_restrictions("dataset/t@1", "relicensed")
     raw = sqlite3.connect(db)
@@ -1073,5 +1073,5 @@ def test_schema_4_upgrades_to_generations(tmp_path):
     s = SQLiteStore(db)
     v = s.withdrawals_version()
     s.withdraw("dataset/t@1", "consent revoked")
-    assert s.db.execute("PRAGMA user_version").fetchone()[0] == 5 and s.withdrawals_version() == v + 1
+    assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION and s.withdrawals_version() == v + 1
     s.close()

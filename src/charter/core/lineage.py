@@ -99,5 +99,17 @@ def loads(text: str) -> Lineage:
     return tuple(out)
 
 
+def terms_key(lineage: Lineage) -> str:
+    """What a decision over E reads, without ids and paths: the distinct (licences, allow, deny, has
+    requirements, licence-free kind) of its members and the asked asset's attestations, as canonical
+    JSON. Assets whose keys are equal are decided alike by the fold (policy/effective.py) while no
+    member is withdrawn or restricted; registries store it at registration, interned."""
+    from charter.core.assets import licence_free
+
+    rows = sorted({(t.licenses, t.allow, t.deny, bool(t.requires), licence_free(t.id, t.licenses))
+                   for t in (u.asset for u in lineage)})
+    return json.dumps({"m": rows, "a": list(lineage[0].asset.attest) if lineage else []}, separators=(",", ":"), ensure_ascii=False)
+
+
 def members(lineage: Sequence[Upstream]) -> list[str]:
     return [u.asset.id for u in lineage]

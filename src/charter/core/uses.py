@@ -90,7 +90,7 @@ class Taxonomy:
         out = [self.check(p.strip(), field="uses") for u in uses for p in u.split(",") if p.strip()]
         if not out:
             raise UsageError("no uses given", hint="name at least one use, e.g. fine-tuning commercial")
-        if len(self._parsed) >= 4096:
+        if len(self._parsed) >= 65536:  # requests combine a few uses each: 4,096 combinations thrashed at scale
             self._parsed.clear()
         hit = self._parsed[uses] = tuple(dict.fromkeys(out))
         return hit

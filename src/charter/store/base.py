@@ -25,6 +25,15 @@ from charter.core.digests import content_digests, is_legacy_weights, legacy_fold
 from charter.errors import Conflict, Denied, InvalidInput, LineageCycle, NotFound
 
 
+_WRITES = [0]
+
+
+def local_writes() -> int:
+    """How many policy writes (registrations, withdrawals, lifts, restrictions, evaluations) any store
+    in this process made: a Registry polls its store's change counter at once when this moved."""
+    return _WRITES[0]
+
+
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
 
@@ -88,9 +97,47 @@ class Store(ABC):
     def log(self, type: str, asset: str, data: Mapping) -> Event:
         """Append one event (its own atomic write)."""
 
+    def log_many(self, events: Sequence[tuple[str, str, Mapping]]) -> None:
+        """Append several (type, asset, data) events in one atomic write (this default: one by one)."""
+        for e in events:
+            self.log(*e)
+
     @abstractmethod
     def compiled(self, asset: str) -> Lineage | None:
         """The asset's compiled lineage (E with shortest paths; see core/lineage.py), or None."""
+
+    def terms_id(self, asset: str) -> tuple[int, int] | None:
+        """(terms id, registration number) of a registered asset: the terms id names its lineage's
+        interned terms key (core/lineage.terms_key); registration numbers grow (``assets_version``).
+        None where the backend keeps none (the caller then folds the compiled lineage)."""
+        return None
+
+    def terms_ids(self, ids: Iterable[str] | None = None, kind: str | None = None, after: int | None = None) -> list[tuple[str, int | None, int]]:
+        """(asset id, terms id, registration number) of the given registered assets, or of all (of
+        ``kind``; registered after ``after``) in registration order."""
+        if after is not None:
+            return []
+        got = self.get_many(ids) if ids is not None else {a.id: a for a in self.find(kind=kind)}
+        return [(i, None, 0) for i in got]
+
+    def terms_all(self) -> list[int]:
+        """Every terms id."""
+        return []
+
+    def with_terms(self, tids: Iterable[int], upto: int, kind: str | None = None) -> list[tuple[int, str, int]]:
+        """(registration number, asset id, terms id) of the assets (of ``kind``) registered up to ``upto``
+        whose terms id is one of ``tids``, in registration order."""
+        want = set(tids)
+        return [(r, i, t) for i, t, r in self.terms_ids(kind=kind) if t in want and r <= upto]
+
+    def assets_version(self) -> int:
+        """The registration number of the last registered asset (0 when none): an asset with a higher one
+        was registered after this was read."""
+        return 0
+
+    def terms_docs(self, tids: Iterable[int]) -> dict[int, str]:
+        """Terms id -> its terms key."""
+        return {}
 
     @abstractmethod
     def _compiled_many(self, ids: Iterable[str]) -> dict[str, Lineage]:
@@ -178,6 +225,7 @@ class Store(ABC):
         t = now()
         withdrawals, restrictions = self._inherited(ordered, t)
         self._write_assets(ordered, {a.id: lineages[a.id] for a in ordered}, t, withdrawals, restrictions)
+        _WRITES[0] += 1
         return ordered
 
     def _refuse_withdrawn_content(self, assets: Sequence[Asset], sources: Mapping[str, str]) -> None:
@@ -239,6 +287,7 @@ class Store(ABC):
             raise InvalidInput("a withdrawal needs a reason", hint="pass --reason TEXT")
         w = Withdrawal(asset, reason.strip(), now())
         self._write_withdrawal(w)
+        _WRITES[0] += 1
         return w
 
     def lift(self, asset: str, reason: str) -> Withdrawal:
@@ -250,6 +299,7 @@ class Store(ABC):
             raise InvalidInput("lifting a withdrawal needs a reason", hint="pass --reason TEXT")
         w = Withdrawal(asset, reason.strip(), now())
         self._write_lift(w)
+        _WRITES[0] += 1
         return w
 
     # --- after registration: restrictions and evaluated properties ------------------------------
@@ -282,6 +332,7 @@ class Store(ABC):
             raise InvalidInput("a restriction needs at least one use to deny", hint="pass --deny USE")
         r = Restriction(asset, tuple(dict.fromkeys(deny)), reason.strip(), now())
         self._write_restriction(r)
+        _WRITES[0] += 1
         return r
 
     def lift_restrictions(self, asset: str, reason: str) -> Restriction:
@@ -295,6 +346,7 @@ class Store(ABC):
             raise InvalidInput("lifting restrictions needs a reason", hint="pass --reason TEXT")
         lift = Restriction(asset, tuple(dict.fromkeys(u for r in current for u in r.deny)), reason.strip(), now())
         self._write_restriction_lift(lift)
+        _WRITES[0] += 1
         return lift
 
     def attach(self, props: Sequence[Property]) -> list[Property]:
@@ -305,6 +357,7 @@ class Store(ABC):
         props = [p if p.time else replace(p, time=t) for p in props]
         if props:
             self._write_properties(props)
+            _WRITES[0] += 1
         return props
 
     # --- the gateway (charter.serve): API keys, stored hashed, and the hash-chained audit log ---
@@ -415,6 +468,7 @@ def withdraw_owners(store: "Store", owners: Sequence[str], reason: str) -> tuple
     new = [Withdrawal(o, reason.strip(), t) for o in owners if o not in prior]
     if new:
         store._write_owner_withdrawals(new)
+        _WRITES[0] += 1
     return new, [o for o in owners if o in prior]
 
 

@@ -8,7 +8,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withdrawal
 from charter.core.digests import content_digests
-from charter.core.lineage import Lineage, closure
+from charter.core.lineage import Lineage, closure, terms_key
 from charter.errors import Conflict
 from charter.store.base import GENESIS, ApiKey, AuditEntry, Store, _evaluate_events, chain_hash, now
 
@@ -26,6 +26,9 @@ class MemoryStore(Store):
         self._events: list[Event] = []
         self._restrictions: dict[str, list[Restriction]] = {}
         self._properties: dict[str, list[Property]] = {}
+        self._terms: dict[str, int] = {}  # terms key -> tid
+        self._terms_doc: dict[int, str] = {}
+        self._asset_terms: dict[str, int] = {}
 
     def get_many(self, ids: Iterable[str]) -> dict[str, Asset]:
         return {i: self._assets[i] for i in ids if i in self._assets}
@@ -80,6 +83,25 @@ class MemoryStore(Store):
     def compiled(self, asset: str) -> Lineage | None:
         return self._lineages.get(asset)
 
+    def terms_id(self, asset: str) -> tuple[int, int] | None:
+        return self._asset_terms.get(asset)
+
+    def terms_ids(self, ids: Iterable[str] | None = None, kind: str | None = None, after: int | None = None) -> list[tuple[str, int | None, int]]:
+        if after is not None:
+            return [(i, *t) for i, t in self._asset_terms.items() if t[1] > after]
+        if ids is not None:
+            return [(i, *self._asset_terms[i]) for i in dict.fromkeys(ids) if i in self._assets]
+        return [(i, *self._asset_terms[i]) for i, a in self._assets.items() if kind is None or a.kind == kind]
+
+    def terms_all(self) -> list[int]:
+        return list(self._terms_doc)
+
+    def assets_version(self) -> int:
+        return len(self._asset_terms)
+
+    def terms_docs(self, tids: Iterable[int]) -> dict[int, str]:
+        return {t: self._terms_doc[t] for t in tids if t in self._terms_doc}
+
     def _compiled_many(self, ids: Iterable[str]) -> dict[str, Lineage]:
         return {i: self._lineages[i] for i in ids if i in self._lineages}
 
@@ -89,6 +111,10 @@ class MemoryStore(Store):
         for a, h in zip(assets, hashes):  # nothing below can fail half-way, so this is atomic
             self._assets[a.id] = a
             self._lineages[a.id] = lineages[a.id]
+            key = terms_key(lineages[a.id])
+            tid = self._terms.setdefault(key, len(self._terms) + 1)
+            self._terms_doc[tid] = key
+            self._asset_terms[a.id] = (tid, len(self._asset_terms) + 1)
             self._up[a.id] = up = closure(lineages[a.id])
             for anc, d in up.items():
                 self._down.setdefault(anc, {})[a.id] = d

@@ -29,7 +29,7 @@ from charter.core.lineage import Lineage, closure
 from charter.errors import Conflict, StoreError
 from charter.store.base import GENESIS, ApiKey, AuditEntry, Hop, Store, _evaluate_events, chain_hash, now
 
-SCHEMA_VERSION = 5  # 2: restrictions, properties, api_keys, audit; 3: withdrawal_events (withdraw/lift), content digests,
+SCHEMA_VERSION = 6  # 6: terms / asset_terms (each asset's interned lineage terms key, core/lineage.terms_key); 2: restrictions, properties, api_keys, audit; 3: withdrawal_events (withdraw/lift), content digests,
 # append-only triggers on every history table; 4: restriction_lifts; 5: generations (a counter per topic, moved by
 # triggers, that caches poll). Every statement is IF NOT EXISTS, so older registries upgrade in place (_migrate).
 SCHEMA = """
@@ -115,6 +115,12 @@ CREATE TRIGGER IF NOT EXISTS audit_append_only_u BEFORE UPDATE ON audit
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_append_only_d BEFORE DELETE ON audit
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TABLE IF NOT EXISTS terms(tid INTEGER PRIMARY KEY, doc TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS asset_terms(rid INTEGER PRIMARY KEY, tid INTEGER NOT NULL, id TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS terms_fixed_u BEFORE UPDATE ON terms
+  BEGIN SELECT RAISE(ABORT, 'lineage terms are written once, at registration'); END;
+CREATE TRIGGER IF NOT EXISTS asset_terms_fixed_u BEFORE UPDATE ON asset_terms
+  BEGIN SELECT RAISE(ABORT, 'lineage terms are written once, at registration'); END;
 CREATE TABLE IF NOT EXISTS generations(topic TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO generations VALUES ('policy', 0), ('keys', 0);
 CREATE TRIGGER IF NOT EXISTS withdrawal_events_generation AFTER INSERT ON withdrawal_events
@@ -181,7 +187,11 @@ class SQLiteStore(Store):
 
     def _migrate(self, version: int) -> None:
         """From schema 1-2: withdrawals become withdrawal_events; content digests of every asset are indexed.
-        From 3: nothing to move (restriction_lifts is new and starts empty)."""
+        From 3: nothing to move (restriction_lifts is new and starts empty). Before 6: every asset's terms key."""
+        if version < 6:
+            rows = self.db.execute("SELECT a.rid, a.id, l.doc FROM assets a JOIN lineage l ON l.id=a.id "
+                                   "WHERE a.rid NOT IN (SELECT rid FROM asset_terms) ORDER BY a.rid")
+            self._write_terms([(rid, i, lineage_mod.terms_key(lineage_mod.loads(doc))) for rid, i, doc in rows])
         if version >= 3:
             return
         if self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='withdrawals'").fetchone():
@@ -244,6 +254,52 @@ class SQLiteStore(Store):
         row = self.db.execute("SELECT doc FROM lineage WHERE id=?", (asset,)).fetchone()
         return lineage_mod.loads(row[0]) if row else None
 
+    def _write_terms(self, rows: Sequence[tuple[int, str, str]]) -> None:
+        """Inside a write transaction: intern each terms key and point the asset (rid, id) at it. The id is
+        repeated in asset_terms so that listing every asset's terms reads that small table alone."""
+        keys = {k for _, _, k in rows}
+        tid = dict(self._in_chunks("SELECT doc, tid FROM terms WHERE doc IN ({})", keys))
+        new = [k for k in keys if k not in tid]
+        if new:
+            first = (self.db.execute("SELECT max(tid) FROM terms").fetchone()[0] or 0) + 1
+            tid.update((k, first + i) for i, k in enumerate(new))
+            self.db.executemany("INSERT INTO terms VALUES (?,?)", ((tid[k], k) for k in new))
+        self.db.executemany("INSERT INTO asset_terms VALUES (?,?,?)", ((r, tid[k], i) for r, i, k in rows))
+
+    def terms_id(self, asset: str) -> tuple[int, int] | None:
+        return self.db.execute("SELECT t.tid, t.rid FROM assets a JOIN asset_terms t ON t.rid=a.rid WHERE a.id=?", (asset,)).fetchone()
+
+    def terms_ids(self, ids: Iterable[str] | None = None, kind: str | None = None, after: int | None = None) -> list[tuple[str, int | None, int]]:
+        if after is not None:
+            return self.db.execute("SELECT a.id, t.tid, a.rid FROM assets a LEFT JOIN asset_terms t ON t.rid=a.rid WHERE a.rid > ? ORDER BY a.rid",
+                                   (after,)).fetchall()
+        if ids is not None:  # one statement for any number of ids (json_each), not one per 500
+            return self.db.execute("SELECT a.id, t.tid, a.rid FROM json_each(?) j JOIN assets a ON a.id=j.value LEFT JOIN asset_terms t ON t.rid=a.rid",
+                                   (json.dumps(list(ids)),)).fetchall()
+        if self.db.execute("SELECT (SELECT count(*) FROM asset_terms) = (SELECT max(rid) FROM assets)").fetchone()[0]:
+            rows = self.db.execute("SELECT id, tid, rid FROM asset_terms ORDER BY rid").fetchall()
+            return [r for r in rows if r[0].startswith(kind + "/")] if kind else rows
+        q = "SELECT a.id, t.tid, a.rid FROM assets a LEFT JOIN asset_terms t ON t.rid=a.rid"
+        return self.db.execute(q + (" WHERE a.kind=? ORDER BY a.rid" if kind else " ORDER BY a.rid"), (kind,) if kind else ()).fetchall()
+
+    def terms_all(self) -> list[int]:
+        return [t for (t,) in self.db.execute("SELECT tid FROM terms")]
+
+    def with_terms(self, tids: Iterable[int], upto: int, kind: str | None = None) -> list[tuple[int, str, int]]:
+        # the membership test runs in SQLite over the small asset_terms table: Python sees only the rows it returns
+        q = "SELECT rid, id, tid FROM asset_terms WHERE rid <= ? AND tid IN (SELECT value FROM json_each(?))"
+        args: list = [upto, json.dumps(sorted(set(tids)))]
+        if kind:
+            q += " AND id >= ? AND id < ?"
+            args += [kind + "/", kind + "0"]  # '0' follows '/': every id that starts with "kind/"
+        return self.db.execute(q + " ORDER BY rid", args).fetchall()
+
+    def assets_version(self) -> int:
+        return self.db.execute("SELECT max(rid) FROM assets").fetchone()[0] or 0
+
+    def terms_docs(self, tids: Iterable[int]) -> dict[int, str]:
+        return dict(self._in_chunks("SELECT tid, doc FROM terms WHERE tid IN ({})", tids))
+
     def _compiled_many(self, ids: Iterable[str]) -> dict[str, Lineage]:
         return {i: lineage_mod.loads(d) for i, d in self._in_chunks("SELECT id, doc FROM lineage WHERE id IN ({})", ids)}
 
@@ -303,6 +359,15 @@ class SQLiteStore(Store):
                                   (t, type, asset, json.dumps(data, sort_keys=True)))
         return Event(cur.lastrowid, t, type, asset, dict(data))
 
+    def log_many(self, events: Sequence[tuple[str, str, Mapping]]) -> None:
+        if not events:
+            return
+        t = now()
+        dumps = json.dumps
+        with self._tx():
+            self.db.executemany("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
+                                [(t, ty, a, dumps(d, sort_keys=True)) for ty, a, d in events])
+
     def _holders(self, digests: Iterable[str]) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
         for d, i in self._in_chunks("SELECT c.digest, a.id FROM content c JOIN assets a ON a.rid=c.asset WHERE c.digest IN ({})", digests):
@@ -328,6 +393,7 @@ class SQLiteStore(Store):
             cur.executemany("INSERT INTO edges VALUES (?,?,?)",
                             ((rid[a.id], rid[e.parent], e.relation) for a in assets for e in a.derived_from))
             cur.executemany("INSERT INTO lineage VALUES (?,?)", ((a.id, lineage_mod.dumps(lineages[a.id])) for a in assets))
+            self._write_terms([(rid[a.id], a.id, lineage_mod.terms_key(lineages[a.id])) for a in assets])
             cur.executemany("INSERT INTO closure VALUES (?,?,?)",
                             ((rid[a.id], rid[anc], d) for a in assets for anc, d in ups[a.id].items()))
             cur.executemany("INSERT INTO downstream VALUES (?,?,?)",
