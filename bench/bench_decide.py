@@ -26,7 +26,7 @@ p99 / 10. Then, in fresh Registry objects (cold): Registry.can_many over --pairs
 uses) pairs (target < 1 s, decisions only; with the event log written too, reported), and
 Registry.allowed_ids (what `charter ls --allowed` filters with) over every asset (target < 1 s;
 the full `ls` with the allowed assets' documents decoded is reported). --oracle N runs
-charter.policy.oracle over N random requests (fast path vs decide(): 0 disagreements).
+charter.oracle over N random requests (fast path vs decide(): 0 disagreements).
 
 Cedar model: Asset entities with parents = their propagating parents; Action entities with
 the taxonomy's parents; `permit(principal, action, resource);` plus, for each asset X in
@@ -52,7 +52,7 @@ import time
 import cedarpy
 import common
 
-from charter.policy import oracle
+from charter import oracle
 from charter.policy.decide import Request, decide
 from charter.registry import Registry
 from charter.store.sqlite import SQLiteStore

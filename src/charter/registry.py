@@ -17,7 +17,7 @@ from charter.errors import InvalidInput, NotFound
 from charter.policy import licenses as licenses_mod
 from charter.policy import effective as eff_mod
 from charter.policy.decide import Decision, Request, Upstream, decide
-from charter.policy.effective import ALLOW, DENY, REFERENCE, Bits, LazyDecision, allowed_decision, verdict
+from charter.policy.effective import ALLOW, DENY, Bits, LazyDecision, allowed_decision, verdict
 from charter.policy.licenses import Duty, LicenseTable
 from charter.store import Store, open_store
 from charter.store.base import _WRITES

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from charter.policy import oracle
+from charter import oracle
 from charter.policy.decide import Decision, Request, decide
 from charter.policy.effective import LazyDecision
 from charter.registry import Registry

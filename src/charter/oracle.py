@@ -16,7 +16,6 @@ Used by tests/policy/test_fast.py (a few thousand requests) and ``bench/bench_de
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass, field
 
 from charter.core.assets import PROPAGATING, Asset, Edge, Property, Requirement
