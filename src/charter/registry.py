@@ -355,9 +355,14 @@ class Registry:
     def _properties_if_required(self, asset_id: str, lineage) -> dict | None:
         return self.properties(asset_id) if any(u.asset.requires for u in lineage) else None
 
+    attested: tuple[str, ...] = ()
+    """Licence conditions the caller attests for every ``can`` it makes (the CLI's ``--attest``): a
+    pipeline step (adapt, curate, train, eval) decides through ``can``, so the attestation reaches it."""
+
     def can(self, ref: str, uses: Iterable[str], attest: Iterable[str] = ()) -> Decision:
-        """Decide and append the decision, with its reasons and the conditions it rests on, to the event log."""
-        d = self.check(ref, uses, attest)
+        """Decide and append the decision, with its reasons and the conditions it rests on, to the event log.
+        ``attest`` adds to :attr:`attested`."""
+        d = self.check(ref, uses, (*attest, *self.attested) if self.attested else attest)
         self.store.log("decision", d.asset, d.to_json())
         return d
 

@@ -513,3 +513,25 @@ def test_can_attest_a_licence_condition(tmp_path, capsys):
     assert run(capsys, "can", "application/poster@1", "image-generation", "commercial", "--registry", db)[0] == 0
     code, out, _ = run(capsys, "show", "model/sd@1", "--registry", db)
     assert "permitted only under conditions" in out and "stability-under-1m-revenue" in out
+
+
+def test_attest_reaches_every_step(tmp_path, capsys):
+    """--attest is common to every command: a pipeline step decides through Registry.can, so a licence
+    condition attested on `charter eval` (or adapt, curate, train) lets its decision through, recorded."""
+    db = str(tmp_path / "r.db")
+    (tmp_path / "m.yaml").write_text("id: model/sd@1\nlicense: stabilityai-community\n")
+    assert run(capsys, "add", str(tmp_path / "m.yaml"), "--registry", db)[0] == 0
+    code, out, err = run(capsys, "eval", "model/sd@1", "--bench", "crows-pairs", "--for", "commercial", "--out", str(tmp_path / "e"),
+                         "--registry", db)
+    assert code == 3 and "permits commercial only if" in " ".join((out + err).split())
+    code, out, err = run(capsys, "eval", "model/sd@1", "--bench", "crows-pairs", "--for", "commercial", "--out", str(tmp_path / "e"),
+                         "--attest", "stability-under-1m-revenue", "--registry", db)
+    assert code == 1 and "has no registered weights" in err  # decided (allowed), then refused for what it is: no weights to load
+    from charter.registry import Registry
+
+    r = Registry.open(db)
+    last = [e for e in r.store.events(asset="model/sd@1") if e.type == "decision"][-1]
+    assert last.data["allowed"] and last.data["conditions"][0]["condition"] == "stability-under-1m-revenue"
+    r.close()
+    code, _, err = run(capsys, "eval", "model/sd@1", "--bench", "crows-pairs", "--attest", "nope-condition", "--registry", db)
+    assert code == 1 and "'nope-condition' is not a licence condition" in err

@@ -10,14 +10,12 @@ def register(sub, common) -> None:
     p = sub.add_parser("can", parents=[common], help="may REF be used for USE...? exit 0 allowed, 3 denied, 1 error")
     p.add_argument("ref", metavar="REF")
     p.add_argument("uses", nargs="+", metavar="USE", help="use ids (see `charter uses`); commas also separate")
-    p.add_argument("--attest", action="append", default=[], metavar="CONDITION",
-                   help="attest a licence condition (e.g. llama-700m-mau); repeatable; recorded with the decision")
     p.set_defaults(func=cmd_can)
 
 
 def cmd_can(args) -> int:
     reg = open_registry(args, create=False)
-    d = reg.can(args.ref, args.uses, [c for x in args.attest for c in x.split(",") if c.strip()])
+    d = reg.can(args.ref, args.uses)  # --attest (common to every command) reaches it through the registry
     # Record-level withdrawals do not change the decision (the stages drop those records), but
     # whoever asks should see them; counted after the decision is logged, only for this display.
     from charter.data.owners import withdrawn_note, withdrawn_records

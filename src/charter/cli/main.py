@@ -20,6 +20,8 @@ def _common() -> argparse.ArgumentParser:
     p.add_argument("--taxonomy", metavar="FILE", action="append", default=[], type=Path, help="extend the use taxonomy with this file (repeatable)")
     p.add_argument("--licenses", metavar="FILE", action="append", default=[], type=Path,
                    help="extend or override the licence table with this file (repeatable)")
+    p.add_argument("--attest", action="append", default=[], metavar="CONDITION",
+                   help="attest a licence condition (e.g. llama32-700m-mau) for every decision this command makes; recorded with each (repeatable)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON (schema: docs/cli-json.md)")
     return p
 
@@ -65,7 +67,16 @@ def main(argv: list[str] | None = None) -> int:
 def open_registry(args, create: bool = True):
     from charter.registry import Registry
 
-    return Registry.open(args.registry, args.taxonomy, create=create, license_files=args.licenses)
+    reg = Registry.open(args.registry, args.taxonomy, create=create, license_files=args.licenses)
+    attest = attested(args)
+    if attest:
+        reg.attested = reg.check_attest(attest)
+    return reg
+
+
+def attested(args) -> list[str]:
+    """The --attest values (repeatable; commas also separate)."""
+    return [c.strip() for x in getattr(args, "attest", None) or () for c in x.split(",") if c.strip()]
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from charter.cli.main import EXIT_ERROR, open_registry
+from charter.cli.main import attested, EXIT_ERROR, open_registry
 from charter.cli.output import console, emit_json, err_console, escape
 
 
@@ -42,8 +42,6 @@ def register(sub, common) -> None:
     a.add_argument("--for", dest="uses", nargs="+", required=True, metavar="USE", help="declared uses (inference is implied when no activity is given)")
     a.add_argument("--license", action="append", default=[], help="the application's licence (repeatable; default proprietary)")
     a.add_argument("--description", default="")
-    a.add_argument("--attest", action="append", default=[], metavar="CONDITION",
-                   help="licence conditions the application's operator attests (e.g. llama-700m-mau); recorded in its charter")
     a.set_defaults(func=cmd_app_add)
     a = asub.add_parser("key", parents=[common], help="make a new API key for application ID (printed once; stored hashed)")
     a.add_argument("app", metavar="ID")
@@ -111,7 +109,7 @@ def cmd_app_add(args) -> int:
     from charter.serve.apps import add_application
 
     reg = open_registry(args, create=False)
-    attest = [c.strip() for x in args.attest for c in x.split(",") if c.strip()]
+    attest = attested(args)  # the operator's attestations: recorded in the application's charter
     a, new, d = add_application(reg, args.app, args.model, args.uses, tuple(args.license) or ("proprietary",), args.description, attest)
     model = a.derived_from[0].parent
     if args.json:
