@@ -123,11 +123,8 @@ def decide(request: Request, lineage: Sequence[Upstream], taxonomy: Taxonomy, li
         for lic in lics:
             if lic.alternatives:
                 _choice(reasons, met, up, lic, uses, taxonomy, attested)
-                continue
-            if lic.deny and not taxonomy.reach(lic.deny).isdisjoint(uses):
-                _deny(reasons, up, lic.source, lic.deny, uses, taxonomy, unknown=None if lic.known else lic.id, lic=lic)
-            if lic.conditions:
-                _conditions(reasons, met, up, lic, uses, taxonomy, attested)
+            else:
+                _licence_denials(reasons, met, up, lic, uses, taxonomy, attested)
         if a.allow:
             _allow_only(reasons, up, "uses.allow", a.allow, uses, taxonomy)
         for lic in lics:
@@ -173,12 +170,17 @@ def _one_licence(out: list[Reason], met: list, up: Upstream, lic, uses: tuple[st
         for p in lic.parts:
             _one_licence(out, met, up, p, uses, tax, attested)
         return
+    _licence_denials(out, met, up, lic, uses, tax, attested)
+    if lic.allow:
+        _allow_only(out, up, lic.source, lic.allow, uses, tax, lic.cites)
+
+
+def _licence_denials(out: list[Reason], met: list, up: Upstream, lic, uses: tuple[str, ...], tax: Taxonomy, attested: frozenset) -> None:
+    """A single licence's deny entries and conditions (its allow-only entries are judged after the asset's own)."""
     if lic.deny and not tax.reach(lic.deny).isdisjoint(uses):
         _deny(out, up, lic.source, lic.deny, uses, tax, unknown=None if lic.known else lic.id, lic=lic)
     if lic.conditions:
         _conditions(out, met, up, lic, uses, tax, attested)
-    if lic.allow:
-        _allow_only(out, up, lic.source, lic.allow, uses, tax, lic.cites)
 
 
 def _choice(out: list[Reason], met: list, up: Upstream, lic, uses: tuple[str, ...], tax: Taxonomy, attested: frozenset) -> None:
