@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
+import time
+
 import pytest
 
 from charter.core import uses as uses_mod
@@ -328,6 +330,10 @@ def test_two_registries_share_withdrawals(tmp_path):
         d = b.check("application/app", ["inference", "academic-research"])
         assert not d.allowed and d.reasons[0].rule == "withdrawn"
         b.can("application/app", ["inference"])
+        # b's decision reaches the shared log within SQLiteStore.DEFER_S (group commit), unprompted
+        deadline = time.monotonic() + 5
+        while [e.type for e in a.store.events()][-1] != "decision" and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert [e.type for e in a.store.events()][-2:] == ["withdraw", "decision"]
     finally:
         a.close()

@@ -360,15 +360,16 @@ class Registry:
     pipeline step (adapt, curate, train, eval) decides through ``can``, so the attestation reaches it."""
 
     def can(self, ref: str, uses: Iterable[str], attest: Iterable[str] = ()) -> Decision:
-        """Decide and append the decision, with its reasons and the conditions it rests on, to the event log.
-        ``attest`` adds to :attr:`attested`."""
+        """Decide and append the decision, with its reasons and the conditions it rests on, to the event log
+        (in a group with the decisions around it: written within 50 ms, and before the store's next write, read
+        of the events or close; see ``Store.log_deferred``). ``attest`` adds to :attr:`attested`."""
         d = self.check(ref, uses, (*attest, *self.attested) if self.attested else attest)
-        self.store.log("decision", d.asset, d.to_json())
+        self.store.log_deferred("decision", d.asset, d)  # group commit; a denial's reasons are built when written
         return d
 
     def can_many(self, pairs: Iterable[tuple[str, Iterable[str]]], log: bool = True) -> list[Decision]:
         """``can`` for many (asset ref, uses) pairs: one decision each, in order, and (``log``) every
-        decision appended to the event log in one write. The stored terms of the assets not yet cached
+        decision appended to the event log (grouped, as by ``can``). The stored terms of the assets not yet cached
         are read in a few batched queries; each distinct set of uses is parsed once."""
         pairs = [(ref if "@" in ref else self.resolve(ref), uses) for ref, uses in pairs]
         self._fresh()
@@ -411,7 +412,9 @@ class Registry:
             else:
                 out.append(self._decide(aid, uses_t))
         if log:
-            self.store.log_many([("decision", d.asset, d.to_json()) for d in out])
+            defer = self.store.log_deferred
+            for d in out:
+                defer("decision", d.asset, d)
         return out
 
     def ls(self, kind: str | None = None, allowed: Sequence[str] | None = None) -> list[tuple[Asset, Decision | None]]:

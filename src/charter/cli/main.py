@@ -62,12 +62,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("charter: interrupted", file=sys.stderr)
         return 130
+    finally:
+        _flush_opened()
+
+
+_opened: list = []  # registries this command opened: their grouped decision records are written before it returns
+
+
+def _flush_opened() -> None:
+    while _opened:
+        try:
+            _opened.pop().store.flush()
+        except Exception as e:  # reported, never silent: a decision the command made was not recorded
+            print(f"charter: error: could not record the command's decisions: {e}", file=sys.stderr)
 
 
 def open_registry(args, create: bool = True):
     from charter.registry import Registry
 
     reg = Registry.open(args.registry, args.taxonomy, create=create, license_files=args.licenses)
+    _opened.append(reg)
     attest = attested(args)
     if attest:
         reg.attested = reg.check_attest(attest)

@@ -102,6 +102,15 @@ class Store(ABC):
         for e in events:
             self.log(*e)
 
+    def log_deferred(self, type: str, asset: str, data) -> None:
+        """Append an event, possibly later in a group (``data``: a mapping or an object with ``to_json()``).
+        Backends that group (SQLite) write it before their next write, read of the events or close;
+        this default writes it at once."""
+        self.log(type, asset, data.to_json() if hasattr(data, "to_json") else data)
+
+    def flush(self) -> None:
+        """Write any deferred events now."""
+
     @abstractmethod
     def compiled(self, asset: str) -> Lineage | None:
         """The asset's compiled lineage (E with shortest paths; see core/lineage.py), or None."""

@@ -14,8 +14,13 @@ everything but that history is written once, at registration.
 
 from __future__ import annotations
 
+import atexit
+import datetime as _dt
 import json
 import sqlite3
+import threading
+import time as _time
+import weakref
 from contextlib import contextmanager
 from functools import partial
 from itertools import repeat
@@ -157,9 +162,36 @@ _GENERATIONS = "SELECT (SELECT n FROM generations WHERE topic='policy'), (SELECT
 _hop = partial(tuple.__new__, Hop)  # _hop((asset, depth)) -> Hop, built without a Python-level call
 
 
+_live: "weakref.WeakSet[SQLiteStore]" = weakref.WeakSet()
+
+
+def _flush_ref(ref) -> None:
+    store = ref()
+    if store is not None:
+        store._timer = None
+        try:
+            store.flush()
+        except Exception:  # a closed store or a failed write: the next write or close tries again
+            pass
+
+
+@atexit.register
+def _flush_all() -> None:
+    for store in list(_live):
+        try:
+            store.flush()
+        except Exception:
+            pass
+
+
 class SQLiteStore(Store):
     def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = Path(path)
+        # decisions waiting to be appended (see log_deferred), and the lock every write takes so that the
+        # flusher thread and the caller never interleave statements of two transactions on one connection
+        self._pending: list[tuple[float, str, str, object]] = []
+        self._lock = threading.RLock()
+        self._timer: threading.Timer | None = None
         if not self.path.exists() and not create:
             raise StoreError(f"no registry at {self.path}", hint="run `charter init` or pass --registry")
         try:
@@ -183,7 +215,53 @@ class SQLiteStore(Store):
             raise StoreError(f"cannot open registry {self.path}: {e}", hint="check the path, or `charter init` a new registry") from None
 
     def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self.flush()
         self.db.close()
+
+    DEFER_MAX = 1024
+    DEFER_S = 0.05
+
+    def log_deferred(self, type: str, asset: str, data) -> None:
+        """Append an event in a group with others (group commit): at most ``DEFER_S`` seconds or
+        ``DEFER_MAX`` events later, and always before this store's next write, its next read of the events,
+        and its close (or the interpreter's exit). ``data``: a mapping, or an object whose ``to_json()``
+        gives it, called when the group is written (a denial's reasons are built then, not on the caller's
+        path). The event keeps the time it was logged. A process killed outright loses at most the
+        last ``DEFER_S`` seconds of such events; withdrawals, restrictions and audit records are never deferred."""
+        p = self._pending
+        p.append((_time.time(), type, asset, data))
+        if len(p) >= self.DEFER_MAX:
+            self.flush()
+        elif len(p) == 1:
+            self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is None:
+            _live.add(self)
+            ref = weakref.ref(self)
+            t = self._timer = threading.Timer(self.DEFER_S, _flush_ref, (ref,))
+            t.daemon = True
+            t.start()
+
+    def flush(self) -> None:
+        """Write the deferred events now (one transaction)."""
+        if self._pending:
+            with self._tx():
+                pass
+
+    def _write_pending(self) -> list:
+        """Insert the deferred events (inside the caller's transaction); returns them, to put back on a rollback."""
+        batch = self._pending[:]  # the caller's thread may append meanwhile: only these are removed
+        rows = []
+        for t, ty, a, d in batch:
+            data = d.to_json() if hasattr(d, "to_json") else d
+            iso = _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="microseconds")
+            rows.append((iso, ty, a, json.dumps(data, sort_keys=True)))
+        self.db.executemany("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)", rows)
+        del self._pending[:len(batch)]
+        return batch
 
     def _migrate(self, version: int) -> None:
         """From schema 1-2: withdrawals become withdrawal_events; content digests of every asset are indexed.
@@ -203,12 +281,17 @@ class SQLiteStore(Store):
 
     @contextmanager
     def _tx(self):
-        with _store_errors(self.path):
+        with self._lock, _store_errors(self.path):
             self.db.execute("BEGIN IMMEDIATE")
+            batch = None
             try:
+                if self._pending:  # deferred events first: the log keeps the order things happened in
+                    batch = self._write_pending()
                 yield
             except BaseException:
                 self.db.execute("ROLLBACK")
+                if batch:
+                    self._pending[:0] = batch
                 raise
             else:
                 self.db.execute("COMMIT")
@@ -340,6 +423,7 @@ class SQLiteStore(Store):
         return self.db.execute("SELECT n FROM generations WHERE topic='policy'").fetchone()[0]
 
     def events(self, after: int = 0, type: str | None = None, asset: str | None = None, limit: int | None = None) -> list[Event]:
+        self.flush()
         q, args = "SELECT seq, time, type, asset, data FROM events WHERE seq>?", [after]
         if type is not None:
             q += " AND type=?"; args.append(type)
@@ -352,9 +436,11 @@ class SQLiteStore(Store):
 
     # --- writes ----------------------------------------------------------------
     def log(self, type: str, asset: str, data: Mapping) -> Event:
+        if self._pending:
+            self.flush()
         t = now()
         # One statement outside a transaction is its own atomic transaction: no BEGIN/COMMIT round trips.
-        with _store_errors(self.path):
+        with self._lock, _store_errors(self.path):
             cur = self.db.execute("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
                                   (t, type, asset, json.dumps(data, sort_keys=True)))
         return Event(cur.lastrowid, t, type, asset, dict(data))
@@ -458,9 +544,11 @@ class SQLiteStore(Store):
 
     # --- the gateway: API keys and the hash-chained audit log --------------------------------
     def _write_api_key(self, key: ApiKey) -> None:
+        self.flush()
         self.db.execute("INSERT INTO api_keys VALUES (?,?,?,?,?)", tuple(key))
 
     def _write_key_revocation(self, key_id: str, time: str) -> None:
+        self.flush()
         self.db.execute("UPDATE api_keys SET revoked=? WHERE key_id=? AND revoked IS NULL", (time, key_id))
 
     def api_key(self, key_hash: str) -> ApiKey | None:

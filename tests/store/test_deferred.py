@@ -1,0 +1,88 @@
+"""Decisions are appended in groups (SQLiteStore.log_deferred): never lost, never out of order."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from charter.core.assets import Withdrawal
+from charter.store.base import now
+from charter.store.sqlite import SQLiteStore
+
+
+class Lazy:
+    """A payload whose JSON is built when the group is written (like a denial's reasons)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.built = n, False
+
+    def to_json(self) -> dict:
+        self.built = True
+        return {"n": self.n}
+
+
+def test_deferred_events_precede_a_later_write_and_keep_their_time(tmp_path):
+    s = SQLiteStore(tmp_path / "r.db")
+    s.DEFER_S = 60  # only the write below may flush them
+    first = Lazy(1)
+    before = now()
+    s.log_deferred("decision", "model/m@1", first)
+    s.log_deferred("decision", "model/m@1", {"n": 2})
+    assert not first.built  # nothing built on the caller's path
+    s.log("note", "model/m@1", {"n": 3})
+    ev = s.events()
+    assert [(e.type, e.data) for e in ev] == [("decision", {"n": 1}), ("decision", {"n": 2}), ("note", {"n": 3})]
+    assert before <= ev[0].time <= ev[2].time
+    s.close()
+
+
+def test_a_transaction_writes_them_first_and_a_rollback_keeps_them(tmp_path):
+    s = SQLiteStore(tmp_path / "r.db")
+    s.DEFER_S = 60
+    s.log_deferred("decision", "x", {"n": 1})
+    with pytest.raises(RuntimeError):
+        with s._tx():
+            raise RuntimeError("the caller's write fails")
+    assert s._pending  # rolled back with the failed write, still queued
+    s._write_withdrawal(Withdrawal("x", "takedown", now()))
+    assert [e.type for e in s.events()] == ["decision", "withdraw"]
+    s.close()
+
+
+def test_written_by_the_timer_without_any_other_call(tmp_path):
+    s = SQLiteStore(tmp_path / "r.db")
+    reader = SQLiteStore(tmp_path / "r.db")
+    s.log_deferred("decision", "x", {"n": 1})
+    deadline = time.monotonic() + 5
+    while not reader.events() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [e.data for e in reader.events()] == [{"n": 1}]
+    s.close()
+    reader.close()
+
+
+def test_a_full_group_is_written_at_once(tmp_path):
+    s = SQLiteStore(tmp_path / "r.db")
+    s.DEFER_S = 60
+    for i in range(s.DEFER_MAX):
+        s.log_deferred("decision", "x", {"n": i})
+    assert not s._pending
+    reader = SQLiteStore(tmp_path / "r.db")
+    assert len(reader.events()) == s.DEFER_MAX
+    s.close()
+    reader.close()
+
+
+@pytest.mark.parametrize("ending", ["close", "exit"])
+def test_close_and_interpreter_exit_write_them(tmp_path, ending):
+    db = tmp_path / "r.db"
+    code = (f"from charter.store.sqlite import SQLiteStore\ns = SQLiteStore({str(db)!r})\ns.DEFER_S = 60\n"
+            "s.log_deferred('decision', 'x', {'n': 1})\n" + ("s.close()\n" if ending == "close" else ""))
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent)
+    s = SQLiteStore(db)
+    assert [e.data for e in s.events()] == [{"n": 1}]
+    s.close()
