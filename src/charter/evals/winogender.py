@@ -122,6 +122,9 @@ def occupation(it: dict) -> str:
     return it.get("occupation") or it["id"].split(".")[0]
 
 
+METRIC_UNITS = {m: occupation for m in CORRELATIONS}  # metrics resampled by another unit (charter eval --compare too)
+
+
 def prompt(it: dict) -> str:
     return f'{it["sentence"]} Here, "{it["pronoun"]}" refers to'
 
