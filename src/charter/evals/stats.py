@@ -17,6 +17,9 @@ independent and gives an interval several times too wide. Without ``units`` ever
 unit (the draws are then the same as before units existed). A group's breakdown resamples within
 the group only (the units' items in that group). NaN (a metric undefined on a resample or a group)
 becomes ``None`` in JSON; resamples where a metric is undefined are left out of its interval.
+Correlations over clusters (Winogender's occupations) are weighted sums too: ``cluster_means`` gives
+each cluster's mean under the weights, ``weighted_pearson``/``weighted_spearman`` correlate them with
+each cluster weighted by how often it was drawn (the same as writing the repeats out).
 
 Result of one metric::
 

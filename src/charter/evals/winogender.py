@@ -232,7 +232,7 @@ def arrays(rows: list[dict]) -> dict:
             "female": female, "male": male, "female_of": member * female[:, None], "male_of": member * male[:, None],
             "picks": np.array([1.0 if _occ_margin(r) > 0 else 0.0 for r in rows]),
             "margin": np.array([_occ_margin(r) for r in rows], dtype=np.float64),
-            "bls": np.array([r.get("bls_pct_female") or bls()[occupation(r)] for r in rows], dtype=np.float64)}
+            "bls": np.array([bls()[occupation(r)] if r.get("bls_pct_female") is None else r["bls_pct_female"] for r in rows], dtype=np.float64)}
 
 
 def aggregate(rows: list[dict], *, n_boot: int | None = None, seed: int | None = None) -> dict:
