@@ -69,6 +69,9 @@ def cmd_eval(args) -> int:
                           + "; intervals resample these units[/]")
         for metric, m in b["metrics"].items():
             ci = f"  95% CI [{m['ci'][0]:.4g}, {m['ci'][1]:.4g}]" if m.get("ci") else ""
+            boot = m.get("bootstrap") or {}
+            if boot.get("unit") and sample.get("unit") and boot["unit"] != sample["unit"]:  # e.g. Winogender's correlations: occupations
+                ci += f"  [dim](over {boot.get('units')} {boot['unit']}s, resampled)[/]"
             console.print(f"    {metric:<22} {_num(m['value'], '>9.4g')}{ci}")
             groups = m.get("groups") or {}
             if groups:

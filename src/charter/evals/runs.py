@@ -119,7 +119,7 @@ def run_eval(reg: Registry, cfg: EvalConfig, progress=None) -> EvalResult:
                  int(m.get("n") or r["n"]), run=str(run.path.resolve()),
                  detail={"config_hash": run.hash, "groups": {g: _small(v) for g, v in (m.get("groups") or {}).items()},
                          **_recorded(m, r.get("sample"))})
-        for r in summaries for metric, m in r["metrics"].items()
+        for r in summaries for metric, m in r["metrics"].items() if m.get("value") is not None  # undefined on these items: in result.json only
     ])
     return EvalResult(a, decision, run.path, summaries, props, seconds=seconds)
 

@@ -17,6 +17,9 @@ independent and gives an interval several times too wide. Without ``units`` ever
 unit (the draws are then the same as before units existed). A group's breakdown resamples within
 the group only (the units' items in that group). NaN (a metric undefined on a resample or a group)
 becomes ``None`` in JSON; resamples where a metric is undefined are left out of its interval.
+Correlations over clusters (Winogender's occupations) are weighted sums too: ``cluster_means`` gives
+each cluster's mean under the weights, ``weighted_pearson``/``weighted_spearman`` correlate them with
+each cluster weighted by how often it was drawn (the same as writing the repeats out).
 
 Result of one metric::
 
@@ -123,3 +126,46 @@ def mean(w: np.ndarray, x: np.ndarray, where: np.ndarray | None = None) -> np.nd
         if where is not None:
             return (w @ np.where(where, x, 0.0)) / (w @ where.astype(np.float64))
         return (w @ x) / w.sum(axis=1)
+
+
+def cluster_means(w: np.ndarray, x: np.ndarray, member: np.ndarray) -> np.ndarray:
+    """``[k, m]``: per resample, the weighted mean of ``x`` over each cluster's items; ``member`` is an
+    ``[n, m]`` 0/1 matrix (item i in cluster j). NaN for a cluster with no weight."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (w @ (member * np.asarray(x, dtype=np.float64)[:, None])) / (w @ member)
+
+
+def weighted_pearson(w: np.ndarray, x: np.ndarray, y: np.ndarray, min_points: int = 3) -> np.ndarray:
+    """Per row of ``[k, m]`` weights ``w``, the Pearson correlation of ``x`` ``[k, m]`` and ``y`` ``[k, m]``
+    or ``[m]`` with the points weighted (an integer weight c counts a point c times, as a resample that
+    draws it c times). Points of weight 0 are left out (their x and y may be NaN). NaN where fewer than
+    ``min_points`` points have weight or either variable is constant."""
+    w = np.asarray(w, dtype=np.float64)
+    on = w > 0
+    x = np.where(on, x, 0.0)
+    y = np.where(on, np.broadcast_to(y, w.shape), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sw = w.sum(axis=1, keepdims=True)
+        dx, dy = x - (w * x).sum(axis=1, keepdims=True) / sw, y - (w * y).sum(axis=1, keepdims=True) / sw
+        vx, vy = (w * dx * dx).sum(axis=1), (w * dy * dy).sum(axis=1)
+        r = (w * dx * dy).sum(axis=1) / np.sqrt(vx * vy)
+        tiny = lambda v, z: v <= 1e-12 * (w * z * z).sum(axis=1) + 1e-300  # noqa: E731 (constant up to rounding)
+        bad = (on.sum(axis=1) < min_points) | tiny(vx, x) | tiny(vy, y)
+    return np.where(bad, np.nan, np.clip(r, -1.0, 1.0))
+
+
+def weighted_ranks(w: np.ndarray, x: np.ndarray, decimals: int = 9) -> np.ndarray:
+    """Mid-ranks of ``x`` ``[k, m]`` (or ``[m]``) per row among the points of weight > 0, a point of weight c
+    counting c times: the rank of a value is the weight below it plus (the weight equal to it + 1) / 2,
+    as in the resample with the repeats written out. Values are compared rounded to ``decimals``."""
+    w = np.asarray(w, dtype=np.float64)
+    x = np.round(np.broadcast_to(np.asarray(x, dtype=np.float64), w.shape), decimals)
+    xi, xj, wj = x[:, :, None], x[:, None, :], w[:, None, :]
+    return (wj * (xj < xi)).sum(axis=2) + ((wj * (xj == xi)).sum(axis=2) + 1) / 2
+
+
+def weighted_spearman(w: np.ndarray, x: np.ndarray, y: np.ndarray, min_points: int = 3) -> np.ndarray:
+    """Spearman's rho per row: ``weighted_pearson`` of the weighted mid-ranks (ties share their mean rank)."""
+    w = np.asarray(w, dtype=np.float64)
+    x = np.where(w > 0, x, np.inf)  # NaN never compares equal; weightless points rank apart and count for nothing
+    return weighted_pearson(w, weighted_ranks(w, x), weighted_ranks(w, y), min_points)

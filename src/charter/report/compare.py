@@ -8,7 +8,8 @@ positive: B is better), recomputed from the rows by the benchmark's own scorer:
 
 - its interval is a paired percentile bootstrap over the benchmark's units (a CrowS pair, a BBQ
   question, a StereoSet context, a WinoBias pro/anti sentence pair, a Winogender
-  occupation/participant/answer group): one resample of the units weights A's and B's items alike;
+  occupation/participant/answer group; Winogender's correlations with BLS statistics: the occupation,
+  as their own intervals): one resample of the units weights A's and B's items alike;
 - its p-value is exact McNemar for accuracies (the items one model gets right and the other wrong,
   two-sided binomial at 1/2) and, for every other metric, the bootstrap's (twice the smaller share of
   resampled gains on either side of 0);
@@ -226,30 +227,41 @@ def _boot_counts(n_units: int, n_boot: int, seed: int):
 def paired(bench: str, rows_a: list[dict], rows_b: list[dict], metrics: list[str], *, n_boot: int = N_BOOT,
            seed: int = SEED) -> dict[str, dict]:
     """For rows of the same items (same order), per metric: the gain on the data, its paired bootstrap
-    interval over units and p-value; exact McNemar's p and discordant counts for accuracies."""
-    units = [unit_key(bench, r) for r in rows_a]
-    codes = {u: i for i, u in enumerate(dict.fromkeys(units))}
-    col = np.array([codes[u] for u in units])
+    interval over units and p-value; exact McNemar's p and discordant counts for accuracies. A metric
+    the benchmark resamples by another unit (its module's ``METRIC_UNITS``: metric -> key of a row, e.g.
+    Winogender's correlations over occupations) is resampled by that unit."""
     fa, names = scorer(bench, rows_a)
     fb, _ = scorer(bench, rows_b)
     idx = {m: names.index(m) for m in metrics if m in names}
+    from charter.evals.run import BENCHMARKS
 
-    def gain(w):
+    own = getattr(BENCHMARKS.get(bench), "METRIC_UNITS", {})
+    schemes: dict = {}
+    for m in idx:
+        schemes.setdefault(own.get(m), []).append(m)
+
+    def gain(w, ms):
         va, vb = fa(w), fb(w)
         with np.errstate(invalid="ignore"):
-            return {m: badness(bench, m, va[:, j]) - badness(bench, m, vb[:, j]) for m, j in idx.items()}
+            return {m: badness(bench, m, va[:, idx[m]]) - badness(bench, m, vb[:, idx[m]]) for m in ms}
 
-    point = gain(np.ones((1, len(rows_a))))
+    point = gain(np.ones((1, len(rows_a))), list(idx))
     boots: dict[str, list] = {m: [] for m in idx}
-    if n_boot:
-        for counts in _boot_counts(len(codes), n_boot, seed):
-            for m, g in gain(counts[:, col]).items():
-                boots[m].append(g)
+    n_units: dict[str, int] = {}
+    for key, ms in schemes.items():
+        units = [unit_key(bench, r) if key is None else str(key(r)) for r in rows_a]
+        codes = {u: i for i, u in enumerate(dict.fromkeys(units))}
+        col = np.array([codes[u] for u in units])
+        n_units.update({m: len(codes) for m in ms})
+        if n_boot:
+            for counts in _boot_counts(len(codes), n_boot, seed):
+                for m, g in gain(counts[:, col], ms).items():
+                    boots[m].append(g)
     out = {}
     for m in idx:
         g0 = float(point[m][0])
         res = {"gain": None if math.isnan(g0) else g0, "gain_ci": None, "p": None, "test": "", "n": len(rows_a),
-               "units": len(codes), "discordant": None}
+               "units": n_units[m], "discordant": None}
         b = np.concatenate(boots[m]) if boots[m] else np.array([])
         b = b[~np.isnan(b)]
         if len(b):
