@@ -354,3 +354,33 @@ def test_open(tmp_path, monkeypatch):
     reg = Registry.open()
     assert isinstance(reg.store, SQLiteStore) and (tmp_path / "env.db").exists()
     reg.close()
+
+
+def test_index_ids_decides_as_the_store_lookup_does(tmp_path):
+    path = tmp_path / "r.db"
+    plain = Registry(SQLiteStore(path), TAX, LIC)
+    plain.add_files([write(tmp_path, "l.yaml", LINEAGE)])
+    indexed = Registry(SQLiteStore(path), TAX, LIC)
+    assert indexed.index_ids() == 4
+    asks = [("application/app@1", ("inference", "academic-research")), ("application/app@1", ("inference", "commercial")),
+            ("model/base@1", ("inference", "military")), ("dataset/bench@1", ("fine-tuning",))]
+    for ref, uses in asks:
+        assert indexed.check(ref, uses) == plain.check(ref, uses)
+    # registered after the index was read: looked up in the store; withdrawn after it: seen at once
+    plain.add_files([write(tmp_path, "m.yaml", "id: model/later@1\nlicense: MIT\nderived_from: [{asset: dataset/web@1, relation: trained-on}]\n")])
+    assert indexed.check("model/later@1", ["inference"]).allowed
+    plain.withdraw("dataset/web@1", "takedown")
+    d = indexed.check("model/later@1", ["inference"])
+    assert not d.allowed and d.reasons[0].rule == "withdrawn"
+    assert not indexed.check("application/app@1", ["inference", "academic-research"]).allowed
+    plain.close()
+    indexed.close()
+
+
+def test_summaries_list_what_ls_lists_without_decoding_charters(tmp_path):
+    reg = Registry(SQLiteStore(tmp_path / "r.db"), TAX, LIC)
+    reg.add_files([write(tmp_path, "l.yaml", LINEAGE)])
+    for kind, allowed in ((None, None), ("model", None), (None, ["inference", "academic-research"]), ("dataset", ["fine-tuning"])):
+        assert reg.summaries(kind, allowed) == [(a.id, a.kind, a.name, a.version, a.licenses) for a, _ in reg.ls(kind, allowed)]
+    assert reg.summaries(allowed=["inference", "academic-research"])[-1] == ("application/app@1", "application", "app", "1", ("Academic-Research-Only",))
+    reg.close()

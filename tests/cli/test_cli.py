@@ -535,3 +535,13 @@ def test_attest_reaches_every_step(tmp_path, capsys):
     r.close()
     code, _, err = run(capsys, "eval", "model/sd@1", "--bench", "crows-pairs", "--attest", "nope-condition", "--registry", db)
     assert code == 1 and "'nope-condition' is not a licence condition" in err
+
+
+def test_ls_plain_lines_print_user_text_inert(tmp_path, capsys):
+    reg = tmp_path / "r.db"
+    (tmp_path / "a.yaml").write_text('id: model/odd@1\nlicense: "MIT\\tx\\u001b[31m"\n', encoding="utf-8")
+    assert run(capsys, "add", str(tmp_path / "a.yaml"), "--registry", str(reg))[0] == 0
+    code, out, _ = run(capsys, "ls", "--registry", str(reg))  # not a terminal: tab-separated lines
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "id\tlicence\tstate"
+    assert lines[1] == "model/odd@1\tMIT?x?[31m\t" and lines[-1] == "1 assets"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from rich.table import Table
 
 from charter.cli.main import open_registry
-from charter.cli.output import console, emit_json, escape
+from charter.cli.output import console, emit_json, escape, plain
 from charter.core.assets import Requirement, licence_free
 from charter.core.ids import KINDS
 
@@ -185,23 +186,30 @@ def _by(x: dict, asked: str) -> str:
     return "its own" if x["asset"] == asked else "via " + " -> ".join(x["path"])
 
 
+TABLE_ROWS = 1000
+
+
 def cmd_ls(args) -> int:
     reg = open_registry(args, create=False)
     allowed = args.allowed.split(",") if args.allowed else None
-    rows = reg.ls(kind=args.kind, allowed=allowed)
+    rows = reg.summaries(kind=args.kind, allowed=allowed)
     withdrawn = reg.withdrawals()
     if args.json:
-        emit_json([
-            {"id": a.id, "kind": a.kind, "name": a.name, "version": a.version, "licenses": list(a.licenses), "withdrawn": a.id in withdrawn}
-            for a, _ in rows
-        ])
+        emit_json([{"id": i, "kind": k, "name": n, "version": v, "licenses": list(lic), "withdrawn": i in withdrawn}
+                   for i, k, n, v, lic in rows])
+        return 0
+    what = f" allowed for {args.allowed}" if allowed else ""
+    if len(rows) > TABLE_ROWS or not sys.stdout.isatty():  # a table of 230,000 rows helps nobody and takes minutes to lay out
+        out = ["id\tlicence\tstate"]
+        out += [f"{i}\t{plain(', '.join(lic)) or '-'}\t{'withdrawn' if i in withdrawn else ''}" for i, k, n, v, lic in rows]
+        out.append(f"{len(rows)} assets{what}")
+        sys.stdout.write("\n".join(out) + "\n")
         return 0
     t = Table(show_header=True, header_style="bold")
     for col in ("id", "licence", "state"):
         t.add_column(col)
-    for a, _ in rows:
-        t.add_row(escape(a.id), escape(", ".join(a.licenses)) or "-", "withdrawn" if a.id in withdrawn else "")
+    for i, k, n, v, lic in rows:
+        t.add_row(escape(i), escape(", ".join(lic)) or "-", "withdrawn" if i in withdrawn else "")
     console.print(t)
-    what = f" allowed for {args.allowed}" if allowed else ""
     console.print(f"{len(rows)} assets{what}")
     return 0

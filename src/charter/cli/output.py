@@ -12,6 +12,14 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+_CONTROL = {c: "?" for c in (*range(0x20), 0x7F)}
+
+
+def plain(text: str) -> str:
+    """User text for tab-separated output: control characters (tabs, newlines, terminal escapes) become '?'."""
+    return text.translate(_CONTROL)
+
+
 def emit_json(obj: object) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 

@@ -102,6 +102,16 @@ class Store(ABC):
         for e in events:
             self.log(*e)
 
+    def summaries(self, ids: Sequence[str]) -> list[tuple[str, str, str, str, tuple[str, ...]]]:
+        """(id, kind, name, version, licences) of each registered id, in the order given."""
+        got = self.get_many(ids)
+        return [(a.id, a.kind, a.name, a.version, a.licenses) for a in (got[i] for i in ids if i in got)]
+
+    def terms_index(self, upto: int) -> dict[str, int]:
+        """asset id -> its stored terms id, for every asset registered up to ``upto`` (assets_version)
+        that has one; empty where the backend keeps no terms keys."""
+        return {}
+
     def log_deferred(self, type: str, asset: str, data) -> None:
         """Append an event, possibly later in a group (``data``: a mapping or an object with ``to_json()``).
         Backends that group (SQLite) write it before their next write, read of the events or close;
