@@ -485,12 +485,15 @@ def main() -> None:
     ap.add_argument("--prompt", default="translate this letter for a friend")
     ap.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
                     help="load generator: wrk (apt-get install wrk; C, little CPU) or Python processes; auto: wrk when on PATH")
+    ap.add_argument("--work", type=Path, default=common.OUT / "gateway-work",
+                    help="folder for the registry and logs (e.g. /dev/shm/gw: a tmpfs, where a commit's fsync costs nothing, "
+                         "to separate the gateway's own share from the disk's)")
     a = ap.parse_args()
     if a.client == "auto":
         a.client = "wrk" if shutil.which("wrk") else "python"
     from charter.serve.server import free_port
 
-    work = common.OUT / "gateway-work"
+    work = a.work
     db, allowed, denied = setup(work, n_keys=a.procs * a.conns)
     print(f"registry {db}; tiny model; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", file=sys.stderr)
 
@@ -548,7 +551,7 @@ def main() -> None:
     ok_rps = best["requests_per_s"] >= TARGET_RPS and best["all_denied"] and best["audit_verifies"] and best["every_response_audited"]
     flood = best["health_ms"]["under_flood"]
     ok_health = bool(flood.get("probes")) and flood["p99"] <= TARGET_HEALTH_P99_MS
-    result = {"benchmark": "gateway", "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": common.machine(),
+    result = {"benchmark": "gateway", "work": str(work), "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": common.machine(),
               "load_average": os.getloadavg(), "latency": lat, "charter_path": path, "commit_floor_ms": floor, "throughput": runs, "litellm_added_ms": LITELLM_ADDED_MS,
               "targets": {"added_p99_ms": TARGET_P99_MS, "denied_requests_per_s": TARGET_RPS, "health_p99_ms_under_flood": TARGET_HEALTH_P99_MS},
               "pass": {"latency": ok_lat, "throughput": ok_rps, "health_under_flood": ok_health}}
