@@ -27,6 +27,7 @@ from charter.store.base import Hop
 
 _hop = partial(tuple.__new__, Hop)  # _hop((asset, depth)) -> Hop(asset, depth), no Python-level call
 _clock = time.monotonic
+_now = time.time
 _new = object.__new__
 _set = object.__setattr__
 _ALL = -1  # every bit
@@ -74,6 +75,8 @@ class Registry:
         self._by_tid: dict[int, tuple[eff_mod.Effective, tuple[str, ...]]] = {}  # stored terms key -> fold (never changes)
         self._ids: dict[str, int] | None = None  # asset id -> stored terms id, when index_ids() was called
         self._defer = store.log_deferred
+        self._pending = store.pending
+        self._defer_max = getattr(store, "DEFER_MAX", 1)
         self._touched: set[str] = set()  # assets with a withdrawn or restricted member in E (folded from their lineage)
         self._preloaded = False
         self._mark = 0  # the store's assets_version when _touched was computed: later assets fold their lineage
@@ -408,7 +411,14 @@ class Registry:
         (in a group with the decisions around it: written within 50 ms, and before the store's next write, read
         of the events or close; see ``Store.log_deferred``). ``attest`` adds to :attr:`attested`."""
         d = self.check(ref, uses, (*attest, *self.attested) if self.attested else attest)
-        self._defer("decision", d.asset, d)  # Store.log_deferred: group commit; a denial's reasons are built when written
+        p = self._pending
+        if p is None:
+            self._defer("decision", d.asset, d)
+            return d
+        # Store.log_deferred, inline: group commit; a denial's reasons are built when the group is written
+        p.append((_now(), "decision", d.asset, d))
+        if len(p) == 1 or len(p) >= self._defer_max:
+            self.store.grouped()
         return d
 
     def can_many(self, pairs: Iterable[tuple[str, Iterable[str]]], log: bool = True) -> list[Decision]:

@@ -118,6 +118,14 @@ class Store(ABC):
         this default writes it at once."""
         self.log(type, asset, data.to_json() if hasattr(data, "to_json") else data)
 
+    pending: list | None = None
+    """Where a grouping backend queues deferred events, ``(time.time(), type, asset, data)`` each, for a caller
+    that appends itself (``Registry.can``: no call per decision); after appending the first or the
+    ``DEFER_MAX``-th it calls :meth:`grouped`. None: use :meth:`log_deferred`."""
+
+    def grouped(self) -> None:
+        """Arm the group's timer, or write a full group."""
+
     def flush(self) -> None:
         """Write any deferred events now."""
 

@@ -250,9 +250,17 @@ class SQLiteStore(Store):
         last ``DEFER_S`` seconds of such events; withdrawals, restrictions and audit records are never deferred."""
         p = self._pending
         p.append((_time.time(), type, asset, data))
-        if len(p) >= self.DEFER_MAX:
+        if len(p) == 1 or len(p) >= self.DEFER_MAX:
+            self.grouped()
+
+    @property
+    def pending(self) -> list:
+        return self._pending
+
+    def grouped(self) -> None:
+        if len(self._pending) >= self.DEFER_MAX:
             self.flush()
-        elif len(p) == 1:
+        elif self._pending:
             self._arm()
 
     def _arm(self) -> None:
