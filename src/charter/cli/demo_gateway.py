@@ -9,8 +9,6 @@ the audit log then verifies.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shlex
@@ -20,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from charter.cli.demo_steps import Failed, Steps
+
 MODEL = "model/smollm2-community-mt@1"
 TRANSLATOR, FACES = "community-translate-api", "face-finder"
 UPSTREAM = "dataset/community-messages@1"  # curated into dataset/community-mt@2, on which the translator was trained
@@ -27,27 +27,12 @@ UPSTREAM = "dataset/community-messages@1"  # curated into dataset/community-mt@2
 
 def run_gateway(workdir: Path, db: Path, first_step: int) -> int:
     import httpx
-    from rich.rule import Rule
 
-    from charter.cli.main import main
     from charter.cli.output import console
     from charter.serve.server import free_port
 
-    n = [first_step]
-
-    def title(text: str) -> None:
-        console.print(Rule(f"{n[0]}. {text}", align="left", style="dim"))
-        n[0] += 1
-
-    def charter(*argv: str, expect: int = 0, capture: bool = False):
-        console.print(f"[bold cyan]$ charter {shlex.join(argv)}[/]")
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out) if capture else contextlib.nullcontext():
-            code = main([*argv, "--registry", str(db)])
-        if code != expect:
-            console.print(f"[red]demo step exited {code}, expected {expect}[/]")
-            raise _Failed
-        return out.getvalue()
+    steps = Steps(workdir, db, first_step)
+    title, charter = steps.title, steps.charter
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -82,7 +67,7 @@ def run_gateway(workdir: Path, db: Path, first_step: int) -> int:
                 pass
             if server.poll() is not None or time.monotonic() - t0 > 180:
                 console.print(f"[red]the gateway did not start[/]; see {log}")
-                raise _Failed
+                raise Failed
             time.sleep(0.25)
         console.print(f"gateway up at {base}/v1 after {time.monotonic() - t0:.1f} s, serving {MODEL}\n")
 
@@ -97,7 +82,7 @@ def run_gateway(workdir: Path, db: Path, first_step: int) -> int:
             r = http.post("/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {keys[app]}"})
             if r.status_code != expect:
                 console.print(f"[red]HTTP {r.status_code}, expected {expect}: {r.text[:500]}[/]")
-                raise _Failed
+                raise Failed
             return r.json()
 
         title("The translation application's request is served")
@@ -122,7 +107,7 @@ def run_gateway(workdir: Path, db: Path, first_step: int) -> int:
         server = None
         console.print(f"gateway stopped (exit {code})\n")
         if code != 0:
-            raise _Failed
+            raise Failed
 
         title("What the gateway recorded: every request, per application, use and decision")
         charter("audit")
@@ -131,7 +116,7 @@ def run_gateway(workdir: Path, db: Path, first_step: int) -> int:
         charter("audit", "verify")
         console.print()
         return 0
-    except _Failed:
+    except Failed:
         return 1
     finally:
         if server is not None and server.poll() is None:
@@ -141,9 +126,6 @@ def run_gateway(workdir: Path, db: Path, first_step: int) -> int:
             except subprocess.TimeoutExpired:
                 server.kill()
 
-
-class _Failed(Exception):
-    pass
 
 
 def _print_refusal(console, status: int, err: dict) -> None:

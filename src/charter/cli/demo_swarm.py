@@ -7,16 +7,15 @@ both contributors and is denied what either volunteer's terms deny.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from charter.cli.demo_steps import Failed, Steps
 
 BASE = "model/smollm2-135m-instruct-q4_1@1"
 DATA = "dataset/community-mt@2"
@@ -31,31 +30,15 @@ EPOCHS = 2  # optimizer steps the swarm takes before the demo finishes it
 
 def run_swarm(workdir: Path, db: Path, first_step: int) -> tuple[int, int]:
     """Returns (exit code, next step number)."""
-    from rich.rule import Rule
-
-    from charter.cli.main import main
     from charter.cli.output import console
 
-    n = [first_step]
+    steps = Steps(workdir, db, first_step)
+    title, charter = steps.title, steps.charter
     runs = workdir / "swarm"
     import shutil
 
     shutil.rmtree(runs, ignore_errors=True)
     runs.mkdir(parents=True)
-
-    def title(text: str) -> None:
-        console.print(Rule(f"{n[0]}. {text}", align="left", style="dim"))
-        n[0] += 1
-
-    def charter(*argv: str, expect: int = 0, capture: bool = False) -> str:
-        console.print(f"[bold cyan]$ charter {shlex.join(_short(a, workdir) for a in argv)}[/]")
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out) if capture else contextlib.nullcontext():
-            code = main([*argv, "--registry", str(db)])
-        if code != expect:
-            console.print(f"[red]demo step exited {code}, expected {expect}[/]")
-            raise _Failed
-        return out.getvalue()
 
     procs: list[subprocess.Popen] = []
     run_dir = runs / "run"
@@ -87,14 +70,14 @@ def run_swarm(workdir: Path, db: Path, first_step: int) -> tuple[int, int]:
         for name in VOLUNTEERS:
             argv = ["swarm", "join", str(run_dir / "join.json"), "--terms", str(runs / f"{name}.yaml"), "--key", str(runs / f"{name}.key"),
                     "--out", str(runs / name)]
-            console.print(f"[bold cyan]$ charter {shlex.join(_short(a, workdir) for a in argv)} &[/]")
+            console.print(f"[bold cyan]$ charter {steps.shown(argv)} &[/]")
             procs.append(subprocess.Popen([str(exe), *argv, "--registry", str(db)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                           env={**os.environ, "HF_HUB_OFFLINE": "1"}))
         t0 = time.monotonic()
         while min(_status(runs / name).get("epoch", 0) for name in VOLUNTEERS) < EPOCHS:
             if time.monotonic() - t0 > 600 or any(p.poll() is not None for p in procs):
                 console.print(f"[red]the volunteers did not reach {EPOCHS} optimizer steps[/]; see {runs}/*/peer.log")
-                raise _Failed
+                raise Failed
             time.sleep(0.5)
         console.print(f"both volunteers at optimizer step {EPOCHS} after {time.monotonic() - t0:.0f} s\n")
 
@@ -115,9 +98,9 @@ def run_swarm(workdir: Path, db: Path, first_step: int) -> tuple[int, int]:
         title("Its card lists the contributors")
         charter("card", "model/smollm2-swarm-mt@1")
         console.print()
-        return 0, n[0]
-    except _Failed:
-        return 1, n[0]
+        return 0, steps.n
+    except Failed:
+        return 1, steps.n
     finally:
         (run_dir / "STOP").touch()
         for p in procs:
@@ -136,9 +119,3 @@ def _status(folder: Path) -> dict:
         return {}
 
 
-def _short(arg: str, workdir: Path) -> str:
-    return arg.replace(str(workdir) + "/", "") if arg.startswith(str(workdir)) else arg
-
-
-class _Failed(Exception):
-    pass
