@@ -86,3 +86,20 @@ def test_close_and_interpreter_exit_write_them(tmp_path, ending):
     s = SQLiteStore(db)
     assert [e.data for e in s.events()] == [{"n": 1}]
     s.close()
+
+
+def test_a_forked_child_does_not_write_the_parents_queue_again(tmp_path):
+    import os
+
+    s = SQLiteStore(tmp_path / "r.db")
+    s.DEFER_S = 60
+    s.log_deferred("decision", "x", {"n": 1})
+    pid = os.fork()
+    if pid == 0:  # the child exits through the interpreter's exit handlers
+        os._exit(0 if not s._pending else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    s.close()
+    reader = SQLiteStore(tmp_path / "r.db")
+    assert [e.data for e in reader.events()] == [{"n": 1}]
+    reader.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import datetime as _dt
 import json
+import os
 import sqlite3
 import threading
 import time as _time
@@ -191,6 +192,17 @@ def _flush_ref(ref) -> None:
         store.flush()
     except Exception:  # a closed store or a failed write: the next write or close tries again
         pass
+
+
+def _forget_in_child() -> None:
+    # a forked child (a DataLoader worker, multiprocessing) inherits the parent's queued events: only the
+    # parent writes them, or each would be logged twice; the child's copy of the timer thread does not exist
+    for store in list(_live):
+        store._pending.clear()
+        store._timer = None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 @atexit.register
