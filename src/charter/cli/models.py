@@ -128,6 +128,10 @@ def register_train(sub, common) -> None:
     p = sub.add_parser("train", parents=[common], help="pretrain a small causal LM from scratch on DATASET (refused if not permitted)")
     p.add_argument("--data", required=True, metavar="DATASET")
     p.add_argument("--config", default="tiny", metavar="tiny|small|FILE")
+    p.add_argument("--steps", type=int, metavar="N", help="training steps (default: the config's)")
+    p.add_argument("--snapshot-every", type=int, metavar="N",
+                   help="keep the weights every N steps in RUN/snapshots/ (safetensors, with the step and training tokens), "
+                        "for `charter eval --sweep RUN`")
     p.add_argument("--for", dest="uses", nargs="+", default=["pretraining"], metavar="USE", help="declared uses (pretraining is implied)")
     p.add_argument("--out", required=True, type=Path, metavar="DIR")
     p.add_argument("--name")
@@ -142,7 +146,7 @@ def cmd_train(args) -> int:
     reg = open_registry(args, create=False)
     with progress_bars(quiet=args.json) as bars:
         out = train(reg, TrainConfig(args.data, args.out, args.config, tuple(args.uses), name=args.name, version=args.asset_version,
-                                         nproc=args.nproc), bars)
+                                         nproc=args.nproc, steps=args.steps, snapshot_every=args.snapshot_every), bars)
     if args.json:
         emit_json(out)
     else:
@@ -150,4 +154,7 @@ def cmd_train(args) -> int:
         verdict = "beats" if m["beats_unigram"] else "does NOT beat"
         console.print(f"[green bold]trained[/] {out['model']}: held-out perplexity {m['held_out_perplexity']:.2f} {verdict} "
                       f"the unigram baseline {m['unigram_perplexity']:.2f}; {m['parameters']:,} parameters, {m['tokens_per_s']:,.0f} tokens/s")
+        if out.get("snapshots"):
+            console.print(f"  {len(out['snapshots'])} snapshots kept (steps {', '.join(str(s['step']) for s in out['snapshots'])}) in "
+                          f"{Path(out['run']) / 'snapshots'}; evaluate them with: charter eval --sweep {out['run']} --bench NAME")
     return 0
