@@ -103,24 +103,24 @@ def read(run: Path) -> tuple[dict, list[dict]]:
     finished ``charter train`` run that kept snapshots."""
     run = Path(run)
     if not run.is_dir():
-        raise InvalidInput(f"{run} is not a folder", hint="pass the --out folder of a `charter train --snapshot-every N` run", where=str(run))
+        raise InvalidInput("not a folder", hint="pass the --out folder of a `charter train --snapshot-every N` run", where=str(run))
     if not is_run_folder(run):
-        raise InvalidInput(f"{run} is not a run folder (no run config.json)", hint="pass the --out folder of a `charter train --snapshot-every N` run",
+        raise InvalidInput("not a run folder (no run config.json)", hint="pass the --out folder of a `charter train --snapshot-every N` run",
                            where=str(run))
     config = json.loads((run / "config.json").read_text())["config"]
     if config.get("kind") != "train":
-        raise InvalidInput(f"{run} is a {config.get('kind', 'unknown')} run, not a `charter train` run",
+        raise InvalidInput(f"holds a `charter {config.get('kind', '?')}` run, not a `charter train` run",
                            hint="pass the --out folder of a `charter train --snapshot-every N` run", where=str(run))
     if not (run / "result.json").exists():
-        raise InvalidInput(f"{run} has not finished (no result.json)", hint="finish it: re-run the same `charter train` command (it resumes)",
+        raise InvalidInput("the run has not finished (no result.json)", hint="finish it: re-run the same `charter train` command (it resumes)",
                            where=str(run))
     result = json.loads((run / "result.json").read_text())
     snaps = result.get("snapshots") or []
     if not snaps:
-        raise InvalidInput(f"{run} kept no snapshots", where=str(run),
+        raise InvalidInput("the run kept no snapshots", where=str(run),
                            hint="train again into a new --out folder with --snapshot-every N (the option is part of a run's config)")
     if not result.get("model"):
-        raise InvalidInput(f"{run}'s result.json names no registered model", hint="train again with this version of charter", where=str(run))
+        raise InvalidInput("the run's result.json names no registered model", hint="train again with this version of charter", where=str(run))
     return result, snaps
 
 
@@ -131,7 +131,7 @@ def verify(run: Path, rec: dict) -> Path:
     f = Path(run) / rec["path"]
     fix = "restore the run folder as training wrote it, or train again into a new --out folder"
     if not f.is_dir():
-        raise IntegrityError(f"snapshot step {rec['step']} of {run} is missing", hint=fix, where=str(f))
+        raise IntegrityError(f"snapshot step {rec['step']} is missing", hint=fix, where=str(f))
     now = weights_digest(f)
     if now["sha256"] == rec["sha256"]:
         return f
@@ -140,8 +140,8 @@ def verify(run: Path, rec: dict) -> Path:
         got = found.pop(x["path"], None)
         if got != x["sha256"]:
             what = "is missing" if got is None else f"changed since training wrote it (recorded sha256 {x['sha256']}, found {got})"
-            raise IntegrityError(f"snapshot step {rec['step']} of {run}: {x['path']} {what}", hint=fix, where=str(f / x["path"]))
-    raise IntegrityError(f"snapshot step {rec['step']} of {run}: {min(found)} was added since training wrote it", hint=fix, where=str(f / min(found)))
+            raise IntegrityError(f"snapshot step {rec['step']}: {x['path']} {what}", hint=fix, where=str(f / x["path"]))
+    raise IntegrityError(f"snapshot step {rec['step']}: {min(found)} was added since training wrote it", hint=fix, where=str(f / min(found)))
 
 
 def snapshot_id(final: str, step: int) -> str:
@@ -165,7 +165,7 @@ def register(reg, run: Path) -> list[Asset]:
     try:
         final = reg.get(result["model"])
     except CharterError as e:
-        raise InvalidInput(f"{run} trained {result['model']}, which this registry does not hold ({e})",
+        raise InvalidInput(f"the run trained {result['model']}, which this registry does not hold ({e})",
                            hint="pass the --registry that `charter train` registered it in", where=str(run)) from None
     steps = (final.notes.get("run") or {}).get("metrics", {}).get("steps")
     params = (final.notes.get("run") or {}).get("metrics", {}).get("parameters")
