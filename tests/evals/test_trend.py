@@ -172,7 +172,7 @@ def test_sweep_refuses_what_is_not_a_finished_run_with_snapshots(snapshot_run, c
     evals.mkdir()
     (evals / "config.json").write_text(json.dumps({"hash": "x", "config": {"kind": "eval"}}))
     code, err = refused(evals)
-    assert "holds a `charter eval` run, not a `charter train` run" in err
+    assert "holds a `charter eval` run, not a `charter train` or `charter adapt` run" in err
     # the trend of a run whose snapshots were never swept says how
     code, _, err = run(capsys, "eval", "--trend", str(run_dir), "--bench", "crows-pairs", "--registry", work.db)
     assert code == 1 and "are not registered" in err and f"charter eval --sweep {run_dir} --bench" in err

@@ -35,6 +35,8 @@ def register(sub, common) -> None:
     p.add_argument("--version", dest="asset_version", metavar="V", help="its version (default: the run's config hash)")
     p.add_argument("--nproc", type=int, default=1, metavar="N", help=NPROC_HELP)
     p.add_argument("--heldout", metavar="DATASET", help="after training, measure base and adapted held-out loss on DATASET (decided as an evaluation)")
+    p.add_argument("--snapshot-every", type=int, metavar="N",
+                   help="keep the weights (with LoRA, the adapter) every N steps in RUN/snapshots/, for `charter eval --sweep RUN`")
     p.set_defaults(func=cmd_adapt)
 
     p = sub.add_parser("generate", parents=[common], help="run MODEL on PROMPT for USE... (gated like everything else)")
@@ -78,7 +80,8 @@ def cmd_adapt(args) -> int:
 
     reg = open_registry(args, create=False)
     cfg = AdaptConfig(args.base, args.data, tuple(args.uses), args.out, args.method, args.steps, args.lr, args.batch_size,
-                      args.seq_len, name=args.name, version=args.asset_version, nproc=args.nproc, heldout=args.heldout)
+                      args.seq_len, name=args.name, version=args.asset_version, nproc=args.nproc, heldout=args.heldout,
+                      snapshot_every=args.snapshot_every)
     with progress_bars(quiet=args.json) as bars:
         r = adapt(reg, cfg, bars)
     if args.json:
@@ -88,6 +91,12 @@ def cmd_adapt(args) -> int:
         resumed = f" (resumed at step {r.resumed_from})" if r.resumed_from else ""
         console.print(f"[green bold]adapted[/] {r.asset.id}{resumed}: {m['steps']} steps, loss {m['first_loss']:.3f} -> {m['last_loss']:.3f}, "
                       f"{m['tokens_per_s']:,.0f} tokens/s; run folder {r.run}")
+        from charter.training.snapshots import records
+
+        kept = records(r.run)
+        if kept:
+            console.print(f"  {len(kept)} snapshots kept (steps {', '.join(str(x['step']) for x in kept)}) in {r.run / 'snapshots'}; "
+                          f"evaluate them with: charter eval --sweep {r.run} --bench NAME")
         h = m.get("heldout")
         if h:
             console.print(f"  held-out loss on {h['dataset']} ({h['blocks']} blocks, {h['tokens']:,} tokens): "

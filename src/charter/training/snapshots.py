@@ -1,7 +1,8 @@
-"""Snapshots of a training run's weights at chosen steps (``charter train --snapshot-every N``), and their
+"""Snapshots of a training run's weights at chosen steps (``charter train|adapt --snapshot-every N``), and their
 registration as models (``charter eval --sweep RUN_DIR``).
 
     RUN/snapshots/step-N/      the model's weights (safetensors) and config, with the run's tokenizer: a model folder
+                               (a LoRA run's: the adapter, as its final/ holds it)
     RUN/snapshots/step-N.json  {step, tokens, loss, sha256, digest, files}: training tokens seen, and the folder's digest
     RUN/result.json            "snapshots": the same records, in step order, once the run has finished
 
@@ -12,7 +13,8 @@ config, hashed with the rest, and recorded only when set, so runs without snapsh
 
 Registering a run's snapshots (``register``) reads the finished run's ``result.json``, checks each folder
 against the digest the run recorded (a tampered snapshot is refused, naming the file), and registers
-``model/<final name>-step-<N>@<final version>`` with the final model's licences, lineage and declared uses,
+``model/<final name>-step-<N>@<final version>`` with the final model's licences, lineage (a LoRA snapshot is an
+``adapter-of`` the same base, its weights a ``peft-lora`` record over the same base folder) and declared uses,
 so evaluating a snapshot is decided as evaluating the final model is, and with ``notes.run.metrics.tokens``
 (training tokens seen) for ``charter eval --trend --x tokens``.
 """
@@ -30,6 +32,7 @@ from charter.core.runs import atomic_write
 from charter.errors import CharterError, IntegrityError, InvalidInput
 
 FOLDER = "snapshots"
+KINDS = ("train", "adapt")  # the runs that keep snapshots
 
 
 def folder(run: Path, step: int) -> Path:
@@ -41,8 +44,8 @@ def due(step: int, every: int | None) -> bool:
     return bool(every) and step % every == 0
 
 
-def write(run: Path, step: int, tokens: int, loss: float | None, model, tok) -> dict:
-    """Save ``model``'s weights (safetensors) and ``tok`` as ``RUN/snapshots/step-N`` and its record beside it."""
+def write(run: Path, step: int, tokens: int, loss: float | None, model, tok=None) -> dict:
+    """Save ``model``'s weights (safetensors) and ``tok`` (when given) as ``RUN/snapshots/step-N`` and its record beside it."""
     from charter.core.digests import weights_digest
 
     final = folder(run, step)
@@ -50,7 +53,8 @@ def write(run: Path, step: int, tokens: int, loss: float | None, model, tok) -> 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     model.save_pretrained(tmp, safe_serialization=True)
-    tok.save_pretrained(tmp)
+    if tok is not None:
+        tok.save_pretrained(tmp)
     d = weights_digest(tmp)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
@@ -108,11 +112,12 @@ def read(run: Path) -> tuple[dict, list[dict]]:
         raise InvalidInput("not a run folder (no run config.json)", hint="pass the --out folder of a `charter train --snapshot-every N` run",
                            where=str(run))
     config = json.loads((run / "config.json").read_text())["config"]
-    if config.get("kind") != "train":
-        raise InvalidInput(f"holds a `charter {config.get('kind', '?')}` run, not a `charter train` run",
+    kind = config.get("kind")
+    if kind not in KINDS:
+        raise InvalidInput(f"holds a `charter {kind or '?'}` run, not a `charter train` or `charter adapt` run",
                            hint="pass the --out folder of a `charter train --snapshot-every N` run", where=str(run))
     if not (run / "result.json").exists():
-        raise InvalidInput("the run has not finished (no result.json)", hint="finish it: re-run the same `charter train` command (it resumes)",
+        raise InvalidInput("the run has not finished (no result.json)", hint=f"finish it: re-run the same `charter {kind}` command (it resumes)",
                            where=str(run))
     result = json.loads((run / "result.json").read_text())
     snaps = result.get("snapshots") or []
@@ -169,12 +174,14 @@ def register(reg, run: Path) -> list[Asset]:
                            hint="pass the --registry that `charter train` registered it in", where=str(run)) from None
     steps = (final.notes.get("run") or {}).get("metrics", {}).get("steps")
     params = (final.notes.get("run") or {}).get("metrics", {}).get("parameters")
+    fw = Weights.of(final)
+    adapter = {"format": "peft-lora", "base_path": fw.base_path, "base_adapter": fw.base_adapter} if fw and fw.is_adapter else {}
     out = []
     for rec in snaps:
         f = verify(run, rec)
         files = tuple(WeightsFile(x["path"], x["sha256"], x["bytes"]) for x in rec["files"])
-        w = Weights(path=str(f.resolve()), format="hf", sha256=rec["sha256"], digest=rec["digest"], files=files,
-                    dtype=config_dtype(f), size=sum(x.bytes for x in files))
+        w = Weights(path=str(f.resolve()), sha256=rec["sha256"], digest=rec["digest"], files=files,
+                    dtype=config_dtype(f), size=sum(x.bytes for x in files), **({"format": "hf"} | adapter))
         aid = snapshot_id(final.id, rec["step"])
         metrics = {"steps": rec["step"], "tokens": rec["tokens"], **({"parameters": params} if params else {})}
         out.append(Asset(id=aid, kind="model", name=aid.split("/", 1)[1].rsplit("@", 1)[0], version=final.version,
