@@ -55,6 +55,23 @@ def test_adapt_json_schema(work, capsys):
     assert code == 0 and "adapted model/cli-tiny@1 (resumed at step 2)" in text
 
 
+def test_adapt_and_train_keep_snapshots_and_say_how_to_sweep_them(work, capsys):
+    out = work.dir / "snap-run"
+    code, text, err = run(capsys, "adapt", BASE, "--data", CURATED, "--for", *MT, "--out", str(out), *SMALL, "--snapshot-every", "1",
+                          "--name", "snap", "--version", "1", "--registry", work.db)
+    assert code == 0, err
+    assert f"2 snapshots kept (steps 1, 2) in {out / 'snapshots'}" in text and f"charter eval --sweep {out} --bench NAME" in text
+    cfg = work.dir / "fast.yaml"
+    cfg.write_text("{vocab: 300, hidden: 32, layers: 1, heads: 2, intermediate: 64, seq_len: 32, steps: 30, batch_size: 8, lr: 0.01}\n")
+    code, d, err = run(capsys, "train", "--data", CURATED, "--config", str(cfg), "--for", "machine-translation", "commercial", "--steps", "4",
+                       "--snapshot-every", "2", "--out", str(work.dir / "lm"), "--json", "--registry", work.db)
+    assert code == 0, err
+    assert d["metrics"]["steps"] == 4 and [(s["step"], s["tokens"]) for s in d["snapshots"]] == [(2, 2 * 8 * 32), (4, 4 * 8 * 32)]
+    code, _, err = run(capsys, "train", "--data", CURATED, "--config", str(cfg), "--for", "machine-translation", "commercial", "--steps", "4",
+                       "--snapshot-every", "5", "--out", str(work.dir / "lm2"), "--registry", work.db)
+    assert code == 2 and "--snapshot-every must be between 1 and the run's 4 steps, not 5" in err
+
+
 def test_adapt_denied_json_exit_3(work, capsys):
     out = work.dir / "creep"
     code, d, err = run(capsys, "adapt", BASE, "--data", CURATED, "--for", "fine-tuning", "face-recognition", "--out", str(out),

@@ -91,3 +91,94 @@ def test_sweep_evaluates_each_model_for_real(tmp_path, capsys):
     code, d, _ = run(capsys, "eval", "--trend", "model/tiny-a", "model/tiny-b", "--bench", "crows-pairs", "--x", "parameters",
                      "--chart", str(tmp_path / "t"), "--registry", db, "--json")
     assert code == 0 and len(d["points"]) == 4 and d["points"][0]["x"] == d["points"][2]["x"] > 0
+
+
+# --- a training run's snapshots: charter train --snapshot-every N, then --sweep RUN_DIR and --trend RUN_DIR ----------------
+@pytest.fixture
+def snapshot_run(work):
+    """A finished 8-step pretraining run on the curated corpus that kept the weights at steps 4 and 8."""
+    from charter.training.pretrain import TrainConfig, train
+    from tests.conftest import CURATED
+    from tests.training.test_pretrain import USES, config_file
+
+    out = train(work.reg, TrainConfig(CURATED, work.dir / "scratch", config_file(work), USES, steps=8, snapshot_every=4,
+                                      name="scratch", version="1"))
+    return work, work.dir / "scratch", out
+
+
+def test_sweep_a_run_folder_registers_and_evaluates_each_snapshot(snapshot_run, capsys):
+    work, run_dir, out = snapshot_run
+    code, d, err = run(capsys, "eval", "--sweep", str(run_dir), "--bench", "crows-pairs", "--limit", "6",
+                       "--out", str(work.dir / "evals"), "--registry", work.db, "--json")
+    assert code == 0, err
+    ids = ["model/scratch-step-4@1", "model/scratch-step-8@1"]
+    assert [m["model"] for m in d["models"]] == ids and d["trend"].endswith(f"--trend {run_dir} --bench crows-pairs --x tokens")
+    final = work.reg.get(out["model"])
+    for mid, step in zip(ids, (4, 8)):
+        a = work.reg.get(mid)
+        assert a.notes["run"]["metrics"]["tokens"] == step * 8 * 32 and a.notes["run"]["step"] == step and a.notes["snapshot_of"] == final.id
+        assert [(e.parent, e.relation) for e in a.derived_from] == [(e.parent, e.relation) for e in final.derived_from]
+        assert a.licenses == final.licenses and a.notes["declared_uses"] == final.notes["declared_uses"]
+        assert a.notes["weights"]["path"] == str((run_dir / "snapshots" / f"step-{step}").resolve())
+        # decided as the final model is
+        assert work.reg.can(mid, ["evaluation", "machine-translation"]).allowed == work.reg.can(final.id, ["evaluation", "machine-translation"]).allowed
+        assert not work.reg.check(mid, ["inference", "summarization", "commercial"]).allowed
+        assert {(p.benchmark, p.metric) for p in work.reg.properties(mid).values()} == {("crows-pairs", "likelihood_diff"), ("crows-pairs", "pct_stereotype")}
+    # a second sweep finds the snapshots registered and the evaluations done
+    code, d, err = run(capsys, "eval", "--sweep", str(run_dir), "--bench", "crows-pairs", "--limit", "6",
+                       "--out", str(work.dir / "evals"), "--registry", work.db, "--json")
+    assert code == 0, err and all(m["already_done"] for m in d["models"])
+    # the trend over the run: tokens by default, in step order
+    code, d, err = run(capsys, "eval", "--trend", str(run_dir), "--bench", "crows-pairs", "--metric", "pct_stereotype",
+                       "--chart", str(work.dir / "trend"), "--registry", work.db, "--json")
+    assert code == 0, err
+    assert d["x"] == "tokens" and [(p["model"], p["x"]) for p in d["points"]] == [(ids[0], 4 * 256), (ids[1], 8 * 256)]
+    assert (work.dir / "trend.png").stat().st_size > 1000 and (work.dir / "trend.svg").exists()
+    code, d, _ = run(capsys, "eval", "--trend", *reversed(ids), "--bench", "crows-pairs", "--metric", "pct_stereotype", "--x", "tokens",
+                     "--chart", str(work.dir / "trend2"), "--registry", work.db, "--json")
+    assert code == 0 and [p["x"] for p in d["points"]] == [8 * 256, 4 * 256]  # the snapshot models themselves, too
+
+
+def test_sweep_refuses_what_is_not_a_finished_run_with_snapshots(snapshot_run, capsys):
+    import json
+
+    from charter.training.pretrain import TrainConfig, train
+    from tests.conftest import CURATED
+    from tests.training.test_pretrain import USES, config_file
+
+    work, run_dir, _ = snapshot_run
+
+    def refused(target, *extra):
+        code, out, err = run(capsys, "eval", "--sweep", str(target), "--bench", "crows-pairs", "--limit", "4",
+                             "--out", str(work.dir / "evals"), "--registry", work.db, *extra)
+        assert code != 0 and out == "" and err.count("\n") == 1  # one line: what is wrong, where, and the fix
+        return code, err
+
+    plain = work.dir / "plain"
+    train(work.reg, TrainConfig(CURATED, plain, config_file(work), USES, steps=2))
+    code, err = refused(plain)
+    assert code == 1 and f"{plain}: the run kept no snapshots" in err and "--snapshot-every N" in err
+    code, err = refused(work.dir / "nowhere")
+    assert ": not a folder" in err
+    (work.dir / "empty").mkdir()
+    code, err = refused(work.dir / "empty")
+    assert "empty: not a run folder" in err
+    unfinished = work.dir / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "config.json").write_text((run_dir / "config.json").read_text())
+    code, err = refused(unfinished)
+    assert "has not finished (no result.json)" in err and "re-run the same `charter train` command" in err
+    evals = work.dir / "an-eval"
+    evals.mkdir()
+    (evals / "config.json").write_text(json.dumps({"hash": "x", "config": {"kind": "eval"}}))
+    code, err = refused(evals)
+    assert "holds a `charter eval` run, not a `charter train` or `charter adapt` run" in err
+    # the trend of a run whose snapshots were never swept says how
+    code, _, err = run(capsys, "eval", "--trend", str(run_dir), "--bench", "crows-pairs", "--registry", work.db)
+    assert code == 1 and "are not registered" in err and f"charter eval --sweep {run_dir} --bench" in err
+    # a tampered snapshot: refused, naming the file, before anything is registered or evaluated
+    weights = run_dir / "snapshots" / "step-8" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+    code, err = refused(run_dir)
+    assert "step-8/model.safetensors: snapshot step 8: model.safetensors changed since training wrote it" in err
+    assert work.reg.store.get("model/scratch-step-4@1") is None and not (work.dir / "evals").exists()

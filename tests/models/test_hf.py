@@ -68,6 +68,20 @@ def test_rolling_windows_beyond_the_context_length(lm):
     assert short.loglikelihood_rolling([text]) == pytest.approx([want], abs=1e-4)
 
 
+def test_a_continuation_longer_than_the_window_is_scored_on_the_window(lm):
+    """The window is the last max_length + 1 tokens: its first is context, the other max_length are scored
+    (a continuation that fills it used to index past the scored positions)."""
+    short = HFModel(lm.model, lm.tok, "tiny", batch_size=4, max_length=8)
+    text = "the river and the bridge, a community garden in summer"
+    ids = [lm.tok.bos_token_id] + lm.tok(text, add_special_tokens=False)["input_ids"]
+    assert len(ids) > 10
+    window = ids[-9:]
+    logp = direct(lm, window)
+    want = sum(float(logp[i - 1, window[i]]) for i in range(1, 9))
+    assert short.loglikelihood([("", text), ("the", " river")]) == pytest.approx([want, lm.loglikelihood([("the", " river")])[0]], abs=1e-4)
+    assert short.continuation_tokens([("", text)]) == [8]
+
+
 def test_batching_and_packing_give_the_same_values(lm):
     """Batch size 1 scores each sequence alone; larger batches pack sequences sharing a prefix into one
     row (a token trie): the values agree, identical requests get identical values."""

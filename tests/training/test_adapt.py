@@ -109,6 +109,7 @@ def test_refused_non_commercial_data_for_commercial(work, nothing_heavy):
     ({"steps": 0}, UsageError), ({"batch_size": 0}, UsageError), ({"method": "qlora"}, UsageError),
     ({"version": "bad version"}, UsageError), ({"base": CURATED}, InvalidInput), ({"data": BASE}, InvalidInput),
     ({"base": PUBLISHER}, InvalidInput),  # permitted, but no registered weights
+    ({"snapshot_every": 0}, UsageError), ({"snapshot_every": 5}, UsageError),  # SMALL has 4 steps
 ])
 def test_bad_options_refused_before_loading(work, nothing_heavy, change, error):
     cfg = config(work, "bad", **change)
@@ -412,3 +413,40 @@ def test_heldout_that_forbids_evaluation_is_refused_before_compute(work, nothing
     assert not (work.dir / "no-eval-run").exists()
     with pytest.raises(InvalidInput, match="--heldout is the training data"):
         adapt(work.reg, config(work, "same-run", heldout=CURATED))
+
+
+def test_lora_snapshots_are_adapters_registered_over_the_same_base(work):
+    """`adapt --snapshot-every N`: the adapter kept every N steps; registered (charter eval --sweep RUN) as adapters
+    over the same base, they load as the final adapter does, and the last one is the final adapter."""
+    from safetensors.torch import load_file
+
+    from charter.training import snapshots
+
+    r = adapt(work.reg, config(work, "snap", snapshot_every=2, name="snap", version="1"))
+    kept = snapshots.records(r.run)
+    assert [(x["step"], x["tokens"]) for x in kept] == [(2, 2 * 2 * 32), (4, 4 * 2 * 32)]
+    files = sorted(p.name for p in (r.run / "snapshots" / "step-2").iterdir())
+    assert "adapter_model.safetensors" in files and not [f for f in files if f.endswith((".bin", ".pt"))]
+    a, b = load_file(r.run / "snapshots" / "step-4" / "adapter_model.safetensors"), load_file(r.run / "final" / "adapter_model.safetensors")
+    assert set(a) == set(b) and all(bool((a[k] == b[k]).all()) for k in a)
+    assert json.loads((r.run / "config.json").read_text())["config"]["snapshot_every"] == 2
+    assert [x["step"] for x in adapt_mod.as_json(r)["snapshots"]] == [2, 4]
+    regd = snapshots.register(work.reg, r.run)
+    assert [x.id for x in regd] == ["model/snap-step-2@1", "model/snap-step-4@1"]
+    s2 = work.reg.get("model/snap-step-2@1")
+    assert [(e.parent, e.relation) for e in s2.derived_from] == [(BASE, "adapter-of"), (CURATED, "trained-on")]
+    w, fw = s2.notes["weights"], r.asset.notes["weights"]
+    assert w["format"] == "peft-lora" and w["base_path"] == fw["base_path"] and s2.notes["run"]["metrics"]["tokens"] == 2 * 2 * 32
+    import torch
+
+    ids = torch.tensor([[1, 2, 3, 4, 5]])
+    with torch.no_grad():
+        last = load_registered(work.reg.get, work.reg.get("model/snap-step-4@1"))[0](input_ids=ids).logits
+        final = load_registered(work.reg.get, r.asset)[0](input_ids=ids).logits
+        first = load_registered(work.reg.get, s2)[0](input_ids=ids).logits
+    assert torch.allclose(last, final) and not torch.allclose(first, final)
+
+
+def test_an_adapt_run_without_snapshots_keeps_its_config(work):
+    r = adapt(work.reg, config(work, "plain"))
+    assert "snapshot_every" not in json.loads((r.run / "config.json").read_text())["config"] and "snapshots" not in adapt_mod.as_json(r)

@@ -141,8 +141,9 @@ def test_train_on_two_ranks_steps_as_one_process(work, capsys):
     uses = ("pretraining", *MT[1:])
     one = train(work.reg, TrainConfig(CURATED, work.dir / "pre-one", str(conf), uses))
     assert main(["train", "--data", CURATED, "--config", str(conf), "--for", *uses, "--out", str(work.dir / "pre-two"),
-                 "--registry", work.db, "--nproc", "2", "--json"]) == 0
+                 "--registry", work.db, "--nproc", "2", "--snapshot-every", "2", "--json"]) == 0
     two = json.loads(capsys.readouterr().out)
+    assert [(s["step"], s["tokens"]) for s in two["snapshots"]] == [(2, 2 * 8 * 32), (4, 4 * 8 * 32)]  # rank 0 keeps them, global tokens
     a, b = rows(work.dir / "pre-one"), rows(work.dir / "pre-two")
     assert [r["step"] for r in b] == [1, 2, 3, 4] and [r["tokens"] for r in b] == [r["tokens"] for r in a]
     diff = max(abs(x["loss"] - y["loss"]) for x, y in zip(a, b))

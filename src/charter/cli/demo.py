@@ -80,6 +80,7 @@ def steps(examples: Path, corpus: Path, owner: str, runs: Path) -> list[Step]:
              ("generate", "model/smollm2-community-mt@1", "--max-tokens", "16", "--for", "inference", "machine-translation", "commercial",
               "Translate to French: good morning, friends.")),
         *reference_steps(corpus, runs),
+        *scratch_steps(runs),
         # --- evaluation: properties, and properties as policy -------------------------------------
         Step("A CV-screening application on SmolLM2 requires, for employment decisions, a BBQ ambiguous bias score whose whole 95% interval lies within ±0.05, on at least 100 items",
              ("add", str(examples / "cv-screener.yaml"))),
@@ -117,6 +118,26 @@ def reference_steps(corpus: Path, runs: Path) -> list[Step]:
               "--batch-size", "4", "--seq-len", "128", "--name", "smollm2-python-reference", "--version", "1")),
         Step("A held-out section (never trained on), continued by the base model", ("generate", SMOLLM2, *gen)),
         Step("... and by the adaptation", ("generate", "model/smollm2-python-reference@1", *gen)),
+    ]
+
+
+SCRATCH_STEPS, SCRATCH_EVERY, SCRATCH_BENCH, SCRATCH_LIMIT = 40, 10, "crows-pairs", 100
+
+
+def scratch_steps(runs: Path) -> list[Step]:
+    """Bias across training: a short pretraining run of the tiny config on the Python Language Reference keeps
+    its weights every SCRATCH_EVERY steps; each snapshot is registered with the run's lineage, evaluated
+    (a gated use, as the final model's would be) and charted against the training tokens it had seen."""
+    run = str(runs / "scratch-python-reference")
+    return [
+        Step(f"Pretrain the tiny Llama config from scratch on the Python Language Reference ({SCRATCH_STEPS} steps), "
+             f"keeping its weights every {SCRATCH_EVERY} steps",
+             ("train", "--data", "dataset/python-reference@1", "--config", "tiny", "--steps", str(SCRATCH_STEPS),
+              "--snapshot-every", str(SCRATCH_EVERY), "--out", run, "--name", "scratch-python-reference", "--version", "1")),
+        Step("Evaluate every snapshot of the run: each is verified, registered as a model with the run's lineage, and evaluated",
+             ("eval", "--sweep", run, "--bench", SCRATCH_BENCH, "--limit", str(SCRATCH_LIMIT), "--out", str(runs / "sweep-scratch"))),
+        Step("The bias measure against the training tokens each snapshot had seen (measured values with 95% intervals; no curve fitted)",
+             ("eval", "--trend", run, "--bench", SCRATCH_BENCH, "--chart", str(runs / f"trend-scratch-{SCRATCH_BENCH}"))),
     ]
 
 

@@ -24,18 +24,23 @@ def register(sub, common) -> None:
     p.add_argument("--chart", type=Path, metavar="STEM", help="with --compare or --trend: write STEM.png and STEM.svg (default under .charter/evals/)")
     p.add_argument("--allow-mismatch", action="store_true",
                    help="with --compare: list benchmarks measured with different versions or on disjoint items without a verdict, instead of refusing")
-    p.add_argument("--sweep", nargs="+", metavar="MODEL", help="evaluate each MODEL on --bench (checkpoints of a run, a size ladder) and attach the results")
-    p.add_argument("--trend", nargs="+", metavar="MODEL", help="one --bench's metrics across MODELs, with intervals, charted against --x")
+    p.add_argument("--sweep", nargs="+", metavar="RUN_DIR|MODEL",
+                   help="evaluate each MODEL on --bench (a size ladder, a base and its adaptations) and attach the results; a RUN_DIR "
+                        "(of `charter train --snapshot-every N`) stands for its snapshots, registered first as model/<name>-step-<N>@<version>")
+    p.add_argument("--trend", nargs="+", metavar="RUN_DIR|MODEL",
+                   help="one --bench's metrics across MODELs (a RUN_DIR: its snapshots, in step order), with intervals, charted against --x")
     p.add_argument("--metric", action="append", default=[], metavar="NAME", help="with --trend: the metrics to show (default: all of the benchmark's)")
-    p.add_argument("--x", default="order", choices=("tokens", "parameters", "order"),
-                   help="with --trend: training tokens or parameters (recorded by the training run, or counted from the weights), or the order given")
+    p.add_argument("--x", choices=("tokens", "parameters", "order"),
+                   help="with --trend: training tokens or parameters (recorded by the training run, or counted from the weights), or the order "
+                        "given (default: tokens when a RUN_DIR is given, else order)")
     p.set_defaults(func=cmd_eval)
 
 
 def cmd_eval(args) -> int:
     if args.sweep or args.trend:
         if args.model or args.compare or (args.sweep and args.trend):
-            raise UsageError("--sweep and --trend take the models themselves, one of them at a time", hint="charter eval --sweep M1 M2 --bench B, then --trend M1 M2 --bench B")
+            raise UsageError("--sweep and --trend take the models (or run folders) themselves, one of them at a time",
+                             hint="charter eval --sweep RUN_DIR|M1 M2 --bench B, then --trend RUN_DIR|M1 M2 --bench B")
         return _sweep(args) if args.sweep else _trend(args)
     if args.compare:
         if args.model or args.bench:
@@ -134,12 +139,19 @@ def _sweep(args) -> int:
 
     if not args.bench:
         raise UsageError("--sweep needs --bench", hint="e.g. --bench winobias,bbq")
+    from charter.evals.trend import expand
+
     benches = bench_names(tuple(args.bench))
     reg = open_registry(args, create=False)
     root = args.out or Path(".charter") / "evals" / "sweep"
+    expanded = expand(reg, args.sweep, register=True)  # a run's snapshots registered (and verified) before any evaluation
+    runs = [ref for ref, ids in expanded if [ref] != ids]
+    if not args.json:
+        for ref in runs:
+            ids = dict(expanded)[ref]
+            console.print(f"{ref}: {len(ids)} snapshot{'s' * (len(ids) > 1)} verified and registered: {', '.join(ids)}")
     done = []
-    for ref in args.sweep:
-        model = reg.resolve(ref)
+    for model in (m for _, ids in expanded for m in ids):
         out = root / f"{slug(model.split('/', 1)[1])}-{'+'.join(benches)}-{args.limit or 'all'}"
         with progress_bars(quiet=args.json) as bars:
             r = run_eval(reg, EvalConfig(model, benches, out, args.limit, args.batch_size, tuple(args.uses)), progress=bars)
@@ -150,10 +162,13 @@ def _sweep(args) -> int:
         if not args.json:
             state = "already done" if r.already_done else f"{r.seconds:.1f}s"
             console.print(f"[bold]{r.asset.id}[/] evaluated ({state}); run folder {r.run}")
+    import shlex
+
+    trend = f"charter eval --trend {shlex.join(args.sweep)} --bench {benches[0]}" + (" --x tokens" if runs else "")
     if args.json:
-        emit_json({"models": done})
+        emit_json({"models": done, "trend": trend})
     else:
-        console.print(f"next: charter eval --trend {' '.join(args.sweep)} --bench {benches[0]}")
+        console.print(f"next: {trend}")
     return 0
 
 
@@ -172,19 +187,24 @@ def _trend(args) -> int:
     unknown = [m for m in metrics if m not in benchmark(bench).METRICS]
     if unknown:
         raise UsageError(f"{bench} has no metric {unknown[0]!r}", hint=f"its metrics: {', '.join(benchmark(bench).METRICS)}")
+    from charter.evals.trend import expand, is_run_arg
+
     reg = open_registry(args, create=False)
-    pts = points(reg, args.trend, bench, metrics, args.x)
+    expanded = expand(reg, args.trend)
+    axis = args.x or ("tokens" if any(is_run_arg(ref) for ref, _ in expanded) else "order")
+    pts = points(reg, [m for _, ids in expanded for m in ids], bench, metrics, axis)
     vs = versions(pts)
-    stem = args.chart or Path(".charter") / "evals" / f"trend-{bench}-{slug('-'.join(p.split('/', 1)[-1] for p in args.trend))[:80]}"
-    files = chart(pts, stem, bench, args.x)
+    names = [Path(ref).resolve().name if is_run_arg(ref) else ref.split("/", 1)[-1] for ref, _ in expanded]
+    stem = args.chart or Path(".charter") / "evals" / f"trend-{bench}-{slug('-'.join(names))[:80]}"
+    files = chart(pts, stem, bench, axis)
     if args.json:
-        emit_json({"benchmark": bench, "x": args.x, "versions": vs, "points": [p.to_json() for p in pts], "chart": [str(f) for f in files]})
+        emit_json({"benchmark": bench, "x": axis, "versions": vs, "points": [p.to_json() for p in pts], "chart": [str(f) for f in files]})
         return 0
     if len(vs) > 1:
         err_console.print(f"[yellow]warning[/]: the models were evaluated on different versions of {bench} ({', '.join(vs)}): "
                           "their values are not comparable as they are; re-run charter eval --sweep")
     for m in metrics:
-        console.print(f"[bold]{bench}.{m}[/] by {args.x}:")
+        console.print(f"[bold]{bench}.{m}[/] by {axis}:")
         for p in (p for p in pts if p.metric == m):
             ci = f"[{p.ci[0]:.4g}, {p.ci[1]:.4g}]" if p.ci else "(no interval)"
             console.print(f"  {p.x:>14,.0f}  {p.value:>9.4g}  95% CI {ci}  n={p.n}  {p.model}")

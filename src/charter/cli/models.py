@@ -35,6 +35,8 @@ def register(sub, common) -> None:
     p.add_argument("--version", dest="asset_version", metavar="V", help="its version (default: the run's config hash)")
     p.add_argument("--nproc", type=int, default=1, metavar="N", help=NPROC_HELP)
     p.add_argument("--heldout", metavar="DATASET", help="after training, measure base and adapted held-out loss on DATASET (decided as an evaluation)")
+    p.add_argument("--snapshot-every", type=int, metavar="N",
+                   help="keep the weights (with LoRA, the adapter) every N steps in RUN/snapshots/, for `charter eval --sweep RUN`")
     p.set_defaults(func=cmd_adapt)
 
     p = sub.add_parser("generate", parents=[common], help="run MODEL on PROMPT for USE... (gated like everything else)")
@@ -78,7 +80,8 @@ def cmd_adapt(args) -> int:
 
     reg = open_registry(args, create=False)
     cfg = AdaptConfig(args.base, args.data, tuple(args.uses), args.out, args.method, args.steps, args.lr, args.batch_size,
-                      args.seq_len, name=args.name, version=args.asset_version, nproc=args.nproc, heldout=args.heldout)
+                      args.seq_len, name=args.name, version=args.asset_version, nproc=args.nproc, heldout=args.heldout,
+                      snapshot_every=args.snapshot_every)
     with progress_bars(quiet=args.json) as bars:
         r = adapt(reg, cfg, bars)
     if args.json:
@@ -88,6 +91,12 @@ def cmd_adapt(args) -> int:
         resumed = f" (resumed at step {r.resumed_from})" if r.resumed_from else ""
         console.print(f"[green bold]adapted[/] {r.asset.id}{resumed}: {m['steps']} steps, loss {m['first_loss']:.3f} -> {m['last_loss']:.3f}, "
                       f"{m['tokens_per_s']:,.0f} tokens/s; run folder {r.run}")
+        from charter.training.snapshots import records
+
+        kept = records(r.run)
+        if kept:
+            console.print(f"  {len(kept)} snapshots kept (steps {', '.join(str(x['step']) for x in kept)}) in {r.run / 'snapshots'}; "
+                          f"evaluate them with: charter eval --sweep {r.run} --bench NAME")
         h = m.get("heldout")
         if h:
             console.print(f"  held-out loss on {h['dataset']} ({h['blocks']} blocks, {h['tokens']:,} tokens): "
@@ -128,6 +137,10 @@ def register_train(sub, common) -> None:
     p = sub.add_parser("train", parents=[common], help="pretrain a small causal LM from scratch on DATASET (refused if not permitted)")
     p.add_argument("--data", required=True, metavar="DATASET")
     p.add_argument("--config", default="tiny", metavar="tiny|small|FILE")
+    p.add_argument("--steps", type=int, metavar="N", help="training steps (default: the config's)")
+    p.add_argument("--snapshot-every", type=int, metavar="N",
+                   help="keep the weights every N steps in RUN/snapshots/ (safetensors, with the step and training tokens), "
+                        "for `charter eval --sweep RUN`")
     p.add_argument("--for", dest="uses", nargs="+", default=["pretraining"], metavar="USE", help="declared uses (pretraining is implied)")
     p.add_argument("--out", required=True, type=Path, metavar="DIR")
     p.add_argument("--name")
@@ -142,7 +155,7 @@ def cmd_train(args) -> int:
     reg = open_registry(args, create=False)
     with progress_bars(quiet=args.json) as bars:
         out = train(reg, TrainConfig(args.data, args.out, args.config, tuple(args.uses), name=args.name, version=args.asset_version,
-                                         nproc=args.nproc), bars)
+                                         nproc=args.nproc, steps=args.steps, snapshot_every=args.snapshot_every), bars)
     if args.json:
         emit_json(out)
     else:
@@ -150,4 +163,7 @@ def cmd_train(args) -> int:
         verdict = "beats" if m["beats_unigram"] else "does NOT beat"
         console.print(f"[green bold]trained[/] {out['model']}: held-out perplexity {m['held_out_perplexity']:.2f} {verdict} "
                       f"the unigram baseline {m['unigram_perplexity']:.2f}; {m['parameters']:,} parameters, {m['tokens_per_s']:,.0f} tokens/s")
+        if out.get("snapshots"):
+            console.print(f"  {len(out['snapshots'])} snapshots kept (steps {', '.join(str(s['step']) for s in out['snapshots'])}) in "
+                          f"{Path(out['run']) / 'snapshots'}; evaluate them with: charter eval --sweep {out['run']} --bench NAME")
     return 0

@@ -1,7 +1,8 @@
 """A property across models: evaluate several (a sweep), then read one benchmark's metrics against
 training tokens, parameters or the order given (a trend), each point with its 95% interval.
 
-The models are the caller's: checkpoints of one training run registered as models, a size ladder
+The models are the caller's: the snapshots of a training run (``charter train --snapshot-every N``; a run
+folder given in place of models stands for its snapshots, in step order, see ``expand``), a size ladder
 (the tiny and small configs, SmolLM2), a base and its adaptations. A point is the model's latest
 evaluation of the metric (``Registry.properties``); a model not evaluated on the benchmark is an error
 that says how to evaluate it. No curve is fitted: a handful of models with intervals this wide supports
@@ -16,6 +17,43 @@ from typing import Sequence
 from charter.errors import InvalidInput
 
 AXES = ("tokens", "parameters", "order")
+
+
+def is_run_arg(ref: str) -> bool:
+    """Whether a --sweep/--trend argument names a run folder rather than a model: an existing folder that a
+    run staked, or a path that is not a ``kind/name`` reference (refused later, with the fix, if it is no run)."""
+    from pathlib import Path
+
+    from charter.core.ids import KINDS
+    from charter.training.snapshots import is_run_folder
+
+    looks_like_ref = ref.partition("/")[0] in KINDS and "/" in ref
+    if Path(ref).is_dir():
+        return not looks_like_ref or is_run_folder(ref)
+    return not looks_like_ref and ("/" in ref or ref.startswith("."))
+
+
+def expand(reg, refs: Sequence[str], register: bool = False) -> list[tuple[str, list[str]]]:
+    """Each argument with the model ids it stands for: a run folder, its snapshots in step order (registered
+    first when ``register``: ``charter eval --sweep``; else they must be: ``--trend``); a model, itself."""
+    from pathlib import Path
+
+    from charter.training import snapshots
+
+    out = []
+    for ref in refs:
+        if not is_run_arg(ref):
+            out.append((ref, [reg.resolve(ref)]))
+        elif register:
+            out.append((ref, [a.id for a in snapshots.register(reg, Path(ref))]))
+        else:
+            ids = snapshots.ids(Path(ref))
+            missing = [i for i in ids if reg.store.get(i) is None]
+            if missing:
+                raise InvalidInput(f"the snapshots of {ref} are not registered ({missing[0]} is not)",
+                                   hint=f"register and evaluate them: charter eval --sweep {ref} --bench NAME", field="--trend")
+            out.append((ref, ids))
+    return out
 
 
 @dataclass(frozen=True)

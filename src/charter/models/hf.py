@@ -146,8 +146,9 @@ class HFModel:
         return out
 
     def continuation_tokens(self, requests: Sequence[tuple[str, str]]) -> list[int]:
-        """How many tokens ``loglikelihood`` scores for each (context, continuation)."""
-        return [len(cont) for _, cont in self._pairs(requests)]
+        """How many tokens ``loglikelihood`` scores for each (context, continuation): the continuation's, at most
+        the window's ``max_length`` (a longer continuation is scored on the window's last ``max_length`` tokens)."""
+        return [min(len(cont), self.max_length) for _, cont in self._pairs(requests)]
 
     # -- the seam ------------------------------------------------------------------------------
 
@@ -186,7 +187,8 @@ class HFModel:
                 which.append(-1)
                 continue
             s = tuple((ctx + cont)[-(self.max_length + 1):])
-            which.append(seqs.setdefault((s, len(s) - len(cont)), len(seqs)))
+            # a continuation longer than the window: the window's first token is context, the rest are scored
+            which.append(seqs.setdefault((s, max(1, len(s) - len(cont))), len(seqs)))
         uniq = list(seqs)
         values = self._score_unique(uniq, progress) if uniq else []
         return [values[j] if j >= 0 else 0.0 for j in which]

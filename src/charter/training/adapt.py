@@ -23,6 +23,7 @@ from charter.models.weights import Weights
 from charter.policy.decide import Decision
 from charter.registry import Registry
 from charter.training import data as data_mod
+from charter.training import snapshots
 from charter.core.runs import RunFolder
 from charter.training.runs import load_state, save_state
 
@@ -48,6 +49,7 @@ class AdaptConfig:
     version: str | None = None
     nproc: int = 1  # processes (torch.distributed DDP under torchrun when more than one)
     heldout: str | None = None  # a dataset to measure held-out loss on, base vs adapted (not trained on)
+    snapshot_every: int | None = None  # keep the weights (the adapter, with LoRA) every N steps (charter.training.snapshots)
 
     @property
     def learning_rate(self) -> float:
@@ -72,6 +74,9 @@ def check(reg: Registry, cfg: AdaptConfig) -> tuple[Asset, Asset, list[Decision]
     from charter.training.ddp import check_nproc
 
     check_nproc(cfg.nproc, cfg.batch_size)
+    if cfg.snapshot_every is not None and not 1 <= cfg.snapshot_every <= cfg.steps:
+        raise UsageError(f"--snapshot-every must be between 1 and the run's {cfg.steps} steps, not {cfg.snapshot_every}",
+                         hint=f"e.g. --snapshot-every {max(1, cfg.steps // 4)} keeps {min(4, cfg.steps)} snapshots")
     if cfg.version is not None and not valid_version(cfg.version):
         raise UsageError(f"invalid --version {cfg.version!r}", hint="use letters, digits and . _ + -")
     uses = reg.check_uses(cfg.uses)
@@ -107,7 +112,7 @@ def adapt(reg: Registry, cfg: AdaptConfig, progress=None) -> Result:
     uses = reg.check_uses(cfg.uses)
     base_w = weights_of(base)
     config = {
-        "kind": "adapt", **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k not in ("out", "name", "version", "nproc", "heldout")},
+        "kind": "adapt", **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k not in ("out", "name", "version", "nproc", "heldout", "snapshot_every")},
         "uses": list(uses), "base": base.id, "data": data.id, "base_sha256": base_w.sha256, "data_hash": data.content_hash,
         "learning_rate": cfg.learning_rate,
     }
@@ -116,6 +121,8 @@ def adapt(reg: Registry, cfg: AdaptConfig, progress=None) -> Result:
 
         check_devices(cfg.nproc)
         config["nproc"] = cfg.nproc
+    if cfg.snapshot_every:  # recorded (and hashed) only when set: a run without snapshots keeps the hash it always had
+        config["snapshot_every"] = cfg.snapshot_every
     run = RunFolder(Path(cfg.out), config).open()
     if cfg.nproc > 1:  # decided above, once, in this process: the workers only train
         from charter.training import ddp
@@ -146,7 +153,10 @@ def adapt(reg: Registry, cfg: AdaptConfig, progress=None) -> Result:
     if cfg.heldout is not None:  # measured after registration: the adapted model loads as any registered model does
         metrics = {**metrics, "heldout": _heldout(reg, cfg, base, asset)}
         asset = replace(asset, notes={**asset.notes, "run": {**asset.notes["run"], "metrics": metrics}})
-    run.result({"metrics": metrics, "weights": weights, "config_hash": run.hash, "decisions": [d.to_json() for d in decisions]})
+    result = {"model": aid, "metrics": metrics, "weights": weights, "config_hash": run.hash, "decisions": [d.to_json() for d in decisions]}
+    if cfg.snapshot_every:  # what `charter eval --sweep RUN` registers, each snapshot with its step, tokens and digest
+        result["snapshots"] = snapshots.records(run.path)
+    run.result(result)
     reg.add([asset])
     return Result(asset, run.path, metrics, resumed_from=start)
 
@@ -190,6 +200,8 @@ def train_loop(get, cfg: AdaptConfig, base: Asset, data: Asset, run: RunFolder, 
     trainable = _trainable(model)
     opt = torch.optim.AdamW([p for _, p in trainable], lr=cfg.learning_rate)
     start = _resume(run, model, opt, cfg, trim=dist.main)
+    if dist.main:
+        snapshots.trim(run.path, start)  # past the checkpoint: written again as the run passes them
     order = torch.randperm(len(blocks), generator=torch.Generator().manual_seed(cfg.seed))
     net = dist.wrap(model)
     model.train()
@@ -210,6 +222,9 @@ def train_loop(get, cfg: AdaptConfig, base: Asset, data: Asset, run: RunFolder, 
             elapsed = time.perf_counter() - t0
             run.log({"step": step + 1, "loss": round(value, 6), "tokens": n, "tokens_per_s": round(tokens / elapsed, 1), "lr": cfg.learning_rate})
             tick(n)
+            if snapshots.due(step + 1, cfg.snapshot_every):  # LoRA: the adapter, as final/ holds it; full: the model and tokenizer
+                snapshots.write(run.path, step + 1, (step + 1) * cfg.batch_size * cfg.seq_len, round(value, 6), model,
+                                tok if cfg.method == "full" else None)
             if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
                 run.save_checkpoint(lambda d: _checkpoint(d, trainable, opt, step + 1))
     if dist.main:
@@ -294,8 +309,12 @@ def _summary(rows: list[dict]) -> dict:
 
 
 def as_json(r: Result) -> dict:
-    return {"model": r.asset.id, "run": str(r.run), "metrics": r.metrics, "resumed_from_step": r.resumed_from,
-            "weights": r.asset.notes["weights"]}
+    out = {"model": r.asset.id, "run": str(r.run), "metrics": r.metrics, "resumed_from_step": r.resumed_from,
+           "weights": r.asset.notes["weights"]}
+    kept = snapshots.records(r.run) if r.asset.notes["run"]["config"].get("snapshot_every") else []
+    if kept:
+        out["snapshots"] = [{"step": x["step"], "tokens": x["tokens"], "path": str(Path(r.run) / x["path"])} for x in kept]
+    return out
 
 
 __all__ = ["AdaptConfig", "Result", "adapt", "check", "as_json", "json", "train_loop"]

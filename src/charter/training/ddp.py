@@ -210,7 +210,8 @@ def _run(spec: dict, dist: Dist) -> dict:
     if spec["kind"] == "train":
         from charter.training import pretrain
 
-        start, metrics = pretrain.train_loop(assets[spec["data"]], spec["hyper"], spec["seed"], run, dist=dist)
+        start, metrics = pretrain.train_loop(assets[spec["data"]], spec["hyper"], spec["seed"], run, dist=dist,
+                                            snapshot_every=spec.get("snapshot_every"))
         return {"resumed_from": start, "metrics": metrics}
     raise ValueError(f"unknown kind {spec['kind']!r}")
 

@@ -18,11 +18,12 @@ from pathlib import Path
 from charter.core.assets import Asset, Edge
 from charter.core.files import load_document
 from charter.core.ids import make_id, slug
-from charter.errors import Denied, InvalidInput
+from charter.errors import Denied, InvalidInput, UsageError
 from charter.models.tiny import SIZES
 from charter.models.weights import Weights
 from charter.registry import Registry
 from charter.training import data as data_mod
+from charter.training import snapshots
 from charter.core.runs import RunFolder
 from charter.training.runs import load_state, save_state
 
@@ -40,6 +41,8 @@ class TrainConfig:
     name: str | None = None
     version: str | None = None
     nproc: int = 1  # processes (torch.distributed DDP under torchrun when more than one)
+    steps: int | None = None  # overrides the config's steps
+    snapshot_every: int | None = None  # keep the weights every N steps (charter.training.snapshots)
 
 
 def hyper(config: str) -> dict:
@@ -65,6 +68,13 @@ def train(reg: Registry, cfg: TrainConfig, progress=None) -> dict:
         raise Denied(f"{sum(excluded.values())} records of {data.id} do not permit {', '.join(uses)}", exclusions=excluded,
                      hint=f"curate first: charter curate {data.id} --for {' '.join(uses)} --out DIR")
     h = hyper(cfg.config)
+    if cfg.steps is not None:
+        if cfg.steps < 1:
+            raise UsageError(f"--steps must be at least 1, not {cfg.steps}", hint="pass --steps 1 or more")
+        h["steps"] = cfg.steps
+    if cfg.snapshot_every is not None and not 1 <= cfg.snapshot_every <= h["steps"]:
+        raise UsageError(f"--snapshot-every must be between 1 and the run's {h['steps']} steps, not {cfg.snapshot_every}",
+                         hint=f"e.g. --snapshot-every {max(1, h['steps'] // 4)} keeps {min(4, h['steps'])} snapshots")
     from charter.training.ddp import check_nproc
 
     check_nproc(cfg.nproc, h["batch_size"])
@@ -74,26 +84,35 @@ def train(reg: Registry, cfg: TrainConfig, progress=None) -> dict:
 
         check_devices(cfg.nproc)
         config["nproc"] = cfg.nproc
+    if cfg.snapshot_every:  # recorded (and hashed) only when set: a run without snapshots keeps the hash it always had
+        config["snapshot_every"] = cfg.snapshot_every
     run = RunFolder(Path(cfg.out), config).open()
     if cfg.nproc > 1:  # decided above, once, in this process: the workers only train
         from charter.training import ddp
 
         _split(run, data, h, cfg.seed)  # the tokenizer is trained here, once; the workers load it
-        out = ddp.launch(run, {"kind": "train", "data": data.id, "hyper": h, "seed": cfg.seed, "assets": [data.to_json()]},
+        out = ddp.launch(run, {"kind": "train", "data": data.id, "hyper": h, "seed": cfg.seed, "assets": [data.to_json()],
+                               "snapshot_every": cfg.snapshot_every},
                          cfg.nproc, h["steps"], h["batch_size"] * h["seq_len"], progress, "pretrain")
         start, metrics = out["resumed_from"], out["metrics"]
     else:
-        start, metrics = train_loop(data, h, cfg.seed, run, progress)
+        start, metrics = train_loop(data, h, cfg.seed, run, progress, snapshot_every=cfg.snapshot_every)
     weights = Weights.register(run.path / "final").to_json()
-    run.result({"metrics": metrics, "weights": weights, "config_hash": run.hash, "decision": d.to_json()})
     aid = make_id("model", cfg.name or slug(Path(cfg.out).resolve().name), cfg.version or run.hash[:12])
+    result = {"model": aid, "metrics": metrics, "weights": weights, "config_hash": run.hash, "decision": d.to_json()}
+    if cfg.snapshot_every:  # what `charter eval --sweep RUN` registers, each snapshot with its step, tokens and digest
+        result["snapshots"] = snapshots.records(run.path)
+    run.result(result)
     asset = Asset(id=aid, kind="model", name=aid.split("/", 1)[1].rsplit("@", 1)[0], version=aid.rsplit("@", 1)[1],
                   description=f"A {cfg.config} Llama pretrained from scratch on {data.id}", licenses=("derived",),
                   derived_from=(Edge(aid, data.id, "trained-on"),),
                   notes={"weights": weights, "declared_uses": list(uses), "run": {"folder": str(run.path.resolve()), "config": run.config,
                                                                                  "config_hash": run.hash, "metrics": metrics}})
     reg.add([asset])
-    return {"model": aid, "run": str(run.path), "metrics": metrics, "resumed_from_step": start}
+    out = {"model": aid, "run": str(run.path), "metrics": metrics, "resumed_from_step": start}
+    if cfg.snapshot_every:
+        out["snapshots"] = [{"step": r["step"], "tokens": r["tokens"], "path": str(run.path / r["path"])} for r in result["snapshots"]]
+    return out
 
 
 def _split(run: RunFolder, data: Asset, h: dict, seed: int):
@@ -115,17 +134,22 @@ def _split(run: RunFolder, data: Asset, h: dict, seed: int):
     return train_docs, held_docs, tok
 
 
-def train_loop(data: Asset, h: dict, seed: int, run: RunFolder, progress=None, dist=None) -> tuple[int, dict]:
+def train_loop(data: Asset, h: dict, seed: int, run: RunFolder, progress=None, dist=None,
+               snapshot_every: int | None = None) -> tuple[int, dict]:
     """Train into ``run`` (already decided and opened): (the step it resumed from, the metrics).
 
     One process (``dist`` None), or one rank of ``charter.training.ddp``: each rank takes its share of every
     global batch and DDP averages the gradients; rank 0 alone writes metrics, checkpoints and ``final/``, and
-    evaluates (the other ranks return empty metrics)."""
+    evaluates (the other ranks return empty metrics). With ``snapshot_every``, rank 0 also keeps the weights
+    every that many steps (``charter.training.snapshots``)."""
     import torch
 
     from charter.models.tiny import llama
     from charter.training.ddp import Dist
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a small model's weights save in milliseconds: no bar per snapshot
     dist = dist or Dist()
     random.seed(seed)
     train_docs, held_docs, tok = _split(run, data, h, seed)
@@ -137,6 +161,8 @@ def train_loop(data: Asset, h: dict, seed: int, run: RunFolder, progress=None, d
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=h["lr"], total_steps=h["steps"], pct_start=0.1)
     gen = torch.Generator().manual_seed(seed)
     start = _resume(run, model, opt, sched, gen, trim=dist.main)
+    if dist.main:
+        snapshots.trim(run.path, start)  # past the checkpoint: written again, identically, as the run passes them
     net = dist.wrap(model)
     tick = progress.start("pretrain", h["steps"] * h["batch_size"] * h["seq_len"], "tok") if progress else (lambda n: None)
     tick(start * h["batch_size"] * h["seq_len"])
@@ -158,6 +184,8 @@ def train_loop(data: Asset, h: dict, seed: int, run: RunFolder, progress=None, d
             run.log({"step": step + 1, "loss": round(value, 6), "tokens": n,
                      "tokens_per_s": round(tokens / (time.perf_counter() - t0), 1), "lr": sched.get_last_lr()[0]})
             tick(n)
+            if snapshots.due(step + 1, snapshot_every):
+                snapshots.write(run.path, step + 1, (step + 1) * h["batch_size"] * h["seq_len"], round(value, 6), model, tok)
             if (step + 1) % CHECKPOINT_EVERY == 0 and step + 1 < h["steps"]:
                 run.save_checkpoint(lambda d: save_state(d, {"step": step + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
                                                              "scheduler": sched.state_dict(), "generator": gen.get_state()}))
