@@ -11,7 +11,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from charter.cli.demo_steps import short
 from charter.core.files import resource
 from charter.data.corpora import write_python_reference
 from charter.data.synth import owners, write_community_corpus
@@ -191,7 +190,7 @@ def run(workdir: Path) -> int:
     shutil.rmtree(runs, ignore_errors=True)
     for i, step in enumerate(steps(examples, corpus, owner, runs), 1):
         console.print(Rule(f"{i}. {step.title}", align="left", style="dim"))
-        shown = [short(a, workdir) for a in step.argv]
+        shown = [_short(a, workdir) for a in step.argv]
         console.print(f"[bold cyan]$ charter {shlex.join(shown)}[/]")
         code = main([*step.argv, "--registry", str(db)])
         if code != step.expect:
