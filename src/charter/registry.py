@@ -355,15 +355,16 @@ class Registry:
         with _no_gc():
             return self._allowed_ids(uses, kind)
 
-    def _allowed_ids(self, uses: Iterable[str], kind: str | None = None) -> list[str]:
-        """allowed_ids, with the cycle collector paused by the caller."""
+    def _allowed_ids(self, uses: Iterable[str], kind: str | None = None, licenses: bool = False) -> list:
+        """allowed_ids, with the cycle collector paused by the caller; ``licenses``: (id, licences) pairs."""
         uses_t = self.check_uses(uses)
         mask = self._bits.mask(uses_t)
         self._fresh()
         touched, mark = self._touched, self._mark
         all_tids = self.store.terms_all()
         if not all_tids:  # a backend without terms keys: every asset through its lineage
-            return [i for i, _, _ in self.store.terms_ids(kind=kind) if self._decide(i, uses_t).allowed]
+            ids = [i for i, _, _ in self.store.terms_ids(kind=kind) if self._decide(i, uses_t).allowed]
+            return self._with_licenses(ids) if licenses else ids
         need = [t for t in all_tids if t not in self._by_tid]
         for i in range(0, len(need), 5000):
             for t, key in self.store.terms_docs(need[i:i + 5000]).items():
@@ -375,14 +376,15 @@ class Registry:
             v = verdict(e, mask, attest if e.cond_any else ())
             if v != DENY:
                 verdicts[t] = v
-        rows = self.store.with_terms(verdicts, mark, kind)
+        rows = self.store.with_terms(verdicts, mark, kind, licenses)
         ref_memo: dict[int, bool] = {}
-        out: list[tuple[int, str]] = []
-        for rid, aid, tid in rows:
+        out: list[tuple] = []
+        for row in rows:
+            rid, aid, tid = row[:3]
             if aid in touched:
                 continue
             if verdicts[tid] == ALLOW:
-                out.append((rid, aid))
+                out.append((rid, aid, row[3] if licenses else None))
                 continue
             ok = ref_memo.get(tid)  # decide(): alike for every asset with this key unless properties count
             if ok is None:
@@ -390,14 +392,19 @@ class Registry:
                 if not self._by_tid[tid][0].req:
                     ref_memo[tid] = ok
             if ok:
-                out.append((rid, aid))
+                out.append((rid, aid, row[3] if licenses else None))
         # assets with a withdrawn or restricted member, and those registered since: each through its lineage
         later = self.store.terms_ids(ids=touched) + self.store.terms_ids(after=mark)
         prefix = kind + "/" if kind else ""
         extra = [(r, i) for i, t, r in later if i.startswith(prefix) and self._decide(i, uses_t).allowed]
         if extra:
-            out = sorted(dict.fromkeys(out + extra))
-        return [i for _, i in out]
+            lic = dict(self._with_licenses([i for _, i in extra])) if licenses else {}
+            out = sorted({(r, i): x for r, i, x in out + [(r, i, lic.get(i)) for r, i in extra]}.items())
+            out = [(r, i, x) for (r, i), x in out]
+        return [(i, x) for _, i, x in out] if licenses else [i for _, i, _ in out]
+
+    def _with_licenses(self, ids: Sequence[str]) -> list[tuple[str, tuple[str, ...]]]:
+        return [(row[0], row[4]) for row in self.store.summaries(ids)]
 
     def _properties_if_required(self, asset_id: str, lineage) -> dict | None:
         return self.properties(asset_id) if any(u.asset.requires for u in lineage) else None
@@ -502,10 +509,13 @@ class Registry:
         """``ls`` without decoding whole charters: (id, kind, name, version, licences) of each asset listed."""
         if not allowed:
             return [(a.id, a.kind, a.name, a.version, a.licenses) for a in self.store.find(kind=kind)]
-        ids = self.allowed_ids(allowed, kind)
-        out = []
-        for i in range(0, len(ids), 50_000):
-            out += self.store.summaries(ids[i:i + 50_000])
+        with _no_gc():
+            listed = self._allowed_ids(allowed, kind, licenses=True)
+            out = []
+            for i, lic in listed:
+                k, rest = i.split("/", 1)
+                name, version = rest.rsplit("@", 1)
+                out.append((i, k, name, version, lic))
         return out
 
     # --- lineage ------------------------------------------------------------------------

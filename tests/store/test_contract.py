@@ -1015,7 +1015,7 @@ def test_restriction_lifts_are_append_only_and_schema_3_upgrades(tmp_path):
     s.db.execute("PRAGMA user_version=3")
     s.close()
     s = SQLiteStore(db)
-    assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
     assert [r.deny for r in s.restrictions()["dataset/t@1"]] == [("commercial",)]
     s.lift_restrictions("dataset/t@1", "relicensed")
     raw = sqlite3.connect(db)

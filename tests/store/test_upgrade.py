@@ -10,6 +10,8 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from charter.registry import Registry
 from charter.serve import audit
 from charter.store.sqlite import SCHEMA_VERSION, SQLiteStore
@@ -48,6 +50,10 @@ def test_schema_6_registry_upgrades_without_loss(tmp_path):
         assert len(store.api_keys("application/fixture-app@1")) == 1
         assert audit.verify(store).ok
         assert [e.data["allowed"] for e in store.events(type="decision")] == [True, False]
+        for kind, allowed in ((None, None), ("model", ["fine-tuning", "commercial"]), (None, ["inference"])):  # listings (schema 7)
+            assert reg.summaries(kind, allowed) == [(a.id, a.kind, a.name, a.version, a.licenses) for a, _ in reg.ls(kind, allowed)]
+        with pytest.raises(sqlite3.DatabaseError, match="written once"):
+            store.db.execute("UPDATE asset_listing SET licenses='[]'")
         reg.can("model/photo-tagger@1", ["face-recognition"])  # and it keeps working
         store.flush()
         assert counts(db)["events"] == before["events"] + 1
@@ -56,8 +62,6 @@ def test_schema_6_registry_upgrades_without_loss(tmp_path):
 
 
 def test_a_registry_newer_than_this_release_is_refused(tmp_path):
-    import pytest
-
     from charter.errors import StoreError
 
     db = tmp_path / "registry.db"

@@ -151,11 +151,15 @@ class Store(ABC):
         """Every terms id."""
         return []
 
-    def with_terms(self, tids: Iterable[int], upto: int, kind: str | None = None) -> list[tuple[int, str, int]]:
+    def with_terms(self, tids: Iterable[int], upto: int, kind: str | None = None, licenses: bool = False) -> list[tuple]:
         """(registration number, asset id, terms id) of the assets (of ``kind``) registered up to ``upto``
-        whose terms id is one of ``tids``, in registration order."""
+        whose terms id is one of ``tids``, in registration order; ``licenses``: with each asset's licences, a 4th item."""
         want = set(tids)
-        return [(r, i, t) for i, t, r in self.terms_ids(kind=kind) if t in want and r <= upto]
+        rows = [(r, i, t) for i, t, r in self.terms_ids(kind=kind) if t in want and r <= upto]
+        if licenses:
+            got = self.get_many([i for _, i, _ in rows])
+            return [(r, i, t, got[i].licenses) for r, i, t in rows]
+        return rows
 
     def assets_version(self) -> int:
         """The registration number of the last registered asset (0 when none): an asset with a higher one

@@ -35,7 +35,7 @@ from charter.core.lineage import Lineage, closure
 from charter.errors import Conflict, StoreError
 from charter.store.base import GENESIS, ApiKey, AuditEntry, Hop, Store, _evaluate_events, chain_hash, now
 
-SCHEMA_VERSION = 6  # 6: terms / asset_terms (each asset's interned lineage terms key, core/lineage.terms_key); 2: restrictions, properties, api_keys, audit; 3: withdrawal_events (withdraw/lift), content digests,
+SCHEMA_VERSION = 7  # 7: asset_listing (each asset's licences beside its rid: `ls` reads no charter); 6: terms / asset_terms (each asset's interned lineage terms key, core/lineage.terms_key); 2: restrictions, properties, api_keys, audit; 3: withdrawal_events (withdraw/lift), content digests,
 # append-only triggers on every history table; 4: restriction_lifts; 5: generations (a counter per topic, moved by
 # triggers, that caches poll). Every statement is IF NOT EXISTS, so older registries upgrade in place (_migrate).
 SCHEMA = """
@@ -127,6 +127,9 @@ CREATE TRIGGER IF NOT EXISTS terms_fixed_u BEFORE UPDATE ON terms
   BEGIN SELECT RAISE(ABORT, 'lineage terms are written once, at registration'); END;
 CREATE TRIGGER IF NOT EXISTS asset_terms_fixed_u BEFORE UPDATE ON asset_terms
   BEGIN SELECT RAISE(ABORT, 'lineage terms are written once, at registration'); END;
+CREATE TABLE IF NOT EXISTS asset_listing(rid INTEGER PRIMARY KEY, licenses TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS asset_listing_fixed_u BEFORE UPDATE ON asset_listing
+  BEGIN SELECT RAISE(ABORT, 'an asset''s listing is written once, at registration'); END;
 CREATE TABLE IF NOT EXISTS generations(topic TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO generations VALUES ('policy', 0), ('keys', 0);
 CREATE TRIGGER IF NOT EXISTS withdrawal_events_generation AFTER INSERT ON withdrawal_events
@@ -302,7 +305,11 @@ class SQLiteStore(Store):
 
     def _migrate(self, version: int) -> None:
         """From schema 1-2: withdrawals become withdrawal_events; content digests of every asset are indexed.
-        From 3: nothing to move (restriction_lifts is new and starts empty). Before 6: every asset's terms key."""
+        From 3: nothing to move (restriction_lifts is new and starts empty). Before 6: every asset's terms key.
+        Before 7: every asset's listed licences."""
+        if version < 7:
+            self.db.execute("INSERT INTO asset_listing SELECT rid, json_extract(doc, '$.licenses') FROM assets "
+                            "WHERE rid NOT IN (SELECT rid FROM asset_listing) ORDER BY rid")
         if version < 6:
             rows = self.db.execute("SELECT a.rid, a.id, l.doc FROM assets a JOIN lineage l ON l.id=a.id "
                                    "WHERE a.rid NOT IN (SELECT rid FROM asset_terms) ORDER BY a.rid")
@@ -414,14 +421,25 @@ class SQLiteStore(Store):
     def terms_all(self) -> list[int]:
         return [t for (t,) in self.db.execute("SELECT tid FROM terms")]
 
-    def with_terms(self, tids: Iterable[int], upto: int, kind: str | None = None) -> list[tuple[int, str, int]]:
+    def with_terms(self, tids: Iterable[int], upto: int, kind: str | None = None, licenses: bool = False) -> list[tuple]:
         # the membership test runs in SQLite over the small asset_terms table: Python sees only the rows it returns
-        q = "SELECT rid, id, tid FROM asset_terms WHERE rid <= ? AND tid IN (SELECT value FROM json_each(?))"
+        q = ("SELECT t.rid, t.id, t.tid, l.licenses FROM asset_terms t JOIN asset_listing l ON l.rid=t.rid" if licenses else
+             "SELECT t.rid, t.id, t.tid FROM asset_terms t") + " WHERE t.rid <= ? AND t.tid IN (SELECT value FROM json_each(?))"
         args: list = [upto, json.dumps(sorted(set(tids)))]
         if kind:
-            q += " AND id >= ? AND id < ?"
+            q += " AND t.id >= ? AND t.id < ?"
             args += [kind + "/", kind + "0"]  # '0' follows '/': every id that starts with "kind/"
-        return self.db.execute(q + " ORDER BY rid", args).fetchall()
+        rows = self.db.execute(q + " ORDER BY t.rid", args).fetchall()
+        if licenses:  # a few hundred distinct licence lists among a million assets: each decoded once
+            memo: dict[str, tuple[str, ...]] = {}
+            out = []
+            for r, i, t, lic in rows:
+                got = memo.get(lic)
+                if got is None:
+                    got = memo[lic] = tuple(json.loads(lic))
+                out.append((r, i, t, got))
+            return out
+        return rows
 
     def assets_version(self) -> int:
         return self.db.execute("SELECT max(rid) FROM assets").fetchone()[0] or 0
@@ -526,6 +544,7 @@ class SQLiteStore(Store):
                             ((rid[a.id], rid[e.parent], e.relation) for a in assets for e in a.derived_from))
             cur.executemany("INSERT INTO lineage VALUES (?,?)", ((a.id, lineage_mod.dumps(lineages[a.id])) for a in assets))
             self._write_terms([(rid[a.id], a.id, lineage_mod.terms_key(lineages[a.id])) for a in assets])
+            cur.executemany("INSERT INTO asset_listing VALUES (?,?)", ((rid[a.id], json.dumps(list(a.licenses))) for a in assets))
             cur.executemany("INSERT INTO closure VALUES (?,?,?)",
                             ((rid[a.id], rid[anc], d) for a in assets for anc, d in ups[a.id].items()))
             cur.executemany("INSERT INTO downstream VALUES (?,?,?)",
