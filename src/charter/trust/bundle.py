@@ -23,7 +23,7 @@ from charter.errors import CharterError, InvalidInput
 from charter.registry import Registry
 from charter.store.base import SignatureRecord
 from charter.trust.keys import PublisherKey, TrustStore
-from charter.trust.sign import (CHARTER_PREDICATE, _b64, EVENT_ACTIONS, EVENT_PREDICATE, MANIFEST_PREDICATE, Bad, canonical, charter_statement, digests,
+from charter.trust.sign import (CHARTER_PREDICATE, _b64, _dump, charter_payload, sign_payload, EVENT_ACTIONS, EVENT_PREDICATE, MANIFEST_PREDICATE, Bad, canonical, digests,
                                 envelope_digest, event_statement, manifest_statement, open_envelope, sha256, sign)
 
 BUNDLE_FORMAT = "charter-bundle/1"
@@ -80,13 +80,14 @@ def sign_charters(reg: Registry, ref: str, key: PublisherKey, upstream: bool = F
     envelopes. Returns (new records, ids already signed by this key with the same Statement)."""
     root = reg.resolve(ref)
     order = upstream_closure(reg, root)
-    d = digests(order)
+    texts = {a.id: a.canonical() for a in order}
+    d = digests(order, texts)
     targets = order if upstream else [order[-1]]
     recs = []
     for a in targets:
-        st = charter_statement(a, d[a.id][1], {e.parent: d[e.parent][1] for e in a.derived_from})
-        env = sign(st, key)
-        recs.append(SignatureRecord(0, a.id, "charter", key.keyid, envelope_digest(env), json.dumps(env, sort_keys=True), "local"))
+        cd, ld = d[a.id]
+        env = _dump(sign_payload(charter_payload(a, texts[a.id], cd, ld, {e.parent: d[e.parent][1] for e in a.derived_from}), key))
+        recs.append(SignatureRecord(0, a.id, "charter", key.keyid, sha256(env.encode()), env, "local"))
     new = reg.store.add_signatures(recs)
     fresh = {r.digest for r in new}
     return new, [r.asset for r in recs if r.digest not in fresh]
@@ -115,20 +116,26 @@ def _entry(relayed: dict | None, st: dict, key: PublisherKey | None) -> dict:
 
 
 def build_bundle(reg: Registry, ref: str, key: PublisherKey | None = None) -> dict:
+    return json.loads(bundle_text(reg, ref, key))
+
+
+def bundle_text(reg: Registry, ref: str, key: PublisherKey | None = None) -> str:
+    """The bundle as JSON text: the stored envelopes (canonical JSON) are copied in as they are."""
     root = reg.resolve(ref)
     order = upstream_closure(reg, root)
     ids = [a.id for a in order]
-    d = digests(order)
-    sigs: dict[str, list[dict]] = {}
+    texts = {a.id: a.canonical() for a in order}
+    d = digests(order, texts)
+    sigs: dict[str, list[str]] = {}
     for s in reg.store.signatures(ids, kind="charter"):
-        sigs.setdefault(s.asset, []).append(json.loads(s.envelope))
+        sigs.setdefault(s.asset, []).append(s.envelope)
     events = _event_entries(reg, ids, key)
     content = {a.id: sorted(c) for a in order if (c := content_digests(a))}
-    doc = {"format": BUNDLE_FORMAT, "created": _now(), "root": root, "assets": [a.to_json() for a in order],
-           "signatures": {i: sigs[i] for i in ids if i in sigs}, "events": events, "content": content, "manifest": None}
+    head = {"format": BUNDLE_FORMAT, "created": _now(), "root": root, "events": events, "content": content, "manifest": None}
     if key is not None:
-        doc["manifest"] = sign(manifest_statement(root, d[root][1], _manifest_body(doc, d[root][1])), key)
-    return doc
+        head["manifest"] = sign(manifest_statement(root, d[root][1], _manifest_body(head | {"assets": ids}, d[root][1])), key)
+    sig_text = ",".join(f"{_dump(i)}:[{','.join(sigs[i])}]" for i in ids if i in sigs)
+    return f'{_dump(head)[:-1]},"assets":[{",".join(texts[i] for i in ids)}],"signatures":{{{sig_text}}}}}'
 
 
 def _manifest_body(doc: Mapping, lineage: str) -> dict:
@@ -136,11 +143,13 @@ def _manifest_body(doc: Mapping, lineage: str) -> dict:
             "content": sha256(canonical(doc["content"])), "created": doc["created"]}
 
 
-def write_json(doc: Mapping, out: Path) -> None:
+def write_json(doc: Mapping | str, out: Path) -> None:
+    """Write a document (or its JSON text) atomically."""
     out = Path(out)
     tmp = out.with_name(out.name + ".tmp")
+    text = doc if isinstance(doc, str) else json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(doc, f, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        f.write(text)
         f.write("\n")
         f.flush()
         os.fsync(f.fileno())
@@ -150,11 +159,11 @@ def write_json(doc: Mapping, out: Path) -> None:
 # ---------------------------------------------------------------- reading (untrusted)
 
 def _dupes(pairs):
-    d = {}
-    for k, v in pairs:
-        if k in d:
-            raise ValueError(f"duplicate key {k!r}")
-        d[k] = v
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen = set()
+        k = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"duplicate key {k!r}")
     return d
 
 
@@ -189,8 +198,9 @@ def read_json(path: Path, fmt: str, what: str) -> tuple[dict, str]:
     return doc, sha256(raw)
 
 
-def parse_asset(d, n: int) -> Asset:
-    """One charter from a bundle, strictly: it must be exactly what ``Asset.to_json`` writes."""
+def parse_asset(d, n: int) -> tuple[Asset, str]:
+    """One charter from a bundle, strictly: it must be exactly what ``Asset.to_json`` writes. Returns it
+    and its canonical text."""
     where = f"assets[{n}]"
     if not isinstance(d, dict):
         raise Bad(f"{where}: not a charter (a {type(d).__name__})")
@@ -199,15 +209,16 @@ def parse_asset(d, n: int) -> Asset:
         parse_id(a.id)
         if a.id != f"{a.kind}/{a.name}@{a.version}":
             raise ValueError("id, kind, name and version disagree")
-        if canonical(a.to_json()) != canonical(d):
+        if a.to_json() != d:  # what from_json read is all there is (a difference it cannot see changes the canonical text: its signature fails)
             raise ValueError("fields that are not a charter's, or of the wrong type")
+        text = a.canonical()
         for e in a.derived_from:
             if e.relation not in RELATIONS:
                 raise ValueError(f"unknown relation {e.relation!r}")
     except (KeyError, TypeError, ValueError, AttributeError, InvalidInput) as e:
         name = d.get("id") if isinstance(d.get("id"), str) else where
         raise Bad(f"{name}: the charter is malformed ({e})") from None
-    return a
+    return a, text
 
 
 @dataclass
@@ -255,10 +266,11 @@ def verify_bundle(doc: dict, trust: TrustStore, unsigned_ok: bool = False, where
         raise Unverified(f"not a bundle: {e if isinstance(e, TypeError) else 'no ' + str(e) + ' field'}", where=where,
                          hint="pass a file written by `charter bundle`") from None
     assets: list[Asset] = []
+    texts: dict[str, str] = {}
     pos: dict[str, int] = {}
     for n, d in enumerate(raw_assets):
         try:
-            a = parse_asset(d, n)
+            a, text = parse_asset(d, n)
         except Bad as e:
             raise Unverified(e.message, where=where, hint="do not use this bundle; ask its publisher for a new one") from None
         if a.id in pos:
@@ -269,6 +281,7 @@ def verify_bundle(doc: dict, trust: TrustStore, unsigned_ok: bool = False, where
                 fail(f"{e.parent}: listed after {a.id}, which derives from it (the lineage was reordered)" if later
                      else f"{a.id}: derives from {e.parent}, which is not in the bundle")
         pos[a.id] = n
+        texts[a.id] = text
         assets.append(a)
     if assets[-1].id != root:
         fail(f"{root}: the root is not the last asset listed (the lineage was reordered or cut)")
@@ -276,7 +289,7 @@ def verify_bundle(doc: dict, trust: TrustStore, unsigned_ok: bool = False, where
     extra = [a.id for a in assets if a.id not in reach]
     if extra:
         fail(f"{extra[0]}: listed, but not upstream of {root}")
-    d = digests(assets)
+    d = digests(assets, texts)
     signers: dict[str, str | None] = {}
     envs: dict[str, list[dict]] = {}
     for a in assets:
@@ -293,10 +306,13 @@ def verify_bundle(doc: dict, trust: TrustStore, unsigned_ok: bool = False, where
             fail(f"{a.id}: not signed", unsigned=True)
             continue
         problems: list[Bad] = []
+        expect = charter_payload(a, texts[a.id], cd, ld, {e.parent: d[e.parent][1] for e in a.derived_from})
         for env in mine:
             try:
-                st, who = open_envelope(env, a.id, trust)
-                _check_charter(st, a, cd, ld, d)
+                st, who = open_envelope(env, a.id, trust, expect)
+                if st is not None:  # not the expected payload: say what differs
+                    _check_charter(st, a, cd, ld, d)
+                    raise Bad("the signed Statement differs from the bundle's (its upstream list or subject)")
                 signers[a.id] = who
                 break
             except Bad as e:

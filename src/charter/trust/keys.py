@@ -15,6 +15,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -50,7 +51,7 @@ class PublisherKey:
     public: str
     keyid: str
 
-    @property
+    @cached_property
     def signer(self) -> CryptoSigner:
         pub = self.private.public_key()
         return CryptoSigner(self.private, SSlibKey.from_crypto(pub, keyid=self.keyid))
