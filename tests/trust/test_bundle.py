@@ -320,3 +320,19 @@ def test_cli_sign_bundle_verify_import(tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     assert main(["verify", str(tmp_path / "g.json")]) == 1
     assert "not a bundle: not JSON" in capsys.readouterr().err
+
+
+def test_the_demo_bundle_steps(tmp_path, capsys):
+    """The demo's last steps (cli/demo.py bundle_steps) on a stand-in for the adapted model: signed, bundled,
+    verified, imported by a fresh registry that refuses the creep use."""
+    from charter.cli.demo import bundle_steps
+
+    db = str(tmp_path / "registry.db")
+    (tmp_path / "c.yaml").write_text(
+        "assets:\n- {id: dataset/community-mt@2, license: CC-BY-4.0, uses: {allow: [fine-tuning, machine-translation, commercial]}}\n"
+        "- id: model/smollm2-community-mt@1\n  license: Apache-2.0\n  derived_from: [{asset: dataset/community-mt@2, relation: trained-on}]\n")
+    assert main(["add", str(tmp_path / "c.yaml"), "--registry", db]) == 0
+    for step in bundle_steps(tmp_path):
+        assert main([*step.argv, "--registry", step.registry or db]) == step.expect, step.title
+    out = capsys.readouterr().out
+    assert "verified" in out and "face-recognition" in out
