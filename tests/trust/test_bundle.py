@@ -236,7 +236,8 @@ def test_feed_round_trip_between_two_registries(world):
     write_json(bundle(world), p)
     down = Registry(SQLiteStore(tmp / "down.db"))
     import_bundle(down, p, trust)
-    assert down.check("model/acme-chat@1", ["inference"]).allowed
+    gateway = Registry(SQLiteStore(tmp / "down.db"))  # another process on the downstream registry (its gateway polls it the same way)
+    assert down.check("model/acme-chat@1", ["inference"]).allowed and gateway.check("model/acme-chat@1", ["inference"]).allowed
     t0 = "2020-01-01"
     reg.withdraw("dataset/forum@1", "consent revoked")
     reg.restrict("model/acme-base@1", ["medical-advice"], "hallucinates doses")
@@ -255,6 +256,11 @@ def test_feed_round_trip_between_two_registries(world):
                                                                               ("restrict", "model/acme-base@1", "acme")]
     d = down.check("model/acme-chat@1", ["inference"])
     assert not d.allowed and d.reasons[0].rule == "withdrawn" and "signed by data-co" in d.reasons[0].detail
+    import time
+
+    time.sleep(Registry.POLL_S * 2)
+    assert not gateway.check("model/acme-chat@1", ["inference"]).allowed  # seen by the other process at its next poll
+    gateway.close()
     assert import_feed(down, fp, trust)["skipped"][0]["why"] == "already imported"
     # relayed: the downstream registry's own feed carries data-co's envelope as it came
     relayed = build_feed(down, t0)
