@@ -342,3 +342,12 @@ def test_the_demo_bundle_steps(tmp_path, capsys):
         assert main([*step.argv, "--registry", step.registry or db]) == step.expect, step.title
     out = capsys.readouterr().out
     assert "verified" in out and "face-recognition" in out
+
+
+@pytest.mark.parametrize("field, value", [("derived_from", [{"asset": ["x"], "relation": "trained-on"}]), ("licenses", "MIT"),
+                                          ("requires", [{"use": "commercial", "benchmark": "bbq", "metric": "acc", "min": "0.5"}]),
+                                          ("data", {"digests": [{"sha256": [1]}]}), ("uses", {"allow": [1]})])
+def test_charters_of_the_wrong_shape_are_malformed_not_crashes(world, field, value):
+    doc = bundle(world)
+    doc["assets"][0][field] = value
+    fails(doc, world[3], "dataset/forum@1: the charter is malformed")

@@ -205,6 +205,7 @@ def parse_asset(d, n: int) -> tuple[Asset, str]:
     if not isinstance(d, dict):
         raise Bad(f"{where}: not a charter (a {type(d).__name__})")
     try:
+        _check_types(d)
         a = Asset.from_json(d)
         parse_id(a.id)
         if a.id != f"{a.kind}/{a.name}@{a.version}":
@@ -215,10 +216,51 @@ def parse_asset(d, n: int) -> tuple[Asset, str]:
         for e in a.derived_from:
             if e.relation not in RELATIONS:
                 raise ValueError(f"unknown relation {e.relation!r}")
+        if not all(isinstance(x, str) for x in content_digests(a)):
+            raise ValueError("a data or weights digest is not text")
     except (KeyError, TypeError, ValueError, AttributeError, InvalidInput) as e:
         name = d.get("id") if isinstance(d.get("id"), str) else where
         raise Bad(f"{name}: the charter is malformed ({e})") from None
     return a, text
+
+
+_TEXT = ("id", "kind", "name", "version", "description", "public_key")
+_TEXTS = ("licenses", "duties", "attest")
+
+
+def _check_types(d: dict) -> None:
+    """The charter's fields have the types ``Asset.to_json`` writes (before anything hashes or indexes them)."""
+    for k in _TEXT:
+        if k in d and not isinstance(d[k], str):
+            raise ValueError(f"{k} is not text")
+    for k in _TEXTS:
+        if k in d and not (isinstance(d[k], list) and all(isinstance(x, str) for x in d[k])):
+            raise ValueError(f"{k} is not a list of text")
+    uses = d.get("uses", {})
+    if not isinstance(uses, dict) or not all(isinstance(uses.get(k, []), list) and all(isinstance(x, str) for x in uses.get(k, [])) for k in ("allow", "deny")):
+        raise ValueError("uses is not {allow: [...], deny: [...]}")
+    edges = d.get("derived_from", [])
+    if not isinstance(edges, list) or not all(isinstance(e, dict) and isinstance(e.get("asset"), str) and isinstance(e.get("relation"), str) for e in edges):
+        raise ValueError("derived_from is not a list of {asset, relation}")
+    for k in ("notes", "data"):
+        if not isinstance(d.get(k, {}), dict):
+            raise ValueError(f"{k} is not a mapping")
+    if not isinstance(d.get("requires", []), list) or not all(_requirement_ok(r) for r in d.get("requires", [])):
+        raise ValueError("requires is not a list of {use, benchmark, metric, min?, max?, abs_max?, min_n?, ci_within?}")
+    dg = d.get("data", {}).get("digests", [])
+    if not isinstance(dg, list) or not all(isinstance(x, dict) for x in dg) or not isinstance(d.get("notes", {}).get("weights", {}), (dict, type(None))):
+        raise ValueError("data.digests or notes.weights has the wrong type")
+
+
+def _num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _requirement_ok(r) -> bool:
+    return (isinstance(r, dict) and all(isinstance(r.get(k), str) for k in ("use", "benchmark", "metric"))
+            and all(r.get(k) is None or _num(r[k]) for k in ("min", "max", "abs_max"))
+            and (r.get("min_n") is None or (isinstance(r["min_n"], int) and not isinstance(r["min_n"], bool)))
+            and (r.get("ci_within") is None or (isinstance(r["ci_within"], list) and len(r["ci_within"]) == 2 and all(map(_num, r["ci_within"])))))
 
 
 @dataclass
@@ -344,6 +386,8 @@ def verify_bundle(doc: dict, trust: TrustStore, unsigned_ok: bool = False, where
 def _short(x) -> str:
     if not x:
         return "none"
+    if not isinstance(x, list):
+        return repr(x)[:40]
     return ", ".join(str(v)[:23] + "…" for v in x)
 
 
@@ -492,8 +536,8 @@ def import_bundle(reg: Registry, path: Path, trust: TrustStore, unsigned_ok: boo
     v = verify_bundle(doc, trust, unsigned_ok, where=str(path))
     for a in v.assets:  # uses must be this registry's (its taxonomy may differ from the publisher's)
         try:
-            if a.allow or a.deny:
-                reg.check_uses(a.allow + a.deny)
+            if a.allow or a.deny or a.requires:
+                reg.check_uses(a.allow + a.deny + tuple(r.use for r in a.requires))
         except CharterError as e:
             raise InvalidInput(f"{a.id}: {e.message}", where=str(path), hint="extend the taxonomy with --taxonomy FILE") from None
     source = f"bundle:{digest} {Path(path).name}"
