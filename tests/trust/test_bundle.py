@@ -4,8 +4,6 @@ with its own one-line message, and a withdrawal travels from one registry to ano
 from __future__ import annotations
 
 import json
-import os
-import stat
 
 import pytest
 
@@ -284,19 +282,6 @@ def test_a_tampered_feed_entry_is_refused(world):
     write_json(feed, fp)
     with pytest.raises(Unverified, match="does not verify|malformed"):
         import_feed(Registry(SQLiteStore(tmp / "x.db")), fp, trust)
-
-
-def test_keys_are_private_files_and_names_are_checked(tmp_path):
-    path, pub, kid = keys.new_key("acme", tmp_path / "k")
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and pub.startswith("ed25519:")
-    assert keys.load("acme", tmp_path / "k").keyid == kid
-    with pytest.raises(Exception, match="refusing to overwrite"):
-        keys.new_key("acme", tmp_path / "k")
-    os.chmod(path, 0o644)
-    with pytest.raises(Exception, match="readable by others"):
-        keys.load("acme", tmp_path / "k")
-    with pytest.raises(Exception, match="not a key name"):
-        keys.new_key("../x", tmp_path / "k")
 
 
 def test_cli_sign_bundle_verify_import(tmp_path, capsys, monkeypatch):
