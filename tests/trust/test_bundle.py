@@ -303,6 +303,10 @@ def test_cli_sign_bundle_verify_import(tmp_path, capsys, monkeypatch):
     assert main(["verify", str(tmp_path / "b.json")]) == 0
     assert main(["import", "bundle", str(tmp_path / "b.json"), "--registry", down]) == 0
     assert main(["can", "model/acme-m@1", "inference", "military", "--registry", down]) == 3
+    capsys.readouterr()
+    assert main(["show", "model/acme-m@1", "--registry", down]) == 0
+    shown = capsys.readouterr().out
+    assert "import-bundle from bundle b.json" in shown and "signed by acme" in shown and "charter signature by key" in shown
     assert main(["withdraw", "dataset/d@1", "--reason", "consent revoked", "--registry", up]) == 0
     assert main(["feed", "--since", "2020-01-01", "--key", "acme", "--out", str(tmp_path / "f.json"), "--registry", up]) == 0
     assert main(["import", "feed", str(tmp_path / "f.json"), "--registry", down]) == 0
