@@ -67,10 +67,13 @@ def new_key(name: str, folder: str | os.PathLike | None = None) -> tuple[Path, s
     """Create ``NAME.key`` (mode 0600; never overwritten) and ``NAME.pub``; returns (key path, public key, key id)."""
     d = keys_dir(folder)
     _check_name(name)
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = d / f"{name}.key"
-    pub = generate_key(path)
-    (d / f"{name}.pub").write_text(pub + "\n", encoding="ascii")
+    try:
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        pub = generate_key(path)
+        (d / f"{name}.pub").write_text(pub + "\n", encoding="ascii")
+    except OSError as e:
+        raise InvalidInput(f"cannot write the key ({e.strerror})", where=str(d), hint="pass --keys DIR with a writable folder") from None
     return path, pub, keyid_of(parse_public_key(pub))
 
 
@@ -93,7 +96,10 @@ def public_key_from(text: str) -> str:
     """A public key string, or a ``.pub`` file holding one; validated."""
     t = text.strip()
     if not t.startswith("ed25519:") and Path(t).is_file():
-        t = Path(t).read_text(encoding="ascii", errors="replace").strip()
+        try:
+            t = Path(t).read_text(encoding="ascii", errors="replace").strip()
+        except OSError as e:
+            raise InvalidInput(f"cannot read the public key file ({e.strerror})", where=t, hint="pass ed25519:... or a readable .pub file") from None
     parse_public_key(t, field="PUBKEY")
     return t
 
@@ -169,7 +175,10 @@ class TrustStore:
     def save(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps({"format": TRUST_FORMAT, "keys": [k.to_json() for k in self.keys]}, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text(json.dumps({"format": TRUST_FORMAT, "keys": [k.to_json() for k in self.keys]}, indent=2) + "\n", encoding="utf-8")
+            tmp.replace(self.path)
+        except OSError as e:
+            raise InvalidInput(f"cannot write the trust store ({e.strerror})", where=str(self.path), hint="pass --trust FILE in a writable folder") from None
