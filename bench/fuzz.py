@@ -206,7 +206,7 @@ def _signed_world() -> dict:
     """A small signed lineage, its bundle and feed, and a trust store, made once per process."""
     if _TRUST:
         return _TRUST
-    from charter.core.assets import Asset, Edge
+    from charter.core.assets import Asset, Edge, Property
     from charter.registry import Registry
     from charter.store.memory import MemoryStore
     from charter.trust import keys
@@ -221,6 +221,7 @@ def _signed_world() -> dict:
                    data={"digests": [{"path": "/x.parquet", "sha256": "ab" * 32, "bytes": 3}]}),
              Asset("model/m@1", "model", "m", "1", derived_from=(Edge("model/m@1", "dataset/d@1", "trained-on"),), notes={"weights": {"sha256": "cd" * 32}})])
     sign_charters(reg, "model/m@1", k, upstream=True)
+    reg.attach([Property("model/m@1", "bbq", "bbq/1.1", "amb_bias_score", 0.01, (-0.02, 0.04), 300, detail={"groups": {"age": 0.1}})])
     reg.withdraw("dataset/d@1", "consent revoked")
     reg.restrict("model/m@1", ["surveillance"], "policy")
     trust = TrustStore()

@@ -340,3 +340,30 @@ def test_charters_of_the_wrong_shape_are_malformed_not_crashes(world, field, val
     doc = bundle(world)
     doc["assets"][0][field] = value
     fails(doc, world[3], "dataset/forum@1: the charter is malformed")
+
+
+def test_the_roots_evaluations_travel_signed_and_are_attached(world):
+    from charter.core.assets import Property
+
+    reg, dk, ak, trust, tmp = world
+    reg.attach([Property("model/acme-chat@1", "bbq", "bbq/1.1", "amb_bias_score", 0.01, (-0.02, 0.04), 300)])
+    doc = bundle(world)
+    v = verify_bundle(json.loads(json.dumps(doc)), trust)
+    assert [(p.benchmark, p.metric, p.value, who) for p, who in v.properties] == [("bbq", "amb_bias_score", 0.01, "acme")]
+    p = tmp / "b.json"
+    write_json(doc, p)
+    down = Registry(SQLiteStore(tmp / "down.db"))
+    assert import_bundle(down, p, trust)["properties_attached"] == 1
+    assert down.properties("model/acme-chat@1")[("bbq", "amb_bias_score")].ci == (-0.02, 0.04)
+    assert import_bundle(down, p, trust)["properties_attached"] == 0
+    down.close()
+    import base64
+
+    env = doc["properties"][0]["envelope"]
+    st = json.loads(base64.b64decode(env["payload"]))
+    st["predicate"]["value"] = 0.0
+    env["payload"] = base64.b64encode(json.dumps(st).encode()).decode()
+    fails(doc, trust, "properties[0]: the signature by acme does not verify")
+    doc = bundle(world)
+    doc["properties"] = []
+    fails(doc, trust, "manifest: the bundle's properties do not match its manifest")

@@ -4,8 +4,9 @@ A bundle is one JSON file (``charter-bundle/1``; no pickle, nothing executed): t
 upstream of it along every ``derived_from`` edge, parents first (``assets``), every stored signature over
 their charters (``signatures``: DSSE envelopes), the withdrawals and restrictions in effect when it was
 written (``events``: signed envelopes or ``{"unsigned": Statement}``), each asset's data/weights digests
-(``content``), and, with ``--key``, a ``manifest`` envelope over the root's lineage digest and the digests
-of the events and content lists (so a dropped withdrawal is detected)."""
+(``content``), the root's evaluations (``properties``: signed by the bundler, who must be trusted for the
+root, like the manifest), and, with ``--key``, a ``manifest`` envelope over the root's lineage digest and the
+digests of the events, content and properties lists (so a dropped withdrawal is detected)."""
 
 from __future__ import annotations
 
@@ -16,14 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from charter.core.assets import RELATIONS, Asset
+from charter.core.assets import RELATIONS, Asset, Property
 from charter.core.digests import content_digests
 from charter.core.ids import parse_id
 from charter.errors import CharterError, InvalidInput
 from charter.registry import Registry
 from charter.store.base import SignatureRecord
 from charter.trust.keys import PublisherKey, TrustStore
-from charter.trust.sign import (CHARTER_PREDICATE, _b64, _dump, charter_payload, sign_payload, EVENT_ACTIONS, EVENT_PREDICATE, MANIFEST_PREDICATE, Bad, canonical, digests,
+from charter.trust.sign import (PROPERTY_PREDICATE, property_statement, CHARTER_PREDICATE, _b64, _dump, charter_payload, sign_payload, EVENT_ACTIONS, EVENT_PREDICATE, MANIFEST_PREDICATE, Bad, canonical, digests,
                                 envelope_digest, event_statement, manifest_statement, open_envelope, sha256, sign)
 
 BUNDLE_FORMAT = "charter-bundle/1"
@@ -131,16 +132,28 @@ def bundle_text(reg: Registry, ref: str, key: PublisherKey | None = None) -> str
         sigs.setdefault(s.asset, []).append(s.envelope)
     events = _event_entries(reg, ids, key)
     content = {a.id: sorted(c) for a in order if (c := content_digests(a))}
-    head = {"format": BUNDLE_FORMAT, "created": _now(), "root": root, "events": events, "content": content, "manifest": None}
+    props = [_entry(None, property_statement(p.asset, d[p.asset][0], p.to_json()), key) for p in _root_properties(reg, order)]
+    head = {"format": BUNDLE_FORMAT, "created": _now(), "root": root, "events": events, "content": content, "properties": props, "manifest": None}
     if key is not None:
         head["manifest"] = sign(manifest_statement(root, d[root][1], _manifest_body(head | {"assets": ids}, d[root][1])), key)
     sig_text = ",".join(f"{_dump(i)}:[{','.join(sigs[i])}]" for i in ids if i in sigs)
     return f'{_dump(head)[:-1]},"assets":[{",".join(texts[i] for i in ids)}],"signatures":{{{sig_text}}}}}'
 
 
+def _root_properties(reg: Registry, order: list[Asset]) -> list[Property]:
+    """The evaluations a decision about the root reads (its own; an application without any, its model's):
+    they travel signed by the bundler, who must be trusted for the root's namespace, like the manifest."""
+    root = order[-1]
+    got = reg.store.properties(root.id)
+    if not got and root.kind == "application":
+        model = next((e.parent for e in root.derived_from if e.relation == "deployed-from"), None)
+        got = reg.store.properties(model) if model else []
+    return got
+
+
 def _manifest_body(doc: Mapping, lineage: str) -> dict:
     return {"root": doc["root"], "lineage": lineage, "assets": len(doc["assets"]), "events": sha256(canonical(doc["events"])),
-            "content": sha256(canonical(doc["content"])), "created": doc["created"]}
+            "content": sha256(canonical(doc["content"])), "properties": sha256(canonical(doc.get("properties", []))), "created": doc["created"]}
 
 
 def write_json(doc: Mapping | str, out: Path) -> None:
@@ -275,11 +288,13 @@ class Verified:
     events: list[tuple[dict, dict | None, str | None]]  # (predicate, envelope, signer)
     manifest_signer: str | None
     warnings: list[str] = field(default_factory=list)
+    properties: list[tuple[Property, str | None]] = field(default_factory=list)  # (evaluation, signer)
 
     def to_json(self) -> dict:
         names = sorted({s for s in self.signers.values() if s})
         return {"root": self.root, "assets": len(self.assets), "signed": sum(s is not None for s in self.signers.values()),
-                "signers": names, "events": len(self.events), "manifest_signer": self.manifest_signer, "warnings": self.warnings,
+                "signers": names, "events": len(self.events), "properties": len(self.properties), "manifest_signer": self.manifest_signer,
+                "warnings": self.warnings,
                 "verified": not self.warnings}
 
 
@@ -363,6 +378,7 @@ def verify_bundle(doc: dict, trust: TrustStore, unsigned_ok: bool = False, where
             worst = next((p for p in problems if not p.unsigned), problems[0])
             fail(f"{a.id}: {worst.message}", unsigned=worst.unsigned)
     evs = _verify_events(events, {a.id: d[a.id][0] for a in assets}, trust, fail)
+    props = _verify_properties(doc.get("properties", []), root, {a.id: d[a.id][0] for a in assets}, trust, fail)
     msigner = None
     man = doc.get("manifest")
     if man is None:
@@ -374,13 +390,13 @@ def verify_bundle(doc: dict, trust: TrustStore, unsigned_ok: bool = False, where
             want = _manifest_body(doc | {"created": p.get("created") if isinstance(p, dict) else None}, d[root][1])
             if st.get("predicateType") != MANIFEST_PREDICATE or not isinstance(p, dict):
                 raise Bad("the manifest's Statement is not a bundle manifest")
-            for k in ("root", "lineage", "assets", "events", "content"):
+            for k in ("root", "lineage", "assets", "events", "content", "properties"):
                 if p.get(k) != want[k]:
                     raise Bad(f"the bundle's {k} do not match its manifest (something was added, removed or changed after signing)")
         except Bad as e:
             msigner = None
             fail(f"manifest: {e.message}", unsigned=e.unsigned)
-    return Verified(root, assets, signers, envs, evs, msigner, warnings)
+    return Verified(root, assets, signers, envs, evs, msigner, warnings, props)
 
 
 def _short(x) -> str:
@@ -433,6 +449,54 @@ def _verify_events(events: list, charters: Mapping[str, str], trust: TrustStore,
                 fail(f"{label}: the signed event is about {p['asset']}, not {asset}")
                 continue
             out.append((p, env, who))
+    return out
+
+
+_PROP_TEXT = ("asset", "benchmark", "version", "metric", "time", "run")
+
+
+def _property(p) -> Property | None:
+    """An evaluation from a bundle, strictly typed (None: malformed)."""
+    if not (isinstance(p, dict) and all(isinstance(p.get(k, ""), str) for k in _PROP_TEXT) and _num(p.get("value"))
+            and (p.get("ci") is None or (isinstance(p["ci"], list) and len(p["ci"]) == 2 and all(map(_num, p["ci"]))))
+            and isinstance(p.get("n", 0), int) and not isinstance(p.get("n", 0), bool) and isinstance(p.get("detail", {}), dict)):
+        return None
+    try:
+        return Property.from_json(p)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _verify_properties(entries, root: str, charters: Mapping[str, str], trust: TrustStore, fail) -> list[tuple[Property, str | None]]:
+    out: list[tuple[Property, str | None]] = []
+    if not isinstance(entries, list):
+        fail("properties: malformed (expected a list)")
+        return out
+    for n, e in enumerate(entries):
+        label = f"properties[{n}]"
+        if not isinstance(e, dict) or len(e) != 1 or not ({"envelope", "unsigned"} & e.keys()):
+            fail(f"{label}: malformed (expected {{\"envelope\": ...}} or {{\"unsigned\": ...}})")
+            continue
+        who = None
+        if "unsigned" in e:
+            st = e["unsigned"]
+        else:
+            try:
+                st, who = open_envelope(e["envelope"], root, trust)
+            except Bad as b:
+                fail(f"{label}: {b.message}", unsigned=b.unsigned)
+                st = _unverified(e["envelope"])
+        p = _property(st.get("predicate")) if isinstance(st, dict) and st.get("predicateType") == PROPERTY_PREDICATE else None
+        if p is None:
+            fail(f"{label}: not an evaluated property Statement")
+            continue
+        subj = st.get("subject")
+        if p.asset not in charters or not isinstance(subj, list) or not subj or subj[0] != {"name": p.asset, "digest": {"sha256": charters[p.asset].removeprefix("sha256:")}}:
+            fail(f"{label} ({p.asset} {p.benchmark}.{p.metric}): names an asset or charter that is not the bundle's")
+            continue
+        if who is None and "unsigned" in e:
+            fail(f"{label} ({p.asset} {p.benchmark}.{p.metric}): not signed", unsigned=True)
+        out.append((p, who))
     return out
 
 
@@ -554,10 +618,14 @@ def import_bundle(reg: Registry, path: Path, trust: TrustStore, unsigned_ok: boo
             recs.append(SignatureRecord(0, a.id, "charter", env["signatures"][0]["keyid"], envelope_digest(env), json.dumps(env, sort_keys=True), source))
     reg.store.add_signatures(recs)
     events = apply_events(reg, v.events, source)
+    have = {(p.asset, p.benchmark, p.metric, p.version, p.time, p.value) for a in {p.asset for p, _ in v.properties} for p in reg.store.properties(a)}
+    props = [p for p, _ in v.properties if (p.asset, p.benchmark, p.metric, p.version, p.time, p.value) not in have]
+    reg.attach(props)
     reg.store.log_many([("import-bundle", a.id, {"bundle": digest, "file": Path(path).name, "signer": v.signers[a.id],
                                                  "new": a.id in added}) for a in v.assets])
     return {"bundle": digest, "file": str(path), **v.to_json(), "added": [a.id for a in v.assets if a.id in added],
-            "unchanged": [a.id for a in v.assets if a.id not in added], "by_signer": _by_signer(v.signers), "events": events}
+            "unchanged": [a.id for a in v.assets if a.id not in added], "by_signer": _by_signer(v.signers), "events": events,
+            "properties_attached": len(props)}
 
 
 def _by_signer(signers: Mapping[str, str | None]) -> dict:

@@ -27,6 +27,7 @@ STATEMENT = "https://in-toto.io/Statement/v1"
 CHARTER_PREDICATE = "https://charter.dev/predicates/charter-lineage/v1"
 EVENT_PREDICATE = "https://charter.dev/predicates/event/v1"
 MANIFEST_PREDICATE = "https://charter.dev/predicates/bundle/v1"
+PROPERTY_PREDICATE = "https://charter.dev/predicates/property/v1"
 EVENT_ACTIONS = ("withdraw", "lift", "restrict", "lift-restrictions")
 
 
@@ -80,6 +81,11 @@ def charter_statement(a: Asset, lineage: str, parents: Mapping[str, str]) -> dic
 def event_statement(action: str, asset: str, charter: str, reason: str, time: str, deny: Iterable[str] = ()) -> dict:
     p = {"action": action, "asset": asset, "reason": reason, "time": time} | ({"deny": list(deny)} if action in ("restrict", "lift-restrictions") else {})
     return {"_type": STATEMENT, "subject": _subject(asset, charter), "predicateType": EVENT_PREDICATE, "predicate": p}
+
+
+def property_statement(asset: str, charter: str, prop: Mapping) -> dict:
+    """An evaluated property of ``asset`` (Property.to_json), vouched for by the signer."""
+    return {"_type": STATEMENT, "subject": _subject(asset, charter), "predicateType": PROPERTY_PREDICATE, "predicate": dict(prop)}
 
 
 def manifest_statement(root: str, lineage: str, body: Mapping) -> dict:
