@@ -587,7 +587,7 @@ def apply_events(reg: Registry, events: list[tuple[dict, dict | None, str | None
                 t = reg.lift_restrictions(aid, why).time
         if env is not None:
             kid = env["signatures"][0]["keyid"] if env.get("signatures") else ""
-            store.add_signatures([SignatureRecord(0, aid, act, kid, dig, json.dumps(env, sort_keys=True), source, applied=t)])
+            store.add_signatures([SignatureRecord(0, aid, act, kid, dig, _dump(env), source, applied=t)])
             have.add(dig)
         applied.append(label | {"changed": bool(t)})
     return {"applied": applied, "skipped": skipped}
@@ -615,7 +615,7 @@ def import_bundle(reg: Registry, path: Path, trust: TrustStore, unsigned_ok: boo
                 open_envelope(env, a.id, trust)
             except Bad:
                 continue
-            recs.append(SignatureRecord(0, a.id, "charter", env["signatures"][0]["keyid"], envelope_digest(env), json.dumps(env, sort_keys=True), source))
+            recs.append(SignatureRecord(0, a.id, "charter", env["signatures"][0]["keyid"], envelope_digest(env), _dump(env), source))
     reg.store.add_signatures(recs)
     events = apply_events(reg, v.events, source)
     have = {(p.asset, p.benchmark, p.metric, p.version, p.time, p.value) for a in {p.asset for p, _ in v.properties} for p in reg.store.properties(a)}
