@@ -1,5 +1,6 @@
 """Fuzzing Charter's untrusted inputs with Hypothesis: charter files, taxonomy files, record files
-(JSON Lines, CSV, Parquet) run through a whole `curate`, and each importer's input.
+(JSON Lines, CSV, Parquet) run through a whole `curate`, each importer's input, and signed bundles and
+feeds (byte mutations, and values of other types put at any path of the JSON).
 
 The promise under test (docs/security.md): whatever the bytes, Charter answers with a result or a
 `CharterError` (a one-line error naming the file and the fix), never another exception, never a crash.
@@ -198,6 +199,107 @@ def parquet_bytes(recs) -> bytes | None:
 _junk = st.lists(st.tuples(st.integers(0, 100), st.sampled_from([b"null", b"[]", b"42", b'"x"', b"{", b"\xff\xfe", b"", b"  ", b"{}", b'{"text": NaN}'])), max_size=3)
 
 
+_TRUST: dict = {}
+
+
+def _signed_world() -> dict:
+    """A small signed lineage, its bundle and feed, and a trust store, made once per process."""
+    if _TRUST:
+        return _TRUST
+    from charter.core.assets import Asset, Edge, Property
+    from charter.registry import Registry
+    from charter.store.memory import MemoryStore
+    from charter.trust import keys
+    from charter.trust.bundle import build_feed, bundle_text, sign_charters
+    from charter.trust.keys import TrustStore
+
+    d = Path(tempfile.mkdtemp(prefix="fuzz-trust-"))
+    keys.new_key("pub", d)
+    k = keys.load("pub", d)
+    reg = Registry(MemoryStore())
+    reg.add([Asset("dataset/d@1", "dataset", "d", "1", licenses=("MIT",), deny=("military",),
+                   data={"digests": [{"path": "/x.parquet", "sha256": "ab" * 32, "bytes": 3}]}),
+             Asset("model/m@1", "model", "m", "1", derived_from=(Edge("model/m@1", "dataset/d@1", "trained-on"),), notes={"weights": {"sha256": "cd" * 32}})])
+    sign_charters(reg, "model/m@1", k, upstream=True)
+    reg.attach([Property("model/m@1", "bbq", "bbq/1.1", "amb_bias_score", 0.01, (-0.02, 0.04), 300, detail={"groups": {"age": 0.1}})])
+    reg.withdraw("dataset/d@1", "consent revoked")
+    reg.restrict("model/m@1", ["surveillance"], "policy")
+    trust = TrustStore()
+    trust.add(k.public, ["*"], "pub")
+    _TRUST.update(bundle=bundle_text(reg, "model/m@1", k).encode(), feed=json.dumps(build_feed(reg, "2000-01-01", k)).encode(), trust=trust, dir=d)
+    return _TRUST
+
+
+_VALUES = [None, True, 0, -1, 1.5, "", "x", "sha256:" + "0" * 64, "model/m@1", [], {}, [1], {"a": None}, "ed25519:AAAA", "\u202e"]
+
+
+def json_mutated(seed: bytes):
+    """A JSON document with values replaced (by path) by values of other types, or keys dropped."""
+    doc = json.loads(seed)
+    paths: list[tuple] = []
+
+    def walk(x, path):
+        paths.append(path)
+        if isinstance(x, dict):
+            for k, v in x.items():
+                walk(v, (*path, k))
+        elif isinstance(x, list):
+            for i, v in enumerate(x):
+                walk(v, (*path, i))
+
+    walk(doc, ())
+    op = st.tuples(st.integers(0, len(paths) - 1), st.one_of(st.sampled_from(_VALUES), st.just("<drop>")))
+    return st.lists(op, min_size=1, max_size=4).map(lambda ops: _apply(seed, paths, ops))
+
+
+def _apply(seed: bytes, paths, ops) -> bytes:
+    doc = json.loads(seed)
+    for i, v in ops:
+        path = paths[i]
+        if not path:
+            doc = v
+            continue
+        parent = doc
+        try:
+            for k in path[:-1]:
+                parent = parent[k]
+            if v == "<drop>":
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = v
+        except (KeyError, IndexError, TypeError):
+            pass
+    return json.dumps(doc).encode()
+
+
+def bundle_file(data: bytes, feed: bool = False) -> None:
+    """Bytes as a bundle (or feed) file: verified offline, then imported into a fresh registry with --unsigned-ok."""
+    from charter.errors import CharterError
+    from charter.registry import Registry
+    from charter.store.memory import MemoryStore
+    from charter.trust.bundle import BUNDLE_FORMAT, import_bundle, import_feed, read_json, verify_bundle
+
+    w = _signed_world()
+    p = w["dir"] / ("f.json" if feed else "b.json")
+    p.write_bytes(data)
+    try:
+        if feed:
+            reg = Registry(MemoryStore())
+            import_bundle(reg, _write(w["dir"] / "seed.json", w["bundle"]), w["trust"])
+            import_feed(reg, p, w["trust"], unsigned_ok=True)
+        else:
+            doc, _ = read_json(p, BUNDLE_FORMAT, "bundle")
+            verify_bundle(doc, w["trust"], unsigned_ok=True)
+            import_bundle(Registry(MemoryStore()), p, w["trust"], unsigned_ok=True)
+    except CharterError as e:
+        assert "\n" not in e.oneline()
+
+
+def _write(p: Path, data: bytes) -> Path:
+    p.write_bytes(data)
+    return p
+
+
 # --- the catalogue -----------------------------------------------------------------------------------
 def _seeds(paths) -> list[bytes]:
     return [Path(p).read_bytes() for p in paths]
@@ -230,6 +332,8 @@ def targets() -> dict[str, tuple]:
                        lambda t: importer(t[1], "dpi-mini", t[0])),
         "import-hf-card": (st.tuples(st.sampled_from([str(p.relative_to(FIXTURES / "hf")) for p in cards]), mutated(_seeds(cards))),
                            lambda t: importer(t[1], "hf", t[0])),
+        "bundle": (st.one_of(mutated([_signed_world()["bundle"]]), json_mutated(_signed_world()["bundle"])), bundle_file),
+        "feed": (st.one_of(mutated([_signed_world()["feed"]]), json_mutated(_signed_world()["feed"])), lambda b: bundle_file(b, feed=True)),
     }
     return out
 

@@ -19,9 +19,9 @@ import pytest
 from charter.core.assets import Asset, Edge, Withdrawal
 from charter.errors import CharterError, Conflict, InvalidInput, LineageCycle, NotFound, StoreError
 from charter.store import Store, open_store
-from charter.store.base import withdraw_owners
+from charter.store.base import SignatureRecord, withdraw_owners
 from charter.store.memory import MemoryStore
-from charter.store.sqlite import SCHEMA_VERSION, SQLiteStore
+from charter.store.sqlite import SCHEMA_VERSION, SIGNATURES_SINCE, SQLiteStore
 
 BACKENDS: dict[str, Callable[[Path], Store]] = {
     "memory": lambda tmp: MemoryStore(),
@@ -1015,7 +1015,7 @@ def test_restriction_lifts_are_append_only_and_schema_3_upgrades(tmp_path):
     s.db.execute("PRAGMA user_version=3")
     s.close()
     s = SQLiteStore(db)
-    assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+    assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 8
     assert [r.deny for r in s.restrictions()["dataset/t@1"]] == [("commercial",)]
     s.lift_restrictions("dataset/t@1", "relicensed")
     raw = sqlite3.connect(db)
@@ -1074,4 +1074,54 @@ def test_schema_4_upgrades_to_generations(tmp_path):
     v = s.withdrawals_version()
     s.withdraw("dataset/t@1", "consent revoked")
     assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION and s.withdrawals_version() == v + 1
+    s.close()
+
+
+# === signatures (charter.trust) ==============================================================
+
+def _sig(asset: str, digest: str, kind: str = "charter", **kw) -> SignatureRecord:
+    return SignatureRecord(0, asset, kind, "k1", digest, '{"payload": "x"}', **kw)
+
+
+def test_signatures_append_dedupe_and_filter(store):
+    store.add([A("dataset/d@1"), A("model/m@1", "dataset/d@1")])
+    new = store.add_signatures([_sig("dataset/d@1", "sha256:a"), _sig("model/m@1", "sha256:b", source="bundle:x"),
+                                _sig("model/m@1", "sha256:a2", kind="withdraw", applied="t")])
+    assert [r.digest for r in new] == ["sha256:a", "sha256:b", "sha256:a2"] and all(r.time for r in new)
+    assert store.add_signatures([_sig("dataset/d@1", "sha256:a")]) == []  # the same envelope again: a no-op
+    got = store.signatures()
+    assert [(r.seq, r.asset, r.kind, r.source) for r in got] == [(1, "dataset/d@1", "charter", "local"), (2, "model/m@1", "charter", "bundle:x"),
+                                                                 (3, "model/m@1", "withdraw", "local")]
+    assert [r.digest for r in store.signatures(["model/m@1"], kind="charter")] == ["sha256:b"]
+    assert store.signatures(["model/zz@1"]) == []
+    assert [e.asset for e in store.events(type="sign")] == ["dataset/d@1", "model/m@1", "model/m@1"]
+
+
+def test_signatures_need_a_registered_asset_and_a_known_kind(store):
+    store.add([A("dataset/d@1")])
+    with pytest.raises(NotFound):
+        store.add_signatures([_sig("dataset/x@1", "sha256:a")])
+    with pytest.raises(InvalidInput):
+        store.add_signatures([_sig("dataset/d@1", "sha256:a", kind="bless")])
+    assert store.signatures() == []
+
+
+def test_sqlite_signatures_are_append_only_and_older_schemas_gain_the_table(tmp_path):
+    db = tmp_path / "r.db"
+    s = SQLiteStore(db)
+    s.add([A("dataset/d@1")])
+    s.db.execute("DROP TRIGGER signatures_append_only_u")
+    s.db.execute("DROP TRIGGER signatures_append_only_d")
+    s.db.execute("DROP TABLE signatures")
+    s.db.execute(f"PRAGMA user_version={SIGNATURES_SINCE - 1}")
+    s.close()
+    s = SQLiteStore(db)
+    assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    s.add_signatures([_sig("dataset/d@1", "sha256:a")])
+    raw = sqlite3.connect(db)
+    for sql in ("DELETE FROM signatures", "UPDATE signatures SET keyid='k2'"):
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            raw.execute(sql)
+    raw.close()
+    assert [r.keyid for r in s.signatures()] == ["k1"]
     s.close()

@@ -178,8 +178,17 @@ def cmd_show(args) -> int:
         console.print(f"  [yellow]consent[/]: {escape(note)}")
     console.print(f"  upstream: {len(up)} assets, downstream: {len(down)} assets")
     for e in events:
-        console.print(f"  [dim]{e['time']} {e['type']}[/] {escape(str(e['data'].get('reason', '')))}")
+        console.print(f"  [dim]{e['time']} {e['type']}[/] {escape(_event_text(e))}")
     return 0
+
+
+def _event_text(e: dict) -> str:
+    d = e["data"]
+    if e["type"] == "sign":  # charter.trust: a signature stored (made here, or imported with a bundle or feed)
+        return f"{d.get('kind')} signature by key {str(d.get('keyid'))[:16]}… ({d.get('source')})"
+    if e["type"] == "import-bundle":
+        return f"from bundle {d.get('file')} ({str(d.get('bundle'))[:23]}…), signed by {d.get('signer') or 'no trusted key'}"
+    return str(d.get("reason", ""))
 
 
 def _by(x: dict, asked: str) -> str:

@@ -27,6 +27,7 @@ class Step:
     title: str
     argv: tuple[str, ...]
     expect: int = 0  # exit code the step must return; the demo fails loudly otherwise
+    registry: str | None = None  # another registry than the demo's (the second organisation's)
 
 
 def steps(examples: Path, corpus: Path, owner: str, runs: Path) -> list[Step]:
@@ -97,6 +98,33 @@ def steps(examples: Path, corpus: Path, owner: str, runs: Path) -> list[Step]:
         Step("The requirement is now judged on the measured score", ("can", "application/cv-screener@1", "inference", "employment-decisions",
                                                                        "commercial"), SCREENER_EXPECT),
         Step("The adaptation's specification card, generated from the registry", ("card", "model/smollm2-community-mt@1")),
+        *bundle_steps(runs.parent),
+    ]
+
+
+ADAPTED = "model/smollm2-community-mt@1"
+
+
+def bundle_steps(workdir: Path) -> list[Step]:
+    """Charters that travel: the adapted model leaves as a signed bundle, is verified offline and imported
+    by a second organisation's fresh registry, which refuses the creep use with the same reasons."""
+    keys, trust = ("--keys", str(workdir / "keys")), ("--trust", str(workdir / "trust.json"))
+    bundle = str(workdir / "smollm2-community-mt.bundle.json")
+    other = str(workdir / "partner-registry.db")
+    return [
+        Step("The publisher makes a signing key (Ed25519; the private key stays in its own file, mode 600)", ("key", "new", "demo-publisher", *keys)),
+        Step("It signs the adaptation's charter and, as this demo's only publisher, every charter upstream of it (DSSE envelopes, a Merkle chain along lineage)",
+             ("sign", ADAPTED, "--key", "demo-publisher", "--upstream", *keys)),
+        Step("One self-contained file: the charters, their signatures, withdrawals and restrictions, data and weights hashes",
+             ("bundle", ADAPTED, "--out", bundle, "--key", "demo-publisher", *keys)),
+        Step("A partner trusts the publisher's key (shown by `charter key show`) for its namespaces",
+             ("trust", "add", str(workdir / "keys" / "demo-publisher.pub"), "--for", "*", "--name", "demo-publisher", *trust)),
+        Step("... verifies the bundle offline: every signature and upstream digest holds", ("verify", bundle, *trust)),
+        Step("... and imports it into its own, fresh registry", ("import", "bundle", bundle, *trust), registry=other),
+        Step("The partner's registry refuses the creep use with the same reasons (its gateway decides by this rule)",
+             ("can", ADAPTED, "fine-tuning", "face-recognition", "commercial"), 3, registry=other),
+        Step("Where its charters came from, and how transparent the adaptation is (FMTI indicators the registry can answer)",
+             ("transparency", ADAPTED), registry=other),
     ]
 
 
@@ -188,11 +216,14 @@ def run(workdir: Path) -> int:
     console.print(f"registry: {db} (SQLite); community corpus generated in {corpus}\n")
     runs = workdir / "runs"
     shutil.rmtree(runs, ignore_errors=True)
+    shutil.rmtree(workdir / "keys", ignore_errors=True)  # the bundle steps: a fresh key, trust store and partner registry each run
+    for stale in ("trust.json", "partner-registry.db", "partner-registry.db-wal", "partner-registry.db-shm"):
+        (workdir / stale).unlink(missing_ok=True)
     for i, step in enumerate(steps(examples, corpus, owner, runs), 1):
         console.print(Rule(f"{i}. {step.title}", align="left", style="dim"))
         shown = [_short(a, workdir) for a in step.argv]
         console.print(f"[bold cyan]$ charter {shlex.join(shown)}[/]")
-        code = main([*step.argv, "--registry", str(db)])
+        code = main([*step.argv, "--registry", step.registry or str(db)])
         if code != step.expect:
             console.print(f"[red]demo step {i} exited {code}, expected {step.expect}[/]")
             return 1

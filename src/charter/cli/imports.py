@@ -1,4 +1,4 @@
-"""charter import dpi | ecosystem-graphs | hf-card
+"""charter import dpi | ecosystem-graphs | hf-card | bundle | feed (the last two: cli/trust.py)
 
 Each importer reads its files completely (any problem: one InvalidInput line, exit 1,
 nothing written), then every asset is registered in one atomic ``Registry.add``.
@@ -20,7 +20,7 @@ DPI_USES = ("commercial", "fine-tuning")
 
 
 def register(sub, common) -> None:
-    p = sub.add_parser("import", help="import real metadata: Data Provenance summaries, Ecosystem Graphs, Hugging Face cards")
+    p = sub.add_parser("import", help="import real metadata: Data Provenance summaries, Ecosystem Graphs, Hugging Face cards, signed bundles and feeds")
     isub = p.add_subparsers(dest="importer", metavar="SOURCE", required=True)
 
     q = isub.add_parser("dpi", parents=[common], help="Data Provenance Initiative summaries: datasets with every licence, and the models that generated them")
@@ -43,6 +43,10 @@ def register(sub, common) -> None:
                    "and the asset name when the card has no model_name or model-index name")
     q.add_argument("--version", dest="asset_version", default="hf", metavar="V", help="version of the model (default: hf)")
     q.set_defaults(func=cmd_hf_card)
+
+    from charter.cli.trust import register_imports
+
+    register_imports(isub, common)
 
 
 def _resolver(reg):

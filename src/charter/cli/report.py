@@ -13,6 +13,9 @@ def register(sub, common) -> None:
     p.add_argument("ref", metavar="REF")
     p.add_argument("--out", type=Path, metavar="FILE", help="write the card to FILE (e.g. README.md) instead of printing it")
     p.set_defaults(func=cmd_card)
+    p = sub.add_parser("transparency", parents=[common], help="the Foundation Model Transparency Index indicators the registry can answer for REF, with evidence")
+    p.add_argument("ref", metavar="REF")
+    p.set_defaults(func=cmd_transparency)
 
 
 def cmd_card(args) -> int:
@@ -30,4 +33,22 @@ def cmd_card(args) -> int:
                    "contributors": reg.contributors(args.ref)})
     elif not args.out:
         console.out(text, highlight=False)  # plain text: no rich markup interpretation of the Markdown
+    return 0
+
+
+def cmd_transparency(args) -> int:
+    from charter.report.transparency import transparency
+
+    reg = open_registry(args, create=False)
+    t = transparency(reg, args.ref)
+    if args.json:
+        emit_json(t)
+        return 0
+    s = t["score"]
+    console.print(f"{t['asset']}: {s['yes']} of {s['answerable']} answerable FMTI indicators met "
+                  f"({s['of_answerable']:.0%}; {s['of_all']:.0%} of {s['answerable'] + s['unanswerable']} with those a registry cannot answer)", markup=False)
+    for i in t["indicators"]:
+        ev = ", ".join(f"{e['asset']} {e['field']}" for e in i["evidence"][:2]) + (f" (+{len(i['evidence']) - 2})" if len(i["evidence"]) > 2 else "")
+        console.print(f"  {i['answer']:<3} {i['domain']:<10} {i['indicator']}: {ev or i['note']}", markup=False)
+    console.print("  cannot answer: " + "; ".join(x for v in t["unanswerable"].values() for x in v), markup=False)
     return 0

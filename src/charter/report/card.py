@@ -78,6 +78,9 @@ def card(reg: Registry, ref: str) -> str:
     lines += _lineage(a, up, down, ups, wd)
     lines += _contributors(reg.contributors(a.id), a.id)
     lines += _consent(reg, a, ups)
+    from charter.report.transparency import markdown, transparency
+
+    lines += markdown(transparency(reg, a.id))
     lines += [f"_Generated from the registry by `charter card` on {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}._", ""]
     return "\n".join(lines)
 

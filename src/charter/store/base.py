@@ -466,6 +466,38 @@ class Store(ABC):
         the connection that requests are decided through."""
         return self
 
+    # --- signatures (charter.trust): DSSE envelopes over charters and events, append-only ----------
+    @abstractmethod
+    def signatures(self, assets: Iterable[str] | None = None, kind: str | None = None) -> list["SignatureRecord"]:
+        """Stored signatures (of these assets; of this kind), oldest first."""
+
+    @abstractmethod
+    def _write_signatures(self, records: Sequence["SignatureRecord"]) -> None:
+        """Atomically append the records (their ``seq`` is assigned here) and one ``sign`` event each;
+        a record whose ``digest`` is already stored is skipped."""
+
+    def add_signatures(self, records: Sequence["SignatureRecord"]) -> list["SignatureRecord"]:
+        """Append signatures (``seq`` and ``time`` are filled in); one already stored (same envelope
+        digest) is not repeated. Returns the new ones. The assets must be registered."""
+        for r in records:
+            if r.kind not in SIGNATURE_KINDS:
+                raise InvalidInput(f"unknown signature kind {r.kind!r}", hint=f"one of {', '.join(SIGNATURE_KINDS)}", field="kind")
+        missing = {r.asset for r in records} - self._known({r.asset for r in records})
+        if missing:
+            m = sorted(missing)[0]
+            raise NotFound(f"no asset {m!r} in the registry", hint="register it (or import its bundle) before storing its signatures")
+        have = {s.digest for s in self.signatures({r.asset for r in records})}
+        t = now()
+        new, seen = [], set(have)
+        for r in records:
+            if r.digest in seen:
+                continue
+            seen.add(r.digest)
+            new.append(r._replace(time=r.time or t))
+        if new:
+            self._write_signatures(new)
+        return new
+
 
 def _evaluate_events(props: Sequence[Property]) -> dict[tuple[str, str], dict]:
     """One ``evaluate`` event per (asset, time): its benchmarks, versions, runs and metric values."""
@@ -569,6 +601,27 @@ class ApiKey(NamedTuple):
     application: str
     created: str
     revoked: str | None
+
+
+SIGNATURE_KINDS = ("charter", "withdraw", "lift", "restrict", "lift-restrictions", "bundle")
+
+
+class SignatureRecord(NamedTuple):
+    """One stored DSSE envelope (charter.trust): a publisher's signature over a charter and its upstream
+    digests (``kind`` charter), over a withdrawal, lift or restriction (an event kind), or over a bundle's
+    manifest. ``digest``: sha256 of the envelope's canonical JSON (one row per envelope); ``source``:
+    ``local`` or where it was imported from (``bundle:sha256:... FILE``, ``feed:sha256:... FILE``);
+    ``applied``: for an imported event, the time of the local withdrawal or restriction it produced."""
+
+    seq: int
+    asset: str
+    kind: str
+    keyid: str
+    digest: str
+    envelope: str
+    source: str = "local"
+    time: str = ""
+    applied: str = ""
 
 
 class AuditEntry(NamedTuple):

@@ -10,7 +10,7 @@ from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withd
 from charter.core.digests import content_digests
 from charter.core.lineage import Lineage, closure, terms_key
 from charter.errors import Conflict
-from charter.store.base import GENESIS, ApiKey, AuditEntry, Store, _evaluate_events, chain_hash, now
+from charter.store.base import GENESIS, ApiKey, AuditEntry, SignatureRecord, Store, _evaluate_events, chain_hash, now
 
 
 class MemoryStore(Store):
@@ -206,3 +206,19 @@ class MemoryStore(Store):
     def audit_entries(self, after: int = 0, limit: int | None = None) -> list[AuditEntry]:
         out = [e for e in self._gateway()[1] if e.seq > after]
         return out[:limit] if limit else out
+
+    # --- signatures (charter.trust) ------------------------------------------------------------
+    def signatures(self, assets: Iterable[str] | None = None, kind: str | None = None) -> list[SignatureRecord]:
+        rows = getattr(self, "_signatures", [])
+        want = set(assets) if assets is not None else None
+        return [r for r in rows if (want is None or r.asset in want) and (kind is None or r.kind == kind)]
+
+    def _write_signatures(self, records: Sequence[SignatureRecord]) -> None:
+        if not hasattr(self, "_signatures"):
+            self._signatures: list[SignatureRecord] = []
+        have = {r.digest for r in self._signatures}
+        for r in records:
+            if r.digest not in have:
+                have.add(r.digest)
+                self._signatures.append(r._replace(seq=len(self._signatures) + 1))
+                self.log("sign", r.asset, {"kind": r.kind, "keyid": r.keyid, "digest": r.digest, "source": r.source})

@@ -33,9 +33,9 @@ from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withd
 from charter.core.digests import content_digests
 from charter.core.lineage import Lineage, closure
 from charter.errors import Conflict, StoreError
-from charter.store.base import GENESIS, ApiKey, AuditEntry, Hop, Store, _evaluate_events, chain_hash, now
+from charter.store.base import GENESIS, ApiKey, AuditEntry, Hop, SignatureRecord, Store, _evaluate_events, chain_hash, now
 
-SCHEMA_VERSION = 7  # 7: asset_listing (each asset's licences beside its rid: `ls` reads no charter); 6: terms / asset_terms (each asset's interned lineage terms key, core/lineage.terms_key); 2: restrictions, properties, api_keys, audit; 3: withdrawal_events (withdraw/lift), content digests,
+SCHEMA_VERSION = 8  # 8: signatures (SIGNATURES_SCHEMA, below: self-contained, so it can be renumbered); 7: asset_listing (each asset's licences beside its rid: `ls` reads no charter); 6: terms / asset_terms (each asset's interned lineage terms key, core/lineage.terms_key); 2: restrictions, properties, api_keys, audit; 3: withdrawal_events (withdraw/lift), content digests,
 # append-only triggers on every history table; 4: restriction_lifts; 5: generations (a counter per topic, moved by
 # triggers, that caches poll). Every statement is IF NOT EXISTS, so older registries upgrade in place (_migrate).
 SCHEMA = """
@@ -148,6 +148,20 @@ CREATE TRIGGER IF NOT EXISTS api_keys_generation_u AFTER UPDATE ON api_keys
   BEGIN UPDATE generations SET n=n+1 WHERE topic='keys'; END;
 """
 
+SIGNATURES_SINCE = 8
+"""The schema version that added the ``signatures`` table (charter.trust). The table is created by its own
+script, so that its number can move when other tables land first."""
+SIGNATURES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS signatures(
+  seq INTEGER PRIMARY KEY, asset TEXT NOT NULL, kind TEXT NOT NULL, keyid TEXT NOT NULL, digest TEXT NOT NULL UNIQUE,
+  envelope TEXT NOT NULL, source TEXT NOT NULL, time TEXT NOT NULL, applied TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS signatures_asset ON signatures(asset, seq);
+CREATE TRIGGER IF NOT EXISTS signatures_append_only_u BEFORE UPDATE ON signatures
+  BEGIN SELECT RAISE(ABORT, 'signatures are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS signatures_append_only_d BEFORE DELETE ON signatures
+  BEGIN SELECT RAISE(ABORT, 'signatures are append-only'); END;
+"""
+
 CACHE_KIB = 65536  # SQLite page cache per connection (the default, 2 MiB, thrashes on large registries)
 MMAP_BYTES = 2**31  # read pages through mmap: measured ~14 -> ~8 us for a cold lookup at 1M assets
 
@@ -241,6 +255,9 @@ class SQLiteStore(Store):
                 with self._tx():
                     for stmt in _statements(SCHEMA):
                         self.db.execute(stmt)
+                    if version < SIGNATURES_SINCE:  # new and empty: nothing to move
+                        for stmt in _statements(SIGNATURES_SCHEMA):
+                            self.db.execute(stmt)
                     if version:
                         self._migrate(version)
                     self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -669,6 +686,28 @@ class SQLiteStore(Store):
         if limit:
             q += f" LIMIT {int(limit)}"
         return [AuditEntry(*r) for r in self.db.execute(q, (after,))]
+
+    # --- signatures (charter.trust) ------------------------------------------------------------
+    def signatures(self, assets: Iterable[str] | None = None, kind: str | None = None) -> list[SignatureRecord]:
+        q = "SELECT seq, asset, kind, keyid, digest, envelope, source, time, applied FROM signatures"
+        conds, args = [], []
+        if assets is not None:
+            conds.append("asset IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps(sorted(set(assets))))
+        if kind is not None:
+            conds.append("kind=?")
+            args.append(kind)
+        if conds:
+            q += " WHERE " + " AND ".join(conds)
+        return [SignatureRecord(*r) for r in self.db.execute(q + " ORDER BY seq", args)]
+
+    def _write_signatures(self, records: Sequence[SignatureRecord]) -> None:
+        with self._tx():
+            self.db.executemany("INSERT OR IGNORE INTO signatures(asset, kind, keyid, digest, envelope, source, time, applied) "
+                                "VALUES (?,?,?,?,?,?,?,?)", [tuple(r)[1:] for r in records])
+            self.db.executemany("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
+                                [(r.time, "sign", r.asset, json.dumps({"kind": r.kind, "keyid": r.keyid, "digest": r.digest,
+                                                                       "source": r.source}, sort_keys=True)) for r in records])
 
 
 @contextmanager
