@@ -34,10 +34,10 @@ def sql_verdicts(snaps, urls, uses=FT, as_of="now", fetched=None):
     con = duckdb.connect()
     sg.register_rules(con, rows, as_of)
     fetched = fetched or [None] * len(urls)
-    con.execute("CREATE TABLE recs AS SELECT unnest(?) AS charter_url, unnest(?) AS charter_fetched_at, unnest(range(?)) AS i",
+    con.execute("CREATE TABLE recs AS SELECT unnest(?) AS charter_url, unnest(?) AS charter_fetched_at, unnest(range(?)) AS source_row",
                 [list(urls), list(fetched), len(urls)])
     view = sg.wrap_view(con, "recs", as_of)
-    return [r for (r,) in con.execute(f"SELECT charter_signal FROM {view} ORDER BY i").fetchall()]
+    return [r for (r,) in con.execute(f"SELECT charter_signal FROM {view} ORDER BY source_row").fetchall()]
 
 
 def verdicts(snaps, urls, uses=FT):
@@ -170,8 +170,10 @@ def test_the_sql_path_is_protegos_path():
 def test_the_sql_host_is_the_python_domain():
     con = duckdb.connect()
     for url, d in [("https://www.Example.COM:8080/a", "example.com"), ("http://user:pw@news.example.org./x", "news.example.org"),
-                   ("https://example.com?x", "example.com"), ("https://example.com#f", "example.com"), ("not a url", "")]:
-        assert con.execute(f"SELECT {sg.host_sql('u')} FROM (SELECT ? AS u)", [url]).fetchone()[0] == d
+                   ("https://example.com?x", "example.com"), ("https://example.com#f", "example.com"), ("not a url", None),
+                   ("https://a@www.b.example.:1/", "b.example")]:
+        host = con.execute(f"SELECT charter_domain FROM {sg.hosts_sql('(SELECT ? AS charter_url)')}", [url]).fetchall()[0][0]
+        assert (sg.normalize_domain(host) if host else None) == d, url
 
 
 # --- preference lines: Content-Usage (IETF), Content-Signal (Cloudflare) ------------------------
@@ -378,3 +380,73 @@ def test_a_schema_6_registry_upgrades_in_place(tmp_path):
     assert SCHEMA_VERSION == 7 and r.store.db.execute("PRAGMA user_version").fetchone()[0] == 7
     assert r.store.add_signals([_row()]) == 1
     r.close()
+
+
+# --- curation ----------------------------------------------------------------------------------
+from charter.data.curate import CurateConfig, curate  # noqa: E402
+from tests.data.conftest import register_dataset, write_jsonl  # noqa: E402
+
+SITES = {
+    "news.example": ROBOTS,
+    "shop.example": "User-agent: *\nAllow: /\nContent-Signal: search=yes, ai-train=no, ai-input=no\n",
+    "blog.example": "User-agent: *\nDisallow:\n",
+}
+TDM = json.dumps([{"location": "/papers/", "tdm-reservation": 1}])
+
+
+def web_records(n: int = 300, seed: int = 1) -> list[dict]:
+    rng = random.Random(seed)
+    domains = ["news.example", "www.news.example", "shop.example", "blog.example", "open.example", "papers.example"]
+    paths = ["/", "/news/a", "/news/public/b", "/private/x", "/doc.pdf", "/papers/p1", "/a?b=1", "/%7Eme/x"]
+    return [{"text": f"record {i} " + "word " * rng.randint(1, 20), "url": f"https://{rng.choice(domains)}{rng.choice(paths)}",
+             "fetched_at": rng.choice(["2025-02-01T00:00:00Z", "2026-08-01T00:00:00Z", None])} for i in range(n)]
+
+
+def import_sites(reg, at=T1):
+    rows = [sg.Snapshot(d, "robots", at, body) for d, body in SITES.items()] + [sg.Snapshot("papers.example", "tdmrep", at, TDM)]
+    reg.store.add_signals([SignalSnapshot(s.domain, s.kind, s.fetched_at, s.sha256, s.body, "test", T1) for s in rows])
+    return rows
+
+
+def test_curate_excludes_by_signal_and_counts_each_reason(reg, tmp_path):
+    recs = web_records()
+    write_jsonl(tmp_path / "web" / "a.jsonl", recs[:150])
+    write_jsonl(tmp_path / "web" / "b.jsonl", recs[150:])
+    src = register_dataset(reg, tmp_path / "web", "web", ["a.jsonl", "b.jsonl"])
+    snaps = import_sites(reg)
+    sts, _ = sg.states(snaps, SMAP)
+    expected: dict[str, int] = {}
+    for r in recs:
+        mine = [st for st in sts if st.domain == sg.normalize_domain(r["url"].split("/")[2])]
+        why = sg.verdict(mine, r["url"], FT, TAX)
+        if why:
+            expected[why] = expected.get(why, 0) + 1
+    assert len(expected) >= 4  # robots by crawler and by `*`, content-signal, tdmrep
+    res = curate(reg, CurateConfig((src,), FT, tmp_path / "out", signals=True))
+    m = res.manifest
+    assert {k: v for k, v in m["excluded"].items() if k.startswith("optout:")} == expected
+    assert m["output"] == len(recs) - sum(expected.values())
+    assert m["signals"]["domains"] == 4 and m["signals"]["terms"]["optout:tdmrep"]["fetched_at"] == [T1, T1]
+    assert m["config"]["signals"]["as_of"] == "now"
+    # without --signals nothing is excluded, and the config differs
+    plain = curate(reg, CurateConfig((src,), FT, tmp_path / "plain"))
+    assert plain.manifest["output"] == len(recs) and plain.manifest["config_hash"] != m["config_hash"]
+    # for uses no signal refuses only `User-agent: *` counts
+    inf = curate(reg, CurateConfig((src,), ("evaluation",), tmp_path / "eval", signals=True))
+    assert set(k for k in inf.manifest["excluded"] if k.startswith("optout:")) == {"optout:robots:*:/private/"}
+
+
+def test_curate_as_of_crawl_and_a_missing_url_column(reg, tmp_path):
+    recs = [{"text": "a", "url": "https://x.example/a", "fetched_at": "2025-03-01"},
+            {"text": "b", "url": "https://x.example/a", "fetched_at": "2026-07-01"},
+            {"text": "c", "url": "https://x.example/a", "fetched_at": None}]
+    write_jsonl(tmp_path / "d" / "r.jsonl", recs)
+    src = register_dataset(reg, tmp_path / "d", "crawl", ["r.jsonl"])
+    reg.store.add_signals([_row("x.example", "User-agent: CCBot\nDisallow: /\n", T0), _row("x.example", "User-agent: CCBot\nAllow: /\n", T1)])
+    crawl = curate(reg, CurateConfig((src,), FT, tmp_path / "crawl", signals=True, signals_as_of="crawl"))
+    assert crawl.manifest["excluded"] == {"optout:robots:CCBot:/": 1} and crawl.manifest["output"] == 2
+    now = curate(reg, CurateConfig((src,), FT, tmp_path / "now", signals=True))
+    assert now.manifest["output"] == 3
+    with pytest.raises(InvalidInput, match="no column 'link'") as e:
+        curate(reg, CurateConfig((src,), FT, tmp_path / "x", signals=True, url_field="link"))
+    assert "--url-field" in e.value.oneline()

@@ -29,6 +29,7 @@ domain; the URL's path is normalised in SQL exactly as protego does and matched 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import html.parser
 import json
@@ -206,7 +207,11 @@ def read_snapshots(path: Path, fetched_at: str | None = None) -> list[Snapshot]:
         raise UsageError(f"{path} does not exist", hint="pass a folder of DOMAIN/robots.txt... or a .jsonl/.parquet table")
     when = parse_time(fetched_at, "--fetched-at") if fetched_at else None
     if path.is_dir():
-        return _read_folder(path, when)
+        out = _read_folder(path, when)
+        if not out:
+            raise UsageError(f"no snapshots in {path}", hint="pass a folder holding one folder per domain: DOMAIN/robots.txt, DOMAIN/tdmrep.json, "
+                                                             "DOMAIN/headers.txt, DOMAIN/*.html")
+        return out
     if path.suffix in (".jsonl", ".json"):
         return _read_jsonl(path)
     if path.suffix == ".parquet":
@@ -324,6 +329,11 @@ def robots_pattern(p: str) -> str:
 
 def _like(s: str, pat: str) -> bool:
     """SQL LIKE with backslash escapes, in Python (for tests and reports)."""
+    return _like_rx(pat).fullmatch(s) is not None
+
+
+@functools.lru_cache(maxsize=65536)
+def _like_rx(pat: str) -> re.Pattern:
     rx, i = [], 0
     while i < len(pat):
         c = pat[i]
@@ -333,7 +343,7 @@ def _like(s: str, pat: str) -> bool:
             continue
         rx.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
         i += 1
-    return re.fullmatch("".join(rx), s, re.S) is not None
+    return re.compile("".join(rx), re.S)
 
 
 def quote_path(url: str) -> str:
@@ -370,7 +380,12 @@ def _robots(s: Snapshot, smap: SignalMap, problems: list[Problem]) -> list[Group
     groups: list[Group] = []
     sets: dict[int, tuple[object, list[str]]] = {}
     star = rp._user_agents.get("*")
+    # a rule set other than `*` applies only to agents whose name holds its token: ask protego about those alone
+    tokens = [ua for ua in rp._user_agents if ua != "*"]
     for agent in smap.agents:
+        low = agent.lower()
+        if not any(t in low for t in tokens):
+            continue
         rs = rp._get_matching_rule_set(agent)
         if rs is None or rs is star:  # no rule set, or the `*` one (its group below denies every use)
             continue
@@ -496,7 +511,7 @@ def _tdm_group(s: Snapshot, smap: SignalMap, entries: list[tuple[str, bool, str 
 
 
 def _tdmrep(s: Snapshot, smap: SignalMap, problems: list[Problem]) -> list[Group]:
-    where = s.source or f"{s.domain}/tdmrep.json"
+    where = s.source or f"{s.domain}/{s.kind}"
     try:
         doc = json.loads(s.body, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"{c} is not JSON")))
     except ValueError as e:
@@ -522,7 +537,7 @@ def _tdmrep(s: Snapshot, smap: SignalMap, problems: list[Problem]) -> list[Group
 
 
 def _headers(s: Snapshot, smap: SignalMap, problems: list[Problem]) -> list[Group]:
-    where = s.source or f"{s.domain}/headers.txt"
+    where = s.source or f"{s.domain}/{s.kind}"
     tdm: list[tuple[str, int]] = []
     policy = None
     prefs: list[tuple[str, str, str, int]] = []
@@ -582,7 +597,7 @@ class _Meta(html.parser.HTMLParser):
 
 
 def _html(s: Snapshot, smap: SignalMap, problems: list[Problem]) -> list[Group]:
-    where = s.source or f"{s.domain}/page.html"
+    where = s.source or f"{s.domain}/{s.kind}"
     p = _Meta()
     try:
         p.feed(s.body)
@@ -617,6 +632,7 @@ def states(snapshots: Sequence[Snapshot], smap: SignalMap, as_of: str = "now") -
     for s in snapshots:
         by_domain.setdefault(s.domain, []).append(s)
     parsed: dict[int, tuple[list[Group], list[Problem]]] = {}
+    by_body: dict[tuple[str, str], tuple[list[Group], list[Problem]]] = {}  # sites serve the same files: parse each once
     out, problems = [], []
     for domain in sorted(by_domain):
         snaps = sorted(by_domain[domain], key=lambda s: (s.fetched_at, s.kind))
@@ -629,7 +645,13 @@ def states(snapshots: Sequence[Snapshot], smap: SignalMap, as_of: str = "now") -
             st = DomainState(domain, t, snapshots=list(latest.values()))
             for s in latest.values():
                 if id(s) not in parsed:
-                    parsed[id(s)] = parse(s, smap)
+                    key = (s.kind, s.body)
+                    if key not in by_body:
+                        by_body[key] = parse(Snapshot("", s.kind, "", s.body, "\x00"), smap)  # "\x00": where the file's name goes
+                    groups, probs = by_body[key]
+                    where = s.source or f"{s.domain}/{s.kind}"
+                    parsed[id(s)] = ([Group(g.kind, g.reason, g.members, g.rules, s.fetched_at) for g in groups],
+                                     [Problem(s.domain, p.kind, p.where.replace("\x00", where), p.message, p.hint) for p in probs])
                     problems += parsed[id(s)][1]
                 st.groups += parsed[id(s)][0]
             out.append(st)
@@ -713,13 +735,22 @@ def verdict(sts_for_domain: Sequence[DomainState], url: str, uses: Sequence[str]
 
 
 # --- SQL -------------------------------------------------------------------------------------------
-HOST_SQL = r"regexp_extract({url}, '^[A-Za-z][A-Za-z0-9+.\-]*://(?:[^/?#@]*@)?([^/?#:]*)', 1)"
+def authority_sql(url: str) -> str:
+    """A URL's authority (``user@host:port``), lower case, in SQL: one simple regular expression."""
+    return f"lower(regexp_extract({url}, '^[A-Za-z][A-Za-z0-9+.\\-]*://([^/?#]*)', 1))"
 
 
-def host_sql(url: str) -> str:
-    """The record's domain as signals are keyed (normalize_domain), in SQL."""
-    h = f"rtrim(lower({HOST_SQL.format(url=url)}), '.')"
-    return f"CASE WHEN starts_with({h}, 'www.') THEN {h}[5:] ELSE {h} END"
+def host_of(a: str) -> str:
+    """The host in an authority column ``a`` as the rules table is keyed (the domain, or ``www.`` + the domain):
+    user info, a port and a final dot cut off (by a second expression, only for the rare authorities that have them)."""
+    return (f"CASE WHEN contains({a}, '@') OR contains({a}, ':') OR ends_with({a}, '.') "
+            f"THEN regexp_extract({a}, '^(?:[^@]*@)?([^:]*?)\\.?(?::.*)?$', 1) ELSE {a} END")
+
+
+def hosts_sql(view: str, alias: str = "s") -> str:
+    """``view`` (with ``charter_url``) plus ``charter_domain``, as a subquery."""
+    return (f"(SELECT s1.*, {host_of('s1.charter_authority')} AS charter_domain FROM "
+            f"(SELECT s0.*, {authority_sql('s0.charter_url')} AS charter_authority FROM {view} s0) s1) {alias}")
 
 
 def path_sql(url: str) -> str:
@@ -748,6 +779,7 @@ def register_rules(con, rows: list[dict], as_of: str) -> None:
     import pyarrow as pa
 
     rule = pa.struct([("like", pa.string()), ("reason", pa.string())])
+    rows = rows + [{**r, "domain": "www." + r["domain"]} for r in rows]  # records are matched by host: both spellings
     t = pa.table({
         "domain": pa.array([r["domain"] for r in rows], pa.string()),
         "valid_from": pa.array([_dt.datetime.fromisoformat(r["valid_from"].rstrip("Z")) for r in rows], pa.timestamp("s")),
@@ -759,22 +791,23 @@ def register_rules(con, rows: list[dict], as_of: str) -> None:
 
 
 def wrap_view(con, view: str, as_of: str) -> str:
-    """A view over a shard view (with ``charter_url`` and, for ``crawl``, ``charter_fetched_at``) adding
-    ``charter_signal``: the reason its site's signals exclude the record, or NULL. Only records of a
-    domain with signals have their path normalised and matched."""
-    out = f"{view}_signals"
-    host = host_sql("s0.charter_url")
+    """A view over a shard view (with ``charter_url``, ``source_row`` and, for ``crawl``,
+    ``charter_fetched_at``) adding ``charter_signal``: the reason its site's signals exclude the record, or
+    NULL. The reasons are computed in one pass and kept for the excluded records only (a small table the
+    later passes join by ``source_row``); only records of a domain with signals have their path normalised."""
+    out, table = f"{view}_signals", f"{view}_signal_reasons"
     if as_of == "crawl":
-        join = (f"ASOF LEFT JOIN {RULES_TABLE} d ON d.domain = s.charter_domain "
+        join = (f"ASOF JOIN {RULES_TABLE} d ON d.domain = s.charter_domain "
                 f"AND coalesce(TRY_CAST(s.charter_fetched_at AS TIMESTAMP), TIMESTAMP '9999-12-31') >= d.valid_from")
     else:
-        join = f"LEFT JOIN {RULES_TABLE} d ON d.domain = s.charter_domain"
-    con.execute(f"""CREATE OR REPLACE TEMP VIEW {out} AS
-        SELECT * EXCLUDE (charter_domain, charter_groups, charter_path),
-               CASE WHEN charter_path IS NULL THEN NULL ELSE {reason_sql('charter_path', 'charter_groups')} END AS {SIGNAL}
-        FROM (SELECT s.*, d.groups AS charter_groups,
-                     CASE WHEN d.groups IS NULL OR len(d.groups) = 0 THEN NULL ELSE {path_sql('s.charter_url')} END AS charter_path
-              FROM (SELECT s0.*, {host} AS charter_domain FROM {view} s0) s {join})""")
+        join = f"JOIN {RULES_TABLE} d ON d.domain = s.charter_domain"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS
+        SELECT source_row, {reason_sql('charter_path', 'charter_groups')} AS {SIGNAL}
+        FROM (SELECT s.source_row, d.groups AS charter_groups, {path_sql('s.charter_url')} AS charter_path
+              FROM {hosts_sql(view)} {join}
+              WHERE len(d.groups) > 0)
+        WHERE {SIGNAL} IS NOT NULL""")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {out} AS SELECT s.*, r.{SIGNAL} FROM {view} s LEFT JOIN {table} r USING (source_row)")
     return out
 
 
@@ -814,19 +847,18 @@ def report(con, views: Sequence[str], sts: Sequence[DomainState]) -> dict:
     register_rules(con, report_rows(sts), "now")
     parts = []
     for v in views:
-        host = host_sql("s0.charter_url")
         parts.append(f"""SELECT coalesce(len(string_split_regex(trim(text), '\\s+')) * (length(trim(text)) > 0)::INT, 0) AS tokens,
             CASE WHEN path IS NULL THEN []::VARCHAR[] ELSE list_distinct(list_filter(list_transform(groups, lambda g:
                 list_filter(g, lambda r: path LIKE r.like ESCAPE '\\')[1].reason), lambda x: x IS NOT NULL)) END AS reasons
             FROM (SELECT s.text, d.groups, CASE WHEN d.groups IS NULL THEN NULL ELSE {path_sql('s.charter_url')} END AS path
-                  FROM (SELECT s0.*, {host} AS dom FROM {v} s0) s LEFT JOIN {RULES_TABLE} d ON d.domain = s.dom)""")
+                  FROM {hosts_sql(v)} LEFT JOIN {RULES_TABLE} d ON d.domain = s.charter_domain)""")
     union = " UNION ALL ".join(parts)
     con.execute(f"CREATE OR REPLACE TEMP TABLE charter_report AS {union}")
-    total, tokens = con.execute("SELECT count(*), coalesce(sum(tokens), 0) FROM charter_report").fetchone()
+    total, tokens = con.execute("SELECT count(*), coalesce(sum(tokens), 0) FROM charter_report").fetchall()[0]
     by_label = con.execute("""SELECT r, count(*), sum(tokens) FROM (SELECT unnest(reasons) AS r, tokens FROM charter_report) GROUP BY r""").fetchall()
     by_kind = con.execute("""SELECT k, count(*), sum(tokens) FROM (SELECT unnest(list_distinct(list_transform(reasons, lambda x: split_part(x, '|', 1)))) AS k, tokens
                              FROM charter_report) GROUP BY k""").fetchall()
-    any_ = con.execute("SELECT count(*), coalesce(sum(tokens), 0) FROM charter_report WHERE len(reasons) > 0").fetchone()
+    any_ = con.execute("SELECT count(*), coalesce(sum(tokens), 0) FROM charter_report WHERE len(reasons) > 0").fetchall()[0]
 
     def share(n, t) -> dict:
         return {"records": n, "tokens": int(t or 0), "share_records": round(n / total, 6) if total else 0.0,
