@@ -85,4 +85,4 @@ def test_bad_input_exit_codes(world, capsys):
         main(["curate", "dataset/web@1", "--for", "training", "--out", str(tmp / "o"), "--signals", "--signals-as-of", "later", "--registry", db])
     assert e.value.code == 2
     code, _, err = run(capsys, "curate", "dataset/web@1", "--for", "training", "--out", str(tmp / "o"), "--signals", "--url-field", "link", "--registry", db)
-    assert code == 1 and "no column 'link'" in err and "--url-field" in err
+    assert code == 1 and "URL column 'link'" in err and "--url-field" in err

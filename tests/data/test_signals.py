@@ -447,6 +447,17 @@ def test_curate_as_of_crawl_and_a_missing_url_column(reg, tmp_path):
     assert crawl.manifest["excluded"] == {"optout:robots:CCBot:/": 1} and crawl.manifest["output"] == 2
     now = curate(reg, CurateConfig((src,), FT, tmp_path / "now", signals=True))
     assert now.manifest["output"] == 3
-    with pytest.raises(InvalidInput, match="no column 'link'") as e:
+    with pytest.raises(InvalidInput, match="no source has a URL column 'link'") as e:
         curate(reg, CurateConfig((src,), FT, tmp_path / "x", signals=True, url_field="link"))
     assert "--url-field" in e.value.oneline()
+
+
+def test_sources_without_urls_are_curated_without_signals(reg, tmp_path):
+    write_jsonl(tmp_path / "m" / "m.jsonl", [{"text": "no url here"}])
+    write_jsonl(tmp_path / "w" / "w.jsonl", [{"text": "t", "url": "https://x.example/a"}])
+    a = register_dataset(reg, tmp_path / "m", "messages", ["m.jsonl"])
+    b = register_dataset(reg, tmp_path / "w", "web", ["w.jsonl"])
+    reg.store.add_signals([_row("x.example", "User-agent: *\nDisallow: /\n")])
+    m = curate(reg, CurateConfig((a, b), FT, tmp_path / "out", signals=True)).manifest
+    assert m["excluded"] == {"optout:robots:*:/": 1} and m["output"] == 1
+    assert [s["signals"] for s in m["sources"]] == ["not applied: no column 'url'", "applied"]

@@ -59,6 +59,8 @@ def print_curation(r) -> None:
     console.print(f"[green bold]curated[/] {r.asset.id} for {', '.join(m['uses'])}{state}: {m['output']:,} of {m['input']:,} records kept")
     for s in m["sources"]:
         verdict = "" if s["decision"]["allowed"] else "  [red]source denied[/]"
+        if s.get("signals", "applied") != "applied":
+            verdict += f"  (web signals {escape(s['signals'])})"
         console.print(f"  {s['asset']}: {s['selected']:,} of {s['input']:,} selected{verdict}")
     if m["excluded"]:
         console.print("  excluded:")

@@ -218,18 +218,37 @@ def _open_all(con, reg: Registry, plan: list[dict], cfg: CurateConfig, predicate
         extra = {"charter_url": (cfg.url_field, "--url-field")}
         if cfg.signals_as_of == "crawl":
             extra["charter_fetched_at"] = (cfg.fetched_at_field, "--fetched-at-field")
+    with_urls = 0
     for p in plan:
-        mine = [open_shard(con, Shard(p["asset"], Path(f["path"]), f["format"]), p["fields"], cfg.on_error, extra) for f in p["files"]]
+        try:
+            mine = [open_shard(con, Shard(p["asset"], Path(f["path"]), f["format"]), p["fields"], cfg.on_error, extra) for f in p["files"]]
+        except InvalidInput as e:
+            if not (signals and e.field in (cfg.url_field, cfg.fetched_at_field) and e.where == p["files"][0]["path"]):
+                raise
+            # a source without URLs (its first file has no such column) has no sites: signals do not apply to it
+            mine = [open_shard(con, Shard(p["asset"], Path(f["path"]), f["format"]), p["fields"], cfg.on_error) for f in p["files"]]
+            p["signals"] = f"not applied: no column {e.field!r}"
         if signals:
-            from charter.data.signals import wrap_view
+            from charter.data.signals import SIGNAL, wrap_view
 
             for s in mine:
-                s.view = wrap_view(con, s.view, cfg.signals_as_of)
+                if "signals" in p:
+                    con.execute(f"CREATE OR REPLACE TEMP VIEW {s.view}_nosignals AS SELECT *, CAST(NULL AS VARCHAR) AS {SIGNAL} FROM {s.view}")
+                    s.view = f"{s.view}_nosignals"
+                else:
+                    with reading(s):
+                        s.view = wrap_view(con, s.view, cfg.signals_as_of)
+            if "signals" not in p:
+                p["signals"] = "applied"
+                with_urls += 1
         check_schemas(mine)
         for f, s in zip(p["files"], mine):
             f["records"], f["skipped_lines"] = s.rows, s.skipped
         if p["decision"].allowed:
             shards += [(p, s, _count(con, s, predicate, reg)) for s in mine]
+    if signals and not with_urls:
+        raise InvalidInput(f"--signals: no source has a URL column {cfg.url_field!r}", hint="name the records' URL column with --url-field",
+                           field=cfg.url_field)
     return shards
 
 
@@ -337,6 +356,7 @@ def _manifest(asset_id: str, config: dict, config_hash: str, plan: list[dict], d
             kept = sum(c["kept"] for c in p["shard_counts"])
         sources.append({
             "asset": p["asset"], "decision": d.to_json(), "input": records + skipped, "selected": kept, "excluded": ex,
+            **({"signals": p["signals"]} if "signals" in p else {}),
             "files": [{"path": f["path"], "sha256": f["sha256"], "bytes": f["bytes"], "format": f["format"], "records": f["records"],
                        "skipped_lines": f["skipped_lines"]} for f in p["files"]],
         })
