@@ -461,3 +461,13 @@ def test_sources_without_urls_are_curated_without_signals(reg, tmp_path):
     m = curate(reg, CurateConfig((a, b), FT, tmp_path / "out", signals=True)).manifest
     assert m["excluded"] == {"optout:robots:*:/": 1} and m["output"] == 1
     assert [s["signals"] for s in m["sources"]] == ["not applied: no column 'url'", "applied"]
+
+
+def test_fetch_times_in_sql_are_read_as_in_python():
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'Asia/Tokyo'")  # the session's zone must not matter
+    for v in ["2025-03-01T00:00:00Z", "2025-03-01T02:00:00+02:00", "2025-03-01", "2025-03-01 05:00", "2025-03-01 05:00:00+00",
+              "2025-02-28T23:30:00-01:00"]:
+        got = con.execute(f"SELECT {sg.fetched_sql('x')} FROM (SELECT ? AS x)", [v]).fetchall()[0][0]
+        assert got.isoformat() + "Z" == sg.parse_time(v, "t"), v
+    assert con.execute(f"SELECT {sg.fetched_sql('x')} FROM (SELECT 'soon' AS x)").fetchall() == [(None,)]

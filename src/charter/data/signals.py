@@ -790,6 +790,13 @@ def register_rules(con, rows: list[dict], as_of: str) -> None:
     con.unregister(f"{RULES_TABLE}_arrow")
 
 
+def fetched_sql(col: str) -> str:
+    """A record's fetch time (text) as a UTC TIMESTAMP, as parse_time reads it: an offset or ``Z`` is honoured,
+    none is UTC; NULL when unreadable."""
+    return (f"CASE WHEN regexp_matches({col}, '[T ][0-9:.]+(Z|[+-][0-9][0-9](:?[0-9][0-9])?)$') "
+            f"THEN timezone('UTC', TRY_CAST({col} AS TIMESTAMPTZ)) ELSE TRY_CAST({col} AS TIMESTAMP) END")
+
+
 def wrap_view(con, view: str, as_of: str) -> str:
     """A view over a shard view (with ``charter_url``, ``source_row`` and, for ``crawl``,
     ``charter_fetched_at``) adding ``charter_signal``: the reason its site's signals exclude the record, or
@@ -798,7 +805,7 @@ def wrap_view(con, view: str, as_of: str) -> str:
     out, table = f"{view}_signals", f"{view}_signal_reasons"
     if as_of == "crawl":
         join = (f"ASOF JOIN {RULES_TABLE} d ON d.domain = s.charter_domain "
-                f"AND coalesce(TRY_CAST(s.charter_fetched_at AS TIMESTAMP), TIMESTAMP '9999-12-31') >= d.valid_from")
+                f"AND coalesce({fetched_sql('s.charter_fetched_at')}, TIMESTAMP '9999-12-31') >= d.valid_from")
     else:
         join = f"JOIN {RULES_TABLE} d ON d.domain = s.charter_domain"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS
