@@ -471,3 +471,41 @@ def test_fetch_times_in_sql_are_read_as_in_python():
         got = con.execute(f"SELECT {sg.fetched_sql('x')} FROM (SELECT ? AS x)", [v]).fetchall()[0][0]
         assert got.isoformat() + "Z" == sg.parse_time(v, "t"), v
     assert con.execute(f"SELECT {sg.fetched_sql('x')} FROM (SELECT 'soon' AS x)").fetchall() == [(None,)]
+
+
+# --- a dataset that declares its crawl: adapt and train re-check its sites' signals -------------
+def test_a_declared_crawl_is_rechecked_before_training(reg, tmp_path):
+    from charter.training.data import tag_exclusions
+
+    write_jsonl(tmp_path / "c" / "c.jsonl", [{"text": "a", "link": "https://x.example/news/1"}, {"text": "b", "link": "https://x.example/a"}])
+    src = register_dataset(reg, tmp_path / "c", "crawl", ["c.jsonl"], extra="source: {crawl: test-crawl-2026, url_field: link}\n")
+    assert reg.get(src).data["source"] == {"crawl": "test-crawl-2026", "url_field": "link"}
+    assert tag_exclusions(reg, reg.get(src), FT) == {}
+    reg.store.add_signals([_row("x.example", "User-agent: GPTBot\nDisallow: /news/\n")])
+    assert tag_exclusions(reg, reg.get(src), FT) == {"optout:robots:GPTBot:/news/": 1}
+    assert tag_exclusions(reg, reg.get(src), ("evaluation",)) == {}
+    # curate takes the URL column from the charter
+    m = curate(reg, CurateConfig((src,), FT, tmp_path / "out", signals=True)).manifest
+    assert m["excluded"] == {"optout:robots:GPTBot:/news/": 1}
+
+
+@pytest.mark.parametrize("source, match", [
+    ("{url_field: link}", "must name its crawl"), ("{crawl: x, url_feld: link}", "did you mean 'url_field'"),
+    ("{crawl: x, url_field: [a]}", "must be a column name"), ("crawl-2026", "must name its crawl"),
+])
+def test_a_bad_source_declaration_names_the_field(reg, tmp_path, source, match):
+    write_jsonl(tmp_path / "c" / "c.jsonl", [{"text": "a"}])
+    with pytest.raises(InvalidInput, match=match) as e:
+        register_dataset(reg, tmp_path / "c", "crawl", ["c.jsonl"], extra=f"source: {source}\n")
+    assert "crawl.yaml:" in e.value.oneline()
+
+
+def test_the_card_shows_each_signal_with_its_fetch_time(reg, tmp_path):
+    from charter.report.card import card
+
+    write_jsonl(tmp_path / "w" / "w.jsonl", [{"text": "t", "url": "https://x.example/news/a"}, {"text": "u", "url": "https://x.example/b"}])
+    src = register_dataset(reg, tmp_path / "w", "web", ["w.jsonl"])
+    reg.store.add_signals([_row("x.example", "User-agent: CCBot\nDisallow: /news/\n")])
+    res = curate(reg, CurateConfig((src,), FT, tmp_path / "out", signals=True, name="web-curated", version="1"))
+    text = card(reg, res.asset.id)
+    assert f"1 excluded: optout:robots:CCBot:/news/ (the site's signal as fetched {T1}; honoured as of now)" in text

@@ -220,10 +220,13 @@ def _open_all(con, reg: Registry, plan: list[dict], cfg: CurateConfig, predicate
             extra["charter_fetched_at"] = (cfg.fetched_at_field, "--fetched-at-field")
     with_urls = 0
     for p in plan:
+        declared = (reg.get(p["asset"]).data or {}).get("source") or {}  # a crawl's charter names its URL column
+        mine_extra = extra and {**extra, **{k: (declared[f], f"source.{f} in {p['asset']}'s charter") for k, f in
+                                            (("charter_url", "url_field"), ("charter_fetched_at", "fetched_at_field")) if k in extra and f in declared}}
         try:
-            mine = [open_shard(con, Shard(p["asset"], Path(f["path"]), f["format"]), p["fields"], cfg.on_error, extra) for f in p["files"]]
+            mine = [open_shard(con, Shard(p["asset"], Path(f["path"]), f["format"]), p["fields"], cfg.on_error, mine_extra) for f in p["files"]]
         except InvalidInput as e:
-            if not (signals and e.field in (cfg.url_field, cfg.fetched_at_field) and e.where == p["files"][0]["path"]):
+            if not (signals and not declared and e.field in (cfg.url_field, cfg.fetched_at_field) and e.where == p["files"][0]["path"]):
                 raise
             # a source without URLs (its first file has no such column) has no sites: signals do not apply to it
             mine = [open_shard(con, Shard(p["asset"], Path(f["path"]), f["format"]), p["fields"], cfg.on_error) for f in p["files"]]
@@ -404,6 +407,9 @@ def _register(reg: Registry, manifest: dict, uses: tuple[str, ...], out: Path) -
             "manifest": manifest_path.as_posix(), "manifest_sha256": _sha256(manifest_path), "config_hash": manifest["config_hash"],
             "uses": list(uses), "input": manifest["input"], "output": manifest["output"], "excluded": manifest["excluded"],
             "output_sha256": manifest["output_sha256"],
+            **({"signals": {"as_of": manifest["signals"]["as_of"],
+                            "terms": {k: v for k, v in manifest["signals"]["terms"].items() if k in manifest["excluded"]}}}
+               if "signals" in manifest else {}),
         }},
     )
     reg.add([a])
