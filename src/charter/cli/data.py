@@ -65,7 +65,7 @@ def print_curation(r) -> None:
     if m["excluded"]:
         console.print("  excluded:")
         for k, v in m["excluded"].items():
-            console.print(f"    {v:>9,}  {k}")
+            console.print(f"    {v:>9,}  {escape(k)}")
     sig = m.get("signals")
     if sig:
         console.print(f"  web signals ({sig['as_of']}): {sig['domains_restricting']:,} of {sig['domains']:,} domains with signals restrict these uses"
