@@ -7,7 +7,7 @@ one primary-key lookup), the transitive closure in both directions — ``closure
 distance, descendant id), whose key order is the order a trace returns — ``content`` (data
 and weights digest -> asset), and the append-only history: ``withdrawal_events`` (withdraw and
 lift; the current state is each asset's last event), ``owner_withdrawals``, ``restrictions`` and
-``restriction_lifts``, ``properties``, ``events`` and ``audit``. Triggers refuse UPDATE and DELETE
+``restriction_lifts``, ``properties``, ``signals`` (sites' web consent snapshots), ``events`` and ``audit``. Triggers refuse UPDATE and DELETE
 on all of them. Registered versions are immutable and only point at registered assets, so
 everything but that history is written once, at registration.
 """
