@@ -31,7 +31,14 @@ in alternating order, so machine drift hits every contender alike:
               reset before the call) and the peak of DuckDB's own buffer memory (sampled).
               Target: < 2 GB.
 
+  signals     (--signals, instead of the above) the same records with a URL each, spread over --domains
+              domains (default 100,000), --signal-share of them (default 10%) with stored web signals
+              (robots.txt refusing GPTBot a path and `*` another, Content-Signal, TDMRep, in turn):
+              `charter curate --signals` next to `charter curate` without, same records, same uses.
+              Target: with signals >= 0.6x the throughput without.
+
   .venv/bin/python bench/bench_curate.py                      # 10M records, 10 shards
+  .venv/bin/python bench/bench_curate.py --signals            # 10M records over 100,000 domains
   .venv/bin/python bench/bench_curate.py --records 1000000 --shards 4
 """
 
@@ -67,6 +74,8 @@ TARGET_SELECTION = 0.5  # selection throughput / scan throughput
 TARGET_CURATE = 0.7  # curate throughput / COPY floor throughput
 TARGET_LOOP = 50.0  # compiled selection records/s / Python loop records/s
 TARGET_MEMORY_MB = 2048
+TARGET_SIGNALS = 0.6  # curate --signals throughput / curate throughput
+URL_ASSET = "dataset/bench-web@1"
 PRIME = 2_147_483_647  # (row * PRIME) % rows is a permutation of 0..rows-1 (rows < PRIME)
 ASSET = "dataset/bench-records@1"
 
@@ -323,6 +332,95 @@ def bench_curate(a, reg: Registry, work: Path, files: list[Path], keep: str, use
     return res
 
 
+# --- web signals ---------------------------------------------------------------------------
+SIGNAL_BODIES = [
+    ("robots", "User-agent: GPTBot\nDisallow: /news/\n\nUser-agent: *\nDisallow: /private/\nAllow: /private/press$\n"),
+    ("robots", "User-agent: CCBot\nUser-agent: Google-Extended\nDisallow: /\nAllow: /open/\n"),
+    ("robots", "User-agent: *\nAllow: /\nContent-Signal: search=yes, ai-train=no\n"),
+    ("tdmrep", '[{"location": "/", "tdm-reservation": 1}, {"location": "/free/", "tdm-reservation": 0}]'),
+    ("robots", "User-agent: ChatGPT-User\nDisallow: /\n"),  # an assistant: restricts inference, not these uses
+]
+PATHS = ["/", "/news/2026/story", "/private/x", "/private/press", "/open/a", "/free/b", "/blog/post?id=7", "/a/b/c.html"]
+
+
+def url_shards(a, files: list[Path]) -> list[Path]:
+    """The records with a ``url`` column (domain d<k>.example, k < --domains, and a path), written once beside them."""
+    dest = common.OUT / f"records-web-{a.records}-{a.shards}-{a.domains}"
+    done = dest / "done"
+    if not done.exists():
+        dest.mkdir(parents=True, exist_ok=True)
+        paths = "[" + ", ".join(f"'{p}'" for p in PATHS) + "]"
+        with duckdb.connect() as con:
+            for f in files:
+                con.execute(f"""COPY (SELECT *, 'https://' || CASE WHEN h % 3 = 0 THEN 'www.' ELSE '' END || 'd' || (h % {a.domains}) || '.example'
+                                || {paths}[((h // {a.domains}) % {len(PATHS)} + 1)::BIGINT] AS url
+                                FROM (SELECT * EXCLUDE (file_row_number), hash(file_row_number, '{f.name}') AS h FROM read_parquet('{f}', file_row_number=true)))
+                                TO '{dest / f.name}' (FORMAT parquet)""")
+        done.write_text("ok")
+    return sorted(dest.glob("*.parquet"))
+
+
+def bench_signals(a, uses) -> dict:
+    from charter.data import signals as sg
+    from charter.store.base import SignalSnapshot
+
+    data, meta = synth_records.ensure(a.records, a.shards, a.seed, a.rebuild)
+    files = url_shards(a, sorted(data.glob("*.parquet")))
+    work = common.OUT / f"signals-work-{a.records}-{a.shards}"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    charter = work / "web.yaml"
+    charter.write_text(f"id: {URL_ASSET}\nlicense: ODC-By-1.0\ndata: {{glob: {os.path.relpath(files[0].parent, work)}/*.parquet}}\n")
+    reg = Registry(SQLiteStore(work / "registry.db"))
+    reg.add_files([charter], data_root=common.OUT)
+    n = int(a.domains * a.signal_share)
+    step = max(1, a.domains // max(n, 1))
+    snaps = []
+    for i, k in enumerate(range(0, a.domains, step)[:n]):
+        kind, body = SIGNAL_BODIES[i % len(SIGNAL_BODIES)]
+        s = sg.Snapshot(f"d{k}.example", kind, "2026-06-01T00:00:00Z", body)
+        snaps.append(SignalSnapshot(s.domain, s.kind, s.fetched_at, s.sha256, s.body, "bench", "2026-06-01T00:00:00Z"))
+    reg.store.add_signals(snaps)
+    res = {"plain": [], "signals": [], "plain_cpu": [], "signals_cpu": [], "excluded": {}}
+    for r in range(a.curate_rounds):
+        for what in (("plain", "signals") if r % 2 == 0 else ("signals", "plain")):
+            out = work / f"{what}-r{r}"
+            cfg = CurateConfig((URL_ASSET,), tuple(uses), out, name=f"bench-{what}-r{r}", signals=what == "signals")
+            result, wall, cpu = timed(lambda: curate_mod.curate(reg, cfg))
+            res[what].append(wall)
+            res[what + "_cpu"].append(cpu)
+            if what == "signals":
+                res["excluded"] = {k: v for k, v in result.manifest["excluded"].items() if k.startswith("optout:")}
+                res["kept"] = result.manifest["output"]
+            shutil.rmtree(out)
+    ratios = [p / s for p, s in zip(res["plain"], res["signals"])]
+    res.update({"plain_s": statistics.median(res["plain"]), "signals_s": statistics.median(res["signals"]), "ratio": statistics.median(ratios),
+                "ratio_per_round": [round(x, 3) for x in ratios], "domains": a.domains, "domains_with_signals": n,
+                "excluded_by_signals": sum(res["excluded"].values())})
+    return res
+
+
+def main_signals(a, uses) -> None:
+    res = bench_signals(a, uses)
+    mrate = lambda x: f"{x / 1e6:,.2f}M"
+    print(f"\nCuration with web signals, {a.records:,} records over {a.domains:,} domains, {res['domains_with_signals']:,} with signals; "
+          f"medians of {a.curate_rounds} alternating rounds")
+    rows = [("charter curate", f"{res['plain_s']:.2f}", mrate(a.records / res["plain_s"]), "1.00", ""),
+            ("charter curate --signals", f"{res['signals_s']:.2f}", mrate(a.records / res["signals_s"]), f"{res['ratio']:.2f}",
+             f">= {TARGET_SIGNALS} x without; {res['excluded_by_signals']:,} records excluded by signals")]
+    print(common.table(rows, ("what", "seconds", "records/s", "ratio", "target / note")))
+    for k, v in sorted(res["excluded"].items(), key=lambda kv: -kv[1]):
+        print(f"  {v:>11,}  {k}")
+    ok = res["ratio"] >= TARGET_SIGNALS
+    path = common.OUT / f"curate-signals-{a.records}.json"
+    path.write_text(json.dumps({"benchmark": "curate-signals", "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": common.machine(),
+                                "records": a.records, "uses": uses, "target": TARGET_SIGNALS, "pass": ok, **res}, indent=2))
+    print(f"wrote {path}")
+    print(f"RESULT curate-signals: {res['ratio']:.2f}x the throughput without signals (ratio per round {res['ratio_per_round']}); "
+          f"target >= {TARGET_SIGNALS}x: {'PASS' if ok else 'FAIL'}")
+
+
 # --- main ----------------------------------------------------------------------------------
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -336,8 +434,13 @@ def main() -> None:
     ap.add_argument("--curate-rounds", type=int, default=3, help="rounds of the curate comparison (default 3)")
     ap.add_argument("--sample", type=int, default=200_000, help="records for the Python loop (default 200,000)")
     ap.add_argument("--rebuild", action="store_true", help="regenerate the cached records")
+    ap.add_argument("--signals", action="store_true", help="only the web signals comparison: curate --signals against curate")
+    ap.add_argument("--domains", type=int, default=100_000, help="domains the records' URLs spread over (--signals; default 100,000)")
+    ap.add_argument("--signal-share", type=float, default=0.1, help="share of the domains with signals (--signals; default 0.1)")
     a = ap.parse_args()
     uses = [u for u in a.uses.split(",") if u]
+    if a.signals:
+        return main_signals(a, uses)
 
     t0 = time.perf_counter()
     data, meta = synth_records.ensure(a.records, a.shards, a.seed, a.rebuild)

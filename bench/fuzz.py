@@ -298,6 +298,56 @@ def bundle_file(data: bytes, feed: bool = False) -> None:
 def _write(p: Path, data: bytes) -> Path:
     p.write_bytes(data)
     return p
+def signal_file(data: bytes, name: str) -> None:
+    """A site's file (robots.txt, tdmrep.json, headers.txt, index.html) or a snapshot table holding ``data``:
+    read, parsed into rules, and matched in SQL against a few URLs, as curate does."""
+    import duckdb
+
+    from charter.data import signals as sg
+    from charter.errors import CharterError
+
+    with tempfile.TemporaryDirectory() as d:
+        if name.endswith(".jsonl"):
+            p = Path(d) / name
+        else:
+            (Path(d) / "crawl" / "a.example").mkdir(parents=True)
+            p = Path(d) / "crawl" / "a.example" / name
+        p.write_bytes(data)
+        try:
+            snaps = sg.read_snapshots(p if name.endswith(".jsonl") else Path(d) / "crawl", "2026-01-01")
+        except CharterError:
+            return
+        sts, _ = sg.states(snaps, _signals_map())
+        rows, _ = sg.compile_rules(sts, ("fine-tuning", "commercial"), _taxonomy())
+        con = duckdb.connect()
+        sg.register_rules(con, rows, "now")
+        urls = [f"https://{s.domain}/{x}" for s in snaps for x in ("", "a/b?c=%2F", "%FF", "news/x.pdf")] or ["https://a.example/"]
+        con.execute("CREATE TABLE recs AS SELECT unnest(?) AS charter_url, unnest(range(?)) AS source_row", [urls, len(urls)])
+        con.execute(f"SELECT count(*) FROM {sg.wrap_view(con, 'recs', 'now')}").fetchall()
+
+
+def _signals_map():
+    from charter.data.signals import load_map
+
+    global _SMAP
+    try:
+        return _SMAP
+    except NameError:
+        _SMAP = load_map(_taxonomy())
+        return _SMAP
+
+
+def signals_map(data: bytes) -> None:
+    from charter.data.signals import load_map
+    from charter.errors import CharterError
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "signals.yaml"
+        p.write_bytes(data)
+        try:
+            load_map(_taxonomy(), p)
+        except CharterError:
+            pass
 
 
 # --- the catalogue -----------------------------------------------------------------------------------
@@ -326,6 +376,18 @@ def targets() -> dict[str, tuple]:
         "records-parquet": (st.builds(parquet_bytes, st.lists(_record, max_size=6)).filter(lambda b: b is not None), lambda b: records(b, "parquet")),
         "records-parquet-bytes": (st.builds(parquet_bytes, st.lists(_record, min_size=1, max_size=3)).filter(lambda b: b is not None)
                                   .flatmap(lambda b: mutated([b])), lambda b: records(b, "parquet")),
+        "signals-robots": (mutated([b"User-agent: GPTBot\nDisallow: /news/\nAllow: /news/a$\n\nUser-agent: *\nDisallow: /*.pdf$\n"
+                                    b"Content-Usage: /x/ train-ai=n, bots=y\nContent-Signal: search=yes, ai-train=no\n"]),
+                           lambda b: signal_file(b, "robots.txt")),
+        "signals-tdmrep": (mutated([b'[{"location": "/", "tdm-reservation": 1, "tdm-policy": "https://a.example/p"}, {"location": "/x*", "tdm-reservation": 0}]']),
+                           lambda b: signal_file(b, "tdmrep.json")),
+        "signals-headers": (mutated([b"HTTP/1.1 200 OK\ntdm-reservation: 1\nX-Robots-Tag: GPTBot: noai, noimageai\nContent-Usage: train-ai=n\n"]),
+                            lambda b: signal_file(b, "headers.txt")),
+        "signals-html": (mutated([b'<html><meta name="robots" content="noai"><meta name="tdm-reservation" content="1"></html>']),
+                         lambda b: signal_file(b, "index.html")),
+        "signals-table": (mutated([b'{"domain": "a.example", "fetched_at": "2026-01-01", "kind": "robots", "body": "User-agent: *\\nDisallow: /"}\n']),
+                          lambda b: signal_file(b, "t.jsonl")),
+        "signals-map": (mutated([resource("optout/signals.yaml").read_bytes()[:3500]]), signals_map),
         "import-ecosystem-graphs": (st.tuples(st.sampled_from([p.name for p in eg]), mutated(_seeds(eg))),
                                     lambda t: importer(t[1], "ecosystem-graphs", t[0])),
         "import-dpi": (st.tuples(st.sampled_from([str(p.relative_to(FIXTURES / "dpi-mini")) for p in dpi_files]), mutated(_seeds(dpi_files))),

@@ -1015,7 +1015,7 @@ def test_restriction_lifts_are_append_only_and_schema_3_upgrades(tmp_path):
     s.db.execute("PRAGMA user_version=3")
     s.close()
     s = SQLiteStore(db)
-    assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 8
+    assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 9
     assert [r.deny for r in s.restrictions()["dataset/t@1"]] == [("commercial",)]
     s.lift_restrictions("dataset/t@1", "relicensed")
     raw = sqlite3.connect(db)
@@ -1079,6 +1079,7 @@ def test_schema_4_upgrades_to_generations(tmp_path):
 
 # === signatures (charter.trust) ==============================================================
 
+
 def _sig(asset: str, digest: str, kind: str = "charter", **kw) -> SignatureRecord:
     return SignatureRecord(0, asset, kind, "k1", digest, '{"payload": "x"}', **kw)
 
@@ -1125,3 +1126,21 @@ def test_sqlite_signatures_are_append_only_and_older_schemas_gain_the_table(tmp_
     raw.close()
     assert [r.keyid for r in s.signatures()] == ["k1"]
     s.close()
+
+
+def test_web_signal_snapshots_are_kept_once_each_in_fetch_order(store):
+    from charter.store.base import SignalSnapshot
+
+    def row(domain, at, body):
+        import hashlib
+
+        return SignalSnapshot(domain, "robots", at, hashlib.sha256(body.encode()).hexdigest(), body, "test", "2026-01-01T00:00:00Z")
+
+    rows = [row("b.org", "2026-02-01T00:00:00Z", "x"), row("a.org", "2026-03-01T00:00:00Z", "y"), row("a.org", "2026-01-01T00:00:00Z", "z")]
+    assert store.add_signals(rows + rows[:1]) == 3 and store.add_signals(rows) == 0
+    assert [(r.domain, r.fetched_at) for r in store.signals()] == [("a.org", "2026-01-01T00:00:00Z"), ("a.org", "2026-03-01T00:00:00Z"),
+                                                                   ("b.org", "2026-02-01T00:00:00Z")]
+    assert [r.body for r in store.signals(["b.org"])] == ["x"]
+    assert [e.data for e in store.events(type="import-signals")] == [{"snapshots": 3}]
+    with pytest.raises(InvalidInput):
+        store.add_signals([row("a.org", "", "w")])

@@ -21,6 +21,12 @@ def register(sub, common) -> None:
     p.add_argument("--on-error", choices=["stop", "skip"], default="stop", help="malformed JSON lines: stop, or skip and count them")
     p.add_argument("--name", help="name of the curated dataset (default: the --out folder's name)")
     p.add_argument("--version", dest="asset_version", metavar="V", help="its version (default: the config hash)")
+    p.add_argument("--signals", action="store_true", help="exclude records whose site's web signals (charter signals import) deny the uses")
+    p.add_argument("--signals-as-of", choices=["now", "crawl"], default="now",
+                   help="now: the latest snapshot (default: consent can be withdrawn); crawl: the one in force when the record was fetched")
+    p.add_argument("--url-field", default="url", metavar="NAME", help="the records' URL column (default: url)")
+    p.add_argument("--fetched-at-field", default="fetched_at", metavar="NAME", help="the records' fetch time column, for --signals-as-of crawl")
+    p.add_argument("--signals-map", type=Path, metavar="FILE", help="which uses each signal denies (default: the shipped map)")
     p.set_defaults(func=cmd_curate)
     p = sub.add_parser("withdraw-records", parents=[common], help="data contributors withdraw consent: their records are excluded from now on")
     p.add_argument("--owner", action="append", default=[], metavar="ID")
@@ -34,7 +40,9 @@ def cmd_curate(args) -> int:
 
     reg = open_registry(args, create=False)
     cfg = CurateConfig(tuple(args.sources), tuple(args.uses), args.out, args.dedup, args.text_field, args.min_chars,
-                       args.max_records, args.on_error, args.name, args.asset_version)
+                       args.max_records, args.on_error, args.name, args.asset_version, signals=args.signals,
+                       signals_as_of=args.signals_as_of, url_field=args.url_field, fetched_at_field=args.fetched_at_field,
+                       signals_map=args.signals_map)
     with progress_bars(quiet=args.json) as bars:
         r = curate(reg, cfg, bars)
     if args.json:
@@ -51,11 +59,18 @@ def print_curation(r) -> None:
     console.print(f"[green bold]curated[/] {r.asset.id} for {', '.join(m['uses'])}{state}: {m['output']:,} of {m['input']:,} records kept")
     for s in m["sources"]:
         verdict = "" if s["decision"]["allowed"] else "  [red]source denied[/]"
+        if s.get("signals", "applied") != "applied":
+            verdict += f"  (web signals {escape(s['signals'])})"
         console.print(f"  {s['asset']}: {s['selected']:,} of {s['input']:,} selected{verdict}")
     if m["excluded"]:
         console.print("  excluded:")
         for k, v in m["excluded"].items():
-            console.print(f"    {v:>9,}  {k}")
+            console.print(f"    {v:>9,}  {escape(k)}")
+    sig = m.get("signals")
+    if sig:
+        console.print(f"  web signals ({sig['as_of']}): {sig['domains_restricting']:,} of {sig['domains']:,} domains with signals restrict these uses"
+                      + (f"; {sum(sig['problems'].values()):,} signals could not be read as written ({', '.join(f'{n} {k}' for k, n in sig['problems'].items())})"
+                         if sig["problems"] else ""))
     console.print(f"  manifest: {r.manifest_path}")
 
 

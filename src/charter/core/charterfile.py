@@ -20,7 +20,9 @@ from charter.core.ids import KINDS, make_id, parse_id, valid_name, valid_version
 from charter.core.uses import Taxonomy
 from charter.errors import InvalidInput
 
-FIELDS = ("id", "kind", "name", "version", "description", "license", "uses", "duties", "derived_from", "requires", "notes", "data", "public_key", "attest")
+FIELDS = ("id", "kind", "name", "version", "description", "license", "uses", "duties", "derived_from", "requires", "notes", "data", "public_key", "attest",
+          "source")
+SOURCE_FIELDS = ("crawl", "url_field", "fetched_at_field")
 REQUIRE_FIELDS = ("use", "benchmark", "metric", "min", "max", "abs_max", "min_n", "ci_within")
 DATA_ROLES = ("text", "allow", "deny", "owner")
 CONTRIBUTOR_FIELDS = ("compute", "samples", "steps")
@@ -108,6 +110,8 @@ def parse_asset(item: Any, path: str, taxonomy: Taxonomy, index: int | None = No
     if not isinstance(desc, str):
         ctx.fail("'description' must be a string", pre + "description", "quote the text", "description")
     data = _data(item.get("data"), kind, path, ctx, pre, data_root)
+    if item.get("source") is not None:
+        data = {**data, "source": _source(item["source"], data, ctx, pre)}
     requires = _requires(item.get("requires"), ctx, pre, taxonomy)
     public_key = _public_key(item, kind, ctx, pre)
     attest = _str_list(item.get("attest"), pre + "attest", ctx, "attest")
@@ -163,6 +167,25 @@ def _public_key(item: dict, kind: str, ctx: _Ctx, pre: str) -> str:
     except ValueError as e:
         ctx.fail(f"public key is not an Ed25519 key ({e})", field, f"write {_KEY_EXAMPLE}", "public_key")
     return text
+
+
+def _source(value: Any, data: dict, ctx: _Ctx, pre: str) -> dict:
+    """``source: {crawl: NAME, url_field: url, fetched_at_field: fetched_at}``: the dataset is a web crawl, so its
+    sites' signals (data/signals.py) are re-checked per record by adapt and train, like record tags."""
+    example = "write source: {crawl: common-crawl-2026-05, url_field: url}"
+    if not data:
+        ctx.fail("only a dataset with data files can declare its crawl", pre + "source", "add data: [files], or remove 'source'", "source")
+    if not isinstance(value, dict) or not isinstance(value.get("crawl"), str) or not value["crawl"].strip():
+        ctx.fail("'source' must name its crawl", pre + "source", example, "source")
+    out = {"crawl": value["crawl"].strip(), "url_field": "url"}
+    for key, v in value.items():
+        if key not in SOURCE_FIELDS:
+            ctx.fail(f"unknown field {key!r}", f"{pre}source.{key}", _did_you_mean(key, SOURCE_FIELDS, f"fields: {', '.join(SOURCE_FIELDS)}"), key, value)
+        if key != "crawl":
+            if not isinstance(v, str) or not v.strip():
+                ctx.fail(f"'source.{key}' must be a column name", f"{pre}source.{key}", example, key, value)
+            out[key] = v.strip()
+    return out
 
 
 def _contributors(value: Any, edges: tuple[Edge, ...], ctx: _Ctx, pre: str, notes: Any) -> None:

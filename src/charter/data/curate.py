@@ -61,6 +61,11 @@ class CurateConfig:
     name: str | None = None
     version: str | None = None
     near_threshold: float = 0.8
+    signals: bool = False  # honour the sites' web signals (data/signals.py), matched by each record's URL
+    signals_as_of: str = "now"  # now: the latest snapshot; crawl: the one in force when the record was fetched
+    url_field: str = "url"
+    fetched_at_field: str = "fetched_at"
+    signals_map: Path | None = None
 
 
 @dataclass
@@ -93,7 +98,8 @@ def curate(reg: Registry, cfg: CurateConfig, progress: Progress | None = None) -
     owners = reg.store.owner_withdrawals()
     plan = [_plan_source(reg, a, uses, cfg) for a in assets]
     con = duckdb.connect()
-    predicate = compile_predicate(uses, reg.taxonomy, sorted(owners), cfg.min_chars, unknown=cfg.on_error == "skip")
+    sig = _signals(con, reg, cfg, uses) if cfg.signals else None
+    predicate = compile_predicate(uses, reg.taxonomy, sorted(owners), cfg.min_chars, unknown=cfg.on_error == "skip", signals=sig is not None)
     shards = _open_all(con, reg, plan, cfg, predicate)  # validates everything before any output is written
     for p in plan:
         for f in p["files"]:
@@ -105,6 +111,8 @@ def curate(reg: Registry, cfg: CurateConfig, progress: Progress | None = None) -
         "on_error": cfg.on_error, "near_threshold": cfg.near_threshold if cfg.dedup == "near" else None,
         "withdrawn_owners": sorted(owners),
     }
+    if sig is not None:
+        config["signals"] = sig["config"]
     # the state file sits under .charter/ with the staged shards: the folder holds only the dataset
     run = RunFolder(out, config, state=f"{STATE}/config.json")
     config_hash = run.hash
@@ -135,6 +143,8 @@ def curate(reg: Registry, cfg: CurateConfig, progress: Progress | None = None) -
         p["shard_counts"].append(counts)
     dropped, outputs = _finish(con, out, len(shards), cfg, progress, staged_hashes)
     manifest = _manifest(asset_id, config, config_hash, plan, dropped, outputs)
+    if sig is not None:
+        manifest["signals"] = sig["summary"]
     atomic_write(out / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
     shutil.rmtree(stage, ignore_errors=True)
     asset = _register(reg, manifest, uses, out)
@@ -148,6 +158,8 @@ def _check_options(cfg: CurateConfig) -> None:
         raise UsageError(f"--on-error must be stop or skip, not {cfg.on_error!r}", hint="pass --on-error stop|skip")
     if cfg.min_chars < 0 or (cfg.max_records is not None and cfg.max_records < 0):
         raise UsageError("--min-chars and --max-records must not be negative", hint="pass 0 or more")
+    if cfg.signals_as_of not in ("now", "crawl"):
+        raise UsageError(f"--signals-as-of must be now or crawl, not {cfg.signals_as_of!r}", hint="pass --signals-as-of now|crawl")
     if cfg.version is not None and not valid_version(cfg.version):
         raise UsageError(f"invalid --version {cfg.version!r}", hint="use letters, digits and . _ + -")
 
@@ -175,16 +187,71 @@ _sha256 = hash_file  # uncached: outputs are hashed as they are written
 _HASHER = ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 4), thread_name_prefix="charter-sha256")
 
 
+def _signals(con, reg: Registry, cfg: CurateConfig, uses: tuple[str, ...]) -> dict:
+    """The sites' signals in force (stored snapshots, read under the signals map), compiled for ``uses`` into
+    the table each shard's records join by domain (data/signals.py); what the config and manifest record."""
+    from charter.data import signals as sg
+
+    smap = sg.load_map(reg.taxonomy, cfg.signals_map)
+    snaps = [sg.Snapshot(r.domain, r.kind, r.fetched_at, r.body, r.source) for r in reg.store.signals()]
+    sts, problems = sg.states(snaps, smap, cfg.signals_as_of)
+    rows, provenance = sg.compile_rules(sts, uses, reg.taxonomy, keep_empty=cfg.signals_as_of == "crawl")
+    sg.register_rules(con, rows, cfg.signals_as_of)
+    config = {"as_of": cfg.signals_as_of, "url_field": cfg.url_field, "snapshots": sg.digest(snaps), "map": smap.digest,
+              **({"fetched_at_field": cfg.fetched_at_field} if cfg.signals_as_of == "crawl" else {})}
+    by_kind: dict[str, int] = {}
+    for p in problems:
+        by_kind[p.kind] = by_kind.get(p.kind, 0) + 1
+    summary = {**config, "domains": len({s.domain for s in snaps}), "domains_restricting": len({r["domain"] for r in rows if r["groups"]}),
+               "terms": provenance, "problems": by_kind, "problem_list": [p.to_json() for p in problems[:100]]}
+    return {"config": config, "summary": summary}
+
+
 def _open_all(con, reg: Registry, plan: list[dict], cfg: CurateConfig, predicate) -> list[tuple[dict, Shard, dict]]:
     """Every shard opened and validated; for those of permitted sources, their exclusions by reason."""
+    from charter.data.predicate import Signal
+
     shards: list[tuple[dict, Shard, dict]] = []
+    signals = any(isinstance(b.when, Signal) for b in predicate.branches)
+    extra = None
+    if signals:
+        extra = {"charter_url": (cfg.url_field, "--url-field")}
+        if cfg.signals_as_of == "crawl":
+            extra["charter_fetched_at"] = (cfg.fetched_at_field, "--fetched-at-field")
+    with_urls = 0
     for p in plan:
-        mine = [open_shard(con, Shard(p["asset"], Path(f["path"]), f["format"]), p["fields"], cfg.on_error) for f in p["files"]]
+        declared = (reg.get(p["asset"]).data or {}).get("source") or {}  # a crawl's charter names its URL column
+        mine_extra = extra and {**extra, **{k: (declared[f], f"source.{f} in {p['asset']}'s charter") for k, f in
+                                            (("charter_url", "url_field"), ("charter_fetched_at", "fetched_at_field")) if k in extra and f in declared}}
+        try:
+            mine = [open_shard(con, Shard(p["asset"], Path(f["path"]), f["format"]), p["fields"], cfg.on_error, mine_extra) for f in p["files"]]
+        except InvalidInput as e:
+            if not (signals and not declared and e.field in (cfg.url_field, cfg.fetched_at_field) and e.where == p["files"][0]["path"]):
+                raise
+            # a source without URLs (its first file has no such column) has no sites: signals do not apply to it
+            mine = [open_shard(con, Shard(p["asset"], Path(f["path"]), f["format"]), p["fields"], cfg.on_error) for f in p["files"]]
+            p["signals"] = f"not applied: no column {e.field!r}"
+        if signals:
+            from charter.data.signals import SIGNAL, wrap_view
+
+            for s in mine:
+                if "signals" in p:
+                    con.execute(f"CREATE OR REPLACE TEMP VIEW {s.view}_nosignals AS SELECT *, CAST(NULL AS VARCHAR) AS {SIGNAL} FROM {s.view}")
+                    s.view = f"{s.view}_nosignals"
+                else:
+                    with reading(s):
+                        s.view = wrap_view(con, s.view, cfg.signals_as_of)
+            if "signals" not in p:
+                p["signals"] = "applied"
+                with_urls += 1
         check_schemas(mine)
         for f, s in zip(p["files"], mine):
             f["records"], f["skipped_lines"] = s.rows, s.skipped
         if p["decision"].allowed:
             shards += [(p, s, _count(con, s, predicate, reg)) for s in mine]
+    if signals and not with_urls:
+        raise InvalidInput(f"--signals: no source has a URL column {cfg.url_field!r}", hint="name the records' URL column with --url-field",
+                           field=cfg.url_field)
     return shards
 
 
@@ -292,6 +359,7 @@ def _manifest(asset_id: str, config: dict, config_hash: str, plan: list[dict], d
             kept = sum(c["kept"] for c in p["shard_counts"])
         sources.append({
             "asset": p["asset"], "decision": d.to_json(), "input": records + skipped, "selected": kept, "excluded": ex,
+            **({"signals": p["signals"]} if "signals" in p else {}),
             "files": [{"path": f["path"], "sha256": f["sha256"], "bytes": f["bytes"], "format": f["format"], "records": f["records"],
                        "skipped_lines": f["skipped_lines"]} for f in p["files"]],
         })
@@ -339,6 +407,9 @@ def _register(reg: Registry, manifest: dict, uses: tuple[str, ...], out: Path) -
             "manifest": manifest_path.as_posix(), "manifest_sha256": _sha256(manifest_path), "config_hash": manifest["config_hash"],
             "uses": list(uses), "input": manifest["input"], "output": manifest["output"], "excluded": manifest["excluded"],
             "output_sha256": manifest["output_sha256"],
+            **({"signals": {"as_of": manifest["signals"]["as_of"],
+                            "terms": {k: v for k, v in manifest["signals"]["terms"].items() if k in manifest["excluded"]}}}
+               if "signals" in manifest else {}),
         }},
     )
     reg.add([a])

@@ -29,7 +29,7 @@ from typing import Sequence
 
 from charter.core.uses import Taxonomy
 
-ALLOW, DENY, OWNER, TEXT = "charter_allow", "charter_deny", "charter_owner", "text"
+ALLOW, DENY, OWNER, TEXT, SIGNAL = "charter_allow", "charter_deny", "charter_owner", "text", "charter_signal"
 DIALECTS = ("duckdb", "spark")
 
 
@@ -67,6 +67,14 @@ class Unknown:
 
 
 @dataclass(frozen=True)
+class Signal:
+    """The text column holds the reason a record is excluded (NULL: none): a site's web signals, matched
+    to the record's URL by a join (data/signals.py); the reason names the signal, so it is the column."""
+
+    column: str
+
+
+@dataclass(frozen=True)
 class Not:
     arg: object
 
@@ -99,6 +107,8 @@ def render(e: object, dialect: str) -> str:
         return f"coalesce({e.column} IN ({', '.join(map(lit, e.values))}), false)"
     if isinstance(e, Shorter):
         return f"coalesce(length({e.column}), 0) < {int(e.n)}"
+    if isinstance(e, Signal):
+        return f"({e.column} IS NOT NULL)"
     if isinstance(e, Not):
         return f"NOT ({render(e.arg, dialect)})"
     if isinstance(e, All):
@@ -160,6 +170,8 @@ class Predicate:
                 vals = ", ".join(map(_lit, dict.fromkeys(e.values)))  # distinct: a join must not repeat rows
                 joins.append(f"LEFT JOIN (SELECT unnest([{vals}]::VARCHAR[]) AS v) AS j{k} ON CAST(s.{e.column} AS VARCHAR) = j{k}.v")
                 keys.append(f"j{k}.v IS NULL")
+            elif isinstance(e, Signal):  # the reason itself: a group per signal reason
+                keys.append(f"s.{e.column}")
             else:
                 keys.append(f"coalesce(length(s.{e.column}), 0) < {int(e.n)}")
             reps[e.column] = f"any_value(s.{e.column}) AS {e.column}"
@@ -176,7 +188,8 @@ class Predicate:
         if dialect == "duckdb":
             parts = _duckdb_first(self.branches, self.known)
             return parts[0] if len(parts) == 1 else "coalesce(" + ", ".join(parts) + ")"
-        whens = " ".join(f"WHEN {render(b.when, dialect)} THEN {_lit(b.reason, dialect)}" for b in self.branches)
+        whens = " ".join(f"WHEN {render(b.when, dialect)} THEN {b.when.column if isinstance(b.when, Signal) else _lit(b.reason, dialect)}"
+                         for b in self.branches)
         return f"CASE {whens} ELSE NULL END"
 
 
@@ -198,9 +211,9 @@ def _list_column(e: object) -> str | None:
 
 
 def _leaves(es: list, out: list) -> list:
-    """The tests of columns other than the tag lists (In, Shorter) in ``es``, each once."""
+    """The tests of columns other than the tag lists (In, Shorter, Signal) in ``es``, each once."""
     for e in es:
-        if isinstance(e, (In, Shorter)):
+        if isinstance(e, (In, Shorter, Signal)):
             if e not in out:
                 out.append(e)
         elif isinstance(e, Not):
@@ -312,6 +325,10 @@ def _duckdb_first(branches: tuple[Branch, ...], known: tuple[str, ...]) -> list[
     out: list[str] = []
     i = 0
     while i < len(branches):
+        if isinstance(branches[i].when, Signal):  # the column is the reason (NULL: none)
+            out.append(branches[i].when.column)
+            i += 1
+            continue
         col = _list_column(branches[i].when)
         j = i + 1
         while col is not None and j < len(branches) and _list_column(branches[j].when) == col:
@@ -326,7 +343,7 @@ def _duckdb_first(branches: tuple[Branch, ...], known: tuple[str, ...]) -> list[
 
 
 def compile_predicate(uses: Sequence[str], taxonomy: Taxonomy, withdrawn_owners: Sequence[str] = (), min_chars: int = 0,
-                      unknown: bool = False) -> Predicate:
+                      unknown: bool = False, signals: bool = False) -> Predicate:
     """The record-level decision for requests R = ``uses``, as exclusion branches in priority order.
 
     Mirrors policy/decide.py with the record as a member of E: its deny tags block any use
@@ -335,7 +352,9 @@ def compile_predicate(uses: Sequence[str], taxonomy: Taxonomy, withdrawn_owners:
     ``owner-withdrew-consent``, ``record-deny:<use>``, ``record-undeclared-facet:<facet>``,
     ``record-allow-only:<use>``, ``too-short``; with ``unknown`` (``--on-error skip``), a record
     carrying a tag outside the taxonomy is excluded first, as ``record-unknown-use`` (without it,
-    such a record must have stopped the run before: ``data.source.check_tags``).
+    such a record must have stopped the run before: ``data.source.check_tags``). With ``signals``, a record
+    whose site's web signals deny a declared use (the column ``charter_signal``, data/signals.py) is excluded
+    for that signal's reason (``optout:robots:GPTBot:/news/``, ``optout:tdmrep``, ...), after its own tags.
     """
     tax = taxonomy
     uses = tuple(dict.fromkeys(uses))
@@ -355,6 +374,8 @@ def compile_predicate(uses: Sequence[str], taxonomy: Taxonomy, withdrawn_owners:
         for u in asked:
             covering = tuple(sorted(tax.ancestors[u]))
             branches.append(Branch(f"record-allow-only:{u}", All((HasAny(ALLOW, in_facet), Not(HasAny(ALLOW, covering))))))
+    if signals:
+        branches.append(Branch("optout", Signal(SIGNAL)))
     if min_chars > 0:
         branches.append(Branch("too-short", Shorter(TEXT, min_chars)))
     return Predicate(uses, tuple(branches), tuple(sorted(tax.uses)))

@@ -79,8 +79,10 @@ def fields_of(a: Asset, text_field: str | None = None) -> dict[str, str]:
     return fields
 
 
-def open_shard(con: duckdb.DuckDBPyConnection, shard: Shard, fields: dict[str, str], on_error: str = "stop") -> Shard:
-    """Register ``shard`` in ``con`` as a normalised view; fills in view, rows, schema, skipped."""
+def open_shard(con: duckdb.DuckDBPyConnection, shard: Shard, fields: dict[str, str], on_error: str = "stop",
+               extra: dict[str, tuple[str, str]] | None = None) -> Shard:
+    """Register ``shard`` in ``con`` as a normalised view; fills in view, rows, schema, skipped. ``extra``
+    adds columns as text: {view column: (the file's column, the option that names it)}; a missing one is an error."""
     shard.view = f"shard_{abs(hash((shard.asset, str(shard.path)))):x}"
     raw = f"{shard.view}_raw"
     if shard.format == "parquet":
@@ -100,13 +102,19 @@ def open_shard(con: duckdb.DuckDBPyConnection, shard: Shard, fields: dict[str, s
     if text not in columns:
         raise InvalidInput(f"no text column {text!r} (columns: {', '.join(c for c in columns if c != '__row')})",
                            hint="name it with --text-field or data.fields.text in the dataset's charter", where=str(shard.path), field="text")
+    added = ""
+    for out, (col, option) in (extra or {}).items():
+        if col not in columns:
+            raise InvalidInput(f"no column {col!r} (columns: {', '.join(c for c in columns if c != '__row')})",
+                               hint=f"name it with {option}", where=str(shard.path), field=col)
+        added += f"CAST({_q(col)} AS VARCHAR) AS {out},\n        "
     shard.schema = {role: columns.get(col, "") for role, col in fields.items()}
     con.execute(f"""CREATE OR REPLACE TEMP VIEW {shard.view} AS SELECT
         CAST({_q(text)} AS VARCHAR) AS text,
         {_tags(fields['allow'], columns, shard)} AS charter_allow,
         {_tags(fields['deny'], columns, shard)} AS charter_deny,
         {f'CAST({_q(fields["owner"])} AS VARCHAR)' if fields['owner'] in columns else 'CAST(NULL AS VARCHAR)'} AS charter_owner,
-        __row AS source_row
+        {added}__row AS source_row
         FROM {raw}""")
     return shard
 

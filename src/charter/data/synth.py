@@ -4,9 +4,11 @@ Three sources, as a community data project would have them:
   community-messages  JSON Lines; each message has an owner (its contributor) whose consent
                       choices are tags: some forbid machine translation, some commercial use,
                       some allow research only; some messages repeat or nearly repeat others
-  web-text            Parquet, released under CC-BY-NC-4.0 (no commercial use)
+  web-text            Parquet, released under CC-BY-NC-4.0 (no commercial use); each page has its ``url``
+                      and ``fetched_at``, over a few sites whose consent signals are in ``web-signals/``
   public-domain-books CSV, public domain; tags as ';'-separated strings
-plus ``sources.yaml``, their charters.
+plus ``sources.yaml``, their charters, and ``web-signals/DOMAIN/...``: what the web-text sites serve
+(robots.txt, tdmrep.json, response headers), for ``charter signals import``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,18 @@ def owners(n: int, seed: int = 7) -> dict[str, tuple[list[str], list[str]]]:
     return out
 
 
+# the web-text sites and what each serves: no signal; AI training crawlers refused a section; Cloudflare's
+# Content-Signal refusing AI training; a TDMRep reservation; only an AI assistant refused (not training)
+WEB_SIGNALS = {
+    "harbour-news.example": {"robots.txt": "User-agent: GPTBot\nUser-agent: CCBot\nDisallow: /news/\n\nUser-agent: *\nDisallow: /admin/\n"},
+    "recipes.example": {"robots.txt": "User-agent: *\nContent-Signal: search=yes, ai-train=no, ai-input=no\nAllow: /\n"},
+    "journal.example": {"tdmrep.json": '[{"location": "/articles/", "tdm-reservation": 1, "tdm-policy": "https://journal.example/tdm-policy"}]'},
+    "village-wiki.example": {"robots.txt": "User-agent: ChatGPT-User\nDisallow: /\n", "headers.txt": "Content-Type: text/html\n"},
+    "open-library.example": {},
+}
+WEB_PATHS = ("/", "/news/today", "/articles/1", "/about", "/admin/x")
+
+
 def write_community_corpus(folder: Path, messages: int = 2000, seed: int = 7, shards: int = 2) -> Path:
     """Write the three sources and their charters into ``folder``; returns the charter file."""
     import pyarrow as pa  # here, not at the top: `charter demo` imports this module when the CLI starts
@@ -83,7 +97,15 @@ def write_community_corpus(folder: Path, messages: int = 2000, seed: int = 7, sh
                 f.write(json.dumps({"text": text, "charter_owner": owner, "charter_allow": allow, "charter_deny": deny}) + "\n")
     web = folder / "web-text"
     web.mkdir(exist_ok=True)
-    pq.write_table(pa.table({"text": [_text(rng) for _ in range(messages // 2)]}), web / "web-00.parquet")
+    pages = [_text(rng) for _ in range(messages // 2)]
+    urls = random.Random(seed + 1)  # its own stream: the texts stay what they were before pages had URLs
+    sites = sorted(WEB_SIGNALS)
+    links = [f"https://{'www.' if urls.random() < 0.3 else ''}{urls.choice(sites)}{urls.choice(WEB_PATHS)}" for _ in pages]
+    pq.write_table(pa.table({"text": pages, "url": links, "fetched_at": ["2026-03-01T00:00:00Z"] * len(pages)}), web / "web-00.parquet")
+    for site, files in WEB_SIGNALS.items():
+        (folder / "web-signals" / site).mkdir(parents=True, exist_ok=True)
+        for name, body in files.items():
+            (folder / "web-signals" / site / name).write_text(body)
     books = folder / "public-domain-books"
     books.mkdir(exist_ok=True)
     with open(books / "books.csv", "w") as f:

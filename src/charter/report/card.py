@@ -269,8 +269,13 @@ def _consent(reg: Registry, a: Asset, ups: dict[str, Asset]) -> list[str]:
     for x in curated:
         c = x.notes["curation"]
         out.append(f"- `{x.id}`, curated for {', '.join(c['uses'])}: {c['output']:,} of {c['input']:,} records kept.")
+        terms = (c.get("signals") or {}).get("terms") or {}
         for reason, n in sorted(c["excluded"].items(), key=lambda kv: -kv[1]):
-            out.append(f"  - {n:,} excluded: {reason}")
+            t = terms.get(reason)
+            when = "" if not t else (f" (the site's signal as fetched {t['fetched_at'][0]}" if t["domains"] == 1 else
+                                     f" ({t['domains']:,} sites' signals, fetched {t['fetched_at'][0]} to {t['fetched_at'][1]}") + \
+                f"; honoured as of {c['signals']['as_of']})"
+            out.append(f"  - {n:,} excluded: {reason}{when}")
         if x.id in per:
             d = per[x.id]
             out.append(f"  - **{d['records']:,} kept records belong to owners who have since withdrawn consent** ({_owners(d)}); adapt and train exclude them from now on")

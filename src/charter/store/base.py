@@ -48,6 +48,21 @@ class Hop(NamedTuple):
 
 
 class Store(ABC):
+    # --- web consent signals (data/signals.py): snapshots as the sites served them, append-only -----
+    def _write_signals(self, rows: Sequence["SignalSnapshot"]) -> int:
+        """Append snapshots (one atomic write; an identical snapshot already stored is skipped); how many were new."""
+        raise NotImplementedError(f"{type(self).__name__} stores no web signals")
+
+    def signals(self, domains: Iterable[str] | None = None) -> list["SignalSnapshot"]:
+        """Stored snapshots (of ``domains``, or all), by domain, kind and fetch time."""
+        raise NotImplementedError(f"{type(self).__name__} stores no web signals")
+
+    def add_signals(self, rows: Sequence["SignalSnapshot"]) -> int:
+        for r in rows:
+            if not r.domain or not r.kind or not r.fetched_at or len(r.sha256) != 64:
+                raise InvalidInput(f"incomplete signal snapshot for {r.domain!r}", hint="each snapshot needs domain, kind, fetched_at and its body's sha256")
+        return self._write_signals(rows)
+
     # --- primitives each backend implements ------------------------------------
     @abstractmethod
     def get_many(self, ids: Iterable[str]) -> dict[str, Asset]: ...
@@ -591,6 +606,18 @@ def _missing_hint(store: "Store", asset: str) -> str:
 # --- the gateway's records (charter.serve) -------------------------------------------------------
 
 GENESIS = "0" * 64  # the "previous hash" of the first audit entry
+
+
+class SignalSnapshot(NamedTuple):
+    """One file a site served (robots.txt, tdmrep.json, headers, HTML) at ``fetched_at``, as stored."""
+
+    domain: str
+    kind: str
+    fetched_at: str
+    sha256: str
+    body: str
+    source: str
+    imported: str
 
 
 class ApiKey(NamedTuple):

@@ -10,7 +10,7 @@ from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withd
 from charter.core.digests import content_digests
 from charter.core.lineage import Lineage, closure, terms_key
 from charter.errors import Conflict
-from charter.store.base import GENESIS, ApiKey, AuditEntry, SignatureRecord, Store, _evaluate_events, chain_hash, now
+from charter.store.base import GENESIS, ApiKey, AuditEntry, SignalSnapshot, SignatureRecord, Store, _evaluate_events, chain_hash, now
 
 
 class MemoryStore(Store):
@@ -29,6 +29,7 @@ class MemoryStore(Store):
         self._terms: dict[str, int] = {}  # terms key -> tid
         self._terms_doc: dict[int, str] = {}
         self._asset_terms: dict[str, int] = {}
+        self._signals: dict[tuple, SignalSnapshot] = {}
 
     def get_many(self, ids: Iterable[str]) -> dict[str, Asset]:
         return {i: self._assets[i] for i in ids if i in self._assets}
@@ -55,6 +56,18 @@ class MemoryStore(Store):
 
     def children(self, asset: str) -> list[Edge]:
         return list(self._children.get(asset, []))
+
+    def _write_signals(self, rows: Sequence[SignalSnapshot]) -> int:
+        new = {(r.domain, r.kind, r.fetched_at, r.sha256): r for r in rows}
+        new = {k: r for k, r in new.items() if k not in self._signals}
+        self._signals.update(new)
+        if new:
+            self.log("import-signals", "signals", {"snapshots": len(new)})
+        return len(new)
+
+    def signals(self, domains: Iterable[str] | None = None) -> list[SignalSnapshot]:
+        keep = None if domains is None else set(domains)
+        return sorted((r for r in self._signals.values() if keep is None or r.domain in keep), key=lambda r: (r.domain, r.kind, r.fetched_at))
 
     def withdrawals(self) -> dict[str, Withdrawal]:
         return dict(self._withdrawals)

@@ -7,7 +7,7 @@ one primary-key lookup), the transitive closure in both directions — ``closure
 distance, descendant id), whose key order is the order a trace returns — ``content`` (data
 and weights digest -> asset), and the append-only history: ``withdrawal_events`` (withdraw and
 lift; the current state is each asset's last event), ``owner_withdrawals``, ``restrictions`` and
-``restriction_lifts``, ``properties``, ``events`` and ``audit``. Triggers refuse UPDATE and DELETE
+``restriction_lifts``, ``properties``, ``signals`` (sites' web consent snapshots), ``events`` and ``audit``. Triggers refuse UPDATE and DELETE
 on all of them. Registered versions are immutable and only point at registered assets, so
 everything but that history is written once, at registration.
 """
@@ -33,9 +33,9 @@ from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withd
 from charter.core.digests import content_digests
 from charter.core.lineage import Lineage, closure
 from charter.errors import Conflict, StoreError
-from charter.store.base import GENESIS, ApiKey, AuditEntry, Hop, SignatureRecord, Store, _evaluate_events, chain_hash, now
+from charter.store.base import GENESIS, ApiKey, AuditEntry, Hop, SignalSnapshot, SignatureRecord, Store, _evaluate_events, chain_hash, now
 
-SCHEMA_VERSION = 8  # 8: signatures (SIGNATURES_SCHEMA, below: self-contained, so it can be renumbered); 7: asset_listing (each asset's licences beside its rid: `ls` reads no charter); 6: terms / asset_terms (each asset's interned lineage terms key, core/lineage.terms_key); 2: restrictions, properties, api_keys, audit; 3: withdrawal_events (withdraw/lift), content digests,
+SCHEMA_VERSION = 9  # 9: signals (web consent snapshots, append-only); 8: signatures (SIGNATURES_SCHEMA, below: self-contained, so it can be renumbered); 7: asset_listing (each asset's licences beside its rid: `ls` reads no charter); 6: terms / asset_terms (each asset's interned lineage terms key, core/lineage.terms_key); 2: restrictions, properties, api_keys, audit; 3: withdrawal_events (withdraw/lift), content digests,
 # append-only triggers on every history table; 4: restriction_lifts; 5: generations (a counter per topic, moved by
 # triggers, that caches poll). Every statement is IF NOT EXISTS, so older registries upgrade in place (_migrate).
 SCHEMA = """
@@ -132,6 +132,13 @@ CREATE TRIGGER IF NOT EXISTS asset_listing_fixed_u BEFORE UPDATE ON asset_listin
   BEGIN SELECT RAISE(ABORT, 'an asset''s listing is written once, at registration'); END;
 CREATE TABLE IF NOT EXISTS generations(topic TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO generations VALUES ('policy', 0), ('keys', 0);
+CREATE TABLE IF NOT EXISTS signals(
+  seq INTEGER PRIMARY KEY, domain TEXT NOT NULL, kind TEXT NOT NULL, fetched_at TEXT NOT NULL, sha256 TEXT NOT NULL,
+  body TEXT NOT NULL, source TEXT NOT NULL, imported TEXT NOT NULL, UNIQUE(domain, kind, fetched_at, sha256));
+CREATE TRIGGER IF NOT EXISTS signals_append_only_u BEFORE UPDATE ON signals
+  BEGIN SELECT RAISE(ABORT, 'web signal snapshots are append-only: import a newer snapshot'); END;
+CREATE TRIGGER IF NOT EXISTS signals_append_only_d BEFORE DELETE ON signals
+  BEGIN SELECT RAISE(ABORT, 'web signal snapshots are append-only: import a newer snapshot'); END;
 CREATE TRIGGER IF NOT EXISTS withdrawal_events_generation AFTER INSERT ON withdrawal_events
   BEGIN UPDATE generations SET n=n+1 WHERE topic='policy'; END;
 CREATE TRIGGER IF NOT EXISTS owner_withdrawals_generation AFTER INSERT ON owner_withdrawals
@@ -323,7 +330,7 @@ class SQLiteStore(Store):
     def _migrate(self, version: int) -> None:
         """From schema 1-2: withdrawals become withdrawal_events; content digests of every asset are indexed.
         From 3: nothing to move (restriction_lifts is new and starts empty). Before 6: every asset's terms key.
-        Before 7: every asset's listed licences."""
+        Before 7: every asset's listed licences. Before 8 and 9: nothing to move (signatures and signals start empty)."""
         if version < 7:
             self.db.execute("INSERT INTO asset_listing SELECT rid, json_extract(doc, '$.licenses') FROM assets "
                             "WHERE rid NOT IN (SELECT rid FROM asset_listing) ORDER BY rid")
@@ -623,6 +630,25 @@ class SQLiteStore(Store):
                                 ((p.asset, p.benchmark, p.metric, d) for p, d in zip(props, docs)))
             self.db.executemany("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
                                 ((t, "evaluate", a, json.dumps(e, sort_keys=True)) for (a, t), e in _evaluate_events(props).items()))
+
+    # --- web consent signals: snapshots as the sites served them (data/signals.py reads them) -----------
+    def _write_signals(self, rows: Sequence[SignalSnapshot]) -> int:
+        with self._tx():
+            before = self.db.total_changes
+            self.db.executemany("INSERT OR IGNORE INTO signals(domain, kind, fetched_at, sha256, body, source, imported) VALUES (?,?,?,?,?,?,?)",
+                                ((r.domain, r.kind, r.fetched_at, r.sha256, r.body, r.source, r.imported) for r in rows))
+            added = self.db.total_changes - before
+            if added:
+                self.db.execute("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
+                                (now(), "import-signals", "signals", json.dumps({"snapshots": added})))
+        return added
+
+    def signals(self, domains: Iterable[str] | None = None) -> list[SignalSnapshot]:
+        q = "SELECT domain, kind, fetched_at, sha256, body, source, imported FROM signals"
+        if domains is None:
+            return [SignalSnapshot(*r) for r in self.db.execute(q + " ORDER BY domain, kind, fetched_at, seq")]
+        return [SignalSnapshot(*r) for r in self.db.execute(q + " WHERE domain IN (SELECT value FROM json_each(?)) ORDER BY domain, kind, fetched_at, seq",
+                                                            (json.dumps(sorted(set(domains))),))]
 
     # --- the gateway: API keys and the hash-chained audit log --------------------------------
     def _write_api_key(self, key: ApiKey) -> None:

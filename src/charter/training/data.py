@@ -24,15 +24,26 @@ def texts(a: Asset) -> list[str]:
 
 def tag_exclusions(reg: Registry, a: Asset, uses: tuple[str, ...]) -> dict[str, int]:
     """Records whose own tags (or withdrawn owners) do not permit ``uses``: {reason: count}. A tag that is
-    not a use id stops here (UnknownUse naming the file and record), before any compute."""
+    not a use id stops here (UnknownUse naming the file and record), before any compute. A dataset that
+    declares its crawl (``source: {crawl, url_field}``) has its sites' stored web signals re-checked too
+    (the latest snapshots: consent can be withdrawn), with their reasons (``optout:...``)."""
     import duckdb
 
     con = duckdb.connect()
     verify_data(a)  # the records read are those registered
-    pred = compile_predicate(uses, reg.taxonomy, sorted(reg.store.owner_withdrawals()))
+    crawl = (a.data or {}).get("source")
+    if crawl:
+        from charter.data import signals as sg
+
+        sts, _ = sg.states(sg.snapshots_of(reg.store), sg.load_map(reg.taxonomy))
+        sg.register_rules(con, sg.compile_rules(sts, uses, reg.taxonomy)[0], "now")
+    pred = compile_predicate(uses, reg.taxonomy, sorted(reg.store.owner_withdrawals()), signals=bool(crawl))
     out: dict[str, int] = {}
     for path in files_of(a):
-        shard = open_shard(con, Shard(a.id, Path(path), FORMATS[Path(path).suffix]), fields_of(a))
+        extra = {"charter_url": (crawl["url_field"], "source.url_field in the dataset's charter")} if crawl else None
+        shard = open_shard(con, Shard(a.id, Path(path), FORMATS[Path(path).suffix]), fields_of(a), extra=extra)
+        if crawl:
+            shard.view = sg.wrap_view(con, shard.view, "now")
         check_tags(con, shard, reg.taxonomy)  # the same validator as curate: an unknown tag stops training
         for r, n in con.execute(f"SELECT r, count(*) FROM (SELECT {pred.reason()} AS r FROM {shard.view}) WHERE r IS NOT NULL GROUP BY r").fetchall():
             out[r] = out.get(r, 0) + n
