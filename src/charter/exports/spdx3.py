@@ -5,7 +5,7 @@ the registry does not know the modality), an application a ``software_Package`` 
 ``application``, a compute asset one with purpose ``device``; ``spdxId`` = ``charter:asset/ID``,
 ``name`` and ``software_packageVersion`` the id's name and version. Licences: one
 ``simplelicensing_LicenseExpression`` per licence with a ``hasDeclaredLicense`` relationship; a
-licence outside SPDX's list becomes ``LicenseRef-charter-N`` and its text is kept in the package's
+licence outside SPDX's list becomes ``LicenseRef-<name, other characters as ->`` and its text is kept in the package's
 ``charter:license`` property. Lineage: ``trainedOn`` (trained-on, trained-on-outputs-of), ``testedOn``
 (evaluated-on), ``descendantOf`` (every other relation), each relationship carrying the exact
 Charter relation as ``charter:relation``. Uses, duties, requirements, attestations and evaluations
@@ -27,6 +27,7 @@ import json
 
 from charter.core import vocab
 from charter.exports import Export, Item, canonical, evaluation_json, spdx_expression
+from charter.imports.spdx3 import licence_ref
 
 RELATIONS = {"trained-on": "trainedOn", "trained-on-outputs-of": "trainedOn", "evaluated-on": "testedOn"}
 PROFILES = ("core", "software", "ai", "dataset", "simpleLicensing", "extension")
@@ -84,7 +85,6 @@ def objects(ex: Export, created: _dt.datetime | None = None):
     agent.creationInfo = ci
     elements: list = [agent]
     pkgs = {}
-    refs = 0
     for item in ex.items:
         a = item.asset
         p = _package(item, ci)
@@ -93,9 +93,8 @@ def objects(ex: Export, created: _dt.datetime | None = None):
         custom = []
         for i, name in enumerate(a.licenses):
             expr = spdx_expression(name)
-            if expr is None:
-                refs += 1
-                expr = f"LicenseRef-charter-{refs}"
+            if expr is None:  # not on SPDX's list: a LicenseRef, its text in the charter:license entries
+                expr = licence_ref(name)
                 custom.append(name)
             lic = s.simplelicensing_LicenseExpression(spdxId=f"{vocab.NS}license/{a.id}/{i}", creationInfo=ci,
                                                       simplelicensing_licenseExpression=expr)
