@@ -10,7 +10,8 @@ Each policy is an ``odrl:Set`` whose target is the asset (``charter:asset/ID``):
 - ``odrl:inheritFrom``: the policies of the parents along propagating relations (the decision's
   "most restrictive wins" along lineage); ``charter:derivedFrom`` lists every edge with its relation;
 - ``charter:license`` (each licence, verbatim), ``charter:kind``, ``charter:requires`` and
-  ``charter:evaluation`` (canonical JSON literals), ``charter:attest``: what ODRL has no term for.
+  ``charter:evaluation`` (canonical JSON literals), ``charter:attest``, ``charter:publicKey`` (a compute
+  asset's key): what ODRL has no term for.
 
 The context is inline (no remote context is fetched to read it): only ODRL's, Charter's, RDF's and
 XSD's namespaces appear.
@@ -63,6 +64,8 @@ def policy(item: Item) -> dict:
         p["charter:requires"] = [_json(r.to_json()) for r in a.requires]
     if a.attest:
         p["charter:attest"] = list(a.attest)
+    if a.public_key:
+        p["charter:publicKey"] = a.public_key
     if item.properties:
         p["charter:evaluation"] = [_json(evaluation_json(x)) for x in item.properties]
     return p
@@ -103,7 +106,7 @@ def vocabulary(taxonomy) -> str:
             g.add((s, O.includedIn, O.use))
     for d in ("share-alike", "naming", "notice"):
         g.add((C["duty/" + d], RDF.type, O.Action))
-    for prop in ("kind", "license", "requires", "evaluation", "attest", "derivedFrom", "asset", "relation"):
+    for prop in ("kind", "license", "requires", "evaluation", "attest", "publicKey", "derivedFrom", "asset", "relation"):
         g.add((C[prop], RDF.type, RDF.Property))
         g.add((C[prop], RDFS.isDefinedBy, rdflib.URIRef(vocab.NS)))
     return g.serialize(format="turtle")

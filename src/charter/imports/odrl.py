@@ -7,7 +7,7 @@ skipped), permissions and prohibitions whose action is a use (``charter:use/ID``
 ``odrl:nextPolicy``, ``charter:duty/ID``; as policy obligations or as a permission's duties),
 ``charter:license``, ``charter:derivedFrom`` (lineage with relations; ``odrl:inheritFrom`` alone
 names a parent without saying how it derives, so it is reported, not linked), ``charter:requires``,
-``charter:attest``, ``charter:evaluation``. An action or constraint outside those (``odrl:distribute``,
+``charter:attest``, ``charter:evaluation``, ``charter:publicKey``. An action or constraint outside those (``odrl:distribute``,
 a spatial constraint...) is reported as not read: a permission is never widened or narrowed by guessing.
 
 Nothing is fetched: a JSON-LD context must be inline, except ODRL's own context URL
@@ -94,6 +94,7 @@ def policy_found(g, pol, where: str, report: Report, f: Found | None = None) -> 
     O, C = rdflib.Namespace(ODRL), rdflib.Namespace(vocab.NS)
     targets = {str(t) for t in g.objects(pol, O.target)}
     rules = [(kind, r) for kind in ("permission", "prohibition", "obligation") for r in g.objects(pol, O[kind])]
+    rules.sort(key=lambda x: (x[0], sorted(map(str, g.objects(x[1], O.action)))))  # RDF keeps no order: a stable one
     for _, r in rules:
         targets |= {str(t) for t in g.objects(r, O.target)}
     ids = {vocab.strip(t, vocab.ASSET) for t in targets}
@@ -109,6 +110,7 @@ def policy_found(g, pol, where: str, report: Report, f: Found | None = None) -> 
         uses, unread = _rule_uses(g, r, O, C)
         for u in unread:
             report.skip(u, where, f"{kind} with an action or constraint Charter does not read: not guessed")
+        uses = sorted(uses)
         if kind == "permission":
             f.allow += uses
             for d in g.objects(r, O.duty):
@@ -119,17 +121,22 @@ def policy_found(g, pol, where: str, report: Report, f: Found | None = None) -> 
     f.attest += sorted(str(x) for x in g.objects(pol, C.attest))
     f.requires += sorted(_json_text(x) for x in g.objects(pol, C.requires))
     f.evaluations += sorted(_json_text(x) for x in g.objects(pol, C.evaluation))
+    key = g.value(pol, C.publicKey)
+    if key is not None:
+        f.public_key = str(key)
     kind = g.value(pol, C.kind)
     if kind is not None:
         f.kind = str(kind)
     linked = {p for p, _, _ in f.edges}
-    for i, e in enumerate(sorted(g.objects(pol, C.derivedFrom), key=str)):
+    edges = []
+    for e in g.objects(pol, C.derivedFrom):
         parent = vocab.strip(str(g.value(e, C.asset) or ""), vocab.ASSET)
         rel = g.value(e, C.relation)
         if parent:
             linked.add(parent)
-            f.edges.append((parent, str(rel) if rel is not None else None, f"{where} charter:derivedFrom"))
-    for p in g.objects(pol, O.inheritFrom):
+            edges.append((parent, str(rel) if rel is not None else None, f"{where} charter:derivedFrom"))
+    f.edges += sorted(edges, key=lambda x: (x[0], x[1] or ""))  # RDF keeps no order: a stable one
+    for p in sorted(g.objects(pol, O.inheritFrom), key=str):
         parent = vocab.strip(str(p), vocab.POLICY)
         if parent not in linked:
             f.edges.append((parent or str(p), None, f"{where} odrl:inheritFrom"))

@@ -150,7 +150,7 @@ def assemble(found: list[Found], *, importer: str, path: Path, taxonomy, license
         assets[aid] = Asset(id=aid, kind=kind, name=name, version=version, description=f.description, licenses=lics,
                             allow=tuple(allow), deny=tuple(deny), duties=tuple(dict.fromkeys(duties)), derived_from=tuple(edges),
                             requires=tuple(reqs), attest=tuple(dict.fromkeys(f.attest)), public_key=f.public_key if kind == "compute" else "",
-                            notes={"importer": importer, "source": path.name})
+                            notes={"importer": importer})
         sources[aid] = f"{path}:{f.where}"
         props += [_evaluation(text, aid, f, path, importer) for text in f.evaluations]
     for a in list(assets.values()):
