@@ -8,7 +8,8 @@ the registry does not know the modality), an application a ``software_Package`` 
 licence outside SPDX's list becomes ``LicenseRef-<name, other characters as ->`` and its text is kept in the package's
 ``charter:license`` property. Lineage: ``trainedOn`` (trained-on, trained-on-outputs-of), ``testedOn``
 (evaluated-on), ``descendantOf`` (every other relation), each relationship carrying the exact
-Charter relation as ``charter:relation``. Uses, duties, requirements, attestations and evaluations
+Charter relation as ``charter:relation``; a parent outside the document is named in the document's
+``import`` (``ExternalMap``). Uses, duties, requirements, attestations and evaluations
 are name/value entries of an ``extension_CdxPropertiesExtension`` (the same names as CycloneDX's);
 a model's ``ai_limitation`` states its denied uses in words and ``ai_metric`` its evaluations.
 
@@ -111,9 +112,11 @@ def objects(ex: Export, created: _dt.datetime | None = None):
                                  relationshipType=rtype, to=[to])
             rel.extension.append(_ext([(vocab.P_RELATION, e.relation)]))
             elements.append(rel)
+    external = sorted({e.parent for i in ex.items for e in i.asset.derived_from if e.parent not in pkgs})
     doc = s.SpdxDocument(spdxId=vocab.NS + "document/" + ex.root.asset.id, creationInfo=ci, name=f"charter export of {ex.root.asset.id}",
                          rootElement=[pkgs[ex.root.asset.id]], element=elements,
-                         profileConformance=[getattr(s.ProfileIdentifierType, x) for x in PROFILES])
+                         profileConformance=[getattr(s.ProfileIdentifierType, x) for x in PROFILES],
+                         import_=[s.ExternalMap(externalSpdxId=vocab.asset_iri(p)) for p in external])
     for o in [doc, *elements]:
         objset.add(o)
     return objset
@@ -190,10 +193,12 @@ def graph(objset):
     return g
 
 
-def shapes():
+def shapes(external=()):
     """SHACL shapes from the constraints the bindings were generated with (spdx-model.ttl's): per
     class, each property's cardinality, the class of object values, the enumeration of named
-    values and string patterns; plus the class hierarchy (``rdfs:subClassOf``) as ontology."""
+    values and string patterns; plus the class hierarchy (``rdfs:subClassOf``) as ontology.
+    An object value may also be one of ``external``: the IRIs the document imports (``ExternalMap``),
+    elements described in another document."""
     import rdflib
     from rdflib.namespace import RDF, RDFS, SH
 
@@ -223,7 +228,13 @@ def shapes():
                 g.add((ps, SH.maxCount, rdflib.Literal(1)))
             inner = _inner(p.prop)
             if isinstance(inner, s.ObjectProp):
-                g.add((ps, SH["class"], rdflib.URIRef(inner.cls._TYPE)))
+                if external:
+                    a, b = rdflib.BNode(), rdflib.BNode()
+                    g.add((a, SH["class"], rdflib.URIRef(inner.cls._TYPE)))
+                    g.add((b, SH["in"], rdflib.collection.Collection(g, rdflib.BNode(), list(external)).uri))
+                    g.add((ps, SH["or"], rdflib.collection.Collection(g, rdflib.BNode(), [a, b]).uri))
+                else:
+                    g.add((ps, SH["class"], rdflib.URIRef(inner.cls._TYPE)))
             elif isinstance(inner, s.EnumProp):
                 items = [rdflib.URIRef(iri) for iri, _ in inner.context]
                 g.add((ps, SH["in"], rdflib.collection.Collection(g, rdflib.BNode(), items).uri))
@@ -240,6 +251,11 @@ def validate(text: str) -> str | None:
         objset = read(text)
     except Exception as e:  # the bindings' own checks (types, enumerations, required properties)
         return f"spdx-python-model: {e}"
-    sh, ont = shapes()
-    ok, _, report = pyshacl.validate(graph(objset), shacl_graph=sh, ont_graph=ont, inference="none", allow_warnings=True)
+    g = graph(objset)
+    import rdflib
+
+    s = _m()
+    external = [rdflib.URIRef(m.externalSpdxId) for m in objset.foreach_type(s.ExternalMap)]
+    sh, ont = shapes(external)
+    ok, _, report = pyshacl.validate(g, shacl_graph=sh, ont_graph=ont, inference="none", allow_warnings=True)
     return None if ok else report

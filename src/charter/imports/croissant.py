@@ -16,7 +16,7 @@ from pathlib import Path
 
 from charter.core import vocab
 from charter.imports import Report
-from charter.imports.odrl import parse_graph, policy_found
+from charter.imports.odrl import local_contexts, parse_graph, policy_found
 from charter.imports.standards import Found, StandardImport, assemble, fail, guard, read_json
 
 SCHEMA = ("https://schema.org/", "http://schema.org/")
@@ -42,7 +42,8 @@ def load(path: Path, licenses, taxonomy, known) -> StandardImport:
     doc = read_json(path, "Croissant")
     if not isinstance(doc, dict) or not isinstance(doc.get("@context"), dict):
         raise fail(path, "@context", "not a Croissant JSON-LD document", "pass a Croissant file (a JSON object with an inline @context)")
-    g = parse_graph(doc, path, "Croissant")  # refuses remote contexts before mlcroissant sees the document
+    doc = local_contexts(doc, path)  # remote contexts refused before any reader sees the document
+    g = parse_graph(doc, path, "Croissant")
     guard(path, "Croissant", _mlcroissant, copy.deepcopy(doc))
     report = Report("croissant", str(path), files=1)
     datasets = [d for base in SCHEMA for d in g.subjects(RDF.type, rdflib.URIRef(base + "Dataset"))]

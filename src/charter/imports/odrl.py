@@ -11,7 +11,8 @@ names a parent without saying how it derives, so it is reported, not linked), ``
 a spatial constraint...) is reported as not read: a permission is never widened or narrowed by guessing.
 
 Nothing is fetched: a JSON-LD context must be inline, except ODRL's own context URL
-(``http://www.w3.org/ns/odrl.jsonld``), which stands for its prefix and the core terms (:data:`ODRL_TERMS`).
+(``http://www.w3.org/ns/odrl.jsonld``), which stands for its prefix, its namespace as vocabulary
+and the core terms (:data:`ODRL_TERMS`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ ODRL = "http://www.w3.org/ns/odrl/2/"
 ODRL_CONTEXT_URLS = ("http://www.w3.org/ns/odrl.jsonld", "https://www.w3.org/ns/odrl.jsonld")
 _ID = {"@type": "@id"}
 ODRL_TERMS = {
-    "odrl": ODRL, "uid": "@id", "type": "@type",
+    "@vocab": ODRL, "odrl": ODRL, "uid": "@id", "type": "@type",
     "Policy": "odrl:Policy", "Set": "odrl:Set", "Offer": "odrl:Offer", "Agreement": "odrl:Agreement",
     "permission": "odrl:permission", "prohibition": "odrl:prohibition", "obligation": "odrl:obligation", "duty": "odrl:duty",
     "action": {"@id": "odrl:action", "@type": "@vocab"}, "target": {"@id": "odrl:target", **_ID},
@@ -75,7 +76,7 @@ def _context(ctx, path: Path, at: str):
             out.append(c)
         elif c is not None:
             raise fail(path, f"{at}/{i}", "a JSON-LD context is an object", "write the context as a JSON object")
-    return out
+    return out if isinstance(ctx, list) else (out[0] if out else None)
 
 
 def parse_graph(doc, path: Path, what: str):
