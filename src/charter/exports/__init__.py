@@ -16,7 +16,7 @@ whole. What each format carries and what it cannot: docs/exports.md.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from charter.core.assets import Asset, Property
 from charter.errors import UsageError
@@ -28,11 +28,13 @@ SUFFIX = {"cyclonedx": ".cdx.json", "spdx3": ".spdx3.json", "croissant": ".crois
 
 @dataclass(frozen=True)
 class Item:
-    """One asset of an export: its charter, its latest evaluations, and what it inherits (``Registry.effective``)."""
+    """One asset of an export: its charter, its latest evaluations, and what it inherits
+    (``Registry.effective``; computed for the asked asset only: each upstream asset's is implied by
+    its own terms and its own upstream, and computing all of them is quadratic in a long lineage)."""
 
     asset: Asset
     properties: tuple[Property, ...]
-    effective: dict
+    effective: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def collect(reg, ref: str, lineage: bool = False) -> Export:
         a = reg.get(aid)
         own = tuple(p for p in reg.store.properties(aid))
         latest = {(p.benchmark, p.metric): p for p in own}  # the latest of each, in attach order
-        items.append(Item(a, tuple(latest[k] for k in sorted(latest)), reg.effective(aid)))
+        items.append(Item(a, tuple(latest[k] for k in sorted(latest)), reg.effective(aid) if aid == root else {}))
     return Export(tuple(items), lineage)
 
 

@@ -8,8 +8,9 @@ Lineage: ``pedigree.ancestors`` (one minimal component per parent, with ``charte
 ``charter:relation``) and the BOM's ``dependencies`` between the components present. The charter's
 own terms are namespaced properties (core/vocab.py): ``charter:uses:allow`` / ``charter:uses:deny`` /
 ``charter:duty`` / ``charter:requires`` / ``charter:attest`` / ``charter:evaluation``, one property per
-value; what the asset inherits along its lineage, with the source of each entry, is
-``charter:effective:allow`` / ``charter:effective:deny`` (informational: an importer re-derives it).
+value; what the asked asset inherits along its lineage, with the source of each entry, is
+``charter:effective:allow`` / ``charter:effective:deny`` on its component (informational: an
+importer re-derives it from the lineage).
 cyclonedx-python-lib 11 has no model card or data fields (``modelCard``, ``data`` are not
 implemented), so the model card's content travels in those properties.
 """
