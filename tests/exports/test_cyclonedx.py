@@ -29,8 +29,9 @@ def test_lineage_bom_is_valid_and_carries_the_charter(demo):
     tagger = comps["model/photo-tagger@1"]
     anc = {dict(_props(a))[vocab.P_ID]: dict(_props(a))[vocab.P_RELATION] for a in tagger["pedigree"]["ancestors"]}
     assert anc == {"model/vision-encoder@1": "fine-tuned-from", "dataset/face-photos@1": "evaluated-on"}
-    # inherited terms, with their sources, are written for readers (informational)
-    assert (vocab.P_EFFECTIVE_DENY, "surveillance <- model/vision-encoder@1 (uses.deny)") in _props(tagger)
+    # what the asked asset inherits, with the sources, is written for readers (informational; on its component only)
+    assert (vocab.P_EFFECTIVE_DENY, "surveillance <- model/vision-encoder@1 (uses.deny)") in _props(root)
+    assert not any(k == vocab.P_EFFECTIVE_DENY for k, _ in _props(tagger))
     deps = {d["ref"]: set(d.get("dependsOn", [])) for d in doc["dependencies"]}
     assert deps["model/photo-tagger@1"] == {"model/vision-encoder@1", "dataset/face-photos@1"}
 
