@@ -1,4 +1,4 @@
-"""charter import dpi | ecosystem-graphs | hf-card | bundle | feed (the last two: cli/trust.py)
+"""charter import dpi | ecosystem-graphs | hf-card | cyclonedx | spdx3 | croissant | odrl | bundle | feed (the last two: cli/trust.py)
 
 Each importer reads its files completely (any problem: one InvalidInput line, exit 1,
 nothing written), then every asset is registered in one atomic ``Registry.add``.
@@ -20,7 +20,7 @@ DPI_USES = ("commercial", "fine-tuning")
 
 
 def register(sub, common) -> None:
-    p = sub.add_parser("import", help="import real metadata: Data Provenance summaries, Ecosystem Graphs, Hugging Face cards, signed bundles and feeds")
+    p = sub.add_parser("import", help="import real metadata: Data Provenance summaries, Ecosystem Graphs, Hugging Face cards, CycloneDX, SPDX 3, Croissant, ODRL, signed bundles and feeds")
     isub = p.add_subparsers(dest="importer", metavar="SOURCE", required=True)
 
     q = isub.add_parser("dpi", parents=[common], help="Data Provenance Initiative summaries: datasets with every licence, and the models that generated them")
@@ -34,6 +34,14 @@ def register(sub, common) -> None:
     q.add_argument("dir", type=Path, metavar="DIR", help="folder of organisation files (the assets/ folder of ecosystem-graphs)")
     q.add_argument("--version", dest="asset_version", default="eg", metavar="V", help="version of every imported asset (default: eg)")
     q.set_defaults(func=cmd_ecosystem_graphs)
+
+    for fmt, what in (("cyclonedx", "a CycloneDX 1.4-1.6 JSON BOM: models, datasets, applications, devices, with licences, pedigree and Charter's properties"),
+                      ("spdx3", "an SPDX 3.0.1 JSON-LD document: AI and dataset packages, declared licences, trainedOn/testedOn/descendantOf"),
+                      ("croissant", "a Croissant JSON-LD dataset: licences, prov:wasDerivedFrom, usageInfo as an ODRL policy"),
+                      ("odrl", "ODRL 2.2 JSON-LD policies: permissions, prohibitions and duties over Charter's use vocabulary")):
+        q = isub.add_parser(fmt, parents=[common], help=what)
+        q.add_argument("file", type=Path, metavar="FILE", help="the document (see docs/exports.md for what is read)")
+        q.set_defaults(func=cmd_standard, standard=fmt)
 
     q = isub.add_parser("hf-card", parents=[common], help="a Hugging Face model card: the model, its base models and datasets")
     q.add_argument("file", type=Path, metavar="FILE", help="README.md with YAML front matter (or its folder)")
@@ -91,6 +99,26 @@ def cmd_hf_card(args) -> int:
         reg.attach(new)
         report["stats"]["properties_attached"] = len(new)
         report["stats"]["properties_unchanged"] = len(result.properties) - len(new)
+
+    return _finish(args, reg, result, attach)
+
+
+def cmd_standard(args) -> int:
+    from importlib import import_module
+
+    mod = import_module(f"charter.imports.{args.standard}")
+    reg = open_registry(args)
+
+    def known(asset_id: str) -> bool:
+        return reg.store.get(asset_id) is not None
+
+    result = mod.load(args.file, reg.licenses, reg.taxonomy, known)
+
+    def attach(report: dict) -> None:
+        have = {(p.asset, p.benchmark, p.metric, p.version, p.value) for a in {p.asset for p in result.properties} for p in reg.store.properties(a)}
+        new = [p for p in result.properties if (p.asset, p.benchmark, p.metric, p.version, p.value) not in have]
+        reg.attach(new)
+        report["stats"]["properties_attached"] = len(new)
 
     return _finish(args, reg, result, attach)
 

@@ -3,6 +3,8 @@
     dpi.load(root, licenses)                    Data Provenance Initiative summaries
     ecosystem_graphs.load(root, licenses, tax)  CRFM Ecosystem Graphs asset files
     hf_card.load(path, licenses)                a Hugging Face model card (README.md)
+    cyclonedx | spdx3 | croissant | odrl .load(path, licenses, taxonomy, known)
+                                                standard documents (docs/exports.md); shared: standards.py
 
 Each returns an :class:`Import`: the assets, where each one
 came from (``file:line``, for error messages) and a :class:`Report` of what was skipped,
