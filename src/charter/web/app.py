@@ -33,7 +33,7 @@ def shell(page: str, title: str, path: str) -> str:
     nav = "".join(f'<a href="{h}"{" aria-current=page" if h == path else ""}>{escape(t)}</a>' for h, t in NAV)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(title)} · Charter</title><link rel="stylesheet" href="/static/app.css"></head>
+<title>{escape(title)} · Charter</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/static/app.css"></head>
 <body data-page="{page}"><a class="skip" href="#main">Skip to content</a>
 <header><span class="brand">Charter</span><nav aria-label="Main">{nav}</nav></header>
 <main id="main" tabindex="-1"><h1>{escape(title)}</h1><noscript>This view needs JavaScript; the same data is at <a href="/docs">/api</a>.</noscript></main>

@@ -21,6 +21,12 @@
     return e;
   }
 
+  /* append children, skipping null/false and flattening arrays (Node.append would write "null") */
+  function add(parent, ...kids) {
+    for (const k of kids.flat(Infinity)) if (k !== undefined && k !== null && k !== false) parent.append(k instanceof Node ? k : String(k));
+    return parent;
+  }
+
   async function api(path, query) {
     const u = new URL(path, location.origin);
     for (const [k, v] of Object.entries(query || {})) {
@@ -43,7 +49,7 @@
   const fmt = (x) => (typeof x === "number" ? (Math.abs(x) >= 1000 || Number.isInteger(x) ? x.toLocaleString("en") : x.toPrecision(4)) : x);
   const origin = (x, asked) => (x.asset === asked ? "its own" : "via " + x.path.join(" → "));
   function fail(where, e) {
-    where.append(el("p", { class: "error", role: "alert" }, "Error: " + e.message));
+    add(where, el("p", { class: "error", role: "alert" }, "Error: " + e.message));
   }
   function table(head, rows) {
     return el("table", {}, el("thead", {}, el("tr", {}, head.map((h) => el("th", { scope: "col" }, h)))),
@@ -84,7 +90,7 @@
     const legend = el("p", { class: "legend" }, Object.entries(COLOURS).map(([k, c]) => el("span", {}, el("span", { class: "swatch", style: "background:" + c }), k)),
       el("span", {}, "red octagon: withdrawn"), el("span", {}, "dashed amber ring: restricted"), el("span", {}, "red ring: denied for the uses asked"),
       el("span", {}, "dashed edge: does not propagate"));
-    host.append(
+    add(host, 
       el("div", {}, el("label", {}, "Upstream hops", up), el("label", {}, "Downstream hops", down),
         el("button", { type: "button", id: "graph-reload", onclick: () => self.load() }, "Show lineage")),
       status, el("div", { class: "graph-wrap" }, box, list), info, legend);
@@ -151,6 +157,7 @@
       self.cy.add(els);
       self.cy.layout({ name: "breadthfirst", directed: true, spacingFactor: 1.1, padding: 20, animate: false }).run();
       self.renderList();
+      box.dataset.nodes = String(self.nodes.size);
     };
 
     self.renderList = function () {
@@ -160,10 +167,10 @@
         n.withdrawn && badge("withdrawn"), n.restricted && badge("restricted"), n.denied && badge("denied"),
         n.hidden_up > 0 && el("button", { type: "button", class: "expand", onclick: () => self.expand(n.id, "up") }, `+${n.hidden_up} upstream`),
         n.hidden_down > 0 && el("button", { type: "button", class: "expand", onclick: () => self.expand(n.id, "down") }, `+${n.hidden_down} downstream`));
-      list.replaceChildren(
+      list.replaceChildren(...[
         el("h3", {}, "Asked"), el("ul", {}, groups.root.map(item)),
         groups.up.length ? [el("h3", {}, `Upstream (${groups.up.length})`), el("ul", {}, groups.up.map(item))] : [],
-        groups.down.length ? [el("h3", {}, `Downstream (${groups.down.length})`), el("ul", {}, groups.down.map(item))] : []);
+        groups.down.length ? [el("h3", {}, `Downstream (${groups.down.length})`), el("ul", {}, groups.down.map(item))] : []].flat());
     };
 
     /* a reason's lineage path: asked asset ... imposing asset (each step an edge parent -> child) */
@@ -175,8 +182,10 @@
         if (i + 1 < path.length) cy.edges(`[source = "${cssq(path[i + 1])}"][target = "${cssq(id)}"]`).removeClass("faded").addClass("hl");
       });
       for (const li of list.querySelectorAll("li[data-id]")) li.classList.toggle("active", path.includes(li.dataset.id));
+      box.dataset.highlighted = cy.$("node.hl").map((n) => n.id()).join(" ");
+      box.dataset.highlightedEdges = String(cy.$("edge.hl").length);
     };
-    self.clear = () => self.cy.elements().removeClass("hl faded");
+    self.clear = () => { self.cy.elements().removeClass("hl faded"); box.dataset.highlighted = ""; };
     const cssq = (s) => s.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
     return self;
   }
@@ -190,7 +199,7 @@
     const state = el("select", { id: "state" }, ["", "withdrawn", "restricted"].map((s) => el("option", { value: s, selected: params.get("state") === s }, s || "any")));
     const count = el("p", { id: "count", class: "muted", "aria-live": "polite" });
     const results = el("ul", { id: "results", class: "results" });
-    main.append(el("form", { role: "search", onsubmit: (e) => e.preventDefault() },
+    add(main, el("form", { role: "search", onsubmit: (e) => e.preventDefault() },
       el("label", {}, "Id or name", q), el("label", {}, "Kind", kind), el("label", {}, "Licence", lic),
       el("label", {}, "Allowed for uses", allowed), el("label", {}, "State", state)), count, results);
     let seq = 0, timer = null;
@@ -218,7 +227,7 @@
   /* ---------- asset page ---------- */
   async function pageAsset() {
     const ref = params.get("ref");
-    if (!ref) return main.append(el("p", {}, "Choose an asset on the ", el("a", { href: "/" }, "search page"), "."));
+    if (!ref) return add(main, el("p", {}, "Choose an asset on the ", el("a", { href: "/" }, "search page"), "."));
     let s, v;
     try {
       [s, v] = await Promise.all([api("/api/show", { ref }), api("/api/verdicts", { ref })]);
@@ -226,7 +235,7 @@
     const a = s.asset, eff = s.effective, id = a.id;
     document.title = id + " · Charter";
     main.querySelector("h1").textContent = id;
-    main.append(
+    add(main, 
       a.description ? el("p", {}, a.description) : null,
       el("p", {}, `Kind: ${a.kind}. Licence: ${a.licenses.join(", ") || "none"}. `, el("span", { class: "muted" }, s.hash)),
       el("p", {}, el("a", { href: "/can?ref=" + encodeURIComponent(id), id: "ask-link" }, "Can I use this for…?"), " · ",
@@ -236,7 +245,7 @@
     // properties: the latest evaluation of each metric (the list is oldest first)
     const latest = new Map();
     for (const p of s.properties) latest.set(p.benchmark + "." + p.metric, p);
-    main.append(section("Properties", latest.size ? table(["property", "value", "95% CI", "n", "benchmark version", "evaluated"],
+    add(main, section("Properties", latest.size ? table(["property", "value", "95% CI", "n", "benchmark version", "evaluated"],
       [...latest.entries()].sort().map(([k, p]) => [k, fmt(p.value), p.ci ? `[${fmt(p.ci[0])}, ${fmt(p.ci[1])}]` : "–", fmt(p.n), p.version, p.time.slice(0, 10)]))
       : el("p", { class: "muted" }, "No evaluated properties.")));
     // uses: each judged alone; where each blocking rule comes from
@@ -248,32 +257,32 @@
     }));
     const rows = [];
     for (const u of v.uses) for (const w of u.why) rows.push([u.use, w.rule + (w.entries.length ? " " + w.entries.join(", ") : ""), `${w.source} of `, assetLink(w.asset), origin(w, id)]);
-    main.append(section("Uses", el("p", { class: "muted" }, "Each use of the taxonomy judged alone (ask for combinations on the ", el("a", { href: "/can?ref=" + encodeURIComponent(id) }, "Can I use this for…?"), " page)."),
+    add(main, section("Uses", el("p", { class: "muted" }, "Each use of the taxonomy judged alone (ask for combinations on the ", el("a", { href: "/can?ref=" + encodeURIComponent(id) }, "Can I use this for…?"), " page)."),
       el("h3", {}, "Permitted"), permitted, el("h3", {}, "Prohibited"),
       rows.length ? el("table", { id: "prohibited" }, el("thead", {}, el("tr", {}, ["use", "rule", "source", "asset", "where"].map((h) => el("th", { scope: "col" }, h)))),
         el("tbody", {}, rows.map((r) => el("tr", {}, el("td", {}, r[0]), el("td", {}, r[1]), el("td", {}, r[2]), el("td", {}, r[3]), el("td", {}, r[4])))))
         : el("p", {}, "Nothing along its lineage prohibits a use.")));
-    if (eff.conditions.length) main.append(section("Conditions", el("ul", {}, eff.conditions.map((c) => el("li", {}, `${c.use} only if ${c.text} (${c.id}; ${c.source} of ${c.asset}${c.cite ? "; " + c.cite : ""})`)))));
-    if (eff.requires.length) main.append(section("Property requirements", table(["use", "requirement", "status", "set by"], eff.requires.map((r) => [r.use,
+    if (eff.conditions.length) add(main, section("Conditions", el("ul", {}, eff.conditions.map((c) => el("li", {}, `${c.use} only if ${c.text} (${c.id}; ${c.source} of ${c.asset}${c.cite ? "; " + c.cite : ""})`)))));
+    if (eff.requires.length) add(main, section("Property requirements", table(["use", "requirement", "status", "set by"], eff.requires.map((r) => [r.use,
       `${r.benchmark}.${r.metric}` + ["min", "max", "abs_max", "min_n"].filter((k) => k in r).map((k) => ` ${k} ${r[k]}`).join(""),
       el("span", {}, badge(r.status === "met" ? "permitted" : r.status === "unmet" ? "prohibited" : "conditional", r.status), r.value !== null ? " " + fmt(r.value) : ""),
       el("span", {}, assetLink(r.asset), " ", origin(r, id))]))));
-    main.append(section("Duties", eff.duties.length ? el("ul", {}, eff.duties.map((d) => el("li", {}, el("strong", {}, d.duty), ` owed to ${d.asset} (${d.source}${d.cite ? "; " + d.cite : ""})`, d.text ? ": " + d.text : "")))
+    add(main, section("Duties", eff.duties.length ? el("ul", {}, eff.duties.map((d) => el("li", {}, el("strong", {}, d.duty), ` owed to ${d.asset} (${d.source}${d.cite ? "; " + d.cite : ""})`, d.text ? ": " + d.text : "")))
       : el("p", {}, "None.")));
     const wr = s.withdrawn_records, cur = a.notes && a.notes.curation;
-    main.append(section("Data consent",
+    add(main, section("Data consent",
       cur ? el("p", {}, `Curated for ${cur.uses.join(", ")}: ${fmt(cur.output)} of ${fmt(cur.input)} records kept.`) : null,
       cur ? el("ul", {}, Object.entries(cur.excluded).map(([k, n]) => el("li", {}, `${fmt(n)} excluded: ${k}`))) : null,
       wr.records ? el("p", { class: "banner" }, `${fmt(wr.records)} records in its lineage belong to ${fmt(wr.owners)} owners who withdrew consent; ${wr.excluded_by.join(", ")} exclude them.`)
         : el("p", {}, "No record in its lineage belongs to an owner who withdrew consent."),
       wr.datasets.length ? el("ul", {}, wr.datasets.map((d) => el("li", {}, assetLink(d.asset), `: ${fmt(d.records)} records, ${fmt(d.owners)} owners`))) : null));
-    if (s.contributors.length) main.append(section("Contributors", table(["compute", "owner", "trained", "samples", "steps"],
+    if (s.contributors.length) add(main, section("Contributors", table(["compute", "owner", "trained", "samples", "steps"],
       s.contributors.map((c) => [assetLink(c.compute), c.owner || "–", c.model === id ? "this" : c.model, c.samples ?? "–", c.steps ?? "–"]))));
     const lineage = el("div", {});
-    main.append(section("Lineage", el("p", { class: "muted" }, `${s.upstream.length} assets upstream, ${s.downstream.length} downstream.`), lineage));
+    add(main, section("Lineage", el("p", { class: "muted" }, `${s.upstream.length} assets upstream, ${s.downstream.length} downstream.`), lineage));
     const g = Graph(lineage, { ref: id, up: 2, down: 2 });
     g.load();
-    if (s.events.length) main.append(section("History", el("ul", {}, s.events.map((e) => el("li", {}, `${e.time} ${e.type} `, e.data.reason || "")))));
+    if (s.events.length) add(main, section("History", el("ul", {}, s.events.map((e) => el("li", {}, `${e.time} ${e.type} `, e.data.reason || "")))));
   }
 
   /* ---------- can I use this for...? ---------- */
@@ -289,7 +298,7 @@
     const chosen = new Set((params.get("uses") || "").split(",").filter(Boolean));
     const form = el("form", { id: "can-form" }, el("label", {}, "Asset", asset), options,
       el("div", {}, el("label", {}, "Find a use", filter)), picker, chips, ask);
-    main.append(form, out, graphHost);
+    add(main, form, out, graphHost);
     let seq = 0;
     asset.addEventListener("input", async () => {
       const mine = ++seq;
@@ -305,7 +314,7 @@
     const byFacet = new Map();
     for (const u of tax) { if (!byFacet.has(u.facet)) byFacet.set(u.facet, []); byFacet.get(u.facet).push(u); }
     for (const [facet, us] of byFacet) {
-      picker.append(el("fieldset", {}, el("legend", {}, facet), us.map((u) => {
+      add(picker, el("fieldset", {}, el("legend", {}, facet), us.map((u) => {
         const cb = el("input", { type: "checkbox", value: u.id, checked: chosen.has(u.id), onchange: () => { cb.checked ? chosen.add(u.id) : chosen.delete(u.id); showChosen(); } });
         boxes.push(cb);
         return el("label", { style: `padding-left:${depth(u.id)}rem`, "data-use": u.id }, cb, u.id);
@@ -322,21 +331,21 @@
     async function run(push) {
       out.replaceChildren();
       graphHost.replaceChildren();
-      if (!asset.value.trim() || !chosen.size) return out.append(el("p", { class: "error", role: "alert" }, "Choose an asset and at least one use."));
+      if (!asset.value.trim() || !chosen.size) return add(out, el("p", { class: "error", role: "alert" }, "Choose an asset and at least one use."));
       const uses = [...chosen];
       const url = `/can?ref=${encodeURIComponent(asset.value.trim())}&uses=${encodeURIComponent(uses.join(","))}`;
       if (push) history.pushState(null, "", url);
       let d;
       try { d = await api("/api/can", { ref: asset.value.trim(), uses }); } catch (e) { return fail(out, e); }
       const reasons = el("ol", { class: "reasons", id: "reasons" });
-      out.append(el("p", { class: "verdict " + (d.allowed ? "allowed" : "denied"), id: "verdict" }, d.explain.verdict),
+      add(out, el("p", { class: "verdict " + (d.allowed ? "allowed" : "denied"), id: "verdict" }, d.explain.verdict),
         d.explain.conditions.length ? el("ul", {}, d.explain.conditions.map((c) => el("li", {}, c.text, el("br"), el("span", { class: "muted" }, c.by)))) : null,
         reasons, el("p", {}, el("a", { href: url, id: "permalink" }, "Permalink to this question"), " · ", assetLink(d.asset)));
       const g = Graph(graphHost, { ref: d.asset, up: 1000, down: 0, uses });
       d.explain.reasons.forEach((r, i) => {
         const li = el("li", {}, el("div", {}, r.text), el("div", { class: "path" }, "path: " + r.path),
           el("button", { type: "button", class: "show-path", "aria-controls": "graph", onclick: () => { g.highlight(d.reasons[i].path); mark(li); } }, "Show path on the graph"));
-        reasons.append(li);
+        add(reasons, li);
       });
       const mark = (li) => reasons.querySelectorAll("li").forEach((x) => x.classList.toggle("active", x === li));
       await g.load();
@@ -351,7 +360,7 @@
     if (!ref) {
       let held;
       try { held = await api("/api/held"); } catch (e) { return fail(main, e); }
-      main.append(el("p", {}, "Withdrawn and restricted assets (not lifted), newest first. Open one to see what it reaches."),
+      add(main, el("p", {}, "Withdrawn and restricted assets (not lifted), newest first. Open one to see what it reaches."),
         held.length ? table(["asset", "state", "uses denied", "reason", "since"], held.map((h) => [el("a", { href: "/impact?ref=" + encodeURIComponent(h.id) }, h.id),
           badge(h.state), h.deny.join(", ") || "every use", h.reason, h.time.slice(0, 19)])) : el("p", {}, "Nothing is withdrawn or restricted."));
       return;
@@ -359,7 +368,7 @@
     let r;
     try { r = await api("/api/impact", { ref }); } catch (e) { return fail(main, e); }
     main.querySelector("h1").textContent = "Withdrawal impact: " + r.asset;
-    main.append(
+    add(main, 
       r.withdrawn ? el("p", { class: "banner", id: "state" }, `Withdrawn ${r.withdrawn.time.slice(0, 10)}: ${r.withdrawn.reason}. Every use is denied to it and to everything below.`) : null,
       r.restrictions.length ? el("p", { class: "banner", id: "state" }, "Restricted: ", r.restrictions.map((x) => `${x.deny.join(", ")} denied (${x.reason}, ${x.time.slice(0, 10)})`).join("; "), ". Everything below inherits it.") : null,
       !r.withdrawn && !r.restrictions.length ? el("p", { id: "state" }, "Neither withdrawn nor restricted: this is what a withdrawal would reach.") : null,
@@ -369,7 +378,7 @@
       section("Affected assets", r.affected.length ? table(["asset", "hops"], r.affected.slice(0, 500).map((x) => [assetLink(x.id), x.depth])) : el("p", {}, "Nothing downstream."),
         r.affected.length > 500 ? el("p", { class: "muted" }, `… and ${r.affected.length - 500} more (all of them: /api/impact).`) : null));
     const host = el("div", {});
-    main.append(section("Downstream graph", host));
+    add(main, section("Downstream graph", host));
     Graph(host, { ref: r.asset, up: 0, down: 3 }).load();
   }
 
