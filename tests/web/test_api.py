@@ -137,3 +137,36 @@ def test_verdicts_and_reasons_equal_the_cli(db, capsys, tmp_path):
             lines += [f"  - {x['text']}\n      {x['by']}" for x in explain["conditions"]]
             assert text == "\n".join(lines) + "\n", (ref, asked)
     assert 10 < denied < 100  # both verdicts are exercised
+
+
+def test_charter_ui_serves(db, tmp_path):
+    """`charter ui --port P --registry DB` serves the pages and the API until stopped."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "charter.cli.main", "ui", "--port", str(port), "--registry", db],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/ls?q=photo-tagger", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read().decode()
+                assert time.monotonic() < deadline, "charter ui did not answer within 60 s"
+                time.sleep(0.2)
+        assert [a["id"] for a in r.json()["assets"]] == ["model/photo-tagger@1"]
+        assert 'data-page="can"' in httpx.get(f"http://127.0.0.1:{port}/can").text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)
