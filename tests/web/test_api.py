@@ -62,6 +62,17 @@ def test_search_filters(client):
     assert all(any("apache" in x.lower() for x in a["licenses"]) for a in client.get("/api/ls?license=apache").json()["assets"])
     r = client.get("/api/ls?limit=3").json()
     assert len(r["assets"]) == 3 and r["total"] == 19
+    r = client.get("/api/ls", params={"q": "model", "allowed": "commercial"}).json()
+    assert r["assets"] and all(a["kind"] == "model" for a in r["assets"])
+
+
+def test_listing_on_the_index_matches_the_default(db):
+    """SQLite's listing (ids matched on the id index, LIKE wildcards escaped) equals the store contract's default."""
+    from charter.store.base import Store
+
+    store = Registry.open(db, create=False).store
+    for kind, words in ((None, ()), (None, ("PHOTO-",)), ("model", ("o", "-")), (None, ("%",)), (None, ("_",)), ("dataset", ())):
+        assert store.listing(kind, words) == Store.listing(store, kind, words), (kind, words)
 
 
 def test_errors_are_the_cli_errors(client):

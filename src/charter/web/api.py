@@ -24,10 +24,11 @@ def search(reg: Registry, q: str = "", kind: str | None = None, license: str = "
     rs = reg.restrictions() if state == "restricted" else None
     rows = []
     total = 0
-    for row in reg.summaries(kind=kind or None, allowed=allowed or None):
-        i = row[0].lower()
-        if words and not all(w in i for w in words):
-            continue
+    if allowed:
+        rows_in = [r for r in reg.summaries(kind=kind or None, allowed=allowed) if all(w in r[0].lower() for w in words)]
+    else:
+        rows_in = reg.store.listing(kind or None, words)
+    for row in rows_in:
         if lic and not any(lic in x.lower() for x in row[4]):
             continue
         if (wd is not None and row[0] not in wd) or (rs is not None and row[0] not in rs):
