@@ -108,7 +108,7 @@
       self.edges.clear();
       status.textContent = "Loading…";
       try {
-        const g = await api("/api/graph", { ref: opts.ref, up: self.opts.up, down: self.opts.down, uses: opts.uses || [] });
+        const g = await api("/api/graph", { ref: opts.ref, up: self.opts.up, down: self.opts.down, limit: opts.limit, uses: opts.uses || [] });
         self.merge(g);
         const shown = g.nodes.length;
         status.textContent = `${shown} assets shown of ${g.total.up} upstream and ${g.total.down} downstream (hops ${fmtHops(g.up)} up, ${fmtHops(g.down)} down; at most ${g.limit} at once: the rest are collapsed, expand them from the graph or the list)`;
@@ -280,7 +280,7 @@
       s.contributors.map((c) => [assetLink(c.compute), c.owner || "–", c.model === id ? "this" : c.model, c.samples ?? "–", c.steps ?? "–"]))));
     const lineage = el("div", {});
     add(main, section("Lineage", el("p", { class: "muted" }, `${s.upstream.length} assets upstream, ${s.downstream.length} downstream.`), lineage));
-    const g = Graph(lineage, { ref: id, up: 2, down: 2 });
+    const g = Graph(lineage, { ref: id, up: +params.get("up") || 2, down: +params.get("down") || 2, limit: +params.get("limit") || undefined });
     g.load();
     if (s.events.length) add(main, section("History", el("ul", {}, s.events.map((e) => el("li", {}, `${e.time} ${e.type} `, e.data.reason || "")))));
   }
