@@ -73,6 +73,7 @@ def test_listing_on_the_index_matches_the_default(db):
     store = Registry.open(db, create=False).store
     for kind, words in ((None, ()), (None, ("PHOTO-",)), ("model", ("o", "-")), (None, ("%",)), (None, ("_",)), ("dataset", ())):
         assert store.listing(kind, words) == Store.listing(store, kind, words), (kind, words)
+        assert store.listing(kind, words, 2) == Store.listing(store, kind, words, 2), (kind, words)
 
 
 def test_errors_are_the_cli_errors(client):

@@ -415,7 +415,7 @@ class SQLiteStore(Store):
                                "JOIN assets a ON a.id=j.value ORDER BY j.key", (json.dumps(list(ids)),)).fetchall()
         return [(i, k, n, v, tuple(json.loads(lic)) if lic else ()) for i, k, n, v, lic in rows]
 
-    def listing(self, kind: str | None = None, contains: Sequence[str] = ()) -> list[tuple[str, str, str, str, tuple[str, ...]]]:
+    def listing(self, kind: str | None = None, contains: Sequence[str] = (), limit: int | None = None) -> list[tuple[str, str, str, str, tuple[str, ...]]]:
         # the ids are matched on the id index alone (LIKE is ASCII case-insensitive), then only the matches are read
         # with their licences from the small asset_listing table: no charter is decoded
         conds, args = [], []
@@ -425,8 +425,13 @@ class SQLiteStore(Store):
         if kind:
             conds.append("id >= ? AND id < ?")  # '0' follows '/': every id that starts with "kind/"
             args += [kind + "/", kind + "0"]
-        ids = "SELECT rid, id FROM assets INDEXED BY sqlite_autoindex_assets_1" + (" WHERE " + " AND ".join(conds) if conds else "")
-        rows = self.db.execute(f"SELECT m.id, l.licenses FROM ({ids}) m JOIN asset_listing l ON l.rid=m.rid ORDER BY m.rid", args).fetchall()
+        # (unfiltered, the table is read in rid order and stops at the limit)
+        ids = "SELECT rid, id FROM assets" + (" INDEXED BY sqlite_autoindex_assets_1 WHERE " + " AND ".join(conds) if conds else "")
+        q = f"SELECT m.id, l.licenses FROM ({ids}) m JOIN asset_listing l ON l.rid=m.rid ORDER BY m.rid"
+        if limit is not None:
+            q += " LIMIT ?"
+            args.append(limit)
+        rows = self.db.execute(q, args).fetchall()
         memo: dict[str, tuple[str, ...]] = {}  # a few hundred distinct licence lists: each decoded once
         out = []
         for i, lic in rows:

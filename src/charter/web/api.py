@@ -20,6 +20,8 @@ def search(reg: Registry, q: str = "", kind: str | None = None, license: str = "
     ``{"total": N, "limit": L, "assets": [LS_ROW]}``: the first ``limit`` in registration order."""
     words = q.lower().split()
     lic = license.lower().strip()
+    if not (words or kind or lic or allowed or state):  # nothing asked yet: the first assets and the count, read alone
+        return {"total": reg.store.count(), "limit": limit, "assets": ls_rows(reg, reg.store.listing(None, (), limit))}
     wd = reg.withdrawals() if state == "withdrawn" else None
     rs = reg.restrictions() if state == "restricted" else None
     rows = []
