@@ -16,6 +16,7 @@ import pytest
 WITHDRAWN = "dataset/forum-posts@1"
 RESTRICTED = "dataset/parallel-corpus@1"
 GATEWAY_APP = "application/helpdesk-bot@1"
+EVALUATED = "model/translator@1"
 EXAMPLES = ("ecosystem.yaml", "compute-alice.yaml", "llama-upstream.yaml")
 
 
@@ -29,6 +30,10 @@ def make_registry(path: str):
     reg.withdraw(WITHDRAWN, "consent revoked by the forum's members")
     reg.restrict(RESTRICTED, ["commercial"], "translators' agreement under review")
     new_key(reg, GATEWAY_APP)
+    from charter.core.assets import Property
+
+    reg.attach([Property(EVALUATED, "bbq", "bbq/1.0", "amb_bias_score", 0.031, (0.012, 0.05), 1200, "2026-12-01T00:00:00+00:00"),
+                Property(EVALUATED, "winobias", "winobias/1.0", "gap", -0.02, (-0.06, 0.02), 396, "2026-12-01T00:00:00+00:00")])
     return reg
 
 

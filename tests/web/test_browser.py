@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.web.conftest import GATEWAY_APP, WITHDRAWN
+from tests.web.conftest import EVALUATED, GATEWAY_APP, WITHDRAWN
 
 DENIED_REF, DENIED_USES = "model/photo-tagger@1", "fine-tuning,face-recognition"
 
@@ -115,3 +115,15 @@ def test_impact_page(page):
     assert GATEWAY_APP in apps and "served by the gateway" in apps
     page.wait_for_function("() => document.querySelector('#graph').dataset.nodes === '4'")
     shot(page, "impact")
+
+
+def test_properties_table_and_chart(page):
+    page.goto(f"/asset?ref={EVALUATED}")
+    page.wait_for_selector("#property-chart")
+    props = page.inner_text("section[aria-label=Properties]")
+    assert "bbq.amb_bias_score" in props and "[0.012, 0.05]" in props and "1,200" in props
+    assert page.locator("#property-chart g.prop").count() == 2  # a row each, rendered
+    assert page.locator("#property-chart circle").count() == 2 and page.locator("#property-chart line").count() == 4
+    box = page.locator("#property-chart").bounding_box()
+    assert box["width"] > 100 and box["height"] > 50
+    shot(page, "properties")

@@ -46,7 +46,7 @@
   const assetLink = (id) => el("a", { href: assetHref(id) }, id);
   const badge = (cls, text) => el("span", { class: "badge " + cls }, text || cls);
   const section = (title, ...kids) => el("section", { "aria-label": title }, el("h2", {}, title), ...kids);
-  const fmt = (x) => (typeof x === "number" ? (Math.abs(x) >= 1000 || Number.isInteger(x) ? x.toLocaleString("en") : x.toPrecision(4)) : x);
+  const fmt = (x) => (typeof x === "number" ? (Math.abs(x) >= 1000 || Number.isInteger(x) ? x.toLocaleString("en") : String(Number(x.toPrecision(4)))) : x);
   const origin = (x, asked) => (x.asset === asked ? "its own" : "via " + x.path.join(" → "));
   function fail(where, e) {
     add(where, el("p", { class: "error", role: "alert" }, "Error: " + e.message));
@@ -247,7 +247,7 @@
     for (const p of s.properties) latest.set(p.benchmark + "." + p.metric, p);
     add(main, section("Properties", latest.size ? table(["property", "value", "95% CI", "n", "benchmark version", "evaluated"],
       [...latest.entries()].sort().map(([k, p]) => [k, fmt(p.value), p.ci ? `[${fmt(p.ci[0])}, ${fmt(p.ci[1])}]` : "–", fmt(p.n), p.version, p.time.slice(0, 10)]))
-      : el("p", { class: "muted" }, "No evaluated properties.")));
+      : el("p", { class: "muted" }, "No evaluated properties."), latest.size ? propertyChart([...latest.entries()].sort()) : null));
     // uses: each judged alone; where each blocking rule comes from
     const facets = new Map();
     for (const u of v.uses) { if (!facets.has(u.facet)) facets.set(u.facet, []); facets.get(u.facet).push(u); }
@@ -283,6 +283,32 @@
     const g = Graph(lineage, { ref: id, up: +params.get("up") || 2, down: +params.get("down") || 2, limit: +params.get("limit") || undefined });
     g.load();
     if (s.events.length) add(main, section("History", el("ul", {}, s.events.map((e) => el("li", {}, `${e.time} ${e.type} `, e.data.reason || "")))));
+  }
+
+  /* each property's value and 95% interval on its own axis (metrics differ in scale): an SVG, one row each */
+  function propertyChart(entries) {
+    const NS = "http://www.w3.org/2000/svg", W = 640, ROW = 34, LEFT = 230, RIGHT = 60;
+    const svg = (tag, attrs, ...kids) => {
+      const e = document.createElementNS(NS, tag);
+      for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+      add(e, ...kids);
+      return e;
+    };
+    const chart = svg("svg", { id: "property-chart", width: W, height: ROW * entries.length + 10, role: "img",
+      "aria-label": "Each property's value (dot) and 95% interval (line), each on its own scale" });
+    entries.forEach(([name, p], i) => {
+      const lo = p.ci ? Math.min(p.ci[0], p.value) : p.value, hi = p.ci ? Math.max(p.ci[1], p.value) : p.value;
+      const pad = (hi - lo) * 0.1 || Math.abs(p.value) * 0.1 || 1;
+      const a = lo - pad, b = hi + pad, x = (v) => LEFT + ((v - a) / (b - a)) * (W - LEFT - RIGHT), y = 10 + i * ROW + ROW / 2;
+      const tip = `${name} = ${fmt(p.value)}` + (p.ci ? `, 95% CI [${fmt(p.ci[0])}, ${fmt(p.ci[1])}]` : "") + `, n = ${fmt(p.n)}`;
+      chart.append(svg("g", { class: "prop" }, svg("title", {}, tip),
+        svg("text", { x: 0, y: y + 4, "font-size": 12 }, name),
+        svg("line", { x1: LEFT, x2: W - RIGHT, y1: y, y2: y, stroke: "#eaeef2" }),
+        p.ci ? svg("line", { x1: x(p.ci[0]), x2: x(p.ci[1]), y1: y, y2: y, stroke: "#0969da", "stroke-width": 3 }) : null,
+        svg("circle", { cx: x(p.value), cy: y, r: 5, fill: "#0550ae" }),
+        svg("text", { x: W - RIGHT + 6, y: y + 4, "font-size": 11, fill: "#57606a" }, fmt(p.value))));
+    });
+    return chart;
   }
 
   /* ---------- can I use this for...? ---------- */
