@@ -2,7 +2,9 @@
 page, and the lineage of the largest synthetic family's base (>= 100,000 descendants at 1M assets) drawn with 500
 and with 2,000 nodes (the most one response carries; the rest stay collapsed, counted per node), and its impact
 page. Each page is loaded --repeat times; the time is from navigation until the page shows its data (the graph
-drawn). Also the bytes of the graph's JSON: the page never receives the whole family."""
+drawn). Also the bytes of the graph's JSON: the page never receives the whole family.
+
+Needs playwright (the `test` extra) and Debian's chromium on the PATH."""
 
 from __future__ import annotations
 
