@@ -159,6 +159,11 @@ class Registry:
         self._refresh()
         return self._wd
 
+    def restrictions(self) -> dict[str, tuple[Restriction, ...]]:
+        """Uses denied to assets after registration and not lifted: asset id -> its restrictions."""
+        self._refresh()
+        return self._rs
+
     def _refresh(self) -> None:
         """Re-read what may change after registration (withdrawals, restrictions, properties) when
         the store says anything changed, in this process or another: live policy, no restart."""

@@ -76,6 +76,11 @@ def _unknown_licenses(reg, assets) -> dict[str, list[str]]:
 
 def cmd_show(args) -> int:
     reg = open_registry(args, create=False)
+    if args.json:
+        from charter.report.views import show
+
+        emit_json(show(reg, args.ref))
+        return 0
     a = reg.get(args.ref)
     eff = reg.effective(a.id)
     w = reg.withdrawals().get(a.id)
@@ -86,20 +91,6 @@ def cmd_show(args) -> int:
 
     held = withdrawn_records(reg, a.id)
     contrib = reg.contributors(a.id)
-    if args.json:
-        emit_json({
-            "asset": a.to_json(),
-            "hash": a.content_hash,
-            "withdrawn": {"reason": w.reason, "time": w.time} if w else None,
-            "withdrawn_records": held,
-            "effective": eff,
-            "upstream": [{"id": h.asset, "depth": h.depth} for h in up],
-            "downstream": [{"id": h.asset, "depth": h.depth} for h in down],
-            "events": events,
-            "properties": [p.to_json() for p in reg.store.properties(a.id)],
-            "contributors": contrib,
-        })
-        return 0
     console.print(f"[bold]{a.id}[/]  ({a.kind})")
     if a.description:
         console.print(f"  {escape(a.description)}")
@@ -204,8 +195,9 @@ def cmd_ls(args) -> int:
     rows = reg.summaries(kind=args.kind, allowed=allowed)
     withdrawn = reg.withdrawals()
     if args.json:
-        emit_json([{"id": i, "kind": k, "name": n, "version": v, "licenses": list(lic), "withdrawn": i in withdrawn}
-                   for i, k, n, v, lic in rows])
+        from charter.report.views import ls_rows
+
+        emit_json(ls_rows(reg, rows))
         return 0
     what = f" allowed for {args.allowed}" if allowed else ""
     if len(rows) > TABLE_ROWS or not sys.stdout.isatty():  # a table of 230,000 rows helps nobody and takes minutes to lay out

@@ -18,30 +18,30 @@ def cmd_can(args) -> int:
     d = reg.can(args.ref, args.uses)  # --attest (common to every command) reaches it through the registry
     # Record-level withdrawals do not change the decision (the stages drop those records), but
     # whoever asks should see them; counted after the decision is logged, only for this display.
-    from charter.data.owners import withdrawn_note, withdrawn_records
+    from charter.data.owners import withdrawn_note
+    from charter.report.views import can
 
-    held = withdrawn_records(reg, d.asset)
+    shown = can(reg, d)
     if args.json:
-        emit_json({**d.to_json(), "withdrawn_records": held})
+        emit_json(shown)
     else:
         print_decision(d)
-        note = withdrawn_note(held)
+        note = withdrawn_note(shown["withdrawn_records"])
         if note:
             console.print(f"  [yellow]note[/]: {escape(note)}")
     return 0 if d.allowed else EXIT_DENIED
 
 
 def print_decision(d) -> None:
-    uses = ", ".join(d.uses)
+    from charter.policy.explain import conditions_text, verdict_line
+
+    head = escape(verdict_line(d))
     if d.allowed:
-        console.print(f"[green bold]ALLOWED[/] {d.asset} for {uses}")
-        held: dict[tuple, list] = {}
-        for c in d.conditions:  # one condition set by several assets' licences (a fine-tune and its base): once
-            held.setdefault((c.condition, c.text, c.cite, c.license), []).append(c.asset)
-        for (cid, text, cite, lic), assets in held.items():
-            cite = f" ({cite})" if cite else ""
-            console.print(f"  - [yellow]on condition[/] {escape(cid)}: {escape(text)}{escape(cite)}\n      [dim]licence {lic} of {', '.join(assets)}[/]")
+        console.print(head.replace("ALLOWED", "[green bold]ALLOWED[/]", 1))
+        for what, whose in conditions_text(d):
+            what = escape(what).replace("on condition", "[yellow]on condition[/]", 1)
+            console.print(f"  - {what}\n      [dim]{escape(whose)}[/]")
         return
-    console.print(f"[red bold]DENIED[/] {d.asset} for {uses}: {len(d.reasons)} reason{'s' * (len(d.reasons) != 1)}")
+    console.print(head.replace("DENIED", "[red bold]DENIED[/]", 1))
     for r in d.reasons:
         console.print(f"  - {reason_line(r)}")

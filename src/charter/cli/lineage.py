@@ -39,8 +39,9 @@ def cmd_trace(args) -> int:
     root = reg.resolve(args.ref)
     hops = reg.trace(root, down=args.down, depth=args.depth)
     if args.json:
-        emit_json({"asset": root, "direction": "down" if args.down else "up", "depth": args.depth,
-                   "assets": [{"id": h.asset, "depth": h.depth} for h in hops]})
+        from charter.report.views import trace
+
+        emit_json(trace(root, args.down, args.depth, hops))
         return 0
     console.print(lineage_tree(reg, root, [h.asset for h in hops], args.down))
     console.print(f"{len(hops)} assets {'downstream' if args.down else 'upstream'}")

@@ -25,22 +25,10 @@ def emit_json(obj: object) -> None:
 
 
 def reason_line(r) -> str:
-    """One reason as two lines: what blocks which use, then the lineage path."""
-    if r.rule == "withdrawn":
-        head = f"withdrawn: {r.asset} ({r.detail.removeprefix('withdrawn: ')})"
-    elif r.rule == "deny":
-        # a restriction's reason, and an unmapped licence's (it forbids nothing: it is unknown), read as their detail
-        own = r.source == "restriction" or (r.source.startswith("license:") and "is not in the licence table" in r.detail)
-        cite = f"; {r.cite}" if r.cite else ""
-        head = f"deny {r.use}: {r.detail}" if own else f"deny {r.use}: {r.asset} denies {r.entries[0]} ({r.source}{cite})"
-    elif r.rule in ("property-missing", "property-unmet", "condition"):
-        head = f"{r.rule} {r.use}: {r.detail}"
-    elif r.rule == "undeclared-facet":
-        head = f"undeclared-facet {r.use}: {r.asset} permits only {', '.join(r.entries)} ({r.source}); declare a {r.use} use"
-    else:
-        cite = f"; {r.cite}" if r.cite else ""
-        head = f"allow-only {r.use}: {r.asset} permits only {', '.join(r.entries)} ({r.source}{cite})"
-    return escape(f"{head}\n      path: {' -> '.join(r.path)}")
+    """One reason as two lines: what blocks which use, then the lineage path (charter.policy.explain)."""
+    from charter.policy.explain import reason_text
+
+    return escape(reason_text(r))
 
 
 class progress_bars:

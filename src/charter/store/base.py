@@ -122,6 +122,14 @@ class Store(ABC):
         got = self.get_many(ids)
         return [(a.id, a.kind, a.name, a.version, a.licenses) for a in (got[i] for i in ids if i in got)]
 
+    def listing(self, kind: str | None = None, contains: Sequence[str] = (), limit: int | None = None) -> list[tuple[str, str, str, str, tuple[str, ...]]]:
+        """(id, kind, name, version, licences) of every asset (of ``kind``) whose id contains each of ``contains``
+        (ASCII case-insensitive), in registration order, the first ``limit`` (this default decodes each charter; a
+        backend may read the columns alone)."""
+        words = [w.lower() for w in contains]
+        out = [(a.id, a.kind, a.name, a.version, a.licenses) for a in self.find(kind=kind) if all(w in a.id.lower() for w in words)]
+        return out if limit is None else out[:limit]
+
     def terms_index(self, upto: int) -> dict[str, int]:
         """asset id -> its stored terms id, for every asset registered up to ``upto`` (assets_version)
         that has one; empty where the backend keeps no terms keys."""

@@ -439,6 +439,34 @@ class SQLiteStore(Store):
                                "JOIN assets a ON a.id=j.value ORDER BY j.key", (json.dumps(list(ids)),)).fetchall()
         return [(i, k, n, v, tuple(json.loads(lic)) if lic else ()) for i, k, n, v, lic in rows]
 
+    def listing(self, kind: str | None = None, contains: Sequence[str] = (), limit: int | None = None) -> list[tuple[str, str, str, str, tuple[str, ...]]]:
+        # the ids are matched on the id index alone (LIKE is ASCII case-insensitive), then only the matches are read
+        # with their licences from the small asset_listing table: no charter is decoded
+        conds, args = [], []
+        for w in contains:
+            conds.append("id LIKE ? ESCAPE '\\'")
+            args.append("%" + w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        if kind:
+            conds.append("id >= ? AND id < ?")  # '0' follows '/': every id that starts with "kind/"
+            args += [kind + "/", kind + "0"]
+        # (unfiltered, the table is read in rid order and stops at the limit)
+        ids = "SELECT rid, id FROM assets" + (" INDEXED BY sqlite_autoindex_assets_1 WHERE " + " AND ".join(conds) if conds else "")
+        q = f"SELECT m.id, l.licenses FROM ({ids}) m JOIN asset_listing l ON l.rid=m.rid ORDER BY m.rid"
+        if limit is not None:
+            q += " LIMIT ?"
+            args.append(limit)
+        rows = self.db.execute(q, args).fetchall()
+        memo: dict[str, tuple[str, ...]] = {}  # a few hundred distinct licence lists: each decoded once
+        out = []
+        for i, lic in rows:
+            got = memo.get(lic)
+            if got is None:
+                got = memo[lic] = tuple(json.loads(lic))
+            k, rest = i.split("/", 1)
+            n, v = rest.rsplit("@", 1)
+            out.append((i, k, n, v, got))
+        return out
+
     def terms_index(self, upto: int) -> dict[str, int]:
         return dict(self.db.execute("SELECT id, tid FROM asset_terms WHERE rid <= ?", (upto,)))
 

@@ -1,0 +1,128 @@
+"""The web view's FastAPI app: pages (static HTML shells and one script that reads /api), the JSON API under /api/
+(documented at /docs and /openapi.json), nothing fetched from elsewhere. Read-only: no route writes to the registry
+(decisions are made with ``Registry.check``, which records nothing)."""
+
+from __future__ import annotations
+
+import threading
+from html import escape
+from importlib import resources
+from typing import Annotated
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from charter import __version__
+from charter.errors import CharterError, NotFound
+from charter.registry import Registry
+from charter.report import views
+from charter.web import api
+
+CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+PAGES = {"/": ("search", "Search assets"), "/asset": ("asset", "Asset"), "/can": ("can", "Can I use this for…?"),
+         "/impact": ("impact", "Withdrawal impact")}
+NAV = (("/", "Search"), ("/can", "Can I use this for…?"), ("/impact", "Withdrawals"), ("/docs", "API"))
+
+Ref = Annotated[str, Query(description="an asset: kind/name@version, or kind/name for the latest version")]
+Uses = Annotated[list[str], Query(description="use ids (repeat the parameter, or separate them with commas)")]
+
+
+def shell(page: str, title: str, path: str) -> str:
+    """A page: the navigation, an empty main filled by app.js from /api, nothing inline (the CSP forbids it)."""
+    nav = "".join(f'<a href="{h}"{" aria-current=page" if h == path else ""}>{escape(t)}</a>' for h, t in NAV)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)} · Charter</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/static/app.css"></head>
+<body data-page="{page}"><a class="skip" href="#main">Skip to content</a>
+<header><span class="brand">Charter</span><nav aria-label="Main">{nav}</nav></header>
+<main id="main" tabindex="-1"><h1>{escape(title)}</h1><noscript>This view needs JavaScript; the same data is at <a href="/docs">/api</a>.</noscript></main>
+<script src="/static/cytoscape.min.js"></script><script src="/static/app.js"></script></body></html>"""
+
+
+def create_app(reg: Registry) -> FastAPI:
+    """The web view over ``reg``. One lock serialises the registry's use (its caches are not shared across threads)."""
+    lock = threading.Lock()
+    app = FastAPI(title="charter web view", version=__version__, telemetry={"tracing": False, "metrics": False, "logs": False},
+                  description="Read-only. The objects are those of the CLI's --json (docs/cli-json.md); decisions are made without "
+                              "being recorded.")
+    app.state.registry = reg
+    app.mount("/static", StaticFiles(directory=str(resources.files("charter.web") / "static")), name="static")
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next):
+        response = await call_next(request)
+        if not request.url.path.startswith(("/docs", "/redoc")):  # FastAPI's docs page loads its own script from a CDN
+            response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    @app.exception_handler(CharterError)
+    async def charter_error(request: Request, e: CharterError):
+        return JSONResponse(e.to_json(), status_code=404 if isinstance(e, NotFound) else 400)
+
+    for path, (page, title) in PAGES.items():
+        def render(page=page, title=title, path=path) -> HTMLResponse:
+            return HTMLResponse(shell(page, title, path))
+        app.get(path, include_in_schema=False, response_class=HTMLResponse)(render)
+
+    @app.get("/api/ls", summary="search assets", description="Assets whose id contains every word of q, filtered like "
+             "`charter ls`: {total, limit, assets: [the objects of `charter ls --json`]}.")
+    def ls(q: str = "", kind: str | None = None, license: str = "", allowed: Annotated[list[str] | None, Query()] = None,
+           state: Annotated[str, Query(pattern="^(|withdrawn|restricted)$")] = "",
+           limit: Annotated[int, Query(ge=1, le=1000)] = api.SEARCH_LIMIT) -> dict:
+        with lock:
+            return api.search(reg, q, kind, license, api._split(allowed or []), state, limit)
+
+    @app.get("/api/show", summary="an asset's charter, what it inherits and its history (`charter show --json`)")
+    def show(ref: Ref) -> dict:
+        with lock:
+            return views.show(reg, ref)
+
+    @app.get("/api/can", summary="may REF be used for USE...? (`charter can --json`, not recorded, plus explain: the CLI's text)")
+    def can(ref: Ref, uses: Uses, attest: Annotated[list[str], Query(description="licence conditions attested")] = []) -> dict:  # noqa: B006
+        with lock:
+            return api.can(reg, ref, uses, attest)
+
+    @app.get("/api/trace", summary="lineage upstream or downstream (`charter trace --json`)")
+    def trace(ref: Ref, direction: Annotated[str, Query(pattern="^(up|down)$")] = "up",
+              depth: Annotated[int | None, Query(ge=1)] = None) -> dict:
+        with lock:
+            root = reg.resolve(ref)
+            return views.trace(root, direction == "down", depth, reg.trace(root, down=direction == "down", depth=depth))
+
+    @app.get("/api/card", summary="the specification card (`charter card --json`)")
+    def card(ref: Ref) -> dict:
+        from charter.report.card import card as make
+
+        with lock:
+            return {"asset": reg.resolve(ref), "card": make(reg, ref), "path": None, "contributors": reg.contributors(ref)}
+
+    @app.get("/api/uses", summary="the use taxonomy (`charter uses --json`)")
+    def uses() -> list:
+        return reg.taxonomy.to_json()
+
+    @app.get("/api/verdicts", summary="each use of the taxonomy judged alone for REF, with the rules that block it")
+    def verdicts(ref: Ref) -> dict:
+        with lock:
+            return api.verdicts(reg, ref)
+
+    @app.get("/api/graph", summary="the lineage around REF, bounded (limit nodes; the rest counted per node)")
+    def graph(ref: Ref, up: Annotated[int, Query(ge=0, le=1000)] = 2, down: Annotated[int, Query(ge=0, le=1000)] = 2,
+              limit: Annotated[int, Query(ge=1, le=api.MAX_LIMIT)] = api.GRAPH_LIMIT,
+              uses: Annotated[list[str] | None, Query()] = None) -> dict:
+        with lock:
+            return api.graph(reg, ref, up, down, limit, uses)
+
+    @app.get("/api/impact", summary="what a withdrawal or restriction of REF reaches, and the applications among it")
+    def impact(ref: Ref) -> dict:
+        with lock:
+            return api.impact(reg, ref)
+
+    @app.get("/api/held", summary="every withdrawn or restricted asset")
+    def held() -> list:
+        with lock:
+            return api.held(reg)
+
+    return app

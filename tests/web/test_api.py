@@ -1,0 +1,184 @@
+"""The web view's JSON API (in process): the CLI's objects, errors as the CLI's, the bounded graph, the impact of a
+withdrawal, read-only; and the consistency of its verdicts and reasons with `charter can --json` on 100 random pairs."""
+
+from __future__ import annotations
+
+import random
+import shutil
+
+import pytest
+from fastapi.testclient import TestClient
+
+from charter.cli.main import main
+from charter.registry import Registry
+from charter.web.app import create_app
+from tests.web.conftest import GATEWAY_APP, RESTRICTED, WITHDRAWN, make_registry
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("webapi") / "registry.db")
+    make_registry(path).close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def client(db):
+    reg = Registry.open(db, create=False)
+    with TestClient(create_app(reg)) as c:
+        yield c
+    reg.close()
+
+
+def cli(capsys, *argv) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(list(argv))
+    return code, capsys.readouterr().out
+
+
+def test_cli_objects(client, db, capsys):
+    import json
+
+    for path, argv in ((f"/api/show?ref={WITHDRAWN}", ["show", WITHDRAWN]),
+                       ("/api/trace?ref=model/photo-tagger@1&direction=up", ["trace", "model/photo-tagger@1", "--up"]),
+                       ("/api/uses", ["uses"])):
+        code, out = cli(capsys, *argv, "--json", "--registry", db)
+        assert code == 0
+        got = client.get(path).json()
+        want = json.loads(out)
+        if argv[0] == "show":  # the CLI's own decisions are logged, the web's are not: events other than decisions compared
+            assert got["events"] == want["events"]
+        assert got == want, path
+    code, out = cli(capsys, "ls", "--json", "--registry", db)
+    assert client.get("/api/ls?limit=1000").json()["assets"] == json.loads(out)
+
+
+def test_search_filters(client):
+    r = client.get("/api/ls", params={"q": "photo TAGGER"}).json()
+    assert [a["id"] for a in r["assets"]] == ["model/photo-tagger@1"] and r["total"] == 1
+    assert {a["kind"] for a in client.get("/api/ls?kind=dataset").json()["assets"]} == {"dataset"}
+    assert [a["id"] for a in client.get("/api/ls?state=withdrawn").json()["assets"]] == [WITHDRAWN]
+    assert [a["id"] for a in client.get("/api/ls?state=restricted").json()["assets"]] == [RESTRICTED]
+    assert all(any("apache" in x.lower() for x in a["licenses"]) for a in client.get("/api/ls?license=apache").json()["assets"])
+    r = client.get("/api/ls?limit=3").json()
+    assert len(r["assets"]) == 3 and r["total"] == 19
+    r = client.get("/api/ls", params={"q": "model", "allowed": "commercial"}).json()
+    assert r["assets"] and all(a["kind"] == "model" for a in r["assets"])
+
+
+def test_listing_on_the_index_matches_the_default(db):
+    """SQLite's listing (ids matched on the id index, LIKE wildcards escaped) equals the store contract's default."""
+    from charter.store.base import Store
+
+    store = Registry.open(db, create=False).store
+    for kind, words in ((None, ()), (None, ("PHOTO-",)), ("model", ("o", "-")), (None, ("%",)), (None, ("_",)), ("dataset", ())):
+        assert store.listing(kind, words) == Store.listing(store, kind, words), (kind, words)
+        assert store.listing(kind, words, 2) == Store.listing(store, kind, words, 2), (kind, words)
+
+
+def test_errors_are_the_cli_errors(client):
+    r = client.get("/api/show?ref=model/nope@1")
+    assert r.status_code == 404 and r.json()["error"] == "not-found" and r.json()["hint"]
+    r = client.get("/api/can?ref=model/photo-tagger@1&uses=comercial")
+    assert r.status_code == 400 and r.json()["error"] == "unknown-use"
+
+
+def test_graph_bounded_and_highlighted(client):
+    g = client.get("/api/graph", params={"ref": "model/photo-tagger@1", "up": 1, "down": 0, "uses": ["fine-tuning", "face-recognition"]}).json()
+    ids = {n["id"] for n in g["nodes"]}
+    assert g["decision"]["allowed"] is False
+    for r in g["decision"]["reasons"]:
+        assert set(r["path"]) <= ids  # a reason's path is always drawn
+    root = next(n for n in g["nodes"] if n["id"] == "model/photo-tagger@1")
+    assert root["denied"] is True and root["side"] == "root"
+    assert all({e["source"], e["target"]} <= ids for e in g["edges"])
+    small = client.get("/api/graph", params={"ref": "model/foundation-lm@1", "up": 5, "down": 5, "limit": 2}).json()
+    assert len(small["nodes"]) == 2
+    assert sum(n["hidden_up"] + n["hidden_down"] for n in small["nodes"]) > 0  # the rest is collapsed, counted per node
+    wd = client.get("/api/graph", params={"ref": WITHDRAWN, "up": 0, "down": 3}).json()
+    assert next(n for n in wd["nodes"] if n["id"] == WITHDRAWN)["withdrawn"]
+
+
+def test_impact(client):
+    r = client.get(f"/api/impact?ref={WITHDRAWN}").json()
+    assert r["withdrawn"]["reason"].startswith("consent revoked")
+    assert GATEWAY_APP in {h["id"] for h in r["affected"]}
+    assert [a for a in r["applications"] if a["id"] == GATEWAY_APP][0]["keys"] == 1
+    r = client.get(f"/api/impact?ref={RESTRICTED}").json()
+    assert r["restrictions"][0]["deny"] == ["commercial"] and r["affected"]
+    held = client.get("/api/held").json()
+    assert {(h["id"], h["state"]) for h in held} == {(WITHDRAWN, "withdrawn"), (RESTRICTED, "restricted")}
+
+
+def test_read_only(client, db):
+    reg = Registry.open(db, create=False)
+    before = len(reg.store.events())
+    client.get("/api/can?ref=model/photo-tagger@1&uses=fine-tuning")
+    client.get("/api/graph?ref=model/photo-tagger@1&uses=commercial")
+    reg.store.flush()
+    assert len(Registry.open(db, create=False).store.events()) == before  # nothing recorded
+    assert client.post("/api/can?ref=model/photo-tagger@1&uses=fine-tuning").status_code == 405
+    assert "/api/show" in client.get("/openapi.json").json()["paths"]
+    assert "default-src 'self'" in client.get("/").headers["content-security-policy"]
+
+
+def test_verdicts_and_reasons_equal_the_cli(db, capsys, tmp_path):
+    """100 random (asset, uses) pairs on the example registry: /api/can equals `charter can --json` (verdict,
+    reasons, withdrawn records) and its text equals what `charter can` prints."""
+    copy = str(tmp_path / "cli.db")  # the CLI records its decisions: on a copy
+    shutil.copy(db, copy)
+    reg = Registry.open(db, create=False)
+    assets = [a.id for a in reg.store.find()]
+    uses = [u for u in reg.taxonomy.order]
+    rng = random.Random(19)
+    denied = 0
+    with TestClient(create_app(reg)) as c:
+        for _ in range(100):
+            ref = rng.choice(assets)
+            asked = rng.sample(uses, rng.randint(1, 3))
+            web = c.get("/api/can", params={"ref": ref, "uses": asked}).json()
+            explain = web.pop("explain")
+            code, out = cli(capsys, "can", ref, *asked, "--json", "--registry", copy)
+            import json
+
+            assert web == json.loads(out), (ref, asked)
+            assert code == (0 if web["allowed"] else 3)
+            denied += not web["allowed"]
+            code, text = cli(capsys, "can", ref, *asked, "--registry", copy)
+            lines = [explain["verdict"]] + [f"  - {r['text']}\n      path: {r['path']}" for r in explain["reasons"]]
+            lines += [f"  - {x['text']}\n      {x['by']}" for x in explain["conditions"]]
+            assert text == "\n".join(lines) + "\n", (ref, asked)
+    assert 10 < denied < 100  # both verdicts are exercised
+
+
+def test_charter_ui_serves(db, tmp_path):
+    """`charter ui --port P --registry DB` serves the pages and the API until stopped."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "charter.cli.main", "ui", "--port", str(port), "--registry", db],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/ls?q=photo-tagger", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read().decode()
+                assert time.monotonic() < deadline, "charter ui did not answer within 60 s"
+                time.sleep(0.2)
+        assert [a["id"] for a in r.json()["assets"]] == ["model/photo-tagger@1"]
+        assert 'data-page="can"' in httpx.get(f"http://127.0.0.1:{port}/can").text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)
