@@ -272,7 +272,7 @@
     const wr = s.withdrawn_records, cur = a.notes && a.notes.curation;
     add(main, section("Data consent",
       cur ? el("p", {}, `Curated for ${cur.uses.join(", ")}: ${fmt(cur.output)} of ${fmt(cur.input)} records kept.`) : null,
-      cur ? el("ul", {}, Object.entries(cur.excluded).map(([k, n]) => el("li", {}, `${fmt(n)} excluded: ${k}`))) : null,
+      cur ? el("ul", {}, Object.entries(cur.excluded).map(([k, n]) => el("li", {}, `${fmt(n)} excluded: ${k}` + signalWhen(cur, k)))) : null,
       wr.records ? el("p", { class: "banner" }, `${fmt(wr.records)} records in its lineage belong to ${fmt(wr.owners)} owners who withdrew consent; ${wr.excluded_by.join(", ")} exclude them.`)
         : el("p", {}, "No record in its lineage belongs to an owner who withdrew consent."),
       wr.datasets.length ? el("ul", {}, wr.datasets.map((d) => el("li", {}, assetLink(d.asset), `: ${fmt(d.records)} records, ${fmt(d.owners)} owners`))) : null));
@@ -283,6 +283,14 @@
     const g = Graph(lineage, { ref: id, up: +params.get("up") || 2, down: +params.get("down") || 2, limit: +params.get("limit") || undefined });
     g.load();
     if (s.events.length) add(main, section("History", el("ul", {}, s.events.map((e) => el("li", {}, `${e.time} ${e.type} `, e.data.reason || "")))));
+  }
+
+  /* when an exclusion came from web signals: the sites' fetch times and the date they were honoured as of (as the card says) */
+  function signalWhen(cur, reason) {
+    const t = ((cur.signals || {}).terms || {})[reason];
+    if (!t) return "";
+    const sites = t.domains === 1 ? ` (the site's signal as fetched ${t.fetched_at[0]}` : ` (${fmt(t.domains)} sites' signals, fetched ${t.fetched_at[0]} to ${t.fetched_at[1]}`;
+    return `${sites}; honoured as of ${cur.signals.as_of})`;
   }
 
   /* each property's value and 95% interval on its own axis (metrics differ in scale): an SVG, one row each */
