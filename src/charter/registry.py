@@ -46,10 +46,17 @@ def _no_gc():
             gc.enable()
 
 
-def _hot_entry(e: eff_mod.Effective, lineage) -> tuple:
+def _hot_entry(e: eff_mod.Effective, lineage, attest: tuple[str, ...] = ()) -> tuple:
     """check's inline entry for effective terms: (denied mask, mask of uses needing the full verdict, allow
-    constraints, lineage or None). Withdrawn: every use denied; terms the fold does not model: every use to decide()."""
-    return (_ALL if e.withdrawn else e.deny, _ALL if e.slow else e.cond_any, e.allow, lineage)
+    constraints, lineage or None). Withdrawn: every use denied; terms the fold does not model: every use to decide().
+    A licence condition on an asked use denies it unless attested (effective.verdict): where the asset attests
+    nothing, its conditions' uses are simply denied here (the inline path serves only callers that attest nothing);
+    where it attests some, they go to the full verdict, which lists the conditions a permission rests on."""
+    if e.slow:
+        return (_ALL if e.withdrawn else e.deny, _ALL, e.allow, lineage)
+    if attest:
+        return (_ALL if e.withdrawn else e.deny, e.cond_any, e.allow, lineage)
+    return (_ALL if e.withdrawn else e.deny | e.cond_any, 0, e.allow, lineage)
 
 
 class Registry:
@@ -335,7 +342,7 @@ class Registry:
                 self._eff.clear()  # (dropping the oldest one by one would cost a scan of the dict each time)
                 self._hot.clear()
             self._eff[asset_id] = got
-            self._hot[asset_id] = _hot_entry(got[0], got[2])
+            self._hot[asset_id] = _hot_entry(got[0], got[2], got[1])
         return got
 
     def _compiled(self, asset_id: str) -> tuple[Upstream, ...]:
@@ -457,17 +464,21 @@ class Registry:
             for t, key in self.store.terms_docs(need).items():
                 self._static(t, key)
             of_tid: dict[int, tuple] = {}
-            local_eff = {}
             for aid, t, r in rows:
                 if t is not None and r <= mark:
                     h = of_tid.get(t)
                     if h is None:
-                        h = of_tid[t] = _hot_entry(by_tid[t][0], None)
+                        h = of_tid[t] = _hot_entry(by_tid[t][0], None, by_tid[t][1])
                     local[aid] = h
-                    local_eff[aid] = t
-            if len(self._eff) + len(local) <= self._cache_size:
-                self._eff.update((aid, (*by_tid[t], None)) for aid, t in local_eff.items())
+            # kept for check's inline path too when they fit (the full terms, for the rare reference verdict,
+            # are read again by _terms if needed); one dictionary to look in below either way
+            if len(hot) + len(local) <= self._cache_size:
                 hot.update(local)
+                local = hot
+            else:
+                local.update(hot)
+        else:
+            local = hot
         reqs, request = self._reqs, self._request
         tax, lic = self.taxonomy, self.licenses
         out = []
@@ -477,9 +488,12 @@ class Registry:
             if pu is None:
                 pu = request(uses)
             uses_t, mask = pu
-            h = hot.get(aid) or local.get(aid)
+            h = local.get(aid)
             if h is None:
-                h = hot.get(aid) or _hot_entry(*self._terms(aid)[::2])
+                h = hot.get(aid)
+                if h is None:
+                    e, attest, lineage = self._terms(aid)
+                    h = _hot_entry(e, lineage, attest)
             deny, stop, allow, lineage = h
             if stop & mask:  # OR alternatives, requirements, a condition on an asked use: the full verdict
                 append(self._decide(aid, uses_t))
