@@ -171,3 +171,17 @@ def test_mutated_exports_give_a_result_or_one_error(fmt, documents, tmp_path, me
             assert str(p) in e.oneline()
             outcomes["error"] += 1
     assert outcomes["ok"] and outcomes["error"], outcomes
+
+
+def test_cyclonedx_repeated_items_are_refused_and_distinct_ones_pass(documents, tmp_path, memreg):
+    bom = json.loads(documents["cyclonedx"])
+    bom["components"].append(dict(bom["components"][0]))  # components must be unique (uniqueItems)
+    p = tmp_path / "dup.json"
+    p.write_text(json.dumps(bom))
+    with pytest.raises(InvalidInput, match="repeated items"):
+        _load(cyclonedx, p, memreg)
+    # distinct components pass (the check is linear: bench/bench_export.py imports a 10,002-component BOM)
+    bom = json.loads(documents["cyclonedx"])
+    bom["components"] = [{"type": "library", "name": f"lib{i}", "version": "1", "bom-ref": f"lib{i}"} for i in range(300)]
+    p.write_text(json.dumps(bom))
+    cyclonedx._validate(bom, p)
