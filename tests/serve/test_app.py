@@ -235,8 +235,6 @@ def test_451_after_a_withdrawal_by_another_process(client, world, db, reg):
 def test_a_new_restriction_upstream_takes_effect(client, world, db):
     from charter.registry import Registry
 
-    if not hasattr(Registry, "restrict"):
-        pytest.skip("Registry.restrict is not there yet")
     assert complete(client, world.keys[TRANSLATE]).status_code == 200
     other = Registry.open(db)
     try:
