@@ -81,6 +81,10 @@ def bom(ex: Export):
     for i in ex.items:
         deps = [Dependency(ref=comps[e.parent].bom_ref) for e in i.asset.derived_from if e.parent in comps]
         b.dependencies.add(Dependency(ref=comps[i.asset.id].bom_ref, dependencies=deps))
+    # The serialiser's Bom.validate() first registers every component's dependency entry, scanning all entries per
+    # component (quadratic); every entry is registered above, so that step has nothing to add here. Its other checks
+    # (every reference known, the root's dependencies) still run.
+    b.register_dependency = lambda target, depends_on=None: None
     return b
 
 
