@@ -190,8 +190,8 @@ def charter_path(db: Path, key: str, n: int = 20_000) -> dict:
     second and microseconds per record when 256 are in flight (batches of whatever queued, one fsync each)."""
     from charter.registry import Registry
     from charter.serve import audit
-    from charter.serve.app import create_app, error_body
-    from charter.store.base import GENESIS, audit_json, chain_hash, now
+    from charter.serve.app import Call, create_app, error_body
+    from charter.store.base import GENESIS, audit_json, chain_hash
 
     reg = Registry.open(str(db))
     gw = create_app(reg, [MODEL]).state.gateway
@@ -200,9 +200,10 @@ def charter_path(db: Path, key: str, n: int = 20_000) -> dict:
     clock = time.perf_counter
     for i in range(n + 2000):  # the first 2,000 warm up
         t0 = clock()
-        v = gw.gate.admit(authz, "127.0.0.1")
+        call = Call("completions", "127.0.0.1", authz, request_id="cmpl-1")
+        v = gw.gate.admit(call.authorization, call.client)
         v = gw.gate.decide(v, MODEL, None)
-        rec = gw.record(v, "completions", t0, now(), None, error=v.message, code=v.code, request_id="cmpl-1")
+        rec = gw.record(v, call, error=v.message, code=v.code)
         chain_hash(GENESIS, audit_json(rec))
         json.dumps(error_body(v.status, v.message, v.code, v.param, {"application": v.app.id, "model": v.model, **v.decision.to_json()}))
         if i >= 2000:

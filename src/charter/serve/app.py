@@ -27,11 +27,12 @@ import threading
 import time
 import weakref
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Annotated, Literal, Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -135,6 +136,41 @@ def error_body(status: int, message: str, code: str | None, param: str | None = 
     return {"error": err}
 
 
+@dataclass(slots=True)
+class Call:
+    """One request as the gateway sees it, passed whole from its route to the decision, the audit record
+    and the answer: where it came from, what it asked, when it started."""
+
+    endpoint: str  # completions | chat.completions | models | a path
+    client: str | None  # the peer's address (proxy headers are not trusted)
+    authorization: str | None = None
+    uses_header: str | None = None
+    stream: bool = False
+    request_id: str | None = None
+    t0: float = field(default_factory=time.perf_counter)
+    ts: str = field(default_factory=now)
+
+    @classmethod
+    def of(cls, request: Request, endpoint: str | None = None) -> "Call":
+        h = request.headers
+        return cls(endpoint or _endpoint(request.url.path), request.client.host if request.client else None,
+                   h.get("authorization"), h.get(USES_HEADER))
+
+
+class Answer(Response):
+    """A JSON answer, encoded as Starlette's JSONResponse encodes it, with its headers built directly (the
+    generic header machinery cost a refusal more than its decision)."""
+
+    media_type = "application/json"
+
+    def __init__(self, content, status: int = 200, headers: dict | None = None):
+        self.status_code, self.background = status, None
+        self.body = json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()] if headers else []
+        raw += ((b"content-length", str(len(self.body)).encode()), (b"content-type", b"application/json"))
+        self.raw_headers = raw
+
+
 class Gateway:
     """Everything one app instance holds: the registry, the gate, the engine, the limits, the audit writer."""
 
@@ -169,34 +205,40 @@ class Gateway:
             self._writer.close()
 
     # --- audit and refusals -------------------------------------------------------------
-    def record(self, v: Verdict, endpoint: str, t0: float, ts: str, request: Request | None, *, prompt_tokens=None,
-               completion_tokens=None, error=None, stream=False, **more) -> dict:
+    def record(self, v: Verdict, call: Call, *, prompt_tokens=None, completion_tokens=None, error=None, **more) -> dict:
         d = v.decision
-        return audit.record(time=ts, endpoint=endpoint, status=v.status, outcome=v.outcome, application=v.app.id if v.app else None,
+        return audit.record(time=call.ts, endpoint=call.endpoint, status=v.status, outcome=v.outcome, application=v.app.id if v.app else None,
                             key=v.key.key_id if v.key else None, model=v.model, uses=v.uses, reasons=d.reasons if d else (),
                             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, error=error,
-                            duration_ms=(time.perf_counter() - t0) * 1000, stream=stream, client=_client(request),
-                            conditions=d.conditions if d else (), **more)
+                            duration_ms=(time.perf_counter() - call.t0) * 1000, stream=call.stream, client=call.client,
+                            request_id=call.request_id, conditions=d.conditions if d else (), **more)
 
-    async def audit(self, v: Verdict, endpoint: str, t0: float, ts: str, request: Request | None, **kw) -> int:
+    async def audit(self, v: Verdict, call: Call, **kw) -> int:
         """Append the request's record; returns its seq once it is committed (the writer thread's COMMIT)."""
-        return (await self.writer.append(self.record(v, endpoint, t0, ts, request, **kw))).seq
+        return (await self.writer.append(self.record(v, call, **kw))).seq
 
-    async def refuse(self, v: Verdict, endpoint: str, t0: float, ts: str, request: Request | None, stream: bool = False,
-                     request_id: str | None = None) -> JSONResponse:
+    async def refuse(self, v: Verdict, call: Call) -> Answer:
         charter = None
         if v.decision is not None and not v.decision.allowed:
             charter = {"application": v.app.id if v.app else None, "model": v.model, **v.decision.to_json()}
         headers = {"X-Charter-Decision": v.outcome}
         if v.status == 429 and v.extra.get("keyless"):
-            self.suppress(_client(request), ts)  # counted, written in aggregate (see flush_suppressed)
+            self.suppress(call.client, call.ts)  # counted, written in aggregate (see flush_suppressed)
         else:
-            headers["X-Charter-Audit-Seq"] = str(await self.audit(v, endpoint, t0, ts, request, error=v.message, code=v.code, stream=stream, request_id=request_id))
+            headers["X-Charter-Audit-Seq"] = str(await self.audit(v, call, error=v.message, code=v.code))
         if v.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
         if v.status in (429, 503):
             headers["Retry-After"] = retry_after(v.retry_after or 1.0)
-        return JSONResponse(error_body(v.status, v.message, v.code, v.param, charter), status_code=v.status, headers=headers)
+        return Answer(error_body(v.status, v.message, v.code, v.param, charter), v.status, headers)
+
+    async def crashed(self, call: Call, exc: BaseException) -> Answer:
+        """500 for what was never expected, audited when the store takes the record."""
+        v = Verdict(500, "error", "internal_error", f"internal error: {type(exc).__name__}")
+        try:
+            return await self.refuse(v, call)
+        except Exception:
+            return Answer(error_body(500, v.message, v.code), 500)
 
     def suppress(self, client: str | None, ts: str) -> None:
         """Count a keyless 429 from ``client``; memory bounded by SUPPRESSED_CLIENTS addresses per period."""
@@ -215,26 +257,25 @@ class Gateway:
         counted, self.suppressed, self._suppressed_since = self.suppressed, {}, time.monotonic()
         return [self.writer.submit(audit.suppressed(client=k, count=n, first=a, last=b)) for k, (n, a, b) in counted.items()]
 
-    async def too_large(self, request: Request, limit: int) -> JSONResponse:
+    async def too_large(self, request: Request, limit: int) -> Answer:
         """413, audited like any refusal: the key's id when the key is valid; without one, a 401 (or the
         keyless 429), as for any other malformed request."""
-        t0, ts = time.perf_counter(), now()
-        v = self.gate.admit(request.headers.get("authorization"), _client(request))
+        call = Call.of(request)
+        v = self.gate.admit(call.authorization, call.client)
         if v.allowed:
             v.status, v.outcome, v.code, v.message = 413, "invalid", "body_too_large", f"the request body is larger than {limit:,} bytes"
-        return await self.refuse(v, _endpoint(request.url.path), t0, ts, request)
+        return await self.refuse(v, call)
 
     # --- the two generation endpoints ------------------------------------------------------
-    async def serve(self, request: Request, endpoint: str, body: CompletionRequest | ChatRequest, uses_header: str | None):
-        t0, ts = time.perf_counter(), now()
-        stream = bool(body.stream)
+    async def serve(self, call: Call, body: CompletionRequest | ChatRequest):
+        stream = call.stream = bool(body.stream)
         chat = isinstance(body, ChatRequest)
-        rid = f"{'chatcmpl' if chat else 'cmpl'}-{_PROCESS_ID}{next(_REQUESTS):016x}"
-        v = self.gate.admit(request.headers.get("authorization"), _client(request))
+        call.request_id = rid = f"{'chatcmpl' if chat else 'cmpl'}-{_PROCESS_ID}{next(_REQUESTS):016x}"
+        v = self.gate.admit(call.authorization, call.client)
         if v.allowed:
-            v = self.gate.decide(v, body.model, uses_header)
+            v = self.gate.decide(v, body.model, call.uses_header)
         if not v.allowed:
-            return await self.refuse(v, endpoint, t0, ts, request, stream, rid)
+            return await self.refuse(v, call)
         lim = self.limits
         max_tokens = (body.max_completion_tokens if chat else None) or body.max_tokens
         max_tokens = min(lim.default_max_tokens, lim.max_tokens) if max_tokens is None else max_tokens
@@ -244,14 +285,14 @@ class Gateway:
         chars = sum(len(m["content"]) for m in messages) if chat else sum(map(len, prompts))
         if max_tokens > lim.max_tokens:
             return await self.refuse(_bad(v, f"max_tokens {max_tokens} is more than this gateway's limit of {lim.max_tokens}", "max_tokens"),
-                                     endpoint, t0, ts, request, stream, rid)
+                                     call)
         if chars > lim.max_prompt_chars:
             return await self.refuse(_bad(v, f"the {param} has {chars:,} characters; the limit is {lim.max_prompt_chars:,}", param,
-                                          "context_length_exceeded"), endpoint, t0, ts, request, stream, rid)
+                                          "context_length_exceeded"), call)
         if not self.concurrency.enter():
             v.status, v.outcome, v.code, v.retry_after = 503, "overloaded", "overloaded", 1.0
             v.message = f"{lim.max_concurrent} requests are already in progress; retry shortly"
-            return await self.refuse(v, endpoint, t0, ts, request, stream, rid)
+            return await self.refuse(v, call)
         done = False
         try:
             loop = asyncio.get_running_loop()
@@ -266,17 +307,17 @@ class Gateway:
                 if stream:  # encode first: a prompt that does not fit is a 400, not a broken stream
                     lm, encoded = await loop.run_in_executor(self.engine.executor, self._prepare, *job)
                     usage = bool(body.stream_options and body.stream_options.include_usage)
-                    s = _Stream(self, v, endpoint, t0, ts, request, lm, encoded, params, rid, chat, usage)
+                    s = _Stream(self, v, call, lm, encoded, params, chat, usage)
                     # recorded before its first byte: a gateway killed mid-stream leaves this record
-                    seq = await self.audit(v, endpoint, t0, ts, request, prompt_tokens=s.tokens[0], stream=True, request_id=rid, phase="start")
+                    seq = await self.audit(v, call, prompt_tokens=s.tokens[0], phase="start")
                     s.headers["X-Charter-Audit-Seq"] = str(seq)
                     done = True  # the stream leaves the concurrency slot and records its end when it ends
                     return s
                 # one hop: the model thread generates and queues the record itself, so its commit starts
                 # while this loop wakes up (one scheduler wake-up less on the answer's path)
-                gens, pending = await loop.run_in_executor(self.engine.executor, self._run, job, params, (v, endpoint, t0, ts, request, rid))
+                gens, pending = await loop.run_in_executor(self.engine.executor, self._run, job, params, v, call)
             except PromptError as e:
-                return await self.refuse(_bad(v, str(e), e.param, e.code), endpoint, t0, ts, request, stream, rid)
+                return await self.refuse(_bad(v, str(e), e.param, e.code), call)
             pt = sum(g.prompt_tokens for g in gens[::n])
             ct = sum(g.completion_tokens for g in gens)
             seq = (await asyncio.wrap_future(pending)).seq  # answered only once the record is committed
@@ -289,13 +330,13 @@ class Gateway:
                 choices = [{"text": g.text, "index": i, "logprobs": None, "finish_reason": g.finish_reason} for i, g in enumerate(gens)]
                 out = {"id": rid, "object": "text_completion", "created": created, "model": mid, "choices": choices}
             out["usage"] = {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
-            return JSONResponse(out, headers=_ok_headers(v, seq))
+            return Answer(out, 200, _ok_headers(v, seq))
         except CharterError as e:  # e.g. weights swapped since registration (integrity): say which check failed
             v.status, v.outcome, v.code, v.message = 500, "error", e.code, f"{e.message}{f' ({e.where})' if e.where else ''}"[:500]
-            return await self.refuse(v, endpoint, t0, ts, request, stream, rid)
+            return await self.refuse(v, call)
         except Exception as e:  # the model failed: a 500 that is audited, never a crash
             v.status, v.outcome, v.code, v.message = 500, "error", "model_error", f"the model failed: {type(e).__name__}: {str(e)[:200]}"
-            return await self.refuse(v, endpoint, t0, ts, request, stream, rid)
+            return await self.refuse(v, call)
         finally:
             if not done:
                 self.concurrency.leave()
@@ -311,14 +352,13 @@ class Gateway:
             encoded = [self.engine.encode(lm, p, lim.max_prompt_tokens, max_tokens, param) for p in prompts]
         return lm, [ids for ids in encoded for _ in range(n)]
 
-    def _run(self, job: tuple, params: dict, audit_args: tuple) -> tuple[list[Generation], concurrent.futures.Future]:
+    def _run(self, job: tuple, params: dict, v: Verdict, call: Call) -> tuple[list[Generation], concurrent.futures.Future]:
         """On the model thread: generate, then queue the request's record (the writer's future)."""
         lm, encoded = self._prepare(*job)
         gens = [self.engine.generate(lm, ids, **params) for ids in encoded]
-        v, endpoint, t0, ts, request, rid = audit_args
         n = job[-1]
-        rec = self.record(v, endpoint, t0, ts, request, prompt_tokens=sum(g.prompt_tokens for g in gens[::n]),
-                          completion_tokens=sum(g.completion_tokens for g in gens), request_id=rid, finish_reasons=[g.finish_reason for g in gens])
+        rec = self.record(v, call, prompt_tokens=sum(g.prompt_tokens for g in gens[::n]),
+                          completion_tokens=sum(g.completion_tokens for g in gens), finish_reasons=[g.finish_reason for g in gens])
         return gens, self.writer.submit(rec)
 
 
@@ -342,9 +382,9 @@ class _Stream(StreamingResponse):
     an error, whether the client went away) is recorded once, however it ends: before ``[DONE]`` when it
     runs to the end, else as soon as the model thread has stopped. It leaves its concurrency slot then."""
 
-    def __init__(self, gw: Gateway, v: Verdict, endpoint, t0, ts, request, lm, encoded, params, rid, chat: bool, usage: bool):
-        self.gw, self.v, self.endpoint, self.t0, self.ts, self.request = gw, v, endpoint, t0, ts, request
-        self.lm, self.encoded, self.params, self.rid, self.chat, self.include_usage = lm, encoded, params, rid, chat, usage
+    def __init__(self, gw: Gateway, v: Verdict, call: Call, lm, encoded, params, chat: bool, usage: bool):
+        self.gw, self.v, self.call, self.rid = gw, v, call, call.request_id
+        self.lm, self.encoded, self.params, self.chat, self.include_usage = lm, encoded, params, chat, usage
         self.cancel = threading.Event()
         self.tokens = [sum(len(ids) for ids in encoded), 0]
         self.generated = [0] * len(encoded)  # per choice, written by the model thread as each choice ends
@@ -380,9 +420,9 @@ class _Stream(StreamingResponse):
             v = self.v
             if error:
                 v.outcome = "error"
-            rec = self.gw.record(v, self.endpoint, self.t0, self.ts, self.request, completion_tokens=sum(self.generated),
-                                 error=error or ("the client went away before the end" if gone else None), stream=True,
-                                 request_id=self.rid, phase="end", finish_reasons=self.finish, disconnected=gone)
+            rec = self.gw.record(v, self.call, completion_tokens=sum(self.generated),
+                                 error=error or ("the client went away before the end" if gone else None),
+                                 phase="end", finish_reasons=self.finish, disconnected=gone)
             self._end = self.gw.writer.submit(rec)
         if not self._left:
             self._left = True
@@ -456,28 +496,42 @@ class _Stream(StreamingResponse):
             self.cancel.set()
 
 
-class FastPath:
-    """The two generation routes without FastAPI's routing and dependency machinery, which cost more per
-    request than the decision and its audit record together. A POST to /v1/completions or
-    /v1/chat/completions whose body is JSON (Content-Type application/json) and validates goes straight to
-    ``Gateway.serve``, validated as FastAPI would (``json.loads``, then the pydantic model). Anything else
-    (another content type, a body that does not parse or validate, a client gone mid-body) goes to the
-    FastAPI app with the body replayed, so its answers and errors are exactly the app's own."""
+_ROUTES = {"/v1/completions": ("completions", CompletionRequest), "/v1/chat/completions": ("chat.completions", ChatRequest)}
 
-    ROUTES = {"/v1/completions": ("completions", CompletionRequest), "/v1/chat/completions": ("chat.completions", ChatRequest)}
 
-    def __init__(self, app, gateway: Gateway):
-        self.app, self.gw = app, gateway
+class GatewayApp(FastAPI):
+    """FastAPI, with the two generation routes answered before its middleware, routing and dependency
+    machinery, which cost a refusal more than its decision and its audit record together. A POST to
+    /v1/completions or /v1/chat/completions with one JSON Content-Type, a Content-Length within the body
+    limit and a body that validates goes straight to ``Gateway.serve``. Anything else (no or a larger
+    Content-Length, another content type, a body that does not parse or validate, a client gone mid-body)
+    goes to FastAPI with the body replayed, so its answers and errors are exactly FastAPI's own. Whatever
+    the gateway raises is answered and audited as a 500, then re-raised for the server to log, as
+    FastAPI's own error middleware does."""
+
+    gateway: "Gateway"
 
     async def __call__(self, scope, receive, send):
-        route = self.ROUTES.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        route = _ROUTES.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
         if route is None:
-            return await self.app(scope, receive, send)
-        got, chunks = [], []
-        while True:
+            return await super().__call__(scope, receive, send)
+        authorization = uses = length = None
+        types = []
+        for k, v in scope["headers"]:  # the first of each, as Starlette's Headers.get
+            if k == b"authorization":
+                authorization = v if authorization is None else authorization
+            elif k == b"content-type":
+                types.append(v)
+            elif k == b"content-length":
+                length = v if length is None else length
+            elif k == _USES_KEY:
+                uses = v if uses is None else uses
+        got, chunks, whole = [], [], length is not None and length.isdigit() and int(length) <= self.gateway.limits.max_body_bytes
+        while whole:
             msg = await receive()
             got.append(msg)
             if msg["type"] != "http.request":
+                whole = False
                 break
             chunks.append(msg.get("body", b""))
             if not msg.get("more_body", False):
@@ -488,25 +542,28 @@ class FastPath:
             return next(replay, None) or await receive()
 
         body = None
-        if got[-1]["type"] == "http.request" and _json_content(scope["headers"]):
+        if whole and len(types) == 1 and _json_type(types[0]):
             try:
-                body = route[1].model_validate(json.loads(b"".join(chunks)))
-            except Exception:  # not JSON, not valid: the app answers it (400/422, audited)
+                body = route[1].model_validate_json(b"".join(chunks))
+            except Exception:  # not JSON, not valid: FastAPI answers it (400/422, audited)
                 body = None
         if body is None:
-            return await self.app(scope, replayed, send)
-        request = Request(scope, replayed)
-        response = await self.gw.serve(request, route[0], body, request.headers.get(USES_HEADER))
+            return await super().__call__(scope, replayed, send)
+        client = scope.get("client")
+        call = Call(route[0], client[0] if client else None, authorization and authorization.decode("latin-1"), uses and uses.decode("latin-1"))
+        try:
+            response = await self.gateway.serve(call, body)
+        except Exception as e:
+            await (await self.gateway.crashed(call, e))(scope, replayed, send)
+            raise
         await response(scope, replayed, send)
 
 
-def _json_content(headers) -> bool:
-    """One Content-Type header, application/json (with parameters or not): what FastAPI parses as JSON
-    with no doubt; anything else takes FastAPI's own path."""
-    found = [v for k, v in headers if k == b"content-type"]
-    if len(found) != 1:
-        return False
-    v = found[0].lower()
+_USES_KEY = USES_HEADER.lower().encode()
+
+
+def _json_type(v: bytes) -> bool:
+    v = v.lower()
     return v == b"application/json" or v.startswith(b"application/json;")
 
 
@@ -549,10 +606,6 @@ class BodyLimit:
             await (await self.gw.too_large(Request(scope), self.limit))(scope, receive, send)
 
 
-def _client(request: Request | None) -> str | None:
-    return request.client.host if request is not None and request.client else None
-
-
 _UNION_TAG = re.compile(r"^(constrained-)?(str|int|float|bool|bytes|none)$|\[")  # pydantic's names for union members
 
 
@@ -591,11 +644,11 @@ def create_app(reg: Registry, models: Sequence[str], limits: Limits | None = Non
         if close_registry:
             reg.close()
 
-    app = FastAPI(title="charter gateway", version=__version__, lifespan=lifespan,
+    app = GatewayApp(title="charter gateway", version=__version__, lifespan=lifespan,
                   telemetry={"tracing": False, "metrics": False, "logs": False},  # the audit log records every request
                   description="OpenAI-compatible API; every request is decided against the model's charter for the key's application "
                               f"(narrow its declared uses per request with the {USES_HEADER} header) and audited.")
-    app.state.gateway = gw
+    app.state.gateway = app.gateway = gw
     # The key and the uses header are documented in the schema but read by the gate itself (a FastAPI
     # dependency per request costs more than the whole decision).
     auth = {"security": [{"bearer": []}]}
@@ -610,40 +663,39 @@ def create_app(reg: Registry, models: Sequence[str], limits: Limits | None = Non
 
     @app.get("/v1/models", openapi_extra=auth, responses={s: ERRORS[s] for s in (401, 429)})
     async def list_models(request: Request):
-        t0, ts = time.perf_counter(), now()
-        v = gw.gate.admit(request.headers.get("authorization"), _client(request))
+        call = Call.of(request, "models")
+        v = gw.gate.admit(call.authorization, call.client)
         if not v.allowed:
-            return await gw.refuse(v, "models", t0, ts, request)
-        await gw.audit(v, "models", t0, ts, request)
+            return await gw.refuse(v, call)
+        await gw.audit(v, call)
         return {"object": "list", "data": [model_card(m) for m in gw.gate.models]}
 
     @app.get("/v1/models/{model:path}", openapi_extra=auth, responses={s: ERRORS[s] for s in (401, 404, 429)})
     async def get_model(model: str, request: Request):
-        t0, ts = time.perf_counter(), now()
-        v = gw.gate.admit(request.headers.get("authorization"), _client(request))
+        call = Call.of(request, "models")
+        v = gw.gate.admit(call.authorization, call.client)
         if v.allowed and gw.gate.model_id(model) is None:
             v.status, v.outcome, v.code, v.param, v.message = 404, "error", "model_not_found", "model", f"model {model!r} is not served here"
         if not v.allowed:
-            return await gw.refuse(v, "models", t0, ts, request)
+            return await gw.refuse(v, call)
         v.model = gw.gate.model_id(model)
-        await gw.audit(v, "models", t0, ts, request)
+        await gw.audit(v, call)
         return model_card(v.model)
 
     @app.post("/v1/completions", openapi_extra=uses, responses=ERRORS)
     async def completions(body: CompletionRequest, request: Request):
-        return await gw.serve(request, "completions", body, request.headers.get(USES_HEADER))
+        return await gw.serve(Call.of(request, "completions"), body)
 
     @app.post("/v1/chat/completions", openapi_extra=uses, responses=ERRORS)
     async def chat_completions(body: ChatRequest, request: Request):
-        return await gw.serve(request, "chat.completions", body, request.headers.get(USES_HEADER))
+        return await gw.serve(Call.of(request, "chat.completions"), body)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
-        t0, ts = time.perf_counter(), now()
-        endpoint = _endpoint(request.url.path)
-        v = gw.gate.admit(request.headers.get("authorization"), _client(request))  # a bad key is a 401 whatever the body
+        call = Call.of(request)
+        v = gw.gate.admit(call.authorization, call.client)  # a bad key is a 401 whatever the body
         if not v.allowed:
-            return await gw.refuse(v, endpoint, t0, ts, request)
+            return await gw.refuse(v, call)
         errs = exc.errors()
         first = errs[0] if errs else {}
         param = _param(first.get("loc", ()))
@@ -653,7 +705,7 @@ def create_app(reg: Registry, models: Sequence[str], limits: Limits | None = Non
             v.status, v.code, v.param = 422, "invalid_value", param
             v.message = f"{param or 'body'}: {first.get('msg', 'invalid')}" + (f" (and {len(errs) - 1} more)" if len(errs) > 1 else "")
         v.outcome = "invalid"
-        return await gw.refuse(v, endpoint, t0, ts, request)
+        return await gw.refuse(v, call)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -662,12 +714,7 @@ def create_app(reg: Registry, models: Sequence[str], limits: Limits | None = Non
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception):  # never expected; audited, answered, logged
-        t0, ts = time.perf_counter(), now()
-        v = Verdict(500, "error", "internal_error", f"internal error: {type(exc).__name__}")
-        try:
-            return await gw.refuse(v, _endpoint(request.url.path), t0, ts, request)
-        except Exception:
-            return JSONResponse(error_body(500, v.message, v.code), status_code=500)
+        return await gw.crashed(Call.of(request), exc)
 
     def openapi() -> dict:
         if app.openapi_schema is None:
@@ -678,7 +725,6 @@ def create_app(reg: Registry, models: Sequence[str], limits: Limits | None = Non
         return app.openapi_schema
 
     app.openapi = openapi
-    app.add_middleware(FastPath, gateway=gw)  # inside BodyLimit (the last added is the outermost)
     app.add_middleware(BodyLimit, limit=gw.limits.max_body_bytes, gateway=gw)
     return app
 

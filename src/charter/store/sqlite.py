@@ -33,6 +33,7 @@ from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withd
 from charter.core.digests import content_digests
 from charter.core.lineage import Lineage, closure
 from charter.errors import Conflict, StoreError
+from charter.store.beacon import Beacon
 from charter.store.base import GENESIS, ApiKey, AuditEntry, Hop, SignalSnapshot, SignatureRecord, Store, _evaluate_events, chain_hash, now
 
 SCHEMA_VERSION = 9  # 9: signals (web consent snapshots, append-only); 8: signatures (SIGNATURES_SCHEMA, below: self-contained, so it can be renumbered); 7: asset_listing (each asset's licences beside its rid: `ls` reads no charter); 6: terms / asset_terms (each asset's interned lineage terms key, core/lineage.terms_key); 2: restrictions, properties, api_keys, audit; 3: withdrawal_events (withdraw/lift), content digests,
@@ -246,6 +247,7 @@ class SQLiteStore(Store):
         self._pending: list[tuple[float, str, str, object]] = []
         self._lock = threading.RLock()
         self._timer: threading.Timer | None = None
+        self._beacon: Beacon | None = None
         if not self.path.exists() and not create:
             raise StoreError(f"no registry at {self.path}", hint="run `charter init` or pass --registry")
         try:
@@ -270,12 +272,17 @@ class SQLiteStore(Store):
                     self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open registry {self.path}: {e}", hint="check the path, or `charter init` a new registry") from None
+        self._beacon = Beacon.open(self.path)  # store/beacon.py: generations() without a read per call
+        self._seen: tuple = (None, None, 0.0)  # beacon bytes, the generations read then, read again after
 
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
         self.flush()
         self.db.close()
+        if self._beacon is not None:
+            self._beacon.close()
+            self._beacon = None
 
     DEFER_MAX = 1024
     DEFER_S = 0.05
@@ -348,7 +355,9 @@ class SQLiteStore(Store):
                 self.db.execute("INSERT OR IGNORE INTO content VALUES (?,?)", (d, rid))
 
     @contextmanager
-    def _tx(self):
+    def _tx(self, publish: bool = True):
+        """One write transaction (BEGIN IMMEDIATE), deferred events first; after its COMMIT the generations
+        are published to the beacon (``publish``: every write but the audit log's, which moves none)."""
         with self._lock, _store_errors(self.path):
             self.db.execute("BEGIN IMMEDIATE")
             batch = None
@@ -363,6 +372,11 @@ class SQLiteStore(Store):
                 raise
             else:
                 self.db.execute("COMMIT")
+                if publish and self._beacon is not None:
+                    try:
+                        self._beacon.publish(self._read_generations)
+                    except (OSError, sqlite3.Error):  # committed all the same; readers see it by the backstop
+                        pass
 
     def _in_chunks(self, query: str, ids: Iterable[str]) -> Iterator[tuple]:
         """Run ``query`` (with one ``{}`` for the placeholders) over ids, 500 at a time."""
@@ -680,12 +694,12 @@ class SQLiteStore(Store):
 
     # --- the gateway: API keys and the hash-chained audit log --------------------------------
     def _write_api_key(self, key: ApiKey) -> None:
-        self.flush()
-        self.db.execute("INSERT INTO api_keys VALUES (?,?,?,?,?)", tuple(key))
+        with self._tx():  # a transaction of its own: its COMMIT publishes the keys' generation (store/beacon.py)
+            self.db.execute("INSERT INTO api_keys VALUES (?,?,?,?,?)", tuple(key))
 
     def _write_key_revocation(self, key_id: str, time: str) -> None:
-        self.flush()
-        self.db.execute("UPDATE api_keys SET revoked=? WHERE key_id=? AND revoked IS NULL", (time, key_id))
+        with self._tx():
+            self.db.execute("UPDATE api_keys SET revoked=? WHERE key_id=? AND revoked IS NULL", (time, key_id))
 
     def api_key(self, key_hash: str) -> ApiKey | None:
         row = self.db.execute("SELECT key_id, hash, application, created, revoked FROM api_keys WHERE hash=?", (key_hash,)).fetchone()
@@ -701,13 +715,26 @@ class SQLiteStore(Store):
         return self.db.execute("SELECT n FROM generations WHERE topic='keys'").fetchone()[0]
 
     def generations(self) -> tuple[object, object]:
-        # one read for both counters (the gateway asks on every request)
+        # The gateway asks on every request: read the database only when the beacon's bytes moved, or
+        # BACKSTOP_S after the last read (store/beacon.py says why, and what the backstop is for).
+        b = self._beacon
+        if b is None:
+            return self._read_generations()
+        seen, gens, until = self._seen
+        now_b, t = b.read(), _time.monotonic()
+        if now_b == seen and t < until:
+            return gens
+        gens = self._read_generations()  # after the bytes were read: a publish since then shows next time
+        self._seen = (now_b, gens, t + b.BACKSTOP_S)
+        return gens
+
+    def _read_generations(self) -> tuple[int, int]:
         return self.db.execute(_GENERATIONS).fetchone()
 
     def _append_audit(self, record: str) -> AuditEntry:
         # BEGIN IMMEDIATE takes the write lock first, so the last hash read is still the last one
         # when the entry is written, whichever process appends next.
-        with self._tx():
+        with self._tx(publish=False):
             row = self.db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
             h = chain_hash(prev, record)
@@ -718,7 +745,7 @@ class SQLiteStore(Store):
         # One BEGIN IMMEDIATE per batch: the last hash is read under the write lock, so batches of
         # several server processes interleave whole and the chain stays one chain.
         out = []
-        with self._tx():
+        with self._tx(publish=False):
             row = self.db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev = (row[0], row[1]) if row else (0, GENESIS)
             for record in records:
