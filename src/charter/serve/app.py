@@ -313,14 +313,15 @@ class Gateway:
                     s.headers["X-Charter-Audit-Seq"] = str(seq)
                     done = True  # the stream leaves the concurrency slot and records its end when it ends
                     return s
-                # one hop: the model thread generates and queues the record itself, so its commit starts
-                # while this loop wakes up (one scheduler wake-up less on the answer's path)
+                # one hop: the model thread generates and records (commits, or queues for the writer when
+                # it is busy) before this loop wakes up
                 gens, pending = await loop.run_in_executor(self.engine.executor, self._run, job, params, v, call)
             except PromptError as e:
                 return await self.refuse(_bad(v, str(e), e.param, e.code), call)
             pt = sum(g.prompt_tokens for g in gens[::n])
             ct = sum(g.completion_tokens for g in gens)
-            seq = (await asyncio.wrap_future(pending)).seq  # answered only once the record is committed
+            # answered only once the record is committed (usually already, on the model thread: commit_here)
+            seq = (pending.result() if pending.done() else await asyncio.wrap_future(pending)).seq
             created = int(time.time())
             if chat:
                 choices = [{"index": i, "message": {"role": "assistant", "content": g.text}, "logprobs": None, "finish_reason": g.finish_reason}
@@ -359,7 +360,7 @@ class Gateway:
         n = job[-1]
         rec = self.record(v, call, prompt_tokens=sum(g.prompt_tokens for g in gens[::n]),
                           completion_tokens=sum(g.completion_tokens for g in gens), finish_reasons=[g.finish_reason for g in gens])
-        return gens, self.writer.submit(rec)
+        return gens, self.writer.commit_here(rec)
 
 
 def _bad(v: Verdict, message: str, param: str | None, code: str = "invalid_value") -> Verdict:
