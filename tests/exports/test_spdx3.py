@@ -80,3 +80,30 @@ def test_every_kind_of_asset_conforms(demo):
         if a.derived_from:
             (sd,) = [x for x in json.loads(text)["@graph"] if x.get("type") == "SpdxDocument"]
             assert {m["externalSpdxId"] for m in sd["import"]} == {vocab.asset_iri(e.parent) for e in a.derived_from}
+
+
+def test_the_vendored_model_is_the_published_one():
+    import hashlib
+
+    from charter.core.files import resource
+    from charter.exports.spdx3 import official
+
+    src = json.loads((resource("spdx3") / "SOURCE.json").read_text())
+    data = (resource("spdx3") / "spdx-model.ttl").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == src["sha256"] and src["path"] == "3.0.1/rdf/spdx-model.ttl"
+    assert "Community Specification License 1.0" in (resource("spdx3") / "LICENSE").read_text()
+    from rdflib.namespace import RDF, SH
+
+    assert len(set(official().subjects(RDF.type, SH.NodeShape))) == 52  # counted in the file: 52 classes with shapes
+
+
+def test_only_imported_elements_escape_the_class_check(demo):
+    """A reference to an element the document imports passes; the same reference to an IRI that is
+    neither in the document nor imported is a class violation."""
+    text = export(demo, "dataset/community-mt@1", "spdx3")
+    assert validate(text) is None
+    doc = json.loads(text)
+    rel = next(o for o in doc["@graph"] if o.get("type") == "Relationship" and o["relationshipType"] == "descendantOf")
+    rel["to"] = ["https://example.org/nowhere"]
+    report = validate(json.dumps(doc))
+    assert report is not None and "ClassConstraintComponent" in report and "https://example.org/nowhere" in report

@@ -207,7 +207,7 @@ def run(workdir: Path) -> int:
 
     workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / "registry.db"
-    for suffix in ("", "-wal", "-shm"):  # a fresh registry each run, so the demo is repeatable
+    for suffix in ("", "-wal", "-shm", "-generations"):  # a fresh registry each run, so the demo is repeatable
         Path(str(db) + suffix).unlink(missing_ok=True)
     examples = resource("examples")
     corpus = workdir / "corpus"
@@ -220,7 +220,7 @@ def run(workdir: Path) -> int:
     runs = workdir / "runs"
     shutil.rmtree(runs, ignore_errors=True)
     shutil.rmtree(workdir / "keys", ignore_errors=True)  # the bundle steps: a fresh key, trust store and partner registry each run
-    for stale in ("trust.json", "partner-registry.db", "partner-registry.db-wal", "partner-registry.db-shm"):
+    for stale in ("trust.json", "withdrawals.feed.json", *(f"partner-registry.db{x}" for x in ("", "-wal", "-shm", "-generations"))):
         (workdir / stale).unlink(missing_ok=True)
     for i, step in enumerate(steps(examples, corpus, owner, runs), 1):
         console.print(Rule(f"{i}. {step.title}", align="left", style="dim"))

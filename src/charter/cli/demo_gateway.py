@@ -4,11 +4,14 @@ port), real HTTP requests, a withdrawal upstream while it runs, a graceful shutd
 It serves the translator that the demo adapted from SmolLM2 (model/smollm2-community-mt@1): a
 translation application's request is served; the same model asked by an application declared for
 face recognition is refused with its chain; after a withdrawal upstream the next request gets 451;
-the audit log then verifies.
+the audit log then verifies. Then the partner organisation that imported the translator's signed bundle
+(demo.bundle_steps) serves it behind its own gateway: the creep use is refused there too, and the
+publisher's withdrawal reaches that gateway as a signed feed.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
 import shlex
@@ -26,13 +29,12 @@ UPSTREAM = "dataset/community-messages@1"  # curated into dataset/community-mt@2
 
 
 def run_gateway(workdir: Path, db: Path, first_step: int) -> int:
-    import httpx
-
     from charter.cli.output import console
     from charter.serve.server import free_port
 
     steps = Steps(workdir, db, first_step)
     title, charter = steps.title, steps.charter
+    since = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()  # the partner's feed: what happens from here
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -53,37 +55,9 @@ def run_gateway(workdir: Path, db: Path, first_step: int) -> int:
         console.print()
 
         title("Start the gateway: an OpenAI-compatible API (a real server process)")
-        argv = ["serve", MODEL, "--port", str(port), "--log-level", "warning"]
-        console.print(f"[bold cyan]$ charter {shlex.join(argv)} &[/]   [dim](log: {log.name})[/]")
-        with open(log, "w") as lf:
-            server = subprocess.Popen([sys.executable, "-c", "import sys; from charter.cli.main import main; sys.exit(main())",
-                                       *argv, "--registry", str(db)], stdout=lf, stderr=subprocess.STDOUT, env=os.environ.copy())
-        t0 = time.monotonic()
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() - t0 > 180:
-                console.print(f"[red]the gateway did not start[/]; see {log}")
-                raise Failed
-            time.sleep(0.25)
-        console.print(f"gateway up at {base}/v1 after {time.monotonic() - t0:.1f} s, serving {MODEL}\n")
-
-        http = httpx.Client(base_url=base, timeout=120)
-        prompts = {TRANSLATOR: "Translate to French: good morning, friends.", FACES: "Who is the man with the grey beard in photo 1174?"}
-
+        server = _start(db, port, log, workdir)
         def post(app: str, expect: int) -> dict:
-            body = {"model": MODEL, "messages": [{"role": "user", "content": prompts[app]}], "max_tokens": 24, "temperature": 0}
-            shown = json.dumps(body, ensure_ascii=False)
-            console.print(f'[bold cyan]$ curl -s {base}/v1/chat/completions -H "Authorization: Bearer $KEY_{app.upper().replace("-", "_")}" '
-                          f"-H 'Content-Type: application/json' -d '{shown}'[/]")
-            r = http.post("/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {keys[app]}"})
-            if r.status_code != expect:
-                console.print(f"[red]HTTP {r.status_code}, expected {expect}: {r.text[:500]}[/]")
-                raise Failed
-            return r.json()
+            return _post(base, keys[app], app, expect)
 
         title("The translation application's request is served")
         out = post(TRANSLATOR, 200)
@@ -101,13 +75,8 @@ def run_gateway(workdir: Path, db: Path, first_step: int) -> int:
         _print_refusal(console, 451, post(TRANSLATOR, 451)["error"])
 
         title("Stop the gateway: SIGTERM, requests in progress finish first")
-        console.print(f"[bold cyan]$ kill -TERM {server.pid}[/]")
-        server.send_signal(signal.SIGTERM)
-        code = server.wait(timeout=60)
+        _stop(server)
         server = None
-        console.print(f"gateway stopped (exit {code})\n")
-        if code != 0:
-            raise Failed
 
         title("What the gateway recorded: every request, per application, use and decision")
         charter("audit")
@@ -115,16 +84,126 @@ def run_gateway(workdir: Path, db: Path, first_step: int) -> int:
         title("The audit log is hash-chained: any change to a past entry is detected")
         charter("audit", "verify")
         console.print()
+        return _partner(steps, since)
+    except Failed:
+        return 1
+    finally:
+        _kill(server)
+
+
+PARTNER_APPS = {TRANSLATOR: "machine-translation", FACES: "face-recognition"}
+
+
+def _partner(steps: Steps, since: str) -> int:
+    """The organisation that imported the translator's signed bundle (demo.bundle_steps) serves it behind its
+    own gateway, which refuses the creep use; the publisher's withdrawal reaches it as a signed feed."""
+    from charter.cli.output import console
+    from charter.serve.server import free_port
+
+    title, charter, workdir = steps.title, steps.charter, steps.workdir
+    partner, keys_dir, trust = workdir / "partner-registry.db", str(workdir / "keys"), str(workdir / "trust.json")
+    feed = str(workdir / "withdrawals.feed.json")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = None
+    try:
+        title("The partner deploys the imported translator: an application for translation, one for face recognition, a key each")
+        keys = {}
+        for app, use in PARTNER_APPS.items():
+            charter("app", "add", app, "--model", MODEL, "--for", use, "commercial", registry=partner)
+            keys[app] = json.loads(charter("app", "key", app, "--json", capture=True, registry=partner))["key"]
+        console.print()
+        title("The partner starts its own gateway on its own registry")
+        server = _start(partner, port, workdir / "partner-gateway.log", workdir)
+        title("Its translation application is served: the partner has not heard of the withdrawal yet")
+        out = _post(base, keys[TRANSLATOR], TRANSLATOR, 200)
+        console.print(f"[green bold]HTTP 200[/] {out['choices'][0]['message']['content']!r}\n")
+        title("Function creep at the partner: its gateway refuses face recognition with the publisher's terms and their chain")
+        _print_refusal(console, 403, _post(base, keys[FACES], FACES, 403)["error"])
+        title("The publisher exports its withdrawals and restrictions since the gateway part began, as a signed feed")
+        charter("feed", "--since", since, "--key", "demo-publisher", "--keys", keys_dir, "--out", feed)
+        console.print()
+        title("The partner verifies the feed against its trust store and applies it (its gateway keeps running)")
+        charter("import", "feed", feed, "--trust", trust, registry=partner)
+        console.print()
+        title("The partner's next translation request: 451, the withdrawal upstream has reached its gateway")
+        _print_refusal(console, 451, _post(base, keys[TRANSLATOR], TRANSLATOR, 451)["error"])
+        title("Stop the partner's gateway")
+        _stop(server)
+        server = None
         return 0
     except Failed:
         return 1
     finally:
-        if server is not None and server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        _kill(server)
+
+
+PROMPTS = {TRANSLATOR: "Translate to French: good morning, friends.", FACES: "Who is the man with the grey beard in photo 1174?"}
+
+
+def _start(db: Path, port: int, log: Path, workdir: Path) -> subprocess.Popen:
+    """`charter serve MODEL` on ``db`` as its own process; returns once /health answers."""
+    import httpx
+
+    from charter.cli.demo_steps import short
+    from charter.cli.output import console
+
+    argv = ["serve", MODEL, "--port", str(port), "--log-level", "warning"]
+    shown = shlex.join(argv) + ("" if db.name == "registry.db" else f" --registry {short(str(db), workdir)}")
+    console.print(f"[bold cyan]$ charter {shown} &[/]   [dim](log: {log.name})[/]")
+    with open(log, "w") as lf:
+        server = subprocess.Popen([sys.executable, "-c", "import sys; from charter.cli.main import main; sys.exit(main())",
+                                   *argv, "--registry", str(db)], stdout=lf, stderr=subprocess.STDOUT, env=os.environ.copy())
+    base, t0 = f"http://127.0.0.1:{port}", time.monotonic()
+    while True:
+        try:
+            if httpx.get(base + "/health", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None or time.monotonic() - t0 > 180:
+            console.print(f"[red]the gateway did not start[/]; see {log}")
+            _kill(server)
+            raise Failed
+        time.sleep(0.25)
+    console.print(f"gateway up at {base}/v1 after {time.monotonic() - t0:.1f} s, serving {MODEL}\n")
+    return server
+
+
+def _post(base: str, key: str, app: str, expect: int) -> dict:
+    import httpx
+
+    from charter.cli.output import console
+
+    body = {"model": MODEL, "messages": [{"role": "user", "content": PROMPTS[app]}], "max_tokens": 24, "temperature": 0}
+    shown = json.dumps(body, ensure_ascii=False)
+    console.print(f'[bold cyan]$ curl -s {base}/v1/chat/completions -H "Authorization: Bearer $KEY_{app.upper().replace("-", "_")}" '
+                  f"-H 'Content-Type: application/json' -d '{shown}'[/]")
+    r = httpx.post(base + "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=120)
+    if r.status_code != expect:
+        console.print(f"[red]HTTP {r.status_code}, expected {expect}: {r.text[:500]}[/]")
+        raise Failed
+    return r.json()
+
+
+def _stop(server: subprocess.Popen) -> None:
+    from charter.cli.output import console
+
+    console.print(f"[bold cyan]$ kill -TERM {server.pid}[/]")
+    server.send_signal(signal.SIGTERM)
+    code = server.wait(timeout=60)
+    console.print(f"gateway stopped (exit {code})\n")
+    if code != 0:
+        raise Failed
+
+
+def _kill(server: subprocess.Popen | None) -> None:
+    if server is not None and server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 

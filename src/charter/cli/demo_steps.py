@@ -34,15 +34,17 @@ class Steps:
     def shown(self, argv) -> str:
         return shlex.join(short(a, self.workdir) for a in argv)
 
-    def charter(self, *argv: str, expect: int = 0, capture: bool = False) -> str:
-        """Run `charter ARGV --registry DB` in process; its stdout when ``capture``. Raises Failed on another exit code."""
+    def charter(self, *argv: str, expect: int = 0, capture: bool = False, registry: Path | None = None) -> str:
+        """Run `charter ARGV --registry DB` in process (``registry``: another organisation's instead); its
+        stdout when ``capture``. Raises Failed on another exit code."""
         from charter.cli.main import main
         from charter.cli.output import console
 
-        console.print(f"[bold cyan]$ charter {self.shown(argv)}[/]")
+        shown = self.shown(argv) + (f" --registry {short(str(registry), self.workdir)}" if registry else "")
+        console.print(f"[bold cyan]$ charter {shown}[/]")
         out = io.StringIO()
         with contextlib.redirect_stdout(out) if capture else contextlib.nullcontext():
-            code = main([*argv, "--registry", str(self.db)])
+            code = main([*argv, "--registry", str(registry or self.db)])
         if code != expect:
             console.print(f"[red]demo step exited {code}, expected {expect}[/]")
             raise Failed
