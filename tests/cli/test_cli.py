@@ -243,6 +243,10 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert main(["demo", "--dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "Function creep" in out and "DENIED model/photo-tagger@1" in out
+    # the partner's own gateway, on the registry it filled from the signed bundle: the creep use refused
+    # there, then the publisher's signed withdrawal feed reaches it (each step checks its HTTP status)
+    partner = out[out.index("The partner deploys the imported translator"):]
+    assert "HTTP 403 permission_denied" in partner and "HTTP 451" in partner and "(signed by demo-publisher" in partner
     assert main(["demo", "--dir", str(tmp_path)]) == 0  # repeatable
 
 
