@@ -521,3 +521,21 @@ def test_a_licence_condition_is_attested_by_the_application_and_audited(make_app
     assert r.status_code == 403
     rec = last_record(reg)
     assert [(x["rule"], x["use"]) for x in rec["reasons"]] == [("condition", "commercial")] and "conditions" not in rec
+
+
+def test_a_repeated_refusal_is_the_same_bytes_until_the_decision_changes(client, world, db):
+    """The gateway encodes a refusal's body once per decision (a flood of the same denial costs a lookup);
+    a restriction upstream makes a new decision, whose body names it."""
+    from charter.registry import Registry
+
+    gw = client.app.state.gateway
+    first, second = complete(client, world.keys[FACES]), complete(client, world.keys[FACES])
+    assert first.status_code == second.status_code == 403 and first.content == second.content and len(gw._bodies) == 1
+    other = Registry.open(db)
+    try:
+        other.restrict(PUBLISHER, ["face-recognition"], "no faces, ever")
+    finally:
+        other.close()
+    third = complete(client, world.keys[FACES])
+    assert third.status_code == 403 and third.content != first.content and "no faces, ever" in third.text
+    assert len(gw._bodies) == 2

@@ -163,12 +163,19 @@ class Answer(Response):
 
     media_type = "application/json"
 
-    def __init__(self, content, status: int = 200, headers: dict | None = None):
+    def __init__(self, content, status: int = 200, headers: dict | None = None, *, body: bytes | None = None):
         self.status_code, self.background = status, None
-        self.body = json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+        self.body = _json_bytes(content) if body is None else body
         raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()] if headers else []
         raw += ((b"content-length", str(len(self.body)).encode()), (b"content-type", b"application/json"))
         self.raw_headers = raw
+
+
+def _json_bytes(content) -> bytes:
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+
+
+BODIES = 4096  # refusal bodies remembered (the same decision refused again is the same bytes)
 
 
 class Gateway:
@@ -186,6 +193,7 @@ class Gateway:
         self.suppressed: dict[str | None, list] = {}  # client address -> [count, first time, last time] of keyless 429s
         self._suppressed_since = time.monotonic()
         self.token_delay = float(os.environ.get(TOKEN_DELAY_ENV) or 0)
+        self._bodies: dict[tuple, tuple] = {}  # (status, code, message, param, id(decision)) -> (decision, JSON bytes)
 
     @property
     def writer(self) -> audit.AuditWriter:
@@ -217,10 +225,24 @@ class Gateway:
         """Append the request's record; returns its seq once it is committed (the writer thread's COMMIT)."""
         return (await self.writer.append(self.record(v, call, **kw))).seq
 
-    async def refuse(self, v: Verdict, call: Call) -> Answer:
+    def refusal_body(self, v: Verdict) -> bytes:
+        """The error body's bytes, encoded once per decision and message: a flood of the same refusal
+        (the gate remembers its decisions until the policy moves) costs a dict lookup, not a JSON encoding."""
+        d = v.decision
+        key = (v.status, v.code, v.message, v.param, v.model, id(d))
+        hit = self._bodies.get(key)
+        if hit is not None and hit[0] is d:  # the same decision object, not one that reused its id
+            return hit[1]
         charter = None
-        if v.decision is not None and not v.decision.allowed:
-            charter = {"application": v.app.id if v.app else None, "model": v.model, **v.decision.to_json()}
+        if d is not None and not d.allowed:
+            charter = {"application": v.app.id if v.app else None, "model": v.model, **d.to_json()}
+        body = _json_bytes(error_body(v.status, v.message, v.code, v.param, charter))
+        if len(self._bodies) >= BODIES:
+            self._bodies.clear()
+        self._bodies[key] = (d, body)
+        return body
+
+    async def refuse(self, v: Verdict, call: Call) -> Answer:
         headers = {"X-Charter-Decision": v.outcome}
         if v.status == 429 and v.extra.get("keyless"):
             self.suppress(call.client, call.ts)  # counted, written in aggregate (see flush_suppressed)
@@ -230,7 +252,7 @@ class Gateway:
             headers["WWW-Authenticate"] = "Bearer"
         if v.status in (429, 503):
             headers["Retry-After"] = retry_after(v.retry_after or 1.0)
-        return Answer(error_body(v.status, v.message, v.code, v.param, charter), v.status, headers)
+        return Answer(None, v.status, headers, body=self.refusal_body(v))
 
     async def crashed(self, call: Call, exc: BaseException) -> Answer:
         """500 for what was never expected, audited when the store takes the record."""
