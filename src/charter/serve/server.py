@@ -20,12 +20,18 @@ from charter.serve.limits import Limits
 ENV = "CHARTER_GATEWAY_CONFIG"  # how worker processes get their configuration
 
 
-def _fast(kind: str) -> str:
-    """uvloop / httptools when installed (they are pinned dependencies), else asyncio / h11."""
+def _fast(kind: str):
+    """uvloop / httptools when installed (they are pinned dependencies), else asyncio / h11; httptools
+    through ``charter.serve.http.Corked`` (one write per response instead of two)."""
     import importlib.util
 
-    return {"loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-            "http": "httptools" if importlib.util.find_spec("httptools") else "h11"}[kind]
+    if kind == "loop":
+        return "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    if importlib.util.find_spec("httptools"):
+        from charter.serve.http import Corked
+
+        return Corked
+    return "h11"
 
 
 @dataclass
