@@ -33,142 +33,13 @@ from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withd
 from charter.core.digests import content_digests
 from charter.core.lineage import Lineage, closure
 from charter.errors import Conflict, StoreError
+from charter.store import migrations
 from charter.store.beacon import Beacon
 from charter.store.base import GENESIS, ApiKey, AuditEntry, Hop, SignalSnapshot, SignatureRecord, Store, _evaluate_events, chain_hash, now
 
-SCHEMA_VERSION = 9  # 9: signals (web consent snapshots, append-only); 8: signatures (SIGNATURES_SCHEMA, below: self-contained, so it can be renumbered); 7: asset_listing (each asset's licences beside its rid: `ls` reads no charter); 6: terms / asset_terms (each asset's interned lineage terms key, core/lineage.terms_key); 2: restrictions, properties, api_keys, audit; 3: withdrawal_events (withdraw/lift), content digests,
-# append-only triggers on every history table; 4: restriction_lifts; 5: generations (a counter per topic, moved by
-# triggers, that caches poll). Every statement is IF NOT EXISTS, so older registries upgrade in place (_migrate).
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS assets(
-  rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, name TEXT NOT NULL,
-  version TEXT NOT NULL, hash TEXT NOT NULL, doc TEXT NOT NULL, registered TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS assets_kind_name ON assets(kind, name);
-CREATE TABLE IF NOT EXISTS edges(
-  child INTEGER NOT NULL, parent INTEGER NOT NULL, relation TEXT NOT NULL,
-  PRIMARY KEY(child, parent, relation)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS edges_parent ON edges(parent);
-CREATE TABLE IF NOT EXISTS lineage(id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS closure(
-  descendant INTEGER NOT NULL, ancestor INTEGER NOT NULL, depth INTEGER NOT NULL,
-  PRIMARY KEY(descendant, ancestor)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS downstream(
-  ancestor INTEGER NOT NULL, depth INTEGER NOT NULL, descendant TEXT NOT NULL,
-  PRIMARY KEY(ancestor, depth, descendant)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS withdrawal_events(
-  seq INTEGER PRIMARY KEY, asset INTEGER NOT NULL, action TEXT NOT NULL CHECK(action IN ('withdraw', 'lift')),
-  reason TEXT NOT NULL, time TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS withdrawal_events_asset ON withdrawal_events(asset, seq);
-CREATE TRIGGER IF NOT EXISTS withdrawal_events_append_only_u BEFORE UPDATE ON withdrawal_events
-  BEGIN SELECT RAISE(ABORT, 'withdrawals are append-only: lift one with `charter withdraw --lift`'); END;
-CREATE TRIGGER IF NOT EXISTS withdrawal_events_append_only_d BEFORE DELETE ON withdrawal_events
-  BEGIN SELECT RAISE(ABORT, 'withdrawals are append-only: lift one with `charter withdraw --lift`'); END;
-CREATE TABLE IF NOT EXISTS owner_withdrawals(
-  owner TEXT PRIMARY KEY, reason TEXT NOT NULL, time TEXT NOT NULL) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS owner_withdrawals_append_only_u BEFORE UPDATE ON owner_withdrawals
-  BEGIN SELECT RAISE(ABORT, 'owner withdrawals are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS owner_withdrawals_append_only_d BEFORE DELETE ON owner_withdrawals
-  BEGIN SELECT RAISE(ABORT, 'owner withdrawals are append-only'); END;
-CREATE TABLE IF NOT EXISTS content(digest TEXT NOT NULL, asset INTEGER NOT NULL, PRIMARY KEY(digest, asset)) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS content_fixed_u BEFORE UPDATE ON content
-  BEGIN SELECT RAISE(ABORT, 'content digests are written once, at registration'); END;
-CREATE TRIGGER IF NOT EXISTS content_fixed_d BEFORE DELETE ON content
-  BEGIN SELECT RAISE(ABORT, 'content digests are written once, at registration'); END;
-CREATE TRIGGER IF NOT EXISTS edges_fixed_d BEFORE DELETE ON edges
-  BEGIN SELECT RAISE(ABORT, 'lineage edges are written once, at registration'); END;
-CREATE TABLE IF NOT EXISTS events(
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, type TEXT NOT NULL,
-  asset TEXT NOT NULL, data TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS events_asset ON events(asset);
-CREATE TRIGGER IF NOT EXISTS events_append_only_u BEFORE UPDATE ON events
-  BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS events_append_only_d BEFORE DELETE ON events
-  BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS assets_immutable BEFORE UPDATE ON assets
-  BEGIN SELECT RAISE(ABORT, 'registered asset versions are immutable'); END;
-CREATE TRIGGER IF NOT EXISTS lineage_immutable BEFORE UPDATE ON lineage
-  BEGIN SELECT RAISE(ABORT, 'compiled lineage is immutable'); END;
-CREATE TABLE IF NOT EXISTS restrictions(
-  seq INTEGER PRIMARY KEY, asset TEXT NOT NULL, deny TEXT NOT NULL, reason TEXT NOT NULL, time TEXT NOT NULL);
-CREATE TRIGGER IF NOT EXISTS restrictions_append_only_u BEFORE UPDATE ON restrictions
-  BEGIN SELECT RAISE(ABORT, 'restrictions are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS restrictions_append_only_d BEFORE DELETE ON restrictions
-  BEGIN SELECT RAISE(ABORT, 'restrictions are append-only'); END;
-CREATE TABLE IF NOT EXISTS restriction_lifts(
-  seq INTEGER PRIMARY KEY, asset TEXT NOT NULL, upto INTEGER NOT NULL, reason TEXT NOT NULL, time TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS restriction_lifts_asset ON restriction_lifts(asset, upto);
-CREATE TRIGGER IF NOT EXISTS restriction_lifts_append_only_u BEFORE UPDATE ON restriction_lifts
-  BEGIN SELECT RAISE(ABORT, 'restriction lifts are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS restriction_lifts_append_only_d BEFORE DELETE ON restriction_lifts
-  BEGIN SELECT RAISE(ABORT, 'restriction lifts are append-only'); END;
-CREATE TABLE IF NOT EXISTS properties(
-  seq INTEGER PRIMARY KEY, asset TEXT NOT NULL, benchmark TEXT NOT NULL, metric TEXT NOT NULL, doc TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS properties_asset ON properties(asset);
-CREATE TRIGGER IF NOT EXISTS properties_append_only_u BEFORE UPDATE ON properties
-  BEGIN SELECT RAISE(ABORT, 'evaluated properties are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS properties_append_only_d BEFORE DELETE ON properties
-  BEGIN SELECT RAISE(ABORT, 'evaluated properties are append-only'); END;
-CREATE TABLE IF NOT EXISTS api_keys(
-  key_id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, application TEXT NOT NULL, created TEXT NOT NULL, revoked TEXT);
-CREATE TRIGGER IF NOT EXISTS api_keys_fixed BEFORE UPDATE OF key_id, hash, application, created ON api_keys
-  BEGIN SELECT RAISE(ABORT, 'an API key record only changes when it is revoked'); END;
-CREATE TRIGGER IF NOT EXISTS api_keys_revoked_once BEFORE UPDATE OF revoked ON api_keys WHEN OLD.revoked IS NOT NULL
-  BEGIN SELECT RAISE(ABORT, 'a revoked API key stays revoked'); END;
-CREATE TRIGGER IF NOT EXISTS api_keys_kept BEFORE DELETE ON api_keys
-  BEGIN SELECT RAISE(ABORT, 'API keys are revoked, not deleted'); END;
-CREATE TABLE IF NOT EXISTS audit(
-  seq INTEGER PRIMARY KEY, record TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
-CREATE TRIGGER IF NOT EXISTS audit_append_only_u BEFORE UPDATE ON audit
-  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_append_only_d BEFORE DELETE ON audit
-  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TABLE IF NOT EXISTS terms(tid INTEGER PRIMARY KEY, doc TEXT NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS asset_terms(rid INTEGER PRIMARY KEY, tid INTEGER NOT NULL, id TEXT NOT NULL);
-CREATE TRIGGER IF NOT EXISTS terms_fixed_u BEFORE UPDATE ON terms
-  BEGIN SELECT RAISE(ABORT, 'lineage terms are written once, at registration'); END;
-CREATE TRIGGER IF NOT EXISTS asset_terms_fixed_u BEFORE UPDATE ON asset_terms
-  BEGIN SELECT RAISE(ABORT, 'lineage terms are written once, at registration'); END;
-CREATE TABLE IF NOT EXISTS asset_listing(rid INTEGER PRIMARY KEY, licenses TEXT NOT NULL);
-CREATE TRIGGER IF NOT EXISTS asset_listing_fixed_u BEFORE UPDATE ON asset_listing
-  BEGIN SELECT RAISE(ABORT, 'an asset''s listing is written once, at registration'); END;
-CREATE TABLE IF NOT EXISTS generations(topic TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
-INSERT OR IGNORE INTO generations VALUES ('policy', 0), ('keys', 0);
-CREATE TABLE IF NOT EXISTS signals(
-  seq INTEGER PRIMARY KEY, domain TEXT NOT NULL, kind TEXT NOT NULL, fetched_at TEXT NOT NULL, sha256 TEXT NOT NULL,
-  body TEXT NOT NULL, source TEXT NOT NULL, imported TEXT NOT NULL, UNIQUE(domain, kind, fetched_at, sha256));
-CREATE TRIGGER IF NOT EXISTS signals_append_only_u BEFORE UPDATE ON signals
-  BEGIN SELECT RAISE(ABORT, 'web signal snapshots are append-only: import a newer snapshot'); END;
-CREATE TRIGGER IF NOT EXISTS signals_append_only_d BEFORE DELETE ON signals
-  BEGIN SELECT RAISE(ABORT, 'web signal snapshots are append-only: import a newer snapshot'); END;
-CREATE TRIGGER IF NOT EXISTS withdrawal_events_generation AFTER INSERT ON withdrawal_events
-  BEGIN UPDATE generations SET n=n+1 WHERE topic='policy'; END;
-CREATE TRIGGER IF NOT EXISTS owner_withdrawals_generation AFTER INSERT ON owner_withdrawals
-  BEGIN UPDATE generations SET n=n+1 WHERE topic='policy'; END;
-CREATE TRIGGER IF NOT EXISTS restrictions_generation AFTER INSERT ON restrictions
-  BEGIN UPDATE generations SET n=n+1 WHERE topic='policy'; END;
-CREATE TRIGGER IF NOT EXISTS restriction_lifts_generation AFTER INSERT ON restriction_lifts
-  BEGIN UPDATE generations SET n=n+1 WHERE topic='policy'; END;
-CREATE TRIGGER IF NOT EXISTS properties_generation AFTER INSERT ON properties
-  BEGIN UPDATE generations SET n=n+1 WHERE topic='policy'; END;
-CREATE TRIGGER IF NOT EXISTS api_keys_generation_i AFTER INSERT ON api_keys
-  BEGIN UPDATE generations SET n=n+1 WHERE topic='keys'; END;
-CREATE TRIGGER IF NOT EXISTS api_keys_generation_u AFTER UPDATE ON api_keys
-  BEGIN UPDATE generations SET n=n+1 WHERE topic='keys'; END;
-"""
+SCHEMA_VERSION = migrations.latest("sqlite")  # the schema this code writes: its newest migration (store/migrations/sqlite)
 
-SIGNATURES_SINCE = 8
-"""The schema version that added the ``signatures`` table (charter.trust). The table is created by its own
-script, so that its number can move when other tables land first."""
-SIGNATURES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS signatures(
-  seq INTEGER PRIMARY KEY, asset TEXT NOT NULL, kind TEXT NOT NULL, keyid TEXT NOT NULL, digest TEXT NOT NULL UNIQUE,
-  envelope TEXT NOT NULL, source TEXT NOT NULL, time TEXT NOT NULL, applied TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS signatures_asset ON signatures(asset, seq);
-CREATE TRIGGER IF NOT EXISTS signatures_append_only_u BEFORE UPDATE ON signatures
-  BEGIN SELECT RAISE(ABORT, 'signatures are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS signatures_append_only_d BEFORE DELETE ON signatures
-  BEGIN SELECT RAISE(ABORT, 'signatures are append-only'); END;
-"""
+SIGNATURES_SINCE = 8  # the schema that added the ``signatures`` table (charter.trust)
 
 CACHE_KIB = 65536  # SQLite page cache per connection (the default, 2 MiB, thrashes on large registries)
 MMAP_BYTES = 2**31  # read pages through mmap: measured ~14 -> ~8 us for a cold lookup at 1M assets
@@ -257,19 +128,7 @@ class SQLiteStore(Store):
             # withdrawal or audit entry is a broken promise (cost measured in README "Performance").
             for pragma in ("journal_mode=WAL", "synchronous=FULL", f"cache_size=-{CACHE_KIB}", f"mmap_size={MMAP_BYTES}"):
                 self.db.execute(f"PRAGMA {pragma}")
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"registry {self.path} has schema {version}, newer than this charter's ({SCHEMA_VERSION})", hint="upgrade charter")
-            if version < SCHEMA_VERSION:
-                with self._tx():
-                    for stmt in _statements(SCHEMA):
-                        self.db.execute(stmt)
-                    if version < SIGNATURES_SINCE:  # new and empty: nothing to move
-                        for stmt in _statements(SIGNATURES_SCHEMA):
-                            self.db.execute(stmt)
-                    if version:
-                        self._migrate(version)
-                    self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self.migrated = migrations.apply(self)  # store/migrations: once, under the write lock; newer refused
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open registry {self.path}: {e}", hint="check the path, or `charter init` a new registry") from None
         self._beacon = Beacon.open(self.path)  # store/beacon.py: generations() without a read per call
@@ -333,26 +192,6 @@ class SQLiteStore(Store):
         self.db.executemany("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)", rows)
         del self._pending[:len(batch)]
         return batch
-
-    def _migrate(self, version: int) -> None:
-        """From schema 1-2: withdrawals become withdrawal_events; content digests of every asset are indexed.
-        From 3: nothing to move (restriction_lifts is new and starts empty). Before 6: every asset's terms key.
-        Before 7: every asset's listed licences. Before 8 and 9: nothing to move (signatures and signals start empty)."""
-        if version < 7:
-            self.db.execute("INSERT INTO asset_listing SELECT rid, json_extract(doc, '$.licenses') FROM assets "
-                            "WHERE rid NOT IN (SELECT rid FROM asset_listing) ORDER BY rid")
-        if version < 6:
-            rows = self.db.execute("SELECT a.rid, a.id, l.doc FROM assets a JOIN lineage l ON l.id=a.id "
-                                   "WHERE a.rid NOT IN (SELECT rid FROM asset_terms) ORDER BY a.rid")
-            self._write_terms([(rid, i, lineage_mod.terms_key(lineage_mod.loads(doc))) for rid, i, doc in rows])
-        if version >= 3:
-            return
-        if self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='withdrawals'").fetchone():
-            self.db.execute("INSERT INTO withdrawal_events(asset, action, reason, time) SELECT asset, 'withdraw', reason, time FROM withdrawals ORDER BY time")
-            self.db.execute("DROP TABLE withdrawals")
-        for rid, doc in self.db.execute("SELECT rid, doc FROM assets").fetchall():
-            for d in content_digests(Asset.from_json(json.loads(doc))):
-                self.db.execute("INSERT OR IGNORE INTO content VALUES (?,?)", (d, rid))
 
     @contextmanager
     def _tx(self, publish: bool = True):
@@ -806,13 +645,3 @@ def _store_errors(path: Path):
         raise StoreError(f"the registry could not be written ({e})", hint="check the file and its folder are writable", where=str(path)) from None
     except sqlite3.DatabaseError as e:
         raise StoreError(f"the registry could not be written ({e})", hint="check the registry file", where=str(path)) from None
-
-
-def _statements(script: str) -> list[str]:
-    out, buf = [], ""
-    for line in script.splitlines(keepends=True):
-        buf += line
-        if sqlite3.complete_statement(buf):
-            out.append(buf.strip())
-            buf = ""
-    return out
