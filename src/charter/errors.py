@@ -97,3 +97,18 @@ class Denied(CharterError):
 
     def to_json(self) -> dict:
         return {**super().to_json(), "decisions": [d.to_json() for d in self.decisions], "record_exclusions": self.exclusions}
+
+
+class NotPermitted(CharterError):
+    """A write refused because its actor may not make it (roles and namespaces, charter.core.identity); the
+    refusal is recorded in the action log like the writes that are allowed."""
+
+    exit_code = 3
+    code = "not-permitted"
+
+    def __init__(self, message: str, *, rule: str, actor: str, action: str, asset: str | None = None, hint: str = ""):
+        super().__init__(message, hint=hint)
+        self.rule, self.actor, self.action, self.asset = rule, actor, action, asset
+
+    def to_json(self) -> dict:
+        return {**super().to_json(), "rule": self.rule, "actor": self.actor, "action": self.action, "asset": self.asset}

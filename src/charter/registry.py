@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from charter.core import charterfile, uses as uses_mod
+from charter.core import charterfile, identity, uses as uses_mod
 from charter.core.assets import Asset, Property, Restriction, Withdrawal, licence_free
 from charter.core.ids import KINDS
 from charter.core.uses import Taxonomy
-from charter.errors import InvalidInput, NotFound
+from charter.errors import InvalidInput, NotFound, NotPermitted
 from charter.policy import licenses as licenses_mod
 from charter.policy import effective as eff_mod
 from charter.policy.decide import Decision, Request, Upstream, decide
@@ -94,6 +94,153 @@ class Registry:
         self._wd: dict[str, Withdrawal] = {}
         self._rs: dict[str, tuple[Restriction, ...]] = {}
         self._props: dict[str, dict[tuple[str, str], Property]] = {}
+        self.actor = identity.default_actor()
+
+    @property
+    def actor(self) -> str:
+        """Who this registry's writes are recorded for (``charter --as NAME``, ``$CHARTER_ACTOR``, else the OS user)."""
+        return self.store.actor
+
+    @actor.setter
+    def actor(self, name: str) -> None:
+        if not name or not name.strip() or any(c in name for c in "\n\r\t"):
+            raise InvalidInput(f"actor name {name!r} is empty or has control characters", hint="pass --as NAME")
+        self.store.actor = name.strip()
+
+    # --- who may write what (charter.core.identity) ----------------------------------------------
+    def permit(self, action: str, asset: str | None = None, kind: str | None = None) -> identity.Permit:
+        """Whether this registry's actor may make this write (nothing is recorded)."""
+        registered = self.store.registered_by(asset) if asset is not None and action == "restrict" else None
+        return identity.permit(self.store.users(), self.actor, action, asset, kind, registered)
+
+    def guard(self, action: str, assets: Sequence[tuple[str, str | None]] = (), detail: dict | None = None) -> None:
+        """Check the actor may make ``action`` on each (asset id, kind), then stage its record so that the
+        write that follows commits it with itself; a refusal is recorded at once and raised (exit 3)."""
+        targets = list(assets) or [(None, None)]
+        for asset, kind in targets:
+            p = self.permit(action, asset, kind)
+            if not p.allowed:
+                self.store.append_action(self._action(action, asset, p, detail, len(targets)))
+                raise NotPermitted(f"{self.actor} may not {action}{f' {asset}' if asset else ''}: {p.detail}", rule=p.code,
+                                   actor=self.actor, action=action, asset=asset, hint="ask the asset's owner or an admin (`charter user ls`)")
+        ids = [a for a, _ in targets if a is not None]
+        first = targets[0][0]
+        self.store.stage_action(self._action(action, first if len(ids) <= 1 else None, p, detail, len(targets), ids if len(ids) > 1 else None))
+
+    def _action(self, action: str, asset, p: identity.Permit, detail, n: int, ids=None) -> dict:
+        from charter.store.base import now
+
+        rec = {"time": now(), "actor": self.actor, "action": action, "asset": asset, "allowed": p.allowed, "rule": p.code, "detail": detail or {}}
+        if ids is not None:  # a batch: its size, its first ids, and a digest of them all
+            import hashlib
+
+            rec["assets"] = {"n": n, "first": ids[:20], "sha256": hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()}
+        return rec
+
+    @contextmanager
+    def guarded(self, action: str, assets: Sequence[tuple[str, str | None]] = (), detail: dict | None = None):
+        self.guard(action, assets, detail)
+        try:
+            yield
+        finally:
+            self.store.unstage_action()  # written with the write; dropped when the write failed before writing
+
+    @contextmanager
+    def consent_guarded(self, owners: Sequence[str], token: str, detail: dict | None = None):
+        """Like ``guarded``, for a data contributor acting with a consent token (``charter consent-token``):
+        allowed for the token's own owner only, whoever the actor is."""
+        import hashlib
+
+        got = self.store.consent_token(hashlib.sha256(token.encode()).hexdigest())
+        owners = list(owners)
+        if got is None or got[1] is not None or owners != [got[0]]:
+            why = ("no such consent token" if got is None else f"the token was revoked at {got[1]}" if got[1] is not None
+                   else f"the token acts for {got[0]} only, not for {', '.join(owners)}")
+            p = identity.Permit(False, "bad-token", why)
+            self.store.append_action(self._action("withdraw-records", None, p, {**(detail or {}), "owners": owners}, 1))
+            raise NotPermitted(f"consent token refused: {why}", rule="bad-token", actor=self.actor, action="withdraw-records",
+                               hint="ask the registry's curator for a token of your own (`charter consent-token OWNER`)")
+        p = identity.Permit(True, "token", f"a consent token of {got[0]}")
+        self.store.stage_action(self._action("withdraw-records", None, p, {**(detail or {}), "owners": owners}, 1))
+        try:
+            yield
+        finally:
+            self.store.unstage_action()
+
+    def consent_token(self, owner: str) -> str:
+        """Issue a token that lets ``owner`` (a data contributor) withdraw their own records, and nothing
+        else, without registry access. Shown once; stored as its sha256."""
+        import hashlib
+        import secrets
+
+        from charter.store.base import now
+
+        owner = owner.strip()
+        if not owner:
+            raise InvalidInput("a consent token needs an owner id", field="OWNER", hint="charter consent-token OWNER")
+        token = "ct-" + secrets.token_urlsafe(32)
+        with self.guarded("consent-token", [], {"owner": owner}):
+            self.store._write_consent_token(hashlib.sha256(token.encode()).hexdigest(), owner, now())
+        return token
+
+    def actions(self, ref: str | None = None, actor: str | None = None) -> list[dict]:
+        """The action log (who did what to what, when; refusals too), oldest first, optionally one asset's
+        or one actor's: each entry's record with its ``seq``."""
+        asset = self.resolve(ref) if ref else None
+        out, after = [], 0
+        while batch := self.store.action_entries(after=after, limit=10_000, actor=actor, asset=asset):
+            out += [{"seq": e.seq, **e.data} for e in batch]
+            after = batch[-1].seq
+        return out
+
+    def verify_actions(self) -> tuple[bool, int, str]:
+        """Walk the whole action log's hash chain: (intact, entries, the first problem or "")."""
+        from charter.store.base import GENESIS, chain_hash
+
+        prev, n, after = GENESIS, 0, 0
+        while batch := self.store.action_entries(after=after, limit=10_000):
+            for e in batch:
+                if e.seq != n + 1:
+                    return False, n, f"entry {n + 1} is missing (the next entry is {e.seq})"
+                if e.prev != prev:
+                    return False, n, f"entry {e.seq} does not follow entry {e.seq - 1}: its prev hash {e.prev[:12]}… is not {prev[:12]}…"
+                if chain_hash(e.prev, e.record) != e.hash:
+                    return False, n, f"entry {e.seq} was altered: its content does not match its hash"
+                prev, n = e.hash, n + 1
+            after = batch[-1].seq
+        return True, n, ""
+
+    def add_user(self, name: str, role: str, namespaces: Sequence[str] = ()) -> identity.User:
+        """Add a user or change one (append-only). The first user of a registry must be an admin; after
+        that only admins may."""
+        if role not in identity.ROLES:
+            raise InvalidInput(f"unknown role {role!r}", hint=f"one of {', '.join(identity.ROLES)}", field="--role")
+        name = name.strip()
+        if not name or any(c in name for c in "\n\r\t"):
+            raise InvalidInput(f"user name {name!r} is empty or has control characters", hint="pass a plain name", field="NAME")
+        from charter.store.base import now
+
+        users = self.store.users()
+        if not users and role != "admin":
+            raise InvalidInput(f"the registry's first user must be an admin, not a {role}", hint="charter user add NAME --role admin",
+                               field="--role")
+        user = identity.User(name, role, tuple(dict.fromkeys(n.strip() for n in namespaces if n.strip())))
+        if users:
+            p = identity.permit(users, self.actor, "user")
+            if not p.allowed or users.get(self.actor, identity.User("", "none")).role != "admin":
+                p = p if not p.allowed else identity.Permit(False, "role-cannot", f"{self.actor} is not an admin: only admins add or change users")
+                self.store.append_action(self._action("user", None, p, {"user": user.to_json()}, 1))
+                raise NotPermitted(f"{self.actor} may not add or change users: {p.detail}", rule=p.code, actor=self.actor, action="user",
+                                   hint="ask an admin")
+            p = identity.Permit(True, "admin", f"{self.actor} is an admin")
+        else:
+            p = identity.Permit(True, "open-registry", "the registry's first user")
+        self.store.stage_action(self._action("user", None, p, {"user": user.to_json()}, 1))
+        try:
+            self.store._write_user(user, now())
+        finally:
+            self.store.unstage_action()
+        return user
 
     @classmethod
     def open(cls, url: str | None = None, taxonomy_files: Sequence[Path] = (), create: bool = True,
@@ -121,13 +268,14 @@ class Registry:
     def add_files(self, paths: Iterable[Path], data_root: Path | None = None) -> list[Asset]:
         """Parse every file first, then register all assets in one atomic write. Returns the new ones."""
         assets, sources = self.load_files(paths, data_root)
-        return self.store.add(assets, sources)
+        return self.add(assets, sources)
 
     def add(self, assets: Sequence[Asset], sources: dict[str, str] | None = None) -> list[Asset]:
         for a in assets:
             if a.attest:
                 self.check_attest(a.attest, where=(sources or {}).get(a.id, a.id), field=f"{a.id}.attest")
-        return self.store.add(assets, sources)
+        with self.guarded("add", [(a.id, a.kind) for a in assets]):
+            return self.store.add(assets, sources)
 
     def check_attest(self, attest: Iterable[str], where: str = "", field: str = "--attest") -> tuple[str, ...]:
         """Attested condition ids must name a condition in the licence table: a typo would attest nothing."""
@@ -548,26 +696,34 @@ class Registry:
 
     def withdraw(self, ref: str, reason: str) -> tuple[Withdrawal, list[Hop]]:
         asset_id = self.resolve(ref)
-        w = self.store.withdraw(asset_id, reason)
+        with self.guarded("withdraw", [(asset_id, None)], {"reason": reason}):
+            w = self.store.withdraw(asset_id, reason)
         return w, self.trace(asset_id, down=True)
 
     def lift(self, ref: str, reason: str) -> Withdrawal:
         """Lift a withdrawal (appended; the withdrawal stays in the history). Returns the lift."""
-        return self.store.lift(self.resolve(ref), reason)
+        asset_id = self.resolve(ref)
+        with self.guarded("lift", [(asset_id, None)], {"reason": reason}):
+            return self.store.lift(asset_id, reason)
 
     def restrict(self, ref: str, deny: Iterable[str], reason: str) -> tuple[Restriction, list[Hop]]:
         """Deny uses to an already registered asset (and so to everything downstream), from now on."""
         asset_id = self.resolve(ref)
-        r = self.store.restrict(asset_id, self.check_uses(deny), reason)
+        deny = self.check_uses(deny)
+        with self.guarded("restrict", [(asset_id, None)], {"deny": list(deny), "reason": reason}):
+            r = self.store.restrict(asset_id, deny, reason)
         return r, self.trace(asset_id, down=True)
 
     def lift_restrictions(self, ref: str, reason: str) -> Restriction:
         """Lift an asset's restrictions so far (appended; they stay in the history). Returns the lift."""
-        return self.store.lift_restrictions(self.resolve(ref), reason)
+        asset_id = self.resolve(ref)
+        with self.guarded("lift-restrictions", [(asset_id, None)], {"reason": reason}):
+            return self.store.lift_restrictions(asset_id, reason)
 
     def attach(self, props: Sequence[Property]) -> list[Property]:
         """Attach evaluated properties to their assets (see charter.evals)."""
-        return self.store.attach(props)
+        with self.guarded("attach", [(a, None) for a in dict.fromkeys(p.asset for p in props)], {"properties": len(props)}):
+            return self.store.attach(props)
 
     def contributors(self, ref: str) -> list[dict]:
         """The compute that trained an asset or anything upstream of it: one entry per ``trained-with`` edge

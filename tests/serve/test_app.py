@@ -539,3 +539,26 @@ def test_a_repeated_refusal_is_the_same_bytes_until_the_decision_changes(client,
     third = complete(client, world.keys[FACES])
     assert third.status_code == 403 and third.content != first.content and "no faces, ever" in third.text
     assert len(gw._bodies) == 2
+
+
+def test_a_data_contributor_withdraws_with_a_consent_token(client, world, db, reg):
+    """POST /v1/consent/withdraw: the consent token as the bearer acts for its own owner only; audited, and
+    recorded in the registry's action log with the owner as actor."""
+    from charter.registry import Registry
+
+    other = Registry.open(db)
+    try:
+        token = other.consent_token("member-007")
+    finally:
+        other.close()
+    body = {"owner": "member-007", "reason": "please remove my messages"}
+    assert client.post("/v1/consent/withdraw", json=body).status_code == 401
+    r = client.post("/v1/consent/withdraw", json={**body, "owner": "member-008"}, headers=auth(token))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "not-permitted" and "member-007 only" in r.json()["error"]["message"]
+    r = client.post("/v1/consent/withdraw", json=body, headers=auth(token))
+    assert r.status_code == 200 and r.json()["withdrawn"] is True, r.text
+    assert set(reg.store.owner_withdrawals()) == {"member-007"}
+    assert [e.data["status"] for e in audit.entries(reg.store)][-3:] == [401, 403, 200]
+    acts = reg.actions()
+    assert [(a["actor"], a["allowed"], a["rule"]) for a in acts if a["action"] == "withdraw-records"] == [
+        ("consent:member-008", False, "bad-token"), ("consent:member-007", True, "token")]

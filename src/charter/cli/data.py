@@ -32,6 +32,7 @@ def register(sub, common) -> None:
     p.add_argument("--owner", action="append", default=[], metavar="ID")
     p.add_argument("--owners-file", type=Path, metavar="FILE", help="one owner id per line")
     p.add_argument("--reason", required=True, metavar="TEXT")
+    p.add_argument("--token", metavar="T", help="a consent token for the one --owner (`charter consent-token OWNER`): acts for that owner without registry rights")
     p.set_defaults(func=cmd_withdraw_records)
 
 
@@ -90,7 +91,7 @@ def cmd_withdraw_records(args) -> int:
         raise UsageError("no owners given", hint="pass --owner ID (repeatable) or --owners-file FILE")
     check_owner_withdrawal(owners, args.reason)  # before the registry is even opened
     reg = open_registry(args, create=False)
-    out = withdraw_records(reg, owners, args.reason)
+    out = withdraw_records(reg, owners, args.reason, token=args.token)
     if args.json:
         emit_json(out)
         return 0

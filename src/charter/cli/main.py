@@ -23,18 +23,20 @@ def _common() -> argparse.ArgumentParser:
     p.add_argument("--attest", action="append", default=[], metavar="CONDITION",
                    help="attest a licence condition (e.g. llama32-700m-mau) for every decision this command makes; recorded with each (repeatable)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON (schema: docs/cli-json.md)")
+    p.add_argument("--as", dest="actor", metavar="NAME", help="act as this user: recorded with every write and checked against its role "
+                   "(default: $CHARTER_ACTOR, else the operating-system user)")
     return p
 
 
 def build_parser() -> argparse.ArgumentParser:
     from charter import __version__
-    from charter.cli import assets, data, decisions, demo, evals, exports, imports, licenses, lineage, models, report, serve, signals, swarm, trust, ui, uses
+    from charter.cli import assets, data, decisions, demo, evals, exports, identity, imports, licenses, lineage, models, report, serve, signals, swarm, trust, ui, uses
 
     parser = argparse.ArgumentParser(prog="charter", description="What may each asset be used for? Charters, lineage and decisions.")
     parser.add_argument("--version", action="version", version=f"charter {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = _common()
-    for module in (assets, decisions, lineage, uses, licenses, imports, exports, data, signals, models, evals, report, serve, ui, swarm, trust, demo):
+    for module in (assets, decisions, lineage, uses, licenses, imports, exports, data, signals, models, evals, report, serve, ui, swarm, trust, identity, demo):
         module.register(sub, common)
     return parser
 
@@ -82,6 +84,8 @@ def open_registry(args, create: bool = True):
 
     reg = Registry.open(args.registry, args.taxonomy, create=create, license_files=args.licenses)
     _opened.append(reg)
+    if getattr(args, "actor", None):
+        reg.actor = args.actor
     attest = attested(args)
     if attest:
         reg.attested = reg.check_attest(attest)

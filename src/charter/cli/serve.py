@@ -152,7 +152,9 @@ def cmd_app_keys(args) -> int:
 
 def cmd_app_revoke(args) -> int:
     reg = open_registry(args, create=False)
-    k = reg.store.revoke_api_key(args.key_id)
+    from charter.serve.keys import revoke_key
+
+    k = revoke_key(reg, args.key_id)
     if args.json:
         emit_json({"key_id": k.key_id, "application": k.application, "revoked": k.revoked})
     else:

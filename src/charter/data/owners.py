@@ -112,16 +112,22 @@ def withdrawn_note(held: dict) -> str | None:
     return "; ".join(parts) or None
 
 
-def withdraw_records(reg: Registry, owners: Sequence[str], reason: str) -> dict:
+def withdraw_records(reg: Registry, owners: Sequence[str], reason: str, token: str | None = None) -> dict:
     """Record the owners' withdrawal; list where their records are and what is affected downstream.
+    ``token``: a consent token (``Registry.consent_token``) for the one owner, in place of the actor's rights.
 
     Everything is checked first (ids, reason), then every dataset is scanned, and only then is the
     withdrawal written, in one short transaction: a failure before the write leaves nothing recorded,
     and no scan holds the registry's write lock."""
     owners, reason = check_owner_withdrawal(owners, reason)
     unreadable: list[dict] = []
-    held = holdings(reg, owners, unreadable)
-    new, already = withdraw_owners(reg.store, owners, reason)
+    # who may: a curator or an admin, or the owner itself with its consent token (checked before any scan;
+    # recorded either way, the allowed write in its own transaction)
+    allowed = (reg.consent_guarded(owners, token, {"reason": reason}) if token is not None
+               else reg.guarded("withdraw-records", [], {"owners": list(owners), "reason": reason}))
+    with allowed:
+        held = holdings(reg, owners, unreadable)
+        new, already = withdraw_owners(reg.store, owners, reason)
     affected: dict[str, int] = {}
     for h in held:
         if h.curated:

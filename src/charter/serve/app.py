@@ -110,6 +110,11 @@ class ChatRequest(_Common):
     max_completion_tokens: int | None = Field(None, ge=0, le=1_000_000)
 
 
+class ConsentWithdrawal(BaseModel):
+    owner: str = Field(min_length=1, max_length=256, description="the data contributor's owner id (the token's own)")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
 class ErrorDetail(BaseModel):
     message: str
     type: str
@@ -193,6 +198,7 @@ class Gateway:
         self.suppressed: dict[str | None, list] = {}  # client address -> [count, first time, last time] of keyless 429s
         self._suppressed_since = time.monotonic()
         self.token_delay = float(os.environ.get(TOKEN_DELAY_ENV) or 0)
+        self._consent_lock = threading.Lock()
         self._bodies: dict[tuple, tuple] = {}  # (status, code, message, param, id(decision)) -> (decision, JSON bytes)
 
     @property
@@ -206,6 +212,18 @@ class Gateway:
                     weakref.finalize(self, w.close)
                     self._writer = w
         return self._writer
+
+    def withdraw_records(self, owner: str, reason: str, token: str) -> dict:
+        """The consent endpoint's write, on a worker thread: recorded with the owner as its actor."""
+        from charter.data.owners import withdraw_records
+
+        with self._consent_lock:  # the registry's actor is this request's while it writes
+            before = self.reg.actor
+            self.reg.actor = f"consent:{owner}"
+            try:
+                return withdraw_records(self.reg, [owner], reason, token=token)
+            finally:
+                self.reg.actor = before
 
     def close(self) -> None:
         self.flush_suppressed(force=True)
@@ -692,6 +710,31 @@ def create_app(reg: Registry, models: Sequence[str], limits: Limits | None = Non
             return await gw.refuse(v, call)
         await gw.audit(v, call)
         return {"object": "list", "data": [model_card(m) for m in gw.gate.models]}
+
+    @app.post("/v1/consent/withdraw", openapi_extra=auth, responses={s: ERRORS[s] for s in (400, 403, 422, 429)})
+    async def consent_withdraw(body: ConsentWithdrawal, request: Request):
+        """A data contributor withdraws consent for their own records with their consent token (`charter
+        consent-token OWNER`) as the bearer key: recorded as the registry's ``withdraw-records`` would, for that
+        owner only. Audited; rate-limited per address like other requests without an API key."""
+        call = Call.of(request, "consent.withdraw")
+        v = Verdict(200, "allowed")
+        wait = gw.gate.keyless.take(call.client or "-") or gw.gate.keyless_all.take("*")
+        if wait:
+            v = Verdict(429, "rate-limited", "rate_limit_exceeded", "too many consent requests from this address", retry_after=wait)
+            return await gw.refuse(v, call)
+        scheme, _, token = (call.authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            v = Verdict(401, "unauthorized", "invalid_api_key", "send the consent token as Authorization: Bearer <token>")
+            return await gw.refuse(v, call)
+        try:
+            out = await asyncio.to_thread(gw.withdraw_records, body.owner, body.reason, token.strip())
+        except CharterError as e:
+            status = 403 if e.exit_code == 3 else 400
+            v = Verdict(status, "denied" if status == 403 else "invalid", e.code, e.message[:500])
+            return await gw.refuse(v, call)
+        await gw.audit(Verdict(200, "allowed"), call)
+        return {"owner": body.owner, "withdrawn": bool(out["owners"]), "already_withdrawn": bool(out["already_withdrawn"]),
+                "sources": out["sources"], "curated": out["curated"], "affected": len(out["affected"])}
 
     @app.get("/v1/models/{model:path}", openapi_extra=auth, responses={s: ERRORS[s] for s in (401, 404, 429)})
     async def get_model(model: str, request: Request):

@@ -27,7 +27,15 @@ def new_key(reg: Registry, application: str) -> tuple[str, ApiKey]:
     Application.of(reg.get(aid))  # a registered application, deployed from one model
     key_id = secrets.token_hex(6)
     key = f"{PREFIX}{key_id}-{secrets.token_urlsafe(32)}"
-    return key, reg.store.add_api_key(aid, key_id, hash_key(key))
+    with reg.guarded("key", [(aid, "application")], {"key_id": key_id}):  # the application's owner or an admin
+        return key, reg.store.add_api_key(aid, key_id, hash_key(key))
+
+
+def revoke_key(reg: Registry, key_id: str) -> ApiKey:
+    """Revoke a key (its record stays, marked revoked)."""
+    app = next((k.application for k in reg.store.api_keys() if k.key_id == key_id), None)
+    with reg.guarded("key", [(app, "application")] if app else [], {"revoke": key_id}):
+        return reg.store.revoke_api_key(key_id)
 
 
 class KeyCache:

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withdrawal
+from charter.core.identity import User
 from charter.core.lineage import Lineage, compile_lineage
 from charter.core.digests import content_digests, is_legacy_weights, legacy_folder_hash
-from charter.errors import Conflict, Denied, InvalidInput, LineageCycle, NotFound
+from charter.errors import Conflict, Denied, InvalidInput, LineageCycle, NotFound, StoreError
 
 
 _WRITES = [0]
@@ -482,6 +483,43 @@ class Store(ABC):
         while batch := self.audit_entries(after=after, limit=10_000):
             last, after = batch[-1], batch[-1].seq
         return (last.seq, last.hash) if last else (0, GENESIS)
+
+    # --- identities (charter.core.identity): users, the action log, registrants, consent tokens ----------
+    actor: str = ""  # whose writes these are: recorded with each registration (the Registry sets it)
+
+    def users(self) -> dict[str, "User"]:
+        """Current users by name (each user's last row; role ``none`` ones included)."""
+        raise StoreError(f"{type(self).__name__} does not record users", hint="use a SQLite or memory registry")
+
+    def _write_user(self, user: "User", time: str) -> None:
+        raise StoreError(f"{type(self).__name__} does not record users", hint="use a SQLite or memory registry")
+
+    def append_action(self, record: Mapping) -> "AuditEntry":
+        """Append one record (canonical JSON) to the action log, chained to the one before, now."""
+        raise StoreError(f"{type(self).__name__} does not keep an action log", hint="use a SQLite or memory registry")
+
+    def stage_action(self, record: Mapping) -> None:
+        """The record of the write this thread is about to make: appended in that write's own transaction
+        (so a write and its record commit together or not at all). This default appends it now."""
+        self.append_action(record)
+
+    def unstage_action(self) -> None:
+        """Forget a staged record whose write did not happen (it failed before writing)."""
+
+    def action_entries(self, after: int = 0, limit: int | None = None, *, actor: str | None = None, asset: str | None = None) -> list["AuditEntry"]:
+        """Action log entries with seq > ``after``, in order; optionally only one actor's or one asset's."""
+        raise StoreError(f"{type(self).__name__} does not keep an action log", hint="use a SQLite or memory registry")
+
+    def registered_by(self, asset_id: str) -> str | None:
+        """Who registered ``asset_id`` (None when unknown: registered before schema 10)."""
+        return None
+
+    def _write_consent_token(self, token_hash: str, owner: str, time: str) -> None:
+        raise StoreError(f"{type(self).__name__} does not keep consent tokens", hint="use a SQLite or memory registry")
+
+    def consent_token(self, token_hash: str) -> tuple[str, str | None] | None:
+        """(owner, revoked time) of a token by its hash; None when unknown."""
+        raise StoreError(f"{type(self).__name__} does not keep consent tokens", hint="use a SQLite or memory registry")
 
     def audit_writer(self) -> "Store":
         """A store to append audit entries through from another thread (the gateway's audit writer).

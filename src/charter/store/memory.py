@@ -10,7 +10,8 @@ from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withd
 from charter.core.digests import content_digests
 from charter.core.lineage import Lineage, closure, terms_key
 from charter.errors import Conflict
-from charter.store.base import GENESIS, ApiKey, AuditEntry, SignalSnapshot, SignatureRecord, Store, _evaluate_events, chain_hash, now
+from charter.core.identity import User
+from charter.store.base import GENESIS, ApiKey, AuditEntry, SignalSnapshot, SignatureRecord, Store, _evaluate_events, audit_json, chain_hash, now
 
 
 class MemoryStore(Store):
@@ -134,6 +135,7 @@ class MemoryStore(Store):
             for e in a.derived_from:
                 self._children.setdefault(e.parent, []).append(e)
             self.log("register", a.id, {"hash": h})
+        self._note_registrants([a.id for a in assets])
         for w in withdrawals:
             self._write_withdrawal(w)
         for r in restrictions:
@@ -219,6 +221,46 @@ class MemoryStore(Store):
     def audit_entries(self, after: int = 0, limit: int | None = None) -> list[AuditEntry]:
         out = [e for e in self._gateway()[1] if e.seq > after]
         return out[:limit] if limit else out
+
+    # --- identities ----------------------------------------------------------------------------
+    def users(self) -> dict[str, User]:
+        return dict(getattr(self, "_users", {}))
+
+    def _write_user(self, user: User, time: str) -> None:
+        if not hasattr(self, "_users"):
+            self._users: dict[str, User] = {}
+        self._users[user.name] = user
+
+    def append_action(self, record: Mapping) -> AuditEntry:
+        if not hasattr(self, "_actions"):
+            self._actions: list[AuditEntry] = []
+        text = audit_json(record)
+        prev = self._actions[-1].hash if self._actions else GENESIS
+        e = AuditEntry(len(self._actions) + 1, text, prev, chain_hash(prev, text))
+        self._actions.append(e)
+        return e
+
+    def action_entries(self, after: int = 0, limit: int | None = None, *, actor: str | None = None, asset: str | None = None) -> list[AuditEntry]:
+        out = [e for e in getattr(self, "_actions", []) if e.seq > after and (actor is None or e.data["actor"] == actor)
+               and (asset is None or e.data.get("asset") == asset)]
+        return out[:limit] if limit else out
+
+    def registered_by(self, asset_id: str) -> str | None:
+        return getattr(self, "_registrants", {}).get(asset_id)
+
+    def _note_registrants(self, ids) -> None:
+        if not hasattr(self, "_registrants"):
+            self._registrants: dict[str, str] = {}
+        for i in ids:
+            self._registrants.setdefault(i, self.actor)
+
+    def _write_consent_token(self, token_hash: str, owner: str, time: str) -> None:
+        if not hasattr(self, "_tokens"):
+            self._tokens: dict[str, tuple[str, str | None]] = {}
+        self._tokens[token_hash] = (owner, None)
+
+    def consent_token(self, token_hash: str) -> tuple[str, str | None] | None:
+        return getattr(self, "_tokens", {}).get(token_hash)
 
     # --- signatures (charter.trust) ------------------------------------------------------------
     def signatures(self, assets: Iterable[str] | None = None, kind: str | None = None) -> list[SignatureRecord]:

@@ -31,11 +31,12 @@ from typing import Iterable, Iterator, Mapping, Sequence
 from charter.core import lineage as lineage_mod
 from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withdrawal
 from charter.core.digests import content_digests
+from charter.core.identity import User
 from charter.core.lineage import Lineage, closure
 from charter.errors import Conflict, StoreError
 from charter.store import migrations
 from charter.store.beacon import Beacon
-from charter.store.base import GENESIS, ApiKey, AuditEntry, Hop, SignalSnapshot, SignatureRecord, Store, _evaluate_events, chain_hash, now
+from charter.store.base import GENESIS, ApiKey, AuditEntry, Hop, SignalSnapshot, SignatureRecord, Store, _evaluate_events, audit_json, chain_hash, now
 
 SCHEMA_VERSION = migrations.latest("sqlite")  # the schema this code writes: its newest migration (store/migrations/sqlite)
 
@@ -119,6 +120,7 @@ class SQLiteStore(Store):
         self._lock = threading.RLock()
         self._timer: threading.Timer | None = None
         self._beacon: Beacon | None = None
+        self._staged: dict[int, dict] = {}  # thread -> the action record of the write it is about to make
         if not self.path.exists() and not create:
             raise StoreError(f"no registry at {self.path}", hint="run `charter init` or pass --registry")
         try:
@@ -203,6 +205,9 @@ class SQLiteStore(Store):
             try:
                 if self._pending:  # deferred events first: the log keeps the order things happened in
                     batch = self._write_pending()
+                staged = self._staged.pop(threading.get_ident(), None)
+                if staged is not None:  # the record of this very write: committed with it or not at all
+                    self._insert_action(staged)
                 yield
             except BaseException:
                 self.db.execute("ROLLBACK")
@@ -457,6 +462,8 @@ class SQLiteStore(Store):
             cur.executemany("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
                             ((time, "register", a.id, json.dumps({"hash": h})) for a, h in zip(assets, hashes)))
             cur.executemany("INSERT OR IGNORE INTO content VALUES (?,?)", ((d, rid[a.id]) for a in assets for d in content_digests(a)))
+            actor = self.actor or "unknown"
+            cur.executemany("INSERT INTO registrations VALUES (?,?)", ((rid[a.id], actor) for a in assets))
             for w in withdrawals:
                 self._insert_withdrawal(w, "withdraw")
             for r in restrictions:
@@ -606,6 +613,57 @@ class SQLiteStore(Store):
         if limit:
             q += f" LIMIT {int(limit)}"
         return [AuditEntry(*r) for r in self.db.execute(q, (after,))]
+
+    # --- identities (schema 10) -----------------------------------------------------------------
+    def users(self) -> dict[str, User]:
+        q = "SELECT name, role, namespaces FROM user_events WHERE seq IN (SELECT max(seq) FROM user_events GROUP BY name)"
+        return {n: User(n, r, tuple(json.loads(ns))) for n, r, ns in self.db.execute(q)}
+
+    def _write_user(self, user: User, time: str) -> None:
+        with self._tx():
+            self.db.execute("INSERT INTO user_events(name, role, namespaces, time, actor) VALUES (?,?,?,?,?)",
+                            (user.name, user.role, json.dumps(list(user.namespaces)), time, self.actor or "unknown"))
+
+    def _insert_action(self, record: Mapping) -> AuditEntry:
+        # inside a write transaction (BEGIN IMMEDIATE): the last hash is still the last one when this is written
+        text = audit_json(record)
+        row = self.db.execute("SELECT seq, hash FROM actions ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+        h = chain_hash(prev, text)
+        self.db.execute("INSERT INTO actions VALUES (?,?,?,?,?,?,?,?)",
+                        (seq, record["actor"], record["action"], record.get("asset"), int(bool(record["allowed"])), text, prev, h))
+        return AuditEntry(seq, text, prev, h)
+
+    def append_action(self, record: Mapping) -> AuditEntry:
+        with self._tx(publish=False):
+            return self._insert_action(record)
+
+    def stage_action(self, record: Mapping) -> None:
+        self._staged[threading.get_ident()] = dict(record)
+
+    def unstage_action(self) -> None:
+        self._staged.pop(threading.get_ident(), None)
+
+    def action_entries(self, after: int = 0, limit: int | None = None, *, actor: str | None = None, asset: str | None = None) -> list[AuditEntry]:
+        q, args = "SELECT seq, record, prev, hash FROM actions WHERE seq>?", [after]
+        if actor is not None:
+            q, args = q + " AND actor=?", args + [actor]
+        if asset is not None:
+            q, args = q + " AND asset=?", args + [asset]
+        q += " ORDER BY seq" + (f" LIMIT {int(limit)}" if limit else "")
+        return [AuditEntry(*r) for r in self.db.execute(q, args)]
+
+    def registered_by(self, asset_id: str) -> str | None:
+        row = self.db.execute("SELECT r.actor FROM registrations r JOIN assets a ON a.rid=r.rid WHERE a.id=?", (asset_id,)).fetchone()
+        return row[0] if row else None
+
+    def _write_consent_token(self, token_hash: str, owner: str, time: str) -> None:
+        with self._tx():
+            self.db.execute("INSERT INTO consent_tokens VALUES (?,?,?,?,NULL)", (token_hash, owner, time, self.actor or "unknown"))
+
+    def consent_token(self, token_hash: str) -> tuple[str, str | None] | None:
+        row = self.db.execute("SELECT owner, revoked FROM consent_tokens WHERE hash=?", (token_hash,)).fetchone()
+        return (row[0], row[1]) if row else None
 
     # --- signatures (charter.trust) ------------------------------------------------------------
     def signatures(self, assets: Iterable[str] | None = None, kind: str | None = None) -> list[SignatureRecord]:

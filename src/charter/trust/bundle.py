@@ -89,7 +89,8 @@ def sign_charters(reg: Registry, ref: str, key: PublisherKey, upstream: bool = F
         cd, ld = d[a.id]
         env = _dump(sign_payload(charter_payload(a, texts[a.id], cd, ld, {e.parent: d[e.parent][1] for e in a.derived_from}), key))
         recs.append(SignatureRecord(0, a.id, "charter", key.keyid, sha256(env.encode()), env, "local"))
-    new = reg.store.add_signatures(recs)
+    with reg.guarded("sign", [(a.id, a.kind) for a in targets], {"keyid": key.keyid}):  # owners (or an admin) sign their assets
+        new = reg.store.add_signatures(recs)
     fresh = {r.digest for r in new}
     return new, [r.asset for r in recs if r.digest not in fresh]
 
