@@ -117,8 +117,10 @@ class Registry:
         """Check the actor may make ``action`` on each (asset id, kind), then stage its record so that the
         write that follows commits it with itself; a refusal is recorded at once and raised (exit 3)."""
         targets = list(assets) or [(None, None)]
-        for asset, kind in targets:
-            p = self.permit(action, asset, kind)
+        users = self.store.users()  # once per write, however many assets it registers
+        for asset, kind in targets if users else targets[:1]:  # without users every write is allowed alike
+            registered = self.store.registered_by(asset) if asset is not None and action == "restrict" and users else None
+            p = identity.permit(users, self.actor, action, asset, kind, registered)
             if not p.allowed:
                 self.store.append_action(self._action(action, asset, p, detail, len(targets)))
                 raise NotPermitted(f"{self.actor} may not {action}{f' {asset}' if asset else ''}: {p.detail}", rule=p.code,
