@@ -38,11 +38,11 @@ def pg_server():
 
 
 def _with_db(server: str, name: str) -> str:
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    """The server's URL with another database name (a postgresql:// URL, as open_store takes)."""
+    from urllib.parse import urlsplit, urlunsplit
 
-    d = conninfo_to_dict(server)
-    d["dbname"] = name
-    return make_conninfo(**d)
+    u = urlsplit(server)
+    return urlunsplit((u.scheme, u.netloc, "/" + name, u.query, u.fragment))
 
 
 @pytest.fixture

@@ -27,8 +27,16 @@ BACKENDS: dict[str, Callable[[Path], Store]] = {
     "sqlite": lambda tmp: SQLiteStore(tmp / "registry.db"),
     # a fresh database per test on the session's throwaway server (tests/store/conftest.py: pg_url;
     # PG_URL or CHARTER_TEST_POSTGRES names an existing server instead); skipped where PostgreSQL is not installed
-    "postgres": lambda url: open_store(url),
+    "postgres": lambda url: _postgres(url),
 }
+
+
+def _postgres(url: str) -> Store:
+    from charter.store.postgres import PostgresStore
+
+    s = open_store(url)
+    assert isinstance(s, PostgresStore), url
+    return s
 
 
 @pytest.fixture(params=sorted(BACKENDS))
