@@ -208,17 +208,26 @@ def test_generations_see_other_connections_and_raw_inserts(pg_url):
         b.append_audit({"n": 1})
         assert a.generations() == g0  # audit appends move nothing
         b.withdraw("dataset/t@1", "consent revoked")
-        g1 = a.generations()
+        g1 = _moved(a, g0)  # another process's commit: once its notification arrives (or the backstop re-read)
         assert g1[0] != g0[0] and g1[1] == g0[1] and "dataset/t@1" in a.withdrawals()
         with _raw(pg_url) as con:  # the triggers are in the database: a raw insert moves it too
             con.execute("INSERT INTO restrictions(asset, deny, reason, time) VALUES ('dataset/t@1', '[\"commercial\"]', 'x', 't')")
-        g2 = a.generations()
+        g2 = _moved(a, g1)
         assert g2[0] != g1[0] and a.restrictions()["dataset/t@1"][0].deny == ("commercial",)
         b.add_api_key("application/app@1", "k1", "h" * 64)
-        assert a.generations()[1] != g2[1]
+        assert _moved(a, g2)[1] != g2[1]
     finally:
         a.close()
         b.close()
+
+
+def _moved(store, before: tuple, within: float = 1.0) -> tuple:
+    """The store's generations once they differ from ``before``: another connection's commit reaches a cached
+    value within the notification's delivery, at most the listener's backstop (0.1 s) later."""
+    deadline = time.monotonic() + within
+    while (got := store.generations()) == before and time.monotonic() < deadline:
+        time.sleep(0.001)
+    return got
 
 
 def test_registry_and_cli_on_a_postgres_url(pg_url, capsys):
@@ -246,3 +255,32 @@ def test_registry_and_cli_on_a_postgres_url(pg_url, capsys):
                              ("model/open-lm@1", True), ("model/open-lm@1", True), ("model/open-lm@1", False)]
     finally:
         reg.close()
+
+
+def test_generations_are_cached_and_kept_current_by_notifications(pg_url, monkeypatch):
+    """The gateway asks on every request: answered from memory, and a LISTEN connection's notifications
+    (the generation triggers' pg_notify) bring another connection's commit in."""
+    from charter.core.assets import Asset
+    from charter.store.postgres import _Listener
+
+    monkeypatch.setattr(_Listener, "REFRESH_S", 20.0)  # no backstop re-read in this test: only a notification moves it
+    a, b = open_store(pg_url), open_store(pg_url)
+    try:
+        a.add([Asset("dataset/t@1", "dataset", "t", "1"), Asset("application/app@1", "application", "app", "1")])
+        g0 = a.generations()
+        reads = []
+        real = a._one
+        monkeypatch.setattr(a, "_one", lambda *q: reads.append(q) or real(*q))
+        assert [a.generations() for _ in range(100)] == [g0] * 100 and reads == []  # no round trip at all
+        b.withdraw("dataset/t@1", "consent revoked")  # another connection (another process, as far as a knows)
+        deadline = time.monotonic() + 5
+        while a.generations() == g0 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        g1 = a.generations()
+        assert g1[0] == g0[0] + 1 and g1[1] == g0[1] and reads == [], "the notification did not arrive"
+        assert a.withdrawals_version() == g1[0]
+        a.add_api_key("application/app@1", "k1", "h" * 64)  # this process's own write: seen by the very next call
+        assert a.generations() == (g1[0], g1[1] + 1)
+    finally:
+        a.close()
+        b.close()

@@ -8,8 +8,10 @@ hash is read under it, so several gateway processes append one chain, and audit 
 policy writes. History is append-only in the database itself: statement-level triggers refuse UPDATE,
 DELETE and TRUNCATE on every table but ``generations`` (and an API key's one change, its revocation).
 ``generations`` holds one counter per topic (``policy``, ``keys``), moved by triggers, which also
-``pg_notify('charter_generations', topic)``. The schema is created on first open, under an advisory lock,
-and its version is kept in ``charter_schema``; a database newer than this code is refused.
+``pg_notify('charter_generations', topic)``: ``generations()``, which the gateway calls on every request, is one
+read, or none once a listener connection keeps it in memory (:class:`_Listener`). The schema is created on first
+open, under a session-level advisory lock (``SCHEMA_LOCK``), and its version is kept in ``charter_schema``; a
+database newer than this code is refused.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import os
+import select
 import threading
 import time as _time
 import weakref
@@ -189,13 +193,18 @@ class PostgresStore(Store):
                 if version is None or version < SCHEMA_VERSION:
                     if not create:
                         raise StoreError(f"no registry in {self.where}", hint="run `charter init --registry URL` or pass create", where=self.where)
-                    with self.db.transaction():
-                        # two processes opening a fresh database at once: the second waits here, then finds the schema
-                        self.db.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-                        version = self._version()
-                        if version is None:
-                            self.db.execute(_schema_script())
-                            version = SCHEMA_VERSION
+                    # Two processes opening a fresh database at once: the second waits here, then finds the schema. The
+                    # lock is taken before the transaction begins, so that the transaction sees the other's committed
+                    # tables (a transaction begun before them would look them up in a stale catalog cache).
+                    self.db.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+                    try:
+                        with self.db.transaction():
+                            version = self._version()
+                            if version is None:
+                                self.db.execute(_schema_script())
+                                version = SCHEMA_VERSION
+                    finally:
+                        self.db.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
                 if version > SCHEMA_VERSION:
                     raise StoreError(f"registry {self.where} has schema {version}, newer than this charter's ({SCHEMA_VERSION})", hint="upgrade charter",
                                      where=self.where)
@@ -260,6 +269,9 @@ class PostgresStore(Store):
                 if batch:
                     self._pending[:0] = batch
                 raise
+            finally:
+                if lock == WRITE_LOCK and self._cache is not None:
+                    self._cache.invalidate()  # committed or not: the next generations() here reads the database
 
     def _rows(self, query: str, args: Sequence | Mapping = ()) -> list[tuple]:
         with self._lock, self._errors("be read"):
@@ -435,18 +447,30 @@ class PostgresStore(Store):
         return {o: Withdrawal(o, r, t) for o, r, t in self._rows("SELECT owner, reason, time FROM owner_withdrawals ORDER BY owner")}
 
     def withdrawals_version(self) -> object:
-        return self._one("SELECT n FROM generations WHERE topic='policy'")[0]
+        got = self._cache.get() if self._cache is not None else None
+        return got[0] if got is not None else self._one("SELECT n FROM generations WHERE topic='policy'")[0]
 
     def api_keys_version(self) -> object:
-        return self._one("SELECT n FROM generations WHERE topic='keys'")[0]
+        got = self._cache.get() if self._cache is not None else None
+        return got[1] if got is not None else self._one("SELECT n FROM generations WHERE topic='keys'")[0]
+
+    LISTEN = True
+    """Cache the generations in-process, kept current by LISTEN/NOTIFY (:class:`_Listener`), from the first
+    ``generations()`` call on (the gateway asks on every request); False: one read per call."""
 
     def generations(self) -> tuple[object, object]:
         c = self._cache
+        if c is None and self.LISTEN and not self.db.closed:
+            try:
+                c = self._cache = _Listener(self.url)
+                _listening.add(self)
+            except psycopg.Error:  # no second connection: read every time
+                self.LISTEN = False
         if c is not None:
             got = c.get()
             if got is not None:
                 return got
-        return self._one(_GENERATIONS)
+        return tuple(self._one(_GENERATIONS))
 
     def events(self, after: int = 0, type: str | None = None, asset: str | None = None, limit: int | None = None) -> list[Event]:
         self.flush()
@@ -680,10 +704,79 @@ class _Licenses(dict):
 
 
 class _Listener:
-    """Placeholder for the generations cache (LISTEN/NOTIFY); see PostgresStore.generations."""
+    """The generations, cached for ``generations()``: a connection of its own LISTENs on ``CHANNEL`` (the
+    generation triggers notify it at each commit that moves one) and a thread re-reads them when notified,
+    and at least every ``REFRESH_S`` (a backstop for servers whose notifications do not arrive, e.g. behind
+    a transaction-pooling proxy). ``get`` answers from the cache only while that thread is alive and fresh,
+    and not while a notification waits unread on its socket. This process's own writes ``invalidate`` it,
+    so they are seen by the next call here; another process's commit is seen once its notification
+    arrives (the time the server takes to deliver it: about a millisecond on one machine), or by the
+    backstop re-read at the latest, as SQLite's beacon (store/beacon.py) has a backstop for writers that
+    do not publish."""
 
-    def get(self):
-        return None
+    REFRESH_S = 0.1
+
+    def __init__(self, url: str) -> None:
+        self.con = psycopg.connect(url, autocommit=True, application_name="charter-generations")
+        self.con.execute(f"LISTEN {CHANNEL}")
+        self.fd = self.con.fileno()
+        self.lock = threading.Lock()
+        self.epoch = 0
+        self.value: tuple | None = None
+        self.until = 0.0
+        self.stopped = False
+        self._refresh()
+        self.thread = threading.Thread(target=self._run, name="charter-generations", daemon=True)
+        self.thread.start()
+
+    def _refresh(self) -> None:
+        with self.lock:
+            e = self.epoch
+        g = tuple(self.con.execute(_GENERATIONS).fetchone())  # read after LISTEN: a later commit notifies again
+        with self.lock:
+            if e == self.epoch:  # no write of this process committed meanwhile (its value could predate it)
+                self.value, self.until = g, _time.monotonic() + 5 * self.REFRESH_S
+
+    def _run(self) -> None:
+        try:
+            while not self.stopped:
+                for _ in self.con.notifies(timeout=self.REFRESH_S, stop_after=1):
+                    pass
+                if not self.stopped:
+                    self._refresh()
+        except Exception:  # the connection is gone: get() answers None, and the store reads the database
+            pass
+        finally:
+            with self.lock:
+                self.value = None
+            try:
+                self.con.close()
+            except Exception:
+                pass
+
+    def get(self) -> tuple | None:
+        with self.lock:
+            got = self.value if self.value is not None and _time.monotonic() < self.until else None
+        if got is not None and select.select([self.fd], [], [], 0)[0]:
+            return None  # a notification arrived that the thread has not read yet: read the database
+        return got
+
+    def invalidate(self) -> None:
+        with self.lock:
+            self.epoch += 1
+            self.value = None
 
     def stop(self) -> None:
-        pass
+        self.stopped = True  # the thread closes its connection within REFRESH_S
+
+
+_listening: "weakref.WeakSet[PostgresStore]" = weakref.WeakSet()
+
+
+def _forget_listeners_in_child() -> None:
+    # a forked child has no listener thread: it starts its own at its first generations() call
+    for store in list(_listening):
+        store._cache = None
+
+
+os.register_at_fork(after_in_child=_forget_listeners_in_child)
