@@ -234,6 +234,10 @@ def test_registry_and_cli_on_a_postgres_url(pg_url, capsys):
     from charter.cli.main import main
     from charter.registry import Registry
 
+    secret = pg_url.replace("://charter@", "://charter:sekrit@", 1)  # the test server trusts any password
+    assert main(["init", "--registry", secret]) == 0
+    out = capsys.readouterr().out
+    assert "registry ready at postgresql://charter@" in out and "sekrit" not in out
     assert main(["add", str(ECOSYSTEM), "--registry", pg_url]) == 0
     assert main(["add", str(ECOSYSTEM), "--registry", pg_url]) == 0  # again: nothing new
     assert main(["can", "model/open-lm@1", "research", "--registry", pg_url]) == 0
