@@ -198,17 +198,22 @@ def _column(con, table: str) -> str:
                        (table,)).fetchone()[0]
 
 
-def test_generations_see_other_connections_and_raw_inserts(pg_url):
+@pytest.mark.parametrize("listen", [False, True], ids=["read", "listen"])
+def test_generations_see_other_connections_and_raw_inserts(pg_url, listen):
+    """Without the listener (the default) each call reads: another connection's commit is seen at the next
+    call. With it (CHARTER_PG_LISTEN=1), once the notification arrives."""
     from charter.core.assets import Asset
 
     a, b = open_store(pg_url), open_store(pg_url)
+    a.LISTEN = listen
+    _moved = _moved_soon if listen else (lambda store, before: store.generations())
     try:
         a.add([Asset("dataset/t@1", "dataset", "t", "1"), Asset("application/app@1", "application", "app", "1")])
         g0 = a.generations()
         b.append_audit({"n": 1})
         assert a.generations() == g0  # audit appends move nothing
         b.withdraw("dataset/t@1", "consent revoked")
-        g1 = _moved(a, g0)  # another process's commit: once its notification arrives (or the backstop re-read)
+        g1 = _moved(a, g0)
         assert g1[0] != g0[0] and g1[1] == g0[1] and "dataset/t@1" in a.withdrawals()
         with _raw(pg_url) as con:  # the triggers are in the database: a raw insert moves it too
             con.execute("INSERT INTO restrictions(asset, deny, reason, time) VALUES ('dataset/t@1', '[\"commercial\"]', 'x', 't')")
@@ -221,7 +226,7 @@ def test_generations_see_other_connections_and_raw_inserts(pg_url):
         b.close()
 
 
-def _moved(store, before: tuple, within: float = 1.0) -> tuple:
+def _moved_soon(store, before: tuple, within: float = 1.0) -> tuple:
     """The store's generations once they differ from ``before``: another connection's commit reaches a cached
     value within the notification's delivery, at most the listener's backstop (0.1 s) later."""
     deadline = time.monotonic() + within
@@ -269,6 +274,7 @@ def test_generations_are_cached_and_kept_current_by_notifications(pg_url, monkey
 
     monkeypatch.setattr(_Listener, "REFRESH_S", 20.0)  # no backstop re-read in this test: only a notification moves it
     a, b = open_store(pg_url), open_store(pg_url)
+    a.LISTEN = True  # CHARTER_PG_LISTEN=1
     try:
         a.add([Asset("dataset/t@1", "dataset", "t", "1"), Asset("application/app@1", "application", "app", "1")])
         g0 = a.generations()
@@ -288,3 +294,36 @@ def test_generations_are_cached_and_kept_current_by_notifications(pg_url, monkey
     finally:
         a.close()
         b.close()
+
+
+def test_the_registry_answers_the_same_on_postgres_and_sqlite(pg_url, tmp_path):
+    """Differential: the same ecosystem, withdrawals and restrictions on both backends; every listing,
+    decision and trace the registry builds from the stored terms (terms ids, listings) is the same."""
+    from charter.registry import Registry
+
+    regs = [Registry.open(str(tmp_path / "r.db")), Registry.open(pg_url)]
+    try:
+        for reg in regs:
+            reg.add_files([ECOSYSTEM])
+        ids = [a.id for a in regs[0].store.find()]
+        uses = [["research"], ["commercial"], ["fine-tuning", "machine-translation"], ["inference"], ["surveillance"]]
+
+        def answers(reg):
+            out = [reg.summaries(kind, allowed) for kind in (None, "model", "dataset") for allowed in (None, *uses)]
+            out += [[(a.id, d.allowed if d else None) for a, d in reg.ls(kind, allowed)] for kind in (None, "application") for allowed in (None, *uses)]
+            out.append([(d.asset, d.allowed, [r.rule for r in d.reasons]) for d in reg.can_many([(i, u) for i in ids for u in uses], log=False)])
+            out.append([(reg.trace(i, down=True), reg.trace(i, down=False)) for i in ids])
+            out.append(reg.store.listing(contains=["LM"], limit=3))
+            return out
+
+        before = [answers(reg) for reg in regs]
+        assert before[0] == before[1]
+        for reg in regs:
+            assert reg.index_ids() == len(ids)
+            reg.withdraw("dataset/forum-posts@1", "consent revoked")
+            reg.restrict("model/open-lm@1", ["commercial"], "licence changed")
+        after = [answers(reg) for reg in regs]
+        assert after[0] == after[1] and after[0] != before[0]
+    finally:
+        for reg in regs:
+            reg.close()

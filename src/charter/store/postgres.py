@@ -9,7 +9,7 @@ policy writes. History is append-only in the database itself: statement-level tr
 DELETE and TRUNCATE on every table but ``generations`` (and an API key's one change, its revocation).
 ``generations`` holds one counter per topic (``policy``, ``keys``), moved by triggers, which also
 ``pg_notify('charter_generations', topic)``: ``generations()``, which the gateway calls on every request, is one
-read, or none once a listener connection keeps it in memory (:class:`_Listener`). The schema is created on first
+read, or none where a listener connection keeps it in memory (:class:`_Listener`, ``CHARTER_PG_LISTEN=1``). The schema is created on first
 open, under a session-level advisory lock (``SCHEMA_LOCK``), and its version is kept in ``charter_schema``; a
 database newer than this code is refused.
 """
@@ -454,9 +454,12 @@ class PostgresStore(Store):
         got = self._cache.get() if self._cache is not None else None
         return got[1] if got is not None else self._one("SELECT n FROM generations WHERE topic='keys'")[0]
 
-    LISTEN = True
+    LISTEN = os.environ.get("CHARTER_PG_LISTEN", "") not in ("", "0")
     """Cache the generations in-process, kept current by LISTEN/NOTIFY (:class:`_Listener`), from the first
-    ``generations()`` call on (the gateway asks on every request); False: one read per call."""
+    ``generations()`` call on (the gateway asks on every request): no round trip per call, but another
+    process's commit is seen once its notification arrives (about a millisecond on one machine) rather
+    than at the very next call. Off by default (one read per call: a withdrawal elsewhere applies to the
+    next request, as on SQLite); ``CHARTER_PG_LISTEN=1`` turns it on."""
 
     def generations(self) -> tuple[object, object]:
         c = self._cache
