@@ -181,6 +181,7 @@ class PostgresStore(Store):
         self._lock = threading.RLock()
         self._timer: threading.Timer | None = None
         self._cache: _Listener | None = None
+        self._floor: tuple = (0, 0)  # the generations this store last read itself (with a listener)
         try:
             self.db = psycopg.connect(url, autocommit=True, application_name="charter")
         except psycopg.Error as e:
@@ -447,12 +448,21 @@ class PostgresStore(Store):
         return {o: Withdrawal(o, r, t) for o, r, t in self._rows("SELECT owner, reason, time FROM owner_withdrawals ORDER BY owner")}
 
     def withdrawals_version(self) -> object:
-        got = self._cache.get() if self._cache is not None else None
+        got = self._cached()
         return got[0] if got is not None else self._one("SELECT n FROM generations WHERE topic='policy'")[0]
 
     def api_keys_version(self) -> object:
-        got = self._cache.get() if self._cache is not None else None
+        got = self._cached()
         return got[1] if got is not None else self._one("SELECT n FROM generations WHERE topic='keys'")[0]
+
+    def _cached(self) -> tuple | None:
+        """The listener's generations, unless older than what this store last read itself (the counters only
+        grow; the thread may have taken a notification off the socket and not yet re-read them)."""
+        c = self._cache
+        got = c.get() if c is not None else None
+        if got is None or got[0] < self._floor[0] or got[1] < self._floor[1]:
+            return None
+        return got
 
     LISTEN = os.environ.get("CHARTER_PG_LISTEN", "") not in ("", "0")
     """Cache the generations in-process, kept current by LISTEN/NOTIFY (:class:`_Listener`), from the first
@@ -469,11 +479,13 @@ class PostgresStore(Store):
                 _listening.add(self)
             except psycopg.Error:  # no second connection: read every time
                 self.LISTEN = False
+        got = self._cached() if c is not None else None
+        if got is not None:
+            return got
+        got = tuple(self._one(_GENERATIONS))
         if c is not None:
-            got = c.get()
-            if got is not None:
-                return got
-        return tuple(self._one(_GENERATIONS))
+            self._floor = got
+        return got
 
     def events(self, after: int = 0, type: str | None = None, asset: str | None = None, limit: int | None = None) -> list[Event]:
         self.flush()
