@@ -467,18 +467,21 @@ class PostgresStore(Store):
     LISTEN = os.environ.get("CHARTER_PG_LISTEN", "") not in ("", "0")
     """Cache the generations in-process, kept current by LISTEN/NOTIFY (:class:`_Listener`), from the first
     ``generations()`` call on (the gateway asks on every request): no round trip per call, but another
-    process's commit is seen once its notification arrives (about a millisecond on one machine) rather
-    than at the very next call. Off by default (one read per call: a withdrawal elsewhere applies to the
-    next request, as on SQLite); ``CHARTER_PG_LISTEN=1`` turns it on."""
+    process's commit is seen once its notification arrives rather than at the very next call. Off by default
+    (one read per call: a withdrawal elsewhere applies to the next request, as on SQLite); ``CHARTER_PG_LISTEN=1``
+    turns it on."""
 
     def generations(self) -> tuple[object, object]:
         c = self._cache
         if c is None and self.LISTEN and not self.db.closed:
-            try:
-                c = self._cache = _Listener(self.url)
-                _listening.add(self)
-            except psycopg.Error:  # no second connection: read every time
-                self.LISTEN = False
+            with self._lock:  # one listener, whichever thread asks first
+                c = self._cache
+                if c is None:
+                    try:
+                        c = self._cache = _Listener(self.url)
+                        _listening.add(self)
+                    except psycopg.Error:  # no second connection: read every time
+                        self.LISTEN = False
         got = self._cached() if c is not None else None
         if got is not None:
             return got
@@ -725,7 +728,7 @@ class _Listener:
     a transaction-pooling proxy). ``get`` answers from the cache only while that thread is alive and fresh,
     and not while a notification waits unread on its socket. This process's own writes ``invalidate`` it,
     so they are seen by the next call here; another process's commit is seen once its notification
-    arrives (the time the server takes to deliver it: about a millisecond on one machine), or by the
+    arrives (the time the server and this process's listener thread take to deliver it), or by the
     backstop re-read at the latest, as SQLite's beacon (store/beacon.py) has a backstop for writers that
     do not publish."""
 
