@@ -1,15 +1,14 @@
 """The Store contract, run against every backend.
 
-To add a backend (e.g. PostgreSQL), add a factory to ``BACKENDS``: a function taking
-pytest's ``tmp_path`` and returning a fresh, empty store. Every test in the contract
-section then runs against it. ``CHARTER_TEST_POSTGRES`` (a URL) enables the PostgreSQL
-entry once ``open_store`` supports it.
+To add a backend, add a factory to ``BACKENDS``: a function taking pytest's ``tmp_path``
+(PostgreSQL's: a fresh database's URL) and returning a fresh, empty store. Every test in the
+contract section then runs against it. PostgreSQL runs on a throwaway server per test session
+(tests/store/conftest.py); ``PG_URL`` or ``CHARTER_TEST_POSTGRES`` points it at an existing one.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -26,14 +25,24 @@ from charter.store.sqlite import SCHEMA_VERSION, SIGNATURES_SINCE, SQLiteStore
 BACKENDS: dict[str, Callable[[Path], Store]] = {
     "memory": lambda tmp: MemoryStore(),
     "sqlite": lambda tmp: SQLiteStore(tmp / "registry.db"),
+    # a fresh database per test on the session's throwaway server (tests/store/conftest.py: pg_url;
+    # PG_URL or CHARTER_TEST_POSTGRES names an existing server instead); skipped where PostgreSQL is not installed
+    "postgres": lambda url: _postgres(url),
 }
-if os.environ.get("CHARTER_TEST_POSTGRES"):  # a fresh, empty database per test is the caller's job
-    BACKENDS["postgres"] = lambda tmp: open_store(os.environ["CHARTER_TEST_POSTGRES"])
+
+
+def _postgres(url: str) -> Store:
+    from charter.store.postgres import PostgresStore
+
+    s = open_store(url)
+    assert isinstance(s, PostgresStore), url
+    return s
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def store(request, tmp_path):
-    s = BACKENDS[request.param](tmp_path)
+    arg = request.getfixturevalue("pg_url") if request.param == "postgres" else tmp_path
+    s = BACKENDS[request.param](arg)
     yield s
     s.close()
 

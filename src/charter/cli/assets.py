@@ -31,7 +31,8 @@ def register(sub, common) -> None:
 
 def cmd_init(args) -> int:
     reg = open_registry(args)
-    where = str(getattr(reg.store, "path", args.registry or "memory:"))
+    # a PostgreSQL store's ``where`` is its URL without the password
+    where = str(getattr(reg.store, "path", None) or getattr(reg.store, "where", None) or args.registry or "memory:")
     if args.json:
         emit_json({"registry": where, "assets": reg.store.count()})
     else:

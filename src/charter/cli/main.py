@@ -16,7 +16,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DENIED = 0, 1, 2, 3
 
 def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--registry", metavar="URL", help="registry: a SQLite path or sqlite:///path (default: $CHARTER_REGISTRY or .charter/registry.db)")
+    p.add_argument("--registry", metavar="URL", help="registry: a SQLite path, sqlite:///path or postgresql://USER@HOST/DB (default: $CHARTER_REGISTRY or .charter/registry.db)")
     p.add_argument("--taxonomy", metavar="FILE", action="append", default=[], type=Path, help="extend the use taxonomy with this file (repeatable)")
     p.add_argument("--licenses", metavar="FILE", action="append", default=[], type=Path,
                    help="extend or override the licence table with this file (repeatable)")

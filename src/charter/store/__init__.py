@@ -1,18 +1,17 @@
-"""Registry storage: one contract (:class:`Store`), SQLite by default, an in-memory one for tests."""
+"""Registry storage: one contract (:class:`Store`), SQLite by default, PostgreSQL for a shared server, an in-memory one for tests."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from charter.errors import StoreError
 from charter.store.base import Store
 
 DEFAULT_PATH = Path(".charter") / "registry.db"
 
 
 def open_store(url: str | None = None, *, create: bool = True) -> Store:
-    """Open a registry by URL: ``sqlite:///path``, a plain file path, or ``memory:``.
+    """Open a registry by URL: ``sqlite:///path``, a plain file path, ``postgresql://...`` (or ``postgres://...``), or ``memory:``.
 
     Without a URL: ``$CHARTER_REGISTRY``, else ``.charter/registry.db`` in the working folder.
     """
@@ -22,7 +21,9 @@ def open_store(url: str | None = None, *, create: bool = True) -> Store:
 
         return MemoryStore()
     if url.startswith(("postgres://", "postgresql://")):
-        raise StoreError(f"PostgreSQL registries are not supported yet: {url}", hint="use a SQLite path or sqlite:///path")
+        from charter.store.postgres import PostgresStore
+
+        return PostgresStore(url, create=create)
     if url.startswith("sqlite://"):
         url = url[len("sqlite://"):]
         url = url[1:] if url.startswith("//") else url

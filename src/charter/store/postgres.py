@@ -1,0 +1,800 @@
+"""The PostgreSQL registry (``postgresql://...``): the same contract, tables and guarantees as SQLite's
+(store/sqlite.py), for a team sharing one server.
+
+Every write is one transaction that first takes a transaction-level advisory lock (``WRITE_LOCK``), so
+writes from all processes are serialised as SQLite's are: registration numbers (``rid``), events and
+terms ids are assigned in commit order. The audit log has a lock of its own (``AUDIT_LOCK``): its last
+hash is read under it, so several gateway processes append one chain, and audit appends never wait for
+policy writes. History is append-only in the database itself: statement-level triggers refuse UPDATE,
+DELETE and TRUNCATE on every table but ``generations`` (and an API key's one change, its revocation).
+``generations`` holds one counter per topic (``policy``, ``keys``), moved by triggers, which also
+``pg_notify('charter_generations', topic)``: ``generations()``, which the gateway calls on every request, is one
+read, or none where a listener connection keeps it in memory (:class:`_Listener`, ``CHARTER_PG_LISTEN=1``). The schema is created on first
+open, under a session-level advisory lock (``SCHEMA_LOCK``), and its version is kept in ``charter_schema``; a
+database newer than this code is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import select
+import threading
+import time as _time
+import weakref
+from contextlib import contextmanager
+from typing import Iterable, Iterator, Mapping, Sequence
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict
+
+from charter.core import lineage as lineage_mod
+from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withdrawal
+from charter.core.digests import content_digests
+from charter.core.lineage import Lineage, closure
+from charter.errors import Conflict, StoreError
+from charter.store.base import GENESIS, ApiKey, AuditEntry, SignalSnapshot, SignatureRecord, Store, _evaluate_events, chain_hash, now
+from charter.store.sqlite import _event_json, _flush_ref, _live
+
+SCHEMA_VERSION = 1  # PostgreSQL's own numbering (SQLite's is user_version 9: the same tables)
+
+WRITE_LOCK = 0x63686172_00000001  # pg_advisory_xact_lock keys: every policy write ...
+AUDIT_LOCK = 0x63686172_00000002  # ... the audit chain ...
+SCHEMA_LOCK = 0x63686172_00000003  # ... and creating the schema
+CHANNEL = "charter_generations"
+
+_C = 'COLLATE "C"'  # ids sort and compare by code point, as in SQLite and Python, whatever the database's locale
+
+SCHEMA = f"""
+CREATE TABLE charter_schema(one boolean PRIMARY KEY DEFAULT true CHECK(one), version integer NOT NULL);
+CREATE TABLE assets(
+  rid bigint PRIMARY KEY, id text {_C} NOT NULL UNIQUE, kind text {_C} NOT NULL, name text {_C} NOT NULL,
+  version text NOT NULL, hash text NOT NULL, doc text NOT NULL, registered text NOT NULL);
+CREATE INDEX assets_kind_name ON assets(kind, name);
+CREATE TABLE edges(child bigint NOT NULL, parent bigint NOT NULL, relation text NOT NULL, PRIMARY KEY(child, parent, relation));
+CREATE INDEX edges_parent ON edges(parent);
+CREATE TABLE lineage(id text {_C} PRIMARY KEY, doc text NOT NULL);
+CREATE TABLE closure(descendant bigint NOT NULL, ancestor bigint NOT NULL, depth integer NOT NULL, PRIMARY KEY(descendant, ancestor));
+CREATE TABLE downstream(ancestor bigint NOT NULL, depth integer NOT NULL, descendant text {_C} NOT NULL, PRIMARY KEY(ancestor, depth, descendant));
+CREATE TABLE withdrawal_events(
+  seq bigserial PRIMARY KEY, asset bigint NOT NULL, action text NOT NULL CHECK(action IN ('withdraw', 'lift')),
+  reason text NOT NULL, time text NOT NULL);
+CREATE INDEX withdrawal_events_asset ON withdrawal_events(asset, seq);
+CREATE TABLE owner_withdrawals(owner text {_C} PRIMARY KEY, reason text NOT NULL, time text NOT NULL);
+CREATE TABLE content(digest text NOT NULL, asset bigint NOT NULL, PRIMARY KEY(digest, asset));
+CREATE TABLE events(seq bigserial PRIMARY KEY, time text NOT NULL, type text {_C} NOT NULL, asset text {_C} NOT NULL, data text NOT NULL);
+CREATE INDEX events_asset ON events(asset);
+CREATE TABLE restrictions(seq bigserial PRIMARY KEY, asset text {_C} NOT NULL, deny text NOT NULL, reason text NOT NULL, time text NOT NULL);
+CREATE INDEX restrictions_asset ON restrictions(asset, seq);
+CREATE TABLE restriction_lifts(seq bigserial PRIMARY KEY, asset text {_C} NOT NULL, upto bigint NOT NULL, reason text NOT NULL, time text NOT NULL);
+CREATE INDEX restriction_lifts_asset ON restriction_lifts(asset, upto);
+CREATE TABLE properties(seq bigserial PRIMARY KEY, asset text {_C} NOT NULL, benchmark text NOT NULL, metric text NOT NULL, doc text NOT NULL);
+CREATE INDEX properties_asset ON properties(asset, seq);
+CREATE TABLE api_keys(
+  n bigserial NOT NULL, key_id text PRIMARY KEY, hash text NOT NULL UNIQUE, application text NOT NULL, created text NOT NULL, revoked text);
+CREATE TABLE audit(seq bigint PRIMARY KEY, record text NOT NULL, prev text NOT NULL, hash text NOT NULL);
+CREATE TABLE terms(tid bigint PRIMARY KEY, digest text NOT NULL UNIQUE, doc text NOT NULL);
+CREATE TABLE asset_terms(rid bigint PRIMARY KEY, tid bigint NOT NULL, id text {_C} NOT NULL);
+CREATE TABLE asset_listing(rid bigint PRIMARY KEY, licenses text NOT NULL);
+CREATE TABLE signals(
+  seq bigserial PRIMARY KEY, domain text {_C} NOT NULL, kind text {_C} NOT NULL, fetched_at text {_C} NOT NULL, sha256 text NOT NULL,
+  body text NOT NULL, source text NOT NULL, imported text NOT NULL, UNIQUE(domain, kind, fetched_at, sha256));
+CREATE TABLE signatures(
+  seq bigserial PRIMARY KEY, asset text {_C} NOT NULL, kind text NOT NULL, keyid text NOT NULL, digest text NOT NULL UNIQUE,
+  envelope text NOT NULL, source text NOT NULL, time text NOT NULL, applied text NOT NULL);
+CREATE INDEX signatures_asset ON signatures(asset, seq);
+CREATE TABLE generations(topic text PRIMARY KEY, n bigint NOT NULL);
+INSERT INTO generations VALUES ('policy', 0), ('keys', 0);
+
+CREATE FUNCTION charter_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION '%', TG_ARGV[0]; END $$;
+CREATE FUNCTION charter_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE generations SET n = n + 1 WHERE topic = TG_ARGV[0];
+  PERFORM pg_notify('{CHANNEL}', TG_ARGV[0]);
+  RETURN NULL;
+END $$;
+CREATE FUNCTION charter_api_key_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF OLD.revoked IS NOT NULL THEN RAISE EXCEPTION 'a revoked API key stays revoked'; END IF;
+  IF (NEW.n, NEW.key_id, NEW.hash, NEW.application, NEW.created) IS DISTINCT FROM (OLD.n, OLD.key_id, OLD.hash, OLD.application, OLD.created) THEN
+    RAISE EXCEPTION 'an API key record only changes when it is revoked';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER api_keys_fixed BEFORE UPDATE ON api_keys FOR EACH ROW EXECUTE FUNCTION charter_api_key_update();
+CREATE TRIGGER api_keys_kept BEFORE DELETE OR TRUNCATE ON api_keys FOR EACH STATEMENT EXECUTE FUNCTION charter_refuse('API keys are revoked, not deleted');
+"""
+
+# table -> what a refused UPDATE, DELETE or TRUNCATE says (the words SQLite's triggers use)
+APPEND_ONLY = {
+    "charter_schema": "the schema version changes only when charter upgrades the registry",
+    "assets": "registered asset versions are immutable",
+    "lineage": "compiled lineage is immutable",
+    "edges": "lineage edges are written once, at registration",
+    "closure": "lineage closures are written once, at registration",
+    "downstream": "lineage closures are written once, at registration",
+    "content": "content digests are written once, at registration",
+    "terms": "lineage terms are written once, at registration",
+    "asset_terms": "lineage terms are written once, at registration",
+    "asset_listing": "an asset's listing is written once, at registration",
+    "withdrawal_events": "withdrawals are append-only: lift one with `charter withdraw --lift`",
+    "owner_withdrawals": "owner withdrawals are append-only",
+    "events": "the event log is append-only",
+    "restrictions": "restrictions are append-only",
+    "restriction_lifts": "restriction lifts are append-only",
+    "properties": "evaluated properties are append-only",
+    "audit": "the audit log is append-only",
+    "signals": "web signal snapshots are append-only: import a newer snapshot",
+    "signatures": "signatures are append-only",
+}
+GENERATION_TRIGGERS = {  # table -> the topic its inserts (and updates) move
+    "withdrawal_events": "policy", "owner_withdrawals": "policy", "restrictions": "policy",
+    "restriction_lifts": "policy", "properties": "policy", "api_keys": "keys",
+}
+
+
+def _schema_script() -> str:
+    parts = [SCHEMA]
+    for t, msg in APPEND_ONLY.items():
+        parts.append(f"CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {t} "
+                     f"FOR EACH STATEMENT EXECUTE FUNCTION charter_refuse('{msg.replace(chr(39), chr(39) * 2)}');")
+    for t, topic in GENERATION_TRIGGERS.items():
+        when = "INSERT OR UPDATE" if t == "api_keys" else "INSERT"
+        parts.append(f"CREATE TRIGGER {t}_generation AFTER {when} ON {t} FOR EACH ROW EXECUTE FUNCTION charter_bump('{topic}');")
+    parts.append(f"INSERT INTO charter_schema(version) VALUES ({SCHEMA_VERSION});")
+    return "\n".join(parts)
+
+
+_GENERATIONS = "SELECT (SELECT n FROM generations WHERE topic='policy'), (SELECT n FROM generations WHERE topic='keys')"
+_EVENT = "INSERT INTO events(time, type, asset, data) VALUES (%s,%s,%s,%s)"
+
+
+def display_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        d = conninfo_to_dict(url)
+    except psycopg.Error:
+        return "postgresql://?"
+    user = f"{d['user']}@" if d.get("user") else ""
+    port = f":{d['port']}" if d.get("port") else ""
+    return f"postgresql://{user}{d.get('host', '')}{port}/{d.get('dbname', '')}"
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+class PostgresStore(Store):
+    DEFER_MAX = 1024
+    DEFER_S = 0.05
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self.where = display_url(url)
+        # decisions waiting to be appended (see log_deferred), and the lock every use of the connection takes,
+        # so that the flusher thread and the caller never interleave statements of two transactions
+        self._pending: list[tuple[float, str, str, object]] = []
+        self._lock = threading.RLock()
+        self._timer: threading.Timer | None = None
+        self._cache: _Listener | None = None
+        self._floor: tuple = (0, 0)  # the generations this store last read itself (with a listener)
+        try:
+            self.db = psycopg.connect(url, autocommit=True, application_name="charter")
+        except psycopg.Error as e:
+            raise StoreError(f"cannot connect to registry {self.where}: {_first_line(e)}",
+                             hint="check the URL, that the server runs and that it accepts this user", where=self.where) from None
+        try:
+            with self._errors("open"):
+                self.db.execute("SET lock_timeout = '30s'")
+                version = self._version()
+                if version is None or version < SCHEMA_VERSION:
+                    if not create:
+                        raise StoreError(f"no registry in {self.where}", hint="run `charter init --registry URL` or pass create", where=self.where)
+                    # Two processes opening a fresh database at once: the second waits here, then finds the schema. The
+                    # lock is taken before the transaction begins, so that the transaction sees the other's committed
+                    # tables (a transaction begun before them would look them up in a stale catalog cache).
+                    self.db.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+                    try:
+                        with self.db.transaction():
+                            version = self._version()
+                            if version is None:
+                                self.db.execute(_schema_script())
+                                version = SCHEMA_VERSION
+                    finally:
+                        self.db.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+                if version > SCHEMA_VERSION:
+                    raise StoreError(f"registry {self.where} has schema {version}, newer than this charter's ({SCHEMA_VERSION})", hint="upgrade charter",
+                                     where=self.where)
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _version(self) -> int | None:
+        if self.db.execute("SELECT to_regclass('charter_schema')").fetchone()[0] is None:
+            return None
+        row = self.db.execute("SELECT version FROM charter_schema").fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._cache is not None:
+            self._cache.stop()
+            self._cache = None
+        if not self.db.closed:
+            try:
+                self.flush()
+            finally:
+                self.db.close()
+
+    # --- errors, transactions ------------------------------------------------------------
+    @contextmanager
+    def _errors(self, doing: str = "write"):
+        """PostgreSQL's errors as one line saying what happened and what to do."""
+        try:
+            yield
+        except pg_errors.IntegrityError as e:
+            raise Conflict(f"another process wrote the same record at the same time ({_first_line(e)})",
+                           hint="run the command again: it sees the other write now", where=self.where) from None
+        except pg_errors.RaiseException as e:  # a trigger: the storage refuses the change
+            raise StoreError(f"the registry refused the change: {_first_line(e)}", hint="registry history is append-only: append an event instead",
+                             where=self.where) from None
+        except (pg_errors.LockNotAvailable, pg_errors.DeadlockDetected, pg_errors.QueryCanceled) as e:
+            raise StoreError(f"the registry is locked by another process (waited 30 s: {_first_line(e)})",
+                             hint="wait for the other charter command (or server) to finish, then run this again", where=self.where) from None
+        except psycopg.OperationalError as e:
+            raise StoreError(f"the registry server could not be reached ({_first_line(e)})",
+                             hint="check the server runs and the connection URL; then run this again", where=self.where) from None
+        except psycopg.Error as e:
+            raise StoreError(f"the registry could not {doing} ({_first_line(e)})", hint="check the server's log and this user's rights",
+                             where=self.where) from None
+
+    @contextmanager
+    def _tx(self, lock: int | None = WRITE_LOCK):
+        """One write transaction holding ``lock`` (an advisory lock: ``WRITE_LOCK`` serialises every policy write,
+        deferred events first, so that the log keeps the order things happened in)."""
+        with self._lock, self._errors():
+            batch = None
+            try:
+                with self.db.transaction():
+                    if lock is not None:
+                        self.db.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+                    if lock == WRITE_LOCK and self._pending:
+                        batch = self._write_pending()
+                    yield self.db.cursor()
+            except BaseException:
+                if batch:
+                    self._pending[:0] = batch
+                raise
+            finally:
+                if lock == WRITE_LOCK and self._cache is not None:
+                    self._cache.invalidate()  # committed or not: the next generations() here reads the database
+
+    def _rows(self, query: str, args: Sequence | Mapping = ()) -> list[tuple]:
+        with self._lock, self._errors("be read"):
+            return self.db.execute(query, args).fetchall()
+
+    def _one(self, query: str, args: Sequence | Mapping = ()) -> tuple | None:
+        with self._lock, self._errors("be read"):
+            return self.db.execute(query, args).fetchone()
+
+    # --- deferred events (group commit, as SQLite's: see SQLiteStore.log_deferred) -------------
+    def log_deferred(self, type: str, asset: str, data) -> None:
+        p = self._pending
+        p.append((_time.time(), type, asset, data))
+        if len(p) == 1 or len(p) >= self.DEFER_MAX:
+            self.grouped()
+
+    @property
+    def pending(self) -> list:
+        return self._pending
+
+    def grouped(self) -> None:
+        if len(self._pending) >= self.DEFER_MAX:
+            self.flush()
+        elif self._pending:
+            self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is None:
+            _live.add(self)  # store/sqlite.py: flushed at exit, forgotten in a forked child
+            t = self._timer = threading.Timer(self.DEFER_S, _flush_ref, (weakref.ref(self),))
+            t.daemon = True
+            t.start()
+
+    def flush(self) -> None:
+        if self._pending and not self.db.closed:
+            with self._tx():
+                pass
+
+    def _write_pending(self) -> list:
+        batch = self._pending[:]
+        rows = []
+        for t, ty, a, d in batch:
+            iso = _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="microseconds")
+            rows.append((iso, ty, a, d if type(d) is str else _event_json(d)))
+        self.db.cursor().executemany(_EVENT, rows)
+        del self._pending[:len(batch)]
+        return batch
+
+    # --- reads -----------------------------------------------------------------
+    def get_many(self, ids: Iterable[str]) -> dict[str, Asset]:
+        ids = list(ids)
+        if not ids:
+            return {}
+        return {i: Asset.from_json(json.loads(doc)) for i, doc in self._rows("SELECT id, doc FROM assets WHERE id = ANY(%s::text[])", (ids,))}
+
+    def _known(self, ids: Iterable[str]) -> set[str]:
+        ids = list(ids)
+        return {i for (i,) in self._rows("SELECT id FROM assets WHERE id = ANY(%s::text[])", (ids,))} if ids else set()
+
+    def find(self, kind: str | None = None, name: str | None = None) -> Iterator[Asset]:
+        q, conds, args = "SELECT doc FROM assets", [], []
+        if kind is not None:
+            conds.append("kind=%s")
+            args.append(kind)
+        if name is not None:
+            conds.append("name=%s")
+            args.append(name)
+        if conds:
+            q += " WHERE " + " AND ".join(conds)
+        for (doc,) in self._rows(q + " ORDER BY rid", args):
+            yield Asset.from_json(json.loads(doc))
+
+    def count(self) -> int:
+        return self._one("SELECT count(*) FROM assets")[0]
+
+    def upstream(self, asset: str) -> list[tuple[str, int]]:
+        return self._rows("SELECT a.id, c.depth FROM closure c JOIN assets a ON a.rid=c.ancestor "
+                          "WHERE c.descendant=(SELECT rid FROM assets WHERE id=%s) ORDER BY c.depth, a.id", (asset,))
+
+    def lineage(self, asset: str) -> list[Asset]:
+        q = ("SELECT 0, id, doc FROM assets WHERE id=%(a)s UNION ALL "
+             "SELECT 1, a.id, a.doc FROM closure c JOIN assets a ON a.rid=c.ancestor "
+             "WHERE c.descendant=(SELECT rid FROM assets WHERE id=%(a)s) ORDER BY 1")
+        return [Asset.from_json(json.loads(d)) for _, _, d in self._rows(q, {"a": asset})]
+
+    def compiled(self, asset: str) -> Lineage | None:
+        row = self._one("SELECT doc FROM lineage WHERE id=%s", (asset,))
+        return lineage_mod.loads(row[0]) if row else None
+
+    def _compiled_many(self, ids: Iterable[str]) -> dict[str, Lineage]:
+        ids = list(ids)
+        if not ids:
+            return {}
+        return {i: lineage_mod.loads(d) for i, d in self._rows("SELECT id, doc FROM lineage WHERE id = ANY(%s::text[])", (ids,))}
+
+    def downstream(self, asset: str, depth: int | None = None) -> list[tuple[str, int]]:
+        return self._rows("SELECT descendant, depth FROM downstream WHERE ancestor=(SELECT rid FROM assets WHERE id=%s) AND depth<=%s "
+                          "ORDER BY depth, descendant", (asset, depth if depth is not None else 2**62))
+
+    def children(self, asset: str) -> list[Edge]:
+        q = ("SELECT c.id, e.relation FROM edges e JOIN assets c ON c.rid=e.child "
+             "WHERE e.parent=(SELECT rid FROM assets WHERE id=%s) ORDER BY c.rid, e.relation")
+        return [Edge(child, asset, rel) for child, rel in self._rows(q, (asset,))]
+
+    def terms_id(self, asset: str) -> tuple[int, int] | None:
+        row = self._one("SELECT t.tid, t.rid FROM assets a JOIN asset_terms t ON t.rid=a.rid WHERE a.id=%s", (asset,))
+        return tuple(row) if row else None
+
+    def terms_ids(self, ids: Iterable[str] | None = None, kind: str | None = None, after: int | None = None) -> list[tuple[str, int | None, int]]:
+        if after is not None:
+            return self._rows("SELECT a.id, t.tid, a.rid FROM assets a LEFT JOIN asset_terms t ON t.rid=a.rid WHERE a.rid > %s ORDER BY a.rid", (after,))
+        if ids is not None:
+            return self._rows("SELECT a.id, t.tid, a.rid FROM unnest(%s::text[]) WITH ORDINALITY j(id, n) JOIN assets a ON a.id=j.id "
+                              "LEFT JOIN asset_terms t ON t.rid=a.rid ORDER BY j.n", (list(ids),))
+        if kind:
+            return self._rows("SELECT a.id, t.tid, a.rid FROM assets a LEFT JOIN asset_terms t ON t.rid=a.rid WHERE a.kind=%s ORDER BY a.rid", (kind,))
+        return self._rows("SELECT a.id, t.tid, a.rid FROM assets a LEFT JOIN asset_terms t ON t.rid=a.rid ORDER BY a.rid")
+
+    def terms_all(self) -> list[int]:
+        return [t for (t,) in self._rows("SELECT tid FROM terms ORDER BY tid")]
+
+    def terms_index(self, upto: int) -> dict[str, int]:
+        return dict(self._rows("SELECT id, tid FROM asset_terms WHERE rid <= %s", (upto,)))
+
+    def terms_docs(self, tids: Iterable[int]) -> dict[int, str]:
+        tids = list(tids)
+        return dict(self._rows("SELECT tid, doc FROM terms WHERE tid = ANY(%s::bigint[])", (tids,))) if tids else {}
+
+    def with_terms(self, tids: Iterable[int], upto: int, kind: str | None = None, licenses: bool = False) -> list[tuple]:
+        q = ("SELECT t.rid, t.id, t.tid, l.licenses FROM asset_terms t JOIN asset_listing l ON l.rid=t.rid" if licenses else
+             "SELECT t.rid, t.id, t.tid FROM asset_terms t") + " WHERE t.rid <= %s AND t.tid = ANY(%s::bigint[])"
+        args: list = [upto, sorted(set(tids))]
+        if kind:
+            q += " AND t.id >= %s AND t.id < %s"
+            args += [kind + "/", kind + "0"]  # '0' follows '/': every id that starts with "kind/"
+        rows = self._rows(q + " ORDER BY t.rid", args)
+        if licenses:
+            memo = _Licenses()
+            return [(r, i, t, memo[lic]) for r, i, t, lic in rows]
+        return rows
+
+    def assets_version(self) -> int:
+        return self._one("SELECT coalesce(max(rid), 0) FROM assets")[0]
+
+    def summaries(self, ids: Sequence[str]) -> list[tuple[str, str, str, str, tuple[str, ...]]]:
+        rows = self._rows("SELECT a.id, a.kind, a.name, a.version, l.licenses FROM unnest(%s::text[]) WITH ORDINALITY j(id, n) "
+                          "JOIN assets a ON a.id=j.id JOIN asset_listing l ON l.rid=a.rid ORDER BY j.n", (list(ids),))
+        memo = _Licenses()
+        return [(i, k, n, v, memo[lic]) for i, k, n, v, lic in rows]
+
+    def listing(self, kind: str | None = None, contains: Sequence[str] = (), limit: int | None = None) -> list[tuple[str, str, str, str, tuple[str, ...]]]:
+        conds, args = [], []
+        for w in contains:
+            conds.append("a.id ILIKE %s ESCAPE '\\'")
+            args.append("%" + w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        if kind:
+            conds.append("a.id >= %s AND a.id < %s")
+            args += [kind + "/", kind + "0"]
+        q = "SELECT a.id, a.kind, a.name, a.version, l.licenses FROM assets a JOIN asset_listing l ON l.rid=a.rid"
+        if conds:
+            q += " WHERE " + " AND ".join(conds)
+        rows = self._rows(q + " ORDER BY a.rid LIMIT %s", [*args, limit])
+        memo = _Licenses()
+        return [(i, k, n, v, memo[lic]) for i, k, n, v, lic in rows]
+
+    def withdrawals(self) -> dict[str, Withdrawal]:
+        # the current state: each asset's last withdraw/lift event, when it is a withdrawal
+        q = ("SELECT a.id, w.reason, w.time FROM (SELECT DISTINCT ON (asset) asset, action, reason, time FROM withdrawal_events "
+             "ORDER BY asset, seq DESC) w JOIN assets a ON a.rid=w.asset WHERE w.action='withdraw' ORDER BY a.id")
+        return {i: Withdrawal(i, r, t) for i, r, t in self._rows(q)}
+
+    def owner_withdrawals(self) -> dict[str, Withdrawal]:
+        return {o: Withdrawal(o, r, t) for o, r, t in self._rows("SELECT owner, reason, time FROM owner_withdrawals ORDER BY owner")}
+
+    def withdrawals_version(self) -> object:
+        got = self._cached()
+        return got[0] if got is not None else self._one("SELECT n FROM generations WHERE topic='policy'")[0]
+
+    def api_keys_version(self) -> object:
+        got = self._cached()
+        return got[1] if got is not None else self._one("SELECT n FROM generations WHERE topic='keys'")[0]
+
+    def _cached(self) -> tuple | None:
+        """The listener's generations, unless older than what this store last read itself (the counters only
+        grow; the thread may have taken a notification off the socket and not yet re-read them)."""
+        c = self._cache
+        got = c.get() if c is not None else None
+        if got is None or got[0] < self._floor[0] or got[1] < self._floor[1]:
+            return None
+        return got
+
+    LISTEN = os.environ.get("CHARTER_PG_LISTEN", "") not in ("", "0")
+    """Cache the generations in-process, kept current by LISTEN/NOTIFY (:class:`_Listener`), from the first
+    ``generations()`` call on (the gateway asks on every request): no round trip per call, but another
+    process's commit is seen once its notification arrives rather than at the very next call. Off by default
+    (one read per call: a withdrawal elsewhere applies to the next request, as on SQLite); ``CHARTER_PG_LISTEN=1``
+    turns it on."""
+
+    def generations(self) -> tuple[object, object]:
+        c = self._cache
+        if c is None and self.LISTEN and not self.db.closed:
+            with self._lock:  # one listener, whichever thread asks first
+                c = self._cache
+                if c is None:
+                    try:
+                        c = self._cache = _Listener(self.url)
+                        _listening.add(self)
+                    except psycopg.Error:  # no second connection: read every time
+                        self.LISTEN = False
+        got = self._cached() if c is not None else None
+        if got is not None:
+            return got
+        got = tuple(self._one(_GENERATIONS))
+        if c is not None:
+            self._floor = got
+        return got
+
+    def events(self, after: int = 0, type: str | None = None, asset: str | None = None, limit: int | None = None) -> list[Event]:
+        self.flush()
+        q, args = "SELECT seq, time, type, asset, data FROM events WHERE seq>%s", [after]
+        if type is not None:
+            q += " AND type=%s"
+            args.append(type)
+        if asset is not None:
+            q += " AND asset=%s"
+            args.append(asset)
+        q += " ORDER BY seq LIMIT %s"
+        args.append(limit or None)
+        return [Event(s, t, ty, a, json.loads(d)) for s, t, ty, a, d in self._rows(q, args)]
+
+    def _holders(self, digests: Iterable[str]) -> dict[str, set[str]]:
+        digests = list(digests)
+        out: dict[str, set[str]] = {}
+        if digests:
+            for d, i in self._rows("SELECT c.digest, a.id FROM content c JOIN assets a ON a.rid=c.asset WHERE c.digest = ANY(%s::text[])", (digests,)):
+                out.setdefault(d, set()).add(i)
+        return out
+
+    # --- writes ----------------------------------------------------------------
+    def log(self, type: str, asset: str, data: Mapping) -> Event:
+        t = now()
+        doc = json.dumps(data, sort_keys=True)
+        with self._tx() as cur:
+            seq = cur.execute(_EVENT + " RETURNING seq", (t, type, asset, doc)).fetchone()[0]
+        return Event(seq, t, type, asset, json.loads(doc))
+
+    def log_many(self, events: Sequence[tuple[str, str, Mapping]]) -> None:
+        if not events:
+            return
+        t = now()
+        rows = [(t, ty, a, json.dumps(d, sort_keys=True)) for ty, a, d in events]
+        with self._tx() as cur:
+            cur.executemany(_EVENT, rows)
+
+    def _write_assets(self, assets: Sequence[Asset], lineages: Mapping[str, Lineage], time: str,
+                      withdrawals: Sequence[Withdrawal] = (), restrictions: Sequence[Restriction] = ()) -> None:
+        docs = [a.canonical() for a in assets]  # serialise (and hash) once, before writing
+        hashes = [Asset.hash_of(doc) for doc in docs]
+        ups = {a.id: closure(lineages[a.id]) for a in assets}
+        with self._tx() as cur:
+            # We hold the write lock, so the next rids are ours to assign: no read-back needed.
+            first = cur.execute("SELECT coalesce(max(rid), 0) + 1 FROM assets").fetchone()[0]
+            rid = {a.id: first + k for k, a in enumerate(assets)}
+            cur.executemany("INSERT INTO assets(rid, id, kind, name, version, hash, doc, registered) VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
+                            [(rid[a.id], a.id, a.kind, a.name, a.version, h, doc, time) for a, h, doc in zip(assets, hashes, docs)])
+            others = list(({x for up in ups.values() for x in up} | {e.parent for a in assets for e in a.derived_from}) - rid.keys())
+            if others:
+                rid.update(cur.execute("SELECT id, rid FROM assets WHERE id = ANY(%s::text[])", (others,)).fetchall())
+            self._copy(cur, "edges(child, parent, relation)", ((rid[a.id], rid[e.parent], e.relation) for a in assets for e in a.derived_from))
+            self._copy(cur, "lineage(id, doc)", ((a.id, lineage_mod.dumps(lineages[a.id])) for a in assets))
+            self._write_terms(cur, [(rid[a.id], a.id, lineage_mod.terms_key(lineages[a.id])) for a in assets])
+            self._copy(cur, "asset_listing(rid, licenses)", ((rid[a.id], json.dumps(list(a.licenses))) for a in assets))
+            self._copy(cur, "closure(descendant, ancestor, depth)", ((rid[a.id], rid[anc], d) for a in assets for anc, d in ups[a.id].items()))
+            self._copy(cur, "downstream(ancestor, depth, descendant)", ((rid[anc], d, a.id) for a in assets for anc, d in ups[a.id].items()))
+            cur.executemany(_EVENT, [(time, "register", a.id, json.dumps({"hash": h})) for a, h in zip(assets, hashes)])
+            content = [(d, rid[a.id]) for a in assets for d in content_digests(a)]
+            if content:
+                cur.executemany("INSERT INTO content VALUES (%s,%s) ON CONFLICT DO NOTHING", content)
+            for w in withdrawals:
+                self._insert_withdrawal(cur, w, "withdraw")
+            for r in restrictions:
+                self._insert_restriction(cur, r)
+
+    @staticmethod
+    def _copy(cur, table: str, rows: Iterable[tuple]) -> None:
+        with cur.copy(f"COPY {table} FROM STDIN") as cp:
+            for r in rows:
+                cp.write_row(r)
+
+    def _write_terms(self, cur, rows: Sequence[tuple[int, str, str]]) -> None:
+        """Inside a write transaction: intern each terms key (found by its sha256: a key can be longer than
+        an index entry may be) and point the asset (rid, id) at it."""
+        keys = {k: hashlib.sha256(k.encode()).hexdigest() for _, _, k in rows}
+        tid = dict(cur.execute("SELECT digest, tid FROM terms WHERE digest = ANY(%s::text[])", (list(keys.values()),)).fetchall())
+        new = [k for k, d in keys.items() if d not in tid]
+        if new:
+            first = cur.execute("SELECT coalesce(max(tid), 0) + 1 FROM terms").fetchone()[0]
+            tid.update((keys[k], first + i) for i, k in enumerate(new))
+            cur.executemany("INSERT INTO terms(tid, digest, doc) VALUES (%s,%s,%s)", [(tid[keys[k]], keys[k], k) for k in new])
+        self._copy(cur, "asset_terms(rid, tid, id)", ((r, tid[keys[k]], i) for r, i, k in rows))
+
+    def _write_withdrawal(self, w: Withdrawal) -> None:
+        with self._tx() as cur:
+            self._insert_withdrawal(cur, w, "withdraw")
+
+    def _write_lift(self, w: Withdrawal) -> None:
+        with self._tx() as cur:
+            self._insert_withdrawal(cur, w, "lift")
+
+    def _insert_withdrawal(self, cur, w: Withdrawal, action: str) -> None:
+        cur.execute("INSERT INTO withdrawal_events(asset, action, reason, time) SELECT rid, %s, %s, %s FROM assets WHERE id=%s",
+                    (action, w.reason, w.time, w.asset))
+        cur.execute(_EVENT, (w.time, action, w.asset, json.dumps({"reason": w.reason})))
+
+    def _write_owner_withdrawals(self, ws: Sequence[Withdrawal]) -> None:
+        with self._tx() as cur:
+            cur.executemany("INSERT INTO owner_withdrawals VALUES (%s,%s,%s)", [(w.asset, w.reason, w.time) for w in ws])
+            cur.executemany(_EVENT, [(w.time, "withdraw-owner", w.asset, json.dumps({"reason": w.reason})) for w in ws])
+
+    # --- after registration: restrictions and evaluated properties ------------------------------
+    def restrictions(self) -> dict[str, tuple[Restriction, ...]]:
+        out: dict[str, list[Restriction]] = {}
+        q = ("SELECT asset, deny, reason, time FROM restrictions r WHERE r.seq > "
+             "coalesce((SELECT max(upto) FROM restriction_lifts l WHERE l.asset=r.asset), 0) ORDER BY seq")
+        for a, d, r, t in self._rows(q):
+            out.setdefault(a, []).append(Restriction(a, tuple(json.loads(d)), r, t))
+        return {a: tuple(rs) for a, rs in out.items()}
+
+    def _write_restriction(self, r: Restriction) -> None:
+        with self._tx() as cur:
+            self._insert_restriction(cur, r)
+
+    def _insert_restriction(self, cur, r: Restriction) -> None:
+        cur.execute("INSERT INTO restrictions(asset, deny, reason, time) VALUES (%s,%s,%s,%s)", (r.asset, json.dumps(list(r.deny)), r.reason, r.time))
+        cur.execute(_EVENT, (r.time, "restrict", r.asset, json.dumps({"deny": list(r.deny), "reason": r.reason})))
+
+    def _write_restriction_lift(self, lift: Restriction) -> None:
+        with self._tx() as cur:
+            cur.execute("INSERT INTO restriction_lifts(asset, upto, reason, time) SELECT %s, max(seq), %s, %s FROM restrictions WHERE asset=%s",
+                        (lift.asset, lift.reason, lift.time, lift.asset))
+            cur.execute(_EVENT, (lift.time, "lift-restrictions", lift.asset, json.dumps({"deny": list(lift.deny), "reason": lift.reason})))
+
+    def properties(self, asset: str) -> list[Property]:
+        return [Property.from_json(json.loads(d)) for (d,) in self._rows("SELECT doc FROM properties WHERE asset=%s ORDER BY seq", (asset,))]
+
+    def _write_properties(self, props: Sequence[Property]) -> None:
+        docs = [json.dumps(p.to_json(), sort_keys=True, allow_nan=False) for p in props]  # may fail: before writing
+        with self._tx() as cur:
+            cur.executemany("INSERT INTO properties(asset, benchmark, metric, doc) VALUES (%s,%s,%s,%s)",
+                            [(p.asset, p.benchmark, p.metric, d) for p, d in zip(props, docs)])
+            cur.executemany(_EVENT, [(t, "evaluate", a, json.dumps(e, sort_keys=True)) for (a, t), e in _evaluate_events(props).items()])
+
+    # --- web consent signals ---------------------------------------------------------------------
+    def _write_signals(self, rows: Sequence[SignalSnapshot]) -> int:
+        added = 0
+        with self._tx() as cur:
+            for r in rows:
+                cur.execute("INSERT INTO signals(domain, kind, fetched_at, sha256, body, source, imported) VALUES (%s,%s,%s,%s,%s,%s,%s) "
+                            "ON CONFLICT DO NOTHING", (r.domain, r.kind, r.fetched_at, r.sha256, r.body, r.source, r.imported))
+                added += cur.rowcount
+            if added:
+                cur.execute(_EVENT, (now(), "import-signals", "signals", json.dumps({"snapshots": added})))
+        return added
+
+    def signals(self, domains: Iterable[str] | None = None) -> list[SignalSnapshot]:
+        q = "SELECT domain, kind, fetched_at, sha256, body, source, imported FROM signals"
+        if domains is None:
+            return [SignalSnapshot(*r) for r in self._rows(q + " ORDER BY domain, kind, fetched_at, seq")]
+        return [SignalSnapshot(*r) for r in self._rows(q + " WHERE domain = ANY(%s::text[]) ORDER BY domain, kind, fetched_at, seq",
+                                                       (sorted(set(domains)),))]
+
+    # --- the gateway: API keys and the hash-chained audit log --------------------------------
+    def _write_api_key(self, key: ApiKey) -> None:
+        with self._tx() as cur:
+            cur.execute("INSERT INTO api_keys(key_id, hash, application, created, revoked) VALUES (%s,%s,%s,%s,%s)", tuple(key))
+
+    def _write_key_revocation(self, key_id: str, time: str) -> None:
+        with self._tx() as cur:
+            cur.execute("UPDATE api_keys SET revoked=%s WHERE key_id=%s AND revoked IS NULL", (time, key_id))
+
+    def api_key(self, key_hash: str) -> ApiKey | None:
+        row = self._one("SELECT key_id, hash, application, created, revoked FROM api_keys WHERE hash=%s", (key_hash,))
+        return ApiKey(*row) if row else None
+
+    def api_keys(self, application: str | None = None) -> list[ApiKey]:
+        q, args = "SELECT key_id, hash, application, created, revoked FROM api_keys", []
+        if application is not None:
+            q, args = q + " WHERE application=%s", [application]
+        return [ApiKey(*r) for r in self._rows(q + " ORDER BY n", args)]
+
+    def _append_audit(self, record: str) -> AuditEntry:
+        return self._append_audit_many([record])[0]
+
+    def _append_audit_many(self, records: Sequence[str]) -> list[AuditEntry]:
+        # The last hash is read under AUDIT_LOCK (held to COMMIT): batches of several server processes
+        # interleave whole and the chain stays one chain.
+        out: list[AuditEntry] = []
+        with self._tx(AUDIT_LOCK) as cur:
+            row = cur.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev = (row[0], row[1]) if row else (0, GENESIS)
+            for record in records:
+                seq, h = seq + 1, chain_hash(prev, record)
+                out.append(AuditEntry(seq, record, prev, h))
+                prev = h
+            cur.executemany("INSERT INTO audit VALUES (%s,%s,%s,%s)", [tuple(e) for e in out])
+        return out
+
+    def audit_head(self) -> tuple[int, str]:
+        row = self._one("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        return (row[0], row[1]) if row else (0, GENESIS)
+
+    def audit_writer(self) -> "PostgresStore":
+        return PostgresStore(self.url, create=False)
+
+    def audit_entries(self, after: int = 0, limit: int | None = None) -> list[AuditEntry]:
+        return [AuditEntry(*r) for r in self._rows("SELECT seq, record, prev, hash FROM audit WHERE seq>%s ORDER BY seq LIMIT %s",
+                                                    (after, limit or None))]
+
+    # --- signatures (charter.trust) ------------------------------------------------------------
+    def signatures(self, assets: Iterable[str] | None = None, kind: str | None = None) -> list[SignatureRecord]:
+        q = "SELECT seq, asset, kind, keyid, digest, envelope, source, time, applied FROM signatures"
+        conds, args = [], []
+        if assets is not None:
+            conds.append("asset = ANY(%s::text[])")
+            args.append(sorted(set(assets)))
+        if kind is not None:
+            conds.append("kind=%s")
+            args.append(kind)
+        if conds:
+            q += " WHERE " + " AND ".join(conds)
+        return [SignatureRecord(*r) for r in self._rows(q + " ORDER BY seq", args)]
+
+    def _write_signatures(self, records: Sequence[SignatureRecord]) -> None:
+        with self._tx() as cur:
+            cur.executemany("INSERT INTO signatures(asset, kind, keyid, digest, envelope, source, time, applied) "
+                            "VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (digest) DO NOTHING", [tuple(r)[1:] for r in records])
+            cur.executemany(_EVENT, [(r.time, "sign", r.asset, json.dumps({"kind": r.kind, "keyid": r.keyid, "digest": r.digest,
+                                                                            "source": r.source}, sort_keys=True)) for r in records])
+
+
+class _Licenses(dict):
+    """A licence list's JSON -> its tuple, each distinct list decoded once."""
+
+    def __missing__(self, key: str) -> tuple[str, ...]:
+        got = self[key] = tuple(json.loads(key)) if key else ()
+        return got
+
+
+class _Listener:
+    """The generations, cached for ``generations()``: a connection of its own LISTENs on ``CHANNEL`` (the
+    generation triggers notify it at each commit that moves one) and a thread re-reads them when notified,
+    and at least every ``REFRESH_S`` (a backstop for servers whose notifications do not arrive, e.g. behind
+    a transaction-pooling proxy). ``get`` answers from the cache only while that thread is alive and fresh,
+    and not while a notification waits unread on its socket. This process's own writes ``invalidate`` it,
+    so they are seen by the next call here; another process's commit is seen once its notification
+    arrives (the time the server and this process's listener thread take to deliver it), or by the
+    backstop re-read at the latest, as SQLite's beacon (store/beacon.py) has a backstop for writers that
+    do not publish."""
+
+    REFRESH_S = 0.1
+
+    def __init__(self, url: str) -> None:
+        self.con = psycopg.connect(url, autocommit=True, application_name="charter-generations")
+        self.con.execute(f"LISTEN {CHANNEL}")
+        self.fd = self.con.fileno()
+        self.lock = threading.Lock()
+        self.epoch = 0
+        self.value: tuple | None = None
+        self.until = 0.0
+        self.stopped = False
+        self._refresh()
+        self.thread = threading.Thread(target=self._run, name="charter-generations", daemon=True)
+        self.thread.start()
+
+    def _refresh(self) -> None:
+        with self.lock:
+            e = self.epoch
+        g = tuple(self.con.execute(_GENERATIONS).fetchone())  # read after LISTEN: a later commit notifies again
+        with self.lock:
+            if e == self.epoch:  # no write of this process committed meanwhile (its value could predate it)
+                self.value, self.until = g, _time.monotonic() + 5 * self.REFRESH_S
+
+    def _run(self) -> None:
+        try:
+            while not self.stopped:
+                for _ in self.con.notifies(timeout=self.REFRESH_S, stop_after=1):
+                    pass
+                if not self.stopped:
+                    self._refresh()
+        except Exception:  # the connection is gone: get() answers None, and the store reads the database
+            pass
+        finally:
+            with self.lock:
+                self.value = None
+            try:
+                self.con.close()
+            except Exception:
+                pass
+
+    def get(self) -> tuple | None:
+        with self.lock:
+            got = self.value if self.value is not None and _time.monotonic() < self.until else None
+        if got is not None and select.select([self.fd], [], [], 0)[0]:
+            return None  # a notification arrived that the thread has not read yet: read the database
+        return got
+
+    def invalidate(self) -> None:
+        with self.lock:
+            self.epoch += 1
+            self.value = None
+
+    def stop(self) -> None:
+        self.stopped = True  # the thread closes its connection within REFRESH_S
+
+
+_listening: "weakref.WeakSet[PostgresStore]" = weakref.WeakSet()
+
+
+def _forget_listeners_in_child() -> None:
+    # a forked child has no listener thread: it starts its own at its first generations() call
+    for store in list(_listening):
+        store._cache = None
+
+
+os.register_at_fork(after_in_child=_forget_listeners_in_child)
