@@ -77,7 +77,7 @@ def test_no_schema_without_create_and_a_newer_schema_is_refused(pg_url):
         con.execute("UPDATE charter_schema SET version=%s", (SCHEMA_VERSION + 1,))
     with pytest.raises(StoreError, match="newer than this charter") as e:
         open_store(pg_url)
-    assert e.value.hint == "upgrade charter"
+    assert e.value.hint.startswith("upgrade charter")
 
 
 def test_a_server_that_is_not_there_is_a_one_line_error():
@@ -332,3 +332,37 @@ def test_the_registry_answers_the_same_on_postgres_and_sqlite(pg_url, tmp_path):
     finally:
         for reg in regs:
             reg.close()
+
+
+def test_identities_and_numbered_migrations_on_postgres(pg_url, capsys):
+    """Schema 2 (m0002_identities) on PostgreSQL: the actor of each write, roles and namespaces, refusals recorded,
+    the action log chained and append-only in the server; the migration log names each file by its hash."""
+    from charter.cli.main import main
+    from charter.core.files import resource
+    from charter.registry import Registry
+    from charter.store import migrations
+
+    eco = str(resource("examples") / "ecosystem.yaml")
+    assert main(["add", eco, "--registry", pg_url, "--as", "ops"]) == 0
+    assert main(["user", "add", "ops", "--role", "admin", "--registry", pg_url, "--as", "ops"]) == 0
+    assert main(["user", "add", "lena", "--role", "publisher", "--namespace", "model/foundation-*", "--registry", pg_url, "--as", "ops"]) == 0
+    assert main(["restrict", "model/foundation-lm@1", "--deny", "military", "--reason", "policy", "--registry", pg_url, "--as", "lena"]) == 0
+    assert main(["withdraw", "dataset/forum-posts@1", "--reason", "no", "--registry", pg_url, "--as", "lena"]) == 3
+    capsys.readouterr()
+    reg = Registry.open(pg_url)
+    try:
+        rows = [(r["actor"], r["action"], r["allowed"], r["rule"]) for r in reg.actions()]
+        assert rows == [("ops", "add", True, "open-registry"), ("ops", "user", True, "open-registry"), ("ops", "user", True, "admin"),
+                        ("lena", "restrict", True, "owner"), ("lena", "withdraw", False, "outside-namespace")]
+        assert reg.verify_actions() == (True, 5, "")
+        assert reg.store.registered_by("model/foundation-lm@1") == "ops" and "dataset/forum-posts@1" not in reg.withdrawals()
+        assert reg.store.migrated == []  # migrated by the first command
+        got = reg.store.db.execute("SELECT version, name, sha256 FROM schema_migrations ORDER BY seq").fetchall()
+        assert got == [(m.version, m.name, m.sha256) for m in migrations.available("postgres")]
+        import psycopg
+
+        for sql in ("UPDATE actions SET actor='mallory'", "DELETE FROM actions", "DELETE FROM schema_migrations"):
+            with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+                reg.store.db.execute(sql)
+    finally:
+        reg.close()

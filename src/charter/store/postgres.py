@@ -34,12 +34,15 @@ from psycopg.conninfo import conninfo_to_dict
 from charter.core import lineage as lineage_mod
 from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withdrawal
 from charter.core.digests import content_digests
+from charter.core.identity import User
 from charter.core.lineage import Lineage, closure
 from charter.errors import Conflict, StoreError
-from charter.store.base import GENESIS, ApiKey, AuditEntry, SignalSnapshot, SignatureRecord, Store, _evaluate_events, chain_hash, now
+from charter.store import migrations
+from charter.store.base import GENESIS, ApiKey, AuditEntry, SignalSnapshot, SignatureRecord, Store, _evaluate_events, audit_json, chain_hash, now
 from charter.store.sqlite import _event_json, _flush_ref, _live
 
-SCHEMA_VERSION = 1  # PostgreSQL's own numbering (SQLite's is user_version 9: the same tables)
+BASELINE = 1  # the version m0001_baseline writes; later ones are store/migrations/postgres files
+SCHEMA_VERSION = migrations.latest("postgres")  # PostgreSQL's own numbering (1: the tables of SQLite's 9; 2: SQLite's 10)
 
 WRITE_LOCK = 0x63686172_00000001  # pg_advisory_xact_lock keys: every policy write ...
 AUDIT_LOCK = 0x63686172_00000002  # ... the audit chain ...
@@ -145,7 +148,7 @@ def _schema_script() -> str:
     for t, topic in GENERATION_TRIGGERS.items():
         when = "INSERT OR UPDATE" if t == "api_keys" else "INSERT"
         parts.append(f"CREATE TRIGGER {t}_generation AFTER {when} ON {t} FOR EACH ROW EXECUTE FUNCTION charter_bump('{topic}');")
-    parts.append(f"INSERT INTO charter_schema(version) VALUES ({SCHEMA_VERSION});")
+    parts.append(f"INSERT INTO charter_schema(version) VALUES ({BASELINE});")
     return "\n".join(parts)
 
 
@@ -181,6 +184,7 @@ class PostgresStore(Store):
         self._lock = threading.RLock()
         self._timer: threading.Timer | None = None
         self._cache: _Listener | None = None
+        self._staged: dict[int, dict] = {}  # thread -> the action record of the write it is about to make
         self._floor: tuple = (0, 0)  # the generations this store last read itself (with a listener)
         try:
             self.db = psycopg.connect(url, autocommit=True, application_name="charter")
@@ -190,25 +194,8 @@ class PostgresStore(Store):
         try:
             with self._errors("open"):
                 self.db.execute("SET lock_timeout = '30s'")
-                version = self._version()
-                if version is None or version < SCHEMA_VERSION:
-                    if not create:
-                        raise StoreError(f"no registry in {self.where}", hint="run `charter init --registry URL` or pass create", where=self.where)
-                    # Two processes opening a fresh database at once: the second waits here, then finds the schema. The
-                    # lock is taken before the transaction begins, so that the transaction sees the other's committed
-                    # tables (a transaction begun before them would look them up in a stale catalog cache).
-                    self.db.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
-                    try:
-                        with self.db.transaction():
-                            version = self._version()
-                            if version is None:
-                                self.db.execute(_schema_script())
-                                version = SCHEMA_VERSION
-                    finally:
-                        self.db.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
-                if version > SCHEMA_VERSION:
-                    raise StoreError(f"registry {self.where} has schema {version}, newer than this charter's ({SCHEMA_VERSION})", hint="upgrade charter",
-                                     where=self.where)
+                # numbered migrations (store/migrations/postgres), once, under SCHEMA_LOCK; a newer schema is refused
+                self.migrated = migrations.apply_postgres(self, SCHEMA_LOCK, create)
         except BaseException:
             self.db.close()
             raise
@@ -265,6 +252,9 @@ class PostgresStore(Store):
                         self.db.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
                     if lock == WRITE_LOCK and self._pending:
                         batch = self._write_pending()
+                    staged = self._staged.pop(threading.get_ident(), None) if lock == WRITE_LOCK else None
+                    if staged is not None:  # the record of this very write: committed with it or not at all
+                        self._insert_action(self.db.cursor(), staged)
                     yield self.db.cursor()
             except BaseException:
                 if batch:
@@ -551,6 +541,7 @@ class PostgresStore(Store):
             content = [(d, rid[a.id]) for a in assets for d in content_digests(a)]
             if content:
                 cur.executemany("INSERT INTO content VALUES (%s,%s) ON CONFLICT DO NOTHING", content)
+            self._copy(cur, "registrations(rid, actor)", ((rid[a.id], self.actor or "unknown") for a in assets))
             for w in withdrawals:
                 self._insert_withdrawal(cur, w, "withdraw")
             for r in restrictions:
@@ -690,6 +681,56 @@ class PostgresStore(Store):
     def audit_entries(self, after: int = 0, limit: int | None = None) -> list[AuditEntry]:
         return [AuditEntry(*r) for r in self._rows("SELECT seq, record, prev, hash FROM audit WHERE seq>%s ORDER BY seq LIMIT %s",
                                                     (after, limit or None))]
+
+    # --- identities (schema 2) ------------------------------------------------------------------
+    def users(self) -> dict[str, User]:
+        q = "SELECT DISTINCT ON (name) name, role, namespaces FROM user_events ORDER BY name, seq DESC"
+        return {n: User(n, r, tuple(json.loads(ns))) for n, r, ns in self._rows(q)}
+
+    def _write_user(self, user: User, time: str) -> None:
+        with self._tx() as cur:
+            cur.execute("INSERT INTO user_events(name, role, namespaces, time, actor) VALUES (%s,%s,%s,%s,%s)",
+                        (user.name, user.role, json.dumps(list(user.namespaces)), time, self.actor or "unknown"))
+
+    def _insert_action(self, cur, record: Mapping) -> AuditEntry:
+        # under WRITE_LOCK (held to COMMIT): the last hash is still the last one when this is written
+        text = audit_json(record)
+        row = cur.execute("SELECT seq, hash FROM actions ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+        h = chain_hash(prev, text)
+        cur.execute("INSERT INTO actions VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
+                    (seq, record["actor"], record["action"], record.get("asset"), bool(record["allowed"]), text, prev, h))
+        return AuditEntry(seq, text, prev, h)
+
+    def append_action(self, record: Mapping) -> AuditEntry:
+        with self._tx() as cur:
+            return self._insert_action(cur, record)
+
+    def stage_action(self, record: Mapping) -> None:
+        self._staged[threading.get_ident()] = dict(record)
+
+    def unstage_action(self) -> None:
+        self._staged.pop(threading.get_ident(), None)
+
+    def action_entries(self, after: int = 0, limit: int | None = None, *, actor: str | None = None, asset: str | None = None) -> list[AuditEntry]:
+        q, args = "SELECT seq, record, prev, hash FROM actions WHERE seq>%s", [after]
+        if actor is not None:
+            q, args = q + " AND actor=%s", args + [actor]
+        if asset is not None:
+            q, args = q + " AND asset=%s", args + [asset]
+        return [AuditEntry(*r) for r in self._rows(q + " ORDER BY seq LIMIT %s", args + [limit or None])]
+
+    def registered_by(self, asset_id: str) -> str | None:
+        row = self._one("SELECT r.actor FROM registrations r JOIN assets a ON a.rid=r.rid WHERE a.id=%s", (asset_id,))
+        return row[0] if row else None
+
+    def _write_consent_token(self, token_hash: str, owner: str, time: str) -> None:
+        with self._tx() as cur:
+            cur.execute("INSERT INTO consent_tokens VALUES (%s,%s,%s,%s,NULL)", (token_hash, owner, time, self.actor or "unknown"))
+
+    def consent_token(self, token_hash: str) -> tuple[str, str | None] | None:
+        row = self._one("SELECT owner, revoked FROM consent_tokens WHERE hash=%s", (token_hash,))
+        return (row[0], row[1]) if row else None
 
     # --- signatures (charter.trust) ------------------------------------------------------------
     def signatures(self, assets: Iterable[str] | None = None, kind: str | None = None) -> list[SignatureRecord]:

@@ -106,6 +106,58 @@ def apply(store, backend: str = "sqlite") -> list[int]:
     return [m.version for m in todo]
 
 
+PG_LOG_SQL = """
+CREATE TABLE IF NOT EXISTS schema_migrations(
+  seq bigserial PRIMARY KEY, version integer NOT NULL, name text NOT NULL, applied text NOT NULL, sha256 text);
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'schema_migrations_append_only') THEN
+    CREATE TRIGGER schema_migrations_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON schema_migrations
+      FOR EACH STATEMENT EXECUTE FUNCTION charter_refuse('the migration log is append-only');
+  END IF;
+END $$;
+"""
+
+
+def apply_postgres(store, lock: int, create: bool = True) -> list[int]:
+    """PostgreSQL's ``apply``: under a session advisory lock (taken before the transaction begins, so that the
+    transaction sees what another process committed meanwhile), in one transaction; the version is
+    ``charter_schema``'s (changed by this runner alone: its append-only trigger is paused for that statement)."""
+    from charter.store.base import now
+
+    db, where = store.db, store.where
+    version = store._version() or 0
+    check_version(version, where, "postgres")
+    todo = [m for m in available("postgres") if m.version > version]
+    if not todo:
+        return []
+    if version == 0 and not create:
+        raise StoreError(f"no registry in {where}", hint="run `charter init --registry URL` or pass create", where=where)
+    db.execute("SELECT pg_advisory_lock(%s)", (lock,))
+    try:
+        with db.transaction():
+            version = store._version() or 0
+            check_version(version, where, "postgres")
+            todo = [m for m in todo if m.version > version]
+            if not todo:
+                return []
+            for m in todo:
+                m.run(store, version)
+                if m.version == 1:  # the baseline made the function the log's trigger calls
+                    db.execute(PG_LOG_SQL)
+            if version:
+                db.execute(PG_LOG_SQL)
+                if not db.execute("SELECT 1 FROM schema_migrations LIMIT 1").fetchone():
+                    db.execute("INSERT INTO schema_migrations(version, name, applied) VALUES (%s,%s,%s)", (version, "before numbered migrations", now()))
+            for m in todo:
+                db.execute("INSERT INTO schema_migrations(version, name, applied, sha256) VALUES (%s,%s,%s,%s)", (m.version, m.name, now(), m.sha256))
+            db.execute("ALTER TABLE charter_schema DISABLE TRIGGER charter_schema_append_only")
+            db.execute("UPDATE charter_schema SET version=%s", (todo[-1].version,))
+            db.execute("ALTER TABLE charter_schema ENABLE TRIGGER charter_schema_append_only")
+    finally:
+        db.execute("SELECT pg_advisory_unlock(%s)", (lock,))
+    return [m.version for m in todo]
+
+
 def statements(script: str) -> list[str]:
     """A script's statements, split where SQLite sees each end (triggers hold semicolons of their own)."""
     out, buf = [], ""
