@@ -94,17 +94,22 @@ class Registry:
         self._wd: dict[str, Withdrawal] = {}
         self._rs: dict[str, tuple[Restriction, ...]] = {}
         self._props: dict[str, dict[tuple[str, str], Property]] = {}
-        self.actor = identity.default_actor()
+        self.actor = getattr(store, "authenticated_actor", None) or identity.default_actor()
 
     @property
     def actor(self) -> str:
-        """Who this registry's writes are recorded for (``charter --as NAME``, ``$CHARTER_ACTOR``, else the OS user)."""
+        """Who this registry's writes are recorded for: on a server that authenticates (PostgreSQL) the role it
+        connected as; locally ``charter --as NAME``, ``$CHARTER_ACTOR``, else the OS user."""
         return self.store.actor
 
     @actor.setter
     def actor(self, name: str) -> None:
         if not name or not name.strip() or any(c in name for c in "\n\r\t"):
             raise InvalidInput(f"actor name {name!r} is empty or has control characters", hint="pass --as NAME")
+        fixed = getattr(self.store, "authenticated_actor", None)
+        if fixed and name.strip() != fixed:
+            raise InvalidInput(f"this registry's server authenticated you as {fixed}; you cannot act as {name.strip()}",
+                               hint="connect as that role (the user in the registry URL) instead of passing --as", field="--as")
         self.store.actor = name.strip()
 
     # --- who may write what (charter.core.identity) ----------------------------------------------

@@ -335,32 +335,46 @@ def test_the_registry_answers_the_same_on_postgres_and_sqlite(pg_url, tmp_path):
 
 
 def test_identities_and_numbered_migrations_on_postgres(pg_url, capsys):
-    """Schema 2 (m0002_identities) on PostgreSQL: the actor of each write, roles and namespaces, refusals recorded,
-    the action log chained and append-only in the server; the migration log names each file by its hash."""
+    """Schema 2 (m0002_identities) on PostgreSQL: the actor of each write is the database role the server
+    authenticated (no --as), roles and namespaces decide, refusals are recorded, the action log is chained and
+    append-only in the server; the migration log names each file by its hash."""
+    import psycopg
+    from urllib.parse import urlsplit, urlunsplit
+
     from charter.cli.main import main
     from charter.core.files import resource
     from charter.registry import Registry
     from charter.store import migrations
 
+    def as_role(role: str) -> str:
+        u = urlsplit(pg_url)
+        return urlunsplit((u.scheme, f"{role}@{u.hostname}:{u.port}" if u.port else f"{role}@{u.hostname}", u.path, u.query, u.fragment))
+
     eco = str(resource("examples") / "ecosystem.yaml")
-    assert main(["add", eco, "--registry", pg_url, "--as", "ops"]) == 0
-    assert main(["user", "add", "ops", "--role", "admin", "--registry", pg_url, "--as", "ops"]) == 0
-    assert main(["user", "add", "lena", "--role", "publisher", "--namespace", "model/foundation-*", "--registry", pg_url, "--as", "ops"]) == 0
-    assert main(["restrict", "model/foundation-lm@1", "--deny", "military", "--reason", "policy", "--registry", pg_url, "--as", "lena"]) == 0
-    assert main(["withdraw", "dataset/forum-posts@1", "--reason", "no", "--registry", pg_url, "--as", "lena"]) == 3
+    Registry.open(pg_url).close()  # the schema, made by the superuser that owns the database
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        for role in ("ops", "lena"):
+            con.execute(f"CREATE ROLE {role} LOGIN")
+            con.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+            con.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    ops, lena = as_role("ops"), as_role("lena")
+    assert main(["add", eco, "--registry", ops]) == 0
+    assert main(["user", "add", "ops", "--role", "admin", "--registry", ops]) == 0
+    assert main(["user", "add", "lena", "--role", "publisher", "--namespace", "model/foundation-*", "--registry", ops]) == 0
+    assert main(["restrict", "model/foundation-lm@1", "--deny", "military", "--reason", "policy", "--registry", lena]) == 0
+    assert main(["withdraw", "dataset/forum-posts@1", "--reason", "no", "--registry", lena]) == 3
     capsys.readouterr()
-    reg = Registry.open(pg_url)
+    assert main(["withdraw", "dataset/forum-posts@1", "--reason", "no", "--registry", lena, "--as", "ops"]) == 1  # no claiming another role
+    assert "authenticated you as lena; you cannot act as ops" in capsys.readouterr().err
+    reg = Registry.open(ops)
     try:
         rows = [(r["actor"], r["action"], r["allowed"], r["rule"]) for r in reg.actions()]
         assert rows == [("ops", "add", True, "open-registry"), ("ops", "user", True, "open-registry"), ("ops", "user", True, "admin"),
                         ("lena", "restrict", True, "owner"), ("lena", "withdraw", False, "outside-namespace")]
         assert reg.verify_actions() == (True, 5, "")
         assert reg.store.registered_by("model/foundation-lm@1") == "ops" and "dataset/forum-posts@1" not in reg.withdrawals()
-        assert reg.store.migrated == []  # migrated by the first command
         got = reg.store.db.execute("SELECT version, name, sha256 FROM schema_migrations ORDER BY seq").fetchall()
         assert got == [(m.version, m.name, m.sha256) for m in migrations.available("postgres")]
-        import psycopg
-
         for sql in ("UPDATE actions SET actor='mallory'", "DELETE FROM actions", "DELETE FROM schema_migrations"):
             with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
                 reg.store.db.execute(sql)

@@ -217,6 +217,8 @@ class Gateway:
         """The consent endpoint's write, on a worker thread: recorded with the owner as its actor."""
         from charter.data.owners import withdraw_records
 
+        if getattr(self.reg.store, "authenticated_actor", None):  # a server that authenticates: its role acts, the token decides
+            return withdraw_records(self.reg, [owner], reason, token=token)
         with self._consent_lock:  # the registry's actor is this request's while it writes
             before = self.reg.actor
             self.reg.actor = f"consent:{owner}"

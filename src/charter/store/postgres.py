@@ -196,6 +196,8 @@ class PostgresStore(Store):
                 self.db.execute("SET lock_timeout = '30s'")
                 # numbered migrations (store/migrations/postgres), once, under SCHEMA_LOCK; a newer schema is refused
                 self.migrated = migrations.apply_postgres(self, SCHEMA_LOCK, create)
+                # the server authenticated this connection: its role is the actor of every write (issue 18 §3)
+                self.authenticated_actor = self.db.execute("SELECT current_user").fetchone()[0]
         except BaseException:
             self.db.close()
             raise
