@@ -64,3 +64,27 @@ def test_the_gateway_on_postgres(pg_reg, pg_url, engine):  # noqa: F811
     assert [(e.data["status"]) for e in entries][-4:] == [401, 200, 403, 451]
     v = verify(reg.store, reg.store.audit_head())
     assert v.ok and v.entries == len(entries) >= 8
+
+
+def test_two_gateway_processes_refuse_the_next_request_after_a_third_withdraws(pg_reg, pg_url):  # noqa: F811
+    """Issue 18 §4: two `charter serve` processes on one PostgreSQL registry; a withdrawal from a third process
+    (the CLI) makes both answer 451 to their very next request."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import httpx
+
+    from tests.serve.conftest import serve_process
+
+    reg, keys = pg_reg
+    body = {"model": MODEL, "prompt": "the river", "max_tokens": 1, "temperature": 0}
+    with serve_process(pg_url) as (_, a), serve_process(pg_url) as (_, b):
+        for base in (a, b):
+            assert httpx.post(base + "/v1/completions", json=body, headers=auth(keys[TRANSLATE]), timeout=60).status_code == 200
+        exe = Path(sys.executable).parent / "charter"
+        subprocess.run([str(exe), "withdraw", PUBLISHER, "--reason", "recalled by the publisher", "--registry", pg_url], check=True,
+                       capture_output=True)
+        for base in (a, b):
+            r = httpx.post(base + "/v1/completions", json=body, headers=auth(keys[TRANSLATE]), timeout=60)
+            assert r.status_code == 451 and "recalled by the publisher" in r.json()["error"]["message"]
