@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,9 +42,11 @@ class Result:
     problem: str = ""  # the first problem: table, row or asset, why
     count: int = 0  # how many problems (the first one named)
     checked: int = 0  # rows (or entries) looked at
+    seconds: float = 0.0
 
     def to_json(self) -> dict:
-        return {"name": self.name, "ok": self.ok, "problem": self.problem, "problems": self.count, "checked": self.checked}
+        return {"name": self.name, "ok": self.ok, "problem": self.problem, "problems": self.count, "checked": self.checked,
+                "seconds": round(self.seconds, 3)}
 
 
 @dataclass
@@ -107,11 +110,12 @@ def check(path: Path | str) -> Report:
         tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         docs: dict[int, Asset] = {}
         for name, fn in _CHECKS:
+            t = time.perf_counter()
             try:
                 res = fn(db, tables, docs)
             except sqlite3.DatabaseError as e:
                 res = Result(name, False, f"reading failed: {e}", 1)
-            res.name = name
+            res.name, res.seconds = name, time.perf_counter() - t
             report.checks.append(res)
         return report
     finally:
