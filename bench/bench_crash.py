@@ -80,6 +80,12 @@ class Writer:
         self.log.flush()
         os.fsync(self.log.fileno())
 
+    def begin(self, **rec) -> None:
+        """Say what the next write is, before it starts (flushed, not fsynced: a SIGKILL keeps it, the page cache has
+        it): a log whose last line is a ``begin`` was killed during that write."""
+        self.log.write(json.dumps({"op": "begin", **rec}, sort_keys=True) + "\n")
+        self.log.flush()
+
     def step(self) -> str:
         rng, self.n = self.rng, self.n + 1
         r = rng.random()
@@ -89,11 +95,13 @@ class Writer:
             a = rng.choice(self.mine)
             if a in self.withdrawn:
                 reason = f"lift {self.tag}-{self.n}"
+                self.begin(what="lift", asset=a, reason=reason)
                 self.reg.lift(a, reason)
                 self.withdrawn.discard(a)
                 self.ack(op="lift", asset=a, reason=reason)
                 return "lift"
             reason = f"withdraw {self.tag}-{self.n}"
+            self.begin(what="withdraw", asset=a, reason=reason)
             self.reg.withdraw(a, reason)
             self.withdrawn.add(a)
             self.ack(op="withdraw", asset=a, reason=reason)
@@ -102,15 +110,18 @@ class Writer:
             a = rng.choice(self.mine + list(BASE_IDS))
             reason = f"restrict {self.tag}-{self.n}"
             if a in self.restricted and a in self.mine and rng.random() < 0.5:  # another writer may lift a base asset's
+                self.begin(what="lift-restrictions", asset=a, reason=reason)
                 self.reg.lift_restrictions(a, reason)
                 self.restricted.discard(a)
                 self.ack(op="lift-restrictions", asset=a, reason=reason)
                 return "lift-restrictions"
+            self.begin(what="restrict", asset=a, reason=reason)
             self.reg.restrict(a, [rng.choice(["military", "surveillance", "profiling"])], reason)
             self.restricted.add(a)
             self.ack(op="restrict", asset=a, reason=reason)
             return "restrict"
         if r < 0.85:
+            self.begin(what="audit", time=f"{self.tag}-{self.n}")
             e = self.reg.store.append_audit({"time": f"{self.tag}-{self.n}", "endpoint": "/v1/chat/completions", "status": 200,
                                              "decision": "allowed", "application": None, "model": rng.choice(self.mine)})
             self.ack(op="audit", seq=e.seq, hash=e.hash)
@@ -126,6 +137,7 @@ class Writer:
         lines += [f"  - {{asset: {p}, relation: {'trained-on' if p.startswith('dataset/') else 'fine-tuned-from'}}}" for p in parents]
         path = self.dir / f"{self.n}.yaml"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self.begin(what="add", asset=aid)
         if self.cli_every and self.n % self.cli_every == 0:
             import contextlib
             import io
@@ -193,6 +205,32 @@ def read_logs(logs) -> tuple[list[dict], int]:
     return recs, torn
 
 
+def in_flight(db: Path, logs) -> tuple[int, int]:
+    """(writes a kill interrupted, how many of them committed all the same): the logs whose last line is a ``begin``."""
+    last = []
+    for p in logs:
+        lines = [x for x in Path(p).read_text(encoding="utf-8").split("\n")[:-1] if x]
+        if lines and json.loads(lines[-1])["op"] == "begin":
+            last.append(json.loads(lines[-1]))
+    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        committed = 0
+        for b in last:
+            what = b["what"]
+            if what == "add":
+                q, args = "SELECT 1 FROM assets WHERE id=?", (b["asset"],)
+            elif what == "audit":
+                q, args = "SELECT 1 FROM audit WHERE json_extract(record, '$.time')=?", (b["time"],)
+            else:
+                table = {"withdraw": "withdrawal_events", "lift": "withdrawal_events", "restrict": "restrictions",
+                         "lift-restrictions": "restriction_lifts"}[what]
+                q, args = f"SELECT 1 FROM {table} WHERE reason=?", (b["reason"],)
+            committed += c.execute(q, args).fetchone() is not None
+    finally:
+        c.close()
+    return len(last), committed
+
+
 def missing(db: Path, recs: list[dict]) -> list[dict]:
     """The acknowledged writes not in the registry."""
     c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
@@ -207,7 +245,7 @@ def missing(db: Path, recs: list[dict]) -> list[dict]:
     out = []
     for r in recs:
         op = r["op"]
-        ok = (op in ("error", "done") or (op == "add" and r["asset"] in ids)
+        ok = (op in ("error", "done", "begin") or (op == "add" and r["asset"] in ids)
               or (op in ("withdraw", "lift") and (r["asset"], op, r["reason"]) in wd)
               or (op == "restrict" and (r["asset"], r["reason"]) in rs)
               or (op == "lift-restrictions" and (r["asset"], r["reason"]) in lifts)
@@ -275,7 +313,8 @@ def run(workdir: Path, kills: int, writers: int, max_delay: float, seed: int) ->
             s["p"].stdout.close()
     elapsed = time.monotonic() - t0
     recs, torn = read_logs(logs)
-    acked = [r for r in recs if r["op"] not in ("error", "done")]
+    acked = [r for r in recs if r["op"] not in ("error", "done", "begin")]
+    mid, mid_committed = in_flight(db, logs)
     errors = [r for r in recs if r["op"] == "error"]
     lost = missing(db, recs)
     tc = time.monotonic()
@@ -286,7 +325,7 @@ def run(workdir: Path, kills: int, writers: int, max_delay: float, seed: int) ->
         by_op[r["op"]] = by_op.get(r["op"], 0) + 1
     failed = [f"{c.name}: {c.problem}" for c in report.checks if not c.ok]
     return {"kills": done, "writers": writers, "writers_started": started, "not_ready": not_ready, "acknowledged": len(acked), "by_op": by_op,
-            "found": len(acked) - len(lost), "lost": len(lost), "lost_first": lost[:5], "torn_log_lines": torn,
+            "found": len(acked) - len(lost), "killed_mid_write": mid, "mid_write_committed": mid_committed, "lost": len(lost), "lost_first": lost[:5], "torn_log_lines": torn,
             "errors": len(errors), "errors_first": [e["error"] for e in errors[:5]], "check": "ok" if report.ok else "FAILED",
             "check_failed": failed, "check_s": round(check_s, 3), "time_s": round(elapsed, 1)}
 
@@ -310,6 +349,8 @@ def main() -> int:
     else:
         rows = [("kills", f"{r['kills']:,} (SIGKILL, {r['writers']} writers at a time, 0-{a.max_delay:g} s after opening)"),
                 ("acknowledged writes", f"{r['acknowledged']:,} (" + ", ".join(f"{k} {v:,}" for k, v in sorted(r["by_op"].items())) + ")"),
+                ("killed during a write", f"{r['killed_mid_write']:,} ({r['mid_write_committed']:,} of those writes committed before the kill, "
+                                          f"the rest rolled back)"),
                 ("found", f"{r['found']:,}"), ("lost (must be 0)", f"{r['lost']:,}"),
                 ("writer errors", f"{r['errors']:,}" + (f": {r['errors_first'][0]}" if r["errors"] else "")),
                 ("charter check", r["check"] + (f": {r['check_failed'][0]}" if r["check_failed"] else "") + f" ({r['check_s']} s)"),

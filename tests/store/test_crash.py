@@ -17,6 +17,7 @@ def test_sigkilled_writers_lose_no_acknowledged_write(tmp_path):
     r = bench_crash.run(tmp_path, kills=16, writers=2, max_delay=0.4, seed=7)
     assert r["kills"] == 16
     assert r["acknowledged"] > 50, r  # the writers did write between kills
+    assert r["killed_mid_write"] >= 1, r  # some kills landed inside a write (a log ending in its `begin` line)
     assert r["lost"] == 0, r["lost_first"]
     assert r["errors"] == 0, r["errors_first"]
     assert r["check"] == "ok", r["check_failed"]
@@ -34,6 +35,7 @@ def test_the_verifier_sees_a_lost_write(tmp_path):
     w.reg.close()
     recs, torn = bench_crash.read_logs([log])
     assert torn == 0 and bench_crash.missing(db, recs) == []
+    assert bench_crash.in_flight(db, [log]) == (0, 0)
     with open(log, "a") as f:
         f.write(json.dumps({"op": "add", "asset": "model/never@1"}) + "\n")
         f.write(json.dumps({"op": "audit", "seq": 10_000, "hash": "0" * 64}) + "\n")
