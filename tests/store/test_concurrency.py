@@ -1,7 +1,7 @@
 """Four processes (multiprocessing, spawn) write one SQLite registry at once for a few seconds: registrations
 (Registry.add_files and `charter add`), decisions, withdrawals and lifts, restrictions, audit records. No error
 (SQLITE_BUSY must not leak), no deadlock (bounded time), every acknowledged write present afterwards, and
-`charter check` passes."""
+`charter check` passes, afterwards and on each snapshot it reads while they write."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import bench_crash  # noqa: E402
 
 from charter.cli.main import main  # noqa: E402
+from charter.registry_check import check  # noqa: E402
 
 N, SECONDS = 4, 3.0
 
@@ -29,8 +30,14 @@ def test_four_processes_write_one_registry(tmp_path, capsys):
     t0 = time.monotonic()
     for p in procs:
         p.start()
+    # meanwhile, the integrity check reads one snapshot at a time: each must pass while the others write
+    checks = []
+    while any(p.is_alive() for p in procs) and time.monotonic() - t0 < SECONDS + 60:
+        r = check(db)
+        checks.append([f"{c.name}: {c.problem}" for c in r.checks if not c.ok])
+        time.sleep(0.2)
     for p in procs:
-        p.join(timeout=SECONDS + 60)
+        p.join(timeout=max(1.0, SECONDS + 60 - (time.monotonic() - t0)))
     hung = [p.pid for p in procs if p.is_alive()]
     for p in procs:
         if p.is_alive():
@@ -49,4 +56,5 @@ def test_four_processes_write_one_registry(tmp_path, capsys):
     assert all(d["counts"].get("decide", 0) > 0 for d in done)
     assert len({r["asset"] for r in acked if r["op"] == "add"}) == sum(d["counts"]["add"] for d in done)
     assert bench_crash.missing(db, recs) == []
+    assert checks and not any(checks), [c for c in checks if c][:1]
     assert main(["check", "--registry", str(db)]) == 0, capsys.readouterr().out
