@@ -1,7 +1,8 @@
 """``charter check``: is a SQLite registry whole? Run it after a crash, or when tampering is suspected.
 
-Read-only: one read transaction (a consistent snapshot even while other processes write), over a
-plain connection (no schema upgrade, no pragma that writes). The checks, in order:
+It changes nothing: one read transaction (a consistent snapshot even while other processes write), over a
+plain connection (no schema upgrade, no pragma that writes; like any connection, SQLite recovers a crashed
+writer's WAL on open and may checkpoint it on close). The checks, in order:
 
     integrity     SQLite's ``PRAGMA integrity_check`` (pages, indexes, constraints)
     foreign-keys  SQLite's ``PRAGMA foreign_key_check``
@@ -91,7 +92,7 @@ def sqlite_path(url: str | None) -> Path:
 
 
 def check(path: Path | str) -> Report:
-    """Run every check on the registry file ``path``; never writes to it."""
+    """Run every check on the registry file ``path``; changes nothing in it."""
     path = Path(path)
     if not path.is_file():
         raise StoreError(f"no registry at {path}", hint="pass --registry PATH (or set $CHARTER_REGISTRY)", where=str(path))
@@ -142,7 +143,7 @@ def _foreign_keys(db, tables, docs) -> Result:
     return Result("", False, f"{t} row {rowid}: no {parent} row it refers to (PRAGMA foreign_key_check)", len(rows))
 
 
-_TRIGGER = re.compile(r"CREATE\s+TRIGGER\s+IF\s+NOT\s+EXISTS\s+(\w+)\s+(?:BEFORE|AFTER)\s+(?:INSERT|UPDATE|DELETE)(?:\s+OF\s+[\w\s,]+?)?\s+ON\s+(\w+)"
+_TRIGGER = re.compile(r"CREATE\s+TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)\s+(?:BEFORE|AFTER)\s+(?:INSERT|UPDATE|DELETE)(?:\s+OF\s+[\w\s,]+?)?\s+ON\s+(\w+)"
                       r"(.*?)\bEND;", re.S | re.I)
 
 
@@ -150,7 +151,11 @@ def expected_triggers() -> dict[str, tuple[str, bool]]:
     """Trigger name -> (its table, whether it refuses: RAISE(ABORT)), as the schema in store/sqlite.py creates them."""
     from charter.store import sqlite as sq
 
-    scripts = [sq.SCHEMA] + [getattr(sq, n) for n in dir(sq) if n.endswith("_SCHEMA") and isinstance(getattr(sq, n), str)]
+    scripts = []  # SCHEMA, SIGNATURES_SCHEMA, and any other script (or list of them) the module defines
+    for v in vars(sq).values():
+        for x in (v if isinstance(v, (list, tuple)) else (v,)):
+            if isinstance(x, str) and "CREATE TRIGGER" in x.upper():
+                scripts.append(x)
     out: dict[str, tuple[str, bool]] = {}
     for script in scripts:
         for name, table, body in _TRIGGER.findall(script):
