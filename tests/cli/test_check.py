@@ -188,3 +188,16 @@ def test_an_older_registry_passes_before_and_after_its_upgrade(tmp_path):
     assert check(p).ok, failed(check(p))  # the tables of later schemas are not required of it
     SQLiteStore(p).close()
     assert check(p).ok, failed(check(p))
+
+
+def test_a_partial_asset_fails(db):
+    """An asset whose edge, lineage or terms row is gone (what a torn registration would leave) is named."""
+    c = sqlite3.connect(db)
+    child, parent, rel = c.execute("SELECT child, parent, relation FROM edges ORDER BY child LIMIT 1").fetchone()
+    cid, pid = (c.execute("SELECT id FROM assets WHERE rid=?", (r,)).fetchone()[0] for r in (child, parent))
+    c.close()
+    damage(db, "DROP TRIGGER edges_fixed_d", f"DELETE FROM edges WHERE child={child} AND parent={parent}",
+           "CREATE TRIGGER edges_fixed_d BEFORE DELETE ON edges BEGIN SELECT RAISE(ABORT, 'lineage edges are written once, at registration'); END")
+    assert failed(check(db))["edges"] == f"edges: {cid} -> {pid} ({rel}) is in its charter's derived_from but not in the edges table"
+    damage(db, f"DELETE FROM lineage WHERE id='{cid}'")
+    assert failed(check(db))["closure"] == f"lineage: {cid} has no compiled lineage row"
