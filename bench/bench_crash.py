@@ -270,7 +270,6 @@ def run(workdir: Path, kills: int, writers: int, max_delay: float, seed: int) ->
     started = 0
     t0 = time.monotonic()
     done = 0
-    not_ready = 0
 
     def start() -> dict:
         nonlocal started
@@ -324,7 +323,7 @@ def run(workdir: Path, kills: int, writers: int, max_delay: float, seed: int) ->
     for r in acked:
         by_op[r["op"]] = by_op.get(r["op"], 0) + 1
     failed = [f"{c.name}: {c.problem}" for c in report.checks if not c.ok]
-    return {"kills": done, "writers": writers, "writers_started": started, "not_ready": not_ready, "acknowledged": len(acked), "by_op": by_op,
+    return {"kills": done, "writers": writers, "writers_started": started, "acknowledged": len(acked), "by_op": by_op,
             "found": len(acked) - len(lost), "killed_mid_write": mid, "mid_write_committed": mid_committed, "lost": len(lost), "lost_first": lost[:5], "torn_log_lines": torn,
             "errors": len(errors), "errors_first": [e["error"] for e in errors[:5]], "check": "ok" if report.ok else "FAILED",
             "check_failed": failed, "check_s": round(check_s, 3), "time_s": round(elapsed, 1)}
