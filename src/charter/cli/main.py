@@ -30,13 +30,13 @@ def _common() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     from charter import __version__
-    from charter.cli import assets, data, decisions, demo, evals, exports, identity, imports, licenses, lineage, models, report, serve, signals, swarm, trust, ui, uses
+    from charter.cli import assets, check, data, decisions, demo, evals, exports, identity, imports, licenses, lineage, models, report, serve, signals, swarm, trust, ui, uses
 
     parser = argparse.ArgumentParser(prog="charter", description="What may each asset be used for? Charters, lineage and decisions.")
     parser.add_argument("--version", action="version", version=f"charter {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = _common()
-    for module in (assets, decisions, lineage, uses, licenses, imports, exports, data, signals, models, evals, report, serve, ui, swarm, trust, identity, demo):
+    for module in (assets, decisions, lineage, uses, licenses, imports, exports, data, signals, models, evals, report, serve, ui, swarm, trust, identity, check, demo):
         module.register(sub, common)
     return parser
 
