@@ -103,3 +103,32 @@ def test_a_forked_child_does_not_write_the_parents_queue_again(tmp_path):
     reader = SQLiteStore(tmp_path / "r.db")
     assert [e.data for e in reader.events()] == [{"n": 1}]
     reader.close()
+
+
+def test_close_waits_for_a_flush_in_progress_on_the_timer_thread(tmp_path):
+    """close() while the group's timer thread is inside its transaction: close waits for it (closing a connection
+    that another thread is using crashed the process once, in the full suite), and the group is written."""
+    import sqlite3
+    import threading
+    import time
+
+    from charter.store.sqlite import SQLiteStore
+
+    s = SQLiteStore(tmp_path / "r.db")
+    inside, real = threading.Event(), s._read_generations
+
+    def slow():  # the timer thread, after its COMMIT, publishing the generations
+        if threading.current_thread() is not threading.main_thread():
+            inside.set()
+            time.sleep(0.3)
+        return real()
+
+    s._read_generations = slow
+    s.log_deferred("decision", "model/m@1", {"allowed": True})
+    assert inside.wait(5)
+    t0 = time.monotonic()
+    s.close()
+    assert time.monotonic() - t0 > 0.15  # it waited for the transaction in progress instead of closing under it
+    con = sqlite3.connect(tmp_path / "r.db")
+    assert con.execute("SELECT count(*) FROM events WHERE type='decision'").fetchone()[0] == 1
+    con.close()

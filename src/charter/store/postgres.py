@@ -214,11 +214,12 @@ class PostgresStore(Store):
         if self._cache is not None:
             self._cache.stop()
             self._cache = None
-        if not self.db.closed:
-            try:
-                self.flush()
-            finally:
-                self.db.close()
+        with self._lock:  # the flusher thread may be inside a transaction on this connection (see SQLiteStore.close)
+            if not self.db.closed:
+                try:
+                    self.flush()
+                finally:
+                    self.db.close()
 
     # --- errors, transactions ------------------------------------------------------------
     @contextmanager

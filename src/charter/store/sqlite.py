@@ -139,11 +139,14 @@ class SQLiteStore(Store):
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        self.flush()
-        self.db.close()
-        if self._beacon is not None:
-            self._beacon.close()
-            self._beacon = None
+        # under the write lock: the flusher thread may be inside a transaction on this connection right now (a
+        # timer that fired before cancel()), and closing a connection another thread is using crashes the process
+        with self._lock:
+            self.flush()
+            self.db.close()
+            if self._beacon is not None:
+                self._beacon.close()
+                self._beacon = None
 
     DEFER_MAX = 1024
     DEFER_S = 0.05
