@@ -377,7 +377,7 @@ def test_a_schema_6_registry_upgrades_in_place(tmp_path):
     db.executescript("DROP TRIGGER signals_append_only_u; DROP TRIGGER signals_append_only_d; DROP TABLE signals; PRAGMA user_version=6;")
     db.close()
     r = Registry.open(str(path))
-    assert r.store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
+    assert r.store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 10
     assert r.store.add_signals([_row()]) == 1
     r.close()
 
