@@ -1153,3 +1153,28 @@ def test_web_signal_snapshots_are_kept_once_each_in_fetch_order(store):
     assert [e.data for e in store.events(type="import-signals")] == [{"snapshots": 3}]
     with pytest.raises(InvalidInput):
         store.add_signals([row("a.org", "", "w")])
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_two_processes_withdrawing_the_same_asset_at_once_record_one_withdrawal(backend, request, tmp_path):
+    """Both check "already withdrawn" before their transaction; the second to take the write lock must find the
+    first's withdrawal and refuse (Conflict), not append a second one. Likewise for lifts."""
+    arg = request.getfixturevalue("pg_url") if backend == "postgres" else tmp_path
+    first = BACKENDS[backend](arg)
+    second = open_store(arg) if backend == "postgres" else SQLiteStore(tmp_path / "registry.db")
+    try:
+        first.add([A("dataset/d@1")])
+        stale = {}  # what the second saw before the first wrote
+        second.withdrawals = lambda: stale
+        first.withdraw("dataset/d@1", "first")
+        with pytest.raises(Conflict, match="already withdrawn .*by another process"):
+            second.withdraw("dataset/d@1", "second")
+        assert [e.data["reason"] for e in first.events(type="withdraw")] == ["first"]
+        stale["dataset/d@1"] = Withdrawal("dataset/d@1", "first", "t")  # both see it withdrawn, both lift
+        first.lift("dataset/d@1", "lifted")
+        with pytest.raises(Conflict, match="not withdrawn .*lifted it just now"):
+            second.lift("dataset/d@1", "lifted again")
+        assert [e.type for e in first.events(asset="dataset/d@1") if e.type in ("withdraw", "lift")] == ["withdraw", "lift"]
+    finally:
+        second.close()
+        first.close()

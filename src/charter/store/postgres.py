@@ -570,11 +570,24 @@ class PostgresStore(Store):
 
     def _write_withdrawal(self, w: Withdrawal) -> None:
         with self._tx() as cur:
+            self._still(cur, w.asset, "withdraw")
             self._insert_withdrawal(cur, w, "withdraw")
 
     def _write_lift(self, w: Withdrawal) -> None:
         with self._tx() as cur:
+            self._still(cur, w.asset, "lift")
             self._insert_withdrawal(cur, w, "lift")
+
+    @staticmethod
+    def _still(cur, asset: str, action: str) -> None:
+        # under WRITE_LOCK: the check made before the transaction may be stale (see SQLiteStore._still)
+        row = cur.execute("SELECT e.action, e.time FROM withdrawal_events e JOIN assets a ON a.rid=e.asset WHERE a.id=%s "
+                          "ORDER BY e.seq DESC LIMIT 1", (asset,)).fetchone()
+        withdrawn = row is not None and row[0] == "withdraw"
+        if action == "withdraw" and withdrawn:
+            raise Conflict(f"{asset} was already withdrawn at {row[1]} (by another process, just now)", hint="nothing to do")
+        if action == "lift" and not withdrawn:
+            raise Conflict(f"{asset} is not withdrawn (another process lifted it just now)", hint="nothing to lift")
 
     def _insert_withdrawal(self, cur, w: Withdrawal, action: str) -> None:
         cur.execute("INSERT INTO withdrawal_events(asset, action, reason, time) SELECT rid, %s, %s, %s FROM assets WHERE id=%s",

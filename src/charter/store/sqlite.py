@@ -474,11 +474,24 @@ class SQLiteStore(Store):
 
     def _write_withdrawal(self, w: Withdrawal) -> None:
         with self._tx():
+            self._still(w.asset, "withdraw")
             self._insert_withdrawal(w, "withdraw")
 
     def _write_lift(self, w: Withdrawal) -> None:
         with self._tx():
+            self._still(w.asset, "lift")
             self._insert_withdrawal(w, "lift")
+
+    def _still(self, asset: str, action: str) -> None:
+        # Checked again under the write lock: two processes withdrawing (or lifting) the same asset at once both
+        # passed the check made before the transaction; only the first may write.
+        row = self.db.execute("SELECT e.action, e.time FROM withdrawal_events e JOIN assets a ON a.rid=e.asset WHERE a.id=? "
+                              "ORDER BY e.seq DESC LIMIT 1", (asset,)).fetchone()
+        withdrawn = row is not None and row[0] == "withdraw"
+        if action == "withdraw" and withdrawn:
+            raise Conflict(f"{asset} was already withdrawn at {row[1]} (by another process, just now)", hint="nothing to do")
+        if action == "lift" and not withdrawn:
+            raise Conflict(f"{asset} is not withdrawn (another process lifted it just now)", hint="nothing to lift")
 
     def _insert_withdrawal(self, w: Withdrawal, action: str) -> None:
         self.db.execute("INSERT INTO withdrawal_events(asset, action, reason, time) SELECT rid, ?, ?, ? FROM assets WHERE id=?",
