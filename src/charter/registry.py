@@ -113,11 +113,6 @@ class Registry:
         self.store.actor = name.strip()
 
     # --- who may write what (charter.core.identity) ----------------------------------------------
-    def permit(self, action: str, asset: str | None = None, kind: str | None = None) -> identity.Permit:
-        """Whether this registry's actor may make this write (nothing is recorded)."""
-        registered = self.store.registered_by(asset) if asset is not None and action == "restrict" else None
-        return identity.permit(self.store.users(), self.actor, action, asset, kind, registered)
-
     def guard(self, action: str, assets: Sequence[tuple[str, str | None]] = (), detail: dict | None = None) -> None:
         """Check the actor may make ``action`` on each (asset id, kind), then stage its record so that the
         write that follows commits it with itself; a refusal is recorded at once and raised (exit 3)."""
