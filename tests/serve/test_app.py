@@ -59,7 +59,10 @@ def test_completion_is_served_decided_and_audited(client, world, reg, engine):
     assert rec["uses"] == ["inference", "machine-translation", "commercial"] and rec["reasons"] == []
     assert (rec["prompt_tokens"], rec["completion_tokens"]) == (u["prompt_tokens"], u["completion_tokens"])
     assert rec["key"] == reg.store.api_keys(TRANSLATE)[0].key_id and world.keys[TRANSLATE] not in json.dumps(rec)
-    assert int(r.headers["x-charter-audit-seq"]) == reg.store.audit_entries()[-1].seq
+    # two records: the decision (committed before the answer; its seq in the header) and the end (tokens)
+    start, end = [e for e in reg.store.audit_entries()][-2:]
+    assert int(r.headers["x-charter-audit-seq"]) == start.seq and (start.data["phase"], rec["phase"]) == ("start", "end")
+    assert start.data["request_id"] == rec["request_id"] == body["id"] and start.data["prompt_tokens"] is None
 
 
 def test_model_names(client, world):
@@ -340,7 +343,7 @@ def test_size_limits(make_app, world, reg):
     assert r.status_code == 413 and "content-length" not in {k.lower() for k in r.request.headers}
     assert complete(c, key, max_tokens=8).status_code == 200
     recs = [e.data for e in reg.store.audit_entries()]
-    assert [r["decision"] for r in recs] == ["invalid"] * 6 + ["allowed"]  # issue 12: the 413s are audited too, with the key's id
+    assert [r["decision"] for r in recs] == ["invalid"] * 6 + ["allowed"] * 2  # issue 12: the 413s are audited too, with the key's id
     assert [(r["status"], r["key"], r["application"]) for r in recs[4:6]] == [(413, key.split("-")[1], TRANSLATE)] * 2
     assert recs[4]["error"] == "the request body is larger than 2,000 bytes" and key not in json.dumps(recs)
 
@@ -357,7 +360,7 @@ def test_rate_limit_per_key(make_app, world, reg):
     r = complete(c, world.keys[FACES])
     assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1 and r.json()["error"]["code"] == "rate_limit_exceeded"
     assert complete(c, world.keys[TRANSLATE], max_tokens=1).status_code == 200  # another key has its own bucket
-    assert last_record(reg)["decision"] == "allowed" and reg.store.audit_entries()[-2].data["decision"] == "rate-limited"
+    assert last_record(reg)["decision"] == "allowed" and reg.store.audit_entries()[-3].data["decision"] == "rate-limited"
 
 
 def test_concurrency_cap(make_app, world, reg):
@@ -373,8 +376,8 @@ def test_concurrency_cap(make_app, world, reg):
     complete(c, world.keys[TRANSLATE], stream=True)
     assert gw.concurrency.active == 0  # the stream gave its slot back
     recs = [e.data for e in reg.store.audit_entries()]
-    assert [(r["decision"], r["phase"]) for r in recs] == [("overloaded", None), ("denied", None), ("allowed", None),
-                                                            ("allowed", "start"), ("allowed", "end")]  # a stream: two records
+    assert [(r["decision"], r["phase"]) for r in recs] == [("overloaded", None), ("denied", None), ("allowed", "start"), ("allowed", "end"),
+                                                            ("allowed", "start"), ("allowed", "end")]  # a completion: two records
 
 
 def test_a_failing_model_is_a_500_that_is_audited(make_app, world, reg, monkeypatch):
@@ -388,7 +391,10 @@ def test_a_failing_model_is_a_500_that_is_audited(make_app, world, reg, monkeypa
     monkeypatch.setattr(gw.engine, "generate", boom)
     r = complete(Client(app), world.keys[TRANSLATE])
     assert r.status_code == 500 and r.json()["error"]["code"] == "model_error" and gw.concurrency.active == 0
-    assert last_record(reg)["decision"] == "error"
+    start, end = [e for e in reg.store.audit_entries()][-2:]  # the decision, then the failure as its end record
+    assert (start.data["phase"], start.data["decision"], end.data["phase"], end.data["decision"]) == ("start", "allowed", "end", "error")
+    assert end.data["status"] == 500 and end.data["code"] == "model_error" and "out of memory" in end.data["error"]
+    assert start.data["request_id"] == end.data["request_id"] and int(r.headers["x-charter-audit-seq"]) == start.seq
     chunks = complete(Client(app), world.keys[TRANSLATE], stream=True).text
     assert "model_error" in chunks and chunks.rstrip().endswith("data: [DONE]")
     assert last_record(reg)["decision"] == "error" and gw.concurrency.active == 0
@@ -403,13 +409,13 @@ def test_every_request_is_audited_and_the_chain_verifies(client, world, reg):
     client.post("/v1/completions", json={"model": MODEL}, headers=auth(world.keys[TRANSLATE]))
     complete(client, world.keys[TRANSLATE], model="nope")
     decisions = [e.data["decision"] for e in reg.store.audit_entries()]
-    assert decisions == ["allowed", "denied", "unauthorized", "invalid", "error"]
+    assert decisions == ["allowed", "allowed", "denied", "unauthorized", "invalid", "error"]  # a completion's start and end
     v = audit.verify(reg.store)
-    assert v.ok and v.entries == 5 and v.head == reg.store.audit_entries()[-1].hash
+    assert v.ok and v.entries == 6 and v.head == reg.store.audit_entries()[-1].hash
     s = audit.summarize(reg.store)
     assert s.requests == 5 and s.by_decision == {"allowed": 1, "denied": 1, "unauthorized": 1, "invalid": 1, "error": 1}
     row = {(r.application, r.use, r.decision): r for r in s.rows}[(TRANSLATE, "machine-translation", "allowed")]
-    assert row.requests == 1 and row.completion_tokens == reg.store.audit_entries()[0].data["completion_tokens"]
+    assert row.requests == 1 and row.completion_tokens == reg.store.audit_entries()[1].data["completion_tokens"] > 0
 
 
 def test_narrowing_cannot_revive_an_application_whose_declared_uses_are_denied(client, world, db):

@@ -55,7 +55,7 @@ def test_audit_summary_and_verify(client, world, db, capsys):
     code, text, _ = run(capsys, "audit", "--registry", db)
     assert code == 0 and "application/faces@1" in text and "denied" in text and "allowed 1, denied 1" in text
     code, out, _ = run(capsys, "audit", "verify", "--registry", db, "--json")
-    assert code == 0 and out["ok"] and out["entries"] == 2 and out["broken_seq"] is None
+    assert code == 0 and out["ok"] and out["entries"] == 3 and out["broken_seq"] is None  # the completion's start and end, the refusal
 
 
 def test_serve_process_streams_and_shuts_down_gracefully(world, db):
@@ -163,11 +163,12 @@ def test_a_real_server_writes_anchors_and_verify_checks_them(world, db, tmp_path
     lines = [json.loads(x) for x in witness.read_text().splitlines()]
     assert lines[0]["count"] == 0 and set(lines[0]) == {"count", "hash", "time"}
     counts = [a["count"] for a in lines]
-    assert counts == sorted(set(counts)) and counts[0] == 0 and counts[-1] == 6  # at start, when the head moved (timing-dependent under load), and at stop
+    # at start, when the head moved (timing-dependent under load), and at stop: 4 completions (start and end) + 2 refusals
+    assert counts == sorted(set(counts)) and counts[0] == 0 and counts[-1] == 10
     recs = _records(db)
-    assert len(recs) == 6
+    assert len(recs) == 10
     code, out, _ = run(capsys, "audit", "verify", "--anchors", str(witness), "--registry", db, "--json")
-    assert code == 0 and out["ok"] and out["entries"] == 6
+    assert code == 0 and out["ok"] and out["entries"] == 10
     import sqlite3
 
     con = sqlite3.connect(db)
@@ -177,6 +178,6 @@ def test_a_real_server_writes_anchors_and_verify_checks_them(world, db, tmp_path
     con.close()
     assert run(capsys, "audit", "verify", "--registry", db)[0] == 0
     code, out, _ = run(capsys, "audit", "verify", "--anchors", str(witness), "--registry", db, "--json")
-    first_cut = min(c for c in counts if c > 4)  # 6, or 5 when a periodic anchor fell between two commits
+    first_cut = min(c for c in counts if c > 4)  # the first anchor past the cut (when periodic anchors fell between commits)
     assert code == 1 and out["broken_seq"] == 5 and f"fewer than the {first_cut} anchored" in out["problem"]
-    assert audit.read_anchors(witness)[-1][0] == 6
+    assert audit.read_anchors(witness)[-1][0] == 10

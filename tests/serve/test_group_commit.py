@@ -163,7 +163,7 @@ def test_the_fast_path_and_the_apps_path_answer_alike(client, world, reg):
                     headers={"Authorization": f"Bearer {world.keys[TRANSLATE]}"})
     assert r.status_code == 200 and r.json()["object"] == "chat.completion"
     decisions = [e.data["decision"] for e in audit.entries(reg.store)]
-    assert decisions == ["denied"] * 3 + ["invalid", "invalid", "allowed"]
+    assert decisions == ["denied"] * 3 + ["invalid", "invalid", "allowed", "allowed"]  # the completion's start and end
     assert audit.verify(reg.store).ok
 
 
@@ -185,52 +185,3 @@ def test_decisions_are_remembered_until_the_policy_moves(make_app, world, db):
         other.close()
     after = gate.decide(gate.admit(authz), MODEL, None)
     assert after.status == 451 and after.decision is not first.decision
-
-
-def test_commit_here_commits_on_the_callers_thread_when_the_writer_is_idle_and_queues_when_it_is_busy(reg):
-    w = audit.AuditWriter(reg.store)
-    real, committed_on, gate = w.store._append_audit_many, [], threading.Event()
-
-    def commit(texts):
-        committed_on.append(threading.current_thread().name)
-        if len(committed_on) == 2:  # the writer's batch: held until the test lets it go
-            gate.wait(10)
-        return real(texts)
-
-    w.store._append_audit_many = commit
-    here = w.commit_here({"i": 0})  # idle writer: committed before it returns, on this thread
-    assert here.done() and here.result().seq == 1 and committed_on == [threading.current_thread().name]
-    held = w.submit({"i": 1})  # the writer takes it and holds its commit
-    while len(committed_on) < 2:
-        threading.Event().wait(0.001)
-    queued = w.commit_here({"i": 2})  # a batch in progress: queued for the writer, not committed here
-    assert not queued.done()
-    gate.set()
-    assert held.result(10).seq == 2 and queued.result(10).seq == 3
-    assert committed_on[1:] == ["charter-audit-writer", "charter-audit-writer"]
-    w.close()
-    v = audit.verify(reg.store)
-    assert v.ok and v.entries == 3
-
-
-def test_commit_here_and_the_writer_keep_one_chain_under_concurrency(reg):
-    w = audit.AuditWriter(reg.store)
-    futs, lock = [], threading.Lock()
-
-    def model_thread(k):
-        for i in range(60):
-            f = w.commit_here({"thread": k, "i": i})
-            with lock:
-                futs.append(f)
-
-    threads = [threading.Thread(target=model_thread, args=(k,)) for k in range(3)]
-    for t in threads:
-        t.start()
-    more = [w.submit({"writer": i}) for i in range(100)]
-    for t in threads:
-        t.join()
-    seqs = sorted(f.result(30).seq for f in futs + more)
-    assert seqs == list(range(1, 281))
-    w.close()
-    v = audit.verify(reg.store)
-    assert v.ok and v.entries == 280

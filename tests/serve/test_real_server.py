@@ -40,9 +40,10 @@ def test_the_openai_client_works_unchanged(server, world, reg):
     assert chunks[0].choices[0].delta.role == "assistant" and chunks[-1].choices[0].finish_reason in ("stop", "length")
     raw = c.completions.with_raw_response.create(model=MODEL, prompt="x", max_tokens=1, extra_headers={"X-Charter-Uses": "machine-translation"})
     assert raw.headers["x-charter-uses"] == "machine-translation,inference,commercial"
+    server.config.app.state.gateway.writer.settled()  # the last completion's end record follows its answer
     recs = [e.data for e in reg.store.audit_entries()]
-    assert [r["decision"] for r in recs] == ["allowed"] * 9  # each stream has a start and an end record
-    assert [r["phase"] for r in recs] == [None] * 4 + ["start", "end"] * 2 + [None]
+    assert [r["decision"] for r in recs] == ["allowed"] * 12  # each completion has a start and an end record
+    assert [r["phase"] for r in recs] == [None] * 2 + ["start", "end"] * 5
 
 
 def test_refusals_raise_the_openai_errors(server, world, db):
@@ -159,5 +160,66 @@ def _count(db: str) -> int:
     con = sqlite3.connect(db)
     try:
         return con.execute("SELECT count(*) FROM audit").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_a_completion_waits_for_its_start_record_and_not_for_its_end_record(make_app, world, db, monkeypatch):
+    """Issue 15 §5: a completion's decision is recorded (start) while the model runs and the answer waits for
+    that COMMIT; its end record (tokens, finish reasons) is committed after the answer. With the commit of
+    start records slowed to 1 s the answer takes >= 1 s; with end records' commits slowed, it does not wait."""
+    import threading
+    import time
+
+    import httpx
+
+    from charter.serve.server import Background
+
+    app = make_app()
+    w = app.state.gateway.writer
+    real, slow_phase, released = w.store._append_audit_many, [None], threading.Event()
+
+    def commit(texts):
+        if any(f'"phase":"{slow_phase[0]}"' in t for t in texts):
+            (time.sleep(1.0) if slow_phase[0] == "start" else released.wait(30))
+        return real(texts)
+
+    w.store._append_audit_many = commit
+    body = {"model": MODEL, "prompt": "the river", "max_tokens": 1, "temperature": 0}
+    with Background(app) as srv:
+        def complete():
+            t0 = time.monotonic()
+            r = httpx.post(srv.url + "/v1/completions", json=body, headers={"Authorization": f"Bearer {world.keys[TRANSLATE]}"}, timeout=60)
+            assert r.status_code == 200, r.text
+            return int(r.headers["x-charter-audit-seq"]), time.monotonic() - t0, _count(db)
+
+        complete()  # the model loaded
+        w.settled()
+        slow_phase[0] = "start"
+        seq, took, n = complete()
+        assert took >= 1.0 and n >= seq  # answered once the decision's record was committed, not before
+        w.settled()
+        slow_phase[0] = "end"
+        generate = app.state.gateway.engine.generate
+
+        def unhurried(*a, **k):  # the start record committed alone before the end is queued (else one batch holds both)
+            time.sleep(0.3)
+            return generate(*a, **k)
+
+        monkeypatch.setattr(app.state.gateway.engine, "generate", unhurried)  # the engine is shared by the session's tests
+        seq, took, n = complete()
+        assert took < 1.3 and n == seq  # answered while its end record's commit was still held (30 s)
+        released.set()
+        w.settled()
+    phases = [(json.loads(t)["phase"], json.loads(t)["request_id"]) for t in _records_text(db)]
+    assert [p for p, _ in phases] == ["start", "end"] * 3 and all(a[1] == b[1] for a, b in zip(phases[::2], phases[1::2]))
+
+
+def _records_text(db: str) -> list[str]:
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    try:
+        return [r[0] for r in con.execute("SELECT record FROM audit ORDER BY seq")]
     finally:
         con.close()

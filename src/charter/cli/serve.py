@@ -208,6 +208,6 @@ def cmd_audit(args) -> int:
             console.print(f"  {r.use:<{uw}}  [{color}]{r.decision:<12}[/] {r.requests:>9,} {r.prompt_tokens:>11,} {r.completion_tokens:>15,}")
     console.print("by decision: " + ", ".join(f"{k} {v:,}" for k, v in sorted(s.by_decision.items())))
     if s.unfinished:
-        console.print(f"[yellow]{len(s.unfinished)} stream(s) started and never ended[/] (the gateway stopped mid-stream): "
+        console.print(f"[yellow]{len(s.unfinished)} completion(s) started and never ended[/] (the gateway stopped mid-request): "
                       + ", ".join(s.unfinished[:5]) + (" …" if len(s.unfinished) > 5 else ""))
     return 0

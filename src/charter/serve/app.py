@@ -263,11 +263,16 @@ class Gateway:
         return body
 
     async def refuse(self, v: Verdict, call: Call) -> Answer:
-        headers = {"X-Charter-Decision": v.outcome}
         if v.status == 429 and v.extra.get("keyless"):
             self.suppress(call.client, call.ts)  # counted, written in aggregate (see flush_suppressed)
-        else:
-            headers["X-Charter-Audit-Seq"] = str(await self.audit(v, call, error=v.message, code=v.code))
+            return self.refusal(v, None)
+        return self.refusal(v, await self.audit(v, call, error=v.message, code=v.code))
+
+    def refusal(self, v: Verdict, seq: int | None) -> Answer:
+        """The error answer for a verdict whose record (``seq``) is already committed."""
+        headers = {"X-Charter-Decision": v.outcome}
+        if seq is not None:
+            headers["X-Charter-Audit-Seq"] = str(seq)
         if v.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
         if v.status in (429, 503):
@@ -355,15 +360,15 @@ class Gateway:
                     s.headers["X-Charter-Audit-Seq"] = str(seq)
                     done = True  # the stream leaves the concurrency slot and records its end when it ends
                     return s
-                # one hop: the model thread generates and records (commits, or queues for the writer when
-                # it is busy) before this loop wakes up
-                gens, pending = await loop.run_in_executor(self.engine.executor, self._run, job, params, v, call)
+                # one hop: the model thread queues the start record (committed by the writer while the model
+                # runs), generates, and queues the end record
+                gens, started = await loop.run_in_executor(self.engine.executor, self._run, job, params, v, call)
             except PromptError as e:
                 return await self.refuse(_bad(v, str(e), e.param, e.code), call)
             pt = sum(g.prompt_tokens for g in gens[::n])
             ct = sum(g.completion_tokens for g in gens)
-            # answered only once the record is committed (usually already, on the model thread: commit_here)
-            seq = (pending.result() if pending.done() else await asyncio.wrap_future(pending)).seq
+            # answered only once the decision's record is committed (usually already: its fsync overlapped the model)
+            seq = (started.result() if started.done() else await asyncio.wrap_future(started)).seq
             created = int(time.time())
             if chat:
                 choices = [{"index": i, "message": {"role": "assistant", "content": g.text}, "logprobs": None, "finish_reason": g.finish_reason}
@@ -374,6 +379,8 @@ class Gateway:
                 out = {"id": rid, "object": "text_completion", "created": created, "model": mid, "choices": choices}
             out["usage"] = {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
             return Answer(out, 200, _ok_headers(v, seq))
+        except _Recorded as e:  # the model failed after the start record: the end record says so
+            return self.refusal(v, (e.started.result() if e.started.done() else await asyncio.wrap_future(e.started)).seq)
         except CharterError as e:  # e.g. weights swapped since registration (integrity): say which check failed
             v.status, v.outcome, v.code, v.message = 500, "error", e.code, f"{e.message}{f' ({e.where})' if e.where else ''}"[:500]
             return await self.refuse(v, call)
@@ -396,13 +403,31 @@ class Gateway:
         return lm, [ids for ids in encoded for _ in range(n)]
 
     def _run(self, job: tuple, params: dict, v: Verdict, call: Call) -> tuple[list[Generation], concurrent.futures.Future]:
-        """On the model thread: generate, then queue the request's record (the writer's future)."""
+        """On the model thread: encode, queue the start record, generate, queue the end record. Returns the
+        generations and the start record's future: the answer waits for that COMMIT, which the writer thread
+        does while the model runs, so the record's fsync is not added to the request's time. A model failure
+        after the start is recorded as the end record (outcome "error", status 500) and raised as _Recorded."""
         lm, encoded = self._prepare(*job)
-        gens = [self.engine.generate(lm, ids, **params) for ids in encoded]
         n = job[-1]
-        rec = self.record(v, call, prompt_tokens=sum(g.prompt_tokens for g in gens[::n]),
-                          completion_tokens=sum(g.completion_tokens for g in gens), finish_reasons=[g.finish_reason for g in gens])
-        return gens, self.writer.commit_here(rec)
+        started = self.writer.submit(self.record(v, call, phase="start"))
+        try:
+            gens = [self.engine.generate(lm, ids, **params) for ids in encoded]
+        except Exception as e:
+            v.status, v.outcome, v.code, v.message = 500, "error", "model_error", f"the model failed: {type(e).__name__}: {str(e)[:200]}"
+            self.writer.submit(self.record(v, call, completion_tokens=0, error=v.message, code=v.code, phase="end"))
+            raise _Recorded(started) from e
+        self.writer.submit(self.record(v, call, prompt_tokens=sum(g.prompt_tokens for g in gens[::n]),
+                                       completion_tokens=sum(g.completion_tokens for g in gens), phase="end",
+                                       finish_reasons=[g.finish_reason for g in gens]))
+        return gens, started
+
+
+class _Recorded(Exception):
+    """The model failed after the request's start record was queued; its end record says so."""
+
+    def __init__(self, started: concurrent.futures.Future):
+        super().__init__("the model failed")
+        self.started = started
 
 
 def _bad(v: Verdict, message: str, param: str | None, code: str = "invalid_value") -> Verdict:

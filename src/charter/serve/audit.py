@@ -1,4 +1,4 @@
-"""The gateway's audit log: one record per request, allowed or not, appended to a hash chain.
+"""The gateway's audit log: a record per request, allowed or not (two per completion), appended to a hash chain.
 
 Each entry stores the canonical JSON of its record, the previous entry's hash and its own,
 ``sha256(prev + record)`` (``charter.store.base.chain_hash``); the first entry's ``prev`` is 64 zeros.
@@ -10,7 +10,7 @@ outside the registry, and ``verify`` checks any number of anchors.
 
 The gateway appends through ``AuditWriter``: a thread that commits everything queued while the
 previous batch was committing in one transaction (group commit), and resolves each request's future
-only after COMMIT, so a request is answered once its record is durable, without blocking the event loop
+only after COMMIT, so a request is answered once its decision's record is durable, without blocking the event loop
 (an event loop's requests in a batch are resumed by one callback on that loop). A batch that fails to commit
 fails every request in it: none is answered as if recorded.
 """
@@ -36,9 +36,9 @@ def record(*, time: str, endpoint: str, status: int, outcome: str, application: 
            model: str | None = None, uses=(), reasons=(), prompt_tokens: int | None = None, completion_tokens: int | None = None,
            error: str | None = None, code: str | None = None, duration_ms: float | None = None, stream: bool = False, client: str | None = None,
            request_id: str | None = None, phase: str | None = None, finish_reasons=None, disconnected: bool = False, conditions=()) -> dict:
-    """The record of one request (the keys are the audit schema; see docs/cli-json.md). A stream has two,
-    linked by ``request_id``: ``phase`` "start" (the decision, before the first byte) and "end" (tokens,
-    finish reasons, whether the client went away); every other request has one, ``phase`` None."""
+    """The record of one request (the keys are the audit schema; see docs/cli-json.md). A completion has two,
+    linked by ``request_id``: ``phase`` "start" (the decision, committed before any output leaves) and "end"
+    (tokens, finish reasons, an error, whether the client went away); every other request has one, ``phase`` None."""
     return {
         "time": time,
         "endpoint": endpoint,
@@ -193,7 +193,6 @@ class AuditWriter:
         self.records = 0
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
-        self._busy = False  # a batch is being committed (commit_here then queues instead)
         self._thread = threading.Thread(target=self._run, name="charter-audit-writer", daemon=True)
         self._thread.start()
 
@@ -206,17 +205,14 @@ class AuditWriter:
             self._q.put((rec, fut))
         return fut
 
-    def commit_here(self, rec: Mapping) -> concurrent.futures.Future:
-        """Commit on the caller's thread when the writer has nothing queued and no batch in progress,
-        else queue it with the others (``submit``). The gateway's model thread records a completion this
-        way: when nothing else is waiting, one thread wake-up less stands between the generated text and
-        its answer (measured on this 2-core machine: a hop costs ~50 us at p50 and ~150-200 us at p99). Both
-        threads write through the writer's connection under its lock, so the chain stays one chain."""
-        if self._closed or self._busy or not self._q.empty():
-            return self.submit(rec)
+    def settled(self, timeout: float | None = 60) -> None:
+        """Wait until every record queued before this call is committed (or failed): a completion's end
+        record is queued as it is answered, and committed by the writer's next batch."""
         fut: concurrent.futures.Future = concurrent.futures.Future()
-        self._commit([(rec, fut)])
-        return fut
+        if self._closed:
+            return
+        self._q.put((_SETTLED, fut))
+        fut.result(timeout)
 
     async def append(self, rec: Mapping) -> AuditEntry:
         """Queue a record and wait (without blocking the loop) until its batch is committed. The writer
@@ -249,11 +245,7 @@ class AuditWriter:
                     except queue.Empty:
                         break
                 stop = None in batch
-                self._busy = True
-                try:
-                    self._commit([b for b in batch if b is not None])
-                finally:
-                    self._busy = False
+                self._commit([b for b in batch if b is not None])
             late = []  # queued by a request that raced close(): failed, never left waiting
             while True:
                 try:
@@ -269,8 +261,11 @@ class AuditWriter:
 
     def _commit(self, batch: list) -> None:
         texts, futs = [], []
-        bad = []
+        bad, marks = [], []
         for rec, fut in batch:
+            if rec is _SETTLED:
+                marks.append((fut, None, None))
+                continue
             try:
                 texts.append(rec if isinstance(rec, str) else audit_json(rec))
                 futs.append(fut)
@@ -279,15 +274,19 @@ class AuditWriter:
         if bad:
             _settle_all(bad)
         if not texts:
+            _settle_all(marks)
             return
         try:
             got = self.store._append_audit_many(texts)
         except Exception as e:  # nothing of the batch was committed: every request in it fails
-            _settle_all([(fut, None, e) for fut in futs])
+            _settle_all([(fut, None, e) for fut in futs] + marks)
             return
         self.batches += 1
         self.records += len(got)
-        _settle_all([(fut, e, None) for fut, e in zip(futs, got)])
+        _settle_all([(fut, e, None) for fut, e in zip(futs, got)] + marks)
+
+
+_SETTLED = object()  # a queue entry that writes nothing: its future resolves once what came before it is committed
 
 
 def _settle_all(outcomes: list) -> None:
@@ -407,7 +406,7 @@ class Summary:
     by_decision: dict[str, int] = field(default_factory=dict)
     first: str | None = None
     last: str | None = None
-    unfinished: list[str] = field(default_factory=list)  # request ids of streams started and never ended (a crash, a kill)
+    unfinished: list[str] = field(default_factory=list)  # request ids of completions started and never ended (a crash, a kill)
 
     def to_json(self) -> dict:
         return {"requests": self.requests, "first": self.first, "last": self.last, "by_decision": self.by_decision,
@@ -416,7 +415,7 @@ class Summary:
 
 def summarize(store, application: str | None = None) -> Summary:
     """Requests and tokens per application x use x decision (a request counts once under each of its uses;
-    one without uses, e.g. a model listing or an unauthenticated request, under "-"). A stream counts once,
+    one without uses, e.g. a model listing or an unauthenticated request, under "-"). A completion counts once,
     by its start record (its decision); its end record adds its tokens. An aggregate record of keyless
     429s counts as the requests it stands for."""
     rows: dict[tuple[str, str, str], Row] = {}
