@@ -26,7 +26,7 @@ from charter.store.assets import AssetStore, Hop, _missing_hint, _topological
 from charter.store.chain import GENESIS, AuditEntry, audit_json, chain_hash
 from charter.store.common import _WRITES, local_writes, now
 from charter.store.consent import ConsentStore, check_owner_withdrawal, withdraw_owners
-from charter.store.events import EventStore, _evaluate_events
+from charter.store.events import EventStore
 from charter.store.gateway import ApiKey, GatewayStore
 from charter.store.identity import IdentityStore
 from charter.store.signals import SignalSnapshot, SignalStore
@@ -34,7 +34,7 @@ from charter.store.signatures import SIGNATURE_KINDS, SignatureRecord, Signature
 
 __all__ = [  # what the contract's modules define, importable from here as before the split
     "GENESIS", "SIGNATURE_KINDS", "ApiKey", "AuditEntry", "Hop", "SignalSnapshot", "SignatureRecord", "Store",
-    "audit_json", "chain_hash", "check_owner_withdrawal", "local_writes", "now", "withdraw_owners", "_evaluate_events",
+    "audit_json", "chain_hash", "check_owner_withdrawal", "local_writes", "now", "withdraw_owners", "_WRITES",
 ]
 
 
