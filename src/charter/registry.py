@@ -197,20 +197,10 @@ class Registry:
 
     def verify_actions(self) -> tuple[bool, int, str]:
         """Walk the whole action log's hash chain: (intact, entries, the first problem or "")."""
-        from charter.store.base import GENESIS, chain_hash
+        from charter.store.chain import paged, walk_chain
 
-        prev, n, after = GENESIS, 0, 0
-        while batch := self.store.action_entries(after=after, limit=10_000):
-            for e in batch:
-                if e.seq != n + 1:
-                    return False, n, f"entry {n + 1} is missing (the next entry is {e.seq})"
-                if e.prev != prev:
-                    return False, n, f"entry {e.seq} does not follow entry {e.seq - 1}: its prev hash {e.prev[:12]}… is not {prev[:12]}…"
-                if chain_hash(e.prev, e.record) != e.hash:
-                    return False, n, f"entry {e.seq} was altered: its content does not match its hash"
-                prev, n = e.hash, n + 1
-            after = batch[-1].seq
-        return True, n, ""
+        w = walk_chain(paged(self.store.action_entries))
+        return w.ok, w.entries, w.problem
 
     def add_user(self, name: str, role: str, namespaces: Sequence[str] = ()) -> identity.User:
         """Add a user or change one (append-only). The first user of a registry must be an admin; after

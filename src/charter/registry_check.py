@@ -34,6 +34,7 @@ from typing import Callable
 from charter.core import lineage as lineage_mod
 from charter.core.assets import Asset
 from charter.errors import StoreError
+from charter.store.assets import parents_first
 
 
 @dataclass
@@ -233,35 +234,10 @@ def _edges(db, tables, docs) -> Result:
         elif got - want and all(pr in all_rids for pr, _ in got - want):
             pr, rel = sorted(got - want)[0]
             p.add(f"edges ({rid}, {pr}, {rel}): {a.id} -> {ids.get(pr, pr)} is not in its charter's derived_from")
-    cyc = _cycle({c: {pr for pr, _ in ps} for c, ps in stored.items()})
+    _, cyc = parents_first({c: {pr for pr, _ in ps} for c, ps in stored.items()})  # the registration's own walk
     if cyc:
         p.add("edges: a cycle: " + " -> ".join(str(ids.get(r, r)) for r in cyc))
     return Result("", not p.count, p.first, p.count, n)
-
-
-def _cycle(parents: dict[int, set[int]]) -> list[int]:
-    """A cycle in the child -> parents graph (its members, closed), or []."""
-    state: dict[int, int] = {}  # 1 on the stack, 2 done
-    for start in parents:
-        if start in state:
-            continue
-        stack = [(start, iter(parents.get(start, ())))]
-        path = [start]
-        state[start] = 1
-        while stack:
-            node, it = stack[-1]
-            nxt = next(it, None)
-            if nxt is None:
-                stack.pop()
-                path.pop()
-                state[node] = 2
-            elif state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
-            elif nxt not in state:
-                state[nxt] = 1
-                stack.append((nxt, iter(parents.get(nxt, ()))))
-                path.append(nxt)
-    return []
 
 
 def recomputed_closure(docs: dict[int, Asset]) -> dict[str, dict[str, int]]:
@@ -383,10 +359,11 @@ class _AuditRows:
         self.db = db
 
     def audit_entries(self, after: int = 0, limit: int | None = None):
-        from charter.store.base import AuditEntry
+        from charter.store.chain import AuditEntry
+        from charter.store.dialect import SQLITE
 
-        q = "SELECT seq, record, prev, hash FROM audit WHERE seq>? ORDER BY seq" + (f" LIMIT {int(limit)}" if limit else "")
-        return [AuditEntry(*r) for r in self.db.execute(q, (after,))]
+        q = "SELECT seq, record, prev, hash FROM audit WHERE seq>? ORDER BY seq LIMIT ?"
+        return [AuditEntry(*r) for r in self.db.execute(q, (after, SQLITE.limit(limit)))]
 
 
 def _audit(db, tables, docs) -> Result:

@@ -33,6 +33,7 @@ from charter.core.assets import Asset, Edge
 from charter.core.charterfile import DATA_DEFAULTS
 from charter.core.digests import hash_file, verify_data
 from charter.core.runs import RunFolder, atomic_write
+from charter.core.sql import literal
 from charter.core.ids import make_id, slug, valid_version
 from charter.data import dedup as dedup_mod
 from charter.data.predicate import compile_predicate
@@ -278,13 +279,9 @@ def _select(con, shard: Shard, predicate, asset: str, target: Path, excluded: di
 
 
 def _copy_kept(con, shard: Shard, predicate, asset: str, tmp: Path) -> None:
-    con.execute(f"""COPY (SELECT text, charter_allow, charter_deny, charter_owner, '{_esc(asset)}' AS source,
-                 '{_esc(str(shard.path))}' AS source_file, source_row FROM {shard.view} WHERE {predicate.keep()})
-                 TO '{_esc(str(tmp))}' (FORMAT parquet)""")
-
-
-def _esc(s: str) -> str:
-    return s.replace("'", "''")
+    con.execute(f"""COPY (SELECT text, charter_allow, charter_deny, charter_owner, {literal(asset)} AS source,
+                 {literal(str(shard.path))} AS source_file, source_row FROM {shard.view} WHERE {predicate.keep()})
+                 TO {literal(str(tmp))} (FORMAT parquet)""")
 
 
 def _finish(con, out: Path, n: int, cfg: CurateConfig, progress: Progress, staged_hashes: dict) -> tuple[dict, list[dict]]:
@@ -296,7 +293,7 @@ def _finish(con, out: Path, n: int, cfg: CurateConfig, progress: Progress, stage
     name = {p: literal_path(p) for p in staged}
     dropped: dict[str, int] = {}
     if staged and (cfg.dedup != "none" or cfg.max_records is not None):
-        files = "[" + ", ".join(f"'{_esc(name[p])}'" for p in staged) + "]"
+        files = "[" + ", ".join(literal(name[p]) for p in staged) + "]"
         con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS SELECT filename AS f, source_row, {dedup_mod.NORMALIZED} AS norm, text "
                     f"FROM read_parquet({files}, filename=true)")
         con.execute("CREATE OR REPLACE TEMP TABLE dropped(f VARCHAR, source_row BIGINT, reason VARCHAR)")
@@ -319,9 +316,9 @@ def _finish(con, out: Path, n: int, cfg: CurateConfig, progress: Progress, stage
         final = out / f"part-{i:05d}.parquet"
         if dropped:
             tmp = final.with_suffix(".tmp")
-            con.execute(f"""COPY (SELECT {COLUMNS} FROM read_parquet('{_esc(name[src])}', filename=true) AS s
+            con.execute(f"""COPY (SELECT {COLUMNS} FROM read_parquet({literal(name[src])}, filename=true) AS s
                 WHERE NOT EXISTS (SELECT 1 FROM dropped d WHERE d.f = s.filename AND d.source_row = s.source_row)
-                ORDER BY source_row) TO '{_esc(str(tmp))}' (FORMAT parquet)""")
+                ORDER BY source_row) TO {literal(str(tmp))} (FORMAT parquet)""")
             os.replace(tmp, final)
             hashes.append(_HASHER.submit(_sha256, final))
         else:  # nothing to drop: the staged shard is the output. Linked, not moved: if this run is
@@ -334,7 +331,7 @@ def _finish(con, out: Path, n: int, cfg: CurateConfig, progress: Progress, stage
                 shutil.copyfile(src, tmp)
             os.replace(tmp, final)
             hashes.append(staged_hashes.get(src) or _HASHER.submit(_sha256, final))  # same bytes as the staged shard
-        records = con.execute(f"SELECT count(*) FROM read_parquet('{_esc(literal_path(final))}')").fetchall()[0][0]
+        records = con.execute(f"SELECT count(*) FROM read_parquet({literal(literal_path(final))})").fetchall()[0][0]
         outputs.append((final, records))
     return dropped, [{"path": f.name, "sha256": h.result(), "records": r} for (f, r), h in zip(outputs, hashes)]
 

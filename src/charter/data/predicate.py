@@ -27,6 +27,7 @@ import functools
 from dataclasses import dataclass
 from typing import Sequence
 
+from charter.core.sql import literal
 from charter.core.uses import Taxonomy
 
 ALLOW, DENY, OWNER, TEXT, SIGNAL = "charter_allow", "charter_deny", "charter_owner", "text", "charter_signal"
@@ -86,7 +87,7 @@ class All:
 
 def _lit(v: str, dialect: str = "duckdb") -> str:
     # Spark SQL reads backslash escapes in string literals (DuckDB does not): an owner id `a\b` must stay `a\b`
-    return "'" + (v.replace("\\", "\\\\") if dialect == "spark" else v).replace("'", "''") + "'"
+    return literal(v, backslashes=dialect == "spark")
 
 
 def render(e: object, dialect: str) -> str:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from charter.core.sql import like_escape
 from charter.core.uses import Taxonomy
 from charter.errors import InvalidInput, UsageError
 
@@ -323,7 +324,7 @@ def robots_pattern(p: str) -> str:
     anchored = p.endswith("$")
     if anchored:
         p = p[:-1]
-    body = "%".join(s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for s in re.sub(r"\*+", "*", p).split("*"))
+    body = "%".join(like_escape(s) for s in re.sub(r"\*+", "*", p).split("*"))
     return body if anchored else body + "%"
 
 

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from charter.core.assets import Asset
 from charter.core.charterfile import DATA_DEFAULTS
+from charter.core.sql import ident, literal
 from charter.errors import InvalidInput
 
 FORMATS = {".parquet": "parquet", ".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv"}
@@ -91,7 +92,7 @@ def open_shard(con: duckdb.DuckDBPyConnection, shard: Shard, fields: dict[str, s
         except Exception as e:  # pyarrow raises several types for a corrupt footer or page
             raise InvalidInput(f"not a readable Parquet file ({e})", hint="re-create the file or remove it from data.files", where=str(shard.path)) from None
         shard.rows = meta.num_rows
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {raw} AS SELECT *, file_row_number + 1 AS __row FROM read_parquet({_lit(literal_path(shard.path))}, file_row_number=true)")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {raw} AS SELECT *, file_row_number + 1 AS __row FROM read_parquet({literal(literal_path(shard.path))}, file_row_number=true)")
     else:
         table = _read_jsonl(shard, on_error) if shard.format == "jsonl" else _read_csv(shard)
         shard.rows = table.num_rows
@@ -107,13 +108,13 @@ def open_shard(con: duckdb.DuckDBPyConnection, shard: Shard, fields: dict[str, s
         if col not in columns:
             raise InvalidInput(f"no column {col!r} (columns: {', '.join(c for c in columns if c != '__row')})",
                                hint=f"name it with {option}", where=str(shard.path), field=col)
-        added += f"CAST({_q(col)} AS VARCHAR) AS {out},\n        "
+        added += f"CAST({ident(col)} AS VARCHAR) AS {out},\n        "
     shard.schema = {role: columns.get(col, "") for role, col in fields.items()}
     con.execute(f"""CREATE OR REPLACE TEMP VIEW {shard.view} AS SELECT
-        CAST({_q(text)} AS VARCHAR) AS text,
+        CAST({ident(text)} AS VARCHAR) AS text,
         {_tags(fields['allow'], columns, shard)} AS charter_allow,
         {_tags(fields['deny'], columns, shard)} AS charter_deny,
-        {f'CAST({_q(fields["owner"])} AS VARCHAR)' if fields['owner'] in columns else 'CAST(NULL AS VARCHAR)'} AS charter_owner,
+        {f'CAST({ident(fields["owner"])} AS VARCHAR)' if fields['owner'] in columns else 'CAST(NULL AS VARCHAR)'} AS charter_owner,
         {added}__row AS source_row
         FROM {raw}""")
     return shard
@@ -139,14 +140,6 @@ def literal_path(path: Path) -> str:
     return str(link)
 
 
-def _q(col: str) -> str:
-    return '"' + col.replace('"', '""') + '"'
-
-
-def _lit(v) -> str:
-    return "'" + str(v).replace("'", "''") + "'"
-
-
 def _tags(col: str, columns: dict[str, str], shard: Shard) -> str:
     typ = columns.get(col)
     if typ is None or typ == '"NULL"' or typ == "NULL":
@@ -155,9 +148,9 @@ def _tags(col: str, columns: dict[str, str], shard: Shard) -> str:
         # NULL lists are explicit: a NULL column means no tags, never "skip the checks" (a NULL on
         # one side of `allow || deny` used to hide the other side's unknown tags).
         # (CASE, not coalesce: DuckDB runs the CASE ~15% faster over a list column)
-        return f"CASE WHEN {_q(col)} IS NULL THEN []::{LIST} ELSE CAST({_q(col)} AS {LIST}) END"
+        return f"CASE WHEN {ident(col)} IS NULL THEN []::{LIST} ELSE CAST({ident(col)} AS {LIST}) END"
     if typ == "VARCHAR":  # "a;b" (CSV) -> ['a', 'b']
-        return f"list_filter(list_transform(string_split(coalesce({_q(col)}, ''), ';'), lambda x: trim(x)), lambda x: x <> '')"
+        return f"list_filter(list_transform(string_split(coalesce({ident(col)}, ''), ';'), lambda x: trim(x)), lambda x: x <> '')"
     raise InvalidInput(f"tag column {col!r} has type {typ}", hint="store use ids as a list of strings or a ';'-separated string", where=str(shard.path), field=col)
 
 

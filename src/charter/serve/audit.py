@@ -1,7 +1,7 @@
 """The gateway's audit log: a record per request, allowed or not (two per completion), appended to a hash chain.
 
 Each entry stores the canonical JSON of its record, the previous entry's hash and its own,
-``sha256(prev + record)`` (``charter.store.base.chain_hash``); the first entry's ``prev`` is 64 zeros.
+``sha256(prev + record)`` (``charter.store.chain.chain_hash``); the first entry's ``prev`` is 64 zeros.
 Changing, removing or reordering an entry breaks the chain at that entry or the next one;
 ``verify`` walks it and names the first broken seq. Anchor the head hash elsewhere to detect a
 cut-off tail or a chain rewritten whole as well: ``head`` gives (count, hash) to hand to a witness,
@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
-from charter.store.base import GENESIS, AuditEntry, audit_json, chain_hash, now
+from charter.store.base import now
+from charter.store.chain import GENESIS, AuditEntry, audit_json, paged, walk_chain
 
 OUTCOMES = ("allowed", "denied", "withdrawn", "unauthorized", "rate-limited", "overloaded", "invalid", "error")
 
@@ -72,13 +73,7 @@ def suppressed(*, client: str | None, count: int, first: str, last: str) -> dict
 
 
 def entries(store, page: int = 10_000) -> Iterator[AuditEntry]:
-    after = 0
-    while True:
-        batch = store.audit_entries(after=after, limit=page)
-        yield from batch
-        if len(batch) < page:
-            return
-        after = batch[-1].seq
+    return paged(store.audit_entries, page)
 
 
 @dataclass
@@ -147,28 +142,10 @@ def verify(store, expect: tuple[int, str] | Iterable[tuple[int, str]] | None = N
     for count, h in anchors:
         if want.setdefault(count, h) != h:
             return Verification(False, 0, GENESIS, count, f"two anchors disagree about entry {count}: {want[count][:12]}… and {h[:12]}…")
-    seen = {0: GENESIS} if 0 in want else {}
-    prev, n, expect_seq = GENESIS, 0, 1
-    for e in entries(store):
-        problem = ""
-        if e.seq != expect_seq:
-            problem = f"entry {expect_seq} is missing (the next entry is {e.seq})" if e.seq > expect_seq else f"seq {e.seq} is out of order"
-        elif e.prev != prev:
-            problem = f"entry {e.seq} does not follow entry {e.seq - 1}: its prev hash {e.prev[:12]}… is not {prev[:12]}…"
-        elif chain_hash(e.prev, e.record) != e.hash:
-            problem = f"entry {e.seq} was altered: its content does not match its hash"
-        else:
-            try:
-                ok = isinstance(json.loads(e.record), dict)
-            except ValueError:
-                ok = False
-            if not ok:
-                problem = f"entry {e.seq} is not a JSON object"
-        if problem:
-            return Verification(False, n, prev, e.seq, problem)
-        prev, n, expect_seq = e.hash, n + 1, e.seq + 1
-        if e.seq in want:
-            seen[e.seq] = e.hash
+    w = walk_chain(entries(store), marks=want)  # store/chain.py: the one chain walk (the action log's too)
+    if not w.ok:
+        return Verification(False, w.entries, w.head, w.broken, w.problem)
+    n, prev, seen = w.entries, w.head, w.marks
     for count in sorted(want):
         if count > n:
             return Verification(False, n, prev, n + 1, f"the log has {n} entries, fewer than the {count} anchored: its tail was removed")

@@ -1,4 +1,4 @@
-"""Registry storage: one contract (:class:`Store`), SQLite by default, PostgreSQL for a shared server, an in-memory one for tests."""
+"""Registry storage: one contract (:class:`Store`, composed of one contract per concern: store/base.py), SQLite by default, PostgreSQL for a shared server, an in-memory one for tests."""
 
 from __future__ import annotations
 

@@ -11,7 +11,13 @@ from charter.core.digests import content_digests
 from charter.core.lineage import Lineage, closure, terms_key
 from charter.errors import Conflict
 from charter.core.identity import User
-from charter.store.base import GENESIS, ApiKey, AuditEntry, SignalSnapshot, SignatureRecord, Store, _evaluate_events, audit_json, chain_hash, now
+from charter.store.base import Store
+from charter.store.chain import GENESIS, AuditEntry, audit_json, chain_hash
+from charter.store.common import now
+from charter.store.events import _evaluate_events
+from charter.store.gateway import ApiKey
+from charter.store.signals import SignalSnapshot
+from charter.store.signatures import SignatureRecord
 
 
 class MemoryStore(Store):

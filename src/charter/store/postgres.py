@@ -16,7 +16,6 @@ database newer than this code is refused.
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import os
@@ -32,14 +31,22 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
 from charter.core import lineage as lineage_mod
-from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withdrawal
+from charter.core.assets import Asset, Edge, Event, Restriction, Withdrawal
 from charter.core.digests import content_digests
-from charter.core.identity import User
 from charter.core.lineage import Lineage, closure
+from charter.core.sql import like_contains, literal
 from charter.errors import Conflict, StoreError
 from charter.store import migrations
-from charter.store.base import GENESIS, ApiKey, AuditEntry, SignalSnapshot, SignatureRecord, Store, _evaluate_events, audit_json, chain_hash, now
-from charter.store.sqlite import _event_json, _flush_ref, _live
+from charter.store.base import Store
+from charter.store.common import now
+from charter.store.consent import SQLConsent
+from charter.store.deferred import DeferredLog
+from charter.store.dialect import POSTGRES
+from charter.store.events import INSERT_EVENT, SQLEvents
+from charter.store.gateway import SQLGateway
+from charter.store.identity import SQLIdentity
+from charter.store.signals import SQLSignals
+from charter.store.signatures import SQLSignatures
 
 BASELINE = 1  # the version m0001_baseline writes; later ones are store/migrations/postgres files
 SCHEMA_VERSION = migrations.latest("postgres")  # PostgreSQL's own numbering (1: the tables of SQLite's 9; 2: SQLite's 10)
@@ -144,7 +151,7 @@ def _schema_script() -> str:
     parts = [SCHEMA]
     for t, msg in APPEND_ONLY.items():
         parts.append(f"CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {t} "
-                     f"FOR EACH STATEMENT EXECUTE FUNCTION charter_refuse('{msg.replace(chr(39), chr(39) * 2)}');")
+                     f"FOR EACH STATEMENT EXECUTE FUNCTION charter_refuse({literal(msg)});")
     for t, topic in GENERATION_TRIGGERS.items():
         when = "INSERT OR UPDATE" if t == "api_keys" else "INSERT"
         parts.append(f"CREATE TRIGGER {t}_generation AFTER {when} ON {t} FOR EACH ROW EXECUTE FUNCTION charter_bump('{topic}');")
@@ -153,7 +160,7 @@ def _schema_script() -> str:
 
 
 _GENERATIONS = "SELECT (SELECT n FROM generations WHERE topic='policy'), (SELECT n FROM generations WHERE topic='keys')"
-_EVENT = "INSERT INTO events(time, type, asset, data) VALUES (%s,%s,%s,%s)"
+_EVENT = POSTGRES.q(INSERT_EVENT)
 
 
 def display_url(url: str) -> str:
@@ -171,18 +178,17 @@ def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
-class PostgresStore(Store):
-    DEFER_MAX = 1024
-    DEFER_S = 0.05
+class PostgresStore(DeferredLog, SQLEvents, SQLConsent, SQLGateway, SQLIdentity, SQLSignatures, SQLSignals, Store):
+    """The concerns' shared SQL in PostgreSQL's dialect (as SQLiteStore), group commit (store/deferred.py), and
+    the asset reads and writes tuned for PostgreSQL (arrays, COPY)."""
+
+    dialect = POSTGRES
+    _KEY_ORDER = "n"
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         self.where = display_url(url)
-        # decisions waiting to be appended (see log_deferred), and the lock every use of the connection takes,
-        # so that the flusher thread and the caller never interleave statements of two transactions
-        self._pending: list[tuple[float, str, str, object]] = []
-        self._lock = threading.RLock()
-        self._timer: threading.Timer | None = None
+        self._start_deferred()  # decisions waiting to be appended, and the lock every use of the connection takes
         self._cache: _Listener | None = None
         self._staged: dict[int, dict] = {}  # thread -> the action record of the write it is about to make
         self._floor: tuple = (0, 0)  # the generations this store last read itself (with a listener)
@@ -209,8 +215,7 @@ class PostgresStore(Store):
         return row[0] if row else None
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._stop_timer()
         if self._cache is not None:
             self._cache.stop()
             self._cache = None
@@ -252,9 +257,9 @@ class PostgresStore(Store):
             try:
                 with self.db.transaction():
                     if lock is not None:
-                        self.db.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+                        self.db.execute(self.dialect.write_lock, (lock,))
                     if lock == WRITE_LOCK and self._pending:
-                        batch = self._write_pending()
+                        batch = self._write_pending(self.db.cursor())
                     staged = self._staged.pop(threading.get_ident(), None) if lock == WRITE_LOCK else None
                     if staged is not None:  # the record of this very write: committed with it or not at all
                         self._insert_action(self.db.cursor(), staged)
@@ -267,6 +272,15 @@ class PostgresStore(Store):
                 if lock == WRITE_LOCK and self._cache is not None:
                     self._cache.invalidate()  # committed or not: the next generations() here reads the database
 
+    def _audit_tx(self):
+        return self._tx(AUDIT_LOCK)  # its own lock: audit appends never wait for policy writes
+
+    def _action_tx(self):
+        return self._tx()
+
+    def _open(self) -> bool:
+        return not self.db.closed
+
     def _rows(self, query: str, args: Sequence | Mapping = ()) -> list[tuple]:
         with self._lock, self._errors("be read"):
             return self.db.execute(query, args).fetchall()
@@ -274,45 +288,6 @@ class PostgresStore(Store):
     def _one(self, query: str, args: Sequence | Mapping = ()) -> tuple | None:
         with self._lock, self._errors("be read"):
             return self.db.execute(query, args).fetchone()
-
-    # --- deferred events (group commit, as SQLite's: see SQLiteStore.log_deferred) -------------
-    def log_deferred(self, type: str, asset: str, data) -> None:
-        p = self._pending
-        p.append((_time.time(), type, asset, data))
-        if len(p) == 1 or len(p) >= self.DEFER_MAX:
-            self.grouped()
-
-    @property
-    def pending(self) -> list:
-        return self._pending
-
-    def grouped(self) -> None:
-        if len(self._pending) >= self.DEFER_MAX:
-            self.flush()
-        elif self._pending:
-            self._arm()
-
-    def _arm(self) -> None:
-        if self._timer is None:
-            _live.add(self)  # store/sqlite.py: flushed at exit, forgotten in a forked child
-            t = self._timer = threading.Timer(self.DEFER_S, _flush_ref, (weakref.ref(self),))
-            t.daemon = True
-            t.start()
-
-    def flush(self) -> None:
-        if self._pending and not self.db.closed:
-            with self._tx():
-                pass
-
-    def _write_pending(self) -> list:
-        batch = self._pending[:]
-        rows = []
-        for t, ty, a, d in batch:
-            iso = _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="microseconds")
-            rows.append((iso, ty, a, d if type(d) is str else _event_json(d)))
-        self.db.cursor().executemany(_EVENT, rows)
-        del self._pending[:len(batch)]
-        return batch
 
     # --- reads -----------------------------------------------------------------
     def get_many(self, ids: Iterable[str]) -> dict[str, Asset]:
@@ -419,8 +394,8 @@ class PostgresStore(Store):
     def listing(self, kind: str | None = None, contains: Sequence[str] = (), limit: int | None = None) -> list[tuple[str, str, str, str, tuple[str, ...]]]:
         conds, args = [], []
         for w in contains:
-            conds.append("a.id ILIKE %s ESCAPE '\\'")
-            args.append("%" + w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+            conds.append(f"a.id {self.dialect.like} %s ESCAPE '\\'")
+            args.append(like_contains(w))
         if kind:
             conds.append("a.id >= %s AND a.id < %s")
             args += [kind + "/", kind + "0"]
@@ -436,9 +411,6 @@ class PostgresStore(Store):
         q = ("SELECT a.id, w.reason, w.time FROM (SELECT DISTINCT ON (asset) asset, action, reason, time FROM withdrawal_events "
              "ORDER BY asset, seq DESC) w JOIN assets a ON a.rid=w.asset WHERE w.action='withdraw' ORDER BY a.id")
         return {i: Withdrawal(i, r, t) for i, r, t in self._rows(q)}
-
-    def owner_withdrawals(self) -> dict[str, Withdrawal]:
-        return {o: Withdrawal(o, r, t) for o, r, t in self._rows("SELECT owner, reason, time FROM owner_withdrawals ORDER BY owner")}
 
     def withdrawals_version(self) -> object:
         got = self._cached()
@@ -483,19 +455,6 @@ class PostgresStore(Store):
             self._floor = got
         return got
 
-    def events(self, after: int = 0, type: str | None = None, asset: str | None = None, limit: int | None = None) -> list[Event]:
-        self.flush()
-        q, args = "SELECT seq, time, type, asset, data FROM events WHERE seq>%s", [after]
-        if type is not None:
-            q += " AND type=%s"
-            args.append(type)
-        if asset is not None:
-            q += " AND asset=%s"
-            args.append(asset)
-        q += " ORDER BY seq LIMIT %s"
-        args.append(limit or None)
-        return [Event(s, t, ty, a, json.loads(d)) for s, t, ty, a, d in self._rows(q, args)]
-
     def _holders(self, digests: Iterable[str]) -> dict[str, set[str]]:
         digests = list(digests)
         out: dict[str, set[str]] = {}
@@ -511,14 +470,6 @@ class PostgresStore(Store):
         with self._tx() as cur:
             seq = cur.execute(_EVENT + " RETURNING seq", (t, type, asset, doc)).fetchone()[0]
         return Event(seq, t, type, asset, json.loads(doc))
-
-    def log_many(self, events: Sequence[tuple[str, str, Mapping]]) -> None:
-        if not events:
-            return
-        t = now()
-        rows = [(t, ty, a, json.dumps(d, sort_keys=True)) for ty, a, d in events]
-        with self._tx() as cur:
-            cur.executemany(_EVENT, rows)
 
     def _write_assets(self, assets: Sequence[Asset], lineages: Mapping[str, Lineage], time: str,
                       withdrawals: Sequence[Withdrawal] = (), restrictions: Sequence[Restriction] = ()) -> None:
@@ -568,206 +519,14 @@ class PostgresStore(Store):
             cur.executemany("INSERT INTO terms(tid, digest, doc) VALUES (%s,%s,%s)", [(tid[keys[k]], keys[k], k) for k in new])
         self._copy(cur, "asset_terms(rid, tid, id)", ((r, tid[keys[k]], i) for r, i, k in rows))
 
-    def _write_withdrawal(self, w: Withdrawal) -> None:
-        with self._tx() as cur:
-            self._still(cur, w.asset, "withdraw")
-            self._insert_withdrawal(cur, w, "withdraw")
-
-    def _write_lift(self, w: Withdrawal) -> None:
-        with self._tx() as cur:
-            self._still(cur, w.asset, "lift")
-            self._insert_withdrawal(cur, w, "lift")
-
-    @staticmethod
-    def _still(cur, asset: str, action: str) -> None:
-        # under WRITE_LOCK: the check made before the transaction may be stale (see SQLiteStore._still)
-        row = cur.execute("SELECT e.action, e.time FROM withdrawal_events e JOIN assets a ON a.rid=e.asset WHERE a.id=%s "
-                          "ORDER BY e.seq DESC LIMIT 1", (asset,)).fetchone()
-        withdrawn = row is not None and row[0] == "withdraw"
-        if action == "withdraw" and withdrawn:
-            raise Conflict(f"{asset} was already withdrawn at {row[1]} (by another process, just now)", hint="nothing to do")
-        if action == "lift" and not withdrawn:
-            raise Conflict(f"{asset} is not withdrawn (another process lifted it just now)", hint="nothing to lift")
-
     def _insert_withdrawal(self, cur, w: Withdrawal, action: str) -> None:
-        cur.execute("INSERT INTO withdrawal_events(asset, action, reason, time) SELECT rid, %s, %s, %s FROM assets WHERE id=%s",
-                    (action, w.reason, w.time, w.asset))
-        cur.execute(_EVENT, (w.time, action, w.asset, json.dumps({"reason": w.reason})))
-
-    def _write_owner_withdrawals(self, ws: Sequence[Withdrawal]) -> None:
-        with self._tx() as cur:
-            cur.executemany("INSERT INTO owner_withdrawals VALUES (%s,%s,%s)", [(w.asset, w.reason, w.time) for w in ws])
-            cur.executemany(_EVENT, [(w.time, "withdraw-owner", w.asset, json.dumps({"reason": w.reason})) for w in ws])
-
-    # --- after registration: restrictions and evaluated properties ------------------------------
-    def restrictions(self) -> dict[str, tuple[Restriction, ...]]:
-        out: dict[str, list[Restriction]] = {}
-        q = ("SELECT asset, deny, reason, time FROM restrictions r WHERE r.seq > "
-             "coalesce((SELECT max(upto) FROM restriction_lifts l WHERE l.asset=r.asset), 0) ORDER BY seq")
-        for a, d, r, t in self._rows(q):
-            out.setdefault(a, []).append(Restriction(a, tuple(json.loads(d)), r, t))
-        return {a: tuple(rs) for a, rs in out.items()}
-
-    def _write_restriction(self, r: Restriction) -> None:
-        with self._tx() as cur:
-            self._insert_restriction(cur, r)
+        self._add_withdrawal(cur, w, action)  # store/events.py, inside _write_assets's transaction
 
     def _insert_restriction(self, cur, r: Restriction) -> None:
-        cur.execute("INSERT INTO restrictions(asset, deny, reason, time) VALUES (%s,%s,%s,%s)", (r.asset, json.dumps(list(r.deny)), r.reason, r.time))
-        cur.execute(_EVENT, (r.time, "restrict", r.asset, json.dumps({"deny": list(r.deny), "reason": r.reason})))
-
-    def _write_restriction_lift(self, lift: Restriction) -> None:
-        with self._tx() as cur:
-            cur.execute("INSERT INTO restriction_lifts(asset, upto, reason, time) SELECT %s, max(seq), %s, %s FROM restrictions WHERE asset=%s",
-                        (lift.asset, lift.reason, lift.time, lift.asset))
-            cur.execute(_EVENT, (lift.time, "lift-restrictions", lift.asset, json.dumps({"deny": list(lift.deny), "reason": lift.reason})))
-
-    def properties(self, asset: str) -> list[Property]:
-        return [Property.from_json(json.loads(d)) for (d,) in self._rows("SELECT doc FROM properties WHERE asset=%s ORDER BY seq", (asset,))]
-
-    def _write_properties(self, props: Sequence[Property]) -> None:
-        docs = [json.dumps(p.to_json(), sort_keys=True, allow_nan=False) for p in props]  # may fail: before writing
-        with self._tx() as cur:
-            cur.executemany("INSERT INTO properties(asset, benchmark, metric, doc) VALUES (%s,%s,%s,%s)",
-                            [(p.asset, p.benchmark, p.metric, d) for p, d in zip(props, docs)])
-            cur.executemany(_EVENT, [(t, "evaluate", a, json.dumps(e, sort_keys=True)) for (a, t), e in _evaluate_events(props).items()])
-
-    # --- web consent signals ---------------------------------------------------------------------
-    def _write_signals(self, rows: Sequence[SignalSnapshot]) -> int:
-        added = 0
-        with self._tx() as cur:
-            for r in rows:
-                cur.execute("INSERT INTO signals(domain, kind, fetched_at, sha256, body, source, imported) VALUES (%s,%s,%s,%s,%s,%s,%s) "
-                            "ON CONFLICT DO NOTHING", (r.domain, r.kind, r.fetched_at, r.sha256, r.body, r.source, r.imported))
-                added += cur.rowcount
-            if added:
-                cur.execute(_EVENT, (now(), "import-signals", "signals", json.dumps({"snapshots": added})))
-        return added
-
-    def signals(self, domains: Iterable[str] | None = None) -> list[SignalSnapshot]:
-        q = "SELECT domain, kind, fetched_at, sha256, body, source, imported FROM signals"
-        if domains is None:
-            return [SignalSnapshot(*r) for r in self._rows(q + " ORDER BY domain, kind, fetched_at, seq")]
-        return [SignalSnapshot(*r) for r in self._rows(q + " WHERE domain = ANY(%s::text[]) ORDER BY domain, kind, fetched_at, seq",
-                                                       (sorted(set(domains)),))]
-
-    # --- the gateway: API keys and the hash-chained audit log --------------------------------
-    def _write_api_key(self, key: ApiKey) -> None:
-        with self._tx() as cur:
-            cur.execute("INSERT INTO api_keys(key_id, hash, application, created, revoked) VALUES (%s,%s,%s,%s,%s)", tuple(key))
-
-    def _write_key_revocation(self, key_id: str, time: str) -> None:
-        with self._tx() as cur:
-            cur.execute("UPDATE api_keys SET revoked=%s WHERE key_id=%s AND revoked IS NULL", (time, key_id))
-
-    def api_key(self, key_hash: str) -> ApiKey | None:
-        row = self._one("SELECT key_id, hash, application, created, revoked FROM api_keys WHERE hash=%s", (key_hash,))
-        return ApiKey(*row) if row else None
-
-    def api_keys(self, application: str | None = None) -> list[ApiKey]:
-        q, args = "SELECT key_id, hash, application, created, revoked FROM api_keys", []
-        if application is not None:
-            q, args = q + " WHERE application=%s", [application]
-        return [ApiKey(*r) for r in self._rows(q + " ORDER BY n", args)]
-
-    def _append_audit(self, record: str) -> AuditEntry:
-        return self._append_audit_many([record])[0]
-
-    def _append_audit_many(self, records: Sequence[str]) -> list[AuditEntry]:
-        # The last hash is read under AUDIT_LOCK (held to COMMIT): batches of several server processes
-        # interleave whole and the chain stays one chain.
-        out: list[AuditEntry] = []
-        with self._tx(AUDIT_LOCK) as cur:
-            row = cur.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev = (row[0], row[1]) if row else (0, GENESIS)
-            for record in records:
-                seq, h = seq + 1, chain_hash(prev, record)
-                out.append(AuditEntry(seq, record, prev, h))
-                prev = h
-            cur.executemany("INSERT INTO audit VALUES (%s,%s,%s,%s)", [tuple(e) for e in out])
-        return out
-
-    def audit_head(self) -> tuple[int, str]:
-        row = self._one("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-        return (row[0], row[1]) if row else (0, GENESIS)
+        self._add_restriction(cur, r)
 
     def audit_writer(self) -> "PostgresStore":
         return PostgresStore(self.url, create=False)
-
-    def audit_entries(self, after: int = 0, limit: int | None = None) -> list[AuditEntry]:
-        return [AuditEntry(*r) for r in self._rows("SELECT seq, record, prev, hash FROM audit WHERE seq>%s ORDER BY seq LIMIT %s",
-                                                    (after, limit or None))]
-
-    # --- identities (schema 2) ------------------------------------------------------------------
-    def users(self) -> dict[str, User]:
-        q = "SELECT DISTINCT ON (name) name, role, namespaces FROM user_events ORDER BY name, seq DESC"
-        return {n: User(n, r, tuple(json.loads(ns))) for n, r, ns in self._rows(q)}
-
-    def _write_user(self, user: User, time: str) -> None:
-        with self._tx() as cur:
-            cur.execute("INSERT INTO user_events(name, role, namespaces, time, actor) VALUES (%s,%s,%s,%s,%s)",
-                        (user.name, user.role, json.dumps(list(user.namespaces)), time, self.actor or "unknown"))
-
-    def _insert_action(self, cur, record: Mapping) -> AuditEntry:
-        # under WRITE_LOCK (held to COMMIT): the last hash is still the last one when this is written
-        text = audit_json(record)
-        row = cur.execute("SELECT seq, hash FROM actions ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-        h = chain_hash(prev, text)
-        cur.execute("INSERT INTO actions VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
-                    (seq, record["actor"], record["action"], record.get("asset"), bool(record["allowed"]), text, prev, h))
-        return AuditEntry(seq, text, prev, h)
-
-    def append_action(self, record: Mapping) -> AuditEntry:
-        with self._tx() as cur:
-            return self._insert_action(cur, record)
-
-    def stage_action(self, record: Mapping) -> None:
-        self._staged[threading.get_ident()] = dict(record)
-
-    def unstage_action(self) -> None:
-        self._staged.pop(threading.get_ident(), None)
-
-    def action_entries(self, after: int = 0, limit: int | None = None, *, actor: str | None = None, asset: str | None = None) -> list[AuditEntry]:
-        q, args = "SELECT seq, record, prev, hash FROM actions WHERE seq>%s", [after]
-        if actor is not None:
-            q, args = q + " AND actor=%s", args + [actor]
-        if asset is not None:
-            q, args = q + " AND asset=%s", args + [asset]
-        return [AuditEntry(*r) for r in self._rows(q + " ORDER BY seq LIMIT %s", args + [limit or None])]
-
-    def registered_by(self, asset_id: str) -> str | None:
-        row = self._one("SELECT r.actor FROM registrations r JOIN assets a ON a.rid=r.rid WHERE a.id=%s", (asset_id,))
-        return row[0] if row else None
-
-    def _write_consent_token(self, token_hash: str, owner: str, time: str) -> None:
-        with self._tx() as cur:
-            cur.execute("INSERT INTO consent_tokens VALUES (%s,%s,%s,%s,NULL)", (token_hash, owner, time, self.actor or "unknown"))
-
-    def consent_token(self, token_hash: str) -> tuple[str, str | None] | None:
-        row = self._one("SELECT owner, revoked FROM consent_tokens WHERE hash=%s", (token_hash,))
-        return (row[0], row[1]) if row else None
-
-    # --- signatures (charter.trust) ------------------------------------------------------------
-    def signatures(self, assets: Iterable[str] | None = None, kind: str | None = None) -> list[SignatureRecord]:
-        q = "SELECT seq, asset, kind, keyid, digest, envelope, source, time, applied FROM signatures"
-        conds, args = [], []
-        if assets is not None:
-            conds.append("asset = ANY(%s::text[])")
-            args.append(sorted(set(assets)))
-        if kind is not None:
-            conds.append("kind=%s")
-            args.append(kind)
-        if conds:
-            q += " WHERE " + " AND ".join(conds)
-        return [SignatureRecord(*r) for r in self._rows(q + " ORDER BY seq", args)]
-
-    def _write_signatures(self, records: Sequence[SignatureRecord]) -> None:
-        with self._tx() as cur:
-            cur.executemany("INSERT INTO signatures(asset, kind, keyid, digest, envelope, source, time, applied) "
-                            "VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (digest) DO NOTHING", [tuple(r)[1:] for r in records])
-            cur.executemany(_EVENT, [(r.time, "sign", r.asset, json.dumps({"kind": r.kind, "keyid": r.keyid, "digest": r.digest,
-                                                                            "source": r.source}, sort_keys=True)) for r in records])
 
 
 class _Licenses(dict):

@@ -14,14 +14,10 @@ everything but that history is written once, at registration.
 
 from __future__ import annotations
 
-import atexit
-import datetime as _dt
 import json
-import os
 import sqlite3
 import threading
 import time as _time
-import weakref
 from contextlib import contextmanager
 from functools import partial
 from itertools import repeat
@@ -29,14 +25,24 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from charter.core import lineage as lineage_mod
-from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withdrawal
+from charter.core.assets import Asset, Edge, Event, Restriction, Withdrawal
 from charter.core.digests import content_digests
-from charter.core.identity import User
 from charter.core.lineage import Lineage, closure
+from charter.core.sql import like_contains
 from charter.errors import Conflict, StoreError
 from charter.store import migrations
+from charter.store.assets import Hop
+from charter.store.base import Store
 from charter.store.beacon import Beacon
-from charter.store.base import GENESIS, ApiKey, AuditEntry, Hop, SignalSnapshot, SignatureRecord, Store, _evaluate_events, audit_json, chain_hash, now
+from charter.store.common import now
+from charter.store.consent import SQLConsent
+from charter.store.deferred import DeferredLog
+from charter.store.dialect import SQLITE
+from charter.store.events import SQLEvents
+from charter.store.gateway import SQLGateway
+from charter.store.identity import SQLIdentity
+from charter.store.signals import SQLSignals
+from charter.store.signatures import SQLSignatures
 
 SCHEMA_VERSION = migrations.latest("sqlite")  # the schema this code writes: its newest migration (store/migrations/sqlite)
 
@@ -60,65 +66,15 @@ _GENERATIONS = "SELECT (SELECT n FROM generations WHERE topic='policy'), (SELECT
 _hop = partial(tuple.__new__, Hop)  # _hop((asset, depth)) -> Hop, built without a Python-level call
 
 
-_live: "weakref.WeakSet[SQLiteStore]" = weakref.WeakSet()
+class SQLiteStore(DeferredLog, SQLEvents, SQLConsent, SQLGateway, SQLIdentity, SQLSignatures, SQLSignals, Store):
+    """The concerns' shared SQL (store/events.py, consent.py, gateway.py, identity.py, signatures.py,
+    signals.py) in SQLite's dialect, group commit (store/deferred.py), and the asset reads and writes tuned for SQLite."""
 
+    dialect = SQLITE
 
-def _event_json(d) -> str:
-    return json.dumps(d.to_json() if hasattr(d, "to_json") else d, sort_keys=True)
-
-
-def _flush_ref(ref) -> None:
-    store = ref()
-    if store is None:
-        return
-    store._timer = None
-    try:
-        # Serialise first, one event at a time, letting the caller's thread run between them (sleep(0)
-        # yields the GIL, every 0.1 ms): a denial's reasons take tens of microseconds to build, and a caller deciding
-        # meanwhile must not wait for the whole group (it would otherwise wait up to the 5 ms switch interval).
-        with store._lock:
-            p = store._pending
-            last = _time.perf_counter()
-            for i in range(len(p)):
-                t, ty, a, d = p[i]
-                if type(d) is not str:
-                    p[i] = (t, ty, a, _event_json(d))
-                    if _time.perf_counter() - last > 1e-4:
-                        _time.sleep(0)
-                        last = _time.perf_counter()
-        store.flush()
-    except Exception:  # a closed store or a failed write: the next write or close tries again
-        pass
-
-
-def _forget_in_child() -> None:
-    # a forked child (a DataLoader worker, multiprocessing) inherits the parent's queued events: only the
-    # parent writes them, or each would be logged twice; the child's copy of the timer thread does not exist
-    for store in list(_live):
-        store._pending.clear()
-        store._timer = None
-
-
-os.register_at_fork(after_in_child=_forget_in_child)
-
-
-@atexit.register
-def _flush_all() -> None:
-    for store in list(_live):
-        try:
-            store.flush()
-        except Exception:
-            pass
-
-
-class SQLiteStore(Store):
     def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = Path(path)
-        # decisions waiting to be appended (see log_deferred), and the lock every write takes so that the
-        # flusher thread and the caller never interleave statements of two transactions on one connection
-        self._pending: list[tuple[float, str, str, object]] = []
-        self._lock = threading.RLock()
-        self._timer: threading.Timer | None = None
+        self._start_deferred()  # decisions waiting to be appended, and the lock every write takes
         self._beacon: Beacon | None = None
         self._staged: dict[int, dict] = {}  # thread -> the action record of the write it is about to make
         if not self.path.exists() and not create:
@@ -137,8 +93,7 @@ class SQLiteStore(Store):
         self._seen: tuple = (None, None, 0.0)  # beacon bytes, the generations read then, read again after
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._stop_timer()
         # under the write lock: the flusher thread may be inside a transaction on this connection right now (a
         # timer that fired before cancel()), and closing a connection another thread is using crashes the process
         with self._lock:
@@ -148,70 +103,20 @@ class SQLiteStore(Store):
                 self._beacon.close()
                 self._beacon = None
 
-    DEFER_MAX = 1024
-    DEFER_S = 0.05
-
-    def log_deferred(self, type: str, asset: str, data) -> None:
-        """Append an event in a group with others (group commit): at most ``DEFER_S`` seconds or
-        ``DEFER_MAX`` events later, and always before this store's next write, its next read of the events,
-        and its close (or the interpreter's exit). ``data``: a mapping, or an object whose ``to_json()``
-        gives it, called when the group is written (a denial's reasons are built then, not on the caller's
-        path). The event keeps the time it was logged. A process killed outright loses at most the
-        last ``DEFER_S`` seconds of such events; withdrawals, restrictions and audit records are never deferred."""
-        p = self._pending
-        p.append((_time.time(), type, asset, data))
-        if len(p) == 1 or len(p) >= self.DEFER_MAX:
-            self.grouped()
-
-    @property
-    def pending(self) -> list:
-        return self._pending
-
-    def grouped(self) -> None:
-        if len(self._pending) >= self.DEFER_MAX:
-            self.flush()
-        elif self._pending:
-            self._arm()
-
-    def _arm(self) -> None:
-        if self._timer is None:
-            _live.add(self)
-            ref = weakref.ref(self)
-            t = self._timer = threading.Timer(self.DEFER_S, _flush_ref, (ref,))
-            t.daemon = True
-            t.start()
-
-    def flush(self) -> None:
-        """Write the deferred events now (one transaction)."""
-        if self._pending:
-            with self._tx():
-                pass
-
-    def _write_pending(self) -> list:
-        """Insert the deferred events (inside the caller's transaction); returns them, to put back on a rollback."""
-        batch = self._pending[:]  # the caller's thread may append meanwhile: only these are removed
-        rows = []
-        for t, ty, a, d in batch:
-            iso = _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="microseconds")
-            rows.append((iso, ty, a, d if type(d) is str else _event_json(d)))
-        self.db.executemany("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)", rows)
-        del self._pending[:len(batch)]
-        return batch
-
     @contextmanager
     def _tx(self, publish: bool = True):
         """One write transaction (BEGIN IMMEDIATE), deferred events first; after its COMMIT the generations
         are published to the beacon (``publish``: every write but the audit log's, which moves none)."""
         with self._lock, _store_errors(self.path):
-            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute(self.dialect.write_lock)
             batch = None
             try:
                 if self._pending:  # deferred events first: the log keeps the order things happened in
-                    batch = self._write_pending()
+                    batch = self._write_pending(self.db)
                 staged = self._staged.pop(threading.get_ident(), None)
                 if staged is not None:  # the record of this very write: committed with it or not at all
-                    self._insert_action(staged)
-                yield
+                    self._insert_action(self.db, staged)
+                yield self.db
             except BaseException:
                 self.db.execute("ROLLBACK")
                 if batch:
@@ -224,6 +129,19 @@ class SQLiteStore(Store):
                         self._beacon.publish(self._read_generations)
                     except (OSError, sqlite3.Error):  # committed all the same; readers see it by the backstop
                         pass
+
+    def _audit_tx(self):
+        # BEGIN IMMEDIATE takes the write lock first, so the last hash read is still the last one when the
+        # entry is written, whichever process appends next; the audit log moves no generation: nothing to publish
+        return self._tx(publish=False)
+
+    _action_tx = _audit_tx
+
+    def _rows(self, query: str, args: Sequence = ()) -> list[tuple]:
+        return self.db.execute(query, args).fetchall()
+
+    def _one(self, query: str, args: Sequence = ()) -> tuple | None:
+        return self.db.execute(query, args).fetchone()
 
     def _in_chunks(self, query: str, ids: Iterable[str]) -> Iterator[tuple]:
         """Run ``query`` (with one ``{}`` for the placeholders) over ids, 500 at a time."""
@@ -305,8 +223,8 @@ class SQLiteStore(Store):
         # with their licences from the small asset_listing table: no charter is decoded
         conds, args = [], []
         for w in contains:
-            conds.append("id LIKE ? ESCAPE '\\'")
-            args.append("%" + w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+            conds.append(f"id {self.dialect.like} ? ESCAPE '\\'")
+            args.append(like_contains(w))
         if kind:
             conds.append("id >= ? AND id < ?")  # '0' follows '/': every id that starts with "kind/"
             args += [kind + "/", kind + "0"]
@@ -385,31 +303,10 @@ class SQLiteStore(Store):
              "WHERE w.seq IN (SELECT max(seq) FROM withdrawal_events GROUP BY asset) AND w.action='withdraw' ORDER BY a.id")
         return {i: Withdrawal(i, r, t) for i, r, t in self.db.execute(q)}
 
-    def owner_withdrawals(self) -> dict[str, Withdrawal]:
-        return {o: Withdrawal(o, r, t) for o, r, t in self.db.execute("SELECT owner, reason, time FROM owner_withdrawals ORDER BY owner")}
-
-    def _write_owner_withdrawals(self, ws: Sequence[Withdrawal]) -> None:
-        with self._tx():
-            self.db.executemany("INSERT INTO owner_withdrawals VALUES (?,?,?)", ((w.asset, w.reason, w.time) for w in ws))
-            self.db.executemany("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
-                                ((w.time, "withdraw-owner", w.asset, json.dumps({"reason": w.reason})) for w in ws))
-
     def withdrawals_version(self) -> object:
         # moved by triggers on every policy table, by any connection; not by audit appends, which
         # commit hundreds of times a second under load (PRAGMA data_version moved with each of them)
         return self.db.execute("SELECT n FROM generations WHERE topic='policy'").fetchone()[0]
-
-    def events(self, after: int = 0, type: str | None = None, asset: str | None = None, limit: int | None = None) -> list[Event]:
-        self.flush()
-        q, args = "SELECT seq, time, type, asset, data FROM events WHERE seq>?", [after]
-        if type is not None:
-            q += " AND type=?"; args.append(type)
-        if asset is not None:
-            q += " AND asset=?"; args.append(asset)
-        q += " ORDER BY seq"
-        if limit:
-            q += f" LIMIT {int(limit)}"
-        return [Event(s, t, ty, a, json.loads(d)) for s, t, ty, a, d in self.db.execute(q, args)]
 
     # --- writes ----------------------------------------------------------------
     def log(self, type: str, asset: str, data: Mapping) -> Event:
@@ -421,15 +318,6 @@ class SQLiteStore(Store):
             cur = self.db.execute("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
                                   (t, type, asset, json.dumps(data, sort_keys=True)))
         return Event(cur.lastrowid, t, type, asset, dict(data))
-
-    def log_many(self, events: Sequence[tuple[str, str, Mapping]]) -> None:
-        if not events:
-            return
-        t = now()
-        dumps = json.dumps
-        with self._tx():
-            self.db.executemany("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
-                                [(t, ty, a, dumps(d, sort_keys=True)) for ty, a, d in events])
 
     def _holders(self, digests: Iterable[str]) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
@@ -472,107 +360,13 @@ class SQLiteStore(Store):
             for r in restrictions:
                 self._insert_restriction(r)
 
-    def _write_withdrawal(self, w: Withdrawal) -> None:
-        with self._tx():
-            self._still(w.asset, "withdraw")
-            self._insert_withdrawal(w, "withdraw")
-
-    def _write_lift(self, w: Withdrawal) -> None:
-        with self._tx():
-            self._still(w.asset, "lift")
-            self._insert_withdrawal(w, "lift")
-
-    def _still(self, asset: str, action: str) -> None:
-        # Checked again under the write lock: two processes withdrawing (or lifting) the same asset at once both
-        # passed the check made before the transaction; only the first may write.
-        row = self.db.execute("SELECT e.action, e.time FROM withdrawal_events e JOIN assets a ON a.rid=e.asset WHERE a.id=? "
-                              "ORDER BY e.seq DESC LIMIT 1", (asset,)).fetchone()
-        withdrawn = row is not None and row[0] == "withdraw"
-        if action == "withdraw" and withdrawn:
-            raise Conflict(f"{asset} was already withdrawn at {row[1]} (by another process, just now)", hint="nothing to do")
-        if action == "lift" and not withdrawn:
-            raise Conflict(f"{asset} is not withdrawn (another process lifted it just now)", hint="nothing to lift")
-
     def _insert_withdrawal(self, w: Withdrawal, action: str) -> None:
-        self.db.execute("INSERT INTO withdrawal_events(asset, action, reason, time) SELECT rid, ?, ?, ? FROM assets WHERE id=?",
-                        (action, w.reason, w.time, w.asset))
-        self.db.execute("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)", (w.time, action, w.asset, json.dumps({"reason": w.reason})))
-
-    # --- after registration: restrictions and evaluated properties ------------------------------
-    def restrictions(self) -> dict[str, tuple[Restriction, ...]]:
-        out: dict[str, list[Restriction]] = {}
-        # the current ones: those after the asset's last lift (a lift records the last seq it covers)
-        q = ("SELECT asset, deny, reason, time FROM restrictions r WHERE r.seq > "
-             "coalesce((SELECT max(upto) FROM restriction_lifts l WHERE l.asset=r.asset), 0) ORDER BY seq")
-        for a, d, r, t in self.db.execute(q):
-            out.setdefault(a, []).append(Restriction(a, tuple(json.loads(d)), r, t))
-        return {a: tuple(rs) for a, rs in out.items()}
-
-    def _write_restriction(self, r: Restriction) -> None:
-        with self._tx():
-            self._insert_restriction(r)
-
-    def _write_restriction_lift(self, lift: Restriction) -> None:
-        with self._tx():
-            self.db.execute("INSERT INTO restriction_lifts(asset, upto, reason, time) "
-                            "SELECT ?, max(seq), ?, ? FROM restrictions WHERE asset=?", (lift.asset, lift.reason, lift.time, lift.asset))
-            self.db.execute("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
-                            (lift.time, "lift-restrictions", lift.asset, json.dumps({"deny": list(lift.deny), "reason": lift.reason})))
+        self._add_withdrawal(self.db, w, action)  # store/events.py, inside _write_assets's transaction
 
     def _insert_restriction(self, r: Restriction) -> None:
-        self.db.execute("INSERT INTO restrictions(asset, deny, reason, time) VALUES (?,?,?,?)", (r.asset, json.dumps(list(r.deny)), r.reason, r.time))
-        self.db.execute("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
-                        (r.time, "restrict", r.asset, json.dumps({"deny": list(r.deny), "reason": r.reason})))
+        self._add_restriction(self.db, r)
 
-    def properties(self, asset: str) -> list[Property]:
-        return [Property.from_json(json.loads(d)) for (d,) in self.db.execute("SELECT doc FROM properties WHERE asset=? ORDER BY seq", (asset,))]
-
-    def _write_properties(self, props: Sequence[Property]) -> None:
-        docs = [json.dumps(p.to_json(), sort_keys=True, allow_nan=False) for p in props]  # may fail: before writing
-        with self._tx():
-            self.db.executemany("INSERT INTO properties(asset, benchmark, metric, doc) VALUES (?,?,?,?)",
-                                ((p.asset, p.benchmark, p.metric, d) for p, d in zip(props, docs)))
-            self.db.executemany("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
-                                ((t, "evaluate", a, json.dumps(e, sort_keys=True)) for (a, t), e in _evaluate_events(props).items()))
-
-    # --- web consent signals: snapshots as the sites served them (data/signals.py reads them) -----------
-    def _write_signals(self, rows: Sequence[SignalSnapshot]) -> int:
-        with self._tx():
-            before = self.db.total_changes
-            self.db.executemany("INSERT OR IGNORE INTO signals(domain, kind, fetched_at, sha256, body, source, imported) VALUES (?,?,?,?,?,?,?)",
-                                ((r.domain, r.kind, r.fetched_at, r.sha256, r.body, r.source, r.imported) for r in rows))
-            added = self.db.total_changes - before
-            if added:
-                self.db.execute("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
-                                (now(), "import-signals", "signals", json.dumps({"snapshots": added})))
-        return added
-
-    def signals(self, domains: Iterable[str] | None = None) -> list[SignalSnapshot]:
-        q = "SELECT domain, kind, fetched_at, sha256, body, source, imported FROM signals"
-        if domains is None:
-            return [SignalSnapshot(*r) for r in self.db.execute(q + " ORDER BY domain, kind, fetched_at, seq")]
-        return [SignalSnapshot(*r) for r in self.db.execute(q + " WHERE domain IN (SELECT value FROM json_each(?)) ORDER BY domain, kind, fetched_at, seq",
-                                                            (json.dumps(sorted(set(domains))),))]
-
-    # --- the gateway: API keys and the hash-chained audit log --------------------------------
-    def _write_api_key(self, key: ApiKey) -> None:
-        with self._tx():  # a transaction of its own: its COMMIT publishes the keys' generation (store/beacon.py)
-            self.db.execute("INSERT INTO api_keys VALUES (?,?,?,?,?)", tuple(key))
-
-    def _write_key_revocation(self, key_id: str, time: str) -> None:
-        with self._tx():
-            self.db.execute("UPDATE api_keys SET revoked=? WHERE key_id=? AND revoked IS NULL", (time, key_id))
-
-    def api_key(self, key_hash: str) -> ApiKey | None:
-        row = self.db.execute("SELECT key_id, hash, application, created, revoked FROM api_keys WHERE hash=?", (key_hash,)).fetchone()
-        return ApiKey(*row) if row else None
-
-    def api_keys(self, application: str | None = None) -> list[ApiKey]:
-        q, args = "SELECT key_id, hash, application, created, revoked FROM api_keys", ()
-        if application is not None:
-            q, args = q + " WHERE application=?", (application,)
-        return [ApiKey(*r) for r in self.db.execute(q + " ORDER BY rowid", args)]
-
+    # --- the gateway's generations ----------------------------------------------------------------
     def api_keys_version(self) -> object:
         return self.db.execute("SELECT n FROM generations WHERE topic='keys'").fetchone()[0]
 
@@ -593,116 +387,8 @@ class SQLiteStore(Store):
     def _read_generations(self) -> tuple[int, int]:
         return self.db.execute(_GENERATIONS).fetchone()
 
-    def _append_audit(self, record: str) -> AuditEntry:
-        # BEGIN IMMEDIATE takes the write lock first, so the last hash read is still the last one
-        # when the entry is written, whichever process appends next.
-        with self._tx(publish=False):
-            row = self.db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-            h = chain_hash(prev, record)
-            self.db.execute("INSERT INTO audit VALUES (?,?,?,?)", (seq, record, prev, h))
-        return AuditEntry(seq, record, prev, h)
-
-    def _append_audit_many(self, records: Sequence[str]) -> list[AuditEntry]:
-        # One BEGIN IMMEDIATE per batch: the last hash is read under the write lock, so batches of
-        # several server processes interleave whole and the chain stays one chain.
-        out = []
-        with self._tx(publish=False):
-            row = self.db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev = (row[0], row[1]) if row else (0, GENESIS)
-            for record in records:
-                seq, h = seq + 1, chain_hash(prev, record)
-                out.append(AuditEntry(seq, record, prev, h))
-                prev = h
-            self.db.executemany("INSERT INTO audit VALUES (?,?,?,?)", out)
-        return out
-
-    def audit_head(self) -> tuple[int, str]:
-        row = self.db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        return (row[0], row[1]) if row else (0, GENESIS)
-
     def audit_writer(self) -> "SQLiteStore":
         return SQLiteStore(self.path, create=False)
-
-    def audit_entries(self, after: int = 0, limit: int | None = None) -> list[AuditEntry]:
-        q = "SELECT seq, record, prev, hash FROM audit WHERE seq>? ORDER BY seq"
-        if limit:
-            q += f" LIMIT {int(limit)}"
-        return [AuditEntry(*r) for r in self.db.execute(q, (after,))]
-
-    # --- identities (schema 10) -----------------------------------------------------------------
-    def users(self) -> dict[str, User]:
-        q = "SELECT name, role, namespaces FROM user_events WHERE seq IN (SELECT max(seq) FROM user_events GROUP BY name)"
-        return {n: User(n, r, tuple(json.loads(ns))) for n, r, ns in self.db.execute(q)}
-
-    def _write_user(self, user: User, time: str) -> None:
-        with self._tx():
-            self.db.execute("INSERT INTO user_events(name, role, namespaces, time, actor) VALUES (?,?,?,?,?)",
-                            (user.name, user.role, json.dumps(list(user.namespaces)), time, self.actor or "unknown"))
-
-    def _insert_action(self, record: Mapping) -> AuditEntry:
-        # inside a write transaction (BEGIN IMMEDIATE): the last hash is still the last one when this is written
-        text = audit_json(record)
-        row = self.db.execute("SELECT seq, hash FROM actions ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-        h = chain_hash(prev, text)
-        self.db.execute("INSERT INTO actions VALUES (?,?,?,?,?,?,?,?)",
-                        (seq, record["actor"], record["action"], record.get("asset"), int(bool(record["allowed"])), text, prev, h))
-        return AuditEntry(seq, text, prev, h)
-
-    def append_action(self, record: Mapping) -> AuditEntry:
-        with self._tx(publish=False):
-            return self._insert_action(record)
-
-    def stage_action(self, record: Mapping) -> None:
-        self._staged[threading.get_ident()] = dict(record)
-
-    def unstage_action(self) -> None:
-        self._staged.pop(threading.get_ident(), None)
-
-    def action_entries(self, after: int = 0, limit: int | None = None, *, actor: str | None = None, asset: str | None = None) -> list[AuditEntry]:
-        q, args = "SELECT seq, record, prev, hash FROM actions WHERE seq>?", [after]
-        if actor is not None:
-            q, args = q + " AND actor=?", args + [actor]
-        if asset is not None:
-            q, args = q + " AND asset=?", args + [asset]
-        q += " ORDER BY seq" + (f" LIMIT {int(limit)}" if limit else "")
-        return [AuditEntry(*r) for r in self.db.execute(q, args)]
-
-    def registered_by(self, asset_id: str) -> str | None:
-        row = self.db.execute("SELECT r.actor FROM registrations r JOIN assets a ON a.rid=r.rid WHERE a.id=?", (asset_id,)).fetchone()
-        return row[0] if row else None
-
-    def _write_consent_token(self, token_hash: str, owner: str, time: str) -> None:
-        with self._tx():
-            self.db.execute("INSERT INTO consent_tokens VALUES (?,?,?,?,NULL)", (token_hash, owner, time, self.actor or "unknown"))
-
-    def consent_token(self, token_hash: str) -> tuple[str, str | None] | None:
-        row = self.db.execute("SELECT owner, revoked FROM consent_tokens WHERE hash=?", (token_hash,)).fetchone()
-        return (row[0], row[1]) if row else None
-
-    # --- signatures (charter.trust) ------------------------------------------------------------
-    def signatures(self, assets: Iterable[str] | None = None, kind: str | None = None) -> list[SignatureRecord]:
-        q = "SELECT seq, asset, kind, keyid, digest, envelope, source, time, applied FROM signatures"
-        conds, args = [], []
-        if assets is not None:
-            conds.append("asset IN (SELECT value FROM json_each(?))")
-            args.append(json.dumps(sorted(set(assets))))
-        if kind is not None:
-            conds.append("kind=?")
-            args.append(kind)
-        if conds:
-            q += " WHERE " + " AND ".join(conds)
-        return [SignatureRecord(*r) for r in self.db.execute(q + " ORDER BY seq", args)]
-
-    def _write_signatures(self, records: Sequence[SignatureRecord]) -> None:
-        with self._tx():
-            self.db.executemany("INSERT OR IGNORE INTO signatures(asset, kind, keyid, digest, envelope, source, time, applied) "
-                                "VALUES (?,?,?,?,?,?,?,?)", [tuple(r)[1:] for r in records])
-            self.db.executemany("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)",
-                                [(r.time, "sign", r.asset, json.dumps({"kind": r.kind, "keyid": r.keyid, "digest": r.digest,
-                                                                       "source": r.source}, sort_keys=True)) for r in records])
-
 
 @contextmanager
 def _store_errors(path: Path):
