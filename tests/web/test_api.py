@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import shutil
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,7 +13,7 @@ from fastapi.testclient import TestClient
 from charter.cli.main import main
 from charter.registry import Registry
 from charter.web.app import create_app
-from tests.web.conftest import GATEWAY_APP, RESTRICTED, WITHDRAWN, make_registry
+from tests.web.conftest import ASSETS, GATEWAY_APP, RESTRICTED, WITHDRAWN, make_registry
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def test_search_filters(client):
     assert [a["id"] for a in client.get("/api/ls?state=restricted").json()["assets"]] == [RESTRICTED]
     assert all(any("apache" in x.lower() for x in a["licenses"]) for a in client.get("/api/ls?license=apache").json()["assets"])
     r = client.get("/api/ls?limit=3").json()
-    assert len(r["assets"]) == 3 and r["total"] == 19
+    assert len(r["assets"]) == 3 and r["total"] == ASSETS
     r = client.get("/api/ls", params={"q": "model", "allowed": "commercial"}).json()
     assert r["assets"] and all(a["kind"] == "model" for a in r["assets"])
 
@@ -182,3 +183,85 @@ def test_charter_ui_serves(db, tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(20)
+
+
+def test_evals_and_compare(client, capsys, db):
+    import json
+
+    from tests.web.conftest import COMPARED, EVALUATED
+
+    r = client.get("/api/evals", params={"ref": ",".join(COMPARED)}).json()
+    assert r["assets"] == list(COMPARED)
+    pct = next(m for m in r["metrics"] if m["metric"] == "pct_stereotype")
+    assert pct["better"] == "closest to 0.5"
+    assert [(v["asset"], v["value"]) for v in pct["values"]] == [(COMPARED[0], 134 / 200), (COMPARED[1], 20 / 200)]
+    assert all(v["version"].startswith("crows-pairs/") and len(v["ci"]) == 2 and v["n"] == 200 for v in pct["values"])
+    assert set(pct["values"][0]["groups"]) == {"gender", "race-color"}  # the items' breakdown
+    assert client.get("/api/evals", params={"ref": EVALUATED}).json()["metrics"][0]["values"][0]["ci"] == [0.012, 0.05]
+    got = client.get("/api/compare", params={"a": COMPARED[0], "b": COMPARED[1]}).json()
+    code, out = cli(capsys, "eval", "--compare", *COMPARED, "--json", "--registry", db, "--chart", str(Path(db).parent / "cmp"))
+    want = json.loads(out)
+    assert code == 0 and want.pop("charts")
+    assert {k: v for k, v in got.items() if k != "summary"} == want  # the CLI's object, without the chart files
+    assert got["summary"].startswith("1 of 2 tested properties significantly worse (crows-pairs.pct_stereotype)")
+    r = client.get("/api/evals")
+    assert r.status_code == 422
+
+
+def test_curation_manifest(client):
+    from tests.web.conftest import CURATED, CURATED_SOURCES
+
+    r = client.get("/api/curation", params={"ref": CURATED}).json()
+    m = r["manifest"]
+    assert r["intact"] and r["problem"] == "" and m["dataset"] == CURATED
+    assert m["input"] == m["output"] + sum(m["excluded"].values()) == r["summary"]["input"]
+    assert [s["asset"] for s in m["sources"]] == list(CURATED_SOURCES)
+    assert all(len(f["sha256"]) == 64 for s in m["sources"] for f in s["files"]) and all(len(o["sha256"]) == 64 for o in m["outputs"])
+    r = client.get("/api/curation", params={"ref": WITHDRAWN})
+    assert r.status_code == 400 and r.json()["field"] == "ref" and "curate" in r.json()["hint"]
+
+
+def test_curation_manifest_changed(tmp_path):
+    """A manifest edited after registration is reported, and the summary recorded at registration still shown."""
+    from charter.web import reports
+    from tests.web.conftest import CURATED
+
+    reg = make_registry(str(tmp_path / "r.db"))
+    path = Path(reg.get(CURATED).notes["curation"]["manifest"])
+    path.write_text(path.read_text().replace('"output"', '"output" ', 1))
+    r = reports.curation(reg, CURATED)
+    assert not r["intact"] and "sha256 differs" in r["problem"] and r["summary"]["output"] == r["manifest"]["output"]
+    path.unlink()
+    r = reports.curation(reg, CURATED)
+    assert not r["intact"] and r["manifest"] is None and "cannot be read" in r["problem"]
+    reg.close()
+
+
+def test_gateway_audit(client, capsys, db):
+    import json
+
+    from tests.web.conftest import DENIED_USE
+
+    s = client.get("/api/audit/series").json()
+    assert s["bucket"] == "hour" and s["buckets"] == ["2026-12-01T10", "2026-12-01T11", "2026-12-01T12", "2026-12-01T13"]
+    every = {x["decision"]: x for x in s["series"] if x["use"] == "*"}
+    assert every["allowed"]["requests"] == [5, 3, 4, 0] and every["allowed"]["tokens"] == [210, 126, 168, 0]
+    assert every["denied"]["requests"] == [1, 0, 2, 0] and every["withdrawn"]["requests"] == [0, 0, 0, 2]
+    assert next(x for x in s["series"] if x["use"] == DENIED_USE)["requests"] == [1, 0, 2, 0]
+    assert len(client.get("/api/audit/series?bucket=minute").json()["buckets"]) == 171  # 10:15 to 13:05, empty minutes included
+    assert client.get("/api/audit/series?bucket=week").status_code == 422
+    for path, argv in (("/api/audit/summary", ["audit", "summary"]), ("/api/audit/verify", ["audit", "verify"])):
+        code, out = cli(capsys, *argv, "--json", "--registry", db)
+        assert client.get(path).json() == json.loads(out), path
+    assert client.get("/api/audit/verify").json()["ok"] is True
+    d = client.get("/api/audit/denials?limit=3").json()
+    assert [x["decision"] for x in d] == ["withdrawn", "withdrawn", "denied"] and d[0]["seq"] > d[1]["seq"] > d[2]["seq"]
+    assert d[0]["reasons"][0]["text"] == f"withdrawn: {WITHDRAWN} (consent revoked by the forum's members)"
+    assert d[0]["reasons"][0]["path"].endswith(f"-> {WITHDRAWN}")
+    assert d[2]["reasons"][0]["text"].startswith(f"allow-only {DENIED_USE}: {GATEWAY_APP} permits only")
+
+
+def test_openapi_documents_every_endpoint(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    for p in ("/api/evals", "/api/compare", "/api/curation", "/api/audit/summary", "/api/audit/series", "/api/audit/denials", "/api/audit/verify"):
+        assert p in paths and paths[p]["get"]["summary"], p

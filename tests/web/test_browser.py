@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.web.conftest import EVALUATED, GATEWAY_APP, WITHDRAWN
+from tests.web.conftest import ASSETS, COMPARED, CURATED, CURATED_SOURCES, DENIED_USE, EVALUATED, GATEWAY_APP, WITHDRAWN
 
 DENIED_REF, DENIED_USES = "model/photo-tagger@1", "fine-tuning,face-recognition"
 
@@ -16,7 +16,7 @@ def shot(page, name: str) -> None:
 
 def test_search_as_you_type_and_open_an_asset(page):
     page.goto("/")
-    page.wait_for_function("() => document.querySelectorAll('#results li').length === 19")  # everything, before typing
+    page.wait_for_function("() => document.querySelectorAll('#results li').length === %d" % ASSETS)  # everything, before typing
     page.fill("#q", "photo-")
     page.wait_for_function("() => document.querySelector('#count').textContent === '2 assets match.'")  # the tagger and photo-search
     page.select_option("#kind", "model")
@@ -127,3 +127,66 @@ def test_properties_table_and_chart(page):
     box = page.locator("#property-chart").bounding_box()
     assert box["width"] > 100 and box["height"] > 50
     shot(page, "properties")
+
+
+def svg_drawn(page, selector: str, shape: str) -> int:
+    """How many SVG shapes of a chart have a non-empty box (drawn, not just present)."""
+    return page.evaluate("([s, k]) => [...document.querySelectorAll(s + ' ' + k)].filter((e) => { const b = e.getBBox(); "
+                         "return b.width > 0 || b.height > 0; }).length", [selector, shape])
+
+
+def test_evaluations_compare_chart(page):
+    a, b = COMPARED
+    page.goto(f"/evals?ref={a},{b}")
+    page.wait_for_selector("#compare-chart")
+    assert page.inner_text("#compare-summary").startswith("1 of 2 tested properties significantly worse (crows-pairs.pct_stereotype)")
+    assert svg_drawn(page, "#compare-chart", "circle") == 2 and page.locator("#compare-chart line").count() >= 3  # zero line and intervals
+    assert page.locator("#metrics .chart").count() == 2  # a chart per metric, each model a row
+    assert svg_drawn(page, "#metrics .chart", "circle") == 4
+    assert "crows-pairs/" in page.inner_text("#metrics")  # the benchmark version
+    # interactive: the compare chart's rows are buttons, by mouse and by keyboard
+    page.locator("#compare-chart g.row", has_text="likelihood_diff").click()
+    assert "crows-pairs.likelihood_diff" in page.inner_text("#compare-detail h3")
+    page.focus("#compare-chart g.row[data-label='crows-pairs.pct_stereotype']")
+    page.keyboard.press("Enter")
+    assert "crows-pairs.pct_stereotype: worse" in page.inner_text("#compare-detail h3")
+    # the items' breakdown of one model's value, chosen with the keyboard
+    page.focus(f"#metrics .chart g.row[data-label='{b}']")
+    page.keyboard.press("Space")
+    page.wait_for_selector("#groups-chart")
+    assert svg_drawn(page, "#groups-chart", "circle") == 2 and "race-color" in page.inner_text("#groups")
+    shot(page, "evals")
+
+
+def test_curation_page(page):
+    page.goto(f"/asset?ref={CURATED}")
+    page.click("#curation-link")
+    page.wait_for_selector("#exclusions-chart")
+    assert "intact" in page.inner_text("#manifest-state")
+    bars = svg_drawn(page, "#exclusions-chart", "rect")
+    assert bars == page.locator("#exclusions-chart g.bar").count() >= 2
+    text = page.inner_text("main")
+    assert "record-deny:machine-translation" in text and CURATED_SOURCES[0] in text
+    assert len(page.inner_text("#output-sha256")) == 64
+    shot(page, "curation")
+
+
+def test_gateway_page(page):
+    page.goto("/gateway")
+    page.wait_for_selector("#requests-chart rect")
+    page.wait_for_function("() => document.querySelector('#verify').textContent.includes('intact')")
+    assert page.inner_text("#gw-total").startswith("17 requests, per hour from 2026-12-01T10 to 2026-12-01T13")
+    assert svg_drawn(page, "#requests-chart", "rect") == 3 + 2 + 1  # allowed in 3 hours, denied in 2, withdrawn in 1
+    assert svg_drawn(page, "#tokens-chart", "rect") == 3
+    page.wait_for_selector("#denials li")
+    assert f"withdrawn: {WITHDRAWN} (consent revoked by the forum's members)" in page.inner_text("#denials")
+    shot(page, "gateway")
+    # the controls by keyboard: the use select narrows the charts to the denied use
+    page.focus("#gw-use")
+    page.select_option("#gw-use", DENIED_USE)
+    page.wait_for_function("() => document.querySelector('#gw-total').textContent.startsWith('3 requests')")
+    assert "use=face-recognition" in page.url
+    assert svg_drawn(page, "#requests-chart", "rect") == 2
+    page.select_option("#gw-bucket", "day")
+    page.wait_for_function("() => document.querySelector('#gw-total').textContent.includes('per day')")
+    shot(page, "gateway-one-use")

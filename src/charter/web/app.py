@@ -17,27 +17,31 @@ from charter import __version__
 from charter.errors import CharterError, NotFound
 from charter.registry import Registry
 from charter.report import views
-from charter.web import api
+from charter.web import api, reports
 
 CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 PAGES = {"/": ("search", "Search assets"), "/asset": ("asset", "Asset"), "/can": ("can", "Can I use this for…?"),
-         "/impact": ("impact", "Withdrawal impact")}
-NAV = (("/", "Search"), ("/can", "Can I use this for…?"), ("/impact", "Withdrawals"), ("/docs", "API"))
+         "/impact": ("impact", "Withdrawal impact"), "/evals": ("evals", "Evaluations"), "/curation": ("curation", "Curation"),
+         "/gateway": ("gateway", "Gateway")}
+NAV = (("/", "Search"), ("/can", "Can I use this for…?"), ("/impact", "Withdrawals"), ("/evals", "Evaluations"),
+       ("/curation", "Curation"), ("/gateway", "Gateway"), ("/docs", "API"))
 
 Ref = Annotated[str, Query(description="an asset: kind/name@version, or kind/name for the latest version")]
 Uses = Annotated[list[str], Query(description="use ids (repeat the parameter, or separate them with commas)")]
 
 
-def shell(page: str, title: str, path: str) -> str:
-    """A page: the navigation, an empty main filled by app.js from /api, nothing inline (the CSP forbids it)."""
-    nav = "".join(f'<a href="{h}"{" aria-current=page" if h == path else ""}>{escape(t)}</a>' for h, t in NAV)
+def shell(page: str, title: str, path: str, root: str = "") -> str:
+    """A page: the navigation, an empty main filled by app.js from /api, nothing inline (the CSP forbids it).
+    ``root``: the prefix the app is mounted under (``/ui`` in `charter serve`), which app.js puts before every path."""
+    nav = "".join(f'<a href="{escape(root + h)}"{" aria-current=page" if h == path else ""}>{escape(t)}</a>' for h, t in NAV)
+    root = escape(root)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(title)} · Charter</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/static/app.css"></head>
-<body data-page="{page}"><a class="skip" href="#main">Skip to content</a>
+<title>{escape(title)} · Charter</title><link rel="icon" href="data:,"><link rel="stylesheet" href="{root}/static/app.css"></head>
+<body data-page="{page}" data-root="{root}"><a class="skip" href="#main">Skip to content</a>
 <header><span class="brand">Charter</span><nav aria-label="Main">{nav}</nav></header>
-<main id="main" tabindex="-1"><h1>{escape(title)}</h1><noscript>This view needs JavaScript; the same data is at <a href="/docs">/api</a>.</noscript></main>
-<script src="/static/cytoscape.min.js"></script><script src="/static/app.js"></script></body></html>"""
+<main id="main" tabindex="-1"><h1>{escape(title)}</h1><noscript>This view needs JavaScript; the same data is at <a href="{root}/docs">/api</a>.</noscript></main>
+<script src="{root}/static/cytoscape.min.js"></script><script src="{root}/static/app.js"></script></body></html>"""
 
 
 def create_app(reg: Registry) -> FastAPI:
@@ -63,8 +67,8 @@ def create_app(reg: Registry) -> FastAPI:
         return JSONResponse(e.to_json(), status_code=404 if isinstance(e, NotFound) else 400)
 
     for path, (page, title) in PAGES.items():
-        def render(page=page, title=title, path=path) -> HTMLResponse:
-            return HTMLResponse(shell(page, title, path))
+        def render(request: Request, page=page, title=title, path=path) -> HTMLResponse:
+            return HTMLResponse(shell(page, title, path, request.scope.get("root_path", "")))
         app.get(path, include_in_schema=False, response_class=HTMLResponse)(render)
 
     @app.get("/api/ls", summary="search assets", description="Assets whose id contains every word of q, filtered like "
@@ -125,4 +129,48 @@ def create_app(reg: Registry) -> FastAPI:
         with lock:
             return api.held(reg)
 
+    reports_routes(app, reg, lock)
+
     return app
+
+
+def reports_routes(app: FastAPI, reg: Registry, lock: threading.Lock) -> None:
+    """The Evaluations, Curation and Gateway pages' API (charter.web.reports)."""
+
+    @app.get("/api/evals", summary="evaluated properties per metric and model: latest values with CIs, versions, per-group "
+             "breakdown, and earlier evaluations")
+    def evals(ref: Annotated[list[str], Query(description="models (repeat the parameter to put them side by side)")]) -> dict:
+        with lock:
+            return reports.evals(reg, api._split(ref))
+
+    @app.get("/api/compare", summary="B's properties against A's, paired on the items both scored (`charter eval --compare A B "
+             "--json` without charts, plus summary)")
+    def compare(a: Ref, b: Ref, allow_mismatch: bool = False) -> dict:
+        with lock:
+            return reports.compare(reg, a, b, allow_mismatch)
+
+    @app.get("/api/curation", summary="a curated dataset's manifest (its manifest.json) and whether it still has its recorded sha256")
+    def curation(ref: Ref) -> dict:
+        with lock:
+            return reports.curation(reg, ref)
+
+    @app.get("/api/audit/summary", summary="requests and tokens per application, use and decision (`charter audit summary --json`)")
+    def audit_summary(app_id: Annotated[str | None, Query(alias="app", description="only this application")] = None) -> dict:
+        with lock:
+            return reports.summary(reg, app_id)
+
+    @app.get("/api/audit/series", summary="requests and tokens per application, use and decision in each time bucket")
+    def audit_series(app_id: Annotated[str | None, Query(alias="app", description="only this application")] = None,
+                     bucket: Annotated[str | None, Query(pattern="^(minute|hour|day|month)$")] = None) -> dict:
+        with lock:
+            return reports.gateway(reg, app_id, bucket)
+
+    @app.get("/api/audit/denials", summary="the latest requests refused by the charter, newest first, with their reasons as text")
+    def audit_denials(limit: Annotated[int, Query(ge=1, le=1000)] = reports.DENIALS) -> list:
+        with lock:
+            return reports.denials(reg, limit)
+
+    @app.get("/api/audit/verify", summary="the audit log's hash chain walked (`charter audit verify --json`)")
+    def audit_verify() -> dict:
+        with lock:
+            return reports.verify(reg)
