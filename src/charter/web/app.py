@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import threading
+from contextlib import asynccontextmanager
 from html import escape
 from importlib import resources
 from typing import Annotated
@@ -19,6 +20,8 @@ from charter.registry import Registry
 from charter.report import views
 from charter.web import api, reports
 
+UI_PATH = "/ui"  # where `charter serve` mounts the view
+GATEWAY_FACTORY = "charter.web.app:gateway_with_ui"  # charter.serve.server builds the gateway's app through it
 CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 PAGES = {"/": ("search", "Search assets"), "/asset": ("asset", "Asset"), "/can": ("can", "Can I use this for…?"),
          "/impact": ("impact", "Withdrawal impact"), "/evals": ("evals", "Evaluations"), "/curation": ("curation", "Curation"),
@@ -56,7 +59,8 @@ def create_app(reg: Registry) -> FastAPI:
     @app.middleware("http")
     async def headers(request: Request, call_next):
         response = await call_next(request)
-        if not request.url.path.startswith(("/docs", "/redoc")):  # FastAPI's docs page loads its own script from a CDN
+        path = request.scope["path"][len(request.scope.get("root_path", "")):]  # the path below a mount (/ui in `charter serve`)
+        if not path.startswith(("/docs", "/redoc")):  # FastAPI's docs page loads its own script from a CDN
             response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -174,3 +178,34 @@ def reports_routes(app: FastAPI, reg: Registry, lock: threading.Lock) -> None:
     def audit_verify() -> dict:
         with lock:
             return reports.verify(reg)
+
+
+def gateway_with_ui(cfg) -> FastAPI:
+    """`charter serve`'s app (``ServeConfig.factory``): the gateway (charter.serve.server.build) with this view mounted
+    under UI_PATH, over a registry connection of its own (the view's lock and caches never touch the gateway's).
+    The gateway's two generation routes are answered before its routing (GatewayApp), so the mount adds nothing
+    to their path; everything else, the view included, goes through FastAPI's routing as before."""
+    from pathlib import Path
+
+    from charter.serve.server import build
+
+    app = build(cfg)
+    reg = Registry.open(cfg.registry, [Path(t) for t in cfg.taxonomy], create=False, license_files=[Path(x) for x in cfg.licenses])
+    mount_ui(app, reg)
+    return app
+
+
+def mount_ui(app: FastAPI, reg: Registry, path: str = UI_PATH) -> None:
+    """Serve the view over ``reg`` under ``path`` of ``app``; ``reg`` is closed when ``app`` shuts down."""
+    app.mount(path, create_app(reg))
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a):
+        try:
+            async with inner(a) as state:
+                yield state
+        finally:
+            reg.close()
+
+    app.router.lifespan_context = lifespan
