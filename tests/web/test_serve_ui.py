@@ -10,7 +10,6 @@ import random
 import httpx
 import pytest
 
-from tests.web.conftest import browser  # noqa: F401
 from tests.serve.conftest import FACES, MODEL, PUBLISHER, SUMMARIZE, TRANSLATE, auth, db, serve_process, world  # noqa: F401
 
 
