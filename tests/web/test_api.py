@@ -265,3 +265,74 @@ def test_openapi_documents_every_endpoint(client):
     paths = client.get("/openapi.json").json()["paths"]
     for p in ("/api/evals", "/api/compare", "/api/curation", "/api/audit/summary", "/api/audit/series", "/api/audit/denials", "/api/audit/verify"):
         assert p in paths and paths[p]["get"]["summary"], p
+
+
+@pytest.fixture
+def writable(tmp_path):
+    """A fresh example registry and its view with writes on (token "t0k"), acting as alice."""
+    from charter.web.writes import WriteAccess
+
+    reg = make_registry(str(tmp_path / "w.db"))
+    reg.actor = "alice"
+    with TestClient(create_app(reg, WriteAccess("t0k"))) as c:
+        yield reg, c
+    reg.close()
+
+
+TOKEN = {"Authorization": "Bearer t0k"}
+OPEN_LM = "model/open-lm@1"
+
+
+def refusals(reg) -> list[tuple]:
+    return [(a["action"], a["asset"], a["rule"]) for a in reg.actions() if not a["allowed"]]
+
+
+def test_writes_are_off_by_default(client, db):
+    r = client.post("/api/withdraw", json={"ref": OPEN_LM, "reason": "x", "affected": 0})
+    assert r.status_code == 403 and r.json()["rule"] == "read-only" and "charter ui --writes" in r.json()["hint"]
+    assert ("withdraw", OPEN_LM, "read-only") in refusals(Registry.open(db, create=False))  # recorded
+    assert client.get("/api/session").json() == {"writes": False, "authenticated": False, "actor": client.app.state.registry.actor, "users": False}
+
+
+def test_writes_need_the_token_and_the_impact_shown(writable):
+    reg, c = writable
+    n = len(c.get("/api/impact", params={"ref": OPEN_LM}).json()["affected"])
+    body = {"ref": OPEN_LM, "reason": "licence dispute", "affected": n}
+    assert c.get("/api/session").json()["authenticated"] is False and c.get("/api/session", headers=TOKEN).json()["authenticated"] is True
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "t0k"}):
+        r = c.post("/api/withdraw", json=body, headers=headers)
+        assert r.status_code == 401 and r.json()["rule"] == "bad-token", headers
+    assert refusals(reg).count(("withdraw", OPEN_LM, "bad-token")) == 3
+    r = c.post("/api/withdraw", json={**body, "affected": n + 1}, headers=TOKEN)
+    assert r.status_code == 409 and r.json()["field"] == "affected" and f"reaches {n} assets" in r.json()["message"]
+    assert OPEN_LM not in reg.withdrawals()
+    r = c.post("/api/withdraw", json=body, headers=TOKEN)
+    assert r.status_code == 200 and r.json()["reason"] == "licence dispute" and len(r.json()["affected"]) == n
+    assert c.get("/api/impact", params={"ref": OPEN_LM}).json()["withdrawn"]["reason"] == "licence dispute"
+    assert reg.actions(OPEN_LM)[-1] | {"time": None, "seq": None} == {
+        "time": None, "seq": None, "actor": "alice", "action": "withdraw", "asset": OPEN_LM, "allowed": True, "rule": "open-registry",
+        "detail": {"reason": "licence dispute"}}
+    assert c.post("/api/lift", json={**body, "reason": "settled"}, headers=TOKEN).json()["lifted"] is True
+    r = c.post("/api/restrict", json={**body, "deny": ["commercial"]}, headers=TOKEN)
+    assert r.json()["deny"] == ["commercial"] and not c.get("/api/can", params={"ref": OPEN_LM, "uses": "commercial"}).json()["allowed"]
+    assert c.post("/api/lift-restrictions", json={**body, "reason": "ok"}, headers=TOKEN).json()["deny"] == ["commercial"]
+    r = c.post("/api/restrict", json={**body, "deny": ["comercial"]}, headers=TOKEN)
+    assert r.status_code == 400 and r.json()["error"] == "unknown-use"
+    assert c.post("/api/withdraw", json={"ref": OPEN_LM, "reason": "", "affected": n}, headers=TOKEN).status_code == 422
+
+
+def test_writes_within_the_identitys_rights(writable):
+    """With users, the view's identity writes what its role allows; a refusal says why (403) and is recorded."""
+    reg, c = writable
+    reg.add_user("alice", "admin")
+    reg.add_user("bob", "publisher", ["model/open-*"])
+    reg.actor = "bob"
+    p = c.get("/api/permits", params={"ref": WITHDRAWN}).json()
+    assert p["actor"] == "bob" and p["permits"]["lift"]["allowed"] is False and p["permits"]["lift"]["code"] == "outside-namespace"
+    n = len(c.get("/api/impact", params={"ref": WITHDRAWN}).json()["affected"])
+    r = c.post("/api/lift", json={"ref": WITHDRAWN, "reason": "mine now", "affected": n}, headers=TOKEN)
+    assert r.status_code == 403 and r.json()["rule"] == "outside-namespace" and "outside bob's namespaces" in r.json()["message"]
+    assert ("lift", WITHDRAWN, "outside-namespace") in refusals(reg) and WITHDRAWN in reg.withdrawals()
+    assert c.get("/api/permits", params={"ref": OPEN_LM}).json()["permits"]["withdraw"]["allowed"] is True
+    n = len(c.get("/api/impact", params={"ref": OPEN_LM}).json()["affected"])
+    assert c.post("/api/withdraw", json={"ref": OPEN_LM, "reason": "ours", "affected": n}, headers=TOKEN).status_code == 200

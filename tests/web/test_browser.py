@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.web.conftest import ASSETS, COMPARED, CURATED, CURATED_SOURCES, DENIED_USE, EVALUATED, GATEWAY_APP, WITHDRAWN
 
 DENIED_REF, DENIED_USES = "model/photo-tagger@1", "fine-tuning,face-recognition"
+OPEN_LM = "model/open-lm@1"
 
 
 def shot(page, name: str) -> None:
@@ -190,3 +193,111 @@ def test_gateway_page(page):
     page.select_option("#gw-bucket", "day")
     page.wait_for_function("() => document.querySelector('#gw-total').textContent.includes('per day')")
     shot(page, "gateway-one-use")
+
+
+@pytest.fixture
+def write_page(browser, tmp_path, example_db):
+    """A page on a view with writes on (token "t0k"), over a copy of the example registry."""
+    import shutil
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from charter.registry import Registry
+    from charter.web.app import create_app
+    from charter.web.writes import WriteAccess
+
+    db = tmp_path / "w.db"
+    shutil.copyfile(example_db, db)
+    reg = Registry.open(str(db), create=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(reg, WriteAccess("t0k")), host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    t = threading.Thread(target=srv.run, daemon=True)
+    t.start()
+    while not srv.started:
+        time.sleep(0.02)
+    ctx = browser.new_context(base_url=f"http://127.0.0.1:{port}", viewport={"width": 1280, "height": 900})
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" and "status of 40" not in m.text else None)  # refusals are answers
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.shots = tmp_path
+    pg.reg = reg
+    yield pg
+    ctx.close()
+    srv.should_exit = True
+    t.join(10)
+    reg.close()
+    assert not errors, errors
+
+
+def test_no_write_is_offered_without_the_token(page, write_page):
+    page.goto(f"/impact?ref={OPEN_LM}")  # a read-only view
+    page.wait_for_selector("#affected-count")
+    assert page.locator("#write-actions").count() == 0
+    write_page.goto(f"/impact?ref={OPEN_LM}#write-token=wrong")  # a view with writes, the wrong token
+    write_page.wait_for_selector("section[aria-label='Downstream graph']")
+    assert write_page.locator("#write-actions").count() == 0
+
+
+def test_withdraw_behind_a_confirmation_then_lift_with_the_keyboard(write_page):
+    pg = write_page
+    pg.goto(f"/impact?ref={OPEN_LM}#write-token=t0k")
+    pg.wait_for_selector("#act-withdraw")
+    assert "#write-token" not in pg.url  # the token leaves the address (kept for this tab only)
+    affected = pg.inner_text("#affected-count")
+    pg.click("#act-withdraw")
+    impact = pg.inner_text("#write-impact")
+    assert impact.startswith("This denies every use to ") and affected.split(" downstream")[0] in impact  # the impact, first
+    pg.click("#write-cancel")  # nothing written
+    assert OPEN_LM not in pg.reg.withdrawals()
+    pg.click("#act-withdraw")
+    pg.fill("#write-reason", "licence dispute")
+    shot(pg, "write-confirm")
+    pg.click("#write-confirm")
+    pg.wait_for_selector("#write-done")
+    assert "licence dispute" in pg.inner_text("#state") and OPEN_LM in pg.reg.withdrawals()
+    # the lift, by keyboard alone: Enter opens the dialog, Escape closes it, Enter again, type, Tab to Confirm, Enter
+    pg.focus("#act-lift")
+    pg.keyboard.press("Enter")
+    pg.wait_for_selector("#write-dialog[open]")
+    pg.keyboard.press("Escape")
+    pg.wait_for_selector("#write-dialog", state="detached")
+    pg.focus("#act-lift")
+    pg.keyboard.press("Enter")
+    assert pg.evaluate("document.activeElement.id") == "write-reason"
+    pg.keyboard.type("settled")
+    pg.keyboard.press("Tab")
+    assert pg.evaluate("document.activeElement.id") == "write-confirm"
+    pg.keyboard.press("Enter")
+    pg.wait_for_selector("#write-done")
+    assert OPEN_LM not in pg.reg.withdrawals() and "Neither withdrawn" in pg.inner_text("#state")
+
+
+def test_a_refused_write_says_why(write_page):
+    pg = write_page
+    pg.reg.actor = "carol"
+    pg.reg.add_user("carol", "admin")
+    pg.reg.add_user("bob", "publisher", ["model/open-*"])
+    pg.reg.actor = "bob"  # the identity the view acts for
+    pg.goto(f"/impact?ref={WITHDRAWN}#write-token=t0k")
+    pg.wait_for_selector("#act-lift")
+    assert pg.is_disabled("#act-lift") and "outside bob's namespaces" in pg.inner_text("#write-actions")
+    pg.reg.actor = "carol"
+    pg.reg.add_user("bob", "publisher", ["model/open-*", "dataset/*"])  # granted: offered on the next load
+    pg.reload()  # the token stays with the tab
+    pg.wait_for_selector("#act-restrict:not([disabled])")
+    pg.click("#act-restrict")
+    pg.reg.add_user("bob", "publisher", ["model/open-*"])  # taken back while the dialog is open: the server decides at the write
+    pg.reg.actor = "bob"
+    pg.fill("#write-reason", "review")
+    pg.fill("#write-deny", "commercial")
+    pg.click("#write-confirm")
+    pg.wait_for_function("() => document.querySelector('#write-error').textContent.startsWith('Refused: ')")
+    assert f"bob may not restrict {WITHDRAWN}" in pg.inner_text("#write-error") and "outside bob's namespaces" in pg.inner_text("#write-error")
+    assert ("restrict", WITHDRAWN, "outside-namespace") in [(a["action"], a["asset"], a["rule"]) for a in pg.reg.actions() if not a["allowed"]]
+    shot(pg, "write-refused")

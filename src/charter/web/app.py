@@ -10,15 +10,17 @@ from html import escape
 from importlib import resources
 from typing import Annotated
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 
 from charter import __version__
-from charter.errors import CharterError, NotFound
+from charter.errors import CharterError, NotFound, NotPermitted
 from charter.registry import Registry
 from charter.report import views
-from charter.web import api, reports
+from charter.web import api, reports, writes
+from charter.web.writes import ImpactChanged, WriteAccess
 
 UI_PATH = "/ui"  # where `charter serve` mounts the view
 GATEWAY_FACTORY = "charter.web.app:gateway_with_ui"  # charter.serve.server builds the gateway's app through it
@@ -30,6 +32,7 @@ NAV = (("/", "Search"), ("/can", "Can I use this for…?"), ("/impact", "Withdra
        ("/curation", "Curation"), ("/gateway", "Gateway"), ("/docs", "API"))
 
 Ref = Annotated[str, Query(description="an asset: kind/name@version, or kind/name for the latest version")]
+Auth = Annotated[str | None, Header(description="Bearer TOKEN: the write token `charter ui --writes` printed")]
 Uses = Annotated[list[str], Query(description="use ids (repeat the parameter, or separate them with commas)")]
 
 
@@ -47,8 +50,9 @@ def shell(page: str, title: str, path: str, root: str = "") -> str:
 <script src="{root}/static/cytoscape.min.js"></script><script src="{root}/static/app.js"></script></body></html>"""
 
 
-def create_app(reg: Registry) -> FastAPI:
-    """The web view over ``reg``. One lock serialises the registry's use (its caches are not shared across threads)."""
+def create_app(reg: Registry, access: WriteAccess = WriteAccess()) -> FastAPI:
+    """The web view over ``reg``: read-only, unless ``access`` holds a write token (charter.web.writes). One lock
+    serialises the registry's use (its caches are not shared across threads)."""
     lock = threading.Lock()
     app = FastAPI(title="charter web view", version=__version__, telemetry={"tracing": False, "metrics": False, "logs": False},
                   description="Read-only. The objects are those of the CLI's --json (docs/cli-json.md); decisions are made without "
@@ -68,12 +72,13 @@ def create_app(reg: Registry) -> FastAPI:
 
     @app.exception_handler(CharterError)
     async def charter_error(request: Request, e: CharterError):
-        return JSONResponse(e.to_json(), status_code=404 if isinstance(e, NotFound) else 400)
+        status = 404 if isinstance(e, NotFound) else 409 if isinstance(e, ImpactChanged) else 400
+        if isinstance(e, NotPermitted):
+            status = 401 if e.rule == "bad-token" else 403
+        return JSONResponse(e.to_json(), status_code=status)
 
-    for path, (page, title) in PAGES.items():
-        def render(request: Request, page=page, title=title, path=path) -> HTMLResponse:
-            return HTMLResponse(shell(page, title, path, request.scope.get("root_path", "")))
-        app.get(path, include_in_schema=False, response_class=HTMLResponse)(render)
+    for path, (page, title) in PAGES.items():  # closures, not default arguments: FastAPI would take those from the query
+        app.get(path, include_in_schema=False, response_class=HTMLResponse)(_page(page, title, path))
 
     @app.get("/api/ls", summary="search assets", description="Assets whose id contains every word of q, filtered like "
              "`charter ls`: {total, limit, assets: [the objects of `charter ls --json`]}.")
@@ -134,6 +139,7 @@ def create_app(reg: Registry) -> FastAPI:
             return api.held(reg)
 
     reports_routes(app, reg, lock)
+    write_routes(app, reg, lock, access)
 
     return app
 
@@ -178,6 +184,45 @@ def reports_routes(app: FastAPI, reg: Registry, lock: threading.Lock) -> None:
     def audit_verify() -> dict:
         with lock:
             return reports.verify(reg)
+
+
+class Write(BaseModel):
+    ref: str = Field(min_length=1, max_length=1000, description="the asset")
+    reason: str = Field(min_length=1, max_length=2000, description="why (recorded with the write)")
+    deny: list[str] = Field(default_factory=list, max_length=100, description="restrict: the uses to deny")
+    affected: int = Field(ge=0, description="how many assets downstream the confirmation showed (the write is refused when that changed)")
+
+
+def write_routes(app: FastAPI, reg: Registry, lock: threading.Lock, access: WriteAccess) -> None:
+    """Withdraw, restrict and lift (charter.web.writes): only with the view's write token, as the registry's actor."""
+    @app.get("/api/session", summary="whether this view takes writes, whether the request holds its token, and for whom it acts")
+    def session(authorization: Auth = None) -> dict:
+        with lock:
+            return writes.session(reg, access, authorization)
+
+    @app.get("/api/permits", summary="whether the view's identity may withdraw, restrict or lift REF (what the write will decide)")
+    def permits(ref: Ref) -> dict:
+        with lock:
+            return writes.permits(reg, ref)
+
+    for action, what in (("withdraw", "withdraw REF (`charter withdraw --json`)"), ("restrict", "deny uses to REF (`charter restrict --json`)"),
+                         ("lift", "lift REF's withdrawal (`charter withdraw --lift --json`)"),
+                         ("lift-restrictions", "lift REF's restrictions (`charter restrict --lift --json`)")):
+        app.post(f"/api/{action}", summary=what, description="Needs the write token (401 without it, 403 on a read-only view or when the "
+                 "identity may not; both recorded); 409 when the impact changed since it was shown.")(_write(reg, lock, access, action))
+
+
+def _page(page: str, title: str, path: str):
+    def render(request: Request) -> HTMLResponse:
+        return HTMLResponse(shell(page, title, path, request.scope.get("root_path", "")))
+    return render
+
+
+def _write(reg: Registry, lock: threading.Lock, access: WriteAccess, action: str):
+    def make(body: Write, authorization: Auth = None) -> dict:
+        with lock:
+            return writes.write(reg, access, authorization, action, body.ref, body.reason, body.deny, body.affected)
+    return make
 
 
 def gateway_with_ui(cfg) -> FastAPI:

@@ -6,6 +6,11 @@
   const params = new URLSearchParams(location.search);
   const KINDS = ["dataset", "model", "application", "compute"];
   const ROOT = document.body.dataset.root || ""; // the prefix the view is mounted under ("/ui" in `charter serve`)
+  /* the write token of `charter ui --writes` arrives after "#" (never sent to a server), is kept for this tab only and
+     sent as a header (never a cookie: another site cannot make the browser send it) */
+  const given = location.hash.match(/^#write-token=([A-Za-z0-9_-]+)$/);
+  if (given) { sessionStorage.setItem("charter-write-token", given[1]); history.replaceState(null, "", location.pathname + location.search); }
+  const TOKEN = sessionStorage.getItem("charter-write-token");
 
   function el(tag, attrs, ...kids) {
     const e = document.createElement(tag);
@@ -29,13 +34,15 @@
     return parent;
   }
 
-  async function api(path, query) {
+  async function api(path, query, body) {
     const u = new URL(ROOT + path, location.origin);
     for (const [k, v] of Object.entries(query || {})) {
       if (Array.isArray(v)) v.forEach((x) => u.searchParams.append(k, x));
       else if (v !== undefined && v !== null && v !== "") u.searchParams.set(k, v);
     }
-    const r = await fetch(u);
+    const auth = TOKEN ? { Authorization: "Bearer " + TOKEN } : {};
+    const r = body ? await fetch(u, { method: "POST", headers: { "Content-Type": "application/json", ...auth }, body: JSON.stringify(body) })
+      : await fetch(u, path === "/api/session" ? { headers: auth } : undefined);
     const j = await r.json();
     if (!r.ok) {
       const msg = j.message ? j.message + (j.hint ? ` (fix: ${j.hint})` : "") : JSON.stringify(j.detail || j);
@@ -415,9 +422,57 @@
         [assetLink(x.id), x.depth, x.keys ? el("span", {}, String(x.keys), badge("restricted", "served by the gateway")) : "0"])) : el("p", {}, "No application is downstream.")),
       section("Affected assets", r.affected.length ? table(["asset", "hops"], r.affected.slice(0, 500).map((x) => [assetLink(x.id), x.depth])) : el("p", {}, "Nothing downstream."),
         r.affected.length > 500 ? el("p", { class: "muted" }, `… and ${r.affected.length - 500} more (all of them: /api/impact).`) : null));
+    await writePanel(r);
     const host = el("div", {});
     add(main, section("Downstream graph", host));
     Graph(host, { ref: r.asset, up: 0, down: 3 }).load();
+  }
+
+  /* withdraw, restrict, lift: offered only to a tab holding the write token, each write the server says the identity
+     may make; each behind a dialog that shows the impact first. The server decides again (and records refusals). */
+  async function writePanel(r) {
+    const s = await api("/api/session");
+    if (!s.writes || !s.authenticated) return;
+    const p = await api("/api/permits", { ref: r.asset });
+    const keys = r.applications.reduce((n, a) => n + a.keys, 0);
+    const offered = [["withdraw", "Withdraw", !r.withdrawn], ["restrict", "Restrict uses", true], ["lift", "Lift the withdrawal", !!r.withdrawn],
+      ["lift-restrictions", "Lift the restrictions", r.restrictions.length > 0]].filter((x) => x[2]);
+    const status = el("p", { id: "write-status", "aria-live": "polite" });
+    add(main, section("Act on this asset", el("p", { class: "muted" }, `As ${s.actor}` + (s.users ? " (a user of this registry)" : " (the registry has no users: every local writer may act)") + "."),
+      el("div", { id: "write-actions" }, offered.map(([a, label]) => {
+        const ok = p.permits[a].allowed;
+        return el("p", {}, el("button", { type: "button", id: "act-" + a, disabled: !ok, onclick: () => confirmWrite(a, label) }, label + "…"),
+          el("span", { class: "muted" }, " " + p.permits[a].detail));
+      })), status));
+
+    function confirmWrite(action, label) {
+      const reason = el("textarea", { id: "write-reason", required: true, rows: 2, cols: 60 });
+      const deny = el("input", { id: "write-deny", type: "text", size: 40, placeholder: "e.g. commercial,fine-tuning" });
+      const error = el("p", { class: "error", role: "alert", id: "write-error" });
+      const what = action.startsWith("lift") ? "frees" : action === "withdraw" ? "denies every use to" : "passes the restriction on to";
+      const dialog = el("dialog", { id: "write-dialog", "aria-labelledby": "write-title" },
+        el("form", { method: "dialog", onsubmit: async (e) => {
+          e.preventDefault();
+          try {
+            await api("/api/" + action, {}, { ref: r.asset, reason: reason.value, deny: deny.value.split(",").map((x) => x.trim()).filter(Boolean), affected: r.affected.length });
+          } catch (err) { error.textContent = "Refused: " + err.message; return; }
+          dialog.close();
+          sessionStorage.setItem("charter-write-done", `${label}: done (${r.asset}).`);
+          location.reload();
+        } },
+        el("h2", { id: "write-title" }, `${label}: ${r.asset}`),
+        el("p", { id: "write-impact" }, `This ${what} ${r.affected.length} assets downstream, ${r.applications.length} of them applications with ${keys} active API keys.`),
+        r.affected.length ? el("ul", {}, r.affected.slice(0, 10).map((x) => el("li", {}, x.id))) : null,
+        r.affected.length > 10 ? el("p", { class: "muted" }, `… and ${r.affected.length - 10} more (listed on this page).`) : null,
+        action === "restrict" ? el("label", {}, "Uses to deny (comma-separated)", deny) : null,
+        el("label", {}, "Reason (recorded)", reason), error,
+        el("p", {}, el("button", { type: "submit", class: "primary", id: "write-confirm" }, "Confirm"), " ",
+          el("button", { type: "button", id: "write-cancel", onclick: () => dialog.close() }, "Cancel"))));
+      dialog.addEventListener("close", () => dialog.remove());
+      document.body.append(dialog);
+      dialog.showModal();
+      reason.focus();
+    }
   }
 
   /* ---------- charts: SVG drawn from the numbers the API returns (no decision here) ---------- */
@@ -663,6 +718,8 @@
       el("ul", {}, d.reasons.map((r) => el("li", {}, r.text, el("div", { class: "path" }, "path: " + r.path))))))) : el("p", {}, "No request was refused by the charter.")));
   }
 
+  const done = sessionStorage.getItem("charter-write-done");
+  if (done) { sessionStorage.removeItem("charter-write-done"); main.querySelector("h1").after(el("p", { class: "banner ok", role: "status", id: "write-done" }, done)); }
   const pages = { search: pageSearch, asset: pageAsset, can: pageCan, impact: pageImpact, evals: pageEvals, curation: pageCuration, gateway: pageGateway };
   const page = pages[document.body.dataset.page];
   if (page) Promise.resolve(page()).catch((e) => fail(main, e));
