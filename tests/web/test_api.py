@@ -121,6 +121,7 @@ def test_read_only(client, db):
     assert client.post("/api/can?ref=model/photo-tagger@1&uses=fine-tuning").status_code == 405
     assert "/api/show" in client.get("/openapi.json").json()["paths"]
     assert "default-src 'self'" in client.get("/").headers["content-security-policy"]
+    assert 'data-page="search"' in client.get('/?page="><b>x</b>&title=x').text  # the shell takes nothing from the query
 
 
 def test_verdicts_and_reasons_equal_the_cli(db, capsys, tmp_path):
@@ -154,20 +155,12 @@ def test_verdicts_and_reasons_equal_the_cli(db, capsys, tmp_path):
 
 def test_charter_ui_serves(db, tmp_path):
     """`charter ui --port P --registry DB` serves the pages and the API until stopped."""
-    import os
     import signal
-    import socket
-    import subprocess
-    import sys
     import time
 
     import httpx
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "charter.cli.main", "ui", "--port", str(port), "--registry", db],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+    proc, port = start_ui(db)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -183,6 +176,55 @@ def test_charter_ui_serves(db, tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(20)
+
+
+def start_ui(db: str, *more: str):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "charter.cli.main", "ui", "--port", str(port), "--registry", db, *more],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+    return proc, port
+
+
+def test_charter_ui_writes_prints_its_token_once(tmp_path):
+    """`charter ui --writes --as NAME` prints the address with the token; that token writes as NAME, nothing else does."""
+    import re
+    import signal
+    import time
+
+    import httpx
+
+    db = str(tmp_path / "r.db")
+    make_registry(db).close()
+    proc, port = start_ui(db, "--writes", "--as", "dana")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/session", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read().decode()
+                assert time.monotonic() < deadline, "charter ui did not answer within 60 s"
+                time.sleep(0.2)
+        proc.stderr.readline()
+        line = proc.stderr.readline().decode()
+        m = re.search(rf"writes as dana: open http://127\.0\.0\.1:{port}/#write-token=([A-Za-z0-9_-]{{40,}}) ", line)
+        assert m, line
+        url, body = f"http://127.0.0.1:{port}/api/withdraw", {"ref": "model/open-lm@1", "reason": "test", "affected": 2}
+        assert httpx.post(url, json=body, timeout=10).status_code == 401
+        r = httpx.post(url, json=body, headers={"Authorization": f"Bearer {m.group(1)}"}, timeout=10)
+        assert r.status_code == 200 and r.json()["reason"] == "test"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)
+    assert Registry.open(db, create=False).actions("model/open-lm@1")[-1]["actor"] == "dana"
 
 
 def test_evals_and_compare(client, capsys, db):
