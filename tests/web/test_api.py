@@ -96,6 +96,8 @@ def test_graph_bounded_and_highlighted(client):
     small = client.get("/api/graph", params={"ref": "model/foundation-lm@1", "up": 5, "down": 5, "limit": 2}).json()
     assert len(small["nodes"]) == 2
     assert sum(n["hidden_up"] + n["hidden_down"] for n in small["nodes"]) > 0  # the rest is collapsed, counted per node
+    layers = {n["id"]: n["layer"] for n in client.get("/api/graph", params={"ref": "model/photo-tagger@1", "up": 2, "down": 2}).json()["nodes"]}
+    assert layers["model/photo-tagger@1"] == 0 and layers["model/vision-encoder@1"] == -1 and layers["application/photo-search@1"] == 1
     wd = client.get("/api/graph", params={"ref": WITHDRAWN, "up": 0, "down": 3}).json()
     assert next(n for n in wd["nodes"] if n["id"] == WITHDRAWN)["withdrawn"]
 
@@ -107,6 +109,10 @@ def test_impact(client):
     assert [a for a in r["applications"] if a["id"] == GATEWAY_APP][0]["keys"] == 1
     r = client.get(f"/api/impact?ref={RESTRICTED}").json()
     assert r["restrictions"][0]["deny"] == ["commercial"] and r["affected"]
+    r = client.get(f"/api/impact?ref={WITHDRAWN}&limit=1").json()
+    assert r["total"] == 3 and len(r["affected"]) == 1 and r["affected"][0]["depth"] == 1  # the nearest, and how many in all
+    s = client.get(f"/api/show?ref={WITHDRAWN}&limit=0").json()
+    assert s["downstream"] == [] and s["downstream_total"] == 3 and "upstream_total" in s
     held = client.get("/api/held").json()
     assert {(h["id"], h["state"]) for h in held} == {(WITHDRAWN, "withdrawn"), (RESTRICTED, "restricted")}
 

@@ -161,6 +161,16 @@ def test_evaluations_compare_chart(page):
     shot(page, "evals")
 
 
+def test_curation_chosen_with_the_keyboard(page):
+    page.goto("/curation")
+    page.focus("#dataset")
+    page.keyboard.type(CURATED)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/curation\?ref="))
+    page.wait_for_selector("#exclusions-chart g.bar")
+    assert page.inner_text("h1") == f"Curation: {CURATED}"
+
+
 def test_curation_page(page):
     page.goto(f"/asset?ref={CURATED}")
     page.click("#curation-link")
@@ -184,7 +194,12 @@ def test_gateway_page(page):
     page.wait_for_selector("#denials li")
     assert f"withdrawn: {WITHDRAWN} (consent revoked by the forum's members)" in page.inner_text("#denials")
     shot(page, "gateway")
-    # the controls by keyboard: the use select narrows the charts to the denied use
+    # the controls in keyboard order, then the use select narrows the charts to the denied use
+    page.focus("#gw-app")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "gw-use"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "gw-bucket"
     page.focus("#gw-use")
     page.select_option("#gw-use", DENIED_USE)
     page.wait_for_function("() => document.querySelector('#gw-total').textContent.startsWith('3 requests')")

@@ -88,10 +88,11 @@ def create_app(reg: Registry, access: WriteAccess = WriteAccess()) -> FastAPI:
         with lock:
             return api.search(reg, q, kind, license, api._split(allowed or []), state, limit)
 
-    @app.get("/api/show", summary="an asset's charter, what it inherits and its history (`charter show --json`)")
-    def show(ref: Ref) -> dict:
+    @app.get("/api/show", summary="an asset's charter, what it inherits and its history (`charter show --json`; with limit, the "
+             "nearest limit assets up and down and their totals)")
+    def show(ref: Ref, limit: Annotated[int | None, Query(ge=0)] = None) -> dict:
         with lock:
-            return views.show(reg, ref)
+            return api.show(reg, ref, limit)
 
     @app.get("/api/can", summary="may REF be used for USE...? (`charter can --json`, not recorded, plus explain: the CLI's text)")
     def can(ref: Ref, uses: Uses, attest: Annotated[list[str], Query(description="licence conditions attested")] = []) -> dict:  # noqa: B006
@@ -128,10 +129,11 @@ def create_app(reg: Registry, access: WriteAccess = WriteAccess()) -> FastAPI:
         with lock:
             return api.graph(reg, ref, up, down, limit, uses)
 
-    @app.get("/api/impact", summary="what a withdrawal or restriction of REF reaches, and the applications among it")
-    def impact(ref: Ref) -> dict:
+    @app.get("/api/impact", summary="what a withdrawal or restriction of REF reaches (with limit, the nearest limit; total counts "
+             "them all), and the applications among it")
+    def impact(ref: Ref, limit: Annotated[int | None, Query(ge=0)] = None) -> dict:
         with lock:
-            return api.impact(reg, ref)
+            return api.impact(reg, ref, limit)
 
     @app.get("/api/held", summary="every withdrawn or restricted asset")
     def held() -> list:
