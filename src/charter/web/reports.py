@@ -60,8 +60,9 @@ def compare(reg: Registry, a: str, b: str, allow_mismatch: bool = False) -> dict
 
 # --- curation ---------------------------------------------------------------------------------
 def curation(reg: Registry, ref: str) -> dict:
-    """A curated dataset's manifest (its ``manifest.json``, read from where curation wrote it) and whether the file
-    still has the sha256 recorded at registration; the summary registered with the dataset when the file is gone."""
+    """A curated dataset's manifest (its ``manifest.json``, read from where curation wrote it) when the file still has
+    the sha256 recorded at registration, else ``problem`` says why and only the summary registered with the dataset
+    is given: a path in an asset's notes never makes the view serve whatever file lies there."""
     a = reg.get(ref)
     cur = a.notes.get("curation")
     if not cur:
@@ -75,12 +76,13 @@ def curation(reg: Registry, ref: str) -> dict:
     else:
         if hashlib.sha256(raw).hexdigest() != cur.get("manifest_sha256"):
             problem = "the manifest file has changed since registration (its sha256 differs)"
-        try:
-            manifest = json.loads(raw)
-        except ValueError:
-            problem, manifest = "the manifest is not JSON", None
+        else:
+            try:
+                manifest = json.loads(raw)
+            except ValueError:
+                problem = "the manifest is not JSON"
     return {"asset": a.id, "manifest_path": str(path), "manifest_sha256": cur.get("manifest_sha256"),
-            "intact": manifest is not None and not problem, "problem": problem, "summary": cur, "manifest": manifest}
+            "intact": manifest is not None, "problem": problem, "summary": cur, "manifest": manifest}
 
 
 # --- the gateway's audit log ------------------------------------------------------------------
