@@ -100,3 +100,13 @@ def test_the_view_under_ui_in_a_browser(served, browser, tmp_path):
     page.screenshot(path=str(tmp_path / "serve-ui-gateway.png"), full_page=True)
     ctx.close()
     assert not errors, errors
+
+
+def test_the_view_in_every_worker_and_left_out_on_request(db):  # noqa: F811
+    """--workers 2: each worker process builds the app named in the configuration, the view included; --no-ui: none."""
+    with serve_process(db, "--workers", "2") as (proc, base):
+        for _ in range(4):  # answered by either worker
+            assert [a["id"] for a in httpx.get(base + "/ui/api/ls", params={"q": "tiny"}, timeout=10).json()["assets"]] == [MODEL]
+    with serve_process(db, "--no-ui") as (proc, base):
+        assert httpx.get(base + "/ui/", timeout=10).status_code == 404
+        assert httpx.get(base + "/health", timeout=10).status_code == 200
