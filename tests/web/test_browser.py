@@ -261,9 +261,10 @@ def test_no_write_is_offered_without_the_token(page, write_page):
 
 def test_withdraw_behind_a_confirmation_then_lift_with_the_keyboard(write_page):
     pg = write_page
-    pg.goto(f"/impact?ref={OPEN_LM}#write-token=t0k")
-    pg.wait_for_selector("#act-withdraw")
+    pg.goto(f"/asset?ref={OPEN_LM}#write-token=t0k")
     assert "#write-token" not in pg.url  # the token leaves the address (kept for this tab only)
+    pg.click("#act-link")  # the asset page offers the writes to a tab holding the token
+    pg.wait_for_selector("#act-withdraw")
     affected = pg.inner_text("#affected-count")
     pg.click("#act-withdraw")
     impact = pg.inner_text("#write-impact")
@@ -274,7 +275,7 @@ def test_withdraw_behind_a_confirmation_then_lift_with_the_keyboard(write_page):
     pg.fill("#write-reason", "licence dispute")
     shot(pg, "write-confirm")
     pg.click("#write-confirm")
-    pg.wait_for_selector("#write-done")
+    pg.wait_for_function("() => (document.querySelector('#write-done') || {}).textContent === 'Withdraw: done (model/open-lm@1).'")
     assert "licence dispute" in pg.inner_text("#state") and OPEN_LM in pg.reg.withdrawals()
     # the lift, by keyboard alone: Enter opens the dialog, Escape closes it, Enter again, type, Tab to Confirm, Enter
     pg.focus("#act-lift")
@@ -289,7 +290,7 @@ def test_withdraw_behind_a_confirmation_then_lift_with_the_keyboard(write_page):
     pg.keyboard.press("Tab")
     assert pg.evaluate("document.activeElement.id") == "write-confirm"
     pg.keyboard.press("Enter")
-    pg.wait_for_selector("#write-done")
+    pg.wait_for_function("() => (document.querySelector('#write-done') || {}).textContent === 'Lift the withdrawal: done (model/open-lm@1).'")
     assert OPEN_LM not in pg.reg.withdrawals() and "Neither withdrawn" in pg.inner_text("#state")
 
 

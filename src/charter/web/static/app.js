@@ -269,6 +269,10 @@
         s.properties.length ? [" · ", el("a", { href: "/evals?ref=" + encodeURIComponent(id), id: "evals-link" }, "Evaluations")] : null,
         a.notes && a.notes.curation ? [" · ", el("a", { href: "/curation?ref=" + encodeURIComponent(id), id: "curation-link" }, "Curation manifest")] : null),
       s.withdrawn && el("p", { class: "banner", role: "status" }, `Withdrawn ${s.withdrawn.time.slice(0, 10)}: ${s.withdrawn.reason}`));
+    if (TOKEN) api("/api/session").then((x) => { // the writes this tab may make start from the impact page, which shows what they reach
+      if (x.writes && x.authenticated) document.getElementById("ask-link").parentElement.append(" · ",
+        el("a", { href: "/impact?ref=" + encodeURIComponent(id), id: "act-link" }, `Withdraw, restrict or lift as ${x.actor}…`));
+    }).catch((e) => fail(main, e));
     // properties: the latest evaluation of each metric (the list is oldest first)
     const latest = new Map();
     for (const p of s.properties) latest.set(p.benchmark + "." + p.metric, p);
