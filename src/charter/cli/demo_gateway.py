@@ -208,8 +208,9 @@ def _kill(server: subprocess.Popen | None) -> None:
 
 
 def _print_refusal(console, status: int, err: dict) -> None:
-    console.print(f"[red bold]HTTP {status}[/] {err['type']} ({err['code']}): {err['message']}")
     from rich.markup import escape
+
+    console.print(f"[red bold]HTTP {status}[/] {err['type']} ({err['code']}): {escape(err['message'])}")
 
     from charter.policy.decide import Reason
     from charter.policy.explain import reason_text
