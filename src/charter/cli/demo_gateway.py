@@ -210,11 +210,10 @@ def _kill(server: subprocess.Popen | None) -> None:
 def _print_refusal(console, status: int, err: dict) -> None:
     from rich.markup import escape
 
-    console.print(f"[red bold]HTTP {status}[/] {err['type']} ({err['code']}): {escape(err['message'])}")
-
     from charter.policy.decide import Reason
     from charter.policy.explain import reason_text
 
+    console.print(f"[red bold]HTTP {status}[/] {err['type']} ({err['code']}): {escape(err['message'])}")
     for r in err["charter"]["reasons"]:
         console.print(f"  - {escape(reason_text(Reason.from_json(r)))}")
     console.print()
