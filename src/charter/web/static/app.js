@@ -70,7 +70,7 @@
   const STYLE = [
     { selector: "node", style: { label: "data(label)", "font-size": 9, "text-valign": "bottom", "text-margin-y": 3, "text-wrap": "wrap",
       "text-max-width": 140, width: 22, height: 22, "background-color": (n) => COLOURS[n.data("kind")] || "#8c959f",
-      "border-width": 1, "border-color": "#fff" } },
+      "border-width": 1, "border-color": "#fff", "min-zoomed-font-size": 6 } }, // labels too small to read are not drawn (large graphs)
     { selector: "node[?root]", style: { width: 32, height: 32, "font-weight": "bold", "font-size": 11 } },
     { selector: "node[!registered]", style: { "background-color": "#d0d7de", shape: "round-rectangle" } },
     { selector: "node[?denied]", style: { "border-width": 4, "border-color": "#cf222e" } },
@@ -80,7 +80,7 @@
       width: 60, height: 16, "text-valign": "center", "text-margin-y": 0, color: "#24292f" } },
     { selector: "edge", style: { width: 1.5, "curve-style": "bezier", "target-arrow-shape": "triangle", "line-color": "#8c959f",
       "target-arrow-color": "#8c959f", label: "data(relation)", "font-size": 7, "text-rotation": "autorotate", color: "#57606a",
-      "text-background-color": "#fff", "text-background-opacity": 0.8 } },
+      "text-background-color": "#fff", "text-background-opacity": 0.8, "min-zoomed-font-size": 6 } },
     { selector: "edge[!propagates]", style: { "line-style": "dashed" } },
     { selector: "edge.more", style: { label: "", "line-style": "dotted" } },
     { selector: ".faded", style: { opacity: 0.25 } },
@@ -110,14 +110,15 @@
       info.replaceChildren("Selected: ", assetLink(n.id()));
     });
 
-    self.load = async function () {
+    /* ``early``: the same request already on its way (the asset page asks for it while the rest of the page loads) */
+    self.load = async function (early) {
       self.opts.up = +up.value;
       self.opts.down = +down.value;
       self.nodes.clear();
       self.edges.clear();
       status.textContent = "Loading…";
       try {
-        const g = await api("/api/graph", { ref: opts.ref, up: self.opts.up, down: self.opts.down, limit: opts.limit, uses: opts.uses || [] });
+        const g = await (early || api("/api/graph", { ref: opts.ref, up: self.opts.up, down: self.opts.down, limit: opts.limit, uses: opts.uses || [] }));
         self.merge(g);
         const shown = g.nodes.length;
         status.textContent = `${shown} assets shown of ${g.total.up} upstream and ${g.total.down} downstream (hops ${fmtHops(g.up)} up, ${fmtHops(g.down)} down; at most ${g.limit} at once: the rest are collapsed, expand them from the graph or the list)`;
@@ -253,6 +254,10 @@
   async function pageAsset() {
     const ref = params.get("ref");
     if (!ref) return add(main, el("p", {}, "Choose an asset on the ", el("a", { href: "/" }, "search page"), "."));
+    const num = (k, d) => (params.has(k) ? +params.get(k) : d);
+    const view = { up: num("up", 2), down: num("down", 2), limit: params.has("limit") ? +params.get("limit") : undefined };
+    const early = api("/api/graph", { ref, ...view }); // the graph, asked for at once: drawn once the card is on the page
+    early.catch(() => {}); // a failure is shown by the graph itself
     let s, v;
     try {
       [s, v] = await Promise.all([api("/api/show", { ref, limit: 0 }), api("/api/verdicts", { ref })]); // counts, not the lists
@@ -311,8 +316,8 @@
       s.contributors.map((c) => [assetLink(c.compute), c.owner || "–", c.model === id ? "this" : c.model, c.samples ?? "–", c.steps ?? "–"]))));
     const lineage = el("div", {});
     add(main, section("Lineage", el("p", { class: "muted" }, `${fmt(s.upstream_total)} assets upstream, ${fmt(s.downstream_total)} downstream.`), lineage));
-    const g = Graph(lineage, { ref: id, up: +params.get("up") || 2, down: +params.get("down") || 2, limit: +params.get("limit") || undefined });
-    g.load();
+    const g = Graph(lineage, { ref: id, ...view });
+    g.load(early);
     if (s.events.length) add(main, section("History", el("ul", {}, s.events.map((e) => el("li", {}, `${e.time} ${e.type} `, e.data.reason || "")))));
   }
 
