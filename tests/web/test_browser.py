@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 
-from tests.web.conftest import EVALUATED, GATEWAY_APP, WITHDRAWN
+import pytest
+
+from tests.web.conftest import ASSETS, COMPARED, CURATED, CURATED_SOURCES, DENIED_USE, EVALUATED, GATEWAY_APP, WITHDRAWN
 
 DENIED_REF, DENIED_USES = "model/photo-tagger@1", "fine-tuning,face-recognition"
+OPEN_LM = "model/open-lm@1"
 
 
 def shot(page, name: str) -> None:
@@ -16,7 +19,7 @@ def shot(page, name: str) -> None:
 
 def test_search_as_you_type_and_open_an_asset(page):
     page.goto("/")
-    page.wait_for_function("() => document.querySelectorAll('#results li').length === 19")  # everything, before typing
+    page.wait_for_function("() => document.querySelectorAll('#results li').length === %d" % ASSETS)  # everything, before typing
     page.fill("#q", "photo-")
     page.wait_for_function("() => document.querySelector('#count').textContent === '2 assets match.'")  # the tagger and photo-search
     page.select_option("#kind", "model")
@@ -127,3 +130,190 @@ def test_properties_table_and_chart(page):
     box = page.locator("#property-chart").bounding_box()
     assert box["width"] > 100 and box["height"] > 50
     shot(page, "properties")
+
+
+def svg_drawn(page, selector: str, shape: str) -> int:
+    """How many SVG shapes of a chart have a non-empty box (drawn, not just present)."""
+    return page.evaluate("([s, k]) => [...document.querySelectorAll(s + ' ' + k)].filter((e) => { const b = e.getBBox(); "
+                         "return b.width > 0 || b.height > 0; }).length", [selector, shape])
+
+
+def test_evaluations_compare_chart(page):
+    a, b = COMPARED
+    page.goto(f"/evals?ref={a},{b}")
+    page.wait_for_selector("#compare-chart")
+    assert page.inner_text("#compare-summary").startswith("1 of 2 tested properties significantly worse (crows-pairs.pct_stereotype)")
+    assert svg_drawn(page, "#compare-chart", "circle") == 2 and page.locator("#compare-chart line").count() >= 3  # zero line and intervals
+    assert page.locator("#metrics .chart").count() == 2  # a chart per metric, each model a row
+    assert svg_drawn(page, "#metrics .chart", "circle") == 4
+    assert "crows-pairs/" in page.inner_text("#metrics")  # the benchmark version
+    # interactive: the compare chart's rows are buttons, by mouse and by keyboard
+    page.locator("#compare-chart g.row", has_text="likelihood_diff").click()
+    assert "crows-pairs.likelihood_diff" in page.inner_text("#compare-detail h3")
+    page.focus("#compare-chart g.row[data-label='crows-pairs.pct_stereotype']")
+    page.keyboard.press("Enter")
+    assert "crows-pairs.pct_stereotype: worse" in page.inner_text("#compare-detail h3")
+    # the items' breakdown of one model's value, chosen with the keyboard
+    page.focus(f"#metrics .chart g.row[data-label='{b}']")
+    page.keyboard.press("Space")
+    page.wait_for_selector("#groups-chart")
+    assert svg_drawn(page, "#groups-chart", "circle") == 2 and "race-color" in page.inner_text("#groups")
+    shot(page, "evals")
+
+
+def test_curation_chosen_with_the_keyboard(page):
+    page.goto("/curation")
+    page.focus("#dataset")
+    page.keyboard.type(CURATED)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/curation\?ref="))
+    page.wait_for_selector("#exclusions-chart g.bar")
+    assert page.inner_text("h1") == f"Curation: {CURATED}"
+
+
+def test_curation_page(page):
+    page.goto(f"/asset?ref={CURATED}")
+    page.click("#curation-link")
+    page.wait_for_selector("#exclusions-chart")
+    assert "intact" in page.inner_text("#manifest-state")
+    bars = svg_drawn(page, "#exclusions-chart", "rect")
+    assert bars == page.locator("#exclusions-chart g.bar").count() >= 2
+    text = page.inner_text("main")
+    assert "record-deny:machine-translation" in text and CURATED_SOURCES[0] in text
+    assert len(page.inner_text("#output-sha256")) == 64
+    shot(page, "curation")
+
+
+def test_gateway_page(page):
+    page.goto("/gateway")
+    page.wait_for_selector("#requests-chart rect")
+    page.wait_for_function("() => document.querySelector('#verify').textContent.includes('intact')")
+    assert page.inner_text("#gw-total").startswith("17 requests, per hour from 2026-12-01T10 to 2026-12-01T13")
+    assert svg_drawn(page, "#requests-chart", "rect") == 3 + 2 + 1  # allowed in 3 hours, denied in 2, withdrawn in 1
+    assert svg_drawn(page, "#tokens-chart", "rect") == 3
+    page.wait_for_selector("#denials li")
+    assert f"withdrawn: {WITHDRAWN} (consent revoked by the forum's members)" in page.inner_text("#denials")
+    shot(page, "gateway")
+    # the controls in keyboard order, then the use select narrows the charts to the denied use
+    page.focus("#gw-app")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "gw-use"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "gw-bucket"
+    page.focus("#gw-use")
+    page.select_option("#gw-use", DENIED_USE)
+    page.wait_for_function("() => document.querySelector('#gw-total').textContent.startsWith('3 requests')")
+    assert "use=face-recognition" in page.url
+    assert svg_drawn(page, "#requests-chart", "rect") == 2
+    page.select_option("#gw-bucket", "day")
+    page.wait_for_function("() => document.querySelector('#gw-total').textContent.includes('per day')")
+    shot(page, "gateway-one-use")
+
+
+@pytest.fixture
+def write_page(browser, tmp_path, example_db):
+    """A page on a view with writes on (token "t0k"), over a copy of the example registry."""
+    import shutil
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from charter.registry import Registry
+    from charter.web.app import create_app
+    from charter.web.writes import WriteAccess
+
+    db = tmp_path / "w.db"
+    shutil.copyfile(example_db, db)
+    reg = Registry.open(str(db), create=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(reg, WriteAccess("t0k")), host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    t = threading.Thread(target=srv.run, daemon=True)
+    t.start()
+    while not srv.started:
+        time.sleep(0.02)
+    ctx = browser.new_context(base_url=f"http://127.0.0.1:{port}", viewport={"width": 1280, "height": 900})
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" and "status of 40" not in m.text else None)  # refusals are answers
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.shots = tmp_path
+    pg.reg = reg
+    yield pg
+    ctx.close()
+    srv.should_exit = True
+    t.join(10)
+    reg.close()
+    assert not errors, errors
+
+
+def test_no_write_is_offered_without_the_token(page, write_page):
+    page.goto(f"/impact?ref={OPEN_LM}")  # a read-only view
+    page.wait_for_selector("#affected-count")
+    assert page.locator("#write-actions").count() == 0
+    write_page.goto(f"/impact?ref={OPEN_LM}#write-token=wrong")  # a view with writes, the wrong token
+    write_page.wait_for_selector("section[aria-label='Downstream graph']")
+    assert write_page.locator("#write-actions").count() == 0
+
+
+def test_withdraw_behind_a_confirmation_then_lift_with_the_keyboard(write_page):
+    pg = write_page
+    pg.goto(f"/asset?ref={OPEN_LM}#write-token=t0k")
+    assert "#write-token" not in pg.url  # the token leaves the address (kept for this tab only)
+    pg.click("#act-link")  # the asset page offers the writes to a tab holding the token
+    pg.wait_for_selector("#act-withdraw")
+    affected = pg.inner_text("#affected-count")
+    pg.click("#act-withdraw")
+    impact = pg.inner_text("#write-impact")
+    assert impact.startswith("This denies every use to ") and affected.split(" downstream")[0] in impact  # the impact, first
+    pg.click("#write-cancel")  # nothing written
+    assert OPEN_LM not in pg.reg.withdrawals()
+    pg.click("#act-withdraw")
+    pg.fill("#write-reason", "licence dispute")
+    shot(pg, "write-confirm")
+    pg.click("#write-confirm")
+    pg.wait_for_function("() => (document.querySelector('#write-done') || {}).textContent === 'Withdraw: done (model/open-lm@1).'")
+    assert "licence dispute" in pg.inner_text("#state") and OPEN_LM in pg.reg.withdrawals()
+    # the lift, by keyboard alone: Enter opens the dialog, Escape closes it, Enter again, type, Tab to Confirm, Enter
+    pg.focus("#act-lift")
+    pg.keyboard.press("Enter")
+    pg.wait_for_selector("#write-dialog[open]")
+    pg.keyboard.press("Escape")
+    pg.wait_for_selector("#write-dialog", state="detached")
+    pg.focus("#act-lift")
+    pg.keyboard.press("Enter")
+    assert pg.evaluate("document.activeElement.id") == "write-reason"
+    pg.keyboard.type("settled")
+    pg.keyboard.press("Tab")
+    assert pg.evaluate("document.activeElement.id") == "write-confirm"
+    pg.keyboard.press("Enter")
+    pg.wait_for_function("() => (document.querySelector('#write-done') || {}).textContent === 'Lift the withdrawal: done (model/open-lm@1).'")
+    assert OPEN_LM not in pg.reg.withdrawals() and "Neither withdrawn" in pg.inner_text("#state")
+
+
+def test_a_refused_write_says_why(write_page):
+    pg = write_page
+    pg.reg.actor = "carol"
+    pg.reg.add_user("carol", "admin")
+    pg.reg.add_user("bob", "publisher", ["model/open-*"])
+    pg.reg.actor = "bob"  # the identity the view acts for
+    pg.goto(f"/impact?ref={WITHDRAWN}#write-token=t0k")
+    pg.wait_for_selector("#act-lift")
+    assert pg.is_disabled("#act-lift") and "outside bob's namespaces" in pg.inner_text("#write-actions")
+    pg.reg.actor = "carol"
+    pg.reg.add_user("bob", "publisher", ["model/open-*", "dataset/*"])  # granted: offered on the next load
+    pg.reload()  # the token stays with the tab
+    pg.wait_for_selector("#act-restrict:not([disabled])")
+    pg.click("#act-restrict")
+    pg.reg.add_user("bob", "publisher", ["model/open-*"])  # taken back while the dialog is open: the server decides at the write
+    pg.reg.actor = "bob"
+    pg.fill("#write-reason", "review")
+    pg.fill("#write-deny", "commercial")
+    pg.click("#write-confirm")
+    pg.wait_for_function("() => document.querySelector('#write-error').textContent.startsWith('Refused: ')")
+    assert f"bob may not restrict {WITHDRAWN}" in pg.inner_text("#write-error") and "outside bob's namespaces" in pg.inner_text("#write-error")
+    assert ("restrict", WITHDRAWN, "outside-namespace") in [(a["action"], a["asset"], a["rule"]) for a in pg.reg.actions() if not a["allowed"]]
+    shot(pg, "write-refused")

@@ -208,9 +208,12 @@ def _kill(server: subprocess.Popen | None) -> None:
 
 
 def _print_refusal(console, status: int, err: dict) -> None:
-    console.print(f"[red bold]HTTP {status}[/] {err['type']} ({err['code']}): {err['message']}")
+    from rich.markup import escape
+
+    from charter.policy.decide import Reason
+    from charter.policy.explain import reason_text
+
+    console.print(f"[red bold]HTTP {status}[/] {err['type']} ({err['code']}): {escape(err['message'])}")
     for r in err["charter"]["reasons"]:
-        head = f"withdrawn: {r['asset']} ({r['detail'].removeprefix('withdrawn: ')})" if r["rule"] == "withdrawn" else f"{r['rule']} {r['use']}: {r['detail']}"
-        console.print(f"  - {head}")
-        console.print(f"      path: {' -> '.join(r['path'])}")
+        console.print(f"  - {escape(reason_text(Reason.from_json(r)))}")
     console.print()

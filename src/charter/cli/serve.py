@@ -32,6 +32,7 @@ def register(sub, common) -> None:
     p.add_argument("--graceful-timeout", type=float, default=30.0, metavar="S", help="on SIGINT/SIGTERM, wait this long for requests in progress (default 30)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--access-log", action="store_true", help="log every request (the audit log records them anyway)")
+    p.add_argument("--no-ui", dest="ui", action="store_false", help="do not serve the read-only web view under /ui (`charter ui`'s)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("app", help="applications served by the gateway, and their keys")
@@ -82,8 +83,14 @@ def cmd_serve(args) -> int:
     cfg = ServeConfig(models, args.registry, [str(t) for t in args.taxonomy], args.host, args.port, args.workers, limits,
                       args.graceful_timeout, True, args.log_level, args.access_log, anchors if args.anchor_every > 0 else None,
                       args.anchor_every, [str(x) for x in args.licenses])
+    if args.ui:
+        from charter.web.app import GATEWAY_FACTORY, UI_PATH
+
+        cfg.factory = GATEWAY_FACTORY
     err_console.print(f"[bold]charter gateway[/] serving {', '.join(models)} at http://{args.host}:{args.port}/v1 "
                       f"(OpenAI-compatible; keys: `charter app key APP`; stop with Ctrl+C)")
+    if args.ui:
+        err_console.print(f"web view (read-only) at http://{args.host}:{args.port}{UI_PATH}/")
     if cfg.anchor_file:
         err_console.print(f"audit anchors every {args.anchor_every:g} s to {escape(cfg.anchor_file)} (keep a copy off this machine)")
 

@@ -64,6 +64,12 @@ class Reason:
             "detail": self.detail,
         } | ({"cite": self.cite} if self.cite else {})  # absent when empty: stored decisions keep their shape
 
+    @classmethod
+    def from_json(cls, d) -> "Reason":
+        """A reason as ``to_json`` wrote it (a stored decision, an audit record)."""
+        return cls(d["asset"], d["rule"], d.get("use"), d.get("source") or "", tuple(d.get("path") or ()),
+                   tuple(d.get("entries") or ()), d.get("detail") or "", d.get("cite") or "")
+
     def _replace_detail(self, detail: str) -> "Reason":
         from dataclasses import replace
 

@@ -1,4 +1,5 @@
-"""Reasons and decisions as text, in one place: the CLI prints these lines, the web view shows them.
+"""Reasons and decisions as text, in one place: the CLI prints these lines, the gateway's refusals and the web view
+show them (a reason read back from JSON, an audit record's, goes through ``Reason.from_json`` first).
 
 Plain text (no markup): a caller that prints through rich escapes it, a web page sets it as text.
 """
@@ -17,6 +18,10 @@ def reason_head(r) -> str:
         return f"deny {r.use}: {r.detail}" if own else f"deny {r.use}: {r.asset} denies {r.entries[0]} ({r.source}{cite})"
     if r.rule in ("property-missing", "property-unmet", "condition"):
         return f"{r.rule} {r.use}: {r.detail}"
+    if r.rule == "not-declared":  # the gateway's: a use asked in the request header that the application did not declare
+        return f"not-declared {r.use}: {r.detail}"
+    if r.rule == "not-deployed":  # the gateway's: a model other than the one the application is deployed from
+        return f"not-deployed: {r.detail}"
     if r.rule == "undeclared-facet":
         return f"undeclared-facet {r.use}: {r.asset} permits only {', '.join(r.entries)} ({r.source}); declare a {r.use} use"
     cite = f"; {r.cite}" if r.cite else ""
@@ -31,6 +36,17 @@ def reason_path(r) -> str:
 def reason_text(r) -> str:
     """One reason as two lines: what blocks which use, then the lineage path."""
     return f"{reason_head(r)}\n      path: {reason_path(r)}"
+
+
+def reason_line(r) -> str:
+    """One reason on one line, its path in brackets: a refusal's message (the gateway's error)."""
+    return f"{reason_head(r)} (path: {reason_path(r)})"
+
+
+def refusal_line(d, lead: str) -> str:
+    """A denied decision on one line, for an error message: LEAD, how many reasons, the first one with its path."""
+    n = len(d.reasons)
+    return f"{lead}: {n} reason{'s' * (n != 1)}; first: {reason_line(d.reasons[0])}"
 
 
 def verdict_line(d) -> str:

@@ -13,6 +13,7 @@ from typing import Sequence
 from charter.errors import CharterError, InvalidInput
 from charter.models.weights import Weights
 from charter.policy.decide import Decision, Reason
+from charter.policy.explain import reason_line, refusal_line
 from charter.registry import Registry
 from charter.serve.apps import Application
 from charter.serve.keys import KeyCache
@@ -175,14 +176,8 @@ class Gate:
             return v
         withdrawn = [r for r in d.reasons if r.rule == "withdrawn"]
         if withdrawn:
-            r = withdrawn[0]
-            return _with(v, 451, "withdrawn", "withdrawn",
-                         f"{mid} is unavailable for {app.id}: {r.asset} was {r.detail} (path: {' -> '.join(r.path)})")
-        n = len(d.reasons)
-        first = d.reasons[0]
-        return _with(v, 403, "denied", "denied_by_charter",
-                     f"{app.id} may not use {mid} for {', '.join(d.uses)}: {n} reason{'s' * (n != 1)}; first: {first.detail} "
-                     f"(path: {' -> '.join(first.path)})")
+            return _with(v, 451, "withdrawn", "withdrawn", f"{mid} is unavailable for {app.id}: {reason_line(withdrawn[0])}")
+        return _with(v, 403, "denied", "denied_by_charter", refusal_line(d, f"{app.id} may not use {mid} for {', '.join(d.uses)}"))
 
 
 def _with(v: Verdict, status: int, outcome: str, code: str, message: str, param: str | None = None) -> Verdict:

@@ -18,6 +18,7 @@ from pathlib import Path
 from charter.serve.limits import Limits
 
 ENV = "CHARTER_GATEWAY_CONFIG"  # how worker processes get their configuration
+FACTORY = "charter.serve.server:build"  # module:function that makes the app of a configuration
 
 
 def _fast(kind: str):
@@ -50,6 +51,7 @@ class ServeConfig:
     anchor_file: str | None = None  # audit anchors (audit.Anchorer), written by this process, not by each worker
     anchor_every: float = 60.0
     licenses: list[str] = field(default_factory=list)  # --licenses files: the same table in every worker
+    factory: str = FACTORY  # what builds the app from this configuration: the gateway alone, or with more (`charter serve` adds the web view)
 
     def to_env(self) -> str:
         return json.dumps({**dataclasses.asdict(self), "limits": dataclasses.asdict(self.limits)})
@@ -74,9 +76,17 @@ def build(cfg: ServeConfig):
         raise
 
 
+def app_for(cfg: ServeConfig):
+    """The app ``cfg.factory`` builds (named, not imported here: a higher layer may wrap the gateway)."""
+    import importlib
+
+    module, _, name = cfg.factory.partition(":")
+    return getattr(importlib.import_module(module), name)(cfg)
+
+
 def app_from_env():
     """uvicorn's factory in each worker process (``charter serve --workers N``)."""
-    return build(ServeConfig.from_env(os.environ[ENV]))
+    return app_for(ServeConfig.from_env(os.environ[ENV]))
 
 
 def run(cfg: ServeConfig) -> None:
@@ -103,7 +113,7 @@ def _run(cfg: ServeConfig, common: dict) -> None:
         os.environ[ENV] = cfg.to_env()
         uvicorn.run("charter.serve.server:app_from_env", factory=True, workers=cfg.workers, **common)
     else:
-        server = uvicorn.Server(uvicorn.Config(build(cfg), **common))
+        server = uvicorn.Server(uvicorn.Config(app_for(cfg), **common))
         try:
             server.run()
         except SystemExit:  # uvicorn's way to report a failed startup (port in use, a model that cannot load)

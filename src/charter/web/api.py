@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from charter.policy.explain import conditions_text, reason_head, reason_path, verdict_line
 from charter.registry import Registry
+from charter.report import views
 from charter.report.views import can as can_json, hops, ls_rows
 
 GRAPH_LIMIT = 150  # nodes one graph response carries at most (plus the paths of the asked decision's reasons)
@@ -69,9 +70,10 @@ def verdicts(reg: Registry, ref: str) -> dict:
         for v in judge(reg, asset_id)]}
 
 
-def impact(reg: Registry, ref: str) -> dict:
-    """What a withdrawal or restriction of REF reaches: everything downstream (the `withdraw --json` ``affected``),
-    and the applications among them with their API keys not revoked (those the gateway serves)."""
+def impact(reg: Registry, ref: str, limit: int | None = None) -> dict:
+    """What a withdrawal or restriction of REF reaches: everything downstream (the `withdraw --json` ``affected``;
+    with ``limit``, the nearest ``limit`` of them), how many (``total``), and the applications among them with their
+    API keys not revoked (those the gateway serves)."""
     root = reg.resolve(ref)
     w = reg.withdrawals().get(root)
     rs = reg.restrictions().get(root, ())
@@ -84,7 +86,18 @@ def impact(reg: Registry, ref: str) -> dict:
     return {"asset": root,
             "withdrawn": {"reason": w.reason, "time": w.time} if w else None,
             "restrictions": [{"deny": list(r.deny), "reason": r.reason, "time": r.time} for r in rs],
-            "affected": hops(down), "applications": apps}
+            "affected": hops(down[:limit] if limit is not None else down), "total": len(down), "applications": apps}
+
+
+def show(reg: Registry, ref: str, limit: int | None = None) -> dict:
+    """`charter show --json`; with ``limit``, at most the nearest ``limit`` assets of ``upstream`` and ``downstream``,
+    their counts in ``upstream_total`` and ``downstream_total`` (a page needs no list of 100,000 descendants)."""
+    out = views.show(reg, ref)
+    if limit is not None:
+        for k in ("upstream", "downstream"):
+            out[f"{k}_total"] = len(out[k])
+            out[k] = out[k][:limit]
+    return out
 
 
 def held(reg: Registry) -> list[dict]:
@@ -107,15 +120,17 @@ def graph(reg: Registry, ref: str, up: int = 2, down: int = 2, limit: int = GRAP
     downs = reg.trace(root, down=True, depth=down) if down > 0 else []
     ranked = sorted([(h.depth, 0, h.asset) for h in ups] + [(h.depth, 1, h.asset) for h in downs])
     side: dict[str, str] = {root: "root"}
-    for _, s, a in ranked:
+    layer: dict[str, int] = {root: 0}  # hops from REF, upstream negative: the page lays the graph out in these layers
+    for d, s, a in ranked:
         if a not in side and len(side) < limit:
-            side[a] = "up" if s == 0 else "down"
+            side[a], layer[a] = ("up", -d) if s == 0 else ("down", d)
     decision = None
     if uses:
         decision = can(reg, root, uses)
         for r in decision["reasons"]:
-            for a in r["path"]:
+            for i, a in enumerate(r["path"]):
                 side.setdefault(a, "up")
+                layer.setdefault(a, -i)
     assets = reg.store.get_many(list(side))
     wd = reg.withdrawals()
     rs = reg.restrictions()
@@ -129,7 +144,7 @@ def graph(reg: Registry, ref: str, up: int = 2, down: int = 2, limit: int = GRAP
     nodes = []
     for i, where in side.items():
         a = assets.get(i)
-        node = {"id": i, "kind": i.split("/", 1)[0], "side": where, "registered": a is not None,
+        node = {"id": i, "kind": i.split("/", 1)[0], "side": where, "layer": layer[i], "registered": a is not None,
                 "licenses": list(a.licenses) if a else [], "withdrawn": i in wd, "restricted": i in rs,
                 "hidden_up": 0, "hidden_down": 0}
         if a is not None and where in ("root", "up"):
