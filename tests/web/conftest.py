@@ -157,8 +157,10 @@ def chromium_path() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # per module, not per session: while sync_playwright runs, its event loop is the main thread's running
+    # loop, and every later test in the same worker that calls asyncio.run() would fail
     exe = chromium_path()
     if exe is None:
         if os.environ.get("CHARTER_CI"):
