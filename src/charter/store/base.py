@@ -17,7 +17,7 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withdrawal
 from charter.core.identity import User
@@ -200,9 +200,10 @@ class Store(ABC):
 
     @abstractmethod
     def _write_assets(self, assets: Sequence[Asset], lineages: Mapping[str, Lineage], time: str,
-                      withdrawals: Sequence[Withdrawal] = (), restrictions: Sequence[Restriction] = ()) -> None:
+                      inherit: Callable[[], tuple[Sequence[Withdrawal], Sequence[Restriction]]]) -> None:
         """Atomically store assets (in order), their compiled lineages, closures and content digests, one
-        register event each, and the withdrawals and restrictions they inherit from earlier versions."""
+        register event each, and the withdrawals and restrictions they inherit from earlier versions: what
+        ``inherit()`` returns, called inside the write transaction, under its lock (it may raise to refuse)."""
 
     @abstractmethod
     def _write_withdrawal(self, w: Withdrawal) -> None:
@@ -239,7 +240,29 @@ class Store(ABC):
         ``sources`` maps asset id -> where it came from (file:line), for error messages.
         """
         sources = sources or {}
-        existing = self.get_many([a.id for a in assets])
+        ordered = self._to_register(assets, sources, self.get_many([a.id for a in assets]))
+        if not ordered:
+            return []
+        batch = {a.id for a in ordered}
+        lineages = self._compiled_many({e.parent for a in ordered for e in a.derived_from if e.propagates and e.parent not in batch})
+        for a in ordered:
+            lineages[a.id] = compile_lineage(a, lineages)
+        t = now()
+        self._write_assets(ordered, {a.id: lineages[a.id] for a in ordered}, t, self._under_write_lock(ordered, sources, t))
+        _WRITES[0] += 1
+        return ordered
+
+    def add_many(self, assets: Sequence[Asset], sources: Mapping[str, str] | None = None) -> list[Asset]:
+        """``add`` for large batches (store/bulk.py): the same checks, rows and guarantees, one atomic write."""
+        from charter.store import bulk
+
+        got = bulk.add_many(self, assets, sources or {})
+        _WRITES[0] += bool(got)
+        return got
+
+    def _to_register(self, assets: Sequence[Asset], sources: Mapping[str, str], existing: Mapping[str, Asset]) -> list[Asset]:
+        """The batch's assets not yet registered (``existing``: those that are), parents first; refused when an id
+        comes twice with different content, a registered one differs, or a parent is neither registered nor in the batch."""
         new: list[Asset] = []
         first: dict[str, Asset] = {}
         for a in assets:
@@ -260,7 +283,7 @@ class Store(ABC):
                 )
         if not new:
             return []
-        ordered = _topological(new, sources)
+        ordered = new if _parents_first(new) else _topological(new, sources)
         batch = {a.id for a in ordered}
         outside = {p for a in ordered for e in a.derived_from for p in [e.parent] if p not in batch}
         known = self._known(outside)
@@ -273,15 +296,16 @@ class Store(ABC):
                         where=sources.get(a.id, ""),
                         field="derived_from",
                     )
-        lineages = self._compiled_many({e.parent for a in ordered for e in a.derived_from if e.propagates and e.parent not in batch})
-        for a in ordered:
-            lineages[a.id] = compile_lineage(a, lineages)
-        self._refuse_withdrawn_content(ordered, sources)
-        t = now()
-        withdrawals, restrictions = self._inherited(ordered, t)
-        self._write_assets(ordered, {a.id: lineages[a.id] for a in ordered}, t, withdrawals, restrictions)
-        _WRITES[0] += 1
         return ordered
+
+    def _under_write_lock(self, assets: Sequence[Asset], sources: Mapping[str, str], time: str) -> Callable[[], tuple[list[Withdrawal], list[Restriction]]]:
+        """What a registration reads of the policy state, for ``_write_assets`` to call inside its write transaction:
+        read before it, a withdrawal another process committed in between would be missed (content of a withdrawn
+        asset registered anyway; a new version registered without its name's withdrawal or restrictions)."""
+        def check() -> tuple[list[Withdrawal], list[Restriction]]:
+            self._refuse_withdrawn_content(assets, sources)
+            return self._inherited(assets, time)
+        return check
 
     def _refuse_withdrawn_content(self, assets: Sequence[Asset], sources: Mapping[str, str]) -> None:
         """A withdrawal binds the content too: the same data files or weights under another id are refused."""
@@ -594,6 +618,19 @@ def withdraw_owners(store: "Store", owners: Sequence[str], reason: str) -> tuple
         store._write_owner_withdrawals(new)
         _WRITES[0] += 1
     return new, [o for o in owners if o in prior]
+
+
+def _parents_first(assets: Sequence[Asset]) -> bool:
+    """Whether every parent in the batch comes before its children already (one pass; a generator's or an export's
+    order): then the batch is its own topological order and holds no cycle."""
+    ids = {a.id for a in assets}
+    seen: set[str] = set()
+    for a in assets:
+        for e in a.derived_from:
+            if e.parent in ids and e.parent not in seen:
+                return False
+        seen.add(a.id)
+    return True
 
 
 def _topological(assets: Sequence[Asset], sources: Mapping[str, str]) -> list[Asset]:

@@ -25,7 +25,7 @@ import threading
 import time as _time
 import weakref
 from contextlib import contextmanager
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -521,11 +521,12 @@ class PostgresStore(Store):
             cur.executemany(_EVENT, rows)
 
     def _write_assets(self, assets: Sequence[Asset], lineages: Mapping[str, Lineage], time: str,
-                      withdrawals: Sequence[Withdrawal] = (), restrictions: Sequence[Restriction] = ()) -> None:
+                      inherit: Callable[[], tuple[Sequence[Withdrawal], Sequence[Restriction]]]) -> None:
         docs = [a.canonical() for a in assets]  # serialise (and hash) once, before writing
         hashes = [Asset.hash_of(doc) for doc in docs]
         ups = {a.id: closure(lineages[a.id]) for a in assets}
         with self._tx() as cur:
+            withdrawals, restrictions = inherit()  # under the write lock: see Store._under_write_lock
             # We hold the write lock, so the next rids are ours to assign: no read-back needed.
             first = cur.execute("SELECT coalesce(max(rid), 0) + 1 FROM assets").fetchone()[0]
             rid = {a.id: first + k for k, a in enumerate(assets)}
