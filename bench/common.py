@@ -105,7 +105,8 @@ def register(target: str, assets: list) -> float:
         reg.close()
 
 
-def build(n: int, seed: int, target: str | None = None, progress: bool = True) -> dict:
+def build(n: int, seed: int, target: str | None = None, progress: bool = True, assets: list | None = None,
+          info: "synth.Plan | None" = None, gen_s: float = 0.0) -> dict:
     """Register ``n`` synthetic assets through ``Registry.add_many`` (one call) into ``target`` (default: the cached
     SQLite file, built aside and renamed when done; a PostgreSQL database must be empty), time it, add a few
     withdrawals, and write the registry's facts next to it."""
@@ -120,11 +121,11 @@ def build(n: int, seed: int, target: str | None = None, progress: bool = True) -
         with closing(open_store(where)) as s:
             if s.count():
                 raise SystemExit(f"{where} holds {s.count():,} assets: give an empty database (or the one built for --assets {n:,})")
-    assets, info, gen_s = assets_of(n, seed)
+    if assets is None or info is None:
+        assets, info, gen_s = assets_of(n, seed)
     if progress:
         print(f"  generated {n:,} assets in {gen_s:.1f}s; registering (Registry.add_many) ...", file=sys.stderr, flush=True)
     add_s = register(where, assets)
-    del assets
     store = open_store(where)
     withdrawn = _withdraw_some(store, info, n, seed)
     closure_rows = store.db.execute("SELECT count(*) FROM closure").fetchone()[0]

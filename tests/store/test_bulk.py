@@ -229,3 +229,24 @@ def test_registry_add_many_and_large_adds_take_the_bulk_path(tmp_path, monkeypat
     assert calls == [42, 12]
     assert [r["action"] for r in reg.actions()][-2:] == ["add", "add"]  # each write recorded with its actor
     reg.close()
+
+
+def test_charter_add_of_a_large_file_takes_the_bulk_path_and_writes_the_same(tmp_path, monkeypatch):
+    """`charter add FILE` with at least Registry.BULK_MIN charters registers them through add_many; the registry
+    holds what the same command writes through Store.add."""
+    from charter.cli.main import main
+    from charter.core.files import resource
+
+    eco = str(resource("examples") / "ecosystem.yaml")
+    calls = []
+    write = bulk.write_sqlite
+    monkeypatch.setattr(bulk, "write_sqlite", lambda *a: calls.append(len(a[1])) or write(*a))
+    assert main(["add", eco, "--registry", str(tmp_path / "small.db")]) == 0  # 15 charters: Store.add
+    assert calls == []
+    monkeypatch.setattr(Registry, "BULK_MIN", 10)
+    assert main(["add", eco, "--registry", str(tmp_path / "bulk.db")]) == 0
+    assert calls == [15]
+    a, b = open_store(str(tmp_path / "small.db")), open_store(str(tmp_path / "bulk.db"))
+    assert dump(a) == dump(b)
+    a.close()
+    b.close()
