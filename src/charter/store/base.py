@@ -309,12 +309,12 @@ class Store(ABC):
 
     def _refuse_withdrawn_content(self, assets: Sequence[Asset], sources: Mapping[str, str]) -> None:
         """A withdrawal binds the content too: the same data files or weights under another id are refused."""
+        withdrawn = self.withdrawals()  # first: with none (the usual case) no asset's digests are computed
+        if not withdrawn:
+            return
         mine = {a.id: content_digests(a) for a in assets}
         wanted = set().union(*mine.values()) if mine else set()
         if not wanted:
-            return
-        withdrawn = self.withdrawals()
-        if not withdrawn:
             return
         self._add_legacy_weights(assets, withdrawn, mine)
         wanted = set().union(*mine.values())
