@@ -1,15 +1,15 @@
 """Bulk registration (``Store.add_many``; ``Registry.add_many`` and ``charter add`` of a large file use it): the
 same rows ``Store.add`` writes, computed in one pass over the batch and written in one transaction.
 
-Where ``Store.add`` spends its time per asset (profiled at 50,000 assets: README "Performance"): building each
-compiled lineage as ``Upstream`` tuples, serialising it (``lineage.dumps``), its terms key (``lineage.terms_key``)
-and the closure from them, several ``json.dumps`` calls, and one SQL row at a time into tables whose keys arrive in
-random order. Here a lineage is three flat tuples (member ids, each member's predecessor index, its distance):
-a child of one parent is its parent's tuples shifted by one, and a lineage's terms rows are a shared frozenset
-(most assets add nothing to their parent's), so its key is found in a dict. Each member's part of the lineage
-JSON is serialised once per batch. The backends write the rows sorted by each table's key (store/sqlite.py,
-store/postgres.py: ``_bulk_write``). ``tests/store/test_bulk.py`` checks the result equals ``Store.add``'s,
-row for row, on both backends.
+Where ``Store.add`` spends its time per asset (profiled at 50,000 assets): building each compiled lineage as
+``Upstream`` tuples, serialising it (``lineage.dumps``), its terms key (``lineage.terms_key``) and the closure
+from them, several ``json.dumps`` calls, and SQL rows whose keys arrive in random order. Here a lineage is three
+flat tuples (member ids, each member's predecessor index, its distance): a child of one parent is its parent's
+tuples shifted by one, and a lineage's terms rows are a shared frozenset (most assets add nothing to their
+parent's), so its key is found in a dict. Each member's part of the lineage JSON is serialised once per batch,
+and a parent's rows once for all its children. ``write_sqlite`` inserts each table's rows in key order with a
+page cache large enough for the batch; ``write_postgres`` uses COPY. ``tests/store/test_bulk.py`` checks the
+result equals ``Store.add``'s, row for row, on both backends.
 """
 
 from __future__ import annotations
