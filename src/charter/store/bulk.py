@@ -286,7 +286,7 @@ def rows(planned: Sequence[Planned], first: int, rids: Mapping[str, int], time: 
         closure=closure,
         downstream=downstream,
         events=[(time, "register", p.asset.id, register_event(p.hash)) for p in planned],
-        content=[(d, first + k) for k, p in enumerate(planned) for d in sorted(p.digests)],
+        content=[(d, first + k) for k, p in enumerate(planned) if p.digests for d in sorted(p.digests)],
         registrations=[(first + k, actor) for k in range(len(planned))],
     )
 
