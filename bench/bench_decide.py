@@ -57,12 +57,12 @@ import common
 from charter import oracle
 from charter.policy.decide import Request, decide
 from charter.registry import Registry
-from charter.store.sqlite import SQLiteStore
+from charter.store import open_store
 
 TARGET_WARM, TARGET_COLD, TARGET_P99 = 100.0, 20.0, 10.0  # cedar_parsed / ours, at least
 
 
-def cedar_slice(store: SQLiteStore, reg: Registry, wd: dict, asset: str, uses: tuple[str, ...]):
+def cedar_slice(store, reg: Registry, wd: dict, asset: str, uses: tuple[str, ...]):
     """(entities JSON, policy text, requests) for one request; built from the registry, untimed."""
     tax, lic = reg.taxonomy, reg.licenses
     members = store.lineage(asset)
@@ -105,6 +105,10 @@ def our_denied(d) -> set[str]:
     return {r.use for r in d.reasons if r.rule in ("deny", "allow-only", "condition")}
 
 
+PER_BACKEND = ("check_cold", "cold_indexed", "check_warm", "can")  # timed on every backend, side by side in each block
+SHARED = ("reasons", "reference", "cedar_text", "cedar_parsed")  # timed once (on the first backend's registry)
+
+
 def main() -> None:
     a = common.args(__doc__.splitlines()[0], lambda ap: (ap.add_argument("--requests", type=int, default=5000),
                                                          ap.add_argument("--warmup", type=int, default=200),
@@ -112,53 +116,67 @@ def main() -> None:
                                                          ap.add_argument("--pairs", type=int, default=100_000),
                                                          ap.add_argument("--oracle", type=int, default=0, metavar="N",
                                                                          help="also run the differential oracle over N requests")))
-    path, meta = common.ensure(a.assets, a.seed, a.rebuild)
-    # a throwaway copy of the event log is not needed: `can` only appends decision events
-    reg = Registry(SQLiteStore(path, create=False))
-    side = SQLiteStore(path, create=False)  # a second connection for building cedar slices
+    with common.targets(a) as targets:
+        metas = {}
+        for b, target in list(targets.items()):
+            targets[b], metas[b] = common.ensure(a.assets, a.seed, a.rebuild, target)
+        run(a, targets, metas)
+
+
+def run(a, targets: dict[str, str], metas: dict) -> None:
+    backends = list(targets)
+    regs = {b: Registry(open_store(t, create=False)) for b, t in targets.items()}
+    side = open_store(targets[backends[0]], create=False)  # a second connection for building cedar slices
     wd = side.withdrawals()
     ids = common.all_ids(side)
     reqs = common.synth.requests(ids, a.warmup + a.requests, seed=a.seed + 7)
     del ids
     perf = time.perf_counter_ns
-    reg_ix = Registry(SQLiteStore(path, create=False))  # the same, with every asset's terms id held in memory
-    t0 = time.perf_counter()
-    n_ix = reg_ix.index_ids()
-    index_s = time.perf_counter() - t0
+    regs_ix, index_s, index_n = {}, {}, {}
+    for b, t in targets.items():  # the same, with every asset's terms id held in memory
+        regs_ix[b] = Registry(open_store(t, create=False))
+        t0 = time.perf_counter()
+        index_n[b] = regs_ix[b].index_ids()
+        index_s[b] = time.perf_counter() - t0
     index_mb = common.memory()["rss_anon_mb"]
-    kinds = ("check_cold", "cold_indexed", "check_warm", "reasons", "reference", "can", "cedar_text", "cedar_parsed")
+    kinds = [f"{b}:{k}" for b in backends for k in PER_BACKEND] + list(SHARED)
     t: dict[str, list[int]] = {k: [] for k in kinds}
     e_sizes, p_sizes = [], []
-    agree = disagree = allowed_n = 0
+    agree = disagree = allowed_n = differ_backends = 0
     disagree_ref: list = []
     mismatches = []
+    reg = regs[backends[0]]
     # Blocks of requests, each measured by every contender in turn: side by side in one run
     # (machine drift hits all alike) without one contender evicting the other's caches per call.
     for start in range(0, len(reqs), a.block):
         block = reqs[start:start + a.block]
         keep = start >= a.warmup
         lap: dict[str, list[int]] = {k: [] for k in kinds}
-        decisions = []
-        for asset, uses in block:
-            t0 = perf()
-            d = reg.check(asset, uses)
-            lap["check_cold"].append(perf() - t0)
-            decisions.append(d)
-        for asset, uses in block:
-            t0 = perf()
-            reg_ix.check(asset, uses)
-            lap["cold_indexed"].append(perf() - t0)
-        warm = []
-        for asset, uses in block:
-            t0 = perf()
-            d = reg.check(asset, uses)
-            lap["check_warm"].append(perf() - t0)
-            warm.append(d)
-        # right after check_warm, like it (the reasons and reference loops below touch every lineage: caches cold)
-        for asset, uses in block:
-            t0 = perf()
-            reg.can(asset, uses)
-            lap["can"].append(perf() - t0)
+        decisions: dict[str, list] = {}
+        for b in backends:
+            r, rx, got = regs[b], regs_ix[b], []
+            for asset, uses in block:
+                t0 = perf()
+                d = r.check(asset, uses)
+                lap[f"{b}:check_cold"].append(perf() - t0)
+                got.append(d)
+            decisions[b] = got
+            for asset, uses in block:
+                t0 = perf()
+                rx.check(asset, uses)
+                lap[f"{b}:cold_indexed"].append(perf() - t0)
+            for asset, uses in block:
+                t0 = perf()
+                r.check(asset, uses)
+                lap[f"{b}:check_warm"].append(perf() - t0)
+            # right after check_warm, like it (the reasons and reference loops below touch every lineage: caches cold)
+            for asset, uses in block:
+                t0 = perf()
+                r.can(asset, uses)
+                lap[f"{b}:can"].append(perf() - t0)
+        for b in backends[1:]:
+            differ_backends += sum(x != y for x, y in zip(decisions[b], decisions[backends[0]]))
+        warm = [reg.check(asset, uses) for asset, uses in block]
         for d in warm:
             if not d.allowed:
                 t0 = perf()
@@ -184,7 +202,7 @@ def main() -> None:
             t0 = perf()
             cedarpy.is_authorized_batch(creqs, p_h, e_h)
             lap["cedar_parsed"].append(perf() - t0)
-        for (asset, uses), d, res, (ents, pol, _) in zip(block, decisions, results, slices):
+        for (asset, uses), d, res, (ents, pol, _) in zip(block, decisions[backends[0]], results, slices):
             c_denied = {u for u, r in zip(uses, res) if not r.allowed}
             o_denied = our_denied(d)
             if (not c_denied) == d.allowed and c_denied == o_denied:
@@ -205,40 +223,53 @@ def main() -> None:
     stats = {k: {"p50_us": us(common.pct(v, 50)), "p99_us": us(common.pct(v, 99)), "mean_us": us(sum(v) / len(v))} for k, v in t.items()}
     c50 = stats["cedar_parsed"]["p50_us"]
     c99 = stats["cedar_parsed"]["p99_us"]
-    rows = [(k, stats[k]["p50_us"], stats[k]["p99_us"], stats[k]["mean_us"], f"{c50 / stats[k]['p50_us']:.1f}x", f"{c99 / stats[k]['p99_us']:.1f}x")
-            for k in t]
-    n_timed = len(t["check_cold"])
+    first = backends[0]
+
+    def vs_first(k: str) -> str:  # this backend's p50 / p99 over the first backend's, same measure
+        b, _, m = k.partition(":")
+        if not m or b == first:
+            return ""
+        f = stats[f"{first}:{m}"]
+        return f"{stats[k]['p50_us'] / f['p50_us']:.2f}x / {stats[k]['p99_us'] / f['p99_us']:.2f}x"
+
+    rows = [(k, stats[k]["p50_us"], stats[k]["p99_us"], stats[k]["mean_us"], f"{c50 / stats[k]['p50_us']:.1f}x",
+             f"{c99 / stats[k]['p99_us']:.1f}x", vs_first(k)) for k in t]
+    n_timed = len(t["cedar_parsed"])
     print(f"\nDecision latency, {a.assets:,} assets, {n_timed:,} timed requests (+{len(reqs) - n_timed} warm-up) in blocks of {a.block}, "
           f"uses/request avg {sum(len(u) for _, u in reqs) / len(reqs):.2f}, "
-          f"cedar slice avg {sum(e_sizes) / len(e_sizes):.1f} entities / {sum(p_sizes) / len(p_sizes):.1f} policies")
-    print(common.table(rows, ("what", "p50 µs", "p99 µs", "mean µs", "cedar(parsed) p50 / this p50", "cedar(parsed) p99 / this p99")))
+          f"cedar slice avg {sum(e_sizes) / len(e_sizes):.1f} entities / {sum(p_sizes) / len(p_sizes):.1f} policies; backends {', '.join(backends)}")
+    print(common.table(rows, ("what", "p50 µs", "p99 µs", "mean µs", "cedar(parsed) p50 / this p50", "cedar(parsed) p99 / this p99",
+                              f"this / {first} (p50 / p99)")))
     print(f"fast path vs the reference decide() on the same requests: {len(reqs) - len(disagree_ref):,} equal, "
-          f"{len(disagree_ref)} different (decision and reasons)")
+          f"{len(disagree_ref)} different (decision and reasons); decisions differing between backends: {differ_backends}")
     print(f"cross-check: {agree:,} agree, {disagree} disagree (request allowed/denied and denied uses; "
           f"all rules modelled incl. withdrawals); {allowed_n:,} of {len(reqs):,} requests allowed")
     for m in mismatches:
         print("MISMATCH", json.dumps(m, indent=1))
-    r_store = c50 / stats["check_cold"]["p50_us"]
-    r99_store = c99 / stats["check_cold"]["p99_us"]
-    # the cold target is judged with the id index (Registry.index_ids), whose one-off cost is printed beside it
-    r_cold = c50 / stats["cold_indexed"]["p50_us"]
-    r_warm = c50 / stats["check_warm"]["p50_us"]
-    r_can = c50 / stats["can"]["p50_us"]
-    r99_cold = c99 / stats["cold_indexed"]["p99_us"]
-    r99_warm = c99 / stats["check_warm"]["p99_us"]
-    r_text = stats["cedar_text"]["p50_us"] / stats["check_warm"]["p50_us"]
-    r_ref = stats["reference"]["p50_us"] / stats["check_warm"]["p50_us"]
-    ok_x = disagree == 0 and not disagree_ref
-    ok_warm, ok_cold = r_warm >= TARGET_WARM and ok_x, r_cold >= TARGET_COLD and ok_x
-    ok_99 = min(r99_cold, r99_warm) >= TARGET_P99 and ok_x
-    print(f"ratios (cedar parsed / ours): p50 warm {r_warm:.1f}x (target {TARGET_WARM:.0f}x), cold {r_cold:.1f}x (target {TARGET_COLD:.0f}x), "
-          f"p99 warm {r99_warm:.1f}x / cold {r99_cold:.1f}x (target {TARGET_P99:.0f}x), can {r_can:.2f}x; "
-          f"cedar text / warm check {r_text:.1f}x; reference decide() / warm check {r_ref:.1f}x")
-    print(f"cold = first decision about an asset in a Registry that holds every asset's terms id (Registry.index_ids: "
-          f"{n_ix:,} ids in {index_s:.2f} s, process anonymous memory {index_mb:,.0f} MB after it); without the index "
-          f"(one SQLite read per cold decision) p50 {r_store:.1f}x / p99 {r99_store:.1f}x")
-    del reg, reg_ix
-    batch = batch_bench(path, a)
+    ok_x = disagree == 0 and not disagree_ref and differ_backends == 0
+    per: dict[str, dict] = {}
+    for b in backends:
+        st = lambda m: stats[f"{b}:{m}"]
+        r_warm, r_cold = c50 / st("check_warm")["p50_us"], c50 / st("cold_indexed")["p50_us"]
+        r99_warm, r99_cold = c99 / st("check_warm")["p99_us"], c99 / st("cold_indexed")["p99_us"]
+        per[b] = {"ratio_cedar_parsed_over_check_warm": round(r_warm, 2), "ratio_cedar_parsed_over_check_cold": round(r_cold, 2),
+                  "ratio_cedar_parsed_over_check_cold_store": round(c50 / st("check_cold")["p50_us"], 2),
+                  "ratio_cedar_parsed_p99_over_check_warm_p99": round(r99_warm, 2), "ratio_cedar_parsed_p99_over_check_cold_p99": round(r99_cold, 2),
+                  "ratio_cedar_parsed_over_can": round(c50 / st("can")["p50_us"], 3),
+                  "warm_over_first": round(st("check_warm")["p50_us"] / stats[f"{first}:check_warm"]["p50_us"], 2),
+                  "pass_warm": r_warm >= TARGET_WARM and ok_x, "pass_cold": r_cold >= TARGET_COLD and ok_x,
+                  "pass_p99": min(r99_warm, r99_cold) >= TARGET_P99 and ok_x,
+                  "index_ids_s": round(index_s[b], 3), "index_ids": index_n[b]}
+        print(f"[{b}] ratios (cedar parsed / ours): p50 warm {r_warm:.1f}x (target {TARGET_WARM:.0f}x), cold {r_cold:.1f}x (target {TARGET_COLD:.0f}x), "
+              f"p99 warm {r99_warm:.1f}x / cold {r99_cold:.1f}x (target {TARGET_P99:.0f}x); Registry.index_ids {index_n[b]:,} ids in {index_s[b]:.2f} s")
+    r_text = stats["cedar_text"]["p50_us"] / stats[f"{first}:check_warm"]["p50_us"]
+    r_ref = stats["reference"]["p50_us"] / stats[f"{first}:check_warm"]["p50_us"]
+    print(f"cedar text / warm check {r_text:.1f}x; reference decide() / warm check {r_ref:.1f}x ({first}); "
+          f"process anonymous memory {index_mb:,.0f} MB after the indexes")
+    for r in (*regs.values(), *regs_ix.values()):
+        r.close()
+    side.close()
+    batch = {b: batch_bench(t, a) for b, t in targets.items()}
     orc = None
     if a.oracle:
         t0 = time.perf_counter()
@@ -251,51 +282,52 @@ def main() -> None:
         for d in orc["examples"]:
             print("DISAGREE", json.dumps(d))
     load = os.getloadavg()
+    pg_ok = None
+    if "postgres" in per and "sqlite" in per:
+        pg_over = stats["postgres:check_warm"]["p50_us"] / stats["sqlite:check_warm"]["p50_us"]
+        pg_ok = pg_over <= 2.0
+        print(f"PostgreSQL / SQLite, warm decision p50: {pg_over:.2f}x (target <= 2x) {'PASS' if pg_ok else 'FAIL'}; "
+              f"p99 {stats['postgres:check_warm']['p99_us'] / stats['sqlite:check_warm']['p99_us']:.2f}x")
     result = {
-        "assets": a.assets, "seed": a.seed, "requests": n_timed, "block": a.block, "stats": stats, "loadavg": load,
-        "ratio_cedar_parsed_over_check_warm": round(r_warm, 2),
-        "ratio_cedar_parsed_over_check_cold": round(r_cold, 2),
-        "ratio_cedar_parsed_over_check_cold_store": round(r_store, 2),
-        "ratio_cedar_parsed_p99_over_check_cold_store_p99": round(r99_store, 2),
-        "index_ids_s": round(index_s, 3), "index_ids": n_ix, "rss_anon_mb_after_index": index_mb,
-        "ratio_cedar_parsed_p99_over_check_warm_p99": round(r99_warm, 2),
-        "ratio_cedar_parsed_p99_over_check_cold_p99": round(r99_cold, 2),
-        "ratio_cedar_parsed_over_can": round(r_can, 3),
-        "ratio_cedar_text_over_check_warm": round(r_text, 2),
-        "ratio_reference_over_check_warm": round(r_ref, 2),
-        "targets": {"warm": TARGET_WARM, "cold": TARGET_COLD, "p99": TARGET_P99},
-        "pass_warm": ok_warm, "pass_cold": ok_cold, "pass_p99": ok_99, "agree": agree, "disagree": disagree,
+        "assets": a.assets, "seed": a.seed, "requests": n_timed, "block": a.block, "backends": backends, "stats": stats, "loadavg": load,
+        "per_backend": per, "ratio_cedar_text_over_check_warm": round(r_text, 2), "ratio_reference_over_check_warm": round(r_ref, 2),
+        "targets": {"warm": TARGET_WARM, "cold": TARGET_COLD, "p99": TARGET_P99, "postgres_over_sqlite_warm": 2.0},
+        "pass_postgres_within_2x": pg_ok, "agree": agree, "disagree": disagree, "differ_backends": differ_backends,
         "disagree_reference": len(disagree_ref), "mismatches": mismatches, "batch": batch, "oracle": orc,
-        **common.memory(), "registry": meta,
+        "rss_anon_mb_after_index": index_mb, **common.memory(), "registry": metas,
     }
     common.write_result("decide", result)
     print(common.memory_line() + f"; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     verdict = lambda ok: "PASS" if ok else "FAIL"
-    ok_batch = batch["can_many_s"] < 1 and batch["ls_s"] < 1
     ok_orc = orc is None or orc["disagreements"] == 0
-    print(f"RESULT decide: cedar parsed p50 {c50} µs / p99 {c99} µs vs check p50 warm {stats['check_warm']['p50_us']} µs "
-          f"({r_warm:.0f}x, {verdict(ok_warm)}) / cold (indexed) {stats['cold_indexed']['p50_us']} µs ({r_cold:.0f}x, {verdict(ok_cold)}), "
-          f"p99 warm {r99_warm:.0f}x / cold {r99_cold:.0f}x ({verdict(ok_99)}); can_many {a.pairs:,} pairs {batch['can_many_s']:.2f} s, "
-          f"ls --allowed {batch['ls_s']:.2f} s ({verdict(ok_batch)})"
-          + (f"; oracle {orc['requests']:,} requests, {orc['disagreements']} disagreements ({verdict(ok_orc)})" if orc else ""))
+    for b in backends:
+        st, p, bb = (lambda m: stats[f"{b}:{m}"]), per[b], batch[b]
+        ok_batch = bb["can_many_s"] < 1 and bb["ls_s"] < 1
+        print(f"RESULT decide[{b}]: cedar parsed p50 {c50} µs / p99 {c99} µs vs check p50 warm {st('check_warm')['p50_us']} µs "
+              f"({p['ratio_cedar_parsed_over_check_warm']:.0f}x, {verdict(p['pass_warm'])}) / cold (indexed) {st('cold_indexed')['p50_us']} µs "
+              f"({p['ratio_cedar_parsed_over_check_cold']:.0f}x, {verdict(p['pass_cold'])}), p99 warm {p['ratio_cedar_parsed_p99_over_check_warm_p99']:.0f}x / "
+              f"cold {p['ratio_cedar_parsed_p99_over_check_cold_p99']:.0f}x ({verdict(p['pass_p99'])}); can_many {a.pairs:,} pairs {bb['can_many_s']:.2f} s, "
+              f"ls --allowed {bb['ls_s']:.2f} s ({verdict(ok_batch)})"
+              + (f"; oracle {orc['requests']:,} requests, {orc['disagreements']} disagreements ({verdict(ok_orc)})" if orc else "")
+              + (f"; warm p50 {p['warm_over_first']:.2f}x {first}'s (target <= 2x, {verdict(pg_ok)})" if b == "postgres" and pg_ok is not None else ""))
 
 
-def batch_bench(path, a) -> dict:
+def batch_bench(path: str, a) -> dict:
     """Batch decisions in fresh Registry objects (nothing cached): can_many over random pairs, and the
     filter of `charter ls --allowed` over every asset; each twice (cold, then warm)."""
     out: dict = {}
-    side = SQLiteStore(path, create=False)
+    side = open_store(path, create=False)
     ids = common.all_ids(side)
     pairs = common.synth.requests(ids, a.pairs, seed=a.seed + 11)
     del ids
     side.close()
-    reg = Registry(SQLiteStore(path, create=False))
+    reg = Registry(open_store(path, create=False))
     t0 = time.perf_counter()
     reg.check(pairs[0][0], pairs[0][1])  # the process's first decision folds every distinct terms key (Registry.PRELOAD_TERMS)
     out["first_check_s"] = round(time.perf_counter() - t0, 3)
     out["terms_keys"] = len(reg._by_tid)
     reg.close()
-    reg = Registry(SQLiteStore(path, create=False))
+    reg = Registry(open_store(path, create=False))
     t0 = time.perf_counter()
     ds = reg.can_many(pairs, log=False)
     out["can_many_s"] = round(time.perf_counter() - t0, 3)
@@ -313,7 +345,7 @@ def batch_bench(path, a) -> dict:
     out["can_many_logged_s"] = round(time.perf_counter() - t0, 3)
     reg.close()
     uses = ("fine-tuning", "commercial")
-    reg = Registry(SQLiteStore(path, create=False))
+    reg = Registry(open_store(path, create=False))
     t0 = time.perf_counter()
     allowed = reg.allowed_ids(uses)
     out["allowed_ids_s"] = round(time.perf_counter() - t0, 3)
@@ -323,13 +355,13 @@ def batch_bench(path, a) -> dict:
     out["allowed_ids"] = len(allowed)
     out["allowed_uses"] = list(uses)
     reg.close()
-    reg = Registry(SQLiteStore(path, create=False))
+    reg = Registry(open_store(path, create=False))
     t0 = time.perf_counter()
     rows = reg.summaries(allowed=list(uses))  # what `charter ls --allowed` reads: the filter, then the listed columns
     out["ls_s"] = round(time.perf_counter() - t0, 3)
     assert [x[0] for x in rows] == allowed
     reg.close()
-    print(f"first decision in a process: {out['first_check_s']:.2f} s (folds all {out['terms_keys']:,} distinct terms keys, once)")
+    print(f"[{common.backend_of(path)}] first decision in a process: {out['first_check_s']:.2f} s (folds all {out['terms_keys']:,} distinct terms keys, once)")
     print(f"batch (fresh registries): can_many {a.pairs:,} pairs {out['can_many_s']:.2f} s cold / {out['can_many_warm_s']:.2f} s warm "
           f"({out['can_many_allowed']:,} allowed); reading every denial's reasons {out['can_many_reasons_s']:.2f} s; "
           f"can_many with the event log (reasons + one write) {out['can_many_logged_s']:.2f} s")

@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
 import resource
 import sys
 import time
+from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
+from typing import Iterator
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 sys.path.insert(0, str(HERE))
 DEFAULT_ASSETS = 1_000_000
 DEFAULT_SEED = 20240601
-BATCH = 5000
 
 import synth
 
-from charter.store.sqlite import SQLiteStore
+from charter.registry import Registry
+from charter.store import open_store
 
 
 def args(description: str, extra=None) -> argparse.Namespace:
@@ -28,68 +31,115 @@ def args(description: str, extra=None) -> argparse.Namespace:
     ap.add_argument("--assets", type=int, default=DEFAULT_ASSETS, help="registry size (default 1,000,000)")
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--rebuild", action="store_true", help="rebuild the cached registry")
+    ap.add_argument("--registry", action="append", default=[], metavar="PATH_OR_URL",
+                    help="a SQLite path or a postgresql:// URL (repeat it for one of each backend); "
+                         "default: the cached SQLite registry under bench/out/")
+    ap.add_argument("--backends", default="", metavar="LIST",
+                    help="sqlite, postgres or sqlite,postgres: run each, side by side in one run; a backend without "
+                         "--registry gets the cached SQLite file, or a throwaway PostgreSQL server started for the run")
     if extra:
         extra(ap)
     return ap.parse_args()
+
+
+def backend_of(target: str) -> str:
+    return "postgres" if target.startswith(("postgres://", "postgresql://")) else "sqlite"
+
+
+def pg_server():
+    """A throwaway PostgreSQL server in a temp folder, as a context manager giving its URL (initdb + pg_ctl; stopped
+    and removed on exit). The one place the benchmarks name the module that starts it."""
+    sys.path.insert(0, str(HERE.parent))
+    from tests.pgserver import Server
+
+    return Server()
+
+
+@contextmanager
+def targets(a: argparse.Namespace) -> Iterator[dict[str, str]]:
+    """backend -> its registry (a SQLite path or a PostgreSQL URL), from --registry and --backends."""
+    out: dict[str, str] = {}
+    for r in a.registry:
+        out.setdefault(backend_of(r), r)
+    wanted = [b.strip() for b in a.backends.split(",") if b.strip()] or list(out) or ["sqlite"]
+    for b in wanted:
+        if b not in ("sqlite", "postgres"):
+            raise SystemExit(f"--backends: unknown backend {b!r} (use sqlite, postgres or sqlite,postgres)")
+    with ExitStack() as stack:
+        for b in wanted:
+            if b not in out:
+                if b == "postgres":
+                    print("starting a throwaway PostgreSQL server ...", file=sys.stderr, flush=True)
+                out[b] = str(db_path(a.assets, a.seed)) if b == "sqlite" else stack.enter_context(pg_server())
+        yield {b: out[b] for b in wanted}
 
 
 def db_path(n: int, seed: int) -> Path:
     return OUT / f"registry-{n}-{seed}.db"
 
 
-def meta_path(n: int, seed: int) -> Path:
-    return OUT / f"registry-{n}-{seed}.json"
+def meta_path(n: int, seed: int, target: str | None = None) -> Path:
+    if target is None or backend_of(target) == "sqlite":
+        return OUT / f"registry-{n}-{seed}.json"
+    return OUT / f"registry-{n}-{seed}-postgres.json"
 
 
-def build(n: int, seed: int, batch: int = BATCH, progress: bool = True) -> dict:
-    """Register ``n`` synthetic assets through ``Store.add`` in parents-first batches; time it."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    final = db_path(n, seed)
-    tmp = final.with_suffix(".building.db")
-    for p in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
-        p.unlink(missing_ok=True)
-    store = SQLiteStore(tmp)
+def assets_of(n: int, seed: int) -> tuple[list, "synth.Plan", float]:
+    """The synthetic assets (parents first), their plan, and the seconds generating them took."""
     info = synth.plan(n, seed)
-    gen_s = add_s = 0.0
-    done = 0
-    it = synth.generate(n, seed, info)
-    t_start = time.perf_counter()
-    while True:
+    t0 = time.perf_counter()
+    assets = list(synth.generate(n, seed, info))
+    return assets, info, time.perf_counter() - t0
+
+
+def register(target: str, assets: list) -> float:
+    """Register ``assets`` into the registry at ``target`` through the bulk path (``Registry.add_many``: one call,
+    one transaction); returns its seconds."""
+    reg = Registry(open_store(target))
+    try:
+        gc.collect()
         t0 = time.perf_counter()
-        chunk = []
-        for a in it:
-            chunk.append(a)
-            if len(chunk) == batch:
-                break
-        t1 = time.perf_counter()
-        gen_s += t1 - t0
-        if not chunk:
-            break
-        store.add(chunk)
-        add_s += time.perf_counter() - t1
-        done += len(chunk)
-        if progress and done % (batch * 20) == 0:
-            el = time.perf_counter() - t_start
-            print(f"  registered {done:,}/{n:,}  {done / add_s:,.0f} assets/s (Store.add only)  {el:.0f}s", file=sys.stderr, flush=True)
-    # a few withdrawals (deterministic), so decisions exercise the withdrawn rule too
-    rng = synth.random.Random(seed + 1)
-    withdrawn = []
-    for _ in range(max(2, n // 200_000)):
-        rid = rng.randrange(info.n_datasets + len(synth.GIANT_SHARES), n - info.n_apps) + 1
-        (aid,) = store.db.execute("SELECT id FROM assets WHERE rid=?", (rid,)).fetchone()
-        if aid not in withdrawn:
-            store.withdraw(aid, "synthetic withdrawal (benchmark)")
-            withdrawn.append(aid)
-    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        reg.add_many(assets)
+        return time.perf_counter() - t0
+    finally:
+        reg.close()
+
+
+def build(n: int, seed: int, target: str | None = None, progress: bool = True, assets: list | None = None,
+          info: "synth.Plan | None" = None, gen_s: float = 0.0) -> dict:
+    """Register ``n`` synthetic assets through ``Registry.add_many`` (one call) into ``target`` (default: the cached
+    SQLite file, built aside and renamed when done; a PostgreSQL database must be empty), time it, add a few
+    withdrawals, and write the registry's facts next to it."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    target = target or str(db_path(n, seed))
+    sqlite = backend_of(target) == "sqlite"
+    where = str(Path(target).with_suffix(".building.db")) if sqlite else target
+    if sqlite:
+        for p in (Path(where), Path(where + "-wal"), Path(where + "-shm")):
+            p.unlink(missing_ok=True)
+    else:
+        with closing(open_store(where)) as s:
+            if s.count():
+                raise SystemExit(f"{where} holds {s.count():,} assets: give an empty database (or the one built for --assets {n:,})")
+    if assets is None or info is None:
+        assets, info, gen_s = assets_of(n, seed)
+    if progress:
+        print(f"  generated {n:,} assets in {gen_s:.1f}s; registering (Registry.add_many) ...", file=sys.stderr, flush=True)
+    add_s = register(where, assets)
+    store = open_store(where)
+    withdrawn = _withdraw_some(store, info, n, seed)
     closure_rows = store.db.execute("SELECT count(*) FROM closure").fetchone()[0]
+    if sqlite:
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
-    for suffix in ("-wal", "-shm"):
-        Path(str(tmp) + suffix).unlink(missing_ok=True)
-    os.replace(tmp, final)
+    if sqlite:
+        for suffix in ("-wal", "-shm"):
+            Path(where + suffix).unlink(missing_ok=True)
+        os.replace(where, target)
     meta = {
         "assets": n,
         "seed": seed,
-        "batch": batch,
+        "backend": backend_of(target),
         "register_s": round(add_s, 3),
         "generate_s": round(gen_s, 3),
         "assets_per_s": round(n / add_s, 1),
@@ -102,24 +152,50 @@ def build(n: int, seed: int, batch: int = BATCH, progress: bool = True) -> dict:
         "applications": info.n_apps,
         "giant_roots": info.giant_roots,
         "withdrawn": withdrawn,
-        "db_bytes": final.stat().st_size,
+        "db_bytes": Path(target).stat().st_size if sqlite else None,
         **memory(),
     }
-    meta_path(n, seed).write_text(json.dumps(meta, indent=2))
+    meta_path(n, seed, target).write_text(json.dumps(meta, indent=2))
     return meta
 
 
-def ensure(n: int, seed: int, rebuild: bool = False) -> tuple[Path, dict]:
-    path, mp = db_path(n, seed), meta_path(n, seed)
-    if rebuild or not path.exists() or not mp.exists():
-        print(f"building synthetic registry of {n:,} assets at {path} ...", file=sys.stderr, flush=True)
-        build(n, seed)
-    return path, json.loads(mp.read_text())
+def _withdraw_some(store, info, n: int, seed: int) -> list[str]:
+    """A few deterministic withdrawals (by registration number), so that decisions exercise the withdrawn rule too."""
+    rng = synth.random.Random(seed + 1)
+    withdrawn: list[str] = []
+    q = "SELECT id FROM assets WHERE rid=" + ("%s" if backend_of(str(getattr(store, "url", ""))) == "postgres" else "?")
+    for _ in range(max(2, n // 200_000)):
+        rid = rng.randrange(info.n_datasets + len(synth.GIANT_SHARES), n - info.n_apps) + 1
+        (aid,) = store.db.execute(q, (rid,)).fetchone()
+        if aid not in withdrawn:
+            store.withdraw(aid, "synthetic withdrawal (benchmark)")
+            withdrawn.append(aid)
+    return withdrawn
 
 
-def all_ids(store: SQLiteStore) -> list[str]:
+def ensure(n: int, seed: int, rebuild: bool = False, target: str | None = None) -> tuple[str, dict]:
+    """The registry at ``target`` (default: the cached SQLite one) holding the ``n`` synthetic assets, built when
+    missing (PostgreSQL: when the database is empty) or with ``rebuild``; (target, its facts)."""
+    target = target or str(db_path(n, seed))
+    mp = meta_path(n, seed, target)
+    if backend_of(target) == "sqlite":
+        if rebuild or not Path(target).exists() or not mp.exists():
+            print(f"building synthetic registry of {n:,} assets at {target} ...", file=sys.stderr, flush=True)
+            build(n, seed, target)
+        return target, json.loads(mp.read_text())
+    with closing(open_store(target)) as s:
+        have = s.count()
+    if have == 0:
+        print(f"building synthetic registry of {n:,} assets in PostgreSQL ...", file=sys.stderr, flush=True)
+        return target, build(n, seed, target)
+    if have != n or not mp.exists():
+        raise SystemExit(f"the PostgreSQL registry holds {have:,} assets, not the {n:,} of --assets {n}: give an empty database")
+    return target, json.loads(mp.read_text())
+
+
+def all_ids(store) -> list[str]:
     """Every asset id, sorted (read from the id index only, so the asset table stays untouched)."""
-    return [i for (i,) in store.db.execute("SELECT id FROM assets ORDER BY id")]
+    return [i for (i,) in store.db.execute("SELECT id FROM assets ORDER BY id").fetchall()]
 
 
 def peak_rss_mb() -> float:

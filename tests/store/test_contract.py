@@ -935,7 +935,7 @@ def test_concurrent_writes_are_one_line_errors(tmp_path):
     s.db.execute("PRAGMA busy_timeout=30000")
     other.execute("INSERT INTO assets(rid, id, kind, name, version, hash, doc, registered) VALUES (99, 'dataset/u@1', 'dataset', 'u', '1', 'h', '{}', 't')")
     with pytest.raises(Conflict) as e:
-        s._write_assets([A("dataset/u@1")], {"dataset/u@1": ()}, "t")
+        s._write_assets([A("dataset/u@1")], {"dataset/u@1": ()}, "t", lambda: ((), ()))
     assert "at the same time" in e.value.message
     other.close()
     s.close()

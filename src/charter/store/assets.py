@@ -4,7 +4,7 @@ both directions, content digests and interned terms. Registration itself (``Stor
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Hashable, Iterable, Iterator, Mapping, NamedTuple, Sequence, TypeVar
+from typing import Callable, Hashable, Iterable, Iterator, Mapping, NamedTuple, Sequence, TypeVar
 
 from charter.core.assets import Asset, Edge, Restriction, Withdrawal
 from charter.core.lineage import Lineage
@@ -59,9 +59,10 @@ class AssetStore(ABC):
 
     @abstractmethod
     def _write_assets(self, assets: Sequence[Asset], lineages: Mapping[str, Lineage], time: str,
-                      withdrawals: Sequence[Withdrawal] = (), restrictions: Sequence[Restriction] = ()) -> None:
+                      inherit: Callable[[], tuple[Sequence[Withdrawal], Sequence[Restriction]]]) -> None:
         """Atomically store assets (in order), their compiled lineages, closures and content digests, one
-        register event each, and the withdrawals and restrictions they inherit from earlier versions."""
+        register event each, and the withdrawals and restrictions they inherit from earlier versions: what
+        ``inherit()`` returns, called inside the write transaction, under its lock (it may raise to refuse)."""
 
     @abstractmethod
     def _holders(self, digests: Iterable[str]) -> dict[str, set[str]]:

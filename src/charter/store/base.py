@@ -16,7 +16,7 @@ Invariants every backend keeps (tests/store/test_contract.py checks them):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from charter.core.assets import Asset, Restriction, Withdrawal
 from charter.core.digests import content_digests, is_legacy_weights, legacy_folder_hash
@@ -51,7 +51,29 @@ class Store(AssetStore, EventStore, ConsentStore, GatewayStore, IdentityStore, S
         ``sources`` maps asset id -> where it came from (file:line), for error messages.
         """
         sources = sources or {}
-        existing = self.get_many([a.id for a in assets])
+        ordered = self._to_register(assets, sources, self.get_many([a.id for a in assets]))
+        if not ordered:
+            return []
+        batch = {a.id for a in ordered}
+        lineages = self._compiled_many({e.parent for a in ordered for e in a.derived_from if e.propagates and e.parent not in batch})
+        for a in ordered:
+            lineages[a.id] = compile_lineage(a, lineages)
+        t = now()
+        self._write_assets(ordered, {a.id: lineages[a.id] for a in ordered}, t, self._under_write_lock(ordered, sources, t))
+        _WRITES[0] += 1
+        return ordered
+
+    def add_many(self, assets: Sequence[Asset], sources: Mapping[str, str] | None = None) -> list[Asset]:
+        """``add`` for large batches (store/bulk.py): the same checks, rows and guarantees, one atomic write."""
+        from charter.store import bulk
+
+        got = bulk.add_many(self, assets, sources or {})
+        _WRITES[0] += bool(got)
+        return got
+
+    def _to_register(self, assets: Sequence[Asset], sources: Mapping[str, str], existing: Mapping[str, Asset]) -> list[Asset]:
+        """The batch's assets not yet registered (``existing``: those that are), parents first; refused when an id
+        comes twice with different content, a registered one differs, or a parent is neither registered nor in the batch."""
         new: list[Asset] = []
         first: dict[str, Asset] = {}
         for a in assets:
@@ -72,7 +94,7 @@ class Store(AssetStore, EventStore, ConsentStore, GatewayStore, IdentityStore, S
                 )
         if not new:
             return []
-        ordered = _topological(new, sources)
+        ordered = new if _parents_first(new) else _topological(new, sources)
         batch = {a.id for a in ordered}
         outside = {p for a in ordered for e in a.derived_from for p in [e.parent] if p not in batch}
         known = self._known(outside)
@@ -85,24 +107,25 @@ class Store(AssetStore, EventStore, ConsentStore, GatewayStore, IdentityStore, S
                         where=sources.get(a.id, ""),
                         field="derived_from",
                     )
-        lineages = self._compiled_many({e.parent for a in ordered for e in a.derived_from if e.propagates and e.parent not in batch})
-        for a in ordered:
-            lineages[a.id] = compile_lineage(a, lineages)
-        self._refuse_withdrawn_content(ordered, sources)
-        t = now()
-        withdrawals, restrictions = self._inherited(ordered, t)
-        self._write_assets(ordered, {a.id: lineages[a.id] for a in ordered}, t, withdrawals, restrictions)
-        _WRITES[0] += 1
         return ordered
+
+    def _under_write_lock(self, assets: Sequence[Asset], sources: Mapping[str, str], time: str) -> Callable[[], tuple[list[Withdrawal], list[Restriction]]]:
+        """What a registration reads of the policy state, for ``_write_assets`` to call inside its write transaction:
+        read before it, a withdrawal another process committed in between would be missed (content of a withdrawn
+        asset registered anyway; a new version registered without its name's withdrawal or restrictions)."""
+        def check() -> tuple[list[Withdrawal], list[Restriction]]:
+            self._refuse_withdrawn_content(assets, sources)
+            return self._inherited(assets, time)
+        return check
 
     def _refuse_withdrawn_content(self, assets: Sequence[Asset], sources: Mapping[str, str]) -> None:
         """A withdrawal binds the content too: the same data files or weights under another id are refused."""
+        withdrawn = self.withdrawals()  # first: with none (the usual case) no asset's digests are computed
+        if not withdrawn:
+            return
         mine = {a.id: content_digests(a) for a in assets}
         wanted = set().union(*mine.values()) if mine else set()
         if not wanted:
-            return
-        withdrawn = self.withdrawals()
-        if not withdrawn:
             return
         self._add_legacy_weights(assets, withdrawn, mine)
         wanted = set().union(*mine.values())
@@ -144,3 +167,16 @@ class Store(AssetStore, EventStore, ConsentStore, GatewayStore, IdentityStore, S
                 for r in restricted.get(other, ()):
                     rs.append(Restriction(a.id, r.deny, f"{r.reason} (inherited from {other}, restricted {r.time})", time))
         return ws, rs
+
+
+def _parents_first(assets: Sequence[Asset]) -> bool:
+    """Whether every parent in the batch comes before its children already (one pass; a generator's or an export's
+    order): then the batch is its own topological order and holds no cycle."""
+    ids = {a.id for a in assets}
+    seen: set[str] = set()
+    for a in assets:
+        for e in a.derived_from:
+            if e.parent in ids and e.parent not in seen:
+                return False
+        seen.add(a.id)
+    return True

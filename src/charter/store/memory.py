@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from charter.core.assets import Asset, Edge, Event, Property, Restriction, Withdrawal
 from charter.core.digests import content_digests
@@ -126,7 +126,8 @@ class MemoryStore(Store):
         return {i: self._lineages[i] for i in ids if i in self._lineages}
 
     def _write_assets(self, assets: Sequence[Asset], lineages: Mapping[str, Lineage], time: str,
-                      withdrawals: Sequence[Withdrawal] = (), restrictions: Sequence[Restriction] = ()) -> None:
+                      inherit: Callable[[], tuple[Sequence[Withdrawal], Sequence[Restriction]]]) -> None:
+        withdrawals, restrictions = inherit()  # one process, one thread: nothing can come in between
         hashes = [a.content_hash for a in assets]  # the only step that can fail; do it first
         for a, h in zip(assets, hashes):  # nothing below can fail half-way, so this is atomic
             self._assets[a.id] = a

@@ -24,7 +24,9 @@ import threading
 import time as _time
 import weakref
 from contextlib import contextmanager
-from typing import Iterable, Iterator, Mapping, Sequence
+from functools import partial
+from itertools import repeat
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -47,6 +49,7 @@ from charter.store.gateway import SQLGateway
 from charter.store.identity import SQLIdentity
 from charter.store.signals import SQLSignals
 from charter.store.signatures import SQLSignatures
+from charter.store.assets import Hop
 
 BASELINE = 1  # the version m0001_baseline writes; later ones are store/migrations/postgres files
 SCHEMA_VERSION = migrations.latest("postgres")  # PostgreSQL's own numbering (1: the tables of SQLite's 9; 2: SQLite's 10)
@@ -160,6 +163,12 @@ def _schema_script() -> str:
 
 
 _GENERATIONS = "SELECT (SELECT n FROM generations WHERE topic='policy'), (SELECT n FROM generations WHERE topic='keys')"
+# string_agg over the index's own order (an index-only scan, no sort: 41 instead of 67 ms for 143,739 descendants);
+# downstream() checks the order it got, and reads a depth row by row if it is not (id) order
+_DOWNSTREAM = ("SELECT depth, string_agg(descendant, E'\\n'), count(*) FROM (SELECT depth, descendant FROM downstream "
+               "WHERE ancestor=(SELECT rid FROM assets WHERE id=%s) AND depth<=%s ORDER BY depth, descendant) s GROUP BY depth ORDER BY depth")
+_DOWNSTREAM_AT = "SELECT descendant FROM downstream WHERE ancestor=(SELECT rid FROM assets WHERE id=%s) AND depth=%s ORDER BY descendant"
+_hop = partial(tuple.__new__, Hop)  # _hop((asset, depth)) -> Hop, built without a Python-level call
 _EVENT = POSTGRES.q(INSERT_EVENT)
 
 
@@ -336,9 +345,17 @@ class PostgresStore(DeferredLog, SQLEvents, SQLConsent, SQLGateway, SQLIdentity,
             return {}
         return {i: lineage_mod.loads(d) for i, d in self._rows("SELECT id, doc FROM lineage WHERE id = ANY(%s::text[])", (ids,))}
 
-    def downstream(self, asset: str, depth: int | None = None) -> list[tuple[str, int]]:
-        return self._rows("SELECT descendant, depth FROM downstream WHERE ancestor=(SELECT rid FROM assets WHERE id=%s) AND depth<=%s "
-                          "ORDER BY depth, descendant", (asset, depth if depth is not None else 2**62))
+    def downstream(self, asset: str, depth: int | None = None) -> list[Hop]:
+        # as SQLite's: each depth comes back as one newline-joined string (one key range of the index, in order),
+        # far cheaper than a Python row per descendant; a depth holding an id with a newline is read row by row
+        out: list[Hop] = []
+        args = (asset, depth if depth is not None else 2**62)
+        for d, joined, n in self._rows(_DOWNSTREAM, args):
+            ids = joined.split("\n")
+            if len(ids) != n or ids != sorted(ids):  # (sorted() of a sorted list is one pass)
+                ids = [i for (i,) in self._rows(_DOWNSTREAM_AT, (asset, d))]
+            out += map(_hop, zip(ids, repeat(d)))
+        return out
 
     def children(self, asset: str) -> list[Edge]:
         q = ("SELECT c.id, e.relation FROM edges e JOIN assets c ON c.rid=e.child "
@@ -472,11 +489,12 @@ class PostgresStore(DeferredLog, SQLEvents, SQLConsent, SQLGateway, SQLIdentity,
         return Event(seq, t, type, asset, json.loads(doc))
 
     def _write_assets(self, assets: Sequence[Asset], lineages: Mapping[str, Lineage], time: str,
-                      withdrawals: Sequence[Withdrawal] = (), restrictions: Sequence[Restriction] = ()) -> None:
+                      inherit: Callable[[], tuple[Sequence[Withdrawal], Sequence[Restriction]]]) -> None:
         docs = [a.canonical() for a in assets]  # serialise (and hash) once, before writing
         hashes = [Asset.hash_of(doc) for doc in docs]
         ups = {a.id: closure(lineages[a.id]) for a in assets}
         with self._tx() as cur:
+            withdrawals, restrictions = inherit()  # under the write lock: see Store._under_write_lock
             # We hold the write lock, so the next rids are ours to assign: no read-back needed.
             first = cur.execute("SELECT coalesce(max(rid), 0) + 1 FROM assets").fetchone()[0]
             rid = {a.id: first + k for k, a in enumerate(assets)}

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from functools import partial
 from itertools import repeat
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from charter.core import lineage as lineage_mod
 from charter.core.assets import Asset, Edge, Event, Restriction, Withdrawal
@@ -187,7 +187,7 @@ class SQLiteStore(DeferredLog, SQLEvents, SQLConsent, SQLGateway, SQLIdentity, S
     def _write_terms(self, rows: Sequence[tuple[int, str, str]]) -> None:
         """Inside a write transaction: intern each terms key and point the asset (rid, id) at it. The id is
         repeated in asset_terms so that listing every asset's terms reads that small table alone."""
-        keys = {k for _, _, k in rows}
+        keys = dict.fromkeys(k for _, _, k in rows)  # new keys numbered in the order they first appear, as in bulk.py
         tid = dict(self._in_chunks("SELECT doc, tid FROM terms WHERE doc IN ({})", keys))
         new = [k for k in keys if k not in tid]
         if new:
@@ -326,12 +326,13 @@ class SQLiteStore(DeferredLog, SQLEvents, SQLConsent, SQLGateway, SQLIdentity, S
         return out
 
     def _write_assets(self, assets: Sequence[Asset], lineages: Mapping[str, Lineage], time: str,
-                      withdrawals: Sequence[Withdrawal] = (), restrictions: Sequence[Restriction] = ()) -> None:
+                      inherit: Callable[[], tuple[Sequence[Withdrawal], Sequence[Restriction]]]) -> None:
         docs = [a.canonical() for a in assets]  # serialise (and hash) once, before writing
         hashes = [Asset.hash_of(doc) for doc in docs]
         ups = {a.id: closure(lineages[a.id]) for a in assets}
         with self._tx():
             cur = self.db.cursor()
+            withdrawals, restrictions = inherit()  # under the write lock: see Store._under_write_lock
             # We hold the write lock, so the next rowids are ours to assign: no read-back needed.
             first = (self.db.execute("SELECT max(rid) FROM assets").fetchone()[0] or 0) + 1
             rid = {a.id: first + k for k, a in enumerate(assets)}

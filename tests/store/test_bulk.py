@@ -1,0 +1,252 @@
+"""The bulk path (``Store.add_many``, store/bulk.py) writes what ``Store.add`` writes, on SQLite and PostgreSQL:
+every table row for row, the same closure, events, inherited withdrawals and restrictions, and the same decisions;
+all or nothing."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from charter.core.assets import Asset, Edge, Requirement
+from charter.errors import Conflict, Denied, LineageCycle, NotFound
+from charter.registry import Registry
+from charter.store import bulk, open_store
+from charter.store.base import _topological
+
+# every table a registration writes, its columns in one order (times left out: two runs differ there)
+TABLES = {
+    "assets": "rid, id, kind, name, version, hash, doc",
+    "edges": "child, parent, relation",
+    "lineage": "id, doc",
+    "terms": "tid, doc",
+    "asset_terms": "rid, tid, id",
+    "asset_listing": "rid, licenses",
+    "closure": "descendant, ancestor, depth",
+    "downstream": "ancestor, depth, descendant",
+    "content": "digest, asset",
+    "registrations": "rid, actor",
+    "withdrawal_events": "asset, action, reason",
+    "restrictions": "asset, deny, reason",
+}
+_ISO = re.compile(r"\d{4}-\d\d-\d\dT[0-9:.]+\+00:00")
+USES = (("fine-tuning", "commercial"), ("inference", "research"), ("training",), ("inference", "face-recognition", "commercial"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def urls(request, tmp_path):
+    """Two fresh registries of one backend."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "a.db"), str(tmp_path / "b.db")
+        return
+    import psycopg
+    from psycopg import sql
+
+    from tests.pgfixtures import _with_db
+
+    first, server = request.getfixturevalue("pg_url"), request.getfixturevalue("pg_server")
+    name = first.rsplit("/", 1)[1] + "_b"
+    with psycopg.connect(server, autocommit=True) as con:
+        con.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+    try:
+        yield first, _with_db(server, name)
+    finally:
+        with psycopg.connect(server, autocommit=True) as con:
+            con.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def world(n: int, seed: int = 3) -> tuple[list[Asset], list[Asset]]:
+    """(assets registered first, a batch of ``n`` more): random lineage with several parents, non-propagating edges,
+    deny and allow lists, requirements, attestations, content digests (one shared), new versions of names, ids
+    outside ASCII; the batch shuffled out of parents-first order and holding assets already registered."""
+    rng = random.Random(seed)
+    base = [Asset(id=f"dataset/corpus-{i}@1", kind="dataset", name=f"corpus-{i}", version="1",
+                  licenses=(rng.choice(["cc-by-4.0", "cc-by-nc-4.0", "mit"]),)) for i in range(6)]
+    base.append(Asset(id="model/base@1", kind="model", name="base", version="1", licenses=("llama2",),
+                      derived_from=(Edge("model/base@1", "dataset/corpus-0@1", "trained-on"),)))
+    ids = [a.id for a in base]
+    batch = []
+    for i in range(n):
+        kind = rng.choice(["model", "model", "model", "dataset", "application"])
+        name = f"m{i % (n // 3)}-ü" if kind == "model" else f"x{i}"
+        aid = f"{kind}/{name}@{i}"
+        edges = [Edge(aid, p, rng.choice(["fine-tuned-from", "quantized-from", "merged-from", "trained-on"]))
+                 for p in dict.fromkeys(rng.sample(ids, min(len(ids), rng.choice([1, 1, 1, 2, 3]))))]
+        if rng.random() < 0.1:
+            edges.append(Edge(aid, rng.choice(ids), "evaluated-on"))
+        notes = {"weights": {"sha256": f"{i % 40:064x}", "digest": "folder-v2"}} if rng.random() < 0.2 else {}
+        batch.append(Asset(
+            id=aid, kind=kind, name=name, version=str(i), licenses=tuple(rng.sample(["apache-2.0", "mit", "llama2", "openrail-m"], rng.choice([0, 1, 1, 2]))),
+            deny=("face-recognition",) if rng.random() < 0.1 else (), allow=("research",) if rng.random() < 0.05 else (),
+            duties=("attribution",) if rng.random() < 0.1 else (),
+            requires=(Requirement("commercial", "toxigen", "rate", max=0.2),) if rng.random() < 0.03 else (),
+            attest=("llama2-700m-mau",) if rng.random() < 0.03 else (),
+            derived_from=tuple(edges), notes=notes,
+            data={"digests": [{"path": "d.txt", "sha256": f"{i:064x}", "bytes": 3}]} if kind == "dataset" and rng.random() < 0.5 else {}))
+        ids.append(aid)
+    for name in ("solo-w", "solo-r"):  # one new version of each name prepare() withdraws or restricts an older one of
+        batch.append(Asset(id=f"model/{name}@2", kind="model", name=name, version="2",
+                           derived_from=(Edge(f"model/{name}@2", rng.choice(ids), "fine-tuned-from"),)))
+    rng.shuffle(batch)
+    return base, batch + base[:3]
+
+
+def prepare(store, base: list[Asset], withdrawn: str = "solo-w", restricted: str = "solo-r") -> None:
+    """Register ``base``, and an older version of two names, one withdrawn and one restricted: the batch's
+    versions of those names inherit that."""
+    store.add(base)
+    store.add([Asset(id=f"model/{withdrawn}@old", kind="model", name=withdrawn, version="old")])
+    store.withdraw(f"model/{withdrawn}@old", "a withdrawn version: new versions of its name inherit it")
+    store.add([Asset(id=f"model/{restricted}@old", kind="model", name=restricted, version="old")])
+    store.restrict(f"model/{restricted}@old", ["face-recognition"], "restricted: inherited too")
+
+
+def dump(store) -> dict[str, list[tuple]]:
+    """Every table's rows; times (an inherited withdrawal's reason names its source's) as T."""
+    def rows(q: str) -> list[tuple]:
+        return [tuple(_ISO.sub("T", v) if isinstance(v, str) else v for v in r) for r in store.db.execute(q).fetchall()]
+
+    out = {t: sorted(rows(f"SELECT {cols} FROM {t}")) for t, cols in TABLES.items()}
+    out["events"] = rows("SELECT type, asset, data FROM events ORDER BY seq")
+    return out
+
+
+def test_add_many_writes_what_add_writes_one_by_one(urls):
+    base, batch = world(300)
+    bulk_store, ref = open_store(urls[0]), open_store(urls[1])
+    try:
+        for s in (bulk_store, ref):
+            prepare(s, base)
+        got = bulk_store.add_many(batch)
+        assert {a.id for a in got} == {a.id for a in batch} - {a.id for a in base}
+        assert [a.id for a in got] == [a.id for a in _topological([a for a in batch if a not in base], {})]
+        for a in got:  # the reference: Store.add of each asset alone, in the order add_many registered them
+            ref.add([a])
+        mine, theirs = dump(bulk_store), dump(ref)
+        for t in TABLES:
+            assert mine[t] == theirs[t], t
+        assert len(mine["closure"]) > len(batch) and len(mine["withdrawal_events"]) > 1 and len(mine["restrictions"]) > 1
+        assert sorted(mine["events"]) == sorted(theirs["events"])
+        assert bulk_store.add_many(batch) == []  # all registered: nothing new, nothing written
+        assert dump(bulk_store) == mine
+        r1, r2 = Registry(bulk_store), Registry(ref)
+        for a in batch:
+            assert r1.trace(a.id, down=True) == r2.trace(a.id, down=True)
+            assert r1.trace(a.id, down=False) == r2.trace(a.id, down=False)
+            for uses in USES:
+                assert _ISO.sub("T", repr(r1.check(a.id, uses))) == _ISO.sub("T", repr(r2.check(a.id, uses))), (a.id, uses)
+    finally:
+        bulk_store.close()
+        ref.close()
+
+
+def test_a_batch_in_one_add_equals_add_many(urls):
+    """Store.add of the whole batch (one transaction) writes the same rows and events, in the same order; here
+    with several new versions of a withdrawn and of a restricted name in the batch (each inherits from the
+    stored versions only, not from another of the batch: Store.add's rule for a batch)."""
+    base, batch = world(120, seed=5)
+    bulk_store, ref = open_store(urls[0]), open_store(urls[1])
+    try:
+        for s in (bulk_store, ref):
+            prepare(s, base, "m0-ü", "m1-ü")
+        bulk_store.add_many(batch)
+        ref.add(batch)
+        assert dump(bulk_store) == dump(ref)
+    finally:
+        bulk_store.close()
+        ref.close()
+
+
+def test_add_many_is_all_or_nothing(urls):
+    base, batch = world(60, seed=7)
+    store = open_store(urls[0])
+    try:
+        prepare(store, base)
+        before = dump(store)
+        changed = Asset(id=base[0].id, kind="dataset", name=base[0].name, version="1", description="other content")
+        for bad, error in (
+            ([*batch, changed], Conflict),
+            ([*batch, Asset(id="model/orphan@1", kind="model", name="orphan", version="1",
+                            derived_from=(Edge("model/orphan@1", "model/nowhere@1", "fine-tuned-from"),))], NotFound),
+            ([*batch, Asset(id="model/a@1", kind="model", name="a", version="1", derived_from=(Edge("model/a@1", "model/b@1", "fine-tuned-from"),)),
+              Asset(id="model/b@1", kind="model", name="b", version="1", derived_from=(Edge("model/b@1", "model/a@1", "fine-tuned-from"),))], LineageCycle),
+        ):
+            with pytest.raises(error):
+                store.add_many(bad)
+            assert dump(store) == before
+        # withdrawn content is refused, and nothing of the batch is written
+        store.add([Asset(id="model/w@1", kind="model", name="w", version="1", notes={"weights": {"sha256": "cd" * 32, "digest": "folder-v2"}})])
+        store.withdraw("model/w@1", "its weights are withdrawn")
+        before = dump(store)
+        with pytest.raises(Denied):
+            store.add_many([*batch, Asset(id="model/copy@1", kind="model", name="copy", version="1", notes={"weights": {"sha256": "cd" * 32}})])
+        assert dump(store) == before
+    finally:
+        store.close()
+
+
+def test_a_failure_while_writing_rolls_the_whole_batch_back(urls, monkeypatch):
+    """The last table's insert fails (a row another process wrote at the same time): no row of the batch stays."""
+    base, batch = world(80, seed=11)
+    store, other = open_store(urls[0]), open_store(urls[0])
+    try:
+        prepare(store, base)
+        before = dump(store)
+        first = store.assets_version() + 1
+        plan = bulk.plan
+
+        def plan_then_collide(assets, outside):
+            got = plan(assets, outside)
+            q = "INSERT INTO registrations VALUES (%s, 'someone')" if "postgres" in type(other).__name__.lower() else "INSERT INTO registrations VALUES (?, 'someone')"
+            with other._tx():
+                other.db.execute(q, (first + len(got) - 1,))
+            return got
+
+        monkeypatch.setattr(bulk, "plan", plan_then_collide)
+        with pytest.raises(Conflict):
+            store.add_many(batch)
+        after = dump(store)
+        after["registrations"].remove((first + len({a.id for a in batch} - {a.id for a in base}) - 1, "someone"))
+        assert after == before
+    finally:
+        store.close()
+        other.close()
+
+
+def test_registry_add_many_and_large_adds_take_the_bulk_path(tmp_path, monkeypatch):
+    calls = []
+    write = bulk.write_sqlite
+    monkeypatch.setattr(bulk, "write_sqlite", lambda *a: calls.append(len(a[1])) or write(*a))
+    base, batch = world(40)
+    reg = Registry(open_store(str(tmp_path / "r.db")))
+    reg.add(base)  # small: Store.add
+    assert calls == []
+    assert len(reg.add_many(batch)) == 42  # and solo-w@2, solo-r@2
+    assert calls == [42]
+    monkeypatch.setattr(Registry, "BULK_MIN", 10)
+    reg.add([Asset(id=f"dataset/more-{i}@1", kind="dataset", name=f"more-{i}", version="1") for i in range(12)])
+    assert calls == [42, 12]
+    assert [r["action"] for r in reg.actions()][-2:] == ["add", "add"]  # each write recorded with its actor
+    reg.close()
+
+
+def test_charter_add_of_a_large_file_takes_the_bulk_path_and_writes_the_same(tmp_path, monkeypatch):
+    """`charter add FILE` with at least Registry.BULK_MIN charters registers them through add_many; the registry
+    holds what the same command writes through Store.add."""
+    from charter.cli.main import main
+    from charter.core.files import resource
+
+    eco = str(resource("examples") / "ecosystem.yaml")
+    calls = []
+    write = bulk.write_sqlite
+    monkeypatch.setattr(bulk, "write_sqlite", lambda *a: calls.append(len(a[1])) or write(*a))
+    assert main(["add", eco, "--registry", str(tmp_path / "small.db")]) == 0  # 15 charters: Store.add
+    assert calls == []
+    monkeypatch.setattr(Registry, "BULK_MIN", 10)
+    assert main(["add", eco, "--registry", str(tmp_path / "bulk.db")]) == 0
+    assert calls == [15]
+    a, b = open_store(str(tmp_path / "small.db")), open_store(str(tmp_path / "bulk.db"))
+    assert dump(a) == dump(b)
+    a.close()
+    b.close()
