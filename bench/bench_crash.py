@@ -231,7 +231,7 @@ def in_flight(db: Path | str, logs) -> tuple[int, int]:
             if what == "add":
                 q, args = "SELECT 1 FROM assets WHERE id=?", (b["asset"],)
             elif what == "audit":
-                record_time = "record::json->>'time'" if is_postgres(db) else "json_extract(record, '$.time')"
+                record_time = "record::json->>'time'" if c.pg else "json_extract(record, '$.time')"
                 q, args = f"SELECT 1 FROM audit WHERE {record_time}=?", (b["time"],)
             else:
                 table = {"withdraw": "withdrawal_events", "lift": "withdrawal_events", "restrict": "restrictions",
