@@ -1,6 +1,8 @@
-"""Crash safety of the SQLite registry: writers killed with SIGKILL at random points lose nothing they acknowledged.
+"""Crash safety of a registry: writers killed with SIGKILL at random points lose nothing they acknowledged.
 
-    python bench/bench_crash.py --kills 200 --writers 2
+    python bench/bench_crash.py --kills 200 --writers 2                      (SQLite)
+    python bench/bench_crash.py --kills 200 --writers 2 --backend postgres   (a throwaway PostgreSQL server, charter.store.pgserver)
+    python bench/bench_crash.py --registry postgresql://USER@HOST/DB         (an existing, empty PostgreSQL database)
 
 A registry is created with a few base assets. ``--writers`` writer processes each register small charters
 (YAML files through ``Registry.add_files``, derived from the base assets and from their own), withdraw, lift,
@@ -11,6 +13,9 @@ kills it with SIGKILL and starts another in its place, until ``--kills`` kills. 
 (charter.registry_check) must pass (no partial asset: every asset has its edges, closure, lineage, terms and
 listing rows), and every acknowledged write must be in the registry (lost = 0). A writer's error other than a
 clear retry is counted too, and must be 0.
+
+On PostgreSQL the killed processes are the clients (the server keeps running, as it does when a gateway or a
+writer dies): what the run shows there is that a client killed inside a transaction leaves nothing half-written.
 
 Also used by tests/store/test_crash.py (a short run) and tests/store/test_concurrency.py (``concurrent_worker``).
 """
@@ -47,21 +52,27 @@ assets:
 BASE_IDS = ("dataset/base-text@1", "dataset/base-code@1", "model/base-lm@1")
 
 
-def init(db: Path) -> None:
-    """A new registry at ``db`` with the base assets."""
+def is_postgres(db) -> bool:
+    return str(db).startswith(("postgres://", "postgresql://"))
+
+
+def init(db: Path | str, workdir: Path | None = None) -> str:
+    """A new registry at ``db`` (a SQLite path, or an empty PostgreSQL database's URL) with the base assets; which
+    backend holds it (the store that opened it says)."""
     from charter.registry import Registry
 
-    base = db.parent / "base.yaml"
+    base = (workdir or Path(db).parent) / "base.yaml"
     base.write_text(BASE, encoding="utf-8")
     reg = Registry.open(str(db))
     reg.add_files([base])
     reg.close()
+    return "PostgreSQL" if type(reg.store).__name__ == "PostgresStore" else "SQLite"
 
 
 class Writer:
     """Random registry writes; each acknowledged one appended to ``log`` (flush + fsync) right after it returns."""
 
-    def __init__(self, db: Path, log: Path, tag: str, seed: int, cli_every: int = 0) -> None:
+    def __init__(self, db: Path | str, log: Path, tag: str, seed: int, cli_every: int = 0) -> None:
         from charter.registry import Registry
 
         self.reg = Registry.open(str(db), create=False)
@@ -160,7 +171,7 @@ def writer_main(db: str, log: str, tag: str, seed: int) -> None:
     """A crash-test writer: announce readiness on stdout, then write until killed."""
     from charter.errors import CharterError
 
-    w = Writer(Path(db), Path(log), tag, seed)
+    w = Writer(db, Path(log), tag, seed)
     print("ready", flush=True)
     while True:
         try:
@@ -176,7 +187,7 @@ def concurrent_worker(db: str, log: str, tag: str, seed: int, seconds: float) ->
 
     from charter.errors import CharterError
 
-    w = Writer(Path(db), Path(log), tag, seed, cli_every=4)
+    w = Writer(db, Path(log), tag, seed, cli_every=4)
     end = time.monotonic() + seconds
     counts: dict[str, int] = {}
     while time.monotonic() < end:
@@ -205,14 +216,14 @@ def read_logs(logs) -> tuple[list[dict], int]:
     return recs, torn
 
 
-def in_flight(db: Path, logs) -> tuple[int, int]:
+def in_flight(db: Path | str, logs) -> tuple[int, int]:
     """(writes a kill interrupted, how many of them committed all the same): the logs whose last line is a ``begin``."""
     last = []
     for p in logs:
         lines = [x for x in Path(p).read_text(encoding="utf-8").split("\n")[:-1] if x]
         if lines and json.loads(lines[-1])["op"] == "begin":
             last.append(json.loads(lines[-1]))
-    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    c = _Reader(db)
     try:
         committed = 0
         for b in last:
@@ -220,7 +231,8 @@ def in_flight(db: Path, logs) -> tuple[int, int]:
             if what == "add":
                 q, args = "SELECT 1 FROM assets WHERE id=?", (b["asset"],)
             elif what == "audit":
-                q, args = "SELECT 1 FROM audit WHERE json_extract(record, '$.time')=?", (b["time"],)
+                record_time = "record::json->>'time'" if c.pg else "json_extract(record, '$.time')"
+                q, args = f"SELECT 1 FROM audit WHERE {record_time}=?", (b["time"],)
             else:
                 table = {"withdraw": "withdrawal_events", "lift": "withdrawal_events", "restrict": "restrictions",
                          "lift-restrictions": "restriction_lifts"}[what]
@@ -231,14 +243,36 @@ def in_flight(db: Path, logs) -> tuple[int, int]:
     return len(last), committed
 
 
-def missing(db: Path, recs: list[dict]) -> list[dict]:
+class _Reader:
+    """A read-only connection to the registry that takes ``?`` parameters on both backends."""
+
+    def __init__(self, db) -> None:
+        from charter.store import sqlite_as_postgres
+
+        if not is_postgres(db) and (server := sqlite_as_postgres.server()):  # the test suite's PostgreSQL pass
+            db = sqlite_as_postgres.open_url(Path(db), server, create=False)
+        if is_postgres(db):
+            import psycopg
+
+            self.pg, self.con = True, psycopg.connect(str(db), autocommit=True)
+        else:
+            self.pg, self.con = False, sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+
+    def execute(self, q: str, args=()):
+        return self.con.execute(q.replace("?", "%s"), args or None) if self.pg else self.con.execute(q, args)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def missing(db: Path | str, recs: list[dict]) -> list[dict]:
     """The acknowledged writes not in the registry."""
-    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    c = _Reader(db)
     try:
         ids = {i for (i,) in c.execute("SELECT id FROM assets")}
-        wd = set(c.execute("SELECT a.id, w.action, w.reason FROM withdrawal_events w JOIN assets a ON a.rid=w.asset"))
-        rs = set(c.execute("SELECT asset, reason FROM restrictions"))
-        lifts = set(c.execute("SELECT asset, reason FROM restriction_lifts"))
+        wd = set(map(tuple, c.execute("SELECT a.id, w.action, w.reason FROM withdrawal_events w JOIN assets a ON a.rid=w.asset")))
+        rs = set(map(tuple, c.execute("SELECT asset, reason FROM restrictions")))
+        lifts = set(map(tuple, c.execute("SELECT asset, reason FROM restriction_lifts")))
         audit = dict(c.execute("SELECT seq, hash FROM audit"))
     finally:
         c.close()
@@ -255,14 +289,15 @@ def missing(db: Path, recs: list[dict]) -> list[dict]:
     return out
 
 
-def run(workdir: Path, kills: int, writers: int, max_delay: float, seed: int) -> dict:
+def run(workdir: Path, kills: int, writers: int, max_delay: float, seed: int, registry: str | None = None) -> dict:
+    """The kill loop on a new SQLite registry in ``workdir``, or on ``registry`` (an empty PostgreSQL database's URL)."""
     from charter.registry_check import check
 
     workdir.mkdir(parents=True, exist_ok=True)
-    db = workdir / "registry.db"
-    for p in workdir.glob("registry.db*"):
+    for p in [*workdir.glob("registry.db*"), *workdir.glob("w*.jsonl")]:
         p.unlink()
-    init(db)
+    db = registry or workdir / "registry.db"
+    backend = init(db, workdir)
     rng = random.Random(seed)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")]))
     logs: list[Path] = []
@@ -326,7 +361,8 @@ def run(workdir: Path, kills: int, writers: int, max_delay: float, seed: int) ->
     return {"kills": done, "writers": writers, "writers_started": started, "acknowledged": len(acked), "by_op": by_op,
             "found": len(acked) - len(lost), "killed_mid_write": mid, "mid_write_committed": mid_committed, "lost": len(lost), "lost_first": lost[:5], "torn_log_lines": torn,
             "errors": len(errors), "errors_first": [e["error"] for e in errors[:5]], "check": "ok" if report.ok else "FAILED",
-            "check_failed": failed, "check_s": round(check_s, 3), "time_s": round(elapsed, 1)}
+            "check_failed": failed, "check_s": round(check_s, 3), "time_s": round(elapsed, 1),
+            "backend": backend}
 
 
 def main() -> int:
@@ -340,13 +376,25 @@ def main() -> int:
     ap.add_argument("--max-delay", type=float, default=0.5, help="a writer runs 0 to this many seconds after opening the registry (default 0.5)")
     ap.add_argument("--seed", type=int, default=20261204)
     ap.add_argument("--dir", type=Path, default=HERE / "out" / "crash", help="working folder (its registry is recreated)")
+    ap.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite",
+                    help="postgres: start a throwaway PostgreSQL server (charter.store.pgserver) for the run, stopped after it")
+    ap.add_argument("--registry", metavar="URL", help="an existing, empty PostgreSQL database instead (postgresql://USER@HOST/DB)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    r = run(a.dir, a.kills, a.writers, a.max_delay, a.seed)
+    if a.registry and not is_postgres(a.registry):
+        ap.error(f"--registry {a.registry}: a postgresql:// URL (the SQLite registry is made in --dir)")
+    if a.backend == "postgres" and not a.registry:
+        from charter.store.pgserver import Server, create_database
+
+        with Server() as server:
+            r = run(a.dir, a.kills, a.writers, a.max_delay, a.seed, create_database(server, "crash"))
+    else:
+        r = run(a.dir, a.kills, a.writers, a.max_delay, a.seed, a.registry)
     if a.json:
         print(json.dumps(r, indent=2))
     else:
-        rows = [("kills", f"{r['kills']:,} (SIGKILL, {r['writers']} writers at a time, 0-{a.max_delay:g} s after opening)"),
+        rows = [("registry", r["backend"]),
+                ("kills", f"{r['kills']:,} (SIGKILL, {r['writers']} writers at a time, 0-{a.max_delay:g} s after opening)"),
                 ("acknowledged writes", f"{r['acknowledged']:,} (" + ", ".join(f"{k} {v:,}" for k, v in sorted(r["by_op"].items())) + ")"),
                 ("killed during a write", f"{r['killed_mid_write']:,} ({r['mid_write_committed']:,} of those writes committed before the kill, "
                                           f"the rest rolled back)"),

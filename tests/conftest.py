@@ -1,4 +1,10 @@
-"""Shared fixtures for the model and training tests (tests/models, tests/training, tests/cli/test_models_cli.py).
+"""The PostgreSQL pass (`./dev test --postgres`, i.e. ``CHARTER_TEST_BACKEND=postgres``): every SQLite registry a
+test opens, in process or in a `charter` process it starts, is a database of its own on a throwaway PostgreSQL
+server (one per worker, tests/pgfixtures.py) through charter.store.sqlite_as_postgres; the databases a test made
+are dropped after it. Tests about SQLite itself are marked ``@pytest.mark.sqlite_only("why")`` and skipped there;
+the run ends with the counts by marker and reason.
+
+Shared fixtures for the model and training tests (tests/models, tests/training, tests/cli/test_models_cli.py).
 
 A session builds, once per test worker: a small community corpus (charter.data.synth, 300
 messages) registered and curated for commercial machine-translation fine-tuning, a tiny random
@@ -10,11 +16,19 @@ never pay for them.
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.pgfixtures import ON_POSTGRES as POSTGRES
+from tests.pgfixtures import pg_server, pg_url  # noqa: F401
+
+if os.environ.get("CHARTER_TEST_BACKEND", "sqlite") not in ("sqlite", "postgres"):
+    raise pytest.UsageError(f"CHARTER_TEST_BACKEND={os.environ['CHARTER_TEST_BACKEND']}: use sqlite or postgres")
 
 MT = ("fine-tuning", "machine-translation", "commercial")
 SOURCES = ("dataset/community-messages@1", "dataset/public-domain-books@2")
@@ -103,6 +117,81 @@ def smollm2_home(tmp_path_factory):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Run the slow (real SmolLM2) tests first, so under -n 2 they overlap the fast ones."""
+    """Run the slow (real SmolLM2) tests first, so under -n 2 they overlap the fast ones. In the PostgreSQL pass,
+    skip the ``sqlite_only`` tests with their reason (a marker without one is an error)."""
     items.sort(key=lambda it: 0 if it.get_closest_marker("slow") else 1)
+    for it in items:
+        m = it.get_closest_marker("sqlite_only")
+        if m is None:
+            continue
+        reason = m.args[0] if m.args else m.kwargs.get("reason")
+        if not reason:
+            raise pytest.UsageError(f"{it.nodeid}: @pytest.mark.sqlite_only needs a reason (why the test is about SQLite)")
+        if POSTGRES:
+            it.add_marker(pytest.mark.skip(reason=f"sqlite_only: {reason}"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _registries_on_postgres(request):
+    """The PostgreSQL pass: point charter.store.sqlite_as_postgres at this worker's server, for this process and the
+    processes its tests start."""
+    if not POSTGRES:
+        yield
+        return
+    from charter.store.sqlite_as_postgres import ENV
+
+    os.environ[ENV] = request.getfixturevalue("pg_server")
+    yield
+    os.environ.pop(ENV, None)
+
+
+@pytest.fixture(autouse=True)
+def _drop_registry_databases():
+    """The PostgreSQL pass: drop the registry databases this test made (fixtures of wider scope made theirs before)."""
+    if not POSTGRES:
+        yield
+        return
+    import psycopg
+
+    from charter.store.pgserver import drop_database
+    from charter.store.sqlite_as_postgres import ENV
+
+    server = os.environ[ENV]
+    q = "SELECT datname FROM pg_database WHERE datname LIKE 'sq\\_%'"
+    with psycopg.connect(server, autocommit=True) as con:
+        before = {n for (n,) in con.execute(q)}
+    yield
+    with psycopg.connect(server, autocommit=True) as con:
+        made = {n for (n,) in con.execute(q)} - before
+    for name in made:
+        drop_database(server, name)
+
+
+_tally: Counter = Counter()
+
+
+def pytest_runtest_logreport(report):
+    """Count outcomes for the PostgreSQL pass's summary (in the xdist controller too: it gets every report)."""
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        if report.skipped:
+            reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else "skipped"
+            _tally["skipped: " + reason.removeprefix("Skipped: ")] += 1
+        else:
+            _tally[report.outcome] += 1
+    elif report.when == "teardown" and report.failed:
+        _tally["failed"] += 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not POSTGRES:
+        return
+    ran = _tally["passed"] + _tally["failed"]
+    only = sorted((k, v) for k, v in _tally.items() if k.startswith("skipped: sqlite_only: "))
+    other = sum(v for k, v in _tally.items() if k.startswith("skipped: ") and not k.startswith("skipped: sqlite_only: "))
+    tr = terminalreporter
+    tr.section("PostgreSQL pass: registries on PostgreSQL (charter.store.sqlite_as_postgres)")
+    tr.write_line(f"ran {ran} ({_tally['passed']} passed, {_tally['failed']} failed); skipped as sqlite_only {sum(v for _, v in only)}; "
+                  f"skipped otherwise {other}")
+    for k, v in only:
+        tr.write_line(f"  {v:4d}  {k.removeprefix('skipped: ')}")
 

@@ -1,5 +1,5 @@
-"""PostgreSQL for the tests (tests/store, tests/serve/test_postgres_gateway.py): one throwaway server per test session (per xdist worker: each its own
-server, port and folder, tests/pgserver.py), and a fresh database per test, created from template0 and
+"""PostgreSQL for the tests (imported by tests/conftest.py: the `pg_url` tests and the whole PostgreSQL pass): one throwaway server per test session (per xdist worker: each its own
+server, port and folder, charter.store.pgserver), and a fresh database per test, created from template0 and
 dropped after it.
 
 ``PG_URL`` or ``CHARTER_TEST_POSTGRES`` (a URL of a role that may create databases) points the tests at an
@@ -14,9 +14,11 @@ import os
 
 import pytest
 
-from tests.pgserver import Server, binaries
+from charter.store.pgserver import Server, binaries, create_database, drop_database
 
 _n = itertools.count(1)
+# the PostgreSQL pass (./dev test --postgres): every registry a test opens is on PostgreSQL (tests/conftest.py)
+ON_POSTGRES = os.environ.get("CHARTER_TEST_BACKEND", "sqlite") == "postgres"
 
 
 def _override() -> str | None:
@@ -32,31 +34,20 @@ def pg_server():
     if binaries() is None:
         if os.environ.get("CHARTER_CI"):  # CI installs PostgreSQL (.ci/run): missing there is a failure
             pytest.fail("PostgreSQL is not installed: .ci/run should have installed it")
+        if ON_POSTGRES:  # the PostgreSQL pass asked for it: skipping every test would pass nothing
+            pytest.fail("PostgreSQL is not installed (initdb, pg_ctl), and ./dev test --postgres needs it: apt-get install postgresql")
         pytest.skip("PostgreSQL is not installed here (initdb, pg_ctl): the postgres backend is not tested (CI installs it)")
     with Server() as url:
         yield url
 
 
-def _with_db(server: str, name: str) -> str:
-    """The server's URL with another database name (a postgresql:// URL, as open_store takes)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    u = urlsplit(server)
-    return urlunsplit((u.scheme, u.netloc, "/" + name, u.query, u.fragment))
-
-
 @pytest.fixture
 def pg_url(pg_server):
     """The URL of a fresh, empty database (dropped after the test, connections and all)."""
-    import psycopg
-    from psycopg import sql
-
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     name = f"t_{worker}_{os.getpid()}_{next(_n)}"
-    with psycopg.connect(pg_server, autocommit=True) as con:
-        con.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+    url = create_database(pg_server, name)
     try:
-        yield _with_db(pg_server, name)
+        yield url
     finally:
-        with psycopg.connect(pg_server, autocommit=True) as con:
-            con.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop_database(pg_server, name)

@@ -50,6 +50,7 @@ def test_the_rules_hand_checked():
     assert permit({}, "anyone", "withdraw", "model/x@1") .code == "open-registry"
 
 
+@pytest.mark.sqlite_only("local users acting with --as on a SQLite registry (on PostgreSQL the database role acts: test_identities_and_numbered_migrations_on_postgres)")
 def test_a_personal_registry_records_who_did_what(db):
     assert run("add", ECO, "--registry", db, actor="alice") == 0
     assert run("withdraw", "dataset/forum-posts@1", "--reason", "takedown", "--registry", db, actor="bob") == 0
@@ -66,6 +67,7 @@ def test_a_personal_registry_records_who_did_what(db):
         reg.close()
 
 
+@pytest.mark.sqlite_only("local users acting with --as on a SQLite registry (on PostgreSQL the database role acts: test_identities_and_numbered_migrations_on_postgres)")
 def test_roles_and_namespaces_decide_and_refusals_are_recorded(db, capsys):
     assert run("add", ECO, "--registry", db, actor="ops") == 0
     assert run("user", "add", "ops", "--role", "admin", "--registry", db, actor="ops") == 0
@@ -92,6 +94,7 @@ def test_roles_and_namespaces_decide_and_refusals_are_recorded(db, capsys):
     assert run("withdraw", "dataset/forum-posts@1", "--reason", "takedown", "--registry", db, actor="ops") == 0  # the admin may
 
 
+@pytest.mark.sqlite_only("local users acting with --as on a SQLite registry (on PostgreSQL the database role acts: test_identities_and_numbered_migrations_on_postgres)")
 def test_the_first_user_must_be_an_admin(db):
     reg = Registry.open(db)
     try:
@@ -105,6 +108,7 @@ def test_the_first_user_must_be_an_admin(db):
         reg.close()
 
 
+@pytest.mark.sqlite_only("local users acting with --as on a SQLite registry (on PostgreSQL the database role acts: test_identities_and_numbered_migrations_on_postgres)")
 def test_a_consent_token_acts_for_its_owner_only(db, capsys):
     from pathlib import Path
 
@@ -136,6 +140,7 @@ def test_a_consent_token_acts_for_its_owner_only(db, capsys):
         reg.close()
 
 
+@pytest.mark.sqlite_only("local users acting with --as on a SQLite registry (on PostgreSQL the database role acts: test_identities_and_numbered_migrations_on_postgres)")
 def test_the_action_log_is_append_only_and_tampering_is_detected(db, capsys):
     assert run("add", ECO, "--registry", db, actor="alice") == 0
     assert run("withdraw", "dataset/forum-posts@1", "--reason", "takedown", "--registry", db, actor="alice") == 0

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.pgserver import Server, binaries
+from charter.store.pgserver import Server, binaries
 
 
 def test_throwaway_server_answers_and_is_removed():

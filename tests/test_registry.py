@@ -13,7 +13,9 @@ from charter.errors import Conflict, InvalidInput, LineageCycle, NotFound, Store
 from charter.policy import licenses as licenses_mod
 from charter.registry import Hop, Registry
 from charter.store.memory import MemoryStore
+from charter.store import open_store
 from charter.store.sqlite import SQLiteStore
+from tests.pgfixtures import ON_POSTGRES
 
 TAX = uses_mod.load()
 LIC = licenses_mod.load(TAX)
@@ -45,7 +47,7 @@ def write(tmp_path, name: str, text: str):
 
 @pytest.fixture(params=["memory", "sqlite"])
 def reg(request, tmp_path):
-    store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "r.db")
+    store = MemoryStore() if request.param == "memory" else open_store(str(tmp_path / "r.db"))
     r = Registry(store, TAX, LIC)
     yield r
     r.close()
@@ -321,8 +323,8 @@ def test_lineage_members_and_paths(lineage):
 
 def test_two_registries_share_withdrawals(tmp_path):
     path = tmp_path / "r.db"
-    a = Registry(SQLiteStore(path), TAX, LIC)
-    b = Registry(SQLiteStore(path), TAX, LIC)
+    a = Registry(open_store(str(path)), TAX, LIC)
+    b = Registry(open_store(str(path)), TAX, LIC)
     try:
         a.add_files([write(tmp_path, "l.yaml", LINEAGE)])
         assert b.check("application/app", ["inference", "academic-research"]).allowed
@@ -352,15 +354,15 @@ def test_open(tmp_path, monkeypatch):
         Registry.open(str(tmp_path / "none.db"), create=False)
     monkeypatch.setenv("CHARTER_REGISTRY", str(tmp_path / "env.db"))
     reg = Registry.open()
-    assert isinstance(reg.store, SQLiteStore) and (tmp_path / "env.db").exists()
+    assert (ON_POSTGRES or isinstance(reg.store, SQLiteStore)) and (tmp_path / "env.db").exists()
     reg.close()
 
 
 def test_index_ids_decides_as_the_store_lookup_does(tmp_path):
     path = tmp_path / "r.db"
-    plain = Registry(SQLiteStore(path), TAX, LIC)
+    plain = Registry(open_store(str(path)), TAX, LIC)
     plain.add_files([write(tmp_path, "l.yaml", LINEAGE)])
-    indexed = Registry(SQLiteStore(path), TAX, LIC)
+    indexed = Registry(open_store(str(path)), TAX, LIC)
     assert indexed.index_ids() == 4
     asks = [("application/app@1", ("inference", "academic-research")), ("application/app@1", ("inference", "commercial")),
             ("model/base@1", ("inference", "military")), ("dataset/bench@1", ("fine-tuning",))]
@@ -378,7 +380,7 @@ def test_index_ids_decides_as_the_store_lookup_does(tmp_path):
 
 
 def test_summaries_list_what_ls_lists_without_decoding_charters(tmp_path):
-    reg = Registry(SQLiteStore(tmp_path / "r.db"), TAX, LIC)
+    reg = Registry(open_store(str(tmp_path / "r.db")), TAX, LIC)
     reg.add_files([write(tmp_path, "l.yaml", LINEAGE)])
     for kind, allowed in ((None, None), ("model", None), (None, ["inference", "academic-research"]), ("dataset", ["fine-tuning"])):
         assert reg.summaries(kind, allowed) == [(a.id, a.kind, a.name, a.version, a.licenses) for a, _ in reg.ls(kind, allowed)]

@@ -1,8 +1,11 @@
-"""``charter check``: is a SQLite registry whole? Run it after a crash, or when tampering is suspected.
+"""``charter check``: is a registry whole? Run it after a crash, or when tampering is suspected.
 
 It changes nothing: one read transaction (a consistent snapshot even while other processes write), over a
 plain connection (no schema upgrade, no pragma that writes; like any connection, SQLite recovers a crashed
-writer's WAL on open and may checkpoint it on close). The checks, in order:
+writer's WAL on open and may checkpoint it on close). On PostgreSQL the snapshot is a read-only REPEATABLE READ
+transaction; the server keeps its own pages, indexes and constraints, so ``integrity`` and ``foreign-keys``
+(SQLite's pragmas) are not run there, and ``triggers`` reads ``pg_trigger`` (each trigger the PostgreSQL
+migrations create exists on its table and is enabled). The checks, in order:
 
     integrity     SQLite's ``PRAGMA integrity_check`` (pages, indexes, constraints)
     foreign-keys  SQLite's ``PRAGMA foreign_key_check``
@@ -77,24 +80,37 @@ class _Problems:
         self.count += 1
 
 
-def sqlite_path(url: str | None) -> Path:
-    """The registry file a --registry URL names (the same rules as charter.store.open_store)."""
+def target(url: str | None) -> Path | str:
+    """The registry a --registry URL names (the same rules as charter.store.open_store): a SQLite file's path, or a
+    PostgreSQL URL."""
     import os
 
     from charter.store import DEFAULT_PATH
 
     url = url or os.environ.get("CHARTER_REGISTRY") or str(DEFAULT_PATH)
-    if url in ("memory:", "memory://") or url.startswith(("postgres://", "postgresql://")):
-        raise StoreError(f"`charter check` reads SQLite registries, not {url}", hint="pass --registry PATH of a SQLite registry")
+    if url in ("memory:", "memory://"):
+        raise StoreError(f"`charter check` reads SQLite and PostgreSQL registries, not {url}", hint="pass --registry PATH or a postgresql:// URL")
+    if _is_postgres(url):
+        return url
     if url.startswith("sqlite://"):
         url = url[len("sqlite://"):]
         url = url[1:] if url.startswith("//") else url
     return Path(url)
 
 
-def check(path: Path | str) -> Report:
-    """Run every check on the registry file ``path``; changes nothing in it."""
-    path = Path(path)
+def _is_postgres(where) -> bool:
+    return isinstance(where, str) and where.startswith(("postgres://", "postgresql://"))
+
+
+def check(where: Path | str) -> Report:
+    """Run every check on the registry ``where`` (a SQLite file's path, or a postgresql:// URL); changes nothing in it."""
+    from charter.store import sqlite_as_postgres
+
+    if not _is_postgres(where) and (server := sqlite_as_postgres.server()):  # the test suite's PostgreSQL pass
+        where = sqlite_as_postgres.open_url(Path(where), server, create=False)
+    if _is_postgres(where):
+        return _check_postgres(where)
+    path = Path(where)
     if not path.is_file():
         raise StoreError(f"no registry at {path}", hint="pass --registry PATH (or set $CHARTER_REGISTRY)", where=str(path))
     try:
@@ -110,15 +126,7 @@ def check(path: Path | str) -> Report:
             report.checks.append(Result("integrity", False, f"the file cannot be read as a SQLite database: {e}", 1))
             return report
         tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        docs: dict[int, Asset] = {}
-        for name, fn in _CHECKS:
-            t = time.perf_counter()
-            try:
-                res = fn(db, tables, docs)
-            except sqlite3.DatabaseError as e:
-                res = Result(name, False, f"reading failed: {e}", 1)
-            res.name, res.seconds = name, time.perf_counter() - t
-            report.checks.append(res)
+        _run(_CHECKS, db, tables, report, sqlite3.DatabaseError)
         return report
     finally:
         try:
@@ -126,6 +134,51 @@ def check(path: Path | str) -> Report:
         except sqlite3.Error:
             pass
         db.close()
+
+
+def _run(checks, db, tables: set[str], report: Report, errors: type[Exception]) -> None:
+    docs: dict[int, Asset] = {}
+    for name, fn in checks:
+        t = time.perf_counter()
+        try:
+            res = fn(db, tables, docs)
+        except errors as e:
+            res = Result(name, False, f"reading failed: {e}", 1)
+        res.name, res.seconds = name, time.perf_counter() - t
+        report.checks.append(res)
+
+
+class _Postgres:
+    """A psycopg connection that takes the checks' SQLite-style ``?`` parameters."""
+
+    def __init__(self, con) -> None:
+        self.con = con
+
+    def execute(self, q: str, args=()):
+        return self.con.execute(q.replace("?", "%s"), args or None)
+
+
+def _check_postgres(url: str) -> Report:
+    import psycopg
+
+    from charter.store.postgres import display_url
+
+    shown = display_url(url)
+    try:
+        con = psycopg.connect(url, autocommit=True, application_name="charter-check")
+    except psycopg.Error as e:
+        raise StoreError(f"cannot connect to registry {shown}: {str(e).strip().splitlines()[0]}",
+                         hint="check the URL, that the server runs and that it accepts this user", where=shown) from None
+    report = Report(shown)
+    try:
+        con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")  # one snapshot for every check
+        tables = {n for (n,) in con.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
+        if "assets" not in tables:
+            raise StoreError(f"no registry in {shown}", hint="pass --registry with a registry's URL", where=shown)
+        _run(_PG_CHECKS, _Postgres(con), tables, report, psycopg.Error)
+        return report
+    finally:
+        con.close()
 
 
 # --- the checks ------------------------------------------------------------------------------------
@@ -184,6 +237,44 @@ def _triggers(db, tables, docs) -> Result:
             p.add(f"trigger {name} is on {got[0]}, not {table}")
         elif refuses and "RAISE(ABORT" not in got[1].upper().replace(" ", ""):
             p.add(f"trigger {name} on {table} no longer refuses the change (no RAISE(ABORT))")
+    return Result("", not p.count, p.first, p.count, len(want))
+
+
+_PG_TRIGGER = re.compile(r"CREATE\s+TRIGGER\s+(\w+)\s+(?:BEFORE|AFTER)\s+[\w\s]+?\s+ON\s+(\w+)", re.I)
+
+
+def expected_pg_triggers() -> dict[str, str]:
+    """Trigger name -> its table, as the PostgreSQL migrations create them (every script of store/migrations/postgres,
+    the baseline's schema, and the migration log's)."""
+    import importlib
+
+    from charter.store import migrations
+    from charter.store.postgres import _schema_script
+
+    scripts = [_schema_script(), migrations.PG_LOG_SQL]
+    for m in migrations.available("postgres"):
+        for v in vars(importlib.import_module(m.module)).values():
+            for x in (v if isinstance(v, (list, tuple)) else (v,)):
+                if isinstance(x, str) and "CREATE TRIGGER" in x.upper():
+                    scripts.append(x)
+    return {name: table for script in scripts for name, table in _PG_TRIGGER.findall(script)}
+
+
+def _pg_triggers(db, tables, docs) -> Result:
+    have = {n: (t, e) for n, t, e in db.execute("SELECT t.tgname, c.relname, t.tgenabled FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                                                "WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace")}
+    p = _Problems()
+    want = expected_pg_triggers()
+    for name, table in want.items():
+        if table not in tables:
+            continue
+        got = have.get(name)
+        if got is None:
+            p.add(f"trigger {name} on {table} is missing: it was dropped")
+        elif got[0] != table:
+            p.add(f"trigger {name} is on {got[0]}, not {table}")
+        elif got[1] == "D":
+            p.add(f"trigger {name} on {table} is disabled (ALTER TABLE ... DISABLE TRIGGER)")
     return Result("", not p.count, p.first, p.count, len(want))
 
 
@@ -414,3 +505,4 @@ _CHECKS: list[tuple[str, Callable]] = [
     ("audit", _audit),
     ("generations", _generations),
 ]
+_PG_CHECKS = [("triggers", _pg_triggers), *(c for c in _CHECKS if c[0] not in ("integrity", "foreign-keys", "triggers"))]

@@ -549,3 +549,13 @@ def test_ls_plain_lines_print_user_text_inert(tmp_path, capsys):
     lines = out.splitlines()
     assert code == 0 and lines[0] == "id\tlicence\tstate"
     assert lines[1] == "model/odd@1\tMIT?x?[31m\t" and lines[-1] == "1 assets"
+
+
+def test_demo_refuses_a_registry_that_is_not_empty(tmp_path, capsys):
+    """`charter demo --registry URL` (./dev demo --postgres) registers its own assets: it never runs over someone's."""
+    db = str(tmp_path / "r.db")
+    assert main(["add", ECO, "--registry", db]) == 0
+    capsys.readouterr()
+    assert main(["demo", "--dir", str(tmp_path / "demo"), "--registry", db]) == 2
+    err = capsys.readouterr().err
+    assert "the demo needs an empty registry" in err and "holds 15 assets" in err and "fix:" in err

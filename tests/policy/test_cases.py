@@ -1,7 +1,7 @@
 """Table-driven decision cases: tests/policy/cases/*.yaml, run through Registry.
 
-Every case runs over a MemoryStore; cases marked ``sqlite: true`` also run over a
-SQLiteStore. See cases/README.md for the format.
+Every case runs over a MemoryStore; cases marked ``sqlite: true`` also run over a registry file opened with
+open_store (SQLite; PostgreSQL in ./dev test --postgres). See cases/README.md for the format.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from charter.policy import licenses as licenses_mod
 from charter.policy.decide import RULES, Decision
 from charter.registry import Registry
 from charter.store.memory import MemoryStore
-from charter.store.sqlite import SQLiteStore
+from charter.store import open_store
 
 CASES_DIR = Path(__file__).parent / "cases"
 TAX = uses_mod.load()
@@ -143,7 +143,7 @@ def test_case_memory(case):
 
 @pytest.mark.parametrize("case", [c for _, c in SQLITE_CASES], ids=[cid for cid, _ in SQLITE_CASES])
 def test_case_sqlite(case, tmp_path):
-    store = SQLiteStore(tmp_path / "registry.db")
+    store = open_store(str(tmp_path / "registry.db"))
     try:
         run_case(case, store)
     finally:

@@ -11,7 +11,7 @@ from charter import oracle
 from charter.policy.decide import Decision, Request, decide
 from charter.policy.effective import LazyDecision
 from charter.registry import Registry
-from charter.store.sqlite import SQLiteStore
+from charter.store import open_store
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -26,7 +26,7 @@ def test_oracle_fast_path_agrees_with_decide(seed):
 
 def test_oracle_on_sqlite_stores(tmp_path):
     n = iter(range(10**6))
-    rep = oracle.run(300, seed=9, store=lambda: SQLiteStore(tmp_path / f"w{next(n)}.db"))
+    rep = oracle.run(300, seed=9, store=lambda: open_store(str(tmp_path / f"w{next(n)}.db")))
     assert rep.requests == 300 and rep.listings == rep.worlds and not rep.disagreements
 
 
@@ -68,7 +68,7 @@ def test_can_many_decides_and_logs_like_can(tmp_path):
 
 
 def test_sqlite_log_many_is_one_write(tmp_path):
-    s = SQLiteStore(tmp_path / "r.db")
+    s = open_store(str(tmp_path / "r.db"))
     s.log_many([("decision", "model/a@1", {"allowed": True}), ("decision", "model/b@1", {"allowed": False})])
     s.log_many([])
     assert [(e.type, e.asset, e.data) for e in s.events()] == [("decision", "model/a@1", {"allowed": True}),
@@ -96,8 +96,8 @@ def test_another_process_change_is_seen_within_the_poll_interval(tmp_path, monke
     rng = random.Random(3)
     src, ids, conds, uses = oracle.random_world(rng, max_assets=4)
     path = tmp_path / "r.db"
-    a = Registry(SQLiteStore(path), src.taxonomy, src.licenses)
-    b = Registry(SQLiteStore(path), src.taxonomy, src.licenses)
+    a = Registry(open_store(str(path)), src.taxonomy, src.licenses)
+    b = Registry(open_store(str(path)), src.taxonomy, src.licenses)
     a.add(src.store.get_many(ids).values())
     target = next((i, (u,)) for i in ids for u in uses if b.check(i, (u,)).allowed) if any(
         b.check(i, (u,)).allowed for i in ids for u in uses) else None
@@ -115,6 +115,7 @@ def test_another_process_change_is_seen_within_the_poll_interval(tmp_path, monke
     b.close()
 
 
+@pytest.mark.sqlite_only("a schema-5 registry made with raw sqlite3")
 def test_schema_5_registry_gains_terms_keys(tmp_path):
     """A registry made before the terms keys: opening it stores every asset's; decisions are unchanged."""
     import random
@@ -122,7 +123,7 @@ def test_schema_5_registry_gains_terms_keys(tmp_path):
 
     src, ids, conds, uses = oracle.random_world(random.Random(4))
     path = tmp_path / "r.db"
-    s = SQLiteStore(path)
+    s = open_store(str(path))
     s.add(list(src.store.get_many(ids).values()))
     before = s.terms_ids()
     s.close()
@@ -132,7 +133,7 @@ def test_schema_5_registry_gains_terms_keys(tmp_path):
     raw.execute("PRAGMA user_version=5")
     raw.commit()
     raw.close()
-    reg = Registry(SQLiteStore(path), src.taxonomy, src.licenses)
+    reg = Registry(open_store(str(path)), src.taxonomy, src.licenses)
     assert [i for i, _, _ in reg.store.terms_ids()] == ids and all(t is not None for _, t, _ in reg.store.terms_ids())
     assert len({t for _, t, _ in reg.store.terms_ids()}) == len({t for _, t, _ in before})
     for a in ids:
@@ -148,7 +149,7 @@ def test_an_asset_registered_after_a_withdrawal_inherits_it(tmp_path, backend):
     from charter.core.assets import Asset, Edge
     from charter.store.memory import MemoryStore
 
-    store = MemoryStore() if backend == "memory" else SQLiteStore(tmp_path / "r.db")
+    store = MemoryStore() if backend == "memory" else open_store(str(tmp_path / "r.db"))
     reg = Registry(store)
     reg.add([Asset("dataset/d@1", "dataset", "d", "1", licenses=("MIT",))])
     reg.withdraw("dataset/d@1", "takedown")

@@ -21,7 +21,7 @@ from charter.core.uses import Use, build
 from charter.policy.licenses import License, LicenseTable
 from charter.registry import Registry
 from charter.store.memory import MemoryStore
-from charter.store.sqlite import SQLiteStore
+from charter.store import open_store
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -322,7 +322,7 @@ def test_sqlite_store_decides_like_memory_store(scenario):
     w, (_, req) = scenario
     mem = w.registry()
     with tempfile.TemporaryDirectory() as tmp:
-        store = SQLiteStore(Path(tmp) / "r.db")
+        store = open_store(str(Path(tmp) / "r.db"))
         try:
             sql = w.registry(store)
             for a in w.assets:

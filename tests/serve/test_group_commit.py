@@ -15,11 +15,14 @@ from tests.serve.conftest import FACES, MODEL, TRANSLATE
 
 
 def _count(db: str) -> int:
-    con = sqlite3.connect(db)
+    """Audit entries committed, read through a store of its own (either backend)."""
+    from charter.store import open_store
+
+    s = open_store(db, create=False)
     try:
-        return con.execute("SELECT count(*) FROM audit").fetchone()[0]
+        return s.audit_head()[0]
     finally:
-        con.close()
+        s.close()
 
 
 def test_concurrent_requests_each_get_a_distinct_committed_seq(make_app, world, db, reg):

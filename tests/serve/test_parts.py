@@ -78,6 +78,7 @@ def test_keys_are_stored_hashed_and_cached(reg):
         new_key(reg, MODEL)
 
 
+@pytest.mark.sqlite_only("tampers with the audit table in SQLite SQL (PostgreSQL refuses raw history edits: tests/store/test_postgres.py)")
 def test_audit_verify_names_the_first_broken_entry(reg):
     for i in range(5):
         reg.store.append_audit(audit.record(time=f"t{i}", endpoint="completions", status=200, outcome="allowed", application=TRANSLATE,
@@ -98,6 +99,7 @@ def test_audit_verify_names_the_first_broken_entry(reg):
     assert not v.ok and v.broken == 4 and "does not follow" in v.problem
 
 
+@pytest.mark.sqlite_only("tampers with the audit table in SQLite SQL (PostgreSQL refuses raw history edits: tests/store/test_postgres.py)")
 def test_audit_verify_finds_removed_entries(reg):
     for i in range(4):
         reg.store.append_audit({"i": i})
@@ -107,6 +109,7 @@ def test_audit_verify_finds_removed_entries(reg):
     assert not v.ok and v.broken == 3 and "missing" in v.problem
 
 
+@pytest.mark.sqlite_only("tampers with the audit table in SQLite SQL (PostgreSQL refuses raw history edits: tests/store/test_postgres.py)")
 def test_an_anchor_catches_a_cut_tail_and_a_whole_rewrite(reg):
     """verify alone passed both: each remaining link still fits."""
     from charter.store.base import chain_hash
@@ -195,6 +198,7 @@ def test_engine_limits(reg, engine):
     assert text == "user: hi\nassistant:" and not templated  # the tiny tokenizer has no chat template
 
 
+@pytest.mark.sqlite_only("tampers with the audit table in SQLite SQL (PostgreSQL refuses raw history edits: tests/store/test_postgres.py)")
 def test_sqlite_file_tampering_is_caught_by_the_cli(reg, db, capsys):
     from charter.cli.main import main
 
@@ -213,6 +217,7 @@ def test_sqlite_file_tampering_is_caught_by_the_cli(reg, db, capsys):
 
 # --- issue 12: anchors files, the audit writer, bounded buckets ---------------------------------------
 
+@pytest.mark.sqlite_only("tampers with the audit table in SQLite SQL (PostgreSQL refuses raw history edits: tests/store/test_postgres.py)")
 def test_an_anchors_file_is_checked_anchor_by_anchor(reg, db, tmp_path, capsys):
     from charter.store.base import chain_hash
     from tests.cli.clirun import run

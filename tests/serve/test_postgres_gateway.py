@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pgfixtures import pg_server, pg_url  # noqa: F401
 from tests.serve.conftest import FACES, MODEL, TRANSLATE, Client, auth
 from tests.conftest import LINEAGE, PUBLISHER
 

@@ -155,13 +155,14 @@ def test_audit_commits_do_not_block_the_event_loop_and_answers_wait_for_them(mak
 
 
 def _count(db: str) -> int:
-    import sqlite3
+    """Audit entries committed, read through a store of its own (either backend)."""
+    from charter.store import open_store
 
-    con = sqlite3.connect(db)
+    s = open_store(db, create=False)
     try:
-        return con.execute("SELECT count(*) FROM audit").fetchone()[0]
+        return s.audit_head()[0]
     finally:
-        con.close()
+        s.close()
 
 
 def test_a_completion_waits_for_its_start_record_and_not_for_its_end_record(make_app, world, db, monkeypatch):
@@ -216,10 +217,10 @@ def test_a_completion_waits_for_its_start_record_and_not_for_its_end_record(make
 
 
 def _records_text(db: str) -> list[str]:
-    import sqlite3
+    from charter.store import open_store
 
-    con = sqlite3.connect(db)
+    s = open_store(db, create=False)
     try:
-        return [r[0] for r in con.execute("SELECT record FROM audit ORDER BY seq")]
+        return [e.record for e in s.audit_entries()]
     finally:
-        con.close()
+        s.close()

@@ -17,6 +17,8 @@ from charter.store.beacon import SUFFIX, Beacon
 from charter.store.sqlite import SQLiteStore
 from tests.store.test_contract import A
 
+pytestmark = pytest.mark.sqlite_only("SQLite's beacon file (PostgreSQL uses LISTEN/NOTIFY: tests/store/test_postgres.py)")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

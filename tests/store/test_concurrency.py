@@ -1,4 +1,4 @@
-"""Four processes (multiprocessing, spawn) write one SQLite registry at once for a few seconds: registrations
+"""Four processes (multiprocessing, spawn) write one registry (SQLite, and PostgreSQL) at once for a few seconds: registrations
 (Registry.add_files and `charter add`), decisions, withdrawals and lifts, restrictions, audit records. No error
 (SQLITE_BUSY must not leak), no deadlock (bounded time), every acknowledged write present afterwards, and
 `charter check` passes, afterwards and on each snapshot it reads while they write."""
@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
 import bench_crash  # noqa: E402
+import pytest  # noqa: E402
 
 from charter.cli.main import main  # noqa: E402
 from charter.registry_check import check  # noqa: E402
@@ -21,9 +22,10 @@ from charter.registry_check import check  # noqa: E402
 N, SECONDS = 4, 3.0
 
 
-def test_four_processes_write_one_registry(tmp_path, capsys):
-    db = tmp_path / "registry.db"
-    bench_crash.init(db)
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_four_processes_write_one_registry(tmp_path, capsys, backend, request):
+    db = request.getfixturevalue("pg_url") if backend == "postgres" else tmp_path / "registry.db"
+    bench_crash.init(db, tmp_path)
     logs = [tmp_path / f"p{i}.jsonl" for i in range(N)]
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=bench_crash.concurrent_worker, args=(str(db), str(logs[i]), f"p{i}", i, SECONDS)) for i in range(N)]

@@ -39,7 +39,10 @@ def _postgres(url: str) -> Store:
     return s
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+SQLITE_PARAM = "the SQLite parameter of a backend-parametrised test (its postgres parameter runs)"
+
+
+@pytest.fixture(params=[pytest.param(b, marks=pytest.mark.sqlite_only(SQLITE_PARAM)) if b == "sqlite" else b for b in sorted(BACKENDS)])
 def store(request, tmp_path):
     arg = request.getfixturevalue("pg_url") if request.param == "postgres" else tmp_path
     s = BACKENDS[request.param](arg)
@@ -549,6 +552,7 @@ def test_sqlite_open_errors(tmp_path):
         SQLiteStore(newer)
 
 
+@pytest.mark.sqlite_only("open_store's SQLite URL forms open SQLiteStore")
 def test_open_store_urls(tmp_path, monkeypatch):
     assert isinstance(open_store("memory:"), MemoryStore)
     for url in (f"sqlite://{tmp_path}/a.db", str(tmp_path / "b.db")):
@@ -1155,7 +1159,7 @@ def test_web_signal_snapshots_are_kept_once_each_in_fetch_order(store):
         store.add_signals([row("a.org", "", "w")])
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize("backend", [pytest.param("sqlite", marks=pytest.mark.sqlite_only(SQLITE_PARAM)), "postgres"])
 def test_two_processes_withdrawing_the_same_asset_at_once_record_one_withdrawal(backend, request, tmp_path):
     """Both check "already withdrawn" before their transaction; the second to take the write lock must find the
     first's withdrawal and refuse (Conflict), not append a second one. Likewise for lifts."""

@@ -1,4 +1,5 @@
-"""Decisions are appended in groups (SQLiteStore.log_deferred): never lost, never out of order."""
+"""Decisions are appended in groups (log_deferred): never lost, never out of order (SQLite; in the PostgreSQL pass,
+./dev test --postgres, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from charter.core.assets import Withdrawal
 from charter.store.base import now
-from charter.store.sqlite import SQLiteStore
+from charter.store import open_store
 
 
 class Lazy:
@@ -26,7 +27,7 @@ class Lazy:
 
 
 def test_deferred_events_precede_a_later_write_and_keep_their_time(tmp_path):
-    s = SQLiteStore(tmp_path / "r.db")
+    s = open_store(str(tmp_path / "r.db"))
     s.DEFER_S = 60  # only the write below may flush them
     first = Lazy(1)
     before = now()
@@ -41,7 +42,7 @@ def test_deferred_events_precede_a_later_write_and_keep_their_time(tmp_path):
 
 
 def test_a_transaction_writes_them_first_and_a_rollback_keeps_them(tmp_path):
-    s = SQLiteStore(tmp_path / "r.db")
+    s = open_store(str(tmp_path / "r.db"))
     s.DEFER_S = 60
     s.log_deferred("decision", "x", {"n": 1})
     with pytest.raises(RuntimeError):
@@ -54,8 +55,8 @@ def test_a_transaction_writes_them_first_and_a_rollback_keeps_them(tmp_path):
 
 
 def test_written_by_the_timer_without_any_other_call(tmp_path):
-    s = SQLiteStore(tmp_path / "r.db")
-    reader = SQLiteStore(tmp_path / "r.db")
+    s = open_store(str(tmp_path / "r.db"))
+    reader = open_store(str(tmp_path / "r.db"))
     s.log_deferred("decision", "x", {"n": 1})
     deadline = time.monotonic() + 5
     while not reader.events() and time.monotonic() < deadline:
@@ -66,12 +67,12 @@ def test_written_by_the_timer_without_any_other_call(tmp_path):
 
 
 def test_a_full_group_is_written_at_once(tmp_path):
-    s = SQLiteStore(tmp_path / "r.db")
+    s = open_store(str(tmp_path / "r.db"))
     s.DEFER_S = 60
     for i in range(s.DEFER_MAX):
         s.log_deferred("decision", "x", {"n": i})
     assert not s._pending
-    reader = SQLiteStore(tmp_path / "r.db")
+    reader = open_store(str(tmp_path / "r.db"))
     assert len(reader.events()) == s.DEFER_MAX
     s.close()
     reader.close()
@@ -80,10 +81,10 @@ def test_a_full_group_is_written_at_once(tmp_path):
 @pytest.mark.parametrize("ending", ["close", "exit"])
 def test_close_and_interpreter_exit_write_them(tmp_path, ending):
     db = tmp_path / "r.db"
-    code = (f"from charter.store.sqlite import SQLiteStore\ns = SQLiteStore({str(db)!r})\ns.DEFER_S = 60\n"
+    code = (f"from charter.store import open_store\ns = open_store({str(db)!r})\ns.DEFER_S = 60\n"
             "s.log_deferred('decision', 'x', {'n': 1})\n" + ("s.close()\n" if ending == "close" else ""))
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent)
-    s = SQLiteStore(db)
+    s = open_store(str(db))
     assert [e.data for e in s.events()] == [{"n": 1}]
     s.close()
 
@@ -91,7 +92,7 @@ def test_close_and_interpreter_exit_write_them(tmp_path, ending):
 def test_a_forked_child_does_not_write_the_parents_queue_again(tmp_path):
     import os
 
-    s = SQLiteStore(tmp_path / "r.db")
+    s = open_store(str(tmp_path / "r.db"))
     s.DEFER_S = 60
     s.log_deferred("decision", "x", {"n": 1})
     pid = os.fork()
@@ -100,11 +101,12 @@ def test_a_forked_child_does_not_write_the_parents_queue_again(tmp_path):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     s.close()
-    reader = SQLiteStore(tmp_path / "r.db")
+    reader = open_store(str(tmp_path / "r.db"))
     assert [e.data for e in reader.events()] == [{"n": 1}]
     reader.close()
 
 
+@pytest.mark.sqlite_only("SQLiteStore's timer thread publishing the beacon file, read back with raw sqlite3")
 def test_close_waits_for_a_flush_in_progress_on_the_timer_thread(tmp_path):
     """close() while the group's timer thread is inside its transaction: close waits for it (closing a connection
     that another thread is using crashed the process once, in the full suite), and the group is written."""

@@ -18,6 +18,8 @@ from charter.serve import audit
 from charter.store import migrations
 from charter.store.sqlite import SCHEMA_VERSION, SQLiteStore
 
+pytestmark = pytest.mark.sqlite_only("SQLite's numbered migrations on SQLite registry files (PostgreSQL's: tests/store/test_postgres.py)")
+
 FIXTURES = Path(__file__).parent / "fixtures"
 TABLES = ("assets", "events", "withdrawal_events", "restrictions", "restriction_lifts", "owner_withdrawals", "properties", "audit",
           "api_keys", "signatures", "signals", "asset_listing", "asset_terms", "content", "closure", "edges")

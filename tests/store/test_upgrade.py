@@ -16,6 +16,8 @@ from charter.registry import Registry
 from charter.serve import audit
 from charter.store.sqlite import SCHEMA_VERSION, SQLiteStore
 
+pytestmark = pytest.mark.sqlite_only("a SQLite registry file written by an older release (fixture)")
+
 FIXTURE = Path(__file__).parent / "fixtures" / "registry-schema6.db"
 HISTORY = ("assets", "events", "withdrawal_events", "restrictions", "restriction_lifts", "owner_withdrawals", "properties", "audit", "api_keys")
 

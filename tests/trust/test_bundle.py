@@ -10,7 +10,7 @@ import pytest
 from charter.cli.main import main
 from charter.core.assets import Asset, Edge
 from charter.registry import Registry
-from charter.store.sqlite import SQLiteStore
+from charter.store import open_store
 from charter.trust import keys
 from charter.trust.bundle import (BUNDLE_FORMAT, Unverified, build_bundle, build_feed, import_bundle, import_feed, read_json,
                                   sign_charters, verify_bundle, write_json)
@@ -35,7 +35,7 @@ def world(tmp_path):
     keys.new_key("data-co", kdir)
     keys.new_key("acme", kdir)
     dk, ak = keys.load("data-co", kdir), keys.load("acme", kdir)
-    reg = Registry(SQLiteStore(tmp_path / "up.db"))
+    reg = Registry(open_store(str(tmp_path / "up.db")))
     reg.add([A("dataset/forum@1", licenses=("CC-BY-4.0",), deny=("biometric-identification",)),
              A("dataset/eval-set@1", licenses=("MIT",)),
              A("model/acme-base@1", "dataset/forum@1", ("dataset/eval-set@1", "evaluated-on"), licenses=("apache-2.0",), notes={"weights": W}),
@@ -195,7 +195,7 @@ def test_import_bundle_registers_signatures_and_provenance(world, tmp_path):
     reg.restrict("model/acme-chat@1", ["medical-advice"], "not evaluated for it")
     p = tmp / "b.json"
     write_json(bundle(world), p)
-    down = Registry(SQLiteStore(tmp / "down.db"))
+    down = Registry(open_store(str(tmp / "down.db")))
     out = import_bundle(down, p, trust)
     assert out["added"][-1] == "model/acme-chat@1" and out["by_signer"] == {"data-co": ["dataset/forum@1", "dataset/eval-set@1"],
                                                                            "acme": ["model/acme-base@1", "model/acme-chat@1"]}
@@ -214,7 +214,7 @@ def test_import_refuses_unverifiable_unless_unsigned_ok_and_never_a_tampered_one
     reg.add([A("model/acme-raw@1", ("model/acme-chat@1", "quantized-from"))])
     p = tmp / "b.json"
     write_json(build_bundle(reg, "model/acme-raw@1"), p)
-    down = Registry(SQLiteStore(tmp / "down.db"))
+    down = Registry(open_store(str(tmp / "down.db")))
     with pytest.raises(Unverified, match="model/acme-raw@1: not signed"):
         import_bundle(down, p, trust)
     assert down.store.count() == 0
@@ -224,7 +224,7 @@ def test_import_refuses_unverifiable_unless_unsigned_ok_and_never_a_tampered_one
     doc["assets"][0]["uses"]["deny"] = []
     write_json(doc, p)
     with pytest.raises(Unverified, match="dataset/forum@1: the charter does not match its signature"):
-        import_bundle(Registry(SQLiteStore(tmp / "d2.db")), p, trust, unsigned_ok=True)
+        import_bundle(Registry(open_store(str(tmp / "d2.db"))), p, trust, unsigned_ok=True)
     down.close()
 
 
@@ -232,9 +232,9 @@ def test_feed_round_trip_between_two_registries(world):
     reg, dk, ak, trust, tmp = world
     p = tmp / "b.json"
     write_json(bundle(world), p)
-    down = Registry(SQLiteStore(tmp / "down.db"))
+    down = Registry(open_store(str(tmp / "down.db")))
     import_bundle(down, p, trust)
-    gateway = Registry(SQLiteStore(tmp / "down.db"))  # another process on the downstream registry (its gateway polls it the same way)
+    gateway = Registry(open_store(str(tmp / "down.db")))  # another process on the downstream registry (its gateway polls it the same way)
     assert down.check("model/acme-chat@1", ["inference"]).allowed and gateway.check("model/acme-chat@1", ["inference"]).allowed
     t0 = "2020-01-01"
     reg.withdraw("dataset/forum@1", "consent revoked")
@@ -281,7 +281,7 @@ def test_a_tampered_feed_entry_is_refused(world):
     fp = tmp / "feed.json"
     write_json(feed, fp)
     with pytest.raises(Unverified, match="does not verify|malformed"):
-        import_feed(Registry(SQLiteStore(tmp / "x.db")), fp, trust)
+        import_feed(Registry(open_store(str(tmp / "x.db"))), fp, trust)
 
 
 def test_cli_sign_bundle_verify_import(tmp_path, capsys, monkeypatch):
@@ -352,7 +352,7 @@ def test_the_roots_evaluations_travel_signed_and_are_attached(world):
     assert [(p.benchmark, p.metric, p.value, who) for p, who in v.properties] == [("bbq", "amb_bias_score", 0.01, "acme")]
     p = tmp / "b.json"
     write_json(doc, p)
-    down = Registry(SQLiteStore(tmp / "down.db"))
+    down = Registry(open_store(str(tmp / "down.db")))
     assert import_bundle(down, p, trust)["properties_attached"] == 1
     assert down.properties("model/acme-chat@1")[("bbq", "amb_bias_score")].ci == (-0.02, 0.04)
     assert import_bundle(down, p, trust)["properties_attached"] == 0

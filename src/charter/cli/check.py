@@ -1,4 +1,4 @@
-"""charter check: is the registry whole? (charter.registry_check: SQLite's own checks, lineage closure,
+"""charter check: is the registry whole? (charter.registry_check, SQLite or PostgreSQL: the database's own checks, lineage closure,
 stored charters, per-asset rows, append-only triggers, the audit chain, generation counters)."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ def register(sub, common) -> None:
 
 
 def cmd_check(args) -> int:
-    from charter.registry_check import check, sqlite_path
+    from charter.registry_check import check, target
 
-    report = check(sqlite_path(args.registry))
+    report = check(target(args.registry))
     if args.json:
         emit_json(report.to_json())
     else:

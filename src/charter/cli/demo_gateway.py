@@ -28,7 +28,7 @@ TRANSLATOR, FACES = "community-translate-api", "face-finder"
 UPSTREAM = "dataset/community-messages@1"  # curated into dataset/community-mt@2, on which the translator was trained
 
 
-def run_gateway(workdir: Path, db: Path, first_step: int) -> int:
+def run_gateway(workdir: Path, db: str, first_step: int) -> int:
     from charter.cli.output import console
     from charter.serve.server import free_port
 
@@ -141,7 +141,7 @@ def _partner(steps: Steps, since: str) -> int:
 PROMPTS = {TRANSLATOR: "Translate to French: good morning, friends.", FACES: "Who is the man with the grey beard in photo 1174?"}
 
 
-def _start(db: Path, port: int, log: Path, workdir: Path) -> subprocess.Popen:
+def _start(db: str, port: int, log: Path, workdir: Path) -> subprocess.Popen:
     """`charter serve MODEL` on ``db`` as its own process; returns once /health answers."""
     import httpx
 
@@ -149,7 +149,7 @@ def _start(db: Path, port: int, log: Path, workdir: Path) -> subprocess.Popen:
     from charter.cli.output import console
 
     argv = ["serve", MODEL, "--port", str(port), "--log-level", "warning"]
-    shown = shlex.join(argv) + ("" if db.name == "registry.db" else f" --registry {short(str(db), workdir)}")
+    shown = shlex.join(argv) + ("" if Path(db).name == "registry.db" else f" --registry {short(str(db), workdir)}")
     console.print(f"[bold cyan]$ charter {shown} &[/]   [dim](log: {log.name})[/]")
     with open(log, "w") as lf:
         server = subprocess.Popen([sys.executable, "-c", "import sys; from charter.cli.main import main; sys.exit(main())",

@@ -20,7 +20,7 @@ def short(arg: str, workdir: Path) -> str:
 class Steps:
     """Numbered steps against one registry, continuing the numbering of the part before."""
 
-    def __init__(self, workdir: Path, db: Path, first_step: int) -> None:
+    def __init__(self, workdir: Path, db: str, first_step: int) -> None:
         self.workdir, self.db, self.n = workdir, db, first_step
 
     def title(self, text: str) -> None:

@@ -28,7 +28,7 @@ REFUSED = ("carol-server", "{deny: [commercial]}")
 EPOCHS = 2  # optimizer steps the swarm takes before the demo finishes it
 
 
-def run_swarm(workdir: Path, db: Path, first_step: int) -> tuple[int, int]:
+def run_swarm(workdir: Path, db: str, first_step: int) -> tuple[int, int]:
     """Returns (exit code, next step number)."""
     from charter.cli.output import console
 

@@ -14,6 +14,7 @@ def open_store(url: str | None = None, *, create: bool = True) -> Store:
     """Open a registry by URL: ``sqlite:///path``, a plain file path, ``postgresql://...`` (or ``postgres://...``), or ``memory:``.
 
     Without a URL: ``$CHARTER_REGISTRY``, else ``.charter/registry.db`` in the working folder.
+    Under `./dev test --postgres` (only there) a SQLite path opens a PostgreSQL database instead: charter.store.sqlite_as_postgres.
     """
     url = url or os.environ.get("CHARTER_REGISTRY") or str(DEFAULT_PATH)
     if url in ("memory:", "memory://"):
@@ -27,6 +28,12 @@ def open_store(url: str | None = None, *, create: bool = True) -> Store:
     if url.startswith("sqlite://"):
         url = url[len("sqlite://"):]
         url = url[1:] if url.startswith("//") else url
+    from charter.store import sqlite_as_postgres
+
+    if server := sqlite_as_postgres.server():
+        from charter.store.postgres import PostgresStore
+
+        return PostgresStore(sqlite_as_postgres.open_url(Path(url), server, create), create=create)
     from charter.store.sqlite import SQLiteStore
 
     return SQLiteStore(Path(url), create=create)
