@@ -249,9 +249,9 @@ def expected_pg_triggers() -> dict[str, str]:
     import importlib
 
     from charter.store import migrations
-    from charter.store.postgres import _schema_script
+    from charter.store.postgres import schema_script
 
-    scripts = [_schema_script(), migrations.PG_LOG_SQL]
+    scripts = [schema_script(), migrations.PG_LOG_SQL]
     for m in migrations.available("postgres"):
         for v in vars(importlib.import_module(m.module)).values():
             for x in (v if isinstance(v, (list, tuple)) else (v,)):

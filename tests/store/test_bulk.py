@@ -40,20 +40,14 @@ def urls(request, tmp_path):
     if request.param == "sqlite":
         yield str(tmp_path / "a.db"), str(tmp_path / "b.db")
         return
-    import psycopg
-    from psycopg import sql
-
-    from tests.pgfixtures import _with_db
+    from charter.store.pgserver import create_database, drop_database
 
     first, server = request.getfixturevalue("pg_url"), request.getfixturevalue("pg_server")
     name = first.rsplit("/", 1)[1] + "_b"
-    with psycopg.connect(server, autocommit=True) as con:
-        con.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
     try:
-        yield first, _with_db(server, name)
+        yield first, create_database(server, name)
     finally:
-        with psycopg.connect(server, autocommit=True) as con:
-            con.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop_database(server, name)
 
 
 def world(n: int, seed: int = 3) -> tuple[list[Asset], list[Asset]]:

@@ -150,7 +150,7 @@ GENERATION_TRIGGERS = {  # table -> the topic its inserts (and updates) move
 }
 
 
-def _schema_script() -> str:
+def schema_script() -> str:
     parts = [SCHEMA]
     for t, msg in APPEND_ONLY.items():
         parts.append(f"CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {t} "
@@ -160,6 +160,9 @@ def _schema_script() -> str:
         parts.append(f"CREATE TRIGGER {t}_generation AFTER {when} ON {t} FOR EACH ROW EXECUTE FUNCTION charter_bump('{topic}');")
     parts.append(f"INSERT INTO charter_schema(version) VALUES ({BASELINE});")
     return "\n".join(parts)
+
+
+_schema_script = schema_script  # the name migration m0001 (a file hashed into each registry's log) imports
 
 
 _GENERATIONS = "SELECT (SELECT n FROM generations WHERE topic='policy'), (SELECT n FROM generations WHERE topic='keys')"
