@@ -208,10 +208,17 @@ def test_a_failure_while_writing_rolls_the_whole_batch_back(urls, monkeypatch):
         other.close()
 
 
+def _spy_bulk_writers(monkeypatch) -> list[int]:
+    """The batch sizes the bulk writers (either backend: the PostgreSQL pass maps these registry paths) were given."""
+    calls: list[int] = []
+    for name in ("write_sqlite", "write_postgres"):
+        write = getattr(bulk, name)
+        monkeypatch.setattr(bulk, name, lambda *a, write=write: calls.append(len(a[1])) or write(*a))
+    return calls
+
+
 def test_registry_add_many_and_large_adds_take_the_bulk_path(tmp_path, monkeypatch):
-    calls = []
-    write = bulk.write_sqlite
-    monkeypatch.setattr(bulk, "write_sqlite", lambda *a: calls.append(len(a[1])) or write(*a))
+    calls = _spy_bulk_writers(monkeypatch)
     base, batch = world(40)
     reg = Registry(open_store(str(tmp_path / "r.db")))
     reg.add(base)  # small: Store.add
@@ -232,9 +239,7 @@ def test_charter_add_of_a_large_file_takes_the_bulk_path_and_writes_the_same(tmp
     from charter.core.files import resource
 
     eco = str(resource("examples") / "ecosystem.yaml")
-    calls = []
-    write = bulk.write_sqlite
-    monkeypatch.setattr(bulk, "write_sqlite", lambda *a: calls.append(len(a[1])) or write(*a))
+    calls = _spy_bulk_writers(monkeypatch)
     assert main(["add", eco, "--registry", str(tmp_path / "small.db")]) == 0  # 15 charters: Store.add
     assert calls == []
     monkeypatch.setattr(Registry, "BULK_MIN", 10)

@@ -198,6 +198,7 @@ def start_ui(db: str, *more: str):
     return proc, port
 
 
+@pytest.mark.sqlite_only("local users acting with --as on a SQLite registry (on PostgreSQL the database role acts: test_identities_and_numbered_migrations_on_postgres)")
 def test_charter_ui_writes_prints_its_token_once(tmp_path):
     """`charter ui --writes --as NAME` prints the address with the token; that token writes as NAME, nothing else does."""
     import re
@@ -343,6 +344,7 @@ def test_writes_are_off_by_default(client, db):
     assert client.get("/api/session").json() == {"writes": False, "authenticated": False, "actor": client.app.state.registry.actor, "users": False}
 
 
+@pytest.mark.sqlite_only("local users acting with --as on a SQLite registry (on PostgreSQL the database role acts: test_identities_and_numbered_migrations_on_postgres)")
 def test_writes_need_the_token_and_the_impact_shown(writable):
     reg, c = writable
     n = len(c.get("/api/impact", params={"ref": OPEN_LM}).json()["affected"])
@@ -370,6 +372,7 @@ def test_writes_need_the_token_and_the_impact_shown(writable):
     assert c.post("/api/withdraw", json={"ref": OPEN_LM, "reason": "", "affected": n}, headers=TOKEN).status_code == 422
 
 
+@pytest.mark.sqlite_only("local users acting with --as on a SQLite registry (on PostgreSQL the database role acts: test_identities_and_numbered_migrations_on_postgres)")
 def test_writes_within_the_identitys_rights(writable):
     """With users, the view's identity writes what its role allows; a refusal says why (403) and is recorded."""
     reg, c = writable

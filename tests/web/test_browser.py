@@ -294,6 +294,7 @@ def test_withdraw_behind_a_confirmation_then_lift_with_the_keyboard(write_page):
     assert OPEN_LM not in pg.reg.withdrawals() and "Neither withdrawn" in pg.inner_text("#state")
 
 
+@pytest.mark.sqlite_only("local users acting with --as on a SQLite registry (on PostgreSQL the database role acts: test_identities_and_numbered_migrations_on_postgres)")
 def test_a_refused_write_says_why(write_page):
     pg = write_page
     pg.reg.actor = "carol"
