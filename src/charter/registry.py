@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import gc
 from collections import OrderedDict
 from contextlib import contextmanager
 from functools import partial
@@ -24,6 +23,7 @@ from charter.policy.licenses import Duty, LicenseTable
 from charter.store import Store, open_store
 from charter.store.base import _WRITES
 from charter.store.base import Hop
+from charter.store.bulk import no_gc  # batch work allocates ~100,000 acyclic objects: a third to a half of can_many at 1M assets was the cycle collector
 
 _hop = partial(tuple.__new__, Hop)  # _hop((asset, depth)) -> Hop(asset, depth), no Python-level call
 _clock = time.monotonic
@@ -31,19 +31,6 @@ _now = time.time
 _new = object.__new__
 _set = object.__setattr__
 _ALL = -1  # every bit
-
-
-@contextmanager
-def _no_gc():
-    """Batch work allocates ~100,000 acyclic objects: without this, the cycle collector walks every cached
-    object again and again meanwhile (measured: a third to a half of can_many's time at 1M assets)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _hot_entry(e: eff_mod.Effective, lineage, attest: tuple[str, ...] = ()) -> tuple:
@@ -449,7 +436,7 @@ class Registry:
         return got
 
     def _preload(self) -> None:
-        with _no_gc():
+        with no_gc():
             self._preload_terms()
 
     def _preload_terms(self) -> None:
@@ -515,7 +502,7 @@ class Registry:
         """Every registered asset (of ``kind``), in registration order, whose lineage permits ``uses``:
         one verdict per distinct stored terms key, a fold of the lineage only where a member of E is
         withdrawn or restricted, ``decide()`` only where the fold cannot say."""
-        with _no_gc():
+        with no_gc():
             return self._allowed_ids(uses, kind)
 
     def _allowed_ids(self, uses: Iterable[str], kind: str | None = None, licenses: bool = False) -> list:
@@ -595,7 +582,7 @@ class Registry:
         """``can`` for many (asset ref, uses) pairs: one decision each, in order, and (``log``) every
         decision appended to the event log in one write before it returns. The stored terms of the assets not yet cached
         are read in a few batched queries; each distinct set of uses is parsed once."""
-        with _no_gc():
+        with no_gc():
             out = self._many(pairs)
         if log:  # written before returning, in one transaction (after any decisions still grouped)
             self.store.log_many([("decision", d.asset, d.to_json()) for d in out])
@@ -679,7 +666,7 @@ class Registry:
         """``ls`` without decoding whole charters: (id, kind, name, version, licences) of each asset listed."""
         if not allowed:
             return [(a.id, a.kind, a.name, a.version, a.licenses) for a in self.store.find(kind=kind)]
-        with _no_gc():
+        with no_gc():
             listed = self._allowed_ids(allowed, kind, licenses=True)
             out = []
             for i, lic in listed:
