@@ -269,6 +269,16 @@ def test_children_include_evaluated_on_which_is_not_in_the_closure(store):
     assert store.children("application/app@1") == []
 
 
+def test_child_counts_count_propagating_edges_only(store):
+    diamond(store)
+    # dataset/top's four children: evaluated-on does not count; an unregistered id and a leaf count 0
+    assert store.child_counts(["dataset/top@1", "model/merge@1", "application/app@1", "model/nope@1"]) == {
+        "dataset/top@1": 3, "model/merge@1": 1, "application/app@1": 0, "model/nope@1": 0}
+    assert store.child_counts([]) == {}
+    store.add([A("dataset/b@1"), A("model/m@1", ("dataset/b@1", "evaluated-on"), ("dataset/b@1", "trained-on"))])
+    assert store.child_counts(["dataset/b@1"]) == {"dataset/b@1": 1}
+
+
 def test_closure_built_across_batches(store):
     store.add([A("dataset/a@1")])
     store.add([A("dataset/b@1", ("dataset/a@1", "curated-from"))])

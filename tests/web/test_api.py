@@ -159,6 +159,26 @@ def test_verdicts_and_reasons_equal_the_cli(db, capsys, tmp_path):
     assert 10 < denied < 100  # both verdicts are exercised
 
 
+def test_the_cards_uses_are_worded_as_the_cli_words_them(db, capsys, tmp_path):
+    """/api/verdicts (the asset page's Uses table): each blocking rule's text is a line `charter can ASSET USE`
+    prints for that use, and the same rule's path."""
+    copy = str(tmp_path / "cli.db")
+    shutil.copy(db, copy)
+    reg = Registry.open(db, create=False)
+    seen = 0
+    with TestClient(create_app(reg)) as c:
+        for ref in ("model/photo-tagger@1", WITHDRAWN, RESTRICTED):
+            for u in c.get("/api/verdicts", params={"ref": ref}).json()["uses"]:
+                if not u["why"]:
+                    continue
+                code, text = cli(capsys, "can", ref, u["use"], "--registry", copy)
+                assert code == 3
+                for w in u["why"]:
+                    assert f"  - {w['text']}\n      path: {' -> '.join(w['path'])}" in text, (ref, u["use"], w)
+                    seen += 1
+    assert seen >= 10
+
+
 def test_charter_ui_serves(db, tmp_path):
     """`charter ui --port P --registry DB` serves the pages and the API until stopped."""
     import signal

@@ -31,6 +31,7 @@ class UseVerdict:
     permitted: bool
     why: tuple[tuple[str, str, tuple[str, ...], str, tuple[str, ...]], ...]  # (imposing asset, source, path, rule, entries) per blocking rule
     conditional: bool = False  # permitted only under a licence condition the user attests (## Conditions)
+    reasons: tuple = ()  # the decision's Reason for each entry of ``why`` (same order): its text is policy.explain's
 
 
 def verdicts(reg: Registry, asset_id: str) -> list[UseVerdict]:
@@ -44,9 +45,12 @@ def verdicts(reg: Registry, asset_id: str) -> list[UseVerdict]:
         if tax.facet[u] == u:
             continue
         d = decide(Request(asset_id, (u,)), lineage, tax, reg.licenses)
-        why = tuple(dict.fromkeys((r.asset, r.source, r.path, r.rule, r.entries) for r in d.reasons
-                                  if r.rule in ("deny", "allow-only", "withdrawn")))
-        out.append(UseVerdict(u, tax.facet[u], not why, why, any(r.rule == "condition" for r in d.reasons)))
+        first: dict[tuple, object] = {}
+        for r in d.reasons:
+            if r.rule in ("deny", "allow-only", "withdrawn"):
+                first.setdefault((r.asset, r.source, r.path, r.rule, r.entries), r)
+        why = tuple(first)
+        out.append(UseVerdict(u, tax.facet[u], not why, why, any(r.rule == "condition" for r in d.reasons), tuple(first.values())))
     return out
 
 

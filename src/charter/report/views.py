@@ -10,20 +10,24 @@ def hops(rows) -> list[dict]:
     return [{"id": h.asset, "depth": h.depth} for h in rows]
 
 
-def show(reg: Registry, ref: str) -> dict:
-    """`charter show REF --json`."""
+def show(reg: Registry, ref: str, limit: int | None = None) -> dict:
+    """`charter show REF --json`; with ``limit``, the nearest ``limit`` assets of ``upstream`` and ``downstream``
+    and their counts in ``upstream_total`` and ``downstream_total`` (the web view's card needs no list of
+    100,000 descendants)."""
     from charter.data.owners import withdrawn_records
 
     a = reg.get(ref)
     w = reg.withdrawals().get(a.id)
-    return {
+    up, down = reg.trace(a.id, down=False), reg.trace(a.id, down=True)
+    totals = {} if limit is None else {"upstream_total": len(up), "downstream_total": len(down)}
+    return {**totals,
         "asset": a.to_json(),
         "hash": a.content_hash,
         "withdrawn": {"reason": w.reason, "time": w.time} if w else None,
         "withdrawn_records": withdrawn_records(reg, a.id),
         "effective": reg.effective(a.id),
-        "upstream": hops(reg.trace(a.id, down=False)),
-        "downstream": hops(reg.trace(a.id, down=True)),
+        "upstream": hops(up[:limit]),
+        "downstream": hops(down[:limit]),
         "events": [e.to_json() for e in reg.store.events(asset=a.id) if e.type != "decision"],
         "properties": [p.to_json() for p in reg.store.properties(a.id)],
         "contributors": reg.contributors(a.id),

@@ -49,6 +49,11 @@ class AssetStore(ABC):
     def children(self, asset: str) -> list[Edge]:
         """Direct edges whose parent is ``asset`` (any relation)."""
 
+    def child_counts(self, ids: Iterable[str]) -> dict[str, int]:
+        """For each of ``ids``, how many edges of a propagating relation lead to its children (0 for none or an
+        unregistered id): what a graph page needs to count a collapsed family without reading it."""
+        return {i: sum(1 for e in self.children(i) if e.propagates) for i in ids}
+
     @abstractmethod
     def compiled(self, asset: str) -> Lineage | None:
         """The asset's compiled lineage (E with shortest paths; see core/lineage.py), or None."""

@@ -33,7 +33,7 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
 from charter.core import lineage as lineage_mod
-from charter.core.assets import Asset, Edge, Event, Restriction, Withdrawal
+from charter.core.assets import PROPAGATING, Asset, Edge, Event, Restriction, Withdrawal
 from charter.core.digests import content_digests
 from charter.core.lineage import Lineage, closure
 from charter.core.sql import like_contains, literal
@@ -364,6 +364,12 @@ class PostgresStore(DeferredLog, SQLEvents, SQLConsent, SQLGateway, SQLIdentity,
         q = ("SELECT c.id, e.relation FROM edges e JOIN assets c ON c.rid=e.child "
              "WHERE e.parent=(SELECT rid FROM assets WHERE id=%s) ORDER BY c.rid, e.relation")
         return [Edge(child, asset, rel) for child, rel in self._rows(q, (asset,))]
+
+    def child_counts(self, ids: Iterable[str]) -> dict[str, int]:
+        ids = list(dict.fromkeys(ids))
+        q = ("SELECT a.id, count(*) FROM assets a JOIN edges e ON e.parent=a.rid WHERE a.id = ANY(%s::text[]) "
+             "AND e.relation = ANY(%s::text[]) GROUP BY a.id")
+        return {**dict.fromkeys(ids, 0), **dict(self._rows(q, (ids, list(PROPAGATING))))} if ids else {}
 
     def terms_id(self, asset: str) -> tuple[int, int] | None:
         row = self._one("SELECT t.tid, t.rid FROM assets a JOIN asset_terms t ON t.rid=a.rid WHERE a.id=%s", (asset,))

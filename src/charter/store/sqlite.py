@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from charter.core import lineage as lineage_mod
-from charter.core.assets import Asset, Edge, Event, Restriction, Withdrawal
+from charter.core.assets import PROPAGATING, Asset, Edge, Event, Restriction, Withdrawal
 from charter.core.digests import content_digests
 from charter.core.lineage import Lineage, closure
-from charter.core.sql import like_contains
+from charter.core.sql import like_contains, literal
 from charter.errors import Conflict, StoreError
 from charter.store import migrations
 from charter.store.assets import Hop
@@ -294,6 +294,12 @@ class SQLiteStore(DeferredLog, SQLEvents, SQLConsent, SQLGateway, SQLIdentity, S
         q = """SELECT c.id, e.relation FROM edges e JOIN assets c ON c.rid=e.child
                WHERE e.parent=(SELECT rid FROM assets WHERE id=?) ORDER BY c.rid"""
         return [Edge(child, asset, rel) for child, rel in self.db.execute(q, (asset,))]
+
+    def child_counts(self, ids: Iterable[str]) -> dict[str, int]:
+        ids = list(dict.fromkeys(ids))
+        q = ("SELECT a.id, count(*) FROM assets a JOIN edges e ON e.parent=a.rid WHERE a.id IN ({}) "
+             f"AND e.relation IN ({','.join(map(literal, PROPAGATING))}) GROUP BY a.id")
+        return {**dict.fromkeys(ids, 0), **dict(self._in_chunks(q, ids))}
 
     def withdrawals(self) -> dict[str, Withdrawal]:
         # CROSS JOIN pins the loop order: walk the small withdrawals table and look each asset up

@@ -66,7 +66,8 @@ def verdicts(reg: Registry, ref: str) -> dict:
     asset_id = reg.resolve(ref)
     return {"asset": asset_id, "uses": [
         {"use": v.use, "facet": v.facet, "permitted": v.permitted, "conditional": v.conditional,
-         "why": [{"asset": a, "source": s, "path": list(p), "rule": r, "entries": list(e)} for a, s, p, r, e in v.why]}
+         "why": [{"asset": a, "source": s, "path": list(p), "rule": r, "entries": list(e), "text": reason_head(x)}
+                 for (a, s, p, r, e), x in zip(v.why, v.reasons)]}
         for v in judge(reg, asset_id)]}
 
 
@@ -90,14 +91,9 @@ def impact(reg: Registry, ref: str, limit: int | None = None) -> dict:
 
 
 def show(reg: Registry, ref: str, limit: int | None = None) -> dict:
-    """`charter show --json`; with ``limit``, at most the nearest ``limit`` assets of ``upstream`` and ``downstream``,
-    their counts in ``upstream_total`` and ``downstream_total`` (a page needs no list of 100,000 descendants)."""
-    out = views.show(reg, ref)
-    if limit is not None:
-        for k in ("upstream", "downstream"):
-            out[f"{k}_total"] = len(out[k])
-            out[k] = out[k][:limit]
-    return out
+    """`charter show --json` (``views.show``, with ``limit``: the nearest ``limit`` assets each way and their
+    counts)."""
+    return views.show(reg, ref, limit)
 
 
 def held(reg: Registry) -> list[dict]:
@@ -135,11 +131,16 @@ def graph(reg: Registry, ref: str, up: int = 2, down: int = 2, limit: int = GRAP
     wd = reg.withdrawals()
     rs = reg.restrictions()
     edges, seen = [], set()
+    shown_down: dict[str, int] = {}  # asset -> its propagating edges to children on the page
     for a in assets.values():
         for e in a.derived_from:
             if e.parent in side and (e.parent, a.id, e.relation) not in seen:
                 seen.add((e.parent, a.id, e.relation))
                 edges.append({"source": e.parent, "target": a.id, "relation": e.relation, "propagates": e.propagates})
+                shown_down[e.parent] = shown_down.get(e.parent, 0) + e.propagates
+    # one grouped count for every node that may hide children (not a read of each one's children: the base of a
+    # large family has tens of thousands)
+    below = reg.store.child_counts([i for i, where in side.items() if where in ("root", "down")])
     asked = tuple(_split(uses)) if uses else None
     nodes = []
     for i, where in side.items():
@@ -150,7 +151,7 @@ def graph(reg: Registry, ref: str, up: int = 2, down: int = 2, limit: int = GRAP
         if a is not None and where in ("root", "up"):
             node["hidden_up"] = sum(1 for e in a.derived_from if e.propagates and e.parent not in side)
         if where in ("root", "down"):
-            node["hidden_down"] = sum(1 for e in reg.store.children(i) if e.propagates and e.child not in side)
+            node["hidden_down"] = below[i] - shown_down.get(i, 0)
         if asked is not None and a is not None:
             node["denied"] = not reg.check(i, asked).allowed
         nodes.append(node)

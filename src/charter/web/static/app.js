@@ -292,11 +292,11 @@
       return el("li", {}, el("strong", {}, f + ": "), ok.length === us.length ? "every use" : ok.length ? ok.map((u) => u.use + (u.conditional ? " (on condition)" : "")).join(", ") : "none");
     }));
     const rows = [];
-    for (const u of v.uses) for (const w of u.why) rows.push([u.use, w.rule + (w.entries.length ? " " + w.entries.join(", ") : ""), `${w.source} of `, assetLink(w.asset), origin(w, id)]);
+    for (const u of v.uses) for (const w of u.why) rows.push([u.use, w.text, assetLink(w.asset), origin(w, id)]); // w.text: the reason as the CLI words it
     add(main, section("Uses", el("p", { class: "muted" }, "Each use of the taxonomy judged alone (ask for combinations on the ", el("a", { href: "/can?ref=" + encodeURIComponent(id) }, "Can I use this for…?"), " page)."),
       el("h3", {}, "Permitted"), permitted, el("h3", {}, "Prohibited"),
-      rows.length ? el("table", { id: "prohibited" }, el("thead", {}, el("tr", {}, ["use", "rule", "source", "asset", "where"].map((h) => el("th", { scope: "col" }, h)))),
-        el("tbody", {}, rows.map((r) => el("tr", {}, el("td", {}, r[0]), el("td", {}, r[1]), el("td", {}, r[2]), el("td", {}, r[3]), el("td", {}, r[4])))))
+      rows.length ? el("table", { id: "prohibited" }, el("thead", {}, el("tr", {}, ["use", "reason", "imposed by", "where"].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, rows.map((r) => el("tr", {}, r.map((c) => el("td", {}, c))))))
         : el("p", {}, "Nothing along its lineage prohibits a use.")));
     if (eff.conditions.length) add(main, section("Conditions", el("ul", {}, eff.conditions.map((c) => el("li", {}, `${c.use} only if ${c.text} (${c.id}; ${c.source} of ${c.asset}${c.cite ? "; " + c.cite : ""})`)))));
     if (eff.requires.length) add(main, section("Property requirements", table(["use", "requirement", "status", "set by"], eff.requires.map((r) => [r.use,
