@@ -639,6 +639,9 @@ def test_properties_attach_in_order_with_one_event_per_benchmark_run(store):
                                                                           "metrics": {"amb_bias_score": 0.04, "accuracy_amb": 0.5}}}}
     later = store.attach([Property("model/m@1", "bbq", "bbq/2", "amb_bias_score", 0.02)])
     assert store.properties("model/m@1")[-1] == later[0]
+    assert store.evaluated() == [("model/m@1", 3, 1)]  # model/n@1 has none
+    store.attach([Property("model/n@1", "winobias", "winobias/1", "gap", 0.1), Property("model/n@1", "crows", "crows/1", "pct", 0.6)])
+    assert store.evaluated() == [("model/m@1", 3, 1), ("model/n@1", 2, 2)]
 
 
 def test_properties_for_unknown_assets_or_nan_write_nothing(store):

@@ -161,6 +161,22 @@ def test_evaluations_compare_chart(page):
     shot(page, "evals")
 
 
+def test_evaluations_index_opens_two_models_side_by_side(page):
+    """/evals with no model: the evaluated assets listed; checking two (keyboard) and the button compares them."""
+    a, b = COMPARED
+    page.goto("/evals")
+    page.wait_for_selector("#evaluated")
+    listed = page.inner_text("#evaluated")
+    assert a in listed and b in listed
+    assert page.locator("#evaluated + button").is_disabled()  # nothing checked yet
+    for ref in (a, b):
+        page.focus(f"#evaluated input[aria-label='pick {ref}']")
+        page.keyboard.press("Space")
+    page.locator("#evaluated + button").click()
+    page.wait_for_selector("#compare-chart")
+    assert page.url.endswith(f"/evals?ref={a.replace('/', '%2F').replace('@', '%40')},{b.replace('/', '%2F').replace('@', '%40')}")
+
+
 def test_curation_chosen_with_the_keyboard(page):
     page.goto("/curation")
     page.focus("#dataset")

@@ -49,6 +49,10 @@ class EventStore(ABC):
         """Every property attached to the asset, oldest first."""
 
     @abstractmethod
+    def evaluated(self) -> list[tuple[str, int, int]]:
+        """Every asset with an evaluated property: (asset, properties attached, distinct benchmarks), by asset id."""
+
+    @abstractmethod
     def _write_properties(self, props: Sequence[Property]) -> None:
         """Atomically store the properties and one ``evaluate`` event per asset and benchmark."""
 
@@ -201,6 +205,10 @@ class SQLEvents:
 
     def properties(self, asset: str) -> list[Property]:
         return [Property.from_json(json.loads(d)) for (d,) in self._rows(self.dialect.q("SELECT doc FROM properties WHERE asset=? ORDER BY seq"), (asset,))]
+
+    def evaluated(self) -> list[tuple[str, int, int]]:
+        q = "SELECT asset, count(*), count(DISTINCT benchmark) FROM properties GROUP BY asset ORDER BY asset"
+        return [tuple(r) for r in self._rows(q, ())]
 
     def _write_properties(self, props: Sequence[Property]) -> None:
         q = self.dialect.q

@@ -181,6 +181,9 @@ class MemoryStore(Store):
     def properties(self, asset: str) -> list[Property]:
         return list(self._properties.get(asset, []))
 
+    def evaluated(self) -> list[tuple[str, int, int]]:
+        return [(a, len(ps), len({p.benchmark for p in ps})) for a, ps in sorted(self._properties.items()) if ps]
+
     def _write_properties(self, props: Sequence[Property]) -> None:
         events = _evaluate_events(props)
         for p in props:

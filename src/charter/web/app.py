@@ -155,6 +155,11 @@ def reports_routes(app: FastAPI, reg: Registry, lock: threading.Lock) -> None:
         with lock:
             return reports.evals(reg, api._split(ref))
 
+    @app.get("/api/evaluated", summary="every asset with evaluated properties: how many properties and benchmarks")
+    def evaluated() -> list[dict]:
+        with lock:
+            return reports.evaluated(reg)
+
     @app.get("/api/compare", summary="B's properties against A's, paired on the items both scored (`charter eval --compare A B "
              "--json` without charts, plus summary)")
     def compare(a: Ref, b: Ref, allow_mismatch: bool = False) -> dict:

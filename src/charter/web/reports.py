@@ -44,6 +44,11 @@ def evals(reg: Registry, refs: list[str]) -> dict:
     return {"assets": ids, "metrics": [metrics[k] for k in sorted(metrics)]}
 
 
+def evaluated(reg: Registry) -> list[dict]:
+    """The models (and other assets) with evaluated properties: the evaluations page's index."""
+    return [{"asset": a, "properties": n, "benchmarks": b} for a, n, b in reg.store.evaluated()]
+
+
 def _better(rule: dict) -> str:
     if "ideal" in rule:
         return f"closest to {rule['ideal']:g}"

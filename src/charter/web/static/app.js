@@ -610,7 +610,7 @@
     const refs = (params.get("ref") || "").split(",").map((x) => x.trim()).filter(Boolean);
     add(main, el("p", { class: "muted" }, "Evaluated properties of one or more models (comma-separated); with two, B (the second) is compared with A on the items both scored."),
       refForm("models", "Models", "", refs.join(",")));
-    if (!refs.length) return;
+    if (!refs.length) return evaluatedIndex();
     let r;
     try { r = await api("/api/evals", { ref: refs }); } catch (e) { return fail(main, e); }
     if (!r.metrics.length) return add(main, el("p", { id: "no-evals" }, "No evaluated properties for ", r.assets.join(", "), "."));
@@ -631,6 +631,23 @@
         earlier > 0 ? el("details", {}, el("summary", {}, `${earlier} earlier evaluation${earlier === 1 ? "" : "s"}`),
           table(["model", "value", "95% CI", "n", "version", "evaluated"], m.history.map((v) => [v.asset, fmt(v.value), v.ci ? `[${fmt(v.ci[0])}, ${fmt(v.ci[1])}]` : "–", fmt(v.n), v.version, v.time.slice(0, 19)]))) : null));
     });
+  }
+
+  /* no model asked: the assets that have evaluations, to open one or put two side by side */
+  async function evaluatedIndex() {
+    let r;
+    try { r = await api("/api/evaluated"); } catch (e) { return fail(main, e); }
+    if (!r.length) return add(main, el("p", { id: "no-evals" }, "No asset has evaluated properties yet (`charter eval`)."));
+    const picked = new Set();
+    const go = el("button", { type: "button", class: "primary", disabled: "", onclick: () => location.assign(ROOT + "/evals?ref=" + [...picked].map(encodeURIComponent).join(",")) }, "Show the checked side by side");
+    const pick = (id) => el("input", { type: "checkbox", "aria-label": "pick " + id, onchange: (e) => {
+      e.target.checked ? picked.add(id) : picked.delete(id);
+      go.disabled = picked.size === 0;
+    } });
+    add(main, section("Evaluated assets", el("p", { class: "muted" }, "Open one, or check several (the first two are compared)."),
+      el("table", { id: "evaluated" }, el("thead", {}, el("tr", {}, ["", "asset", "properties", "benchmarks"].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, r.map((x) => el("tr", {}, el("td", {}, pick(x.asset)), el("td", {}, el("a", { href: "/evals?ref=" + encodeURIComponent(x.asset) }, x.asset)),
+          el("td", {}, fmt(x.properties)), el("td", {}, fmt(x.benchmarks)))))), go));
   }
 
   function showGroups(host, name, v) {
