@@ -65,6 +65,26 @@ def test_search_filters(client):
     assert len(r["assets"]) == 3 and r["total"] == ASSETS
     r = client.get("/api/ls", params={"q": "model", "allowed": "commercial"}).json()
     assert r["assets"] and all(a["kind"] == "model" for a in r["assets"])
+    # denied: the complement of allowed, among the same matches
+    everything = {a["id"] for a in client.get("/api/ls", params={"q": "/", "limit": 1000}).json()["assets"]}
+    ok = {a["id"] for a in client.get("/api/ls", params={"allowed": "commercial", "limit": 1000}).json()["assets"]}
+    no = client.get("/api/ls", params={"denied": "commercial", "limit": 1000}).json()
+    assert {a["id"] for a in no["assets"]} == everything - ok and ok and no["assets"] and no["total"] == len(everything - ok)
+    assert WITHDRAWN in {a["id"] for a in no["assets"]} and RESTRICTED in {a["id"] for a in no["assets"]}
+    assert client.get("/api/ls", params={"denied": "comercial"}).status_code == 400  # a typo'd use is an error, not "nothing denied"
+
+
+def test_search_facets_count_every_match(client):
+    r = client.get("/api/ls", params={"q": "/", "limit": 2}).json()
+    assert len(r["assets"]) == 2 and sum(r["facets"]["kind"].values()) == r["total"] == ASSETS  # counted over all, not the page
+    want: dict = {}
+    for a in client.get("/api/ls", params={"q": "/", "limit": 1000}).json()["assets"]:
+        for x in a["licenses"] or ["(none)"]:
+            want[x] = want.get(x, 0) + 1
+    got = r["facets"]["license"]
+    assert all(got[k] == want[k] for k in got) and list(got.values()) == sorted(got.values(), reverse=True)
+    assert client.get("/api/ls").json()["facets"] is None  # nothing asked: no scan of the registry
+    assert set(client.get("/api/ls?kind=dataset").json()["facets"]["kind"]) == {"dataset"}
 
 
 def test_listing_on_the_index_matches_the_default(db):

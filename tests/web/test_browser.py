@@ -35,6 +35,18 @@ def test_search_as_you_type_and_open_an_asset(page):
     shot(page, "asset")
 
 
+def test_search_facets_narrow_and_denied_uses(page):
+    page.goto("/?q=photo-")
+    page.wait_for_selector("#facets button.facet")
+    assert "model (1)" in page.inner_text("#facets") and "application (1)" in page.inner_text("#facets")
+    page.click("#facets button[data-facet='kind:model']")  # a facet narrows the search to it
+    page.wait_for_function("() => document.querySelectorAll('#results li').length === 1")
+    assert page.input_value("#kind") == "model" and page.inner_text("#results").startswith(DENIED_REF)
+    page.goto("/?denied=biometric-identification")
+    page.wait_for_function("() => document.querySelector('#count').textContent.includes('match')")
+    assert DENIED_REF in page.inner_text("#results") and "kind" in page.inner_text("#facets")
+
+
 def test_lineage_expands(page):
     page.goto(f"/asset?ref={GATEWAY_APP}")
     page.wait_for_selector("#graph-list li")
@@ -96,7 +108,7 @@ def test_search_with_the_keyboard(page):
     assert page.evaluate("document.activeElement.id") == "q"  # focus starts in the search box
     page.keyboard.type("translate-app")
     page.wait_for_function("() => document.querySelectorAll('#results li').length === 1")
-    for _ in range(6):  # kind, licence, uses, state, then the result
+    for _ in range(12):  # kind, licence, allowed, denied, state, the facets, then the result
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.closest('#results') !== null"):
             break

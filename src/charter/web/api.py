@@ -14,19 +14,28 @@ MAX_LIMIT = 2000
 SEARCH_LIMIT = 50
 
 
+FACET_LICENCES = 12  # licences shown as facets (the most frequent among the matches)
+
+
 def search(reg: Registry, q: str = "", kind: str | None = None, license: str = "", allowed: list[str] | None = None,
-           state: str = "", limit: int = SEARCH_LIMIT) -> dict:
+           state: str = "", limit: int = SEARCH_LIMIT, denied: list[str] | None = None) -> dict:
     """Assets whose id contains every word of ``q`` (case-insensitive), of ``kind``, with a licence containing
-    ``license``, allowed for ``allowed`` (the rule of `charter ls --allowed`), ``state`` withdrawn or restricted.
-    ``{"total": N, "limit": L, "assets": [LS_ROW]}``: the first ``limit`` in registration order."""
+    ``license``, allowed for ``allowed`` (the rule of `charter ls --allowed`), not allowed for ``denied`` (its
+    complement), ``state`` withdrawn or restricted. ``{"total": N, "limit": L, "assets": [LS_ROW], "facets":
+    {"kind": {KIND: N}, "license": {LICENCE: N}}}``: the first ``limit`` in registration order, and how many of
+    the matches have each kind and each of the most frequent licences (none while nothing is asked: a search of
+    the whole registry is not counted)."""
     words = q.lower().split()
     lic = license.lower().strip()
-    if not (words or kind or lic or allowed or state):  # nothing asked yet: the first assets and the count, read alone
-        return {"total": reg.store.count(), "limit": limit, "assets": ls_rows(reg, reg.store.listing(None, (), limit))}
+    if not (words or kind or lic or allowed or state or denied):  # nothing asked yet: the first assets and the count, read alone
+        return {"total": reg.store.count(), "limit": limit, "assets": ls_rows(reg, reg.store.listing(None, (), limit)), "facets": None}
     wd = reg.withdrawals() if state == "withdrawn" else None
     rs = reg.restrictions() if state == "restricted" else None
+    permitted = set(reg.allowed_ids(denied, kind or None)) if denied else None
     rows = []
     total = 0
+    kinds: dict[str, int] = {}
+    licences: dict[str, int] = {}
     if allowed:
         rows_in = [r for r in reg.summaries(kind=kind or None, allowed=allowed) if all(w in r[0].lower() for w in words)]
     else:
@@ -36,10 +45,17 @@ def search(reg: Registry, q: str = "", kind: str | None = None, license: str = "
             continue
         if (wd is not None and row[0] not in wd) or (rs is not None and row[0] not in rs):
             continue
+        if permitted is not None and row[0] in permitted:
+            continue
         total += 1
+        kinds[row[1]] = kinds.get(row[1], 0) + 1
+        for x in row[4] or ("(none)",):
+            licences[x] = licences.get(x, 0) + 1
         if len(rows) < limit:
             rows.append(row)
-    return {"total": total, "limit": limit, "assets": ls_rows(reg, rows)}
+    top = sorted(licences.items(), key=lambda kv: (-kv[1], kv[0]))[:FACET_LICENCES]
+    return {"total": total, "limit": limit, "assets": ls_rows(reg, rows),
+            "facets": {"kind": dict(sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))), "license": dict(top)}}
 
 
 def explain(d) -> dict:

@@ -81,12 +81,14 @@ def create_app(reg: Registry, access: WriteAccess = WriteAccess()) -> FastAPI:
         app.get(path, include_in_schema=False, response_class=HTMLResponse)(_page(page, title, path))
 
     @app.get("/api/ls", summary="search assets", description="Assets whose id contains every word of q, filtered like "
-             "`charter ls`: {total, limit, assets: [the objects of `charter ls --json`]}.")
+             "`charter ls` (denied: the complement of allowed): {total, limit, assets: [the objects of `charter ls --json`], facets: "
+             "{kind: {KIND: N}, license: {LICENCE: N}} over every match, null while nothing is asked}.")
     def ls(q: str = "", kind: str | None = None, license: str = "", allowed: Annotated[list[str] | None, Query()] = None,
            state: Annotated[str, Query(pattern="^(|withdrawn|restricted)$")] = "",
-           limit: Annotated[int, Query(ge=1, le=1000)] = api.SEARCH_LIMIT) -> dict:
+           limit: Annotated[int, Query(ge=1, le=1000)] = api.SEARCH_LIMIT,
+           denied: Annotated[list[str] | None, Query(description="only assets whose lineage does not permit these uses")] = None) -> dict:
         with lock:
-            return api.search(reg, q, kind, license, api._split(allowed or []), state, limit)
+            return api.search(reg, q, kind, license, api._split(allowed or []), state, limit, api._split(denied or []))
 
     @app.get("/api/show", summary="an asset's charter, what it inherits and its history (`charter show --json`; with limit, the "
              "nearest limit assets up and down and their totals)")

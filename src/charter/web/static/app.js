@@ -222,16 +222,22 @@
     const kind = el("select", { id: "kind" }, el("option", { value: "" }, "any"), KINDS.map((k) => el("option", { value: k, selected: params.get("kind") === k }, k)));
     const lic = el("input", { id: "license", type: "search", value: params.get("license") || "", autocomplete: "off" });
     const allowed = el("input", { id: "allowed", type: "search", value: params.get("allowed") || "", placeholder: "e.g. fine-tuning,commercial", autocomplete: "off" });
+    const denied = el("input", { id: "denied", type: "search", value: params.get("denied") || "", placeholder: "e.g. commercial", autocomplete: "off" });
     const state = el("select", { id: "state" }, ["", "withdrawn", "restricted"].map((s) => el("option", { value: s, selected: params.get("state") === s }, s || "any")));
     const count = el("p", { id: "count", class: "muted", "aria-live": "polite" });
     const results = el("ul", { id: "results", class: "results" });
+    const facets = el("div", { id: "facets", class: "facets" });
     add(main, el("form", { role: "search", onsubmit: (e) => e.preventDefault() },
       el("label", {}, "Id or name", q), el("label", {}, "Kind", kind), el("label", {}, "Licence", lic),
-      el("label", {}, "Allowed for uses", allowed), el("label", {}, "State", state)), count, results);
+      el("label", {}, "Allowed for uses", allowed), el("label", {}, "Denied for uses", denied), el("label", {}, "State", state)), count, facets, results);
+    /* the matches' kinds and most frequent licences, each a button that narrows the search to it */
+    const facetRow = (label, counts, pick) => el("p", {}, el("span", { class: "muted" }, label + ": "),
+      Object.entries(counts).map(([k, n]) => k === "(none)" ? el("span", { class: "facet muted" }, `no licence (${fmt(n)})`)
+        : el("button", { type: "button", class: "facet", "data-facet": label + ":" + k, onclick: () => pick(k) }, `${k} (${fmt(n)})`)));
     let seq = 0, timer = null;
     async function run() {
       const mine = ++seq;
-      const query = { q: q.value, kind: kind.value, license: lic.value, allowed: allowed.value, state: state.value };
+      const query = { q: q.value, kind: kind.value, license: lic.value, allowed: allowed.value, denied: denied.value, state: state.value };
       const u = new URLSearchParams(Object.entries(query).filter(([, v]) => v));
       history.replaceState(null, "", ROOT + (u.toString() ? "/?" + u : "/"));
       try {
@@ -240,12 +246,14 @@
         count.textContent = r.total === 0 ? "No assets match." : r.total > r.assets.length ? `${r.total} assets match; the first ${r.assets.length} are listed.` : `${r.total} assets match.`;
         results.replaceChildren(...r.assets.map((a) => el("li", {}, assetLink(a.id), el("span", { class: "muted" }, `  ${a.kind} · ${a.licenses.join(", ") || "no licence"}`),
           a.withdrawn && badge("withdrawn"))));
+        facets.replaceChildren(...(r.facets ? [facetRow("kind", r.facets.kind, (k) => { kind.value = k; run(); }),
+          facetRow("licence", r.facets.license, (k) => { lic.value = k; run(); })] : []));
       } catch (e) {
-        if (mine === seq) { count.textContent = "Error: " + e.message; results.replaceChildren(); }
+        if (mine === seq) { count.textContent = "Error: " + e.message; results.replaceChildren(); facets.replaceChildren(); }
       }
     }
     const soon = () => { clearTimeout(timer); timer = setTimeout(run, 120); };
-    for (const x of [q, lic, allowed]) x.addEventListener("input", soon);
+    for (const x of [q, lic, allowed, denied]) x.addEventListener("input", soon);
     for (const x of [kind, state]) x.addEventListener("change", run);
     run();
   }
