@@ -49,8 +49,7 @@ def backend_of(target: str) -> str:
 def pg_server():
     """A throwaway PostgreSQL server in a temp folder, as a context manager giving its URL (initdb + pg_ctl; stopped
     and removed on exit). The one place the benchmarks name the module that starts it."""
-    sys.path.insert(0, str(HERE.parent))
-    from tests.pgserver import Server
+    from charter.store.pgserver import Server
 
     return Server()
 
