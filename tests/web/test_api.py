@@ -351,6 +351,19 @@ def test_gateway_audit(client, capsys, db):
     assert d[2]["reasons"][0]["text"].startswith(f"allow-only {DENIED_USE}: {GATEWAY_APP} permits only")
 
 
+def test_latest_denials_read_backwards_in_pages_equal_one_read(db):
+    """Denials are read from the end of the log a page at a time: every page size gives the same list, newest
+    first, and no more than asked."""
+    from charter.web import reports
+
+    reg = Registry.open(db, create=False)
+    whole = reports.denials(reg, limit=1000, page=10**6)
+    assert len(whole) >= 5 and [d["seq"] for d in whole] == sorted((d["seq"] for d in whole), reverse=True)
+    for page in (1, 2, 3, 7):
+        for limit in (1, 3, len(whole), 1000):
+            assert reports.denials(reg, limit=limit, page=page) == whole[:limit], (page, limit)
+
+
 def test_openapi_documents_every_endpoint(client):
     paths = client.get("/openapi.json").json()["paths"]
     for p in ("/api/evals", "/api/compare", "/api/curation", "/api/audit/summary", "/api/audit/series", "/api/audit/denials", "/api/audit/verify"):

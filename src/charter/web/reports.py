@@ -158,23 +158,28 @@ def _counted(store, application: str | None):
             yield r.get("time") or "", app, use, dec, n, tokens
 
 
-def denials(reg: Registry, limit: int = DENIALS) -> list[dict]:
+def denials(reg: Registry, limit: int = DENIALS, page: int = 2_000) -> list[dict]:
     """The latest ``limit`` requests refused by the charter (denied or withdrawn), newest first, each reason worded
-    as `charter can` words it (charter.policy.explain)."""
+    as `charter can` words it (charter.policy.explain). Read from the end of the log, ``page`` entries at a time:
+    the page does not read a log of millions to show its last twenty."""
     from charter.policy.decide import Reason
 
     out: list[dict] = []
-    for e in audit.entries(reg.store):
-        r = e.data
-        if r.get("decision") not in ("denied", "withdrawn"):
-            continue
-        reasons = [Reason.from_json(x) for x in r.get("reasons") or ()]
-        out.append({"seq": e.seq, "time": r.get("time"), "application": r.get("application"), "model": r.get("model"),
-                    "uses": r.get("uses") or [], "decision": r["decision"], "status": r.get("status"), "code": r.get("code"),
-                    "message": r.get("error"), "reasons": [{"text": reason_head(x), "path": reason_path(x)} for x in reasons]})
-        if len(out) > limit:
-            out.pop(0)
-    return out[::-1]
+    hi = reg.store.audit_head()[0]
+    while hi > 0 and len(out) < limit:
+        lo = max(0, hi - page)
+        for e in reversed([e for e in reg.store.audit_entries(after=lo, limit=hi - lo) if e.seq <= hi]):
+            r = e.data
+            if r.get("decision") not in ("denied", "withdrawn"):
+                continue
+            reasons = [Reason.from_json(x) for x in r.get("reasons") or ()]
+            out.append({"seq": e.seq, "time": r.get("time"), "application": r.get("application"), "model": r.get("model"),
+                        "uses": r.get("uses") or [], "decision": r["decision"], "status": r.get("status"), "code": r.get("code"),
+                        "message": r.get("error"), "reasons": [{"text": reason_head(x), "path": reason_path(x)} for x in reasons]})
+            if len(out) == limit:
+                break
+        hi = lo
+    return out
 
 
 def summary(reg: Registry, application: str | None = None) -> dict:
