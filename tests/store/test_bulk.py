@@ -249,3 +249,33 @@ def test_charter_add_of_a_large_file_takes_the_bulk_path_and_writes_the_same(tmp
     assert dump(a) == dump(b)
     a.close()
     b.close()
+
+
+def test_a_large_batch_on_postgresql_refreshes_the_planner_statistics(pg_url, monkeypatch):
+    """A batch of a tenth or more of the registry is followed by ANALYZE of the tables it wrote (stale statistics
+    made the planner sort a large trace on disk); a small batch into a larger registry is not (autovacuum's job)."""
+    import psycopg
+
+    from charter.store import bulk
+    from charter.store.postgres import PostgresStore
+
+    def reltuples(table: str) -> float:
+        with psycopg.connect(pg_url) as c:
+            return c.execute("SELECT reltuples FROM pg_class WHERE relname=%s", (table,)).fetchone()[0]
+
+    base, batch = world(60)
+    store = open_store(pg_url)
+    try:
+        assert reltuples("downstream") < 0  # never analyzed
+        bulk.add_many(store, base + batch, {})
+        n = store.count()
+        assert n > 20 and reltuples("assets") == n and reltuples("downstream") > 0
+        calls = []
+        monkeypatch.setattr(PostgresStore, "_analyze", lambda self, *a: calls.append(a))
+        bulk.add_many(store, [Asset(id="dataset/late@1", kind="dataset", name="late", version="1", licenses=("mit",))], {})
+        assert calls == []  # one asset on top of n: not a tenth
+        monkeypatch.undo()
+        with pytest.raises(ValueError):  # only the tables it writes are ever named
+            store._analyze(("assets; DROP TABLE assets",))
+    finally:
+        store.close()

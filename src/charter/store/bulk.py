@@ -351,7 +351,8 @@ def _page_cache(db, kib: int):
 
 def write_postgres(store, planned: Sequence[Planned], time: str, inherit) -> None:
     """One transaction under the write lock: the rows through COPY (new terms and content digests, which may
-    already be there, through INSERT)."""
+    already be there, through INSERT); then, when the batch is a tenth or more of the registry, ANALYZE of the
+    tables it wrote (``PostgresStore._analyze``)."""
     import hashlib
 
     others = list(outside_ids(planned, {p.asset.id for p in planned}))
@@ -384,3 +385,5 @@ def write_postgres(store, planned: Sequence[Planned], time: str, inherit) -> Non
             store._insert_withdrawal(cur, w, "withdraw")
         for rs in restrictions:
             store._insert_restriction(cur, rs)
+    if len(planned) * 10 >= first - 1 + len(planned):  # a tenth or more of the assets are new: the statistics are stale
+        store._analyze()

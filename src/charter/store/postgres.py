@@ -534,6 +534,19 @@ class PostgresStore(DeferredLog, SQLEvents, SQLConsent, SQLGateway, SQLIdentity,
             for r in rows:
                 cp.write_row(r)
 
+    BULK_TABLES = ("assets", "edges", "lineage", "asset_terms", "asset_listing", "closure", "downstream", "events", "registrations")
+
+    def _analyze(self, tables: Sequence[str] = BULK_TABLES) -> None:
+        """Refresh the planner's statistics of ``tables`` now (after a bulk registration that grew them by a tenth or
+        more), not at autovacuum's next round: with a table's statistics from before the load, the planner took a
+        trace of 143,739 descendants for 3,956 rows and sorted them on disk (85 ms) instead of reading the index in
+        order (37 ms; bench_trace at 1,000,000 assets). ANALYZE blocks neither reads nor writes."""
+        with self._lock, self._errors("update its statistics"):
+            for t in tables:
+                if t not in self.BULK_TABLES:  # a fixed list: nothing else is ever interpolated here
+                    raise ValueError(t)
+                self.db.execute(f"ANALYZE {t}")
+
     def _write_terms(self, cur, rows: Sequence[tuple[int, str, str]]) -> None:
         """Inside a write transaction: intern each terms key (found by its sha256: a key can be longer than
         an index entry may be) and point the asset (rid, id) at it."""
