@@ -21,7 +21,7 @@ from charter.policy.decide import Decision, Request, Upstream, decide
 from charter.policy.effective import ALLOW, DENY, Bits, LazyDecision, allowed_decision, verdict
 from charter.policy.licenses import Duty, LicenseTable
 from charter.store import Store, open_store
-from charter.store.base import _WRITES
+from charter.store.base import WRITES
 from charter.store.base import Hop
 from charter.store.bulk import no_gc  # batch work allocates ~100,000 acyclic objects: a third to a half of can_many at 1M assets was the cycle collector
 
@@ -315,7 +315,7 @@ class Registry:
         v = self.store.withdrawals_version()
         self._polled = _clock()
         self._deadline = self._polled + self.POLL_S
-        self._local = _WRITES[0]
+        self._local = WRITES[0]
         if v != self._wd_version:
             self._wd = self.store.withdrawals()
             self._rs = self.store.restrictions()
@@ -333,7 +333,7 @@ class Registry:
 
     def _fresh(self) -> None:
         """``_refresh`` unless this process wrote nothing and the last poll is under POLL_S old."""
-        if self._local != _WRITES[0] or _clock() - self._polled > self.POLL_S:
+        if self._local != WRITES[0] or _clock() - self._polled > self.POLL_S:
             self._refresh()
 
     def properties(self, asset_id: str) -> dict[tuple[str, str], Property]:
@@ -386,7 +386,7 @@ class Registry:
         # the common case inline (no attestation, terms cached, no change to poll for): a dict lookup and a
         # few integer operations (effective.verdict, unrolled)
         hot = self._hot.get(asset_id)
-        if hot is None or _WRITES[0] != self._local or _clock() > self._deadline:
+        if hot is None or WRITES[0] != self._local or _clock() > self._deadline:
             return self._decide(asset_id, uses_t)
         deny, stop, allow, lineage = hot
         if stop & mask:  # OR alternatives, requirements, a condition on an asked use: the full verdict

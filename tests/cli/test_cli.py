@@ -122,6 +122,17 @@ def test_add_names_licences_the_table_does_not_know(tmp_path, capsys):
     assert code == 3 and "'acme-model-license' is not in the licence table: commercial use is not permitted until it is mapped (fix: add it with --licenses FILE)" in out
 
 
+def test_add_notes_an_asset_derived_from_a_withdrawn_one(tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    (tmp_path / "d.yaml").write_text("id: dataset/d@1\nlicense: MIT\n")
+    (tmp_path / "m.yaml").write_text("id: model/m@1\nlicense: MIT\nderived_from: [{asset: dataset/d@1, relation: trained-on}]\n")
+    (tmp_path / "a.yaml").write_text("id: model/a@1\nlicense: MIT\nderived_from: [{asset: model/m@1, relation: fine-tuned-from}]\n")
+    assert run(capsys, "add", str(tmp_path / "d.yaml"), str(tmp_path / "m.yaml"), "--registry", db)[0] == 0
+    assert run(capsys, "withdraw", "dataset/d@1", "--reason", "consent revoked", "--registry", db)[0] == 0
+    code, out, _ = run(capsys, "add", str(tmp_path / "a.yaml"), "--registry", db)
+    assert code == 0 and "model/a@1 derives from withdrawn dataset/d@1; every use of it will be denied" in " ".join(out.split())
+
+
 def test_licenses_file_maps_an_unknown_licence(tmp_path, capsys):
     db = str(tmp_path / "r.db")
     (tmp_path / "m.yaml").write_text("id: model/acme-ft@1\nlicense: acme-model-license\n")

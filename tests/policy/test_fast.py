@@ -103,7 +103,7 @@ def test_another_process_change_is_seen_within_the_poll_interval(tmp_path, monke
         b.check(i, (u,)).allowed for i in ids for u in uses) else None
     if target is None:
         pytest.skip("nothing allowed in this world")
-    monkeypatch.setattr(registry_mod, "_WRITES", [0])
+    monkeypatch.setattr(registry_mod, "WRITES", [0])
     b._refresh()
     asset, u = target
     assert b.check(asset, u).allowed

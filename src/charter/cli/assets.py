@@ -58,8 +58,8 @@ def cmd_add(args) -> int:
         console.print("[yellow]note[/]: licences not in the licence table (commercial use not permitted until they are mapped): "
                       + "; ".join(f"{escape(name)} ({', '.join(ids)})" for name, ids in unknown.items()))
     withdrawn = reg.withdrawals()
-    for a in added:
-        hit = [u.asset.id for u in reg.lineage(a.id) if u.asset.id in withdrawn]
+    for a in added if withdrawn else ():  # each one's upstream ids from the closure (not its charters decoded)
+        hit = [h.asset for h in reg.trace(a.id, down=False) if h.asset in withdrawn]
         if hit:
             console.print(f"[yellow]note[/]: {a.id} derives from withdrawn {', '.join(hit)}; every use of it will be denied")
     return 0

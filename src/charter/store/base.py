@@ -24,7 +24,7 @@ from charter.core.lineage import compile_lineage
 from charter.errors import Conflict, Denied, NotFound
 from charter.store.assets import AssetStore, Hop, _missing_hint, _topological
 from charter.store.chain import GENESIS, AuditEntry, audit_json, chain_hash
-from charter.store.common import _WRITES, local_writes, now
+from charter.store.common import WRITES, local_writes, now
 from charter.store.consent import ConsentStore, check_owner_withdrawal, withdraw_owners
 from charter.store.events import EventStore
 from charter.store.gateway import ApiKey, GatewayStore
@@ -34,7 +34,7 @@ from charter.store.signatures import SIGNATURE_KINDS, SignatureRecord, Signature
 
 __all__ = [  # what the contract's modules define, importable from here as before the split
     "GENESIS", "SIGNATURE_KINDS", "ApiKey", "AuditEntry", "Hop", "SignalSnapshot", "SignatureRecord", "Store",
-    "audit_json", "chain_hash", "check_owner_withdrawal", "local_writes", "now", "withdraw_owners", "_WRITES",
+    "audit_json", "chain_hash", "check_owner_withdrawal", "local_writes", "now", "withdraw_owners", "WRITES",
 ]
 
 
@@ -60,7 +60,7 @@ class Store(AssetStore, EventStore, ConsentStore, GatewayStore, IdentityStore, S
             lineages[a.id] = compile_lineage(a, lineages)
         t = now()
         self._write_assets(ordered, {a.id: lineages[a.id] for a in ordered}, t, self._under_write_lock(ordered, sources, t))
-        _WRITES[0] += 1
+        WRITES[0] += 1
         return ordered
 
     def add_many(self, assets: Sequence[Asset], sources: Mapping[str, str] | None = None) -> list[Asset]:
@@ -68,7 +68,7 @@ class Store(AssetStore, EventStore, ConsentStore, GatewayStore, IdentityStore, S
         from charter.store import bulk
 
         got = bulk.add_many(self, assets, sources or {})
-        _WRITES[0] += bool(got)
+        WRITES[0] += bool(got)
         return got
 
     def _to_register(self, assets: Sequence[Asset], sources: Mapping[str, str], existing: Mapping[str, Asset]) -> list[Asset]:

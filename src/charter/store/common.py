@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as _dt
 
-_WRITES = [0]
+WRITES = [0]  # policy writes by any store of this process (one cell: read on every decision without a call)
 
 
 def local_writes() -> int:
     """How many policy writes (registrations, withdrawals, lifts, restrictions, evaluations) any store
     in this process made: a Registry polls its store's change counter at once when this moved."""
-    return _WRITES[0]
+    return WRITES[0]
 
 
 def now() -> str:

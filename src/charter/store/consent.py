@@ -9,7 +9,7 @@ from typing import Sequence
 
 from charter.core.assets import Withdrawal
 from charter.errors import InvalidInput, StoreError
-from charter.store.common import _WRITES, now
+from charter.store.common import WRITES, now
 from charter.store.events import INSERT_EVENT
 
 
@@ -73,5 +73,5 @@ def withdraw_owners(store: "ConsentStore", owners: Sequence[str], reason: str) -
     new = [Withdrawal(o, reason.strip(), t) for o in owners if o not in prior]
     if new:
         store._write_owner_withdrawals(new)
-        _WRITES[0] += 1
+        WRITES[0] += 1
     return new, [o for o in owners if o in prior]

@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 
 from charter.core.assets import Event, Property, Restriction, Withdrawal
 from charter.errors import Conflict, InvalidInput
-from charter.store.common import _WRITES, now
+from charter.store.common import WRITES, now
 
 INSERT_EVENT = "INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)"
 
@@ -95,7 +95,7 @@ class EventStore(ABC):
             raise InvalidInput("a withdrawal needs a reason", hint="pass --reason TEXT")
         w = Withdrawal(asset, reason.strip(), now())
         self._write_withdrawal(w)
-        _WRITES[0] += 1
+        WRITES[0] += 1
         return w
 
     def lift(self, asset: str, reason: str) -> Withdrawal:
@@ -107,7 +107,7 @@ class EventStore(ABC):
             raise InvalidInput("lifting a withdrawal needs a reason", hint="pass --reason TEXT")
         w = Withdrawal(asset, reason.strip(), now())
         self._write_lift(w)
-        _WRITES[0] += 1
+        WRITES[0] += 1
         return w
 
     def restrict(self, asset: str, deny: Sequence[str], reason: str) -> Restriction:
@@ -118,7 +118,7 @@ class EventStore(ABC):
             raise InvalidInput("a restriction needs at least one use to deny", hint="pass --deny USE")
         r = Restriction(asset, tuple(dict.fromkeys(deny)), reason.strip(), now())
         self._write_restriction(r)
-        _WRITES[0] += 1
+        WRITES[0] += 1
         return r
 
     def lift_restrictions(self, asset: str, reason: str) -> Restriction:
@@ -132,7 +132,7 @@ class EventStore(ABC):
             raise InvalidInput("lifting restrictions needs a reason", hint="pass --reason TEXT")
         lift = Restriction(asset, tuple(dict.fromkeys(u for r in current for u in r.deny)), reason.strip(), now())
         self._write_restriction_lift(lift)
-        _WRITES[0] += 1
+        WRITES[0] += 1
         return lift
 
     def attach(self, props: Sequence[Property]) -> list[Property]:
@@ -143,7 +143,7 @@ class EventStore(ABC):
         props = [p if p.time else replace(p, time=t) for p in props]
         if props:
             self._write_properties(props)
-            _WRITES[0] += 1
+            WRITES[0] += 1
         return props
 
 
