@@ -273,6 +273,17 @@ def test_id_disagrees_with_field(tmp_path):
     assert (e.where, e.field) == (f"{p}:2", "version") and "disagrees" in e.message
 
 
+@pytest.mark.parametrize("name, text", [("a.yaml", "id: model/x@1.10\nversion: 1.10\n"),
+                                        ("a.json", '{"id": "model/x@1.10", "version": 1.10}'),
+                                        ("b.json", '[{"id": "model/x@1.10", "version": 1.10}, {"id": "model/y@2", "version": 2}]')])
+def test_a_version_written_as_a_number_is_read_as_written(tmp_path, name, text):
+    """version: 1.10 is a float to YAML and JSON; the id check and the asset read it as written, "1.10"."""
+    (a, *_) = charterfile.load_file(write(tmp_path, name, text), TAX)
+    assert a.version == "1.10" and a.id == "model/x@1.10"
+    p, e = fails(tmp_path, "c.yaml", "id: model/x@1.1\nversion: 1.10\n")
+    assert e.message == "version '1.10' disagrees with id 'model/x@1.1'" and e.where == f"{p}:2"
+
+
 def test_unknown_relation(tmp_path):
     p, e = fails(tmp_path, "a.yaml", """
         id: model/m@1

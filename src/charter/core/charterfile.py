@@ -360,8 +360,8 @@ def _identity(item: dict, ctx: _Ctx, pre: str) -> tuple[str, str, str]:
     if "id" in item:
         kind, name, version = parse_id(item["id"], where=ctx.at("id"), field=pre + "id")
         for key, value in (("kind", kind), ("name", name), ("version", version)):
-            if key in item and str(item[key]) != value:
-                ctx.fail(f"{key} {item[key]!r} disagrees with id {item['id']!r}", pre + key, f"drop '{key}' or make it {value!r}", key)
+            if key in item and _text(item, key) != value:  # as written: version: 1.10 is "1.10", not the float 1.1
+                ctx.fail(f"{key} {_text(item, key)!r} disagrees with id {item['id']!r}", pre + key, f"drop '{key}' or make it {value!r}", key)
         return kind, name, version
     missing = [k for k in ("kind", "name", "version") if k not in item]
     if missing:
