@@ -39,6 +39,7 @@ def _encoder(**kw):
 
 
 _compact = _encoder(separators=(",", ":"), ensure_ascii=False)  # lineage.dumps' and terms_key's encoding
+_string = json.encoder.encode_basestring  # a str as _compact writes it (ensure_ascii=False), without the encoder's set-up
 _canonical = _encoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)  # Asset.canonical's
 
 
@@ -76,6 +77,7 @@ class Planner:
     def __init__(self, outside: Mapping[str, Lineage]) -> None:
         self.flat: dict[str, Flat] = {}
         self.frag: dict[str, tuple[str, str]] = {}  # member id -> its lineage JSON row around the predecessor index
+        self.cols: dict[tuple, str] = {}  # (licences, allow, deny, duties) -> their part of a lineage row
         self.krow: dict[str, tuple] = {}
         self.sets: dict[frozenset, frozenset] = {}  # terms-row sets, interned: their hash is computed once
         self.keys: dict[tuple, str] = {}  # (terms-row set, attestations) -> terms key
@@ -90,12 +92,18 @@ class Planner:
     def _member(self, aid: str, licenses, allow, deny, duties, requires, attest) -> None:
         if aid in self.frag:
             return
-        cols = [list(licenses), list(allow), list(deny), list(duties)]
-        if requires or attest:  # the optional columns exactly as lineage.dumps writes them
-            cols.append([r.to_json() for r in requires])
-        if attest:
-            cols.append(list(attest))
-        self.frag[aid] = ("[" + _compact(aid) + ",", "," + _compact(cols)[1:])
+        plain = not (requires or attest)
+        tail = self.cols.get((licenses, allow, deny, duties)) if plain else None
+        if tail is None:  # (most assets share their terms with others: each set is encoded once)
+            cols = [list(licenses), list(allow), list(deny), list(duties)]
+            if not plain:  # the optional columns exactly as lineage.dumps writes them
+                cols.append([r.to_json() for r in requires])
+            if attest:
+                cols.append(list(attest))
+            tail = "," + _compact(cols)[1:]
+            if plain:
+                self.cols[(licenses, allow, deny, duties)] = tail
+        self.frag[aid] = ("[" + _string(aid) + ",", tail)
         self.krow[aid] = _key_row(aid, licenses, allow, deny, requires)
 
     def _intern(self, rows: frozenset) -> frozenset:
