@@ -360,14 +360,14 @@ class Gateway:
                     s.headers["X-Charter-Audit-Seq"] = str(seq)
                     done = True  # the stream leaves the concurrency slot and records its end when it ends
                     return s
-                # one hop: the model thread queues the start record (committed by the writer while the model
-                # runs), generates, and queues the end record
+                # one hop: the model thread queues the start record (for the writer thread to commit), generates,
+                # and queues the end record
                 gens, started = await loop.run_in_executor(self.engine.executor, self._run, job, params, v, call)
             except PromptError as e:
                 return await self.refuse(_bad(v, str(e), e.param, e.code), call)
             pt = sum(g.prompt_tokens for g in gens[::n])
             ct = sum(g.completion_tokens for g in gens)
-            # answered only once the decision's record is committed (usually already: its fsync overlapped the model)
+            # answered only once the decision's record is committed
             seq = (started.result() if started.done() else await asyncio.wrap_future(started)).seq
             created = int(time.time())
             if chat:
@@ -405,8 +405,9 @@ class Gateway:
     def _run(self, job: tuple, params: dict, v: Verdict, call: Call) -> tuple[list[Generation], concurrent.futures.Future]:
         """On the model thread: encode, queue the start record, generate, queue the end record. Returns the
         generations and the start record's future: the answer waits for that COMMIT, which the writer thread
-        does while the model runs, so the record's fsync is not added to the request's time. A model failure
-        after the start is recorded as the end record (outcome "error", status 500) and raised as _Recorded."""
+        can do while the model runs (whenever it gets the GIL: a CPU forward pass rarely lets it, README
+        "Gateway"). A model failure after the start is recorded as the end record (outcome "error", status
+        500) and raised as _Recorded."""
         lm, encoded = self._prepare(*job)
         n = job[-1]
         started = self.writer.submit(self.record(v, call, phase="start"))
