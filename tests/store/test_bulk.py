@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 
 import pytest
 
@@ -106,7 +107,16 @@ def dump(store) -> dict[str, list[tuple]]:
     return out
 
 
-def test_add_many_writes_what_add_writes_one_by_one(urls):
+@pytest.fixture(params=[None, 7], ids=["one-chunk", "chunks-of-7"])
+def chunk(request, monkeypatch):
+    """PostgreSQL's bulk writer plans and copies a batch in chunks (bulk.Streamed): each test once with the batch
+    in one chunk, once in chunks of 7 (lineages, terms and withdrawals spanning chunks)."""
+    if request.param:
+        monkeypatch.setattr(bulk.Streamed, "CHUNK", request.param)
+    return request.param
+
+
+def test_add_many_writes_what_add_writes_one_by_one(urls, chunk):
     base, batch = world(300)
     bulk_store, ref = open_store(urls[0]), open_store(urls[1])
     try:
@@ -135,7 +145,7 @@ def test_add_many_writes_what_add_writes_one_by_one(urls):
         ref.close()
 
 
-def test_a_batch_in_one_add_equals_add_many(urls):
+def test_a_batch_in_one_add_equals_add_many(urls, chunk):
     """Store.add of the whole batch (one transaction) writes the same rows and events, in the same order; here
     with several new versions of a withdrawn and of a restricted name in the batch (each inherits from the
     stored versions only, not from another of the batch: Store.add's rule for a batch)."""
@@ -180,7 +190,7 @@ def test_add_many_is_all_or_nothing(urls):
         store.close()
 
 
-def test_a_failure_while_writing_rolls_the_whole_batch_back(urls, monkeypatch):
+def test_a_failure_while_writing_rolls_the_whole_batch_back(urls, monkeypatch, chunk):
     """The last table's insert fails (a row another process wrote at the same time): no row of the batch stays."""
     base, batch = world(80, seed=11)
     store, other = open_store(urls[0]), open_store(urls[0])
@@ -188,16 +198,15 @@ def test_a_failure_while_writing_rolls_the_whole_batch_back(urls, monkeypatch):
         prepare(store, base)
         before = dump(store)
         first = store.assets_version() + 1
-        plan = bulk.plan
+        under = type(store)._under_write_lock
 
-        def plan_then_collide(assets, outside):
-            got = plan(assets, outside)
+        def collide_then_lock(self, ordered, *rest):  # just before the batch's transaction (planned or not yet)
             q = "INSERT INTO registrations VALUES (%s, 'someone')" if "postgres" in type(other).__name__.lower() else "INSERT INTO registrations VALUES (?, 'someone')"
             with other._tx():
-                other.db.execute(q, (first + len(got) - 1,))
-            return got
+                other.db.execute(q, (first + len(ordered) - 1,))
+            return under(self, ordered, *rest)
 
-        monkeypatch.setattr(bulk, "plan", plan_then_collide)
+        monkeypatch.setattr(type(store), "_under_write_lock", collide_then_lock)
         with pytest.raises(Conflict):
             store.add_many(batch)
         after = dump(store)
@@ -279,3 +288,32 @@ def test_a_large_batch_on_postgresql_refreshes_the_planner_statistics(pg_url, mo
             store._analyze(("assets; DROP TABLE assets",))
     finally:
         store.close()
+
+
+def test_pipelined_stops_both_sides_at_the_first_failure():
+    """bulk._pipelined: a write that fails stops the planning at its next chunk and is raised; a plan that fails
+    stops the writer; neither thread is left waiting."""
+    written, made = [], []
+
+    def make(chunk, k):
+        made.append(k)
+        if chunk == ["bad-plan"]:
+            raise ValueError("plan")
+        return chunk
+
+    def write(r):
+        if r == ["bad-write"]:
+            raise KeyError("write")
+        written.append(r)
+
+    with pytest.raises(KeyError):
+        bulk._pipelined(iter([["a"], ["bad-write"], ["c"], ["d"], ["e"]]), make, write)
+    assert written == [["a"]] and len(made) <= 4  # at most one chunk planned after the failed write
+    written.clear()
+    with pytest.raises(ValueError):
+        bulk._pipelined(iter([["a"], ["bad-plan"], ["c"]]), make, write)
+    assert written == [["a"]]
+    written.clear()
+    bulk._pipelined(iter([["a"], ["b"]]), make, write)
+    assert written == [["a"], ["b"]]
+    assert not [t for t in threading.enumerate() if t.name == "charter-bulk-copy"]

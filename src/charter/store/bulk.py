@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import gc
 import json
+import queue
+import threading
 from contextlib import contextmanager
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from charter.core.assets import PROPAGATING, Asset, licence_free
 from charter.core.digests import content_digests
@@ -168,6 +170,33 @@ class Planner:
         return Flat(ids, prev, depth, self._intern(krows))
 
 
+class Streamed:
+    """A batch planned chunk by chunk as it is written (``write_postgres``): PostgreSQL inserts on its own
+    process, so its server works on one chunk's rows while this process plans the next, instead of
+    waiting for the whole plan first. ``len`` is the batch's size."""
+
+    CHUNK = 25_000
+
+    def __init__(self, assets: Sequence[Asset], outside: Mapping[str, Lineage]) -> None:
+        self.assets, self.outside = assets, outside
+
+    def __len__(self) -> int:
+        return len(self.assets)
+
+    def chunks(self) -> Iterator[list[Planned]]:
+        planner = Planner(self.outside)
+        for i in range(0, len(self.assets), self.CHUNK):
+            yield [planner.plan(a) for a in self.assets[i:i + self.CHUNK]]
+
+    def outside_ids(self) -> set[str]:
+        """What ``outside_ids`` finds in the planned batch, without planning it: a lineage's members outside the
+        batch are those of its registered parents' lineages."""
+        batch = {a.id for a in self.assets}
+        out = {u.asset.id for lin in self.outside.values() for u in lin}
+        out.update(e.parent for a in self.assets for e in a.derived_from)
+        return out - batch
+
+
 def plan(assets: Sequence[Asset], outside: Mapping[str, Lineage]) -> list[Planned]:
     """The rows of ``assets`` (parents first; ``outside``: the compiled lineages of their registered parents)."""
     planner = Planner(outside)
@@ -229,7 +258,7 @@ def _add_many(store, write, assets: Sequence[Asset], sources: Mapping[str, str])
         return []
     batch = {a.id for a in ordered}
     outside = store._compiled_many({e.parent for a in ordered for e in a.derived_from if e.relation in _PROPAGATES and e.parent not in batch})
-    planned = plan(ordered, outside)
+    planned = Streamed(ordered, outside) if write is write_postgres else plan(ordered, outside)
     t = now()
     write(store, planned, t, store._under_write_lock(ordered, sources, t))
     return ordered
@@ -262,11 +291,12 @@ class Rows(NamedTuple):
     registrations: list[tuple]
 
 
-def rows(planned: Sequence[Planned], first: int, rids: Mapping[str, int], time: str, actor: str) -> Rows:
+def rows(planned: Sequence[Planned], first: int, rids: dict[str, int], time: str, actor: str) -> Rows:
     """The rows of a batch whose first asset gets registration number ``first`` (``rids``: those of the registered
-    assets it names), in each table's key order (so that each B-tree grows at one end): most come so by
-    registration number; the lineage is sorted by id, and the downstream rows gathered by ancestor."""
-    rid = dict(rids)
+    assets it names; it gains the batch's own, for a next chunk), in each table's key order (so that each B-tree
+    grows at one end): most come so by registration number; the lineage is sorted by id, and the downstream rows
+    gathered by ancestor."""
+    rid = rids
     rid.update((p.asset.id, first + k) for k, p in enumerate(planned))
     memo: dict = {}
     closure = []
@@ -309,6 +339,38 @@ def new_terms(keys_in_order: Iterable[str], known: Mapping[str, int], first: int
             tid[k] = first + len(new)
             new.append((tid[k], k))
     return tid, new
+
+
+def _pipelined(chunks: Iterable[list], make, write) -> None:
+    """``make(chunk, offset)`` for each chunk on this thread, ``write`` of its result on another, one chunk
+    behind. The first failure on either side ends both (the other thread is stopped, not left waiting) and
+    is raised here, inside the caller's transaction, which then rolls back."""
+    q: queue.Queue = queue.Queue(maxsize=1)
+    failed: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            while (item := q.get()) is not None:
+                write(item)
+        except BaseException as e:  # (raised on the caller's thread below)
+            failed.append(e)
+            while q.get() is not None:  # the producer stops at its next chunk; until then nothing is written
+                pass
+
+    t = threading.Thread(target=consume, name="charter-bulk-copy", daemon=True)
+    t.start()
+    try:
+        k = 0
+        for chunk in chunks:
+            if failed:
+                break
+            q.put(make(chunk, k))
+            k += len(chunk)
+    finally:
+        q.put(None)
+        t.join()
+    if failed:
+        raise failed[0]
 
 
 BULK_CACHE_KIB = 2**21  # SQLite's page cache while a bulk write runs (2 GiB at most, used as the batch needs it)
@@ -357,38 +419,49 @@ def _page_cache(db, kib: int):
         db.execute(f"PRAGMA cache_size={was}")
 
 
-def write_postgres(store, planned: Sequence[Planned], time: str, inherit) -> None:
+def write_postgres(store, planned: "Sequence[Planned] | Streamed", time: str, inherit) -> None:
     """One transaction under the write lock: the rows through COPY (new terms and content digests, which may
-    already be there, through INSERT); then, when the batch is a tenth or more of the registry, ANALYZE of the
-    tables it wrote (``PostgresStore._analyze``)."""
+    already be there, through INSERT), a chunk at a time on a second thread while this one plans the next chunk
+    (``Streamed``; a planned list is one chunk); then, when the batch is a tenth or more of the registry,
+    ANALYZE of the tables it wrote (``PostgresStore._analyze``)."""
     import hashlib
 
-    others = list(outside_ids(planned, {p.asset.id for p in planned}))
+    streamed = isinstance(planned, Streamed)
+    others = list(planned.outside_ids() if streamed else outside_ids(planned, {p.asset.id for p in planned}))
+    chunks = planned.chunks() if streamed else iter([planned])
+    actor = store.actor or "unknown"
     with store._tx() as cur:
         withdrawals, restrictions = inherit()
         rids = dict(cur.execute("SELECT id, rid FROM assets WHERE id = ANY(%s::text[])", (others,)).fetchall()) if others else {}
         first = cur.execute("SELECT coalesce(max(rid), 0) + 1 FROM assets").fetchone()[0]
-        with no_gc():
-            r = rows(planned, first, rids, time, store.actor or "unknown")
-        keys = list(dict.fromkeys(k for _, k, _ in r.asset_terms))
-        digest = {k: hashlib.sha256(k.encode()).hexdigest() for k in keys}
-        found = dict(cur.execute("SELECT digest, tid FROM terms WHERE digest = ANY(%s::text[])", (list(digest.values()),)).fetchall())
-        known = {k: found[d] for k, d in digest.items() if d in found}
-        tid, new = new_terms(keys, known, cur.execute("SELECT coalesce(max(tid), 0) + 1 FROM terms").fetchone()[0])
-        copy = store._copy
-        copy(cur, "assets(rid, id, kind, name, version, hash, doc, registered)", r.assets)
-        copy(cur, "edges(child, parent, relation)", r.edges)
-        copy(cur, "lineage(id, doc)", r.lineage)
-        if new:
-            cur.executemany("INSERT INTO terms(tid, digest, doc) VALUES (%s,%s,%s)", [(t, digest[k], k) for t, k in new])
-        copy(cur, "asset_terms(rid, tid, id)", ((rid, tid[k], i) for rid, k, i in r.asset_terms))
-        copy(cur, "asset_listing(rid, licenses)", r.listing)
-        copy(cur, "closure(descendant, ancestor, depth)", r.closure)
-        copy(cur, "downstream(ancestor, depth, descendant)", r.downstream)
-        copy(cur, "events(time, type, asset, data)", r.events)
-        if r.content:
-            cur.executemany("INSERT INTO content VALUES (%s,%s) ON CONFLICT DO NOTHING", r.content)
-        copy(cur, "registrations(rid, actor)", r.registrations)
+        tid: dict[str, int] = {}
+        next_tid = [cur.execute("SELECT coalesce(max(tid), 0) + 1 FROM terms").fetchone()[0]]
+
+        def write(r: Rows) -> None:
+            keys = [k for k in dict.fromkeys(k for _, k, _ in r.asset_terms) if k not in tid]
+            digest = {k: hashlib.sha256(k.encode()).hexdigest() for k in keys}
+            found = dict(cur.execute("SELECT digest, tid FROM terms WHERE digest = ANY(%s::text[])", (list(digest.values()),)).fetchall()) if keys else {}
+            tid.update((k, found[d]) for k, d in digest.items() if d in found)
+            known = {k: tid[k] for k in keys if k in tid}
+            got, new = new_terms(keys, known, next_tid[0])
+            tid.update(got)
+            next_tid[0] += len(new)
+            copy = store._copy
+            copy(cur, "assets(rid, id, kind, name, version, hash, doc, registered)", r.assets)
+            copy(cur, "edges(child, parent, relation)", r.edges)
+            copy(cur, "lineage(id, doc)", r.lineage)
+            if new:
+                cur.executemany("INSERT INTO terms(tid, digest, doc) VALUES (%s,%s,%s)", [(t, digest[k], k) for t, k in new])
+            copy(cur, "asset_terms(rid, tid, id)", ((rid, tid[k], i) for rid, k, i in r.asset_terms))
+            copy(cur, "asset_listing(rid, licenses)", r.listing)
+            copy(cur, "closure(descendant, ancestor, depth)", r.closure)
+            copy(cur, "downstream(ancestor, depth, descendant)", r.downstream)
+            copy(cur, "events(time, type, asset, data)", r.events)
+            if r.content:
+                cur.executemany("INSERT INTO content VALUES (%s,%s) ON CONFLICT DO NOTHING", r.content)
+            copy(cur, "registrations(rid, actor)", r.registrations)
+
+        _pipelined(chunks, lambda chunk, k: rows(chunk, first + k, rids, time, actor), write)
         for w in withdrawals:
             store._insert_withdrawal(cur, w, "withdraw")
         for rs in restrictions:
