@@ -8,7 +8,8 @@ flat tuples (member ids, each member's predecessor index, its distance): a child
 tuples shifted by one, and a lineage's terms rows are a shared frozenset (most assets add nothing to their
 parent's), so its key is found in a dict. Each member's part of the lineage JSON is serialised once per batch,
 and a parent's rows once for all its children. ``write_sqlite`` inserts each table's rows in key order with a
-page cache large enough for the batch; ``write_postgres`` uses COPY. ``tests/store/test_bulk.py`` checks the
+page cache large enough for the batch; ``write_postgres`` uses COPY, a chunk at a time on a second thread
+while this one plans the next (``Streamed``). ``tests/store/test_bulk.py`` checks the
 result equals ``Store.add``'s, row for row, on both backends.
 """
 
