@@ -20,6 +20,7 @@ import json
 import queue
 import threading
 from contextlib import contextmanager
+from itertools import repeat
 from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from charter.core.assets import PROPAGATING, Asset, licence_free
@@ -300,22 +301,15 @@ def rows(planned: Sequence[Planned], first: int, rids: dict[str, int], time: str
     rid = rids
     rid.update((p.asset.id, first + k) for k, p in enumerate(planned))
     memo: dict = {}
-    closure = []
-    below: dict[int, list[tuple[int, str]]] = {}  # ancestor -> its (distance, descendant)s
-    for p in planned:
-        me, aid = rid[p.asset.id], p.asset.id
+    closure: list[tuple] = []
+    downstream: list[tuple] = []
+    for k, p in enumerate(planned):
         f = p.flat
-        for i, d in zip(f.ids[1:], f.depth[1:]):
-            r = rid[i]
-            closure.append((me, r, d))
-            got = below.get(r)
-            if got is None:
-                below[r] = [(d, aid)]
-            else:
-                got.append((d, aid))
-    downstream = []
-    for r in sorted(below):
-        downstream += [(r, d, i) for d, i in sorted(below[r])]
+        if len(f.ids) > 1:  # (the tuples built by zip, in C)
+            ancestors = [rid[i] for i in f.ids[1:]]
+            closure += zip(repeat(first + k), ancestors, f.depth[1:])
+            downstream += zip(ancestors, f.depth[1:], repeat(p.asset.id))
+    downstream.sort()  # gathered by ancestor, then distance and descendant
     return Rows(
         assets=[(first + k, p.asset.id, p.asset.kind, p.asset.name, p.asset.version, p.hash, p.doc, time) for k, p in enumerate(planned)],
         edges=[(rid[p.asset.id], rid[e.parent], e.relation) for p in planned for e in p.asset.derived_from],
