@@ -298,7 +298,7 @@ def rows(planned: Sequence[Planned], first: int, rids: dict[str, int], time: str
     assets it names; it gains the batch's own, for a next chunk), in each table's key order (so that each B-tree
     grows at one end): most come so by registration number; the lineage is sorted by id, and the downstream rows
     gathered by ancestor."""
-    rid = rids
+    rid = rids  # (updated in place: a next chunk names this one's assets)
     rid.update((p.asset.id, first + k) for k, p in enumerate(planned))
     memo: dict = {}
     closure: list[tuple] = []
@@ -414,16 +414,14 @@ def _page_cache(db, kib: int):
         db.execute(f"PRAGMA cache_size={was}")
 
 
-def write_postgres(store, planned: "Sequence[Planned] | Streamed", time: str, inherit) -> None:
+def write_postgres(store, planned: Streamed, time: str, inherit) -> None:
     """One transaction under the write lock: the rows through COPY (new terms and content digests, which may
     already be there, through INSERT), a chunk at a time on a second thread while this one plans the next chunk
-    (``Streamed``; a planned list is one chunk); then, when the batch is a tenth or more of the registry,
+    (``Streamed``); then, when the batch is a tenth or more of the registry,
     ANALYZE of the tables it wrote (``PostgresStore._analyze``)."""
     import hashlib
 
-    streamed = isinstance(planned, Streamed)
-    others = list(planned.outside_ids() if streamed else outside_ids(planned, {p.asset.id for p in planned}))
-    chunks = planned.chunks() if streamed else iter([planned])
+    others = list(planned.outside_ids())
     actor = store.actor or "unknown"
     with store._tx() as cur:
         withdrawals, restrictions = inherit()
@@ -436,9 +434,7 @@ def write_postgres(store, planned: "Sequence[Planned] | Streamed", time: str, in
             keys = [k for k in dict.fromkeys(k for _, k, _ in r.asset_terms) if k not in tid]
             digest = {k: hashlib.sha256(k.encode()).hexdigest() for k in keys}
             found = dict(cur.execute("SELECT digest, tid FROM terms WHERE digest = ANY(%s::text[])", (list(digest.values()),)).fetchall()) if keys else {}
-            tid.update((k, found[d]) for k, d in digest.items() if d in found)
-            known = {k: tid[k] for k in keys if k in tid}
-            got, new = new_terms(keys, known, next_tid[0])
+            got, new = new_terms(keys, {k: found[d] for k, d in digest.items() if d in found}, next_tid[0])
             tid.update(got)
             next_tid[0] += len(new)
             copy = store._copy
@@ -456,7 +452,7 @@ def write_postgres(store, planned: "Sequence[Planned] | Streamed", time: str, in
                 cur.executemany("INSERT INTO content VALUES (%s,%s) ON CONFLICT DO NOTHING", r.content)
             copy(cur, "registrations(rid, actor)", r.registrations)
 
-        _pipelined(chunks, lambda chunk, k: rows(chunk, first + k, rids, time, actor), write)
+        _pipelined(planned.chunks(), lambda chunk, k: rows(chunk, first + k, rids, time, actor), write)
         for w in withdrawals:
             store._insert_withdrawal(cur, w, "withdraw")
         for rs in restrictions:
