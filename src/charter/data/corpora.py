@@ -23,8 +23,8 @@ def python_reference() -> dict[str, str]:
 
 
 def write_python_reference(folder: Path, version: str = "1") -> Path:
-    """``folder``/train.jsonl, heldout.jsonl and python-reference.yaml (the two datasets' charters);
-    returns the charter file."""
+    """``folder``/train.jsonl, heldout.jsonl and python-reference.yaml (the two datasets' charters, naming
+    their files relative to itself, as charter files are read: wherever ``folder`` is); returns the charter file."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     topics = list(python_reference().items())
@@ -43,11 +43,11 @@ assets:
     description: "{len(topics) - len(held)} sections of the Python Language Reference, from {src}"
     license: {LICENSE}
     notes: {{source: "https://docs.python.org/{py.rsplit('.', 1)[0]}/reference/", held_out: {sorted(held)}}}
-    data: {{files: [{folder / 'train.jsonl'}], fields: {{text: text}}}}
+    data: {{files: [train.jsonl], fields: {{text: text}}}}
   - id: dataset/python-reference-heldout@{version}
     description: "{len(held)} held-out sections of the Python Language Reference (every {HELDOUT_EVERY}th topic), never trained on"
     license: {LICENSE}
     notes: {{source: "https://docs.python.org/{py.rsplit('.', 1)[0]}/reference/"}}
-    data: {{files: [{folder / 'heldout.jsonl'}], fields: {{text: text}}}}
+    data: {{files: [heldout.jsonl], fields: {{text: text}}}}
 """, encoding="utf-8")
     return charter
