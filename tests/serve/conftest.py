@@ -171,3 +171,25 @@ def serve_process(db: str, *args: str, env: dict | None = None):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+SWAPPED = "model/swapped-lm@1"
+APP = "application/swapped-app@1"
+
+
+@pytest.fixture
+def swapped(world, reg, tmp_path):
+    """A copy of the tiny model registered as SWAPPED (with an application and a key), then its safetensors
+    replaced by other bytes of the same size: the file a swap on disk would leave. Returns (folder, key)."""
+    from charter.models.registry import add_folder
+    from charter.serve.apps import add_application
+    from charter.serve.keys import new_key
+
+    folder = tmp_path / "weights"
+    shutil.copytree(world.tiny, folder)
+    add_folder(reg, folder, SWAPPED, ("Apache-2.0",))
+    add_application(reg, APP, SWAPPED, ["text-generation"])
+    key = new_key(reg, APP)[0]
+    f = folder / "model.safetensors"
+    f.write_bytes(f.read_bytes()[:-8] + b"\0" * 8)
+    return folder, key

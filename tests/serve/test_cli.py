@@ -109,6 +109,45 @@ def test_serve_process_streams_and_shuts_down_gracefully(world, db):
         reg.close()
 
 
+def _children(pid: int) -> list[str]:
+    """Command lines of the processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        try:
+            stat = (d / "stat").read_text()
+            if d.name.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append((d / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip())
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+@pytest.mark.parametrize("flag", [None, "--model-in-process"])
+def test_serve_runs_the_model_in_a_child_process_unless_told_not_to(world, db, flag):
+    """`charter serve` runs its models in a child process (serve/worker.py), which ends with the gateway;
+    --model-in-process keeps them on a thread of the server. The answers are the same."""
+    from tests.serve.conftest import TRANSLATE, serve_process
+
+    body = {"model": MODEL, "prompt": "the river", "max_tokens": 6, "temperature": 0}
+    with serve_process(db, *([flag] if flag else [])) as (p, base):
+        r = httpx.post(base + "/v1/completions", json=body, headers=auth(world.keys[TRANSLATE]), timeout=60)
+        assert r.status_code == 200
+        kids = [c for c in _children(p.pid) if "charter.serve.worker" in c]
+        assert len(kids) == (0 if flag else 1)
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=60) == 0
+        assert not [c for c in _children(p.pid) if "charter.serve.worker" in c]
+    from charter.registry import Registry
+    from charter.serve.engine import Engine
+
+    reg, e = Registry.open(db), Engine()
+    try:
+        assert r.json()["choices"][0]["text"] == e.complete(reg, MODEL, "the river", max_tokens=6, temperature=0).text
+    finally:
+        reg.close()
+        e.close()
+
+
 def _records(db) -> list[dict]:
     from charter.registry import Registry
 

@@ -12,11 +12,19 @@ import pytest
 from tests.serve.conftest import FACES, MODEL, OTHER, PUBLISHER, SUMMARIZE, TRANSLATE
 
 
-@pytest.fixture
-def server(make_app):
+@pytest.fixture(params=["model thread", "model process"])
+def server(request, make_app, reg):
+    """The gateway with the model on its thread (the Python API's default), and in a child process as
+    `charter serve` runs it (serve/worker.py): every test here holds for both."""
+    from charter.serve.app import create_app
+    from charter.serve.limits import Limits
     from charter.serve.server import Background
 
-    with Background(make_app()) as srv:
+    if request.param == "model thread":
+        app = make_app()
+    else:
+        app = create_app(reg, [MODEL, OTHER], Limits(rate=0), model_process=True, preload=True)
+    with Background(app) as srv:
         yield srv
 
 
@@ -224,3 +232,42 @@ def _records_text(db: str) -> list[str]:
         return [e.record for e in s.audit_entries()]
     finally:
         s.close()
+
+
+def test_a_model_process_that_dies_fails_its_request_audited_and_the_next_one_is_served(reg, world):
+    """kill -9 of the model process mid-stream: the stream ends with the error and its end record says so;
+    the gateway stays up and the next request is answered by a new model process."""
+    import os
+    import signal
+
+    import httpx
+
+    from charter.serve.app import TOKEN_DELAY_ENV, create_app
+    from charter.serve.limits import Limits
+    from charter.serve.server import Background
+
+    os.environ[TOKEN_DELAY_ENV] = "0.05"
+    try:
+        app = create_app(reg, [MODEL], Limits(rate=0), model_process=True, preload=True)
+    finally:
+        del os.environ[TOKEN_DELAY_ENV]
+    gw = app.state.gateway
+    headers = {"Authorization": f"Bearer {world.keys[TRANSLATE]}"}
+    body = {"model": MODEL, "prompt": "the river", "max_tokens": 100, "temperature": 0}
+    with Background(app) as srv:
+        pid = gw.models.pid
+        with httpx.stream("POST", srv.url + "/v1/completions", json={**body, "stream": True}, headers=headers, timeout=60) as r:
+            assert r.status_code == 200
+            lines = r.iter_lines()
+            assert next(lines).startswith("data: ")  # generating
+            os.kill(pid, signal.SIGKILL)
+            rest = [x for x in lines if x]
+        assert rest[-1] == "data: [DONE]" and "the model process exited (code -9)" in rest[-2]
+        r = httpx.post(srv.url + "/v1/completions", json={**body, "max_tokens": 2}, headers=headers, timeout=60)
+        assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] <= 2
+        assert gw.models.pid != pid and gw.models.starts == 2
+        gw.writer.settled()
+    recs = [e.data for e in reg.store.audit_entries()]
+    assert [x["phase"] for x in recs] == ["start", "end", "start", "end"] and recs[0]["request_id"] == recs[1]["request_id"]
+    assert recs[1]["decision"] == "error" and "the model process exited (code -9)" in recs[1]["error"]
+    assert recs[1]["completion_tokens"] < 100 and recs[3]["decision"] == "allowed"

@@ -32,6 +32,8 @@ def register(sub, common) -> None:
     p.add_argument("--graceful-timeout", type=float, default=30.0, metavar="S", help="on SIGINT/SIGTERM, wait this long for requests in progress (default 30)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--access-log", action="store_true", help="log every request (the audit log records them anyway)")
+    p.add_argument("--model-in-process", dest="model_process", action="store_false",
+                   help="run the models on a thread of the server process instead of a child process of it (slower answers: README \"Gateway\")")
     p.add_argument("--no-ui", dest="ui", action="store_false", help="do not serve the read-only web view under /ui (`charter ui`'s)")
     p.set_defaults(func=cmd_serve)
 
@@ -82,7 +84,7 @@ def cmd_serve(args) -> int:
     anchors = args.anchor_file or (str(default_anchor_file(path)) if path is not None else None)
     cfg = ServeConfig(models, args.registry, [str(t) for t in args.taxonomy], args.host, args.port, args.workers, limits,
                       args.graceful_timeout, True, args.log_level, args.access_log, anchors if args.anchor_every > 0 else None,
-                      args.anchor_every, [str(x) for x in args.licenses])
+                      args.anchor_every, [str(x) for x in args.licenses], model_process=args.model_process)
     if args.ui:
         from charter.web.app import GATEWAY_FACTORY, UI_PATH
 

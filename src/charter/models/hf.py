@@ -33,13 +33,31 @@ def load(ref: str | Path, *, gguf_file: str | None = None, dtype=None):
         tok = AutoTokenizer.from_pretrained(str(ref), gguf_file=gguf_file)
         model = AutoModelForCausalLM.from_pretrained(str(ref), gguf_file=gguf_file, dtype=dtype)
     except (OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InvalidInput(f"cannot load a causal language model from {ref}: {first}",
-                           hint="pass a local Hugging Face model folder (config.json + weights), or a hub id with a reachable hub",
-                           where=str(ref)) from None
+        raise _unloadable(ref, e) from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return model, tok
+
+
+def load_tokenizer(ref: str | Path):
+    """The tokenizer ``load`` returns, alone (the gateway's model process holds the model)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(str(ref))
+    except (OSError, ValueError) as e:
+        raise _unloadable(ref, e) from None
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def _unloadable(ref, e: Exception) -> InvalidInput:
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return InvalidInput(f"cannot load a causal language model from {ref}: {first}",
+                        hint="pass a local Hugging Face model folder (config.json + weights), or a hub id with a reachable hub",
+                        where=str(ref))
 
 
 def folder_hash(folder: Path) -> str:

@@ -52,6 +52,18 @@ def weights_folder(a: Asset) -> Path:
     return verify_weights(a.id, weights_of(a).to_json())
 
 
+def tokenizer_registered(get: Get, a: Asset):
+    """The tokenizer ``load_registered`` returns with the model (an adapter's is its base's), verified the same way."""
+    from charter.models.hf import load_tokenizer
+
+    while weights_of(a).is_adapter:
+        parent = adapter_base(a)
+        if parent is None:
+            return load_registered(get, a)[1]  # refused there, with its message
+        a = get(parent)
+    return load_tokenizer(weights_folder(a))
+
+
 def verify_registered(get: Get, a: Asset) -> None:
     """The model's weights, and its adapter-of bases', still have their registered digests (IntegrityError if not)."""
     for x in chain(get, a):
@@ -79,4 +91,4 @@ def load_registered(get: Get, a: Asset):
     return load(weights_folder(a))
 
 
-__all__ = ["Get", "adapter_base", "chain", "load_registered", "verify_registered", "weights_folder", "weights_of"]
+__all__ = ["Get", "adapter_base", "chain", "load_registered", "tokenizer_registered", "verify_registered", "weights_folder", "weights_of"]

@@ -184,14 +184,22 @@ BODIES = 4096  # refusal bodies remembered (the same decision refused again is t
 
 
 class Gateway:
-    """Everything one app instance holds: the registry, the gate, the engine, the limits, the audit writer."""
+    """Everything one app instance holds: the registry, the gate, the engine, the limits, the audit writer.
+    With ``model_process`` the models run in a child process (``worker.ModelProcess``, ``self.models``) and
+    the engine holds only their tokenizers."""
 
-    def __init__(self, reg: Registry, models: Sequence[str], limits: Limits | None = None, engine: Engine | None = None):
+    def __init__(self, reg: Registry, models: Sequence[str], limits: Limits | None = None, engine: Engine | None = None,
+                 model_process: bool = False):
         self.reg = reg
         self.limits = limits or Limits()
         self.gate = Gate(reg, models, self.limits)
         self.engine = engine or Engine()
         self.own_engine = engine is None
+        self.models = None
+        if model_process:
+            from charter.serve.worker import ModelProcess
+
+            self.models = ModelProcess(self.engine.threads)
         self.concurrency = Concurrency(self.limits.max_concurrent)
         self._writer: audit.AuditWriter | None = None
         self._writer_lock = threading.Lock()
@@ -351,8 +359,11 @@ class Gateway:
                           stop=[body.stop] if isinstance(body.stop, str) else list(body.stop or ()))
             job = (mid, assets, messages, prompts, max_tokens, param, n)
             try:
+                if self.models is not None:
+                    lm, encoded = await self._prepare_remote(job, chars)
                 if stream:  # encode first: a prompt that does not fit is a 400, not a broken stream
-                    lm, encoded = await loop.run_in_executor(self.engine.executor, self._prepare, *job)
+                    if self.models is None:
+                        lm, encoded = await loop.run_in_executor(self.engine.executor, self._prepare, *job)
                     usage = bool(body.stream_options and body.stream_options.include_usage)
                     s = _Stream(self, v, call, lm, encoded, params, chat, usage)
                     # recorded before its first byte: a gateway killed mid-stream leaves this record
@@ -360,9 +371,11 @@ class Gateway:
                     s.headers["X-Charter-Audit-Seq"] = str(seq)
                     done = True  # the stream leaves the concurrency slot and records its end when it ends
                     return s
-                # one hop: the model thread queues the start record (for the writer thread to commit), generates,
-                # and queues the end record
-                gens, started = await loop.run_in_executor(self.engine.executor, self._run, job, params, v, call)
+                if self.models is not None:
+                    gens, started = await self._remote(lm, encoded, params, v, call, n)
+                else:  # one hop: the model thread queues the start record (for the writer thread to commit), generates,
+                    # and queues the end record
+                    gens, started = await loop.run_in_executor(self.engine.executor, self._run, job, params, v, call)
             except PromptError as e:
                 return await self.refuse(_bad(v, str(e), e.param, e.code), call)
             pt = sum(g.prompt_tokens for g in gens[::n])
@@ -385,7 +398,7 @@ class Gateway:
             v.status, v.outcome, v.code, v.message = 500, "error", e.code, f"{e.message}{f' ({e.where})' if e.where else ''}"[:500]
             return await self.refuse(v, call)
         except Exception as e:  # the model failed: a 500 that is audited, never a crash
-            v.status, v.outcome, v.code, v.message = 500, "error", "model_error", f"the model failed: {type(e).__name__}: {str(e)[:200]}"
+            v.status, v.outcome, v.code, v.message = 500, "error", "model_error", _failed(e)
             return await self.refuse(v, call)
         finally:
             if not done:
@@ -393,7 +406,9 @@ class Gateway:
 
     def _prepare(self, mid, assets, messages, prompts, max_tokens: int, param: str, n: int):
         """On the model thread: load the model (once) and encode every prompt (``n`` times) within the limits."""
-        lm = self.engine.load(mid, assets)
+        return self._encode(self.engine.load(mid, assets), messages, prompts, max_tokens, param, n)
+
+    def _encode(self, lm, messages, prompts, max_tokens: int, param: str, n: int):
         lim = self.limits
         if messages is not None:
             text, templated = self.engine.chat_prompt(lm, messages)
@@ -402,19 +417,53 @@ class Gateway:
             encoded = [self.engine.encode(lm, p, lim.max_prompt_tokens, max_tokens, param) for p in prompts]
         return lm, [ids for ids in encoded for _ in range(n)]
 
+    # --- the models in a child process (charter serve) ---
+    async def load_remote(self, mid: str, assets: dict | None = None):
+        """Load ``mid`` in the model process and its tokenizer here (off the loop)."""
+        assets = assets or self.engine.assets_for(self.reg, mid)
+        info = await self.models.load(mid, list(assets.values()))
+        return await asyncio.get_running_loop().run_in_executor(self.engine.executor, self.engine.adopt, mid, assets, info)
+
+    async def _prepare_remote(self, job: tuple, chars: int):
+        """The model (loaded once) and the encoded prompts; short prompts are encoded on the loop, where
+        that costs less than the hop to the model thread and back (~0.2 ms measured), long ones there."""
+        mid, assets, messages, prompts, max_tokens, param, n = job
+        lm = self.engine.loaded(mid) or await self.load_remote(mid, assets)
+        if chars <= _ENCODE_ON_LOOP_CHARS:
+            return self._encode(lm, messages, prompts, max_tokens, param, n)
+        return await asyncio.get_running_loop().run_in_executor(self.engine.executor, self._encode, lm, messages, prompts, max_tokens, param, n)
+
+    async def _remote(self, lm, encoded: list, params: dict, v: Verdict, call: Call, n: int):
+        """``_run`` with the model in the child: the generations are sent, then the start record is queued,
+        so that its COMMIT runs while the child works (queued first, the woken writer thread delayed the
+        send); the answer still waits for it."""
+        reqs = [self.models.generate(lm.id, ids, params) for ids in encoded]
+        started = self.writer.submit(self.record(v, call, phase="start"))
+        outs = await asyncio.gather(*(r.done for r in reqs), return_exceptions=True)
+        failed = next((o for o in outs if isinstance(o, BaseException)), None)
+        if failed is not None:
+            v.status, v.outcome, v.code, v.message = 500, "error", "model_error", _failed(failed)
+            self.writer.submit(self.record(v, call, completion_tokens=0, error=v.message, code=v.code, phase="end"))
+            raise _Recorded(started) from failed
+        gens = [Generation(*o) for o in outs]
+        self.writer.submit(self.record(v, call, prompt_tokens=sum(g.prompt_tokens for g in gens[::n]),
+                                       completion_tokens=sum(g.completion_tokens for g in gens), phase="end",
+                                       finish_reasons=[g.finish_reason for g in gens]))
+        return gens, started
+
     def _run(self, job: tuple, params: dict, v: Verdict, call: Call) -> tuple[list[Generation], concurrent.futures.Future]:
         """On the model thread: encode, queue the start record, generate, queue the end record. Returns the
         generations and the start record's future: the answer waits for that COMMIT, which the writer thread
         can do while the model runs (whenever it gets the GIL: a CPU forward pass rarely lets it, README
-        "Gateway"). A model failure after the start is recorded as the end record (outcome "error", status
-        500) and raised as _Recorded."""
+        "Gateway"; ``charter serve`` runs the model in a child process instead, ``_remote``). A model failure
+        after the start is recorded as the end record (outcome "error", status 500) and raised as _Recorded."""
         lm, encoded = self._prepare(*job)
         n = job[-1]
         started = self.writer.submit(self.record(v, call, phase="start"))
         try:
             gens = [self.engine.generate(lm, ids, **params) for ids in encoded]
         except Exception as e:
-            v.status, v.outcome, v.code, v.message = 500, "error", "model_error", f"the model failed: {type(e).__name__}: {str(e)[:200]}"
+            v.status, v.outcome, v.code, v.message = 500, "error", "model_error", _failed(e)
             self.writer.submit(self.record(v, call, completion_tokens=0, error=v.message, code=v.code, phase="end"))
             raise _Recorded(started) from e
         self.writer.submit(self.record(v, call, prompt_tokens=sum(g.prompt_tokens for g in gens[::n]),
@@ -429,6 +478,14 @@ class _Recorded(Exception):
     def __init__(self, started: concurrent.futures.Future):
         super().__init__("the model failed")
         self.started = started
+
+
+_ENCODE_ON_LOOP_CHARS = 2000
+
+
+def _failed(e: Exception) -> str:
+    """What a 500 says of a model failure: the error's type (as the model process raised it) and its text."""
+    return f"the model failed: {getattr(e, 'kind', type(e).__name__)}: {str(e)[:200]}"
 
 
 def _bad(v: Verdict, message: str, param: str | None, code: str = "invalid_value") -> Verdict:
@@ -446,7 +503,7 @@ def _sse(obj) -> bytes:
 
 class _Stream(StreamingResponse):
     """Server-sent events in OpenAI's chunk format, ending with ``data: [DONE]``. Generation runs on
-    the model thread and hands text over through a queue; a client that goes away stops it. The stream's
+    the model thread (or in the model process) and hands text over through a queue; a client that goes away stops it. The stream's
     start is recorded before it is returned (Gateway.serve); its end (tokens generated, finish reasons,
     an error, whether the client went away) is recorded once, however it ends: before ``[DONE]`` when it
     runs to the end, else as soon as the model thread has stopped. It leaves its concurrency slot then."""
@@ -463,13 +520,14 @@ class _Stream(StreamingResponse):
         self._worker: asyncio.Future | None = None
         self._end: concurrent.futures.Future | None = None
         self._left = False
+        self._request = None  # the generation in the model process (charter serve), to cancel
         super().__init__(self._events(), media_type="text/event-stream", headers={**_ok_headers(v, 0), "Cache-Control": "no-cache"})
 
     async def __call__(self, scope, receive, send):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self.cancel.set()
+            self._stop()
             try:
                 if self._end is None and self._worker is not None:  # the model thread stops at its next token
                     await asyncio.wait_for(asyncio.shield(self._worker), 30)
@@ -481,6 +539,12 @@ class _Stream(StreamingResponse):
                 await asyncio.wrap_future(end)
             except BaseException:
                 pass
+
+    def _stop(self) -> None:
+        """Stop generating: the model thread sees ``cancel`` before its next token; the model process is told."""
+        self.cancel.set()
+        if self._request is not None and self.gw.models is not None:
+            self.gw.models.cancel(self._request)
 
     def end(self) -> concurrent.futures.Future:
         """Queue the end record (once) and leave the concurrency slot."""
@@ -520,8 +584,6 @@ class _Stream(StreamingResponse):
                 pass
 
         def cancelled() -> bool:  # asked before every token
-            if delay:
-                time.sleep(delay)
             return self.cancel.is_set()
 
         def work() -> None:
@@ -529,7 +591,7 @@ class _Stream(StreamingResponse):
                 for i, ids in enumerate(self.encoded):
                     if self.cancel.is_set():
                         break
-                    g = eng.generate(self.lm, ids, **self.params, emit=lambda s, i=i: put(("text", i, s)), cancelled=cancelled)
+                    g = eng.generate(self.lm, ids, **self.params, emit=lambda s, i=i: put(("text", i, s)), cancelled=cancelled, delay=delay)
                     self.generated[i], self.finish[i] = g.completion_tokens, g.finish_reason
                     put(("end", i, g))
             except Exception as e:
@@ -537,8 +599,26 @@ class _Stream(StreamingResponse):
             finally:
                 put(("done", None, None))
 
+        async def remote() -> None:  # the same, with the model in the child process (on this loop, no thread)
+            try:
+                for i, ids in enumerate(self.encoded):
+                    if self.cancel.is_set():
+                        break
+                    self._request = models.generate(self.lm.id, ids, {**self.params, "delay": delay},
+                                                    emit=lambda s, i=i: q.put_nowait(("text", i, s)))
+                    if self.cancel.is_set():
+                        models.cancel(self._request)
+                    g = Generation(*await self._request.done)
+                    self.generated[i], self.finish[i] = g.completion_tokens, g.finish_reason
+                    q.put_nowait(("end", i, g))
+            except Exception as e:
+                q.put_nowait(("error", None, e))
+            finally:
+                q.put_nowait(("done", None, None))
+
+        models = self.gw.models
         try:
-            self._worker = loop.run_in_executor(eng.executor, work)
+            self._worker = asyncio.ensure_future(remote()) if models is not None else loop.run_in_executor(eng.executor, work)
             if self.chat:
                 for i in range(len(self.encoded)):
                     yield _sse(self._chunk(i, None, None, role=True))
@@ -550,7 +630,7 @@ class _Stream(StreamingResponse):
                     self.tokens[1] += x.completion_tokens
                     yield _sse(self._chunk(i, None if self.chat else "", x.finish_reason))
                 elif kind == "error":
-                    self.error = f"the model failed: {type(x).__name__}: {str(x)[:200]}"
+                    self.error = _failed(x)
                     yield _sse(error_body(500, self.error, "model_error"))
                 else:
                     break
@@ -562,7 +642,7 @@ class _Stream(StreamingResponse):
             await asyncio.wrap_future(self.end())  # [DONE] only once the end is on record
             yield b"data: [DONE]\n\n"
         finally:
-            self.cancel.set()
+            self._stop()
 
 
 _ROUTES = {"/v1/completions": ("completions", CompletionRequest), "/v1/chat/completions": ("chat.completions", ChatRequest)}
@@ -689,16 +769,20 @@ def _endpoint(path: str) -> str:
 
 
 def create_app(reg: Registry, models: Sequence[str], limits: Limits | None = None, *, engine: Engine | None = None,
-               preload: bool = False, close_registry: bool = False) -> FastAPI:
+               preload: bool = False, close_registry: bool = False, model_process: bool = False) -> FastAPI:
     """The gateway for ``models`` (registered model refs). ``preload`` loads them at startup (``charter serve``
-    does; in-process tests load on the first allowed request). ``close_registry``: close it at shutdown."""
-    gw = Gateway(reg, models, limits, engine)
+    does; in-process tests load on the first allowed request). ``close_registry``: close it at shutdown.
+    ``model_process``: without an ``engine``, run the models in a child process (``charter serve`` does)."""
+    gw = Gateway(reg, models, limits, engine, model_process)
 
     @asynccontextmanager
     async def lifespan(app):
         if preload:
             for mid in gw.gate.models:
-                gw.engine.load(mid, gw.engine.assets_for(reg, mid))
+                if gw.models is not None:
+                    await gw.load_remote(mid)
+                else:
+                    gw.engine.load(mid, gw.engine.assets_for(reg, mid))
             # What is loaded now (libraries, models, the registry's caches) lives as long as the process: kept
             # out of the collector, whose full passes over it stopped the whole process ~220 ms every ~1.5 s
             # under a flood of refusals (measured: /health max 254 ms -> 20 ms, refusals' p99 236 -> 37 ms).
@@ -708,6 +792,8 @@ def create_app(reg: Registry, models: Sequence[str], limits: Limits | None = Non
         yield
         flusher.cancel()
         gw.close()  # the audit writer commits what is queued (aggregates of keyless 429s included)
+        if gw.models is not None:
+            gw.models.close()
         if gw.own_engine:
             gw.engine.close()
         if close_registry:

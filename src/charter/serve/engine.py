@@ -4,12 +4,14 @@ max_tokens / temperature / top_p / stop / seed, token by token so that it can st
 
 torch is imported here only, when the first model loads; a denied request never gets here.
 Model work runs on one worker thread (``Engine.executor``), so the event loop keeps deciding
-and refusing requests while a model generates.
+and refusing requests while a model generates. ``charter serve`` runs the models in a child process
+instead (``charter.serve.worker``: why, there); this side then holds only their tokenizers (``adopt``).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -74,17 +76,18 @@ class Engine:
             hit = self._loaded.get(model_id)
             if hit is not None:
                 return hit
-            import torch
-
-            from charter.models.loading import load_registered
             from charter.models.weights import Weights
 
-            if self.threads:
-                torch.set_num_threads(self.threads)
             a = assets[model_id]
             w = Weights.of(a)
             if w is None:
                 raise InvalidInput(f"{model_id} has no registered weights", hint="serve a model registered with `charter model add` or `charter adapt`")
+            import torch
+
+            from charter.models.loading import load_registered
+
+            if self.threads:
+                torch.set_num_threads(self.threads)
             model, tok = load_registered(assets.__getitem__, a)
             if w.is_adapter:  # a LoRA adapter: merged once, served as plain weights
                 model = model.merge_and_unload()
@@ -95,6 +98,16 @@ class Engine:
                 eos_ids.add(tok.eos_token_id)
             ctx = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
             hit = self._loaded[model_id] = Loaded(model_id, model, tok, frozenset(eos_ids), ctx)
+            return hit
+
+    def adopt(self, model_id: str, assets: dict, info: dict) -> Loaded:
+        """A model loaded in the model process (``info``: its {"eos": [...], "context": N} there): only its
+        tokenizer here (verified like the weights), so that prompts are encoded on this side."""
+        from charter.models.loading import tokenizer_registered
+
+        with self._lock:
+            tok = tokenizer_registered(assets.__getitem__, assets[model_id])
+            hit = self._loaded[model_id] = Loaded(model_id, None, tok, frozenset(info["eos"]), int(info["context"]))
             return hit
 
     # --- prompts --------------------------------------------------------------------------
@@ -127,9 +140,10 @@ class Engine:
     # --- generation -------------------------------------------------------------------------
     def generate(self, lm: Loaded, ids: list[int], max_tokens: int, temperature: float = 1.0, top_p: float = 1.0,
                  stop: Sequence[str] = (), seed: int | None = None, emit: Emit | None = None,
-                 cancelled: Callable[[], bool] = lambda: False) -> Generation:
+                 cancelled: Callable[[], bool] = lambda: False, delay: float = 0.0) -> Generation:
         """Generate up to ``max_tokens`` after ``ids``; ``emit`` receives the text as it becomes final
-        (never a partial UTF-8 character, never the start of a stop sequence)."""
+        (never a partial UTF-8 character, never the start of a stop sequence). ``cancelled`` is asked before
+        every token, after waiting ``delay`` seconds (a test hook that slows a stream down)."""
         import torch
 
         tok, model = lm.tok, lm.model
@@ -141,6 +155,8 @@ class Engine:
         x = torch.tensor([ids], device=model.device)
         with torch.inference_mode():
             for _ in range(max_tokens):
+                if delay:
+                    time.sleep(delay)
                 if cancelled():
                     finish = "cancelled"
                     break

@@ -51,6 +51,7 @@ class ServeConfig:
     anchor_file: str | None = None  # audit anchors (audit.Anchorer), written by this process, not by each worker
     anchor_every: float = 60.0
     licenses: list[str] = field(default_factory=list)  # --licenses files: the same table in every worker
+    model_process: bool = True  # the models in a child process (serve/worker.py); False: on a thread of the server
     factory: str = FACTORY  # what builds the app from this configuration: the gateway alone, or with more (`charter serve` adds the web view)
 
     def to_env(self) -> str:
@@ -70,7 +71,7 @@ def build(cfg: ServeConfig):
 
     reg = Registry.open(cfg.registry, [Path(t) for t in cfg.taxonomy], create=False, license_files=[Path(x) for x in cfg.licenses])
     try:
-        return create_app(reg, cfg.models, cfg.limits, preload=cfg.preload, close_registry=True)
+        return create_app(reg, cfg.models, cfg.limits, preload=cfg.preload, close_registry=True, model_process=cfg.model_process)
     except BaseException:
         reg.close()
         raise
