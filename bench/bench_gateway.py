@@ -1,9 +1,10 @@
 """The gateway's overhead and its throughput for refusals, on loopback, in one run.
 
 (a) latency: a max_tokens=1 completion of a tiny model through the real gateway (`charter serve`,
-    its own process; one keep-alive connection from a raw-socket client, and one from Python's http.client)
-    next to the same model call in process (``Engine.complete``: encode + one forward + decode, what the
-    gateway's model thread runs), the three rotating request by request; p50/p95/p99 of each, and of the added time (each gateway call minus
+    its own process, the model in its child process; one keep-alive connection from a raw-socket client, and
+    one from Python's http.client) next to the same model call in process (``Engine.complete``: encode + one
+    forward + decode, the work the gateway does for it), the three rotating request by request; then a second
+    gateway with ``--model-in-process`` (the model on its thread) against the in-process call the same way; p50/p95/p99 of each, and of the added time (each gateway call minus
     the in-process call next to it: median/p95/p99, the way LiteLLM publishes its proxy overhead).
 (b) throughput: requests that the gateway authenticates, rate-limits, decides and audits when they are
     denied (no model work), under concurrent load from load-generator processes on the same machine
@@ -86,11 +87,11 @@ def setup(work: Path, n_keys: int) -> tuple[Path, str, list[str]]:
     return db, allowed, denied
 
 
-def start_server(db: Path, port: int, workers: int, log: Path) -> subprocess.Popen:
+def start_server(db: Path, port: int, workers: int, log: Path, *more: str) -> subprocess.Popen:
     exe = Path(sys.executable).parent / "charter"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same torch threads as the in-process call
     argv = [str(exe), "serve", MODEL, "--registry", str(db), "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-            "--rate", "1e9", "--burst", str(10**9), "--max-concurrent", "256"]  # limits checked on every request, never reached
+            "--rate", "1e9", "--burst", str(10**9), "--max-concurrent", "256", *more]  # limits checked on every request, never reached
     p = subprocess.Popen(argv, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
     import http.client
 
@@ -118,7 +119,7 @@ def stop_server(p: subprocess.Popen) -> int:
 
 # --- (a) latency -----------------------------------------------------------------------------------
 
-def latency(db: Path, port: int, key: str, n: int, prompt: str, server_pid: int) -> dict:
+def latency(db: Path, port: int, key: str, n: int, prompt: str, server_pid: int, thread_port: int) -> dict:
     import http.client
     import socket
 
@@ -137,21 +138,41 @@ def latency(db: Path, port: int, key: str, n: int, prompt: str, server_pid: int)
     # the request's bytes built once, the response read by its Content-Length: what wrk or any C client
     # costs), as LiteLLM's figures are; Python's http.client, which adds ~0.1-0.15 ms of its own parsing
     # per request on this machine, is measured beside it.
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    raw_req = (f"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n"
-               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body.encode()
-    rfile = sock.makefile("rb")
+    socks = []
 
-    def raw() -> str:
-        sock.sendall(raw_req)
-        status, length = rfile.readline(), 0
-        while (line := rfile.readline()) != b"\r\n":
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        data = rfile.read(length)
-        assert status.split()[1] == b"200", data
-        return json.loads(data)["choices"][0]["text"]
+    def raw_client(port: int):
+        raw_req = (f"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n"
+                   f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body.encode()
+        conn = {}
+
+        def connect() -> None:
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn["sock"], conn["rfile"] = sock, sock.makefile("rb")
+            socks.extend((conn["rfile"], sock))
+
+        connect()
+
+        def raw() -> str:
+            conn["sock"].sendall(raw_req)
+            rfile = conn["rfile"]
+            status, length = rfile.readline(), 0
+            if not status:  # the server closed the idle keep-alive connection (uvicorn: after 5 s): again, on a new one
+                connect()
+                return raw()
+            while (line := rfile.readline()) != b"\r\n":
+                if not line:
+                    raise ConnectionError("the gateway closed the connection mid-response")
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            data = rfile.read(length)
+            assert status.split()[1] == b"200", data
+            return json.loads(data)["choices"][0]["text"]
+
+        return raw
+
+    raw = raw_client(port)
+    raw_thread = raw_client(thread_port)  # the same gateway with its model on a thread (`--model-in-process`)
 
     def client() -> str:
         conn.request("POST", "/v1/completions", body=body, headers=headers)
@@ -168,24 +189,35 @@ def latency(db: Path, port: int, key: str, n: int, prompt: str, server_pid: int)
 
     ip_cpu: list[float] = []
 
-    for _ in range(50):  # warm up all three (model loaded, caches, connections)
-        raw(), client(), in_process()
-    assert raw() == client() == in_process(), "the gateway and the in-process call disagree"
-    gw, hc, ip = [], [], []
+    for _ in range(50):  # warm up all four (model loaded, caches, connections)
+        raw(), client(), in_process(), raw_thread()
+    assert raw() == client() == in_process() == raw_thread(), "the gateway and the in-process call disagree"
+    gw, hc, ip, th, ip_th = [], [], [], [], []
     ip_cpu.clear()
     cpu0 = _proc_cpu(server_pid)
     calls = ((raw, gw), (client, hc), (in_process, ip))
     for i in range(n):
-        for k in range(3):  # the order rotates request by request
-            fn, out = calls[(i + k) % 3]
+        for k in range(len(calls)):  # the order rotates request by request
+            fn, out = calls[(i + k) % len(calls)]
             t0 = time.perf_counter()
             fn()
             out.append((time.perf_counter() - t0) * 1000)
     server_cpu_ms = (_proc_cpu(server_pid) - cpu0) / (2 * n) * 1000  # two gateway requests per round
+    # then the gateway with the model on its thread, against the in-process call again; not interleaved with the
+    # above: each server's fsyncs (its end records, committed after the answer) would stall the other's
+    for _ in range(20):  # its connection again (the server may have closed it while idle), caches warm
+        raw_thread(), in_process()
+    calls = ((raw_thread, th), (in_process, ip_th))
+    for i in range(n):
+        for k in range(len(calls)):
+            fn, out = calls[(i + k) % len(calls)]
+            t0 = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - t0) * 1000)
     in_process_cpu_ms = statistics.fmean(ip_cpu) * 1000
     conn.close()
-    rfile.close()
-    sock.close()
+    for x in socks:
+        x.close()
     eng.close()
     reg.close()
     return {
@@ -196,6 +228,8 @@ def latency(db: Path, port: int, key: str, n: int, prompt: str, server_pid: int)
         # the difference of the two distributions' percentiles (p99 through the gateway minus p99 in process) ...
         "added_ms": {q: common.pct(gw, int(q[1:])) - common.pct(ip, int(q[1:])) for q in ("p50", "p95", "p99")},
         "added_http_client_ms": {q: common.pct(hc, int(q[1:])) - common.pct(ip, int(q[1:])) for q in ("p50", "p95", "p99")},
+        "gateway_model_thread_ms": _pcts(th),
+        "added_model_thread_ms": {q: common.pct(th, int(q[1:])) - common.pct(ip_th, int(q[1:])) for q in ("p50", "p95", "p99")},
         # ... and the distribution of the added time itself, pair by pair (LiteLLM's way: median/p95/p99 of the overhead)
         "added_pairwise_ms": _pcts([g - p for g, p in zip(gw, ip)]),
         # CPU time (less inflated than wall-clock time by other load on the machine): the gateway process per request
@@ -483,9 +517,18 @@ def throughput(db: Path, port: int, keys: list[str], procs: int, conns: int, sec
 
 
 def _proc_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process (all its threads)."""
-    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds of a process (all its threads) and of its live children (the model process)."""
+    total = 0.0
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            f = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(d.name) == pid or int(f[1]) == pid:
+            total += (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _audit_count(reg) -> int:
@@ -526,10 +569,15 @@ def main() -> None:
     floor = commit_floor(work)
     port = free_port()
     server = start_server(db, port, 1, work / "server-latency.log")
+    thread_port = free_port()
+    thread_db = work / "registry-thread.db"  # its own registry: two audit writers on one file would wait for each other's lock
+    shutil.copyfile(db, thread_db)
+    thread_server = start_server(thread_db, thread_port, 1, work / "server-latency-thread.log", "--model-in-process")
     try:
-        lat = latency(db, port, allowed, a.requests, a.prompt, server.pid)
+        lat = latency(db, port, allowed, a.requests, a.prompt, server.pid, thread_port)
     finally:
         stop_server(server)
+        stop_server(thread_server)
 
     runs = []
     for workers in a.workers:
@@ -549,6 +597,9 @@ def main() -> None:
     h, hq = lat["gateway_http_client_ms"], lat["added_http_client_ms"]
     rows.append(("same through Python's http.client, p50 / p95 / p99", f"{h['p50']:.2f} / {h['p95']:.2f} / {h['p99']:.2f} ms", "",
                  f"+{hq['p50']:.2f} / +{hq['p95']:.2f} / +{hq['p99']:.2f} ms", ""))
+    t, tq = lat["gateway_model_thread_ms"], lat["added_model_thread_ms"]
+    rows.append(("same, the model on the gateway's thread, p50 / p95 / p99", f"{t['p50']:.2f} / {t['p95']:.2f} / {t['p99']:.2f} ms",
+                 "(--model-in-process)", f"+{tq['p50']:.2f} / +{tq['p95']:.2f} / +{tq['p99']:.2f} ms", ""))
     a = lat["added_pairwise_ms"]
     rows.append(("added time per request (pairwise) p50 / p95 / p99", f"{a['p50']:.2f} / {a['p95']:.2f} / {a['p99']:.2f} ms", "", "",
                  "LiteLLM {p50:g} / {p95:g} / {p99:g} ms".format(**LITELLM_ADDED_MS)))
