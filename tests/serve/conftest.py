@@ -168,9 +168,13 @@ def serve_process(db: str, *args: str, env: dict | None = None):
             time.sleep(0.2)
         yield p, base
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+        if p.poll() is None:  # stopped as users stop it: a SIGKILL would orphan --workers' processes (uvicorn's)
+            p.terminate()
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
 
 
 SWAPPED = "model/swapped-lm@1"
