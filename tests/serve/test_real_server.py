@@ -271,3 +271,47 @@ def test_a_model_process_that_dies_fails_its_request_audited_and_the_next_one_is
     assert [x["phase"] for x in recs] == ["start", "end", "start", "end"] and recs[0]["request_id"] == recs[1]["request_id"]
     assert recs[1]["decision"] == "error" and "the model process exited (code -9)" in recs[1]["error"]
     assert recs[1]["completion_tokens"] < 100 and recs[3]["decision"] == "allowed"
+
+
+PROMPTS = ["the river", "a community garden", "translate this letter", "the bridge in summer", "good morning", "a friend", "the", "river bridge"]
+
+
+def test_concurrent_completions_each_get_their_own_answer(server, world, engine, reg):
+    """Eight requests at once (the model process answers them in turn, matched by id): each answer is its own
+    prompt's, as the model computes it in process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    want = [engine.complete(reg, MODEL, p, max_tokens=6, temperature=0).text for p in PROMPTS]
+    assert len(set(want)) > 1
+
+    def ask(p: str) -> str:
+        r = httpx.post(server.url + "/v1/completions", json={"model": MODEL, "prompt": p, "max_tokens": 6, "temperature": 0},
+                       headers={"Authorization": f"Bearer {world.keys[TRANSLATE]}"}, timeout=60)
+        assert r.status_code == 200, r.text
+        return r.json()["choices"][0]["text"]
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(ask, PROMPTS * 2)) == want * 2
+
+
+def test_several_choices_long_prompts_and_prompts_encoded_off_the_loop(server, world, monkeypatch):
+    import httpx
+
+    from charter.serve import app as gateway_app
+
+    h = {"Authorization": f"Bearer {world.keys[TRANSLATE]}"}
+    url = server.url + "/v1/completions"
+    one = httpx.post(url, json={"model": MODEL, "prompt": "the river", "max_tokens": 5, "temperature": 0}, headers=h, timeout=60).json()
+    two = httpx.post(url, json={"model": MODEL, "prompt": ["the river", "good morning"], "max_tokens": 5, "temperature": 0, "n": 2},
+                     headers=h, timeout=60).json()
+    assert [c["text"] for c in two["choices"]][:2] == [one["choices"][0]["text"]] * 2 and len(two["choices"]) == 4
+    other = httpx.post(url, json={"model": MODEL, "prompt": "good morning", "max_tokens": 5, "temperature": 0}, headers=h, timeout=60).json()
+    assert [c["text"] for c in two["choices"]][2:] == [other["choices"][0]["text"]] * 2
+    assert two["usage"]["prompt_tokens"] == one["usage"]["prompt_tokens"] + other["usage"]["prompt_tokens"]  # once per prompt, not per choice
+    r = httpx.post(url, json={"model": MODEL, "prompt": "the river " * 300, "max_tokens": 5}, headers=h, timeout=60)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded" and r.json()["error"]["param"] == "prompt"
+    monkeypatch.setattr(gateway_app, "_ENCODE_ON_LOOP_CHARS", 3)  # every prompt on the model thread's executor
+    again = httpx.post(url, json={"model": MODEL, "prompt": "the river", "max_tokens": 5, "temperature": 0}, headers=h, timeout=60).json()
+    assert again["choices"] == one["choices"]
