@@ -442,14 +442,22 @@ class Gateway:
         outs = await asyncio.gather(*(r.done for r in reqs), return_exceptions=True)
         failed = next((o for o in outs if isinstance(o, BaseException)), None)
         if failed is not None:
-            v.status, v.outcome, v.code, v.message = 500, "error", "model_error", _failed(failed)
-            self.writer.submit(self.record(v, call, completion_tokens=0, error=v.message, code=v.code, phase="end"))
+            self._failed_end(v, call, failed)
             raise _Recorded(started) from failed
         gens = [Generation(*o) for o in outs]
+        self._end(v, call, gens, n)
+        return gens, started
+
+    def _end(self, v: Verdict, call: Call, gens: list[Generation], n: int) -> None:
+        """Queue a completion's end record (tokens, finish reasons); not waited for."""
         self.writer.submit(self.record(v, call, prompt_tokens=sum(g.prompt_tokens for g in gens[::n]),
                                        completion_tokens=sum(g.completion_tokens for g in gens), phase="end",
                                        finish_reasons=[g.finish_reason for g in gens]))
-        return gens, started
+
+    def _failed_end(self, v: Verdict, call: Call, e: BaseException) -> None:
+        """Queue the end record of a completion whose model failed (outcome "error", status 500)."""
+        v.status, v.outcome, v.code, v.message = 500, "error", "model_error", _failed(e)
+        self.writer.submit(self.record(v, call, completion_tokens=0, error=v.message, code=v.code, phase="end"))
 
     def _run(self, job: tuple, params: dict, v: Verdict, call: Call) -> tuple[list[Generation], concurrent.futures.Future]:
         """On the model thread: encode, queue the start record, generate, queue the end record. Returns the
@@ -463,12 +471,9 @@ class Gateway:
         try:
             gens = [self.engine.generate(lm, ids, **params) for ids in encoded]
         except Exception as e:
-            v.status, v.outcome, v.code, v.message = 500, "error", "model_error", _failed(e)
-            self.writer.submit(self.record(v, call, completion_tokens=0, error=v.message, code=v.code, phase="end"))
+            self._failed_end(v, call, e)
             raise _Recorded(started) from e
-        self.writer.submit(self.record(v, call, prompt_tokens=sum(g.prompt_tokens for g in gens[::n]),
-                                       completion_tokens=sum(g.completion_tokens for g in gens), phase="end",
-                                       finish_reasons=[g.finish_reason for g in gens]))
+        self._end(v, call, gens, n)
         return gens, started
 
 

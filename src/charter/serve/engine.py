@@ -76,18 +76,17 @@ class Engine:
             hit = self._loaded.get(model_id)
             if hit is not None:
                 return hit
+            import torch
+
+            from charter.models.loading import load_registered
             from charter.models.weights import Weights
 
+            if self.threads:
+                torch.set_num_threads(self.threads)
             a = assets[model_id]
             w = Weights.of(a)
             if w is None:
                 raise InvalidInput(f"{model_id} has no registered weights", hint="serve a model registered with `charter model add` or `charter adapt`")
-            import torch
-
-            from charter.models.loading import load_registered
-
-            if self.threads:
-                torch.set_num_threads(self.threads)
             model, tok = load_registered(assets.__getitem__, a)
             if w.is_adapter:  # a LoRA adapter: merged once, served as plain weights
                 model = model.merge_and_unload()
