@@ -21,7 +21,7 @@ def test_search_as_you_type_and_open_an_asset(page):
     page.goto("/")
     page.wait_for_function("() => document.querySelectorAll('#results li').length === %d" % ASSETS)  # everything, before typing
     page.fill("#q", "photo-")
-    page.wait_for_function("() => document.querySelector('#count').textContent === '2 assets match.'")  # the tagger and photo-search
+    page.wait_for_function("() => document.querySelector('#count')?.textContent === '2 assets match.'")  # the tagger and photo-search
     page.select_option("#kind", "model")
     page.wait_for_function("() => document.querySelectorAll('#results li').length === 1")
     shot(page, "search")
@@ -31,7 +31,7 @@ def test_search_as_you_type_and_open_an_asset(page):
     assert "biometric-identification" in page.inner_text("#prohibited")  # where the rule comes from
     assert "model/vision-encoder@1" in page.inner_text("#prohibited")
     page.wait_for_selector("#graph canvas")
-    page.wait_for_function("() => document.querySelector('#graph').dataset.nodes > 1")
+    page.wait_for_function("() => document.querySelector('#graph')?.dataset.nodes > 1")
     shot(page, "asset")
 
 
@@ -43,7 +43,7 @@ def test_search_facets_narrow_and_denied_uses(page):
     page.wait_for_function("() => document.querySelectorAll('#results li').length === 1")
     assert page.input_value("#kind") == "model" and page.inner_text("#results").startswith(DENIED_REF)
     page.goto("/?denied=biometric-identification")
-    page.wait_for_function("() => document.querySelector('#count').textContent.includes('match')")
+    page.wait_for_function("() => document.querySelector('#count')?.textContent.includes('match')")
     assert DENIED_REF in page.inner_text("#results") and "kind" in page.inner_text("#facets")
 
 
@@ -52,11 +52,11 @@ def test_lineage_expands(page):
     page.wait_for_selector("#graph-list li")
     page.select_option("#graph-up", "1")
     page.click("#graph-reload")
-    page.wait_for_function("() => document.querySelector('#graph').dataset.nodes === '2'")
+    page.wait_for_function("() => document.querySelector('#graph')?.dataset.nodes === '2'")
     button = page.locator("#graph-list button.expand").first
     assert re.match(r"\+\d+ upstream", button.inner_text())
     button.click()
-    page.wait_for_function("() => document.querySelector('#graph').dataset.nodes > 2")
+    page.wait_for_function("() => document.querySelector('#graph')?.dataset.nodes > 2")
     assert page.locator("#graph-list li").count() > 2
     shot(page, "lineage-expanded")
 
@@ -67,7 +67,7 @@ def test_denied_question_highlights_the_reason_path(page):
     assert page.inner_text("#verdict").startswith("DENIED")
     reasons = page.inner_text("#reasons")
     assert "deny face-recognition: model/vision-encoder@1 denies biometric-identification (uses.deny)" in reasons
-    page.wait_for_function("() => (document.querySelector('#graph').dataset.highlighted || '').length > 0")
+    page.wait_for_function("() => (document.querySelector('#graph')?.dataset.highlighted || '').length > 0")
     lit = page.get_attribute("#graph", "data-highlighted").split()
     assert set(lit) == {DENIED_REF, "model/vision-encoder@1"}
     assert page.get_attribute("#graph", "data-highlighted-edges") == "1"
@@ -100,7 +100,7 @@ def test_ask_with_the_keyboard(page):
     assert "uses=face-recognition" in page.url  # the question is in the address: a permalink
     page.focus("#reasons button.show-path")
     page.keyboard.press("Enter")
-    page.wait_for_function("() => (document.querySelector('#graph').dataset.highlighted || '').includes('vision-encoder')")
+    page.wait_for_function("() => (document.querySelector('#graph')?.dataset.highlighted || '').includes('vision-encoder')")
 
 
 def test_search_with_the_keyboard(page):
@@ -128,7 +128,7 @@ def test_impact_page(page):
     assert "3 downstream assets affected, 1 of them applications" in page.inner_text("#affected-count")
     apps = page.inner_text("section[aria-label=Applications]")
     assert GATEWAY_APP in apps and "served by the gateway" in apps
-    page.wait_for_function("() => document.querySelector('#graph').dataset.nodes === '4'")
+    page.wait_for_function("() => document.querySelector('#graph')?.dataset.nodes === '4'")
     shot(page, "impact")
 
 
@@ -215,7 +215,7 @@ def test_curation_page(page):
 def test_gateway_page(page):
     page.goto("/gateway")
     page.wait_for_selector("#requests-chart rect")
-    page.wait_for_function("() => document.querySelector('#verify').textContent.includes('intact')")
+    page.wait_for_function("() => document.querySelector('#verify')?.textContent.includes('intact')")
     assert page.inner_text("#gw-total").startswith("17 requests, per hour from 2026-12-01T10 to 2026-12-01T13")
     assert svg_drawn(page, "#requests-chart", "rect") == 3 + 2 + 1  # allowed in 3 hours, denied in 2, withdrawn in 1
     assert svg_drawn(page, "#tokens-chart", "rect") == 3
@@ -230,11 +230,11 @@ def test_gateway_page(page):
     assert page.evaluate("document.activeElement.id") == "gw-bucket"
     page.focus("#gw-use")
     page.select_option("#gw-use", DENIED_USE)
-    page.wait_for_function("() => document.querySelector('#gw-total').textContent.startsWith('3 requests')")
+    page.wait_for_function("() => document.querySelector('#gw-total')?.textContent.startsWith('3 requests')")
     assert "use=face-recognition" in page.url
     assert svg_drawn(page, "#requests-chart", "rect") == 2
     page.select_option("#gw-bucket", "day")
-    page.wait_for_function("() => document.querySelector('#gw-total').textContent.includes('per day')")
+    page.wait_for_function("() => document.querySelector('#gw-total')?.textContent.includes('per day')")
     shot(page, "gateway-one-use")
 
 
@@ -342,7 +342,7 @@ def test_a_refused_write_says_why(write_page):
     pg.fill("#write-reason", "review")
     pg.fill("#write-deny", "commercial")
     pg.click("#write-confirm")
-    pg.wait_for_function("() => document.querySelector('#write-error').textContent.startsWith('Refused: ')")
+    pg.wait_for_function("() => document.querySelector('#write-error')?.textContent.startsWith('Refused: ')")
     assert f"bob may not restrict {WITHDRAWN}" in pg.inner_text("#write-error") and "outside bob's namespaces" in pg.inner_text("#write-error")
     assert ("restrict", WITHDRAWN, "outside-namespace") in [(a["action"], a["asset"], a["rule"]) for a in pg.reg.actions() if not a["allowed"]]
     shot(pg, "write-refused")

@@ -89,11 +89,11 @@ def test_the_view_under_ui_in_a_browser(served, browser, tmp_path):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto("/ui/")
     page.fill("#q", "tiny")
-    page.wait_for_function("() => document.querySelector('#count').textContent === '1 assets match.'")
+    page.wait_for_function("() => document.querySelector('#count')?.textContent === '1 assets match.'")
     assert page.url.endswith("/ui/?q=tiny")
     page.click("#results a")
     page.wait_for_url("**/ui/asset?ref=*")
-    page.wait_for_function("() => document.querySelector('#graph') && document.querySelector('#graph').dataset.nodes > 1")
+    page.wait_for_function("() => document.querySelector('#graph') && document.querySelector('#graph')?.dataset.nodes > 1")
     assert page.get_attribute("nav a[href='/ui/gateway']", "href") == "/ui/gateway"
     page.click("nav a[href='/ui/gateway']")
     page.wait_for_selector("#verify .badge")
