@@ -380,3 +380,19 @@ def test_identities_and_numbered_migrations_on_postgres(pg_url, capsys):
                 reg.store.db.execute(sql)
     finally:
         reg.close()
+
+
+@pytest.mark.parametrize("values, joined", [
+    (["model/a@1", "dataset/b@2", "model/ü@1"], True),  # one newline-joined text
+    (["model/a@1", "x\ny", "z"], False),  # a newline inside a value: sent as a list
+    (["model/a@1", ""], False),  # an empty string would vanish from the split text
+    (["x"], True),
+])
+def test_any_text_sends_every_value_exactly(pg_url, values, joined):
+    from charter.store.postgres import any_text
+
+    q, arg = any_text(values)
+    assert isinstance(arg, str) is joined
+    with _raw(pg_url) as con:
+        got = [v for (v,) in con.execute(f"SELECT unnest({q}::text[])", (arg,)).fetchall()]
+    assert got == values

@@ -26,13 +26,44 @@ UNLICENSED_KINDS = ("compute",)
 _UNLICENSED_PREFIXES = tuple(k + "/" for k in UNLICENSED_KINDS)
 
 
+def json_encoder(**kw):
+    """``json.dumps(obj, **kw)`` without building an encoder per call: the C encoder json.dumps itself uses, made
+    once (no check for circular references: what is encoded with it is a tree built from an asset)."""
+    e = json.JSONEncoder(**kw)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # an interpreter without the C accelerator
+        return e.encode
+    esc = json.encoder.encode_basestring_ascii if e.ensure_ascii else json.encoder.encode_basestring
+    enc = make(None, e.default, esc, None, e.key_separator, e.item_separator, e.sort_keys, e.skipkeys, e.allow_nan)
+    return lambda o: "".join(enc(o, 0))
+
+
+_canonical = json_encoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)  # Asset.canonical's encoding
+_LISTS: dict[tuple, str] = {}  # tuple -> its JSON list (licences, uses, duties: few distinct ones)
+_ENCODE_STR = json.encoder.encode_basestring
+
+
+def _json_str(v) -> str:
+    """A value as ``_canonical`` writes it; a str without the encoder's set-up (the common case)."""
+    return _ENCODE_STR(v) if type(v) is str else _canonical(v)
+
+
+def _json_list(t: tuple) -> str:
+    got = _LISTS.get(t)
+    if got is None:
+        got = _canonical(list(t))
+        if len(_LISTS) < 65_536:  # (bounded: a long-lived process meets many assets)
+            _LISTS[t] = got
+    return got
+
+
 def licence_free(asset_id: str, licenses: tuple[str, ...] = ()) -> bool:
     """True when an asset's licences impose nothing: no licence named and its kind carries none."""
     return not licenses and asset_id.startswith(_UNLICENSED_PREFIXES)
 DUTIES = ("attribution", "share-alike", "pass-on-restrictions", "naming", "notice")  # naming: a derivative's name rule (Llama)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # (slots: a registry holds a million of them; no per-object dict)
 class Edge:
     """``child`` was derived from ``parent`` by ``relation``."""
 
@@ -133,7 +164,7 @@ class Property:
                    int(d.get("n") or 0), d.get("time") or "", d.get("run") or "", dict(d.get("detail") or {}))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # (slots: a bulk registration walks a million of them, several times)
 class Asset:
     """One registered asset version and its charter. Immutable: a change is a new version."""
 
@@ -202,7 +233,21 @@ class Asset:
         )
 
     def canonical(self) -> str:
-        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        """``json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)``, the text its
+        hash is taken of, written field by field in that sorted order: a bulk registration serialises every asset,
+        and most share their licence and use lists (each list is encoded once, ``_json_list``).
+        tests/core/test_assets.py checks it equals json.dumps's text for any asset."""
+        s = _json_str
+        head = '{"attest":' + _json_list(self.attest) + ',"data":' if self.attest else '{"data":'
+        edges = ",".join(['{"asset":' + s(e.parent) + ',"relation":' + s(e.relation) + "}" for e in self.derived_from])
+        tail = (',"public_key":' + s(self.public_key) if self.public_key else "") + (
+            ',"requires":' + _canonical([r.to_json() for r in self.requires]) if self.requires else "")
+        return (head + (_canonical(dict(self.data)) if self.data else "{}") + ',"derived_from":[' + edges
+                + '],"description":' + s(self.description) + ',"duties":' + _json_list(self.duties) + ',"id":' + s(self.id)
+                + ',"kind":' + s(self.kind) + ',"licenses":' + _json_list(self.licenses) + ',"name":' + s(self.name)
+                + ',"notes":' + (_canonical(dict(self.notes)) if self.notes else "{}") + tail
+                + ',"uses":{"allow":' + _json_list(self.allow) + ',"deny":' + _json_list(self.deny)
+                + '},"version":' + s(self.version) + "}")
 
     @property
     def content_hash(self) -> str:

@@ -23,28 +23,15 @@ from contextlib import contextmanager
 from itertools import repeat
 from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
-from charter.core.assets import PROPAGATING, Asset, licence_free
+from charter.core.assets import PROPAGATING, Asset, json_encoder, licence_free
 from charter.core.digests import content_digests
 from charter.core.lineage import Lineage
 
 _PROPAGATES = frozenset(PROPAGATING)
 
 
-def _encoder(**kw):
-    """``json.dumps(obj, **kw)`` without building an encoder per call: the C encoder json.dumps itself uses, made
-    once (no check for circular references: what is encoded here is a tree built from an asset)."""
-    e = json.JSONEncoder(**kw)
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # an interpreter without the C accelerator
-        return e.encode
-    esc = json.encoder.encode_basestring_ascii if e.ensure_ascii else json.encoder.encode_basestring
-    enc = make(None, e.default, esc, None, e.key_separator, e.item_separator, e.sort_keys, e.skipkeys, e.allow_nan)
-    return lambda o: "".join(enc(o, 0))
-
-
-_compact = _encoder(separators=(",", ":"), ensure_ascii=False)  # lineage.dumps' and terms_key's encoding
+_compact = json_encoder(separators=(",", ":"), ensure_ascii=False)  # lineage.dumps' and terms_key's encoding
 _string = json.encoder.encode_basestring  # a str as _compact writes it (ensure_ascii=False), without the encoder's set-up
-_canonical = _encoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)  # Asset.canonical's
 
 
 class Flat(NamedTuple):
@@ -85,7 +72,7 @@ class Planner:
         self.krow: dict[str, tuple] = {}
         self.sets: dict[frozenset, frozenset] = {}  # terms-row sets, interned: their hash is computed once
         self.keys: dict[tuple, str] = {}  # (terms-row set, attestations) -> terms key
-        self.rest: dict[str, str] = {}  # asset id -> its lineage's rows as a child of it holds them
+        self.below: dict[str, tuple] = {}  # asset id -> (prev, depth, lineage rows) as each child of it holds them
         self.unsorted: set[str] = set()  # outside lineages not in (distance, id) order (written by older code, if any)
         for i, lin in outside.items():
             self.flat[i] = self._from_lineage(lin)
@@ -132,12 +119,12 @@ class Planner:
         head, tail = frag[aid]
         if len(parents) == 1 and parents[0] not in self.unsorted:  # the parent's lineage one step further: same order, indices and distances + 1
             p = self.flat[parents[0]]
-            f = Flat((aid, *p.ids), (-1, *[x + 1 for x in p.prev]), (0, *[d + 1 for d in p.depth]),
-                     p.krows if own in p.krows else self._intern(p.krows | {own}))
-            rest = self.rest.get(parents[0])
-            if rest is None:  # the parent's rows as each of its children's lineage holds them (shared by its children)
-                rest = self.rest[parents[0]] = ",".join([frag[i][0] + str(x + 1) + frag[i][1] for i, x in zip(p.ids, p.prev)])
-            lineage = "[" + head + "-1" + tail + "," + rest + "]"
+            below = self.below.get(parents[0])
+            if below is None:  # what every child of this parent shares: indices and distances + 1, the lineage rows
+                below = self.below[parents[0]] = ((-1, *[x + 1 for x in p.prev]), (0, *[d + 1 for d in p.depth]),
+                                                  ",".join([frag[i][0] + str(x + 1) + frag[i][1] for i, x in zip(p.ids, p.prev)]))
+            f = Flat((aid, *p.ids), below[0], below[1], p.krows if own in p.krows else self._intern(p.krows | {own}))
+            lineage = "[" + head + "-1" + tail + "," + below[2] + "]"
         elif parents:
             f = self._merge(aid, parents, own)
             lineage = "[" + ",".join([frag[i][0] + str(x) + frag[i][1] for i, x in zip(f.ids, f.prev)]) + "]"
@@ -149,7 +136,7 @@ class Planner:
         key = self.keys.get(ck)
         if key is None:
             key = self.keys[ck] = _compact({"m": sorted(f.krows), "a": list(a.attest)})
-        doc = _canonical(a.to_json())
+        doc = a.canonical()
         return Planned(a, doc, Asset.hash_of(doc), lineage, key, f, content_digests(a))
 
     def _merge(self, aid: str, parents: list[str], own: tuple) -> Flat:
@@ -417,45 +404,69 @@ def _page_cache(db, kib: int):
 def write_postgres(store, planned: Streamed, time: str, inherit) -> None:
     """One transaction under the write lock: the rows through COPY (new terms and content digests, which may
     already be there, through INSERT), a chunk at a time on a second thread while this one plans the next chunk
-    (``Streamed``); then, when the batch is a tenth or more of the registry,
-    ANALYZE of the tables it wrote (``PostgresStore._analyze``)."""
+    and formats its COPY text (``Streamed``, ``copy_text``: the copying thread then holds the GIL only to hand
+    over whole buffers, so the server is not kept waiting for it while this thread plans); then, when the batch
+    is a tenth or more of the registry, ANALYZE of the tables it wrote (``PostgresStore._analyze``)."""
     import hashlib
+
+    from psycopg.adapt import Transformer
+
+    from charter.store.postgres import any_text
 
     others = list(planned.outside_ids())
     actor = store.actor or "unknown"
     with store._tx() as cur:
         withdrawals, restrictions = inherit()
-        rids = dict(cur.execute("SELECT id, rid FROM assets WHERE id = ANY(%s::text[])", (others,)).fetchall()) if others else {}
+        q, arg = any_text(others)
+        rids = dict(cur.execute(f"SELECT id, rid FROM assets WHERE id = ANY({q})", (arg,)).fetchall()) if others else {}
         first = cur.execute("SELECT coalesce(max(rid), 0) + 1 FROM assets").fetchone()[0]
         tid: dict[str, int] = {}
         next_tid = [cur.execute("SELECT coalesce(max(tid), 0) + 1 FROM terms").fetchone()[0]]
+        tx = Transformer.from_context(cur)  # (made here: the connection's dumpers and encoding, read once)
 
-        def write(r: Rows) -> None:
+        def make(chunk: list[Planned], k: int) -> tuple[Rows, dict[str, bytes]]:
+            r = rows(chunk, first + k, rids, time, actor)
+            return r, {table: copy_text(tx, getattr(r, field)) for table, field in _COPIED}
+
+        def write(item: tuple[Rows, dict[str, bytes]]) -> None:
+            r, texts = item
             keys = [k for k in dict.fromkeys(k for _, k, _ in r.asset_terms) if k not in tid]
             digest = {k: hashlib.sha256(k.encode()).hexdigest() for k in keys}
             found = dict(cur.execute("SELECT digest, tid FROM terms WHERE digest = ANY(%s::text[])", (list(digest.values()),)).fetchall()) if keys else {}
             got, new = new_terms(keys, {k: found[d] for k, d in digest.items() if d in found}, next_tid[0])
             tid.update(got)
             next_tid[0] += len(new)
-            copy = store._copy
-            copy(cur, "assets(rid, id, kind, name, version, hash, doc, registered)", r.assets)
-            copy(cur, "edges(child, parent, relation)", r.edges)
-            copy(cur, "lineage(id, doc)", r.lineage)
+            for table, _ in _COPIED:
+                with cur.copy(f"COPY {table} FROM STDIN") as cp:  # (a fixed list of tables: nothing else is interpolated)
+                    cp.write(texts[table])
             if new:
                 cur.executemany("INSERT INTO terms(tid, digest, doc) VALUES (%s,%s,%s)", [(t, digest[k], k) for t, k in new])
-            copy(cur, "asset_terms(rid, tid, id)", ((rid, tid[k], i) for rid, k, i in r.asset_terms))
-            copy(cur, "asset_listing(rid, licenses)", r.listing)
-            copy(cur, "closure(descendant, ancestor, depth)", r.closure)
-            copy(cur, "downstream(ancestor, depth, descendant)", r.downstream)
-            copy(cur, "events(time, type, asset, data)", r.events)
+            store._copy(cur, "asset_terms(rid, tid, id)", ((rid, tid[k], i) for rid, k, i in r.asset_terms))
             if r.content:
                 cur.executemany("INSERT INTO content VALUES (%s,%s) ON CONFLICT DO NOTHING", r.content)
-            copy(cur, "registrations(rid, actor)", r.registrations)
 
-        _pipelined(planned.chunks(), lambda chunk, k: rows(chunk, first + k, rids, time, actor), write)
+        _pipelined(planned.chunks(), make, write)
         for w in withdrawals:
             store._insert_withdrawal(cur, w, "withdraw")
         for rs in restrictions:
             store._insert_restriction(cur, rs)
     if len(planned) * 10 >= first - 1 + len(planned):  # a tenth or more of the assets are new: the statistics are stale
         store._analyze()
+
+
+_COPIED = (  # (COPY target, Rows field) written from COPY text made on the planning thread
+    ("assets(rid, id, kind, name, version, hash, doc, registered)", "assets"), ("edges(child, parent, relation)", "edges"),
+    ("lineage(id, doc)", "lineage"), ("asset_listing(rid, licenses)", "listing"),
+    ("closure(descendant, ancestor, depth)", "closure"), ("downstream(ancestor, depth, descendant)", "downstream"),
+    ("events(time, type, asset, data)", "events"), ("registrations(rid, actor)", "registrations"))
+
+
+def copy_text(tx, rows: Iterable[tuple]) -> bytes:
+    """``rows`` as COPY's text format, by psycopg's own formatter (the one ``Copy.write_row`` uses, in C) with the
+    connection's dumpers ``tx``: the same bytes write_row would send."""
+    from psycopg._copy_base import TextFormatter  # (psycopg is pinned: tests/store/test_bulk.py compares the rows)
+
+    f = TextFormatter(tx)
+    out = [f.write_row(r) for r in rows]
+    out.append(f.end())
+    return b"".join(out)

@@ -190,6 +190,17 @@ def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
+
+def any_text(values: Sequence[str]) -> tuple[str, object]:
+    """``= ANY(...)``'s SQL and its one parameter for a list of strings. psycopg dumps a list element by element in
+    Python (0.3 s for 200,000 ids); one newline-joined text split by the server takes 0.06 s. A list that holds a
+    newline or an empty string (valid ids hold neither) goes as a list."""
+    text = "\n".join(values)
+    if text.count("\n") == len(values) - 1 and "" not in values:
+        return "string_to_array(%s, E'\\n')", text
+    return "%s::text[]", list(values)
+
+
 class PostgresStore(DeferredLog, SQLEvents, SQLConsent, SQLGateway, SQLIdentity, SQLSignatures, SQLSignals, Store):
     """The concerns' shared SQL in PostgreSQL's dialect (as SQLiteStore), group commit (store/deferred.py), and
     the asset reads and writes tuned for PostgreSQL (arrays, COPY)."""
@@ -306,11 +317,15 @@ class PostgresStore(DeferredLog, SQLEvents, SQLConsent, SQLGateway, SQLIdentity,
         ids = list(ids)
         if not ids:
             return {}
-        return {i: Asset.from_json(json.loads(doc)) for i, doc in self._rows("SELECT id, doc FROM assets WHERE id = ANY(%s::text[])", (ids,))}
+        q, arg = any_text(ids)
+        return {i: Asset.from_json(json.loads(doc)) for i, doc in self._rows(f"SELECT id, doc FROM assets WHERE id = ANY({q})", (arg,))}
 
     def _known(self, ids: Iterable[str]) -> set[str]:
         ids = list(ids)
-        return {i for (i,) in self._rows("SELECT id FROM assets WHERE id = ANY(%s::text[])", (ids,))} if ids else set()
+        if not ids:
+            return set()
+        q, arg = any_text(ids)
+        return {i for (i,) in self._rows(f"SELECT id FROM assets WHERE id = ANY({q})", (arg,))}
 
     def find(self, kind: str | None = None, name: str | None = None) -> Iterator[Asset]:
         q, conds, args = "SELECT doc FROM assets", [], []
@@ -346,7 +361,8 @@ class PostgresStore(DeferredLog, SQLEvents, SQLConsent, SQLGateway, SQLIdentity,
         ids = list(ids)
         if not ids:
             return {}
-        return {i: lineage_mod.loads(d) for i, d in self._rows("SELECT id, doc FROM lineage WHERE id = ANY(%s::text[])", (ids,))}
+        q, arg = any_text(ids)
+        return {i: lineage_mod.loads(d) for i, d in self._rows(f"SELECT id, doc FROM lineage WHERE id = ANY({q})", (arg,))}
 
     def downstream(self, asset: str, depth: int | None = None) -> list[Hop]:
         # as SQLite's: each depth comes back as one newline-joined string (one key range of the index, in order),
@@ -511,7 +527,8 @@ class PostgresStore(DeferredLog, SQLEvents, SQLConsent, SQLGateway, SQLIdentity,
                             [(rid[a.id], a.id, a.kind, a.name, a.version, h, doc, time) for a, h, doc in zip(assets, hashes, docs)])
             others = list(({x for up in ups.values() for x in up} | {e.parent for a in assets for e in a.derived_from}) - rid.keys())
             if others:
-                rid.update(cur.execute("SELECT id, rid FROM assets WHERE id = ANY(%s::text[])", (others,)).fetchall())
+                q, arg = any_text(others)
+                rid.update(cur.execute(f"SELECT id, rid FROM assets WHERE id = ANY({q})", (arg,)).fetchall())
             self._copy(cur, "edges(child, parent, relation)", ((rid[a.id], rid[e.parent], e.relation) for a in assets for e in a.derived_from))
             self._copy(cur, "lineage(id, doc)", ((a.id, lineage_mod.dumps(lineages[a.id])) for a in assets))
             self._write_terms(cur, [(rid[a.id], a.id, lineage_mod.terms_key(lineages[a.id])) for a in assets])
