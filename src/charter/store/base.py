@@ -74,6 +74,11 @@ class Store(AssetStore, EventStore, ConsentStore, GatewayStore, IdentityStore, S
     def _to_register(self, assets: Sequence[Asset], sources: Mapping[str, str], existing: Mapping[str, Asset]) -> list[Asset]:
         """The batch's assets not yet registered (``existing``: those that are), parents first; refused when an id
         comes twice with different content, a registered one differs, or a parent is neither registered nor in the batch."""
+        return self._checked(assets, sources, existing)[0]
+
+    def _checked(self, assets: Sequence[Asset], sources: Mapping[str, str], existing: Mapping[str, Asset]) -> tuple[list[Asset], set[str], set[str]]:
+        """``_to_register``'s assets, with their ids and the parents they name outside the batch (computed once:
+        each pass over a million assets costs a third of a second)."""
         new: list[Asset] = []
         first: dict[str, Asset] = {}
         for a in assets:
@@ -93,9 +98,9 @@ class Store(AssetStore, EventStore, ConsentStore, GatewayStore, IdentityStore, S
                     where=sources.get(a.id, ""),
                 )
         if not new:
-            return []
-        ordered = new if _parents_first(new) else _topological(new, sources)
-        batch = {a.id for a in ordered}
+            return [], set(), set()
+        batch = {a.id for a in new}
+        ordered = new if _parents_first(new, batch) else _topological(new, sources)
         outside = {p for a in ordered for e in a.derived_from for p in [e.parent] if p not in batch}
         known = self._known(outside)
         for a in ordered:
@@ -107,7 +112,7 @@ class Store(AssetStore, EventStore, ConsentStore, GatewayStore, IdentityStore, S
                         where=sources.get(a.id, ""),
                         field="derived_from",
                     )
-        return ordered
+        return ordered, batch, outside
 
     def _under_write_lock(self, assets: Sequence[Asset], sources: Mapping[str, str], time: str) -> Callable[[], tuple[list[Withdrawal], list[Restriction]]]:
         """What a registration reads of the policy state, for ``_write_assets`` to call inside its write transaction:
@@ -169,10 +174,9 @@ class Store(AssetStore, EventStore, ConsentStore, GatewayStore, IdentityStore, S
         return ws, rs
 
 
-def _parents_first(assets: Sequence[Asset]) -> bool:
-    """Whether every parent in the batch comes before its children already (one pass; a generator's or an export's
-    order): then the batch is its own topological order and holds no cycle."""
-    ids = {a.id for a in assets}
+def _parents_first(assets: Sequence[Asset], ids: set[str]) -> bool:
+    """Whether every parent in the batch (``ids``) comes before its children already (one pass; a generator's or an
+    export's order): then the batch is its own topological order and holds no cycle."""
     seen: set[str] = set()
     for a in assets:
         for e in a.derived_from:
