@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import re
+import sys
 import threading
 
 import pytest
@@ -318,3 +319,32 @@ def test_pipelined_stops_both_sides_at_the_first_failure():
     bulk._pipelined(iter([["a"], ["b"]]), make, write)
     assert written == [["a"], ["b"]]
     assert not [t for t in threading.enumerate() if t.name == "charter-bulk-copy"]
+
+
+def test_pipelined_shortens_the_switch_interval_while_it_runs_and_puts_it_back():
+    """The interval is process-wide: set while any pipelined write runs, the old value back when the last one
+    ends (also after a failure, and with two writes overlapping on two threads)."""
+    before = sys.getswitchinterval()
+    seen = []
+    bulk._pipelined(iter([["a"]]), lambda c, k: c, lambda r: seen.append(sys.getswitchinterval()))
+    assert seen == [bulk.SWITCH_S] and sys.getswitchinterval() == before
+    with pytest.raises(KeyError):
+        bulk._pipelined(iter([["a"]]), lambda c, k: c, lambda r: {}["x"])
+    assert sys.getswitchinterval() == before
+    inner_started, outer_may_end = threading.Event(), threading.Event()
+
+    def outer_write(r):
+        inner_started.wait(5)
+        outer_may_end.wait(5)
+
+    t = threading.Thread(target=bulk._pipelined, args=(iter([["a"]]), lambda c, k: c, outer_write))
+    t.start()
+
+    def inner_write(r):
+        inner_started.set()
+
+    bulk._pipelined(iter([["b"]]), lambda c, k: c, inner_write)  # ends first: the outer write still runs
+    assert sys.getswitchinterval() == bulk.SWITCH_S
+    outer_may_end.set()
+    t.join(10)
+    assert sys.getswitchinterval() == before
