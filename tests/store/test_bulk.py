@@ -110,7 +110,7 @@ def dump(store) -> dict[str, list[tuple]]:
 
 @pytest.fixture(params=[None, 7], ids=["one-chunk", "chunks-of-7"])
 def chunk(request, monkeypatch):
-    """PostgreSQL's bulk writer plans and copies a batch in chunks (bulk.Streamed): each test once with the batch
+    """The bulk writers plan and write a batch in chunks (bulk.Streamed): each test once with the batch
     in one chunk, once in a first chunk of 3 then chunks of 7 (lineages, terms and withdrawals spanning chunks)."""
     if request.param:
         monkeypatch.setattr(bulk.Streamed, "CHUNK", request.param)

@@ -162,8 +162,8 @@ class Planner:
 
 class Streamed:
     """A batch planned chunk by chunk as it is written (``write_postgres``): PostgreSQL inserts on its own
-    process, so its server works on one chunk's rows while this process plans the next, instead of
-    waiting for the whole plan first. ``len`` is the batch's size."""
+    process, so its server works on one chunk's rows while this thread plans the next, instead of waiting
+    for the whole plan first (``write_sqlite`` plans every chunk first). ``len`` is the batch's size."""
 
     CHUNK = 50_000  # (1,000,000 assets: the server's time 43.7 s with chunks of 25,000, 40.2 s with 50,000)
     FIRST = 5_000  # the first chunk small: the server waits for it
@@ -184,8 +184,8 @@ class Streamed:
             i += n
 
     def outside_ids(self) -> set[str]:
-        """What ``outside_ids`` finds in the planned batch, without planning it: a lineage's members outside the
-        batch are those of its registered parents' lineages."""
+        """The registered assets the batch's edges and closures name (their registration numbers are read once),
+        found without planning it: a lineage's members outside the batch are those of its registered parents' lineages."""
         out = {u.asset.id for lin in self.outside.values() for u in lin}
         out.update(self.parents)
         return out - self.batch
@@ -223,15 +223,6 @@ def listing_json(memo: dict, licenses: tuple[str, ...]) -> str:
     return got
 
 
-def outside_ids(planned: Iterable[Planned], batch: set[str]) -> set[str]:
-    """Registered assets the batch's edges and closures name (their registration numbers are read once)."""
-    out: set[str] = set()
-    for p in planned:
-        out.update(i for i in p.flat.ids if i not in batch)
-        out.update(e.parent for e in p.asset.derived_from if e.parent not in batch)
-    return out
-
-
 def add_many(store, assets: Sequence[Asset], sources: Mapping[str, str]) -> list[Asset]:
     """``Store.add_many``: check the batch as ``Store.add`` does, plan its rows, write them in one transaction
     (what the registration inherits is read inside it, under the write lock: ``Store._under_write_lock``)."""
@@ -252,7 +243,7 @@ def _add_many(store, write, assets: Sequence[Asset], sources: Mapping[str, str])
         return []
     # the lineages the batch inherits: its propagating registered parents' (no pass over the batch when it names none)
     outside = store._compiled_many({e.parent for a in ordered for e in a.derived_from if e.relation in _PROPAGATES and e.parent in parents}) if parents else {}
-    planned = Streamed(ordered, outside, batch, parents) if write is write_postgres else plan(ordered, outside)
+    planned = Streamed(ordered, outside, batch, parents)
     t = now()
     write(store, planned, t, store._under_write_lock(ordered, sources, t))
     return ordered
@@ -389,17 +380,20 @@ def _pipelined(chunks: Iterable[list], make, write) -> None:
 BULK_CACHE_KIB = 2**21  # SQLite's page cache while a bulk write runs (2 GiB at most, used as the batch needs it)
 
 
-def write_sqlite(store, planned: Sequence[Planned], time: str, inherit) -> None:
+def write_sqlite(store, planned: Streamed, time: str, inherit) -> None:
     """One transaction: every row of the batch, each table's rows sorted by its key (executemany), with a page
-    cache large enough for the indexes the batch touches (the connection's own is set back after)."""
+    cache large enough for the indexes the batch touches (the connection's own is set back after). The batch is
+    planned first, whole, before the write lock is taken: SQLite's inserts release the GIL row by row, and a
+    writing thread beside the planning one (what ``write_postgres`` does) waited for the GIL at each row
+    (1,000,000 assets: 74.7 s against 75.4 s planned first)."""
     db = store.db
-    others = outside_ids(planned, {p.asset.id for p in planned})
+    others = planned.outside_ids()
     rids = dict(store._in_chunks("SELECT id, rid FROM assets WHERE id IN ({})", others))  # immutable once registered
+    plans = [p for chunk in planned.chunks() for p in chunk]
     with store._lock, _page_cache(db, BULK_CACHE_KIB), store._tx():
         withdrawals, restrictions = inherit()
         first = (db.execute("SELECT max(rid) FROM assets").fetchone()[0] or 0) + 1
-        with no_gc():
-            r = rows(planned, first, rids, time, store.actor or "unknown")
+        r = rows(plans, first, rids, time, store.actor or "unknown")
         keys = list(dict.fromkeys(k for _, k, _ in r.asset_terms))
         known = dict(store._in_chunks("SELECT doc, tid FROM terms WHERE doc IN ({})", keys))
         tid, new = new_terms(keys, known, (db.execute("SELECT max(tid) FROM terms").fetchone()[0] or 0) + 1)
