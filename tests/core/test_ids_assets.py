@@ -90,6 +90,13 @@ def test_canonical_is_the_sorted_compact_json_of_to_json(a):
     assert a.canonical() == a.canonical()  # the second time from its memo of lists
 
 
+def test_canonical_of_an_asset_built_with_lists():
+    """Built in Python with lists where tuples belong: the same text as with tuples (lists are not memoised)."""
+    a = Asset(id="model/m@1", kind="model", name="m", version="1", licenses=["MIT"], allow=["inference"], deny=[], duties=["notice"])
+    b = Asset(id="model/m@1", kind="model", name="m", version="1", licenses=("MIT",), allow=("inference",), duties=("notice",))
+    assert a.canonical() == b.canonical() == json.dumps(b.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def test_compute_kind_and_licence_free():
     from charter.core.assets import UNLICENSED_KINDS, licence_free
     from charter.core.ids import KINDS

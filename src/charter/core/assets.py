@@ -49,7 +49,10 @@ def _json_str(v) -> str:
 
 
 def _json_list(t: tuple) -> str:
-    got = _LISTS.get(t)
+    try:
+        got = _LISTS.get(t)
+    except TypeError:  # an Asset built in Python with a list (or other unhashable) where a tuple belongs
+        return _canonical(list(t))
     if got is None:
         got = _canonical(list(t))
         if len(_LISTS) < 65_536:  # (bounded: a long-lived process meets many assets)
