@@ -239,7 +239,7 @@ class Asset:
         """``json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)``, the text its
         hash is taken of, written field by field in that sorted order: a bulk registration serialises every asset,
         and most share their licence and use lists (each list is encoded once, ``_json_list``).
-        tests/core/test_assets.py checks it equals json.dumps's text for any asset."""
+        tests/core/test_ids_assets.py checks it equals json.dumps's text for any asset."""
         s = _json_str
         head = '{"attest":' + _json_list(self.attest) + ',"data":' if self.attest else '{"data":'
         edges = ",".join(['{"asset":' + s(e.parent) + ',"relation":' + s(e.relation) + "}" for e in self.derived_from])

@@ -190,7 +190,6 @@ def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
-
 def any_text(values: Sequence[str]) -> tuple[str, object]:
     """``= ANY(...)``'s SQL and its one parameter for a list of strings. psycopg dumps a list element by element in
     Python (0.3 s for 200,000 ids); one newline-joined text split by the server takes 0.06 s. A list that holds a
