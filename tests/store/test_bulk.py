@@ -4,10 +4,12 @@ all or nothing."""
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import sys
 import threading
+import time
 
 import pytest
 
@@ -108,13 +110,16 @@ def dump(store) -> dict[str, list[tuple]]:
     return out
 
 
-@pytest.fixture(params=[None, 7], ids=["one-chunk", "chunks-of-7"])
+@pytest.fixture(params=[None, 7, "forked"], ids=["one-chunk", "chunks-of-7", "forked-chunks-of-7"])
 def chunk(request, monkeypatch):
     """The bulk writers plan and write a batch in chunks (bulk.Streamed): each test once with the batch
-    in one chunk, once in a first chunk of 3 then chunks of 7 (lineages, terms and withdrawals spanning chunks)."""
+    in one chunk, once in a first chunk of 3 then chunks of 7 (lineages, terms and withdrawals spanning chunks),
+    and once so on SQLite with the chunks planned in a forked process (bulk.FORK_MIN: a large batch)."""
     if request.param:
-        monkeypatch.setattr(bulk.Streamed, "CHUNK", request.param)
+        monkeypatch.setattr(bulk.Streamed, "CHUNK", 7)
         monkeypatch.setattr(bulk.Streamed, "FIRST", 3)
+    if request.param == "forked":
+        monkeypatch.setattr(bulk, "FORK_MIN", 1)
     return request.param
 
 
@@ -348,3 +353,97 @@ def test_pipelined_shortens_the_switch_interval_while_it_runs_and_puts_it_back()
     outer_may_end.set()
     t.join(10)
     assert sys.getswitchinterval() == before
+
+
+def _forks(monkeypatch) -> list[int]:
+    """The pids of the processes os.fork starts from now on (the planners of large SQLite batches)."""
+    pids: list[int] = []
+    fork = os.fork
+
+    def spied() -> int:
+        pid = fork()
+        if pid:
+            pids.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", spied)
+    return pids
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+@pytest.mark.sqlite_only("the forked planner is SQLite's bulk writer")
+def test_a_large_sqlite_batch_is_planned_in_a_forked_process_that_is_reaped(tmp_path, monkeypatch):
+    base, batch = world(200, seed=13)
+    monkeypatch.setattr(bulk.Streamed, "CHUNK", 50)
+    monkeypatch.setattr(bulk.Streamed, "FIRST", 10)
+    stores = open_store(str(tmp_path / "a.db")), open_store(str(tmp_path / "b.db"))
+    try:
+        for s in stores:
+            prepare(s, base)
+        stores[1].add_many(batch)  # below FORK_MIN: planned here
+        pids = _forks(monkeypatch)
+        monkeypatch.setattr(bulk, "FORK_MIN", len(batch) - len(base))  # this batch: forked
+        stores[0].add_many(batch)
+        assert len(pids) == 1 and _reaped(pids[0])
+        assert dump(stores[0]) == dump(stores[1])
+    finally:
+        for s in stores:
+            s.close()
+
+
+@pytest.mark.sqlite_only("the forked planner is SQLite's bulk writer")
+@pytest.mark.parametrize("how", ["raises", "dies", "writer-fails"])
+def test_a_failing_or_dying_planner_rolls_the_batch_back(tmp_path, monkeypatch, how):
+    """The planner fails at its third chunk (an exception: its message comes back; or its process ends at once):
+    the writer raises PlanningFailed inside its transaction, nothing of the batch stays, the child is reaped.
+    Or the writer fails at the second chunk while the planner still works: the planner is killed and reaped."""
+    base, batch = world(100, seed=17)
+    store = open_store(str(tmp_path / "a.db"))
+    try:
+        prepare(store, base)
+        before = dump(store)
+        monkeypatch.setattr(bulk, "FORK_MIN", 1)
+        monkeypatch.setattr(bulk.Streamed, "CHUNK", 20)
+        monkeypatch.setattr(bulk.Streamed, "FIRST", 5)
+        calls, rows = [], bulk.rows
+
+        def third_fails(*a):  # (runs in the forked planner: it inherits this patch)
+            calls.append(1)
+            if how == "writer-fails":
+                time.sleep(0.2)
+            elif len(calls) == 3:
+                if how == "dies":
+                    os._exit(9)
+                raise ValueError("a bug in planning")
+            return rows(*a)
+
+        monkeypatch.setattr(bulk, "rows", third_fails)
+        insert, inserts = bulk._insert_sqlite, []
+
+        def second_fails(*a):
+            inserts.append(1)
+            if how == "writer-fails" and len(inserts) == 2:
+                raise OSError("disk full")
+            return insert(*a)
+
+        monkeypatch.setattr(bulk, "_insert_sqlite", second_fails)
+        pids = _forks(monkeypatch)
+        error = OSError if how == "writer-fails" else bulk.PlanningFailed
+        with pytest.raises(error) as e:
+            store.add_many(batch)
+        want = {"dies": "exit status 9", "raises": "ValueError: a bug in planning", "writer-fails": "disk full"}[how]
+        assert want in str(e.value)
+        assert len(pids) == 1 and _reaped(pids[0])
+        assert dump(store) == before
+        monkeypatch.setattr(bulk, "rows", rows)
+        store.add_many(batch)  # the registry is usable after
+        assert len(dump(store)["assets"]) == len(before["assets"]) + len({a.id for a in batch} - {a.id for a in base})
+    finally:
+        store.close()

@@ -7,9 +7,10 @@ from them, several ``json.dumps`` calls, and SQL rows whose keys arrive in rando
 flat tuples (member ids, each member's predecessor index, its distance): a child of one parent is its parent's
 tuples shifted by one, and a lineage's terms rows are a shared frozenset (most assets add nothing to their
 parent's), so its key is found in a dict. Each member's part of the lineage JSON is serialised once per batch,
-and a parent's rows once for all its children. ``write_sqlite`` inserts each table's rows in key order with a
-page cache large enough for the batch; ``write_postgres`` uses COPY, a chunk at a time on a second thread
-while this one plans the next (``Streamed``). ``tests/store/test_bulk.py`` checks the
+and a parent's rows once for all its children. Both writers take a batch a chunk at a time (``Streamed``) while
+its next chunk is planned elsewhere: ``write_sqlite`` inserts each chunk's rows in key order, with a page cache
+large enough for the batch, while a forked process plans the next (a large batch; ``_forked``);
+``write_postgres`` uses COPY on a second thread while this one plans the next. ``tests/store/test_bulk.py`` checks the
 result equals ``Store.add``'s, row for row, on both backends.
 """
 
@@ -17,10 +18,14 @@ from __future__ import annotations
 
 import gc
 import json
+import marshal
+import os
 import queue
+import signal
+import struct
 import sys
 import threading
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from itertools import repeat
 from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
@@ -161,9 +166,9 @@ class Planner:
 
 
 class Streamed:
-    """A batch planned chunk by chunk as it is written (``write_postgres``): PostgreSQL inserts on its own
-    process, so its server works on one chunk's rows while this thread plans the next, instead of waiting
-    for the whole plan first (``write_sqlite`` plans every chunk first). ``len`` is the batch's size."""
+    """A batch planned chunk by chunk as it is written: PostgreSQL's server inserts one chunk's rows while this
+    thread plans the next (``write_postgres``); SQLite inserts one while a forked process plans the next
+    (``write_sqlite``, a large batch; a small one is planned whole first). ``len`` is the batch's size."""
 
     CHUNK = 50_000  # (1,000,000 assets: the server's time 43.7 s with chunks of 25,000, 40.2 s with 50,000)
     FIRST = 5_000  # the first chunk small: the server waits for it
@@ -378,41 +383,151 @@ def _pipelined(chunks: Iterable[list], make, write) -> None:
 
 
 BULK_CACHE_KIB = 2**21  # SQLite's page cache while a bulk write runs (2 GiB at most, used as the batch needs it)
+FORK_MIN = 20_000  # a SQLite batch this large is planned in a forked process while this one writes (Linux)
 
 
 def write_sqlite(store, planned: Streamed, time: str, inherit) -> None:
-    """One transaction: every row of the batch, each table's rows sorted by its key (executemany), with a page
-    cache large enough for the indexes the batch touches (the connection's own is set back after). The batch is
-    planned first, whole, before the write lock is taken: SQLite's inserts release the GIL row by row, and a
-    writing thread beside the planning one (what ``write_postgres`` does) waited for the GIL at each row
-    (1,000,000 assets: 74.7 s against 75.4 s planned first)."""
+    """One transaction: every row of the batch, chunk by chunk, each chunk's rows of a table sorted by its key
+    (executemany), with a page cache large enough for the indexes the batch touches (the connection's own is
+    set back after). A batch of ``FORK_MIN`` or more is planned by a forked copy of this process that hands
+    over each chunk's rows (``_forked``) while this one inserts the chunk before: SQLite's inserts take the
+    GIL at each row, so a planning thread beside them gained nothing (1,000,000 assets: 74.7 s against 75.4 s),
+    a second process runs on the other core. A smaller batch is planned whole first, before the write lock."""
     db = store.db
     others = planned.outside_ids()
     rids = dict(store._in_chunks("SELECT id, rid FROM assets WHERE id IN ({})", others))  # immutable once registered
-    plans = [p for chunk in planned.chunks() for p in chunk]
+    fork = len(planned) >= FORK_MIN and _can_fork()
+    plans = None if fork else [p for chunk in planned.chunks() for p in chunk]
     with store._lock, _page_cache(db, BULK_CACHE_KIB), store._tx():
         withdrawals, restrictions = inherit()
         first = (db.execute("SELECT max(rid) FROM assets").fetchone()[0] or 0) + 1
-        r = rows(plans, first, rids, time, store.actor or "unknown")
-        keys = list(dict.fromkeys(k for _, k, _ in r.asset_terms))
-        known = dict(store._in_chunks("SELECT doc, tid FROM terms WHERE doc IN ({})", keys))
-        tid, new = new_terms(keys, known, (db.execute("SELECT max(tid) FROM terms").fetchone()[0] or 0) + 1)
-        x = db.executemany
-        x("INSERT INTO assets(rid, id, kind, name, version, hash, doc, registered) VALUES (?,?,?,?,?,?,?,?)", r.assets)
-        x("INSERT INTO edges VALUES (?,?,?)", r.edges)
-        x("INSERT INTO lineage VALUES (?,?)", r.lineage)
-        x("INSERT INTO terms VALUES (?,?)", new)
-        x("INSERT INTO asset_terms VALUES (?,?,?)", [(rid, tid[k], i) for rid, k, i in r.asset_terms])
-        x("INSERT INTO asset_listing VALUES (?,?)", r.listing)
-        x("INSERT INTO closure VALUES (?,?,?)", r.closure)
-        x("INSERT INTO downstream VALUES (?,?,?)", r.downstream)
-        x("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)", r.events)
-        x("INSERT OR IGNORE INTO content VALUES (?,?)", r.content)
-        x("INSERT INTO registrations VALUES (?,?)", r.registrations)
+        actor = store.actor or "unknown"
+        terms = _Terms(store, (db.execute("SELECT max(tid) FROM terms").fetchone()[0] or 0) + 1)
+        if fork:
+            with closing(_forked(planned, first, rids, time, actor)) as chunks:
+                for r in chunks:
+                    _insert_sqlite(db, r, terms)
+        else:
+            _insert_sqlite(db, rows(plans, first, rids, time, actor), terms)
         for w in withdrawals:
             store._insert_withdrawal(w, "withdraw")
         for rs in restrictions:
             store._insert_restriction(rs)
+
+
+class _Terms:
+    """The terms ids of a SQLite batch's keys across its chunks: stored ones read once, new ones numbered on."""
+
+    def __init__(self, store, next_tid: int) -> None:
+        self.store, self.next, self.tid = store, next_tid, {}
+
+    def ids(self, keys: Iterable[str]) -> tuple[dict[str, int], list[tuple[int, str]]]:
+        """(key -> tid for every key seen so far, the new (tid, key) rows to insert)."""
+        keys = [k for k in dict.fromkeys(keys) if k not in self.tid]
+        known = dict(self.store._in_chunks("SELECT doc, tid FROM terms WHERE doc IN ({})", keys))
+        got, new = new_terms(keys, known, self.next)
+        self.tid.update(got)
+        self.next += len(new)
+        return self.tid, new
+
+
+def _insert_sqlite(db, r: Rows, terms: _Terms) -> None:
+    tid, new = terms.ids(k for _, k, _ in r.asset_terms)
+    x = db.executemany
+    x("INSERT INTO assets(rid, id, kind, name, version, hash, doc, registered) VALUES (?,?,?,?,?,?,?,?)", r.assets)
+    x("INSERT INTO edges VALUES (?,?,?)", r.edges)
+    x("INSERT INTO lineage VALUES (?,?)", r.lineage)
+    x("INSERT INTO terms VALUES (?,?)", new)
+    x("INSERT INTO asset_terms VALUES (?,?,?)", [(rid, tid[k], i) for rid, k, i in r.asset_terms])
+    x("INSERT INTO asset_listing VALUES (?,?)", r.listing)
+    x("INSERT INTO closure VALUES (?,?,?)", r.closure)
+    x("INSERT INTO downstream VALUES (?,?,?)", r.downstream)
+    x("INSERT INTO events(time, type, asset, data) VALUES (?,?,?,?)", r.events)
+    x("INSERT OR IGNORE INTO content VALUES (?,?)", r.content)
+    x("INSERT INTO registrations VALUES (?,?)", r.registrations)
+
+
+def _can_fork() -> bool:
+    """Linux only: macOS's system libraries are not safe to use in a forked child, Windows has no fork."""
+    return sys.platform == "linux" and hasattr(os, "fork")
+
+
+_FRAME = struct.Struct("<Q")
+PIPE_BYTES = 1 << 20  # the pipe's buffer (Linux's default 64 KiB woke the reader every 64 KiB)
+
+
+class PlanningFailed(RuntimeError):
+    """The forked planner failed or ended early: the transaction it fed rolls back."""
+
+
+def _forked(planned: Streamed, first: int, rids: dict[str, int], time: str, actor: str) -> Iterator[Rows]:
+    """Each chunk's ``Rows``, computed by a forked child (it inherits the batch: nothing is sent to it) and
+    sent back marshalled through a pipe (plain lists of tuples of str and int: marshal is for this process's own
+    data, nothing untrusted reads it). The child never touches the registry's connection and leaves with
+    ``os._exit``; it stops at its next write when this side closes the pipe (an error here, or this process
+    killed). A failure there (its traceback's last line), or its end without the closing frame, is raised here
+    as ``PlanningFailed``. Close the generator (``closing``): the child is then killed and reaped."""
+    import fcntl  # (Linux only, as is forking here: _can_fork)
+
+    r, w = os.pipe()
+    try:
+        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except OSError:  # (a limit lower than that: the default buffer works, with more wake-ups)
+        pass
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(r)
+        _plan_into(w, planned, first, rids, time, actor)  # (does not return)
+    os.close(w)
+    src = os.fdopen(r, "rb", buffering=PIPE_BYTES)
+    ended = False
+    try:
+        while True:
+            head = src.read(_FRAME.size)
+            if len(head) < _FRAME.size:  # the child closed the pipe without the closing frame: it has ended
+                ended = True
+                status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+                raise PlanningFailed(f"the planning process ended before the batch's last chunk (exit status {status})")
+            kind, body = marshal.loads(src.read(_FRAME.unpack(head)[0]))
+            if kind == "rows":
+                yield Rows(*body)
+            elif kind == "end":
+                return
+            else:
+                raise PlanningFailed(f"planning the batch failed in its process: {body}")
+    finally:
+        src.close()
+        if not ended:  # kill it if it still runs (this side stopped reading early), and wait for it
+            os.kill(pid, signal.SIGKILL)  # (not reaped yet: the pid is still the child's)
+            os.waitpid(pid, 0)
+
+
+def _plan_into(w: int, planned: Streamed, first: int, rids: dict[str, int], time: str, actor: str) -> None:
+    code = 0
+    try:
+        with os.fdopen(w, "wb", buffering=PIPE_BYTES) as out:
+            try:
+                k = 0
+                for chunk in planned.chunks():
+                    _frame(out, ("rows", tuple(rows(chunk, first + k, rids, time, actor))))
+                    k += len(chunk)
+                _frame(out, ("end", None))
+            except BrokenPipeError:  # the writer stopped reading (it failed, or was killed): nothing to say
+                code = 1
+            except BaseException as e:  # told to the writer, which raises it in its transaction
+                code = 1
+                _frame(out, ("error", f"{type(e).__name__}: {e}"))
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)  # (no atexit, no finalisers: the connection and files belong to the parent)
+
+
+def _frame(out, item: tuple) -> None:
+    data = marshal.dumps(item)
+    out.write(_FRAME.pack(len(data)))
+    out.write(data)
+    out.flush()
 
 
 @contextmanager
