@@ -412,7 +412,7 @@ def test_a_failing_or_dying_planner_rolls_the_batch_back(tmp_path, monkeypatch, 
         monkeypatch.setattr(bulk, "FORK_MIN", 1)
         monkeypatch.setattr(bulk.Streamed, "CHUNK", 20)
         monkeypatch.setattr(bulk.Streamed, "FIRST", 5)
-        calls, rows = [], bulk.rows
+        calls, linked = [], bulk.linked
 
         def third_fails(*a):  # (runs in the forked planner: it inherits this patch)
             calls.append(1)
@@ -422,9 +422,9 @@ def test_a_failing_or_dying_planner_rolls_the_batch_back(tmp_path, monkeypatch, 
                 if how == "dies":
                     os._exit(9)
                 raise ValueError("a bug in planning")
-            return rows(*a)
+            return linked(*a)
 
-        monkeypatch.setattr(bulk, "rows", third_fails)
+        monkeypatch.setattr(bulk, "linked", third_fails)
         insert, inserts = bulk._insert_sqlite, []
 
         def second_fails(*a):
@@ -442,7 +442,7 @@ def test_a_failing_or_dying_planner_rolls_the_batch_back(tmp_path, monkeypatch, 
         assert want in str(e.value)
         assert len(pids) == 1 and _reaped(pids[0])
         assert dump(store) == before
-        monkeypatch.setattr(bulk, "rows", rows)
+        monkeypatch.setattr(bulk, "linked", linked)
         store.add_many(batch)  # the registry is usable after
         assert len(dump(store)["assets"]) == len(before["assets"]) + len({a.id for a in batch} - {a.id for a in base})
     finally:

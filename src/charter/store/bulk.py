@@ -281,14 +281,32 @@ class Rows(NamedTuple):
     registrations: list[tuple]
 
 
+class Linked(NamedTuple):
+    """A chunk's rows that need its planned lineages (what a forked planner sends back, ``_forked``), and each
+    asset's canonical doc, hash and terms key; ``rows_of`` adds the rest from the assets themselves."""
+
+    docs: list[str]
+    hashes: list[str]
+    keys: list[str]
+    edges: list[tuple]
+    lineage: list[tuple]
+    closure: list[tuple]
+    downstream: list[tuple]
+    content: list[tuple]
+
+
 def rows(planned: Sequence[Planned], first: int, rids: dict[str, int], time: str, actor: str) -> Rows:
     """The rows of a batch whose first asset gets registration number ``first`` (``rids``: those of the registered
     assets it names; it gains the batch's own, for a next chunk), in each table's key order (so that each B-tree
     grows at one end): most come so by registration number; the lineage is sorted by id, and the downstream rows
     gathered by ancestor."""
+    return rows_of([p.asset for p in planned], linked(planned, first, rids), first, time, actor)
+
+
+def linked(planned: Sequence[Planned], first: int, rids: dict[str, int]) -> Linked:
+    """``rows``' part that needs the planned lineages (``rids`` gains the batch's registration numbers)."""
     rid = rids  # (updated in place: a next chunk names this one's assets)
     rid.update((p.asset.id, first + k) for k, p in enumerate(planned))
-    memo: dict = {}
     closure: list[tuple] = []
     downstream: list[tuple] = []
     for k, p in enumerate(planned):
@@ -298,17 +316,30 @@ def rows(planned: Sequence[Planned], first: int, rids: dict[str, int], time: str
             closure += zip(repeat(first + k), ancestors, f.depth[1:])
             downstream += zip(ancestors, f.depth[1:], repeat(p.asset.id))
     downstream.sort()  # gathered by ancestor, then distance and descendant
-    return Rows(
-        assets=[(first + k, p.asset.id, p.asset.kind, p.asset.name, p.asset.version, p.hash, p.doc, time) for k, p in enumerate(planned)],
-        edges=[(rid[p.asset.id], rid[e.parent], e.relation) for p in planned for e in p.asset.derived_from],
+    return Linked(
+        docs=[p.doc for p in planned], hashes=[p.hash for p in planned], keys=[p.key for p in planned],
+        edges=[(first + k, rid[e.parent], e.relation) for k, p in enumerate(planned) for e in p.asset.derived_from],
         lineage=sorted([(p.asset.id, p.lineage) for p in planned]),
-        asset_terms=[(first + k, p.key, p.asset.id) for k, p in enumerate(planned)],
-        listing=[(first + k, listing_json(memo, p.asset.licenses)) for k, p in enumerate(planned)],
         closure=closure,
         downstream=downstream,
-        events=[(time, "register", p.asset.id, register_event(p.hash)) for p in planned],
         content=[(d, first + k) for k, p in enumerate(planned) if p.digests for d in sorted(p.digests)],
-        registrations=[(first + k, actor) for k in range(len(planned))],
+    )
+
+
+def rows_of(assets: Sequence[Asset], part: Linked, first: int, time: str, actor: str) -> Rows:
+    """A chunk's ``Rows``: its ``Linked`` rows, and the rows each asset gives alone (numbered from ``first``)."""
+    memo: dict = {}
+    ks = range(first, first + len(assets))
+    ids = [a.id for a in assets]
+    return Rows(
+        assets=[(k, a.id, a.kind, a.name, a.version, h, d, time) for k, a, h, d in zip(ks, assets, part.hashes, part.docs)],
+        edges=part.edges, lineage=part.lineage,
+        asset_terms=list(zip(ks, part.keys, ids)),
+        listing=[(k, listing_json(memo, a.licenses)) for k, a in zip(ks, assets)],
+        closure=part.closure, downstream=part.downstream,
+        events=[(time, "register", i, register_event(h)) for i, h in zip(ids, part.hashes)],
+        content=part.content,
+        registrations=list(zip(ks, repeat(actor))),
     )
 
 
@@ -404,9 +435,12 @@ def write_sqlite(store, planned: Streamed, time: str, inherit) -> None:
         actor = store.actor or "unknown"
         terms = _Terms(store, (db.execute("SELECT max(tid) FROM terms").fetchone()[0] or 0) + 1)
         if fork:
-            with closing(_forked(planned, first, rids, time, actor)) as chunks:
-                for r in chunks:
-                    _insert_sqlite(db, r, terms)
+            k = 0
+            with closing(_forked(planned, first, rids)) as parts:
+                for part in parts:  # (the assets' own rows made here: this side waits for the planner)
+                    n = len(part.docs)
+                    _insert_sqlite(db, rows_of(planned.assets[k:k + n], part, first + k, time, actor), terms)
+                    k += n
         else:
             _insert_sqlite(db, rows(plans, first, rids, time, actor), terms)
         for w in withdrawals:
@@ -460,8 +494,8 @@ class PlanningFailed(RuntimeError):
     """The forked planner failed or ended early: the transaction it fed rolls back."""
 
 
-def _forked(planned: Streamed, first: int, rids: dict[str, int], time: str, actor: str) -> Iterator[Rows]:
-    """Each chunk's ``Rows``, computed by a forked child (it inherits the batch: nothing is sent to it) and
+def _forked(planned: Streamed, first: int, rids: dict[str, int]) -> Iterator[Linked]:
+    """Each chunk's ``Linked`` rows, computed by a forked child (it inherits the batch: nothing is sent to it) and
     sent back marshalled through a pipe (plain lists of tuples of str and int: marshal is for this process's own
     data, nothing untrusted reads it). The child never touches the registry's connection and leaves with
     ``os._exit``; it stops at its next write when this side closes the pipe (an error here, or this process
@@ -477,7 +511,7 @@ def _forked(planned: Streamed, first: int, rids: dict[str, int], time: str, acto
     pid = os.fork()
     if pid == 0:  # the child
         os.close(r)
-        _plan_into(w, planned, first, rids, time, actor)  # (does not return)
+        _plan_into(w, planned, first, rids)  # (does not return)
     os.close(w)
     src = os.fdopen(r, "rb", buffering=PIPE_BYTES)
     ended = False
@@ -490,7 +524,7 @@ def _forked(planned: Streamed, first: int, rids: dict[str, int], time: str, acto
                 raise PlanningFailed(f"the planning process ended before the batch's last chunk (exit status {status})")
             kind, body = marshal.loads(src.read(_FRAME.unpack(head)[0]))
             if kind == "rows":
-                yield Rows(*body)
+                yield Linked(*body)
             elif kind == "end":
                 return
             else:
@@ -502,14 +536,14 @@ def _forked(planned: Streamed, first: int, rids: dict[str, int], time: str, acto
             os.waitpid(pid, 0)
 
 
-def _plan_into(w: int, planned: Streamed, first: int, rids: dict[str, int], time: str, actor: str) -> None:
+def _plan_into(w: int, planned: Streamed, first: int, rids: dict[str, int]) -> None:
     code = 0
     try:
         with os.fdopen(w, "wb", buffering=PIPE_BYTES) as out:
             try:
                 k = 0
                 for chunk in planned.chunks():
-                    _frame(out, ("rows", tuple(rows(chunk, first + k, rids, time, actor))))
+                    _frame(out, ("rows", tuple(linked(chunk, first + k, rids))))
                     k += len(chunk)
                 _frame(out, ("end", None))
             except BrokenPipeError:  # the writer stopped reading (it failed, or was killed): nothing to say
