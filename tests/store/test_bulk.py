@@ -4,6 +4,7 @@ all or nothing."""
 
 from __future__ import annotations
 
+import marshal
 import os
 import random
 import re
@@ -399,10 +400,11 @@ def test_a_large_sqlite_batch_is_planned_in_a_forked_process_that_is_reaped(tmp_
 
 
 @pytest.mark.sqlite_only("the forked planner is SQLite's bulk writer")
-@pytest.mark.parametrize("how", ["raises", "dies", "writer-fails"])
+@pytest.mark.parametrize("how", ["raises", "dies", "dies-mid-frame", "writer-fails"])
 def test_a_failing_or_dying_planner_rolls_the_batch_back(tmp_path, monkeypatch, how):
     """The planner fails at its third chunk (an exception: its message comes back; or its process ends at once):
-    the writer raises PlanningFailed inside its transaction, nothing of the batch stays, the child is reaped.
+    the writer raises PlanningFailed inside its transaction, nothing of the batch stays, the child is reaped; so too
+    when it ends halfway through sending its second chunk.
     Or the writer fails at the second chunk while the planner still works: the planner is killed and reaped."""
     base, batch = world(100, seed=17)
     store = open_store(str(tmp_path / "a.db"))
@@ -418,13 +420,25 @@ def test_a_failing_or_dying_planner_rolls_the_batch_back(tmp_path, monkeypatch, 
             calls.append(1)
             if how == "writer-fails":
                 time.sleep(0.2)
-            elif len(calls) == 3:
+            elif len(calls) == 3 and how in ("raises", "dies"):
                 if how == "dies":
                     os._exit(9)
                 raise ValueError("a bug in planning")
             return linked(*a)
 
         monkeypatch.setattr(bulk, "linked", third_fails)
+        frame, frames = bulk._frame, []
+
+        def second_cut(out, item):  # (in the planner too)
+            frames.append(1)
+            if how == "dies-mid-frame" and len(frames) == 2:
+                data = marshal.dumps(item)
+                out.write(bulk._FRAME.pack(len(data)) + data[:len(data) // 2])
+                out.flush()
+                os._exit(9)
+            return frame(out, item)
+
+        monkeypatch.setattr(bulk, "_frame", second_cut)
         insert, inserts = bulk._insert_sqlite, []
 
         def second_fails(*a):
@@ -438,11 +452,12 @@ def test_a_failing_or_dying_planner_rolls_the_batch_back(tmp_path, monkeypatch, 
         error = OSError if how == "writer-fails" else bulk.PlanningFailed
         with pytest.raises(error) as e:
             store.add_many(batch)
-        want = {"dies": "exit status 9", "raises": "ValueError: a bug in planning", "writer-fails": "disk full"}[how]
+        want = {"dies": "exit status 9", "dies-mid-frame": "exit status 9", "raises": "ValueError: a bug in planning", "writer-fails": "disk full"}[how]
         assert want in str(e.value)
         assert len(pids) == 1 and _reaped(pids[0])
         assert dump(store) == before
         monkeypatch.setattr(bulk, "linked", linked)
+        monkeypatch.setattr(bulk, "_frame", frame)
         store.add_many(batch)  # the registry is usable after
         assert len(dump(store)["assets"]) == len(before["assets"]) + len({a.id for a in batch} - {a.id for a in base})
     finally:

@@ -433,7 +433,8 @@ def write_sqlite(store, planned: Streamed, time: str, inherit) -> None:
         withdrawals, restrictions = inherit()
         first = (db.execute("SELECT max(rid) FROM assets").fetchone()[0] or 0) + 1
         actor = store.actor or "unknown"
-        terms = _Terms(store, (db.execute("SELECT max(tid) FROM terms").fetchone()[0] or 0) + 1)
+        terms = _Terms(lambda keys: dict(store._in_chunks("SELECT doc, tid FROM terms WHERE doc IN ({})", keys)),
+                       (db.execute("SELECT max(tid) FROM terms").fetchone()[0] or 0) + 1)
         if fork:
             k = 0
             with closing(_forked(planned, first, rids)) as parts:
@@ -450,16 +451,16 @@ def write_sqlite(store, planned: Streamed, time: str, inherit) -> None:
 
 
 class _Terms:
-    """The terms ids of a SQLite batch's keys across its chunks: stored ones read once, new ones numbered on."""
+    """The terms ids of a batch's keys across its chunks: stored ones looked up once (``lookup(keys)`` -> the
+    stored ones' ids), new ones numbered on from ``next_tid``."""
 
-    def __init__(self, store, next_tid: int) -> None:
-        self.store, self.next, self.tid = store, next_tid, {}
+    def __init__(self, lookup, next_tid: int) -> None:
+        self.lookup, self.next, self.tid = lookup, next_tid, {}
 
     def ids(self, keys: Iterable[str]) -> tuple[dict[str, int], list[tuple[int, str]]]:
         """(key -> tid for every key seen so far, the new (tid, key) rows to insert)."""
         keys = [k for k in dict.fromkeys(keys) if k not in self.tid]
-        known = dict(self.store._in_chunks("SELECT doc, tid FROM terms WHERE doc IN ({})", keys))
-        got, new = new_terms(keys, known, self.next)
+        got, new = new_terms(keys, self.lookup(keys) if keys else {}, self.next)
         self.tid.update(got)
         self.next += len(new)
         return self.tid, new
@@ -499,7 +500,7 @@ def _forked(planned: Streamed, first: int, rids: dict[str, int]) -> Iterator[Lin
     sent back marshalled through a pipe (plain lists of tuples of str and int: marshal is for this process's own
     data, nothing untrusted reads it). The child never touches the registry's connection and leaves with
     ``os._exit``; it stops at its next write when this side closes the pipe (an error here, or this process
-    killed). A failure there (its traceback's last line), or its end without the closing frame, is raised here
+    killed). A failure there (its type and message), or its end without the closing frame, is raised here
     as ``PlanningFailed``. Close the generator (``closing``): the child is then killed and reaped."""
     import fcntl  # (Linux only, as is forking here: _can_fork)
 
@@ -518,11 +519,13 @@ def _forked(planned: Streamed, first: int, rids: dict[str, int]) -> Iterator[Lin
     try:
         while True:
             head = src.read(_FRAME.size)
-            if len(head) < _FRAME.size:  # the child closed the pipe without the closing frame: it has ended
+            size = _FRAME.unpack(head)[0] if len(head) == _FRAME.size else -1
+            data = src.read(size) if size >= 0 else b""
+            if len(data) != size:  # the child closed the pipe without the closing frame (or within a frame): it has ended
                 ended = True
                 status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
                 raise PlanningFailed(f"the planning process ended before the batch's last chunk (exit status {status})")
-            kind, body = marshal.loads(src.read(_FRAME.unpack(head)[0]))
+            kind, body = marshal.loads(data)
             if kind == "rows":
                 yield Linked(*body)
             elif kind == "end":
@@ -594,8 +597,14 @@ def write_postgres(store, planned: Streamed, time: str, inherit) -> None:
         q, arg = any_text(others)
         rids = dict(cur.execute(f"SELECT id, rid FROM assets WHERE id = ANY({q})", (arg,)).fetchall()) if others else {}
         first = cur.execute("SELECT coalesce(max(rid), 0) + 1 FROM assets").fetchone()[0]
-        tid: dict[str, int] = {}
-        next_tid = [cur.execute("SELECT coalesce(max(tid), 0) + 1 FROM terms").fetchone()[0]]
+        digest: dict[str, str] = {}  # terms key -> its sha256, how PostgreSQL's terms table finds it
+
+        def stored(keys: list[str]) -> dict[str, int]:
+            digest.update((k, hashlib.sha256(k.encode()).hexdigest()) for k in keys)
+            found = dict(cur.execute("SELECT digest, tid FROM terms WHERE digest = ANY(%s::text[])", ([digest[k] for k in keys],)).fetchall())
+            return {k: found[digest[k]] for k in keys if digest[k] in found}
+
+        terms = _Terms(stored, cur.execute("SELECT coalesce(max(tid), 0) + 1 FROM terms").fetchone()[0])
         tx = Transformer.from_context(cur)  # (made here: the connection's dumpers and encoding, read once)
 
         def make(chunk: list[Planned], k: int) -> tuple[Rows, dict[str, bytes]]:
@@ -604,12 +613,7 @@ def write_postgres(store, planned: Streamed, time: str, inherit) -> None:
 
         def write(item: tuple[Rows, dict[str, bytes]]) -> None:
             r, texts = item
-            keys = [k for k in dict.fromkeys(k for _, k, _ in r.asset_terms) if k not in tid]
-            digest = {k: hashlib.sha256(k.encode()).hexdigest() for k in keys}
-            found = dict(cur.execute("SELECT digest, tid FROM terms WHERE digest = ANY(%s::text[])", (list(digest.values()),)).fetchall()) if keys else {}
-            got, new = new_terms(keys, {k: found[d] for k, d in digest.items() if d in found}, next_tid[0])
-            tid.update(got)
-            next_tid[0] += len(new)
+            tid, new = terms.ids(k for _, k, _ in r.asset_terms)
             for table, _ in _COPIED:
                 with cur.copy(f"COPY {table} FROM STDIN") as cp:  # (a fixed list of tables: nothing else is interpolated)
                     cp.write(texts[table])
