@@ -182,7 +182,9 @@ def writer_main(db: str, log: str, tag: str, seed: int) -> None:
 
 
 def concurrent_worker(db: str, log: str, tag: str, seed: int, seconds: float) -> None:
-    """tests/store/test_concurrency.py: write for ``seconds``; every exception is logged as an error line."""
+    """tests/store/test_concurrency.py: write for ``seconds`` (and on, for at most as long again, until it has decided
+    once: on a loaded machine a few slow steps could all miss the 15% of decisions); every exception is logged as an
+    error line."""
     import traceback
 
     from charter.errors import CharterError
@@ -190,7 +192,7 @@ def concurrent_worker(db: str, log: str, tag: str, seed: int, seconds: float) ->
     w = Writer(db, Path(log), tag, seed, cli_every=4)
     end = time.monotonic() + seconds
     counts: dict[str, int] = {}
-    while time.monotonic() < end:
+    while time.monotonic() < end or ("decide" not in counts and time.monotonic() < end + seconds):
         try:
             op = w.step()
             counts[op] = counts.get(op, 0) + 1
