@@ -462,3 +462,107 @@ def test_a_failing_or_dying_planner_rolls_the_batch_back(tmp_path, monkeypatch, 
         assert len(dump(store)["assets"]) == len(before["assets"]) + len({a.id for a in batch} - {a.id for a in base})
     finally:
         store.close()
+
+
+_KILLED_AFTER_ADD = """
+import os, signal, sys, time
+sys.path[:0] = [{src!r}, {tests!r}]
+from charter.store import bulk, open_store
+from charter.store.sqlite import SQLiteStore
+from store.test_bulk import world, prepare
+bulk.CHECKPOINT_LATER_MIN = 1
+SQLiteStore._checkpoint = lambda self: time.sleep(60)  # the checkpoint not begun when the process dies
+base, batch = world(150, seed=23)
+store = open_store({path!r})
+prepare(store, base)
+store.add_many(batch)
+print("acknowledged", flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.sqlite_only("the background checkpoint is SQLite's (PostgreSQL checkpoints by itself)")
+def test_a_large_sqlite_batch_is_checkpointed_after_its_commit_on_another_thread(tmp_path, monkeypatch):
+    """A batch of CHECKPOINT_LATER_MIN or more: its COMMIT leaves the WAL's frames there (the connection's
+    automatic checkpoint off for it, then back); a thread with its own connection copies them all after;
+    a smaller batch starts no thread."""
+    base, batch = world(120, seed=19)
+    path = tmp_path / "odd [name] %20 #1.db"  # (the checkpoint's connection opens it by URI: quoted)
+    store = open_store(str(path))
+    try:
+        prepare(store, base)
+        monkeypatch.setattr(bulk, "CHECKPOINT_LATER_MIN", len(batch) + 1)
+        store.add_many([Asset(id="dataset/small@1", kind="dataset", name="small", version="1")])
+        assert store._checkpointer is None
+        seen = []
+        real = type(store)._checkpoint
+
+        def spied(self):  # what the WAL held when the thread began: the batch's frames, none copied yet
+            seen.append(_wal_frames(path))
+            real(self)
+
+        monkeypatch.setattr(type(store), "_checkpoint", spied)
+        monkeypatch.setattr(bulk, "CHECKPOINT_LATER_MIN", 10)
+        store.add_many(batch)
+        store._checkpointer.join(30)
+        assert not store._checkpointer.is_alive()
+        assert seen and seen[0] > 0
+        busy, frames, copied = store.checkpointed
+        assert busy == 0 and frames == copied > 0  # every frame of the WAL is in the database file now
+        assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # SQLite's default, back
+        assert store.count() == len({a.id for a in base + batch}) + 3  # (the batch repeats some of base)
+    finally:
+        store.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name, path.name + "-generations"]  # (the beacon's); no other file made (a misquoted URI would)
+
+
+def _wal_frames(path) -> int:
+    """The frames in the WAL next to ``path`` (its header 32 bytes, each frame a 24-byte header and a page)."""
+    import sqlite3
+
+    wal = path.with_name(path.name + "-wal")
+    page = sqlite3.connect(path).execute("PRAGMA page_size").fetchone()[0]
+    return (wal.stat().st_size - 32) // (24 + page) if wal.exists() else 0
+
+
+@pytest.mark.sqlite_only("the background checkpoint is SQLite's")
+def test_a_registry_removed_before_its_checkpoint_is_not_made_again(tmp_path):
+    store = open_store(str(tmp_path / "gone.db"))
+    try:
+        store.add(world(3)[0])
+        for suffix in ("", "-wal", "-shm"):
+            (tmp_path / f"gone.db{suffix}").unlink(missing_ok=True)
+        store._checkpoint_again = True
+        store._checkpoint()  # (opens it read-write only if it exists)
+        assert store.checkpointed is None
+        assert not (tmp_path / "gone.db").exists()
+    finally:
+        store.close()
+
+
+@pytest.mark.sqlite_only("the background checkpoint is SQLite's")
+def test_a_batch_acknowledged_before_its_checkpoint_survives_sigkill(tmp_path):
+    """The process is killed right after add_many returned, its checkpoint not begun: the batch is in the WAL,
+    whole, and the registry passes `charter check`."""
+    import subprocess
+
+    from charter.registry_check import check
+
+    path = tmp_path / "killed.db"
+    tests = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    src = os.path.join(os.path.dirname(tests), "src")
+    code = _KILLED_AFTER_ADD.format(src=src, tests=tests, path=str(path))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == -9 and p.stdout.strip() == "acknowledged", p.stderr[-2000:]
+    base, batch = world(150, seed=23)
+    reference = open_store(str(tmp_path / "reference.db"))
+    store = open_store(str(path))
+    try:
+        prepare(reference, base)
+        reference.add_many(batch)
+        assert dump(store) == dump(reference)
+    finally:
+        store.close()
+        reference.close()
+    report = check(path)
+    assert report.ok, report.to_json()

@@ -25,7 +25,7 @@ import signal
 import struct
 import sys
 import threading
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, nullcontext
 from itertools import repeat
 from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
@@ -415,6 +415,7 @@ def _pipelined(chunks: Iterable[list], make, write) -> None:
 
 BULK_CACHE_KIB = 2**21  # SQLite's page cache while a bulk write runs (2 GiB at most, used as the batch needs it)
 FORK_MIN = 20_000  # a SQLite batch this large is planned in a forked process while this one writes (Linux)
+CHECKPOINT_LATER_MIN = 20_000  # a SQLite batch this large is copied from the WAL on another thread, after its COMMIT
 
 
 def write_sqlite(store, planned: Streamed, time: str, inherit) -> None:
@@ -429,7 +430,8 @@ def write_sqlite(store, planned: Streamed, time: str, inherit) -> None:
     rids = dict(store._in_chunks("SELECT id, rid FROM assets WHERE id IN ({})", others))  # immutable once registered
     fork = len(planned) >= FORK_MIN and _can_fork()
     plans = None if fork else [p for chunk in planned.chunks() for p in chunk]
-    with store._lock, _page_cache(db, BULK_CACHE_KIB), store._tx():
+    later = store._checkpoint_later() if len(planned) >= CHECKPOINT_LATER_MIN else nullcontext()
+    with later, store._lock, _page_cache(db, BULK_CACHE_KIB), store._tx():
         withdrawals, restrictions = inherit()
         first = (db.execute("SELECT max(rid) FROM assets").fetchone()[0] or 0) + 1
         actor = store.actor or "unknown"
