@@ -109,17 +109,22 @@ def test_serve_process_streams_and_shuts_down_gracefully(world, db):
         reg.close()
 
 
-def _children(pid: int) -> list[str]:
-    """Command lines of the processes whose parent is ``pid`` (from /proc)."""
-    out = []
+def _child_procs(pid: int) -> dict[int, str]:
+    """pid -> command line of the processes whose parent is ``pid`` (from /proc)."""
+    out = {}
     for d in Path("/proc").iterdir():
         try:
             stat = (d / "stat").read_text()
             if d.name.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append((d / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip())
+                out[int(d.name)] = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
         except (OSError, ValueError, IndexError):
             pass
     return out
+
+
+def _children(pid: int) -> list[str]:
+    """Command lines of the processes whose parent is ``pid``."""
+    return list(_child_procs(pid).values())
 
 
 @pytest.mark.parametrize("flag", [None, "--model-in-process"])
@@ -187,6 +192,45 @@ def test_a_gateway_killed_mid_stream_leaves_the_started_record(world, db):
         return  # a PostgreSQL registry has no folder for a default anchor file: anchors only with --anchor-file
     anchors = Path(db).with_name("registry.anchors.jsonl")  # the default anchor file, beside the registry
     assert audit.read_anchors(anchors)[0] == (0, "0" * 64)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the death signal is Linux's prctl")
+def test_workers_end_when_their_supervisor_is_sigkilled(world, db):
+    """`charter serve --workers 2` killed with SIGKILL: uvicorn's workers used to go on serving the port, orphaned;
+    now each is told SIGTERM when its parent ends, shuts down, and the port is free again. Their model processes
+    end with them (their input closes)."""
+    from tests.serve.conftest import TRANSLATE, serve_process
+
+    body = {"model": MODEL, "prompt": "the river", "max_tokens": 2, "temperature": 0}
+    with serve_process(db, "--workers", "2") as (p, base):
+        for _ in range(4):  # (each worker starts its model process on its first completion)
+            r = httpx.post(base + "/v1/completions", json=body, headers=auth(world.keys[TRANSLATE]), timeout=60)
+            assert r.status_code == 200, r.text
+        workers = {w for w, cmd in _child_procs(p.pid).items() if "spawn_main" in cmd}  # (uvicorn's: multiprocessing's spawn)
+        assert len(workers) == 2, _child_procs(p.pid)
+        below = {m for w in workers for m, cmd in _child_procs(w).items() if "charter.serve.worker" in cmd}  # their model processes
+        assert below
+        p.send_signal(signal.SIGKILL)
+        assert p.wait(timeout=30) == -signal.SIGKILL
+        deadline = time.monotonic() + 30
+        try:
+            while any(_alive(x) for x in workers | below) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not [x for x in workers | below if _alive(x)], "workers left serving after their supervisor was killed"
+            with pytest.raises(httpx.TransportError):
+                httpx.get(base + "/health", timeout=2)
+        finally:  # (had they stayed: not left behind by this test)
+            for x in workers | below:
+                if _alive(x):
+                    os.kill(x, signal.SIGKILL)
 
 
 @pytest.mark.sqlite_only("ends by tampering with the registry file with raw sqlite3")
