@@ -91,22 +91,20 @@ def assets_of(n: int, seed: int) -> tuple[list, "synth.Plan", float]:
     return assets, info, time.perf_counter() - t0
 
 
-def register(target: str, assets: list) -> float:
+def register(target: str, assets: list) -> tuple[float, float]:
     """Register ``assets`` into the registry at ``target`` through the bulk path (``Registry.add_many``: one call,
-    one transaction); returns its seconds."""
+    one transaction); returns its seconds, and the seconds of the store's close after it (untimed by the call: on
+    SQLite mostly the wait for a large batch's background checkpoint)."""
     reg = Registry(open_store(target))
     try:
         gc.collect()
         t0 = time.perf_counter()
         reg.add_many(assets)
-        return time.perf_counter() - t0
+        add_s = time.perf_counter() - t0
     finally:
         t1 = time.perf_counter()
-        reg.close()  # (SQLite: waits for the background checkpoint of a large batch's WAL)
-        LAST_CLOSE_S[0] = time.perf_counter() - t1
-
-
-LAST_CLOSE_S = [0.0]  # register()'s close after the timed call: on SQLite mostly the WAL's background checkpoint
+        reg.close()
+    return add_s, time.perf_counter() - t1
 
 
 def build(n: int, seed: int, target: str | None = None, progress: bool = True, assets: list | None = None,
@@ -129,8 +127,7 @@ def build(n: int, seed: int, target: str | None = None, progress: bool = True, a
         assets, info, gen_s = assets_of(n, seed)
     if progress:
         print(f"  generated {n:,} assets in {gen_s:.1f}s; registering (Registry.add_many) ...", file=sys.stderr, flush=True)
-    add_s = register(where, assets)
-    close_s = LAST_CLOSE_S[0]
+    add_s, close_s = register(where, assets)
     store = open_store(where)
     withdrawn = _withdraw_some(store, info, n, seed)
     closure_rows = store.db.execute("SELECT count(*) FROM closure").fetchone()[0]

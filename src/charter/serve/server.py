@@ -88,7 +88,8 @@ def app_for(cfg: ServeConfig):
 
 def app_from_env():
     """uvicorn's factory in each worker process (``charter serve --workers N``)."""
-    _end_with_parent(int(os.environ.get(PARENT_ENV, "0")))
+    parent = os.environ.get(PARENT_ENV, "")
+    _end_with_parent(int(parent) if parent.isdigit() else 0)  # (set by _run; anything else: no pid to compare with)
     return app_for(ServeConfig.from_env(os.environ[ENV]))
 
 

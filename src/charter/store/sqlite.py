@@ -112,7 +112,7 @@ class SQLiteStore(DeferredLog, SQLEvents, SQLConsent, SQLGateway, SQLIdentity, S
                 self.db.execute(f"PRAGMA wal_autocheckpoint={was}")
         with self._lock:
             self._checkpoint_again = True
-            if self._checkpointer is None or not self._checkpointer.is_alive():
+            if self._checkpointer is None:  # (one running takes this request on before it ends: _checkpoint)
                 self._checkpointer = threading.Thread(target=self._checkpoint, name="charter-checkpoint", daemon=True)
                 self._checkpointer.start()
 
@@ -120,8 +120,9 @@ class SQLiteStore(DeferredLog, SQLEvents, SQLConsent, SQLGateway, SQLIdentity, S
         # mode=rw: a registry removed meanwhile is not created again, empty (the URI quotes any odd character)
         uri = self.path.absolute().as_uri() + "?mode=rw"
         while True:
-            with self._lock:
+            with self._lock:  # (ends only with no request left: a request made after sees no thread and starts one)
                 if not self._checkpoint_again:
+                    self._checkpointer = None
                     return
                 self._checkpoint_again = False
             try:
@@ -135,8 +136,9 @@ class SQLiteStore(DeferredLog, SQLEvents, SQLConsent, SQLGateway, SQLIdentity, S
 
     def close(self) -> None:
         self._stop_timer()
-        if self._checkpointer is not None:  # (a CLI's large `charter add` ends with its WAL in the database file)
-            self._checkpointer.join()
+        running = self._checkpointer
+        if running is not None:  # (a CLI's large `charter add` ends with its WAL in the database file)
+            running.join()
         # under the write lock: the flusher thread may be inside a transaction on this connection right now (a
         # timer that fired before cancel()), and closing a connection another thread is using crashes the process
         with self._lock:
