@@ -315,3 +315,60 @@ def test_several_choices_long_prompts_and_prompts_encoded_off_the_loop(server, w
     monkeypatch.setattr(gateway_app, "_ENCODE_ON_LOOP_CHARS", 3)  # every prompt on the model thread's executor
     again = httpx.post(url, json={"model": MODEL, "prompt": "the river", "max_tokens": 5, "temperature": 0}, headers=h, timeout=60).json()
     assert again["choices"] == one["choices"]
+
+
+def test_the_start_record_is_queued_before_the_model_process_is_asked_and_the_end_after_the_answer(reg, world, monkeypatch):
+    """The order the gateway's latency depends on (bench_gateway.py): the start record's COMMIT runs while
+    the child works, so it is queued before the child is asked; the end record is queued once the answer is
+    out. A model process that cannot be asked at all (here: it raises at once) is a 500 whose end record
+    says so after its start record, with no third record, and the next request is served."""
+    import httpx
+
+    from charter.serve.app import Answer, create_app
+    from charter.serve.limits import Limits
+    from charter.serve.server import Background
+
+    app = create_app(reg, [MODEL], Limits(rate=0), model_process=True, preload=True)
+    gw = app.state.gateway
+    order: list[str] = []
+    submit, generate, send = gw.writer.submit, gw.models.generate, Answer.__call__
+
+    def submitted(rec):
+        order.append(f"queued {rec.get('phase')}")
+        return submit(rec)
+
+    def asked(*a, **k):
+        order.append("asked the model")
+        return generate(*a, **k)
+
+    async def answered(self, scope, receive, send_):
+        async def sent(msg):
+            await send_(msg)
+            if msg["type"] == "http.response.body":
+                order.append("answered")
+        return await send(self, scope, receive, sent)
+
+    monkeypatch.setattr(gw.writer, "submit", submitted)
+    monkeypatch.setattr(gw.models, "generate", asked)
+    monkeypatch.setattr(Answer, "__call__", answered)
+    headers = {"Authorization": f"Bearer {world.keys[TRANSLATE]}"}
+    body = {"model": MODEL, "prompt": "the river", "max_tokens": 2, "temperature": 0}
+    with Background(app) as srv:
+        r = httpx.post(srv.url + "/v1/completions", json=body, headers=headers, timeout=60)
+        assert r.status_code == 200
+        assert order == ["queued start", "asked the model", "answered", "queued end"]
+
+        def cannot(*a, **k):
+            raise OSError("cannot start the model process")
+
+        monkeypatch.setattr(gw.models, "generate", cannot)
+        r = httpx.post(srv.url + "/v1/completions", json=body, headers=headers, timeout=60)
+        assert r.status_code == 500 and r.json()["error"]["code"] == "model_error" and "cannot start" in r.json()["error"]["message"]
+        monkeypatch.setattr(gw.models, "generate", generate)
+        assert httpx.post(srv.url + "/v1/completions", json=body, headers=headers, timeout=60).status_code == 200
+        gw.writer.settled()
+    recs = [e.data for e in reg.store.audit_entries()]
+    assert [(x["phase"], x["decision"]) for x in recs] == [("start", "allowed"), ("end", "allowed"), ("start", "allowed"), ("end", "error"),
+                                                          ("start", "allowed"), ("end", "allowed")]
+    assert recs[2]["request_id"] == recs[3]["request_id"] and recs[3]["status"] == 500 and "cannot start" in recs[3]["error"]
+    assert gw.concurrency.active == 0
