@@ -44,16 +44,23 @@ async def app(scope, receive, send):
             await asyncio.sleep(0.01)
         return
     body = b'{"error":{"message":"denied"}}'
+    if scope["path"] == "/after":  # work after the last send, before the app returns (the gateway's end record)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+        scope["state"]["seen"].extend(scope["state"]["transport"].writes)  # (the scope's state is a copy; the list is shared)
+        return
     await send({"type": "http.response.start", "status": 403, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 
 
-def exchange(*requests: bytes, close: bool = False) -> Transport:
+def exchange(*requests: bytes, close: bool = False, state: dict | None = None) -> Transport:
     async def main():
         config = Config(app=app, http=Corked, lifespan="off", log_level="warning")
         config.load()
-        proto = Corked(config=config, server_state=ServerState(), app_state={}, _loop=asyncio.get_running_loop())
         t = Transport()
+        app_state = state if state is not None else {}
+        app_state["transport"] = t
+        proto = Corked(config=config, server_state=ServerState(), app_state=app_state, _loop=asyncio.get_running_loop())
         proto.connection_made(t)
         for r in requests:
             proto.data_received(r)
@@ -85,3 +92,12 @@ def test_a_stream_still_leaves_as_it_is_produced():
 def test_close_sends_what_is_held_first():
     t = exchange(close=True)
     assert t.writes == [b"tail"] and t.closed
+
+
+def test_a_whole_response_leaves_before_the_app_goes_on():
+    """Once the last body part is sent the response is written, not at the end of the loop's turn: what the
+    app does after it (the gateway queues a completion's end record there) does not delay the answer."""
+    state: dict = {"seen": []}
+    t = exchange(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n", state=state)
+    assert len(state["seen"]) == 1 and state["seen"][0].startswith(b"HTTP/1.1 200 OK\r\n") and state["seen"][0].endswith(b"\r\n\r\nok")
+    assert t.writes == state["seen"]

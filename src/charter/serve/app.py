@@ -453,8 +453,11 @@ class Gateway:
         started = self.writer.submit(self.record(v, call, phase="start"))
         try:
             reqs = [self.models.generate(lm.id, ids, params) for ids in encoded]
-            outs = await asyncio.gather(*(r.done for r in reqs), return_exceptions=True)
-        except Exception as e:  # e.g. the model process cannot be started: after the start record, its end says so
+            if len(reqs) == 1:  # awaited directly: gather costs a turn of the loop on the way back
+                outs = [await reqs[0].done]
+            else:
+                outs = await asyncio.gather(*(r.done for r in reqs), return_exceptions=True)
+        except Exception as e:  # the model failed, or its process cannot be started: after the start record, its end says so
             outs = [e]
         failed = next((o for o in outs if isinstance(o, BaseException)), None)
         if failed is not None:

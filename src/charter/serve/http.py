@@ -4,8 +4,8 @@ uvicorn writes a response's status line and headers as soon as the app sends ``h
 and its body when the app sends ``http.response.body``: two ``send`` system calls and two TCP segments
 for every small JSON answer (py-spy: ~12% of the gateway's time under a flood of refusals). Here the
 connection's transport holds what is written during one turn of the event loop and sends it together at
-the end of that turn (``loop.call_soon``), as TCP_CORK would: the same bytes in the same order, no later
-than the turn in which they were written. Closing or aborting the connection, and flow control, act on
+the end of that turn (``loop.call_soon``), or as soon as a response is complete, as TCP_CORK would: the
+same bytes in the same order, no later than the turn in which they were written. Closing or aborting the connection, and flow control, act on
 the real transport (a close sends what is held first).
 """
 
@@ -60,3 +60,9 @@ class _Held:
 class Corked(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_Held(transport, self.loop))  # type: ignore[arg-type]
+
+    def on_response_complete(self) -> None:
+        # A whole response leaves now, not at the end of the turn: what the app does after its last send
+        # (the gateway queues a completion's end record) then runs after the answer is out, not before it.
+        self.transport.flush()
+        super().on_response_complete()
