@@ -570,27 +570,3 @@ def test_a_data_contributor_withdraws_with_a_consent_token(client, world, db, re
     assert [(a["actor"], a["allowed"], a["rule"]) for a in acts if a["action"] == "withdraw-records"] == [
         (role or "consent:member-008", False, "bad-token"), (role or "consent:member-007", True, "token")]
 
-
-def test_an_answer_runs_its_after_step_once_sent_and_when_sending_fails():
-    """``Answer.after`` queues a completion's end record: after the body is sent, and also when the client
-    is gone and sending raises (the record is never lost to a disconnect)."""
-    import asyncio
-
-    from charter.serve.app import Answer
-
-    seen = []
-
-    async def send(msg):
-        seen.append(msg["type"])
-
-    async def gone(msg):
-        raise OSError("the client went away")
-
-    a = Answer({"ok": 1})
-    a.after = lambda: seen.append("after")
-    asyncio.run(a({"type": "http"}, None, send))
-    assert seen == ["http.response.start", "http.response.body", "after"]
-    seen.clear()
-    with pytest.raises(OSError):
-        asyncio.run(a({"type": "http"}, None, gone))
-    assert seen == ["after"]

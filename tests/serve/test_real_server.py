@@ -317,10 +317,10 @@ def test_several_choices_long_prompts_and_prompts_encoded_off_the_loop(server, w
     assert again["choices"] == one["choices"]
 
 
-def test_the_start_record_is_queued_before_the_model_process_is_asked_and_the_end_after_the_answer(reg, world, monkeypatch):
+def test_the_start_record_is_queued_before_the_model_process_is_asked_and_the_end_before_the_answer(reg, world, monkeypatch):
     """The order the gateway's latency depends on (bench_gateway.py): the start record's COMMIT runs while
-    the child works, so it is queued before the child is asked; the end record is queued once the answer is
-    out. A model process that cannot be asked at all (here: it raises at once) is a 500 whose end record
+    the child works, so it is queued before the child is asked; the end record is queued before the answer
+    is sent, so that its COMMIT is done before the next request's start record comes. A model process that cannot be asked at all (here: it raises at once) is a 500 whose end record
     says so after its start record, with no third record, and the next request is served."""
     import httpx
 
@@ -356,7 +356,7 @@ def test_the_start_record_is_queued_before_the_model_process_is_asked_and_the_en
     with Background(app) as srv:
         r = httpx.post(srv.url + "/v1/completions", json=body, headers=headers, timeout=60)
         assert r.status_code == 200
-        assert order == ["queued start", "asked the model", "answered", "queued end"]
+        assert order == ["queued start", "asked the model", "queued end", "answered"]
 
         def cannot(*a, **k):
             raise OSError("cannot start the model process")
