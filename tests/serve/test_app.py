@@ -569,4 +569,3 @@ def test_a_data_contributor_withdraws_with_a_consent_token(client, world, db, re
     role = getattr(reg.store, "authenticated_actor", None)  # PostgreSQL: the server's role acts, the token decides (Gateway.withdraw_records)
     assert [(a["actor"], a["allowed"], a["rule"]) for a in acts if a["action"] == "withdraw-records"] == [
         (role or "consent:member-008", False, "bad-token"), (role or "consent:member-007", True, "token")]
-

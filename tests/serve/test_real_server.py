@@ -320,8 +320,9 @@ def test_several_choices_long_prompts_and_prompts_encoded_off_the_loop(server, w
 def test_the_start_record_is_queued_before_the_model_process_is_asked_and_the_end_before_the_answer(reg, world, monkeypatch):
     """The order the gateway's latency depends on (bench_gateway.py): the start record's COMMIT runs while
     the child works, so it is queued before the child is asked; the end record is queued before the answer
-    is sent, so that its COMMIT is done before the next request's start record comes. A model process that cannot be asked at all (here: it raises at once) is a 500 whose end record
-    says so after its start record, with no third record, and the next request is served."""
+    is sent, so that its COMMIT is done before the next request's start record comes. A model process that
+    cannot be asked at all (here: it raises at once) is a 500 whose end record says so after its start
+    record, with no third record, and the next request is served."""
     import httpx
 
     from charter.serve.app import Answer, create_app

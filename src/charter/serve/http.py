@@ -5,8 +5,8 @@ and its body when the app sends ``http.response.body``: two ``send`` system call
 for every small JSON answer (py-spy: ~12% of the gateway's time under a flood of refusals). Here the
 connection's transport holds what is written during one turn of the event loop and sends it together at
 the end of that turn (``loop.call_soon``), or as soon as a response is complete, as TCP_CORK would: the
-same bytes in the same order, no later than the turn in which they were written. Closing or aborting the connection, and flow control, act on
-the real transport (a close sends what is held first).
+same bytes in the same order, no later than the turn in which they were written. Closing or aborting the
+connection, and flow control, act on the real transport (a close sends what is held first).
 """
 
 from __future__ import annotations
