@@ -19,6 +19,13 @@
 (d) Charter's path alone, in process, without HTTP: for one denied request, the gate (key, rate limit,
     decision), the audit record, its canonical JSON and chain hash, the 403 body; and the audit writer's
     cost per record when batches are committed (group commit, one fsync per batch).
+(e) the scheduler's share, during (a): per gateway request, how long the gateway's event loop, its audit
+    writer thread and its model process were on a CPU, and runnable but waiting for one (the kernel's
+    schedstat; the threads are told apart by their OS names, serve/osnames.py). The answer waits for the
+    start record's COMMIT, so the audit writer waiting for a CPU while the model process holds one is added time.
+(f) what a wake-up across two CPUs costs on this machine: a one-byte pipe round trip between two processes
+    pinned to different CPUs, back to back and after 1 ms idle, and again with idle CPUs polling instead of
+    halting (a PM QoS request on /dev/cpu_dma_latency, held only for that measurement, where writable).
 
 Targets (issue 15 §5): the gateway adds at most 1 ms at p99 over in process (quiet machine); at least
 5,000 denied-and-audited requests/s per gateway process; /health p99 within 50 ms during that flood.
@@ -194,7 +201,7 @@ def latency(db: Path, port: int, key: str, n: int, prompt: str, server_pid: int,
     assert raw() == client() == in_process() == raw_thread(), "the gateway and the in-process call disagree"
     gw, hc, ip, th, ip_th = [], [], [], [], []
     ip_cpu.clear()
-    cpu0 = _proc_cpu(server_pid)
+    cpu0, sched0 = _proc_cpu(server_pid), _sched(server_pid)
     calls = ((raw, gw), (client, hc), (in_process, ip))
     for i in range(n):
         for k in range(len(calls)):  # the order rotates request by request
@@ -203,6 +210,8 @@ def latency(db: Path, port: int, key: str, n: int, prompt: str, server_pid: int,
             fn()
             out.append((time.perf_counter() - t0) * 1000)
     server_cpu_ms = (_proc_cpu(server_pid) - cpu0) / (2 * n) * 1000  # two gateway requests per round
+    sched = {role: {"on_cpu_us": (r - sched0.get(role, (0, 0))[0]) / 1000 / (2 * n), "waiting_us": (w - sched0.get(role, (0, 0))[1]) / 1000 / (2 * n)}
+             for role, (r, w) in _sched(server_pid).items()}
     # then the gateway with the model on its thread, against the in-process call again; not interleaved with the
     # above: each server's fsyncs (its end records, committed after the answer) would stall the other's
     for _ in range(20):  # its connection again (the server may have closed it while idle), caches warm
@@ -236,6 +245,10 @@ def latency(db: Path, port: int, key: str, n: int, prompt: str, server_pid: int,
         # (HTTP, validation, key, decision, audit, thread hop, and the same model call) vs the call alone
         "cpu_ms": {"gateway_process_per_request": server_cpu_ms, "in_process_call": in_process_cpu_ms,
                    "added": server_cpu_ms - in_process_cpu_ms},
+        # per gateway request, each of its threads' time on a CPU and time runnable but waiting for one (the kernel's
+        # schedstat): the audit writer waiting while the model process holds a CPU delays the answer (it waits for the
+        # start record's COMMIT)
+        "scheduler_us": sched,
     }
 
 
@@ -531,6 +544,94 @@ def _proc_cpu(pid: int) -> float:
     return total
 
 
+def _sched(pid: int) -> dict[str, tuple[int, int]]:
+    """Nanoseconds on a CPU and runnable but waiting for one (/proc/.../schedstat), summed per role: the
+    gateway's event loop (its main thread), its audit writer thread, its other threads, its model process."""
+    from charter.serve.osnames import AUDIT_WRITER
+
+    out: dict[str, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if int(d.name) != pid and ppid != pid:
+            continue
+        for t in (d / "task").iterdir():
+            try:
+                comm, (run, wait) = (t / "comm").read_text().strip(), map(int, (t / "schedstat").read_text().split()[:2])
+            except (OSError, ValueError):
+                continue
+            role = ("model process" if int(d.name) != pid else "event loop" if t.name == d.name
+                    else "audit writer" if comm == AUDIT_WRITER else "other threads")
+            acc = out.setdefault(role, [0, 0])
+            acc[0] += run
+            acc[1] += wait
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+_PINGPONG = """
+import os, sys
+os.sched_setaffinity(0, {int(sys.argv[1])})
+while (b := os.read(0, 1)) and b != b"q":
+    os.write(1, b)
+"""
+
+
+def wakeup_cost(n: int = 2000) -> dict | None:
+    """What one process waking another on a different CPU costs on this machine: a one-byte pipe round
+    trip between two processes pinned to two CPUs (the gateway's answer crosses several such wake-ups),
+    back to back and after 1 ms idle; again while a PM QoS request for zero wake-up latency is held
+    (/dev/cpu_dma_latency: idle CPUs poll instead of halting; tuned's latency-performance profile sets it),
+    where this user may write it. On bare metal a round trip is a few microseconds; a virtual machine whose
+    idle vCPUs halt pays an exit and an interrupt each way. None with fewer than two usable CPUs."""
+    import struct
+
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    mine = os.sched_getaffinity(0)
+
+    def rounds(k: int, idle: float) -> dict:
+        p = subprocess.Popen([sys.executable, "-c", _PINGPONG, str(cpus[1])], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        w, r = p.stdin.fileno(), p.stdout.fileno()
+        us = []
+        try:
+            for i in range(k + 50):
+                if idle:
+                    time.sleep(idle)
+                t0 = time.perf_counter_ns()
+                os.write(w, b"x")
+                os.read(r, 1)
+                if i >= 50:  # after the first few: the child started, caches warm
+                    us.append((time.perf_counter_ns() - t0) / 1000)
+            os.write(w, b"q")
+        finally:
+            p.stdin.close()
+            p.wait(10)
+            p.stdout.close()
+        return _pcts(us)
+
+    os.sched_setaffinity(0, {cpus[0]})
+    try:
+        out = {"cpus": cpus[:2], "back_to_back_us": rounds(n, 0), "after_1ms_idle_us": rounds(n // 4, 0.001), "polling": None}
+        try:
+            fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+        except OSError as e:
+            out["polling_unavailable"] = f"/dev/cpu_dma_latency: {e.strerror}"
+        else:
+            try:
+                os.write(fd, struct.pack("i", 0))
+                out["polling"] = {"back_to_back_us": rounds(n, 0), "after_1ms_idle_us": rounds(n // 4, 0.001)}
+            finally:
+                os.close(fd)
+    finally:
+        os.sched_setaffinity(0, mine)
+    return out
+
+
 def _audit_count(reg) -> int:
     row = reg.store.db.execute("SELECT max(seq) FROM audit").fetchone()
     return row[0] or 0
@@ -565,6 +666,7 @@ def main() -> None:
     db, allowed, denied = setup(work, n_keys=a.procs * a.conns)
     print(f"registry {db}; tiny model; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", file=sys.stderr)
 
+    wake = wakeup_cost()
     path = charter_path(db, denied[0])
     floor = commit_floor(work)
     port = free_port()
@@ -603,6 +705,17 @@ def main() -> None:
     a = lat["added_pairwise_ms"]
     rows.append(("added time per request (pairwise) p50 / p95 / p99", f"{a['p50']:.2f} / {a['p95']:.2f} / {a['p99']:.2f} ms", "", "",
                  "LiteLLM {p50:g} / {p95:g} / {p99:g} ms".format(**LITELLM_ADDED_MS)))
+    sc = lat["scheduler_us"]
+    if {"audit writer", "event loop", "model process"} <= sc.keys():
+        roles = ("audit writer", "event loop", "model process")
+        rows.append(("scheduler per completion: audit writer / event loop / model", "waiting for a CPU " + " / ".join(f"{sc[k]['waiting_us']:.0f}" for k in roles) + " us",
+                     "on a CPU " + " / ".join(f"{sc[k]['on_cpu_us']:.0f}" for k in roles) + " us", "", ""))
+    if wake:
+        b, i = wake["back_to_back_us"], wake["after_1ms_idle_us"]
+        q = wake["polling"]
+        rows.append(("wake-up across 2 CPUs (pipe round trip), p50 / p99", f"{b['p50']:.0f} / {b['p99']:.0f} us; after 1 ms idle {i['p50']:.0f} / {i['p99']:.0f} us",
+                     (f"idle CPUs polling: {q['back_to_back_us']['p50']:.0f} / {q['back_to_back_us']['p99']:.0f}; "
+                      f"{q['after_1ms_idle_us']['p50']:.0f} / {q['after_1ms_idle_us']['p99']:.0f} us") if q else f"(polling: {wake['polling_unavailable']})", "", ""))
     pu = path["per_request_us"]
     rows.append(("Charter's path per denied request, in process", f"p50 {pu['p50']:.0f} / p95 {pu['p95']:.0f} / p99 {pu['p99']:.0f} us",
                  f"= {path['requests_per_s_one_core']:,.0f} req/s on one core", "", ""))
@@ -631,7 +744,7 @@ def main() -> None:
     flood = best["health_ms"]["under_flood"]
     ok_health = bool(flood.get("probes")) and flood["p99"] <= TARGET_HEALTH_P99_MS
     result = {"benchmark": "gateway", "work": str(work), "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": common.machine(),
-              "load_average": os.getloadavg(), "latency": lat, "charter_path": path, "commit_floor_ms": floor, "throughput": runs, "litellm_added_ms": LITELLM_ADDED_MS,
+              "load_average": os.getloadavg(), "wakeup": wake, "latency": lat, "charter_path": path, "commit_floor_ms": floor, "throughput": runs, "litellm_added_ms": LITELLM_ADDED_MS,
               "targets": {"added_p99_ms": TARGET_P99_MS, "denied_requests_per_s": TARGET_RPS, "health_p99_ms_under_flood": TARGET_HEALTH_P99_MS},
               "pass": {"latency": ok_lat, "throughput": ok_rps, "health_under_flood": ok_health}}
     common.OUT.mkdir(parents=True, exist_ok=True)

@@ -10,5 +10,6 @@ audit log.
     engine.py  loading registered models and generating (streaming included)
     app.py     the FastAPI application (OpenAI-compatible routes and error bodies)
     server.py  running it with uvicorn (graceful shutdown), in the foreground or a thread
+    osnames.py the audit writer thread and the model process named as the OS shows them
     demo.py    the gateway part of `charter demo`
 """

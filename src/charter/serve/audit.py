@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
+from charter.serve.osnames import AUDIT_WRITER, name_this_thread
 from charter.store.base import now
 from charter.store.chain import GENESIS, AuditEntry, audit_json, paged, walk_chain
 
@@ -212,6 +213,7 @@ class AuditWriter:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        name_this_thread(AUDIT_WRITER)
         try:
             stop = False
             while not stop:

@@ -39,6 +39,8 @@ import sys
 import time
 from typing import Callable, Sequence
 
+from charter.serve.osnames import MODEL_PROCESS, name_this_thread
+
 _LEN = struct.Struct(">I")
 MAX_FRAME = 1 << 30
 
@@ -381,6 +383,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m charter.serve.worker", description="the gateway's model process (started by the gateway)")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args(argv)
+    name_this_thread(MODEL_PROCESS)
     rfd, wfd = os.dup(0), os.dup(1)
     os.dup2(2, 1)  # whatever a library prints goes to stderr, not into the protocol
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
