@@ -529,9 +529,8 @@ def throughput(db: Path, port: int, keys: list[str], procs: int, conns: int, sec
     }
 
 
-def _proc_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process (all its threads) and of its live children (the model process)."""
-    total = 0.0
+def _family(pid: int):
+    """(/proc folder, its stat fields after the name) of a process and of its live children (the model process)."""
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
             continue
@@ -540,8 +539,12 @@ def _proc_cpu(pid: int) -> float:
         except OSError:
             continue
         if int(d.name) == pid or int(f[1]) == pid:
-            total += (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+            yield d, f
+
+
+def _proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads) and of its live children (the model process)."""
+    return sum(int(f[11]) + int(f[12]) for _, f in _family(pid)) / os.sysconf("SC_CLK_TCK")
 
 
 def _sched(pid: int) -> dict[str, tuple[int, int]]:
@@ -549,16 +552,8 @@ def _sched(pid: int) -> dict[str, tuple[int, int]]:
     gateway's event loop (its main thread), its audit writer thread, its other threads, its model process."""
     from charter.serve.osnames import AUDIT_WRITER
 
-    out: dict[str, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        if int(d.name) != pid and ppid != pid:
-            continue
+    out: dict[str, tuple[int, int]] = {}
+    for d, _ in _family(pid):
         for t in (d / "task").iterdir():
             try:
                 comm, (run, wait) = (t / "comm").read_text().strip(), map(int, (t / "schedstat").read_text().split()[:2])
@@ -566,10 +561,9 @@ def _sched(pid: int) -> dict[str, tuple[int, int]]:
                 continue
             role = ("model process" if int(d.name) != pid else "event loop" if t.name == d.name
                     else "audit writer" if comm == AUDIT_WRITER else "other threads")
-            acc = out.setdefault(role, [0, 0])
-            acc[0] += run
-            acc[1] += wait
-    return {k: (v[0], v[1]) for k, v in out.items()}
+            r0, w0 = out.get(role, (0, 0))
+            out[role] = (r0 + run, w0 + wait)
+    return out
 
 
 _PINGPONG = """
@@ -589,10 +583,10 @@ def wakeup_cost(n: int = 2000) -> dict | None:
     idle vCPUs halt pays an exit and an interrupt each way. None with fewer than two usable CPUs."""
     import struct
 
-    cpus = sorted(os.sched_getaffinity(0))
+    mine = os.sched_getaffinity(0)
+    cpus = sorted(mine)
     if len(cpus) < 2:
         return None
-    mine = os.sched_getaffinity(0)
 
     def rounds(k: int, idle: float) -> dict:
         p = subprocess.Popen([sys.executable, "-c", _PINGPONG, str(cpus[1])], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
